@@ -1,0 +1,181 @@
+"""COCO-style detection metrics in numpy: mAP50-95 / mAP50 per class, and label-free agreement.
+
+The AP follows pycocotools' COCOeval for ``iouType='bbox'`` with one area range ("all"):
+per (image, class) the top ``max_detections`` detections by score are greedily matched to the
+highest-IoU unmatched ground truth at each IoU threshold .50:.05:.95; crowd boxes are "ignore"
+regions (a detection on one is neither TP nor FP); precision is made monotone and sampled at 101
+recall points. Re-implemented rather than imported so the gate has no pycocotools dependency and
+can read YOLO-format labels; ``tests/test_int8_metrics.py`` cross-checks it against the COCO json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+
+
+@dataclass(frozen=True)
+class ImageBoxes:
+    """Ground truth or detections for one image. xyxy (N, 4) pixels; scores only for detections."""
+
+    xyxy: np.ndarray
+    class_ids: np.ndarray
+    scores: np.ndarray | None = None
+    crowd: np.ndarray | None = None  # bool (N,): COCO iscrowd ground truth, matched but ignored
+
+
+@dataclass(frozen=True)
+class MapResult:
+    map50_95: float
+    map50: float
+    per_class: dict[int, tuple[float, float]] = field(default_factory=dict)  # class -> (AP50-95, AP50)
+
+    def as_dict(self, labels: Sequence[str] | None = None) -> dict:
+        def name(c: int) -> str:
+            return labels[c] if labels is not None and c < len(labels) else str(c)
+
+        return {
+            "map50_95": round(self.map50_95, 5),
+            "map50": round(self.map50, 5),
+            "per_class": {name(c): {"ap50_95": round(a, 5), "ap50": round(b, 5)} for c, (a, b) in self.per_class.items()},
+        }
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of xyxy boxes (COCO convention: no +1 on widths)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def _crowd_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """COCO's IoU: against a crowd box the denominator is the detection's own area."""
+    iou = box_iou(dt, gt)
+    if crowd.any() and len(dt):
+        lt = np.maximum(dt[:, None, :2], gt[None, crowd, :2])
+        rb = np.minimum(dt[:, None, 2:], gt[None, crowd, 2:])
+        inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+        area_d = np.prod(np.clip(dt[:, 2:] - dt[:, :2], 0, None), axis=1)
+        iou[:, crowd] = inter / np.maximum(area_d[:, None], 1e-12)
+    return iou
+
+
+def _match_one(dt_xyxy: np.ndarray, gt_xyxy: np.ndarray, crowd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy COCO matching for one (image, class); detections already sorted by score.
+
+    Returns (matched (T, D) bool, ignored (T, D) bool) for the T IoU thresholds.
+    """
+    n_t, n_d = len(IOU_THRESHOLDS), len(dt_xyxy)
+    matched = np.zeros((n_t, n_d), dtype=bool)
+    ignored = np.zeros((n_t, n_d), dtype=bool)
+    if n_d == 0 or len(gt_xyxy) == 0:
+        return matched, ignored
+    order = np.argsort(crowd, kind="mergesort")  # non-crowd first, as COCOeval sorts gtIg
+    gt_xyxy, crowd = gt_xyxy[order], crowd[order]
+    ious = _crowd_iou(dt_xyxy, gt_xyxy, crowd)
+    for t_index, threshold in enumerate(IOU_THRESHOLDS):
+        taken = np.zeros(len(gt_xyxy), dtype=bool)
+        for d in range(n_d):
+            best, best_iou = -1, min(threshold, 1 - 1e-10)
+            for g in range(len(gt_xyxy)):
+                if taken[g] and not crowd[g]:
+                    continue
+                if best > -1 and not crowd[best] and crowd[g]:
+                    break  # a real match beats any crowd region
+                if ious[d, g] < best_iou:
+                    continue
+                best, best_iou = g, ious[d, g]
+            if best >= 0:
+                taken[best] = True
+                matched[t_index, d] = not crowd[best]
+                ignored[t_index, d] = crowd[best]
+    return matched, ignored
+
+
+def _average_precision(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> float:
+    """101-point interpolated AP from score-sorted TP/FP flags (COCOeval.accumulate)."""
+    tp_sum, fp_sum = np.cumsum(tp), np.cumsum(fp)
+    recall = tp_sum / n_gt
+    precision = tp_sum / np.maximum(tp_sum + fp_sum, np.spacing(1))
+    precision = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+    inds = np.searchsorted(recall, RECALL_POINTS, side="left")
+    sampled = np.zeros(len(RECALL_POINTS))
+    valid = inds < len(precision)
+    sampled[valid] = precision[inds[valid]]
+    return float(sampled.mean())
+
+
+def _class_ap(cls: int, gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], max_det: int) -> np.ndarray | None:
+    """AP per IoU threshold (T,) for one class, or None if the class has no (non-crowd) ground truth."""
+    scores, matched, ignored, n_gt = [], [], [], 0
+    for gt, dt in zip(gts, dets):
+        g_mask = gt.class_ids == cls
+        crowd = np.asarray(gt.crowd, dtype=bool)[g_mask] if gt.crowd is not None else np.zeros(int(g_mask.sum()), dtype=bool)
+        n_gt += int((~crowd).sum())
+        d_mask = dt.class_ids == cls
+        d_scores = dt.scores[d_mask]
+        order = np.argsort(-d_scores, kind="mergesort")[:max_det]
+        m, ig = _match_one(dt.xyxy[d_mask][order], gt.xyxy[g_mask], crowd)
+        scores.append(d_scores[order])
+        matched.append(m)
+        ignored.append(ig)
+    if n_gt == 0:
+        return None
+    all_scores = np.concatenate(scores)
+    order = np.argsort(-all_scores, kind="mergesort")
+    m = np.concatenate(matched, axis=1)[:, order]
+    ig = np.concatenate(ignored, axis=1)[:, order]
+    return np.array([_average_precision(m[t] & ~ig[t], ~m[t] & ~ig[t], n_gt) for t in range(len(IOU_THRESHOLDS))])
+
+
+def mean_average_precision(gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], max_det: int = 100) -> MapResult:
+    """COCO mAP50-95 and mAP50 over classes that have ground truth; ``gts[i]`` pairs with ``dets[i]``."""
+    if len(gts) != len(dets):
+        raise ValueError(f"expected one detection set per ground-truth image: {len(gts)} vs {len(dets)}")
+    classes = sorted({int(c) for g in gts for c in g.class_ids})
+    per_class: dict[int, tuple[float, float]] = {}
+    for cls in classes:
+        ap = _class_ap(cls, gts, dets, max_det)
+        if ap is not None:
+            per_class[cls] = (float(ap.mean()), float(ap[0]))
+    if not per_class:
+        return MapResult(0.0, 0.0, {})
+    values = np.array(list(per_class.values()))
+    return MapResult(float(values[:, 0].mean()), float(values[:, 1].mean()), per_class)
+
+
+def agreement_f1(reference: Sequence[ImageBoxes], candidate: Sequence[ImageBoxes], iou: float = 0.5) -> float:
+    """Label-free agreement: F1 of candidate detections matched to reference ones (same class, IoU >= iou).
+
+    Greedy by candidate score, one-to-one. Two empty sets agree perfectly (F1 1.0).
+    """
+    tp = n_ref = n_cand = 0
+    for ref, cand in zip(reference, candidate):
+        n_ref, n_cand = n_ref + len(ref.xyxy), n_cand + len(cand.xyxy)
+        if len(ref.xyxy) == 0 or len(cand.xyxy) == 0:
+            continue
+        ious = box_iou(cand.xyxy, ref.xyxy)
+        ious[cand.class_ids[:, None] != ref.class_ids[None, :]] = 0.0
+        order = np.argsort(-cand.scores, kind="mergesort") if cand.scores is not None else range(len(cand.xyxy))
+        taken = np.zeros(len(ref.xyxy), dtype=bool)
+        for d in order:
+            row = np.where(taken, -1.0, ious[d])
+            g = int(np.argmax(row))
+            if row[g] >= iou:
+                taken[g] = True
+                tp += 1
+    if n_ref + n_cand == 0:
+        return 1.0
+    return 2.0 * tp / (n_ref + n_cand)

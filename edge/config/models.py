@@ -1,0 +1,115 @@
+"""The runner's settings: one pydantic model, shared by `edge run --config FILE` and the CLI flags.
+
+No I/O in validators: paths are checked when the pipeline opens them, so validation stays pure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Anchor = Literal["bottom_center", "center", "top_center"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _points(value: Any, minimum: int) -> list[tuple[float, float]]:
+    """Accept "x1,y1,x2,y2,...", [x1, y1, x2, y2, ...] or [[x1, y1], [x2, y2], ...]."""
+    if isinstance(value, str):
+        value = [v for v in value.replace(" ", "").split(",") if v]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("expected a list of points")
+    if value and all(isinstance(v, (list, tuple)) for v in value):
+        flat = [c for p in value for c in p]
+        if any(len(p) != 2 for p in value):
+            raise ValueError("each point needs exactly 2 numbers [x, y]")
+    else:
+        flat = list(value)
+    try:
+        nums = [float(v) for v in flat]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"coordinates must be numbers, got {value!r}") from exc
+    if len(nums) % 2 or len(nums) < 2 * minimum:
+        raise ValueError(f"expected at least {minimum} points as x,y pairs, got {len(nums)} numbers")
+    return [(nums[i], nums[i + 1]) for i in range(0, len(nums), 2)]
+
+
+class LineSettings(_Strict):
+    name: str = Field(min_length=1)
+    points: list[tuple[float, float]] = Field(description="[[x1, y1], [x2, y2]]: directed segment, source pixels")
+    anchor: Anchor = "bottom_center"
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> list[tuple[float, float]]:
+        pts = _points(value, 2)
+        if len(pts) != 2:
+            raise ValueError(f"a line has exactly 2 points, got {len(pts)}")
+        if pts[0] == pts[1]:
+            raise ValueError("the line's two points are the same")
+        return pts
+
+
+class ZoneSettings(_Strict):
+    name: str = Field(min_length=1)
+    polygon: list[tuple[float, float]] = Field(description="[[x, y], ...] at least 3 points, source pixels")
+    anchor: Anchor = "bottom_center"
+
+    @field_validator("polygon", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> list[tuple[float, float]]:
+        return _points(value, 3)
+
+
+class CaptureSettings(_Strict):
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    fps: float | None = Field(default=None, gt=0)
+    watchdog_s: float = Field(default=20.0, gt=0, description="no new frame for this long: reconnect")
+    reconnect_initial_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    max_reconnects: int | None = Field(default=None, ge=0, description="None = retry forever")
+
+
+class OutputSettings(_Strict):
+    events: Path | None = None
+    summary: Path | None = None
+    detections: Path | None = None
+
+
+class RunSettings(_Strict):
+    """Everything `edge run` needs. YAML keys are these field names."""
+
+    model: Path
+    source: str
+    device_id: str | None = None
+    threads: int = Field(default=2, ge=1, le=64)
+    lines: list[LineSettings] = Field(default_factory=list)
+    zones: list[ZoneSettings] = Field(default_factory=list)
+    classes: list[str] | None = Field(default=None, description="count only these class names")
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_detections: int | None = Field(default=None, ge=1)
+    max_frames: int | None = Field(default=None, ge=1)
+    tracker: dict[str, float | int | bool] = Field(default_factory=dict, description="TrackerConfig overrides")
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    outputs: OutputSettings = Field(default_factory=OutputSettings)
+    mqtt: dict[str, Any] | None = Field(default=None, description="MQTT sink settings (see docs/mqtt.md)")
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _split_classes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [c.strip() for c in value.split(",") if c.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RunSettings:
+        names = [c.name for c in self.lines] + [z.name for z in self.zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"counter names must be unique; repeated: {', '.join(dupes)}")
+        return self

@@ -1,0 +1,270 @@
+"""Composes the stages: source -> preprocess -> runtime -> decode -> tracker -> counters -> sinks.
+
+Capture, decode and preprocessing run on a reader thread so they overlap with inference; the
+frame loop (this thread) runs inference, tracking, counting and sinks. Tensors are written into a
+small ring of preallocated buffers, so the hot path allocates almost nothing per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from edge.artifact import Artifact
+from edge.capture import open_source
+from edge.config.models import RunSettings
+from edge.counting import LineCounter, ZoneCounter
+from edge.errors import ConfigError
+from edge.postprocess import build_decoder
+from edge.preprocess import Letterbox, Preprocessor
+from edge.progress import Progress
+from edge.runtimes import Runtime, load_runtime
+from edge.sinks import CounterInfo, RunContext, RunStats, Sink
+from edge.structures import CountEvent, CountTotals, Detections, Frame
+from edge.tracking import Tracker, TrackerConfig
+
+log = logging.getLogger(__name__)
+
+_QUEUE_DEPTH = 2
+# A slot may be: queued (_QUEUE_DEPTH), held by the frame loop (1), being written (1).
+_RING = _QUEUE_DEPTH + 2
+_STATS_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    frame: Frame
+    tensor: np.ndarray
+    letterbox: Letterbox
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    seconds: float = 0.0
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    infer_ms: list[float] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2), "counts": self.counts}
+
+
+class FrameReader:
+    """Reads and preprocesses frames on a thread; iterate to get ``Prepared`` items in order."""
+
+    def __init__(self, frames: Iterator[Frame], preprocess: list[Preprocessor], max_frames: int | None) -> None:
+        self._frames = frames
+        self._pre = preprocess
+        self._max = max_frames
+        self._queue: queue.Queue[Prepared | BaseException | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Prepared | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for n, frame in enumerate(self._frames):
+                if self._stop.is_set() or (self._max is not None and n >= self._max):
+                    break
+                tensor, box = self._pre[n % len(self._pre)](frame.image)
+                if not self._put(Prepared(frame, tensor, box)):
+                    return
+            self._put(None)
+        except BaseException as exc:  # handed to the frame loop, which re-raises it there
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[Prepared]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+def build_counters(settings: RunSettings, labels: list[str]) -> list[LineCounter | ZoneCounter]:
+    counters: list[LineCounter | ZoneCounter] = []
+    for line in settings.lines:
+        counters.append(LineCounter(line.name, line.points[0], line.points[1], labels, anchor=line.anchor))
+    for zone in settings.zones:
+        counters.append(ZoneCounter(zone.name, zone.polygon, labels, anchor=zone.anchor))
+    return counters
+
+
+def class_filter(classes: list[str] | None, labels: list[str]) -> np.ndarray | None:
+    """Boolean lookup table class_id -> keep, or None to keep everything."""
+    if not classes:
+        return None
+    unknown = [c for c in classes if c not in labels]
+    if unknown:
+        raise ConfigError(f"classes: unknown class name(s) {unknown}; the model knows: {', '.join(labels)}")
+    keep = np.zeros(len(labels), dtype=bool)
+    keep[[labels.index(c) for c in classes]] = True
+    return keep
+
+
+def tracker_config(overrides: dict[str, float | int | bool]) -> TrackerConfig:
+    try:
+        return TrackerConfig(**overrides)
+    except TypeError as exc:
+        raise ConfigError(f"tracker: {exc}") from exc
+
+
+class Pipeline:
+    """One camera, one model, its counters and sinks."""
+
+    def __init__(self, settings: RunSettings, sinks: list[Sink] | None = None,
+                 on_detections: Callable[[Frame, Detections], None] | None = None) -> None:
+        self.settings = settings
+        self.artifact = Artifact.load(settings.model)
+        self.labels = self.artifact.manifest.labels
+        self.keep = class_filter(settings.classes, self.labels)
+        self.runtime: Runtime = load_runtime(self.artifact, threads=settings.threads)
+        self.decode = build_decoder(self.artifact.manifest, settings.score_threshold, settings.max_detections)
+        self.tracker = Tracker(tracker_config(settings.tracker))
+        self.counters = build_counters(settings, self.labels)
+        self.sinks = sinks or []
+        self.on_detections = on_detections
+        self.totals = CountTotals()
+        self._commands: deque[dict[str, object]] = deque(maxlen=100)
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the frame loop to finish after the current frame (safe from signal handlers)."""
+        self._stop.set()
+
+    def _context(self) -> RunContext:
+        infos = [CounterInfo(c.name, "line", ("in", "out")) if isinstance(c, LineCounter)
+                 else CounterInfo(c.name, "zone", ("entered", "exited")) for c in self.counters]
+        classes = self.settings.classes or list(self.labels)
+        device = self.settings.device_id or "edge"
+        return RunContext(device, infos, classes, self.totals, commands=self._commands.append)
+
+    def detect(self, item: Prepared) -> tuple[Detections, float]:
+        t0 = time.perf_counter()
+        outputs = self.runtime.infer(item.tensor)
+        infer_ms = (time.perf_counter() - t0) * 1000.0
+        detections = self.decode(outputs, item.letterbox)
+        if self.keep is not None and len(detections):
+            detections = detections.select(self.keep[detections.class_ids])
+        return detections, infer_ms
+
+    def _count(self, frame: Frame, detections: Detections) -> list[CountEvent]:
+        tracks = self.tracker.update(detections, frame.timestamp)
+        events: list[CountEvent] = []
+        for counter in self.counters:
+            events.extend(counter.update(tracks, frame.index, frame.timestamp))
+        for event in events:
+            cumulative = self.totals.add(event)
+            for sink in self.sinks:
+                sink.event(event, cumulative)
+        return events
+
+    def run(self, progress: Progress | None = None) -> RunSummary:
+        source = open_source(self.settings.source, _capture_options(self.settings))
+        if progress is not None:
+            progress.set_total(getattr(source, "frame_count", None))
+        preprocess = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
+        reader = FrameReader(iter(source), preprocess, self.settings.max_frames)
+        context = self._context()
+        for sink in self.sinks:
+            sink.open(context)
+        summary = RunSummary(counts=self.totals.values)
+        start = last_stats = time.monotonic()
+        state = "stopped"
+        try:
+            for item in reader:
+                detections, infer_ms = self.detect(item)
+                summary.infer_ms.append(infer_ms)
+                if self.on_detections is not None:
+                    self.on_detections(item.frame, detections)
+                self._count(item.frame, detections)
+                summary.frames += 1
+                self._drain_commands()
+                if progress is not None:
+                    progress(summary.frames)
+                now = time.monotonic()
+                if now - last_stats >= _STATS_INTERVAL_S:
+                    self._publish_stats(summary, now - start, source)
+                    last_stats = now
+                if self._stop.is_set():
+                    break
+        except BaseException:
+            state = "error"
+            raise
+        finally:
+            summary.seconds = time.monotonic() - start
+            reader.close()
+            source.close()
+            for sink in self.sinks:
+                sink.close(state)
+        self._fill_zero_counts(summary)
+        return summary
+
+    def _publish_stats(self, summary: RunSummary, elapsed: float, source: object) -> None:
+        recent = summary.infer_ms[-200:]
+        src_stats = getattr(source, "stats", None)
+        stats = RunStats(
+            frames=summary.frames,
+            fps=summary.frames / elapsed if elapsed > 0 else 0.0,
+            infer_ms_p50=float(np.median(recent)) if recent else 0.0,
+            dropped_frames=int(getattr(src_stats, "dropped", 0)),
+            camera_age_s=float(getattr(src_stats, "last_frame_age_s", 0.0)),
+            reconnects=int(getattr(src_stats, "reconnects", 0)),
+        )
+        for sink in self.sinks:
+            sink.stats(stats)
+
+    def _drain_commands(self) -> None:
+        while self._commands:
+            command = self._commands.popleft()
+            if command.get("cmd") == "reset":
+                name = command.get("counter")
+                for key in [k for k in self.totals.values if name in (None, k)]:
+                    self.totals.values[key].clear()
+                log.info("counter reset: %s", name or "all")
+
+    def _fill_zero_counts(self, summary: RunSummary) -> None:
+        """Every counter appears in the summary, with both directions for each class it saw."""
+        for counter in self.counters:
+            dirs = ("in", "out") if isinstance(counter, LineCounter) else ("entered", "exited")
+            per_class = summary.counts.setdefault(counter.name, {})
+            for values in per_class.values():
+                for d in dirs:
+                    values.setdefault(d, 0)
+
+
+def _capture_options(settings: RunSettings):  # -> CaptureOptions
+    from edge.capture import CaptureOptions
+
+    c = settings.capture
+    return CaptureOptions(
+        width=c.width, height=c.height, fps=c.fps, watchdog_s=c.watchdog_s,
+        reconnect_initial_s=c.reconnect_initial_s, reconnect_max_s=c.reconnect_max_s,
+        max_reconnects=c.max_reconnects,
+    )

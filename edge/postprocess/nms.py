@@ -1,0 +1,93 @@
+"""Box geometry and non-maximum suppression in numpy.
+
+All boxes are ``(N, 4)`` float arrays in ``x1, y1, x2, y2`` order. Greedy NMS suppresses a box
+when its IoU with a higher-scoring kept box is strictly greater than the threshold (the
+torchvision convention). Per-class NMS uses the coordinate-offset trick: every class is shifted
+to its own region of the plane, so one NMS pass never lets boxes of different classes interact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Boxes = npt.NDArray[np.floating]
+
+
+def box_area(xyxy: Boxes) -> np.ndarray:
+    """(N, 4) -> (N,) areas; degenerate boxes (x2 < x1 or y2 < y1) have area 0."""
+    widths = np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None)
+    heights = np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
+    return widths * heights
+
+
+def box_iou(a: Boxes, b: Boxes) -> np.ndarray:
+    """Pairwise IoU: (N, 4), (M, 4) -> (N, M). Pairs with zero union get IoU 0."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(bottom_right - top_left, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def _iou_one_to_many(box: np.ndarray, area: float, others: np.ndarray, other_areas: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], others[:, 0])
+    y1 = np.maximum(box[1], others[:, 1])
+    x2 = np.minimum(box[2], others[:, 2])
+    y2 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    union = area + other_areas - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def nms(xyxy: Boxes, scores: np.ndarray, iou_threshold: float, max_output: int | None = None) -> np.ndarray:
+    """Class-agnostic greedy NMS -> int64 indices of kept boxes, highest score first.
+
+    xyxy: (N, 4); scores: (N,). Ties in score keep the lower index first (stable sort).
+    """
+    boxes = _as_float_boxes(xyxy)
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    areas = box_area(boxes)
+    limit = boxes.shape[0] if max_output is None else max(0, int(max_output))
+    keep: list[int] = []
+    while order.size and len(keep) < limit:
+        best = int(order[0])
+        keep.append(best)
+        rest = order[1:]
+        iou = _iou_one_to_many(boxes[best], float(areas[best]), boxes[rest], areas[rest])
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def batched_nms(
+    xyxy: Boxes,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    iou_threshold: float,
+    class_agnostic: bool = False,
+    max_output: int | None = None,
+) -> np.ndarray:
+    """NMS within each class (or across classes when ``class_agnostic``) -> kept indices, best first.
+
+    One NMS pass for all classes: each box is shifted by ``class_id * span`` where ``span``
+    exceeds the extent of all boxes, so boxes of different classes can never overlap.
+    """
+    boxes = _as_float_boxes(xyxy)
+    if boxes.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    if class_agnostic:
+        return nms(boxes, scores, iou_threshold, max_output)
+    # float64 so that large offsets (class 79 x a 4000 px span) keep sub-pixel precision.
+    span = float(boxes.max() - boxes.min()) + 1.0
+    offsets = np.asarray(class_ids, dtype=np.float64)[:, None] * span
+    return nms(boxes + offsets, scores, iou_threshold, max_output)
+
+
+def _as_float_boxes(xyxy: Boxes) -> np.ndarray:
+    boxes = np.asarray(xyxy).reshape(-1, 4)
+    if boxes.dtype not in (np.float32, np.float64):
+        boxes = boxes.astype(np.float32)
+    return boxes

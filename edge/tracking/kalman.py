@@ -1,0 +1,120 @@
+"""Constant-velocity Kalman filter for boxes, vectorised over tracks. numpy only.
+
+State per track (8,): ``cx, cy, w, h, vcx, vcy, vw, vh`` in pixels and pixels per SECOND.
+Measurement (4,): ``cx, cy, w, h``.
+
+The noise model is ByteTrack's / BoT-SORT's (standard deviations proportional to the box size,
+weights 1/20 for positions and 1/160 for velocities), which those trackers express per frame at
+about 30 fps. Here the process noise is scaled by the elapsed time instead, so a camera that
+drops to 5 fps gets a wider (not a wrongly tight) prediction: variance grows linearly with
+``dt * ref_fps`` (a random walk), velocities are per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+
+_MIN_SIZE = 1.0  # px; a predicted box never shrinks below this (keeps IoU and noise finite)
+
+
+def xyxy_to_cxcywh(xyxy: np.ndarray) -> F64:
+    """(N, 4) corners -> (N, 4) centre x, centre y, width, height."""
+    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    w = b[:, 2] - b[:, 0]
+    h = b[:, 3] - b[:, 1]
+    return np.stack([b[:, 0] + w / 2, b[:, 1] + h / 2, w, h], axis=1)
+
+
+def cxcywh_to_xyxy(boxes: np.ndarray) -> F64:
+    """(N, 4+) centre/size (extra columns ignored) -> (N, 4) corners."""
+    b = np.asarray(boxes, dtype=np.float64)
+    half_w = b[:, 2] / 2
+    half_h = b[:, 3] / 2
+    return np.stack([b[:, 0] - half_w, b[:, 1] - half_h, b[:, 0] + half_w, b[:, 1] + half_h], axis=1)
+
+
+@dataclass(frozen=True)
+class KalmanNoise:
+    """Noise weights, relative to the box size.
+
+    pos_weight: std of position/size noise as a fraction of the box side, per reference frame.
+    vel_weight: std of velocity noise as a fraction of the box side, per reference frame.
+    ref_fps: frame rate the weights were tuned at (ByteTrack: MOT17, ~30 fps). Only used to
+        convert the per-frame weights into per-second quantities.
+    init_vel_factor: initial velocity std = init_vel_factor * vel_weight * size (unknown motion).
+    """
+
+    pos_weight: float = 1.0 / 20.0
+    vel_weight: float = 1.0 / 160.0
+    ref_fps: float = 30.0
+    init_vel_factor: float = 10.0
+
+
+class KalmanBoxFilter:
+    """Stateless batch operations: the caller (the tracker) owns ``mean (N, 8)`` and ``cov (N, 8, 8)``."""
+
+    def __init__(self, noise: KalmanNoise | None = None) -> None:
+        self.noise = noise or KalmanNoise()
+
+    def _sizes(self, mean: F64) -> F64:
+        """(N, 4) size used for the std of x, y, w, h: (w, h, w, h)."""
+        w = np.maximum(mean[:, 2], _MIN_SIZE)
+        h = np.maximum(mean[:, 3], _MIN_SIZE)
+        return np.stack([w, h, w, h], axis=1)
+
+    def initiate(self, measurements: np.ndarray) -> tuple[F64, F64]:
+        """(N, 4) cxcywh -> mean (N, 8) with zero velocity, cov (N, 8, 8) diagonal."""
+        z = np.asarray(measurements, dtype=np.float64).reshape(-1, 4)
+        n = z.shape[0]
+        mean = np.zeros((n, 8))
+        mean[:, :4] = z
+        size = self._sizes(mean)
+        nz = self.noise
+        std = np.concatenate(
+            [2 * nz.pos_weight * size, nz.init_vel_factor * nz.vel_weight * nz.ref_fps * size], axis=1
+        )
+        cov = np.zeros((n, 8, 8))
+        idx = np.arange(8)
+        cov[:, idx, idx] = std**2
+        return mean, cov
+
+    def predict(self, mean: F64, cov: F64, dt: float) -> tuple[F64, F64]:
+        """Advance every track by ``dt`` seconds (>= 0). Returns new arrays."""
+        if mean.shape[0] == 0 or dt <= 0:
+            return mean.copy(), cov.copy()
+        nz = self.noise
+        steps = dt * nz.ref_fps  # elapsed time in reference frames: variance grows linearly
+        size = self._sizes(mean)
+        q_pos = (nz.pos_weight * size) ** 2 * steps
+        q_vel = (nz.vel_weight * nz.ref_fps * size) ** 2 * steps
+        f = np.eye(8)
+        f[np.arange(4), np.arange(4) + 4] = dt
+        new_mean = mean @ f.T
+        new_mean[:, 2:4] = np.maximum(new_mean[:, 2:4], _MIN_SIZE)
+        new_cov = f @ cov @ f.T
+        idx = np.arange(8)
+        new_cov[:, idx, idx] += np.concatenate([q_pos, q_vel], axis=1)
+        return new_mean, new_cov
+
+    def update(self, mean: F64, cov: F64, measurements: np.ndarray) -> tuple[F64, F64]:
+        """Correct N tracks with N measurements (cxcywh, row-aligned). Returns new arrays."""
+        z = np.asarray(measurements, dtype=np.float64).reshape(-1, 4)
+        if z.shape[0] == 0:
+            return mean.copy(), cov.copy()
+        r = (self.noise.pos_weight * self._sizes(mean)) ** 2
+        s = cov[:, :4, :4].copy()
+        idx = np.arange(4)
+        s[:, idx, idx] += r
+        pht = cov[:, :, :4]  # P H^T, (N, 8, 4)
+        # K = P H^T S^-1, solved rather than inverted: S is symmetric positive definite.
+        gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(0, 2, 1)
+        innovation = z - mean[:, :4]
+        new_mean = mean + np.einsum("nij,nj->ni", gain, innovation)
+        new_cov = cov - gain @ cov[:, :4, :]
+        new_mean[:, 2:4] = np.maximum(new_mean[:, 2:4], _MIN_SIZE)
+        return new_mean, new_cov

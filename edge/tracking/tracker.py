@@ -1,0 +1,197 @@
+"""ByteTrack-class multi-object tracker in numpy, with every buffer expressed in seconds.
+
+Per frame (``Tracker.update``), in named stages:
+
+1. predict every track to the frame's timestamp (Kalman, real ``dt``: variable frame rates work);
+2. split detections into high-score (>= high_score) and low-score (>= low_score) sets;
+3. associate confirmed tracks (tracked and lost) with high-score detections by IoU;
+4. associate confirmed tracks still unmatched that were *tracked* last frame with the
+   low-score detections (ByteTrack's second stage: occluded / blurred objects keep their id);
+5. associate tentative tracks with the remaining high-score detections;
+6. mark misses; start tentative tracks from the remaining detections >= new_track_score;
+7. forget tracks: tentative ones unmatched for more than tentative_timeout_s, lost ones after
+   track_buffer_s (removed tracks are dropped, not kept in a list: memory stays bounded).
+
+Track state is struct-of-arrays (one row per track) so every stage is vectorised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.structures import Detections, Tracks
+from edge.tracking.assignment import iou_matrix, match
+from edge.tracking.kalman import KalmanBoxFilter, KalmanNoise, cxcywh_to_xyxy, xyxy_to_cxcywh
+from edge.tracking.store import TrackStore
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker thresholds. Times are in SECONDS (frame-count buffers break at low FPS).
+
+    high_score: detections at or above this score take part in the first association and may
+        start tracks (ByteTrack track_thresh, 0.5).
+    low_score: detections in [low_score, high_score) are only used to keep already confirmed,
+        currently tracked objects alive (ByteTrack's second stage, 0.1).
+    new_track_score: an unmatched detection starts a tentative track only at or above this score
+        (ByteTrack det_thresh = track_thresh + 0.1).
+    match_iou: minimum IoU for stage 1 (confirmed tracks x high detections). 0.2 = ByteTrack's
+        match_thresh 0.8 expressed as a similarity.
+    low_match_iou: minimum IoU for stage 2 (low-score detections); stricter because low-score
+        boxes are often false positives (ByteTrack 0.5).
+    tentative_match_iou: minimum IoU for stage 3 (tentative tracks x remaining high detections),
+        ByteTrack 0.3.
+    min_hits: matched detections needed before a track is confirmed and reported. 2 = ByteTrack
+        (a one-frame false positive is never reported). A count, not a time, on purpose: it is
+        evidence that the object is real, which does not depend on the frame rate.
+    tentative_timeout_s: a tentative track unmatched for longer than this is removed. 0 = at its
+        first miss, like ByteTrack.
+    track_buffer_s: a lost confirmed track is kept (and can be re-found with the same id) for
+        this long after its last match, then forgotten. ByteTrack: 30 frames at 30 fps = 1 s.
+    class_aware: only match tracks and detections of the same class. Off by default: detectors
+        flicker between close classes (car/truck), which would break tracks; the reported class
+        is the track's majority class instead.
+    max_tracks: hard cap on stored tracks (a safety net for a 24/7 device fed garbage); no new
+        track starts while the cap is reached.
+    noise: Kalman noise weights.
+    """
+
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: float = 0.6
+    match_iou: float = 0.2
+    low_match_iou: float = 0.5
+    tentative_match_iou: float = 0.3
+    min_hits: int = 2
+    tentative_timeout_s: float = 0.0
+    track_buffer_s: float = 1.0
+    class_aware: bool = False
+    max_tracks: int = 1000
+    noise: KalmanNoise = KalmanNoise()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low_score <= self.high_score:
+            raise ValueError(f"need 0 <= low_score <= high_score, got {self.low_score}, {self.high_score}")
+        if self.min_hits < 1:
+            raise ValueError(f"min_hits must be >= 1, got {self.min_hits}")
+        if self.track_buffer_s < 0 or self.tentative_timeout_s < 0:
+            raise ValueError("track_buffer_s and tentative_timeout_s must be >= 0")
+        for name in ("match_iou", "low_match_iou", "tentative_match_iou"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+
+
+class Tracker:
+    """One instance per camera: ids start at 1 and belong to the instance."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._kf = KalmanBoxFilter(self.config.noise)
+        self._store = TrackStore()
+        self._next_id = 1
+        self._last_timestamp: float | None = None
+
+    @property
+    def num_tracks(self) -> int:
+        """Every stored track (tentative, tracked and lost): what bounded-memory tests watch."""
+        return len(self._store)
+
+    def update(self, detections: Detections, timestamp: float) -> Tracks:
+        """Feed one frame (possibly with no detections); return confirmed tracks matched now."""
+        self._predict(timestamp)
+        st = self._store
+        st.matched[:] = False
+        high, low = self._split(detections)
+        rest_high = self._associate(high, st.confirmed, self.config.match_iou)
+        was_tracked = st.confirmed & ~st.matched & (st.missed_since <= 0)
+        self._associate(low, was_tracked, self.config.low_match_iou)
+        rest_high = self._associate(rest_high, ~st.confirmed, self.config.tentative_match_iou)
+        self._mark_missed(timestamp)
+        self._spawn(rest_high, timestamp)
+        self._forget(timestamp)
+        return self._output()
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def _predict(self, timestamp: float) -> None:
+        """Advance all tracks to ``timestamp``; a timestamp going backwards is treated as dt=0."""
+        dt = 0.0 if self._last_timestamp is None else max(0.0, timestamp - self._last_timestamp)
+        self._last_timestamp = timestamp if self._last_timestamp is None else max(self._last_timestamp, timestamp)
+        st = self._store
+        if len(st) == 0 or dt == 0.0:
+            return
+        # A lost track keeps drifting with its last velocity, but its size stops changing:
+        # extrapolating a shrink over a second would make the box vanish (ByteTrack does the same).
+        st.mean[st.missed_since > 0, 6:8] = 0.0
+        st.mean, st.cov = self._kf.predict(st.mean, st.cov, dt)
+
+    def _split(self, detections: Detections) -> tuple[Detections, Detections]:
+        scores = detections.scores
+        high = scores >= self.config.high_score
+        low = (scores >= self.config.low_score) & ~high
+        return detections.select(high), detections.select(low)
+
+    def _associate(self, dets: Detections, candidates: np.ndarray, min_iou: float) -> Detections:
+        """Match tracks selected by the boolean mask ``candidates`` to ``dets``; update the matched
+        tracks in place; return the detections left unmatched."""
+        st = self._store
+        track_idx = np.nonzero(candidates & ~st.matched)[0]
+        if track_idx.size == 0 or len(dets) == 0:
+            return dets
+        sim = iou_matrix(cxcywh_to_xyxy(st.mean[track_idx]), dets.xyxy)
+        if self.config.class_aware:
+            sim = np.where(st.class_ids[track_idx, None] == dets.class_ids[None, :], sim, 0.0)
+        rows, cols, _, un_cols = match(sim, min_iou)
+        if rows.size:
+            self._apply_matches(track_idx[rows], dets.select(cols))
+        return dets.select(un_cols)
+
+    def _apply_matches(self, idx: np.ndarray, dets: Detections) -> None:
+        st = self._store
+        st.mean[idx], st.cov[idx] = self._kf.update(st.mean[idx], st.cov[idx], xyxy_to_cxcywh(dets.xyxy))
+        st.matched[idx] = True
+        st.hits[idx] += 1
+        st.scores[idx] = dets.scores
+        st.vote_class(idx, dets.class_ids)
+        st.confirmed[idx] |= st.hits[idx] >= self.config.min_hits
+
+    def _mark_missed(self, timestamp: float) -> None:
+        """Matched tracks: seen now. Unmatched: remember since when they are missing."""
+        st = self._store
+        st.last_seen[st.matched] = timestamp
+        st.missed_since[st.matched] = 0.0
+        newly_missed = ~st.matched & (st.missed_since <= 0)
+        st.missed_since[newly_missed] = timestamp
+
+    def _spawn(self, dets: Detections, timestamp: float) -> None:
+        dets = dets.select(dets.scores >= self.config.new_track_score)
+        room = max(0, self.config.max_tracks - len(self._store))
+        if len(dets) == 0 or room == 0:
+            return
+        dets = dets.select(np.argsort(-dets.scores, kind="stable")[:room])
+        n = len(dets)
+        mean, cov = self._kf.initiate(xyxy_to_cxcywh(dets.xyxy))
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        self._store.append(ids, mean, cov, dets.scores, dets.class_ids, timestamp)
+        self._store.confirmed[-n:] = self.config.min_hits <= 1
+        self._store.matched[-n:] = True
+
+    def _forget(self, timestamp: float) -> None:
+        st = self._store
+        unseen_for = timestamp - st.last_seen
+        drop_tentative = ~st.confirmed & (unseen_for > self.config.tentative_timeout_s)
+        drop_lost = st.confirmed & (unseen_for > self.config.track_buffer_s)
+        st.remove(drop_tentative | drop_lost)
+
+    def _output(self) -> Tracks:
+        st = self._store
+        keep = st.confirmed & st.matched
+        return Tracks(
+            ids=st.ids[keep].copy(),
+            xyxy=cxcywh_to_xyxy(st.mean[keep]).astype(np.float32),
+            scores=st.scores[keep].copy(),
+            class_ids=st.class_ids[keep].copy(),
+        )

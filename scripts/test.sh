@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with the runner, the converters and the test tools, then run the
+# whole test suite. The README's test command and .ci/run both call this script.
+#   scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The MQTT tests run a real broker. Install mosquitto where we can (root + apt); otherwise they skip.
+if ! command -v mosquitto >/dev/null 2>&1 && ! [ -x /usr/sbin/mosquitto ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null) \
+      || echo "warning: could not install mosquitto; MQTT broker tests will skip" >&2
+  else
+    echo "warning: mosquitto not found and not root; MQTT broker tests will skip" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[ort,convert,dev]"
+
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+# pytest exit 5 = no tests collected (e.g. a -k filter that matches nothing): not a failure here.
+if [ "$rc" = 5 ]; then rc=0; fi
+exit "$rc"

@@ -1,0 +1,48 @@
+"""The runner must not pull the converter stack (torch, tensorflow, nncf, onnx, converters) onto a board."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+FORBIDDEN = ("torch", "tensorflow", "nncf", "onnx", "converters", "openvino", "tflite_runtime", "ai_edge_litert")
+
+PROBE = """
+import json, sys
+import edge, edge.cli, edge.pipeline, edge.runner, edge.bench, edge.capture, edge.tracking, edge.counting
+import edge.postprocess, edge.sinks.jsonl, edge.runtimes, edge.runtimes.onnxruntime
+{extra}
+roots = sorted({{m.split('.')[0] for m in sys.modules}})
+print(json.dumps(roots))
+"""
+
+
+def _loaded_roots(extra: str = "") -> set[str]:
+    out = subprocess.run([sys.executable, "-c", PROBE.format(extra=extra)], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_runner_loads_no_converter_stack() -> None:
+    loaded = _loaded_roots()
+    assert "edge" in loaded and "onnxruntime" in loaded  # the probe really imported the runner
+    assert not loaded.intersection(FORBIDDEN), f"runner imported {sorted(loaded.intersection(FORBIDDEN))}"
+
+
+def test_running_the_cli_help_loads_no_converter_stack() -> None:
+    extra = "from click.testing import CliRunner\nr = CliRunner().invoke(edge.cli.cli, ['run', '--help'])\nassert r.exit_code == 0, r.output"
+    loaded = _loaded_roots(extra)
+    assert not loaded.intersection(FORBIDDEN), f"'edge run --help' imported {sorted(loaded.intersection(FORBIDDEN))}"
+
+
+@pytest.mark.parametrize("name", ["torch", "onnx"])
+def test_forbidden_names_are_really_importable_or_absent(name: str) -> None:
+    """Guard against a vacuous pass: the probe must be able to see a forbidden module if one is imported."""
+    extra = f"try:\n    import {name}\nexcept ImportError:\n    pass"
+    loaded = _loaded_roots(extra)
+    import importlib.util
+
+    if importlib.util.find_spec(name) is not None:
+        assert name in loaded

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -58,6 +58,15 @@ class RunSummary:
 
     def to_json(self) -> dict[str, object]:
         return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2), "counts": self.counts}
+
+
+class Observer(Protocol):
+    """Watches the frame loop (sd_notify, health endpoint, ...). Called from the frame loop thread;
+    must return quickly."""
+
+    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None: ...
+
+    def stopped(self, pipeline: Pipeline, state: str) -> None: ...
 
 
 class FrameReader:
@@ -150,6 +159,9 @@ class Pipeline:
         self.counters = build_counters(settings, self.labels)
         self.sinks = sinks or []
         self.on_detections = on_detections
+        self.observers: list[Observer] = []
+        self.reload_settings: Callable[[], RunSettings] | None = None
+        self.source: object | None = None  # the open FrameSource while running (stats for observers)
         self.totals = CountTotals()
         self._commands: deque[dict[str, object]] = deque(maxlen=100)
         self._stop = threading.Event()
@@ -163,7 +175,7 @@ class Pipeline:
                  else CounterInfo(c.name, "zone", ("entered", "exited")) for c in self.counters]
         classes = self.settings.classes or list(self.labels)
         device = self.settings.device_id or "edge"
-        return RunContext(device, infos, classes, self.totals, commands=self._commands.append)
+        return RunContext(device, infos, classes, self.totals, commands=self.request)
 
     def detect(self, item: Prepared) -> tuple[Detections, float]:
         t0 = time.perf_counter()
@@ -186,7 +198,7 @@ class Pipeline:
         return events
 
     def run(self, progress: Progress | None = None) -> RunSummary:
-        source = open_source(self.settings.source, _capture_options(self.settings))
+        source = self.source = open_source(self.settings.source, _capture_options(self.settings))
         if progress is not None:
             progress.set_total(getattr(source, "frame_count", None))
         preprocess = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
@@ -203,8 +215,10 @@ class Pipeline:
                 summary.infer_ms.append(infer_ms)
                 if self.on_detections is not None:
                     self.on_detections(item.frame, detections)
-                self._count(item.frame, detections)
+                events = self._count(item.frame, detections)
                 summary.frames += 1
+                for observer in self.observers:
+                    observer.frame_done(self, summary, events)
                 self._drain_commands()
                 if progress is not None:
                     progress(summary.frames)
@@ -223,6 +237,8 @@ class Pipeline:
             source.close()
             for sink in self.sinks:
                 sink.close(state)
+            for observer in self.observers:
+                observer.stopped(self, state)
         self._fill_zero_counts(summary)
         return summary
 
@@ -240,6 +256,10 @@ class Pipeline:
         for sink in self.sinks:
             sink.stats(stats)
 
+    def request(self, command: dict[str, object]) -> None:
+        """Queue a command for the frame loop (thread- and signal-safe): reset or reload."""
+        self._commands.append(command)
+
     def _drain_commands(self) -> None:
         while self._commands:
             command = self._commands.popleft()
@@ -248,6 +268,24 @@ class Pipeline:
                 for key in [k for k in self.totals.values if name in (None, k)]:
                     self.totals.values[key].clear()
                 log.info("counter reset: %s", name or "all")
+            elif command.get("cmd") == "reload" and self.reload_settings is not None:
+                self._reload()
+
+    def _reload(self) -> None:
+        """Re-read the settings and rebuild the counters; totals and tracks carry on.
+
+        Only counting geometry and class filters change on reload; a new model or source needs a restart.
+        """
+        try:
+            settings = self.reload_settings() if self.reload_settings else self.settings
+            counters = build_counters(settings, self.labels)
+            keep = class_filter(settings.classes, self.labels)
+        except Exception as exc:  # a bad edit must not stop a running counter
+            log.error("reload failed, keeping the running settings: %s", exc)
+            return
+        self.counters, self.keep = counters, keep
+        self.settings = settings.model_copy(update={"model": self.settings.model, "source": self.settings.source})
+        log.info("reloaded: %d counter(s)", len(self.counters))
 
     def _fill_zero_counts(self, summary: RunSummary) -> None:
         """Every counter appears in the summary, with both directions for each class it saw."""

@@ -37,7 +37,7 @@ class VideoFileSource:
 
     is_live = False
 
-    def __init__(self, path: Path, options: CaptureOptions | None = None) -> None:
+    def __init__(self, path: str | Path, options: CaptureOptions | None = None) -> None:
         import cv2
 
         self.path = Path(path)
@@ -126,7 +126,7 @@ class ImageFolderSource:
 
     is_live = False
 
-    def __init__(self, path: Path, options: CaptureOptions | None = None) -> None:
+    def __init__(self, path: str | Path, options: CaptureOptions | None = None) -> None:
         self.path = Path(path)
         self.name = self.path.name
         if not self.path.is_dir():

@@ -105,7 +105,7 @@ class Tracker:
         st.matched[:] = False
         high, low = self._split(detections)
         rest_high = self._associate(high, st.confirmed, self.config.match_iou)
-        was_tracked = st.confirmed & ~st.matched & (st.missed_since <= 0)
+        was_tracked = st.confirmed & ~st.matched & ~st.lost
         self._associate(low, was_tracked, self.config.low_match_iou)
         rest_high = self._associate(rest_high, ~st.confirmed, self.config.tentative_match_iou)
         self._mark_missed(timestamp)
@@ -124,7 +124,7 @@ class Tracker:
             return
         # A lost track keeps drifting with its last velocity, but its size stops changing:
         # extrapolating a shrink over a second would make the box vanish (ByteTrack does the same).
-        st.mean[st.missed_since > 0, 6:8] = 0.0
+        st.mean[st.lost, 6:8] = 0.0
         st.mean, st.cov = self._kf.predict(st.mean, st.cov, dt)
 
     def _split(self, detections: Detections) -> tuple[Detections, Detections]:
@@ -158,12 +158,10 @@ class Tracker:
         st.confirmed[idx] |= st.hits[idx] >= self.config.min_hits
 
     def _mark_missed(self, timestamp: float) -> None:
-        """Matched tracks: seen now. Unmatched: remember since when they are missing."""
+        """Matched tracks are seen now; unmatched ones are lost (until re-found or forgotten)."""
         st = self._store
         st.last_seen[st.matched] = timestamp
-        st.missed_since[st.matched] = 0.0
-        newly_missed = ~st.matched & (st.missed_since <= 0)
-        st.missed_since[newly_missed] = timestamp
+        st.lost = ~st.matched
 
     def _spawn(self, dets: Detections, timestamp: float) -> None:
         dets = dets.select(dets.scores >= self.config.new_track_score)

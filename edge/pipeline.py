@@ -250,7 +250,7 @@ class Pipeline:
             fps=summary.frames / elapsed if elapsed > 0 else 0.0,
             infer_ms_p50=float(np.median(recent)) if recent else 0.0,
             dropped_frames=int(getattr(src_stats, "dropped", 0)),
-            camera_age_s=float(getattr(src_stats, "last_frame_age_s", 0.0)),
+            camera_age_s=float(getattr(src_stats, "last_frame_age_s", None) or 0.0),
             reconnects=int(getattr(src_stats, "reconnects", 0)),
         )
         for sink in self.sinks:
@@ -302,7 +302,7 @@ def _capture_options(settings: RunSettings):  # -> CaptureOptions
 
     c = settings.capture
     return CaptureOptions(
-        width=c.width, height=c.height, fps=c.fps, watchdog_s=c.watchdog_s,
+        width=c.width, height=c.height, fps=c.fps, fourcc=c.fourcc, frame_timeout_s=c.watchdog_s,
         reconnect_initial_s=c.reconnect_initial_s, reconnect_max_s=c.reconnect_max_s,
         max_reconnects=c.max_reconnects,
     )

@@ -15,7 +15,7 @@ import numpy as np
 from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
 from edge.tracking.mot_io import FRAME, SCORE, MotTable, SeqInfo, read_mot, read_seqinfo
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+MOT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot"
 MOT15_DET_SETS = ("det", "det_sort_frcnn")
 # ACF scores (MOT15 det/) run from about -0.7 to 139; trackers expect [0, 1]. One fixed linear
 # map for every tracker keeps the comparison fair and the order of detections unchanged.

@@ -82,13 +82,21 @@ def v4l2_connect(target: str, options: CaptureOptions) -> Connect:
     def connect() -> Reader:
         import cv2
 
-        device: int | str = int(target) if target.isdigit() else target
-        cap = cv2.VideoCapture(device, cv2.CAP_V4L2)
+        cap = cv2.VideoCapture(v4l2_device(target), cv2.CAP_V4L2)
         if cap.isOpened():
             _apply_mode(cap, options, target)
         return cap
 
     return connect
+
+
+def v4l2_device(target: str) -> int | str:
+    """Camera number for OpenCV: '2', '/dev/video2' and a by-id link to it all give 2 (opening by
+    index is what every OpenCV build supports); any other path is passed through."""
+    if target.isdigit():
+        return int(target)
+    match = re.fullmatch(r"/dev/video(\d+)", os.path.realpath(target))
+    return int(match.group(1)) if match else target
 
 
 def _apply_mode(cap: object, options: CaptureOptions, target: str) -> None:

@@ -24,7 +24,8 @@ _FALLBACK_FILE_FPS = 30.0
 def natural_key(name: str) -> tuple[Any, ...]:
     """Sort key that orders 'img2' before 'img10' (digit runs compare as numbers)."""
     parts = re.split(r"(\d+)", name)
-    return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts)
+    key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts)
+    return key + ((2, 0, name),)  # exact name last: a stable order for names equal but for case
 
 
 class VideoFileSource:

@@ -160,6 +160,13 @@ class LiveSource:
 
     # ----------------------------------------------------------------- supervisor
     def _supervise(self) -> None:
+        try:
+            self._reconnect_loop()
+        except Exception as exc:  # a bug here must end the iteration loudly, not hang the consumer
+            log.exception("camera %s: capture supervisor failed", self.name)
+            self._fail(f"camera {self.name}: capture supervisor failed: {exc}")
+
+    def _reconnect_loop(self) -> None:
         opt = self._opt
         backoff, attempts = opt.reconnect_initial_s, 0  # attempts: consecutive, without a frame
         while not self._closed.is_set():
@@ -238,7 +245,7 @@ class LiveSource:
             session.reason = f"{type(exc).__name__}: {exc}"
         finally:
             if reader is not None:
-                reader.release()
+                _release(reader, self.name)
             with self._cond:
                 if session.generation == self._generation:
                     self._connected = False
@@ -275,3 +282,10 @@ class LiveSource:
         session.frames += 1
         session.progress = now
         return True
+
+
+def _release(reader: Reader, name: str) -> None:
+    try:
+        reader.release()
+    except Exception:  # a failing release must not keep the session from ending
+        log.exception("camera %s: releasing the capture failed", name)

@@ -68,7 +68,8 @@ class ZoneSettings(_Strict):
 class CaptureSettings(_Strict):
     width: int | None = Field(default=None, gt=0)
     height: int | None = Field(default=None, gt=0)
-    fps: float | None = Field(default=None, gt=0)
+    fps: float | None = Field(default=None, gt=0, description="camera fps request; image folders: timeline fps (default 1)")
+    fourcc: str | None = Field(default=None, min_length=4, max_length=4, description="V4L2 pixel format, e.g. MJPG")
     watchdog_s: float = Field(default=20.0, gt=0, description="no new frame for this long: reconnect")
     reconnect_initial_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)

@@ -23,8 +23,7 @@ def box_area(xyxy: Boxes) -> np.ndarray:
 
 def box_iou(a: Boxes, b: Boxes) -> np.ndarray:
     """Pairwise IoU: (N, 4), (M, 4) -> (N, M). Pairs with zero union get IoU 0."""
-    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    a, b = _as_float_boxes(a), _as_float_boxes(b)
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     wh = np.clip(bottom_right - top_left, 0, None)
@@ -43,6 +42,10 @@ def _iou_one_to_many(box: np.ndarray, area: float, others: np.ndarray, other_are
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+# Up to this many boxes, one IoU matrix (a few MB) beats a Python loop of small numpy calls.
+MATRIX_NMS_MAX = 512
+
+
 def nms(xyxy: Boxes, scores: np.ndarray, iou_threshold: float, max_output: int | None = None) -> np.ndarray:
     """Class-agnostic greedy NMS -> int64 indices of kept boxes, highest score first.
 
@@ -50,15 +53,40 @@ def nms(xyxy: Boxes, scores: np.ndarray, iou_threshold: float, max_output: int |
     """
     boxes = _as_float_boxes(xyxy)
     order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
-    areas = box_area(boxes)
     limit = boxes.shape[0] if max_output is None else max(0, int(max_output))
+    if boxes.shape[0] <= MATRIX_NMS_MAX:
+        kept = _greedy_with_matrix(boxes[order], iou_threshold, limit)
+    else:
+        kept = _greedy_with_loop(boxes[order], iou_threshold, limit)
+    return order[kept].astype(np.int64)
+
+
+def _greedy_with_matrix(boxes: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
+    """boxes sorted best first -> positions kept. One vectorised IoU matrix, then a cheap scan."""
+    overlaps = box_iou(boxes, boxes) > iou_threshold
+    suppressed = np.zeros(boxes.shape[0], dtype=bool)
     keep: list[int] = []
-    while order.size and len(keep) < limit:
-        best = int(order[0])
+    for i in range(boxes.shape[0]):
+        if len(keep) >= limit:
+            break
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= overlaps[i]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _greedy_with_loop(boxes: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
+    """boxes sorted best first -> positions kept, without an N x N matrix (large N)."""
+    areas = box_area(boxes)
+    remaining = np.arange(boxes.shape[0])
+    keep: list[int] = []
+    while remaining.size and len(keep) < limit:
+        best = int(remaining[0])
         keep.append(best)
-        rest = order[1:]
+        rest = remaining[1:]
         iou = _iou_one_to_many(boxes[best], float(areas[best]), boxes[rest], areas[rest])
-        order = rest[iou <= iou_threshold]
+        remaining = rest[iou <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
 
 

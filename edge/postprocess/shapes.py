@@ -46,13 +46,19 @@ def _check_yolox(manifest: Manifest, shapes: list[Shape]) -> None:
             f"output '{name}' has shape {list(shape)}; the yolox decoder expects the raw head "
             f"[1, anchors, 5 + classes] (x, y, log w, log h, objectness, class scores)"
         )
-    _check_labels(manifest, shape[2] - 5, f"output '{name}' {list(shape)} = 5 + {shape[2] - 5}")
     expected = anchor_count(manifest.input.height, manifest.input.width, manifest.decoder.strides)
     if shape[1] != expected:
         raise ArtifactError(
             f"output '{name}' has {shape[1]} anchors; the yolox decoder expects {expected} for "
-            f"{_describe(manifest)} (wrong --input-size, strides, or a graph with the decode already in it?)"
+            f"{_describe(manifest)}{_yolox_hint(shape, expected)}"
         )
+    _check_labels(manifest, shape[2] - 5, f"output '{name}' {list(shape)} = 5 + {shape[2] - 5}")
+
+
+def _yolox_hint(shape: Shape, expected: int) -> str:
+    if shape[2] == expected:
+        return " (it looks like the Ultralytics layout [1, 4 + classes, anchors]: try --decoder yolov8)"
+    return " (wrong --input-size or strides, or not a yolox raw head?)"
 
 
 def _check_yolov8(manifest: Manifest, shapes: list[Shape]) -> None:
@@ -64,7 +70,11 @@ def _check_yolov8(manifest: Manifest, shapes: list[Shape]) -> None:
             f"layout [1, 4 + classes, anchors] (cx, cy, w, h, class scores)"
         )
     if shape[2] != expected:
-        hint = " (it looks transposed: [1, anchors, 4 + classes])" if shape[1] == expected else ""
+        hint = ""
+        if shape[1] == expected and shape[2] - 5 == len(manifest.labels):
+            hint = " (it looks like a yolox raw head [1, anchors, 5 + classes]: try --decoder yolox)"
+        elif shape[1] == expected:
+            hint = " (it looks transposed: [1, anchors, 4 + classes]; export in the Ultralytics layout)"
         raise ArtifactError(
             f"output '{name}' has shape {list(shape)}; the yolov8 decoder expects [1, 4 + classes, "
             f"{expected}] for {_describe(manifest)}{hint}"

@@ -1,0 +1,1 @@
+"""Benchmarks run from a repository checkout (python -m benchmarks.tracking); not installed."""

@@ -1,0 +1,180 @@
+"""Directed line counter with hysteresis. Pure geometry, numpy only.
+
+Semantics (the contract the tests pin down):
+
+- The line is the directed segment p1 -> p2. ``s(P) = (p2 - p1) x (P - p1) / |p2 - p1|`` is the
+  signed distance of an anchor point P. ``in`` = s goes from negative to positive, ``out`` the
+  reverse (image coordinates, y down).
+- A move is the segment between a track's previous and current anchor. A move changes the
+  track's side when s changes sign; it *passes the line* only if it meets the counting segment
+  itself, not its infinite extension (so a fast object at low FPS that jumps across still counts,
+  and an object walking around the end of the line does not).
+- Hysteresis: every track has an *armed* side (where it was last clearly, |s| > hysteresis_px;
+  or, before that, the side where it was first seen). A crossing is committed when the track is
+  clearly (|s| > hysteresis_px) on the other side of its armed side and its last side change
+  passed the line. Box flicker inside the band (|s| <= hysteresis_px) therefore never counts,
+  however often s changes sign, and an object that stops on the line counts once, when it goes on.
+- Count once per crossing: after a commit the armed side flips, so the same track counts again
+  only after it has clearly gone back (a real U-turn counts ``in`` then ``out``).
+- Lines near the frame edge: an object leaving the frame may never get hysteresis_px past a line
+  drawn near the edge (its box is clipped, then it is gone). A track that passed the line and was
+  last seen on the far side, inside the band, is committed when it is forgotten (unseen for
+  forget_after_s) or when ``flush`` is called at the end of a stream.
+- ID switch mid-crossing: a new id has no previous point, so its first appearance is never a
+  crossing; it is armed on the side where it appears. If the old id had passed the line it is
+  committed when forgotten; otherwise the crossing is lost. A miss is preferred to a double count.
+- Event time: ``frame_index`` / ``timestamp`` of an event are those of the update in which the
+  anchor passed the line (the physical crossing), which can be a few frames before the update that
+  emits the event.
+- Per-track state is dropped ``forget_after_s`` after a track was last reported (bounded memory);
+  set it >= the tracker's track_buffer_s so a re-found track keeps its history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.counting.geometry import anchor_points, crossing_param, signed_distance
+from edge.structures import CountEvent, Tracks
+
+
+@dataclass(slots=True)
+class _LineTrack:
+    """Mutable per-track state (owned by one LineCounter)."""
+
+    point: list[float]  # last anchor [x, y]
+    side: int  # side of the last anchor: +1 / -1, 0 only while never seen off the line
+    armed: int  # committed side; a crossing is counted when leaving it clearly
+    passed: bool  # the last side change went through the counting segment
+    pass_frame: int
+    pass_ts: float
+    last_seen: float
+    class_id: int
+    score: float
+
+
+class LineCounter:
+    """Counts confirmed tracks crossing a directed segment, per class and direction."""
+
+    kind = "line"
+    directions = ("in", "out")
+
+    def __init__(
+        self,
+        name: str,
+        p1: Sequence[float],
+        p2: Sequence[float],
+        labels: Sequence[str],
+        anchor: str = "bottom_center",
+        hysteresis_px: float = 4.0,
+        classes: Collection[str] | None = None,
+        forget_after_s: float = 2.0,
+    ) -> None:
+        """labels: class names indexed by class id. classes: names to count (None = all).
+        hysteresis_px: half-width of the dead band around the line (see module docstring)."""
+        self.name = name
+        self.p1 = np.asarray(p1, dtype=np.float64).reshape(2)
+        self.p2 = np.asarray(p2, dtype=np.float64).reshape(2)
+        if np.allclose(self.p1, self.p2):
+            raise ValueError(f"line {name!r}: p1 and p2 must differ, got {tuple(p1)} and {tuple(p2)}")
+        if hysteresis_px < 0 or forget_after_s < 0:
+            raise ValueError(f"line {name!r}: hysteresis_px and forget_after_s must be >= 0")
+        anchor_points(np.zeros((0, 4)), anchor)  # validates the anchor name
+        self.labels = list(labels)
+        self.anchor = anchor
+        self.hysteresis_px = float(hysteresis_px)
+        self.classes = None if classes is None else frozenset(classes)
+        self.forget_after_s = float(forget_after_s)
+        self._tracks: dict[int, _LineTrack] = {}
+
+    @property
+    def num_tracked(self) -> int:
+        """Per-track states held now (bounded-memory tests watch this)."""
+        return len(self._tracks)
+
+    def update(self, tracks: Tracks, frame_index: int, timestamp: float) -> list[CountEvent]:
+        """Feed the tracker's output for one frame; return the crossings committed now."""
+        events: list[CountEvent] = []
+        points = anchor_points(tracks.xyxy, self.anchor)
+        s = signed_distance(points, self.p1, self.p2)
+        ids = tracks.ids.tolist()
+        states = [self._tracks.get(tid) for tid in ids]
+        t = self._pass_params(states, points, s).tolist()
+        # Python scalars from here: the per-track state machine is branchy, numpy scalars are slow.
+        rows = zip(ids, states, points.tolist(), s.tolist(), t, tracks.class_ids.tolist(), tracks.scores.tolist())
+        for tid, state, point, s_i, t_i, cid, score in rows:
+            if state is None:
+                side = (s_i > 0) - (s_i < 0)
+                self._tracks[tid] = _LineTrack(point, side, side, False, -1, timestamp, timestamp, cid, score)
+                continue
+            self._observe(state, point, s_i, t_i, frame_index, timestamp)
+            state.class_id, state.score = cid, score
+            if abs(s_i) > self.hysteresis_px:
+                self._commit_clear(state, tid, events)
+        self._expire(timestamp, events)
+        return events
+
+    def flush(self) -> list[CountEvent]:
+        """End of stream: commit every crossing that passed the line but never got clear of the
+        band (e.g. the last frames of a file), then drop all state."""
+        events: list[CountEvent] = []
+        for tid, state in self._tracks.items():
+            self._commit_pending(state, tid, events)
+        self._tracks.clear()
+        return events
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def _pass_params(self, states: list[_LineTrack | None], points: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Fraction along p1 -> p2 where each track's move from its previous anchor meets the
+        line (meaningless for new tracks, which have no move), vectorised over tracks."""
+        prev = np.array([points[i] if st is None else st.point for i, st in enumerate(states)]).reshape(-1, 2)
+        s_prev = signed_distance(prev, self.p1, self.p2)
+        return crossing_param(prev, points, s_prev, s, self.p1, self.p2)
+
+    def _observe(self, st: _LineTrack, point: list[float], s: float, t: float, frame_index: int, ts: float) -> None:
+        side = ((s > 0) - (s < 0)) or st.side  # exactly on the line: keep the previous side
+        if st.side == 0:
+            st.armed = st.armed or side  # first time off the line: that is where it comes from
+        elif side != st.side:
+            st.passed = 0.0 <= t <= 1.0
+            st.pass_frame, st.pass_ts = frame_index, ts
+        st.side = side
+        st.point = point
+        st.last_seen = ts
+
+    def _commit_clear(self, st: _LineTrack, tid: int, events: list[CountEvent]) -> None:
+        """The anchor is clearly on one side: commit a pending crossing, re-arm on this side."""
+        if st.side == 0:
+            return
+        if st.side != st.armed:
+            self._commit_pending(st, tid, events)
+        st.armed = st.side
+        st.passed = False
+
+    def _commit_pending(self, st: _LineTrack, tid: int, events: list[CountEvent]) -> None:
+        """Emit the crossing from the armed side to the current side if the line was passed."""
+        if not st.passed or st.armed == 0 or st.side == st.armed:
+            return
+        st.passed = False
+        st.armed = st.side
+        name = self._class_name(st.class_id)
+        if self.classes is not None and name not in self.classes:
+            return
+        direction = "in" if st.side > 0 else "out"
+        events.append(
+            CountEvent(self.name, "line", name, direction, tid, st.pass_frame, st.pass_ts, st.score)
+        )
+
+    def _expire(self, timestamp: float, events: list[CountEvent]) -> None:
+        """Forget tracks unseen for forget_after_s, committing a crossing they had passed."""
+        stale = [tid for tid, st in self._tracks.items() if timestamp - st.last_seen > self.forget_after_s]
+        for tid in stale:
+            self._commit_pending(self._tracks[tid], tid, events)
+            del self._tracks[tid]
+
+    def _class_name(self, class_id: int) -> str:
+        return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)

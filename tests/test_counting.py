@@ -1,0 +1,234 @@
+"""Line and zone counters on hand-made trajectories (tables of anchor paths -> expected events)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.counting import LineCounter, ZoneCounter, anchor_points, counter_state_size
+from edge.structures import Tracks
+
+LABELS = ["person", "bicycle", "car"]
+CAR = 2
+FPS = 10.0
+
+
+def tracks_at(points: dict[int, tuple[float, float]], class_id: int = CAR) -> Tracks:
+    """Tracks whose bottom-centre anchors are the given points (boxes 20 x 20 px)."""
+    if not points:
+        return Tracks.empty()
+    ids = np.array(list(points), np.int64)
+    pts = np.array(list(points.values()), np.float64)
+    xyxy = np.stack([pts[:, 0] - 10, pts[:, 1] - 20, pts[:, 0] + 10, pts[:, 1]], axis=1)
+    return Tracks(ids, xyxy, np.full(len(ids), 0.9), np.full(len(ids), class_id))
+
+
+def run_line(counter: LineCounter, frames: list[dict[int, tuple[float, float]]], flush: bool = False):
+    events = []
+    for i, pts in enumerate(frames):
+        events += counter.update(tracks_at(pts), i, i / FPS)
+    if flush:
+        events += counter.flush()
+    return events
+
+
+def path(ys: list[float | None], x: float = 100.0, tid: int = 1) -> list[dict[int, tuple[float, float]]]:
+    """One track moving vertically; None = not reported in that frame."""
+    return [{} if y is None else {tid: (x, y)} for y in ys]
+
+
+def horizontal_line(**kw) -> LineCounter:
+    # p1 -> p2 left to right: s = y - 100, so moving DOWN (y growing) goes - -> + = "in".
+    kw.setdefault("hysteresis_px", 4.0)
+    return LineCounter("L", (0, 100), (200, 100), LABELS, **kw)
+
+
+LINE_CASES = [
+    ("clean crossing down = in", [80, 90, 98, 102, 110, 120], ["in"]),
+    ("clean crossing up = out", [120, 110, 102, 98, 90, 80], ["out"]),
+    ("flicker on the line never counts", [80, 99, 101, 99, 101, 99, 101, 99, 80], []),
+    ("flicker then goes on: counted once", [80, 99, 101, 99, 101, 103, 110, 130], ["in"]),
+    ("stop-and-go sitting on the line", [80, 95, 100, 100, 100, 100, 101, 99, 101, 102, 103, 110], ["in"]),
+    ("stops in the band, backs off: nothing", [80, 97, 102, 103, 102, 97, 90], []),
+    ("low-FPS jump across the line", [50, 150], ["in"]),
+    ("U-turn counts in then out", [80, 120, 80], ["in", "out"]),
+    ("first seen on the far side: no crossing", [120, 130, 140], []),
+    ("first seen in the band, then leaves across", [99, 110], ["in"]),
+    ("first seen in the band, then leaves on its side", [101, 110], []),
+    ("first seen exactly on the line: side unknown", [100, 100, 120], []),
+    ("vanishes short of the line", [80, 90, 98, None, None], []),
+    ("back and forth twice, clearly", [80, 120, 80, 120], ["in", "out", "in"]),
+]
+
+
+@pytest.mark.parametrize("name,ys,expected", LINE_CASES, ids=[c[0] for c in LINE_CASES])
+def test_line_table(name: str, ys: list[float | None], expected: list[str]) -> None:
+    events = run_line(horizontal_line(), path(ys), flush=True)
+    assert [e.direction for e in events] == expected
+
+
+def test_line_events_carry_class_track_and_crossing_frame() -> None:
+    counter = horizontal_line()
+    events = run_line(counter, path([80, 90, 99, 101, 103, 110], tid=7))
+    assert len(events) == 1
+    e = events[0]
+    assert (e.counter, e.kind, e.class_name, e.direction, e.track_id) == ("L", "line", "car", "in", 7)
+    # Reported at the frame where the anchor passed the line (99 -> 101), not where it got clear.
+    assert e.frame_index == 3 and e.timestamp == pytest.approx(0.3)
+
+
+def test_move_past_the_end_of_the_segment_does_not_count() -> None:
+    counter = horizontal_line()
+    assert run_line(counter, path([80, 120], x=300.0), flush=True) == []
+    assert run_line(counter, path([80, 120], x=-5.0, tid=2), flush=True) == []
+
+
+def test_diagonal_low_fps_jump_through_the_segment_counts() -> None:
+    # Both endpoints are beyond the segment's x-range [0, 200] but the move passes through it.
+    counter = horizontal_line()
+    events = run_line(counter, [{1: (-50.0, 50.0)}, {1: (150.0, 150.0)}])
+    assert [e.direction for e in events] == ["in"]
+
+
+def test_line_near_frame_edge_counts_when_track_vanishes() -> None:
+    # Frame 360 px high, line at y=355, band 8 px: the anchor can never get 8 px past it.
+    counter = LineCounter("edge", (0, 355), (640, 355), LABELS, hysteresis_px=8.0, forget_after_s=1.0)
+    frames = path([300, 330, 345, 352, 357, 359]) + path([None] * 5)
+    assert run_line(counter, frames) == []  # 0.5 s after it vanished: tracker could still re-find it
+    more = [counter.update(Tracks.empty(), 11 + i, (11 + i) / FPS) for i in range(10)]
+    events = [e for batch in more for e in batch]
+    assert [(e.direction, e.frame_index) for e in events] == [("in", 4)]
+    assert counter.num_tracked == 0
+
+
+def test_line_near_frame_edge_counts_at_end_of_stream() -> None:
+    counter = LineCounter("edge", (0, 355), (640, 355), LABELS, hysteresis_px=8.0)
+    events = run_line(counter, path([330, 345, 352, 357]), flush=True)
+    assert [e.direction for e in events] == ["in"]
+
+
+@pytest.mark.parametrize(
+    "frames,expected",
+    [
+        # old id passes the line, vanishes; new id continues on the far side: counted once
+        ([{1: (100, 80)}, {1: (100, 90)}, {1: (100, 102)}, {2: (100, 106)}, {2: (100, 115)}, {2: (100, 130)}], [1]),
+        # old id vanishes before the line, new id appears already across: a miss, never a double
+        ([{1: (100, 80)}, {1: (100, 90)}, {1: (100, 98)}, {2: (100, 103)}, {2: (100, 115)}, {2: (100, 130)}], []),
+        # old id vanishes before the line, new id appears in the band on the near side
+        ([{1: (100, 80)}, {1: (100, 90)}, {2: (100, 98)}, {2: (100, 103)}, {2: (100, 115)}], [2]),
+    ],
+    ids=["old-id-passed", "new-id-already-across", "new-id-before-line"],
+)
+def test_id_switch_mid_crossing(frames, expected) -> None:
+    counter = horizontal_line(forget_after_s=0.3)
+    events = run_line(counter, frames + [{}] * 10)
+    assert [e.track_id for e in events] == expected
+
+
+def test_two_tracks_same_frame_and_class_filter() -> None:
+    counter = horizontal_line(classes={"car"})
+    frames = [{1: (50, 80), 2: (150, 130)}, {1: (50, 120), 2: (150, 70)}]
+    events = run_line(counter, frames)
+    assert sorted((e.track_id, e.direction) for e in events) == [(1, "in"), (2, "out")]
+    people = horizontal_line(classes={"person"})
+    assert run_line(people, frames) == []
+
+
+@pytest.mark.parametrize(
+    "anchor,expected",
+    [("bottom_center", [15.0, 40.0]), ("center", [15.0, 25.0]), ("top_center", [15.0, 10.0])],
+)
+def test_anchor_points(anchor: str, expected: list[float]) -> None:
+    assert anchor_points(np.array([[10, 10, 20, 40]]), anchor)[0].tolist() == expected
+
+
+def test_anchor_changes_what_counts() -> None:
+    # A 40 px tall box whose bottom crosses y=100 but whose top never does.
+    tr = [Tracks(np.array([1]), np.array([[90, y - 40, 110, y]]), np.array([0.9]), np.array([CAR])) for y in (90, 130)]
+    bottom = horizontal_line(anchor="bottom_center")
+    top = horizontal_line(anchor="top_center")
+    assert len(bottom.update(tr[0], 0, 0.0) + bottom.update(tr[1], 1, 0.1)) == 1
+    assert top.update(tr[0], 0, 0.0) + top.update(tr[1], 1, 0.1) == []
+
+
+def test_invalid_line_arguments() -> None:
+    with pytest.raises(ValueError, match="p1 and p2"):
+        LineCounter("x", (1, 1), (1, 1), LABELS)
+    with pytest.raises(ValueError, match="anchor"):
+        LineCounter("x", (0, 0), (1, 1), LABELS, anchor="feet")
+
+
+# -- zones -------------------------------------------------------------------------------------
+
+SQUARE = [(50, 50), (150, 50), (150, 150), (50, 150)]
+
+
+def run_zone(zone: ZoneCounter, frames, t0: int = 0):
+    out = []
+    for i, pts in enumerate(frames):
+        out += [(i + t0, e.direction, e.track_id) for e in zone.update(tracks_at(pts), i + t0, (i + t0) / FPS)]
+    return out
+
+
+@pytest.mark.parametrize(
+    "xs,expected",
+    [
+        ([20, 40, 60, 100, 140, 160, 180], [(2, "entered"), (5, "exited")]),
+        ([100, 110, 170], [(0, "entered"), (2, "exited")]),  # first seen inside counts as entered
+        ([20, 49, 51, 49, 51, 49, 30], []),  # flicker on the boundary within the band
+        ([20, 200], [(1, "entered"), (1, "exited")]),  # low-FPS jump right through the zone
+        ([20, 40, 45], []),
+    ],
+)
+def test_zone_table(xs: list[float], expected) -> None:
+    zone = ZoneCounter("Z", SQUARE, LABELS, hysteresis_px=3.0)
+    events = run_zone(zone, [{1: (x, 100.0)} for x in xs])
+    assert [(f, d) for f, d, _ in events] == expected
+
+
+def test_zone_occupancy_and_forgetting() -> None:
+    zone = ZoneCounter("Z", SQUARE, LABELS, forget_after_s=0.5)
+    run_zone(zone, [{1: (100, 100), 2: (120, 120), 3: (10, 10)}])
+    assert zone.occupancy() == {"car": 2}
+    run_zone(zone, [{1: (100, 100), 2: (200, 120), 3: (10, 10)}], t0=1)
+    assert zone.occupancy() == {"car": 1}
+    # Track 1 disappears inside (left the frame / lost): forgotten after 0.5 s -> exited.
+    events = run_zone(zone, [{}] * 8, t0=2)
+    assert [(d, t) for _, d, t in events] == [("exited", 1)]
+    assert zone.occupancy() == {} and zone.num_tracked == 0
+
+
+def test_zone_rejects_bad_polygon() -> None:
+    with pytest.raises(ValueError, match="polygon"):
+        ZoneCounter("Z", [(0, 0), (1, 1)], LABELS)
+
+
+# -- bounded state -----------------------------------------------------------------------------
+
+
+def test_100k_frames_of_traffic_keep_counter_state_bounded() -> None:
+    """Cars enter every 7 frames, cross a vertical line at 4 px/frame with jitter, leave."""
+    rng = np.random.default_rng(1)
+    line = LineCounter("L", (320, 0), (320, 360), LABELS, hysteresis_px=4.0, forget_after_s=1.0)
+    zone = ZoneCounter("Z", [(200, 0), (440, 0), (440, 360), (200, 360)], LABELS, forget_after_s=1.0)
+    fps, speed, spacing, n_frames = 25.0, 4.0, 7, 100_000
+    counts = {"in": 0, "out": 0, "entered": 0, "exited": 0}
+    max_state = 0
+    for f in range(n_frames):
+        first = max(0, (f - 160) // spacing)
+        born = np.arange(first, f // spacing + 1)
+        age = f - born * spacing
+        alive = (age >= 0) & (age * speed < 640)
+        born, age = born[alive], age[alive]
+        x = age * speed + rng.normal(0, 1.0, size=age.shape)
+        y = 100 + (born % 5) * 40.0
+        xyxy = np.stack([x - 15, y - 20, x + 15, y], axis=1)
+        tracks = Tracks(born + 1, xyxy, np.full(len(born), 0.9), np.full(len(born), CAR))
+        for c in (line, zone):
+            for e in c.update(tracks, f, f / fps):
+                counts[e.direction] += 1
+        max_state = max(max_state, counter_state_size([line, zone]))
+    crossed = (n_frames - 1 - 320 / speed) // spacing  # cars whose anchor passed x=320 in time
+    assert abs(counts["out"] - crossed) <= 1 and counts["in"] == 0
+    assert counts["exited"] >= counts["entered"] - zone.num_tracked
+    assert max_state <= 2 * (640 / speed / spacing + fps * 1.0 / spacing + 2)

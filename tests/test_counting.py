@@ -207,15 +207,15 @@ def test_zone_rejects_bad_polygon() -> None:
 
 
 def test_100k_frames_of_traffic_keep_counter_state_bounded() -> None:
-    """Cars enter every 7 frames, cross a vertical line at 4 px/frame with jitter, leave."""
+    """Cars enter every 15 frames, cross a vertical line at 8 px/frame with jitter, leave."""
     rng = np.random.default_rng(1)
     line = LineCounter("L", (320, 0), (320, 360), LABELS, hysteresis_px=4.0, forget_after_s=1.0)
     zone = ZoneCounter("Z", [(200, 0), (440, 0), (440, 360), (200, 360)], LABELS, forget_after_s=1.0)
-    fps, speed, spacing, n_frames = 25.0, 4.0, 7, 100_000
+    fps, speed, spacing, n_frames = 25.0, 8.0, 15, 100_000
     counts = {"in": 0, "out": 0, "entered": 0, "exited": 0}
     max_state = 0
     for f in range(n_frames):
-        first = max(0, (f - 160) // spacing)
+        first = max(0, (f - 80) // spacing)
         born = np.arange(first, f // spacing + 1)
         age = f - born * spacing
         alive = (age >= 0) & (age * speed < 640)

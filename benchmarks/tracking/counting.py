@@ -2,10 +2,12 @@
 
 Truth comes from the ground truth at full frame rate, with the counter's direction rule:
 s = (p2 - p1) x (anchor - p1); a change of side from negative to positive is ``in``, the reverse
-``out``. A GT anchor within TRUTH_BAND_PX of the line is "on the line" and decides nothing, so
-annotation wobble of a person standing on the line is not a crossing. The lines run well past
-the image on both ends, so every side change passes the counting segment (GT boxes of people
-at the image border extend outside it).
+``out``. A GT anchor closer to the line than TRUTH_BAND_FRAC of its box height (at least
+TRUTH_BAND_MIN_PX) is "on the line" and decides nothing: a person walking along the line, or
+standing on it, wobbles across it in the annotations by more than a few pixels without anyone
+calling that a crossing. The band scales with the box so near and far people are judged alike.
+The lines run well past the image on both ends, so every side change passes the counting
+segment (GT boxes of people at the image border extend outside it).
 
 Counted crossings are what edge.counting.LineCounter reports when fed a tracker's output.
 """
@@ -18,9 +20,10 @@ import numpy as np
 
 from edge.counting.geometry import anchor_points, signed_distance
 from edge.structures import Tracks
-from edge.tracking.mot_io import FRAME, ID, SCORE, MotTable, SeqInfo, mot_to_xyxy
+from edge.tracking.mot_io import FRAME, H, ID, SCORE, MotTable, SeqInfo, mot_to_xyxy
 
-TRUTH_BAND_PX = 4.0
+TRUTH_BAND_FRAC = 0.1
+TRUTH_BAND_MIN_PX = 4.0
 LINE_QUANTILES = (1 / 3, 2 / 3)
 DIRECTIONS = ("in", "out")
 
@@ -48,12 +51,12 @@ def place_lines(gt: MotTable, info: SeqInfo) -> tuple[CountLine, ...]:
     return tuple(lines)
 
 
-def true_crossings(gt: MotTable, line: CountLine, band_px: float = TRUTH_BAND_PX) -> dict[str, int]:
+def true_crossings(gt: MotTable, line: CountLine, band_frac: float = TRUTH_BAND_FRAC) -> dict[str, int]:
     """Crossings of `line` by evaluated GT trajectories (see module docstring), per direction."""
     order = np.lexsort((gt[:, FRAME], gt[:, ID]))
     rows = gt[order]
     s = signed_distance(anchor_points(mot_to_xyxy(rows), "bottom_center"), np.array(line.p1), np.array(line.p2))
-    clear = np.abs(s) > band_px
+    clear = np.abs(s) > np.maximum(band_frac * rows[:, H], TRUTH_BAND_MIN_PX)
     ids, sides = rows[clear, ID], np.sign(s[clear])
     same_track = ids[1:] == ids[:-1]
     change = same_track & (sides[1:] != sides[:-1])
@@ -61,12 +64,13 @@ def true_crossings(gt: MotTable, line: CountLine, band_px: float = TRUTH_BAND_PX
 
 
 def counted_crossings(
-    tracks: MotTable, info: SeqInfo, lines: tuple[CountLine, ...]
+    tracks: MotTable, info: SeqInfo, lines: tuple[CountLine, ...], counter_overrides: dict | None = None
 ) -> dict[str, dict[str, int]]:
-    """Feed tracker output (frames 1..seq_length at info.frame_rate) to one LineCounter per line."""
+    """Feed tracker output (frames 1..seq_length at info.frame_rate) to one LineCounter per line
+    (its defaults unless counter_overrides names LineCounter keyword arguments)."""
     from edge.counting.line import LineCounter
 
-    counters = [LineCounter(ln.name, ln.p1, ln.p2, ["person"]) for ln in lines]
+    counters = [LineCounter(ln.name, ln.p1, ln.p2, ["person"], **(counter_overrides or {})) for ln in lines]
     totals = {ln.name: dict.fromkeys(DIRECTIONS, 0) for ln in lines}
     rows = tracks[np.argsort(tracks[:, FRAME], kind="stable")]
     bounds = np.searchsorted(rows[:, FRAME], np.arange(1, info.seq_length + 2))

@@ -83,9 +83,10 @@ class ZoneCounter:
         points = anchor_points(tracks.xyxy, self.anchor)
         ids = tracks.ids.tolist()
         states = [self._tracks.get(tid) for tid in ids]
-        inside = points_in_polygon(points, self.polygon).tolist()
+        inside_arr = points_in_polygon(points, self.polygon)
+        inside = inside_arr.tolist()
         clear = (distance_to_polyline(points, self.polygon) > self.hysteresis_px).tolist()
-        passes = self._pass_through(states, points).tolist()
+        passes = self._pass_through(states, points, inside_arr).tolist()
         rows = zip(ids, states, points.tolist(), inside, clear, passes, tracks.class_ids.tolist(), tracks.scores.tolist())
         for tid, st, point, inside_i, clear_i, pass_i, cid, score in rows:
             if st is None:
@@ -107,10 +108,15 @@ class ZoneCounter:
         self._tracks.clear()
         return []
 
-    def _pass_through(self, states: list[_ZoneTrack | None], points: np.ndarray) -> np.ndarray:
-        """(N,) bool: the move from the previous anchor crossed >= 2 polygon edges."""
-        prev = np.array([points[i] if st is None else st.point for i, st in enumerate(states)]).reshape(-1, 2)
-        return segment_edge_crossings(prev, points, self.polygon) >= 2
+    def _pass_through(self, states: list[_ZoneTrack | None], points: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """(N,) bool: a move from outside to outside that crossed >= 2 polygon edges."""
+        was_out = np.array([st is not None and not st.inside for st in states], dtype=bool)
+        cand = np.flatnonzero(was_out & ~inside)
+        out = np.zeros(len(states), dtype=bool)
+        if cand.size:
+            prev = np.array([states[i].point for i in cand.tolist()]).reshape(-1, 2)  # type: ignore[union-attr]
+            out[cand] = segment_edge_crossings(prev, points[cand], self.polygon) >= 2
+        return out
 
     def _emit(
         self, st: _ZoneTrack, tid: int, direction: str, frame_index: int, ts: float, events: list[CountEvent]

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.demo.render import draw_background, draw_occluders, make_camera, paste
 from edge.demo.sprites import CLASSES, Sprite, make_sprite
 from edge.demo.truth import Crossing, FrameBoxes, SceneTruth, parse_line
 
@@ -136,7 +137,8 @@ class _Traffic:
         self.due = [self._gap(i) * rng.uniform(0.0, 1.0) for i in range(len(cfg.lanes))]
 
     def _gap(self, lane_idx: int) -> float:
-        return float(self.rng.exponential(1.0 / (self.cfg.lanes[lane_idx].rate * self.cfg.density)))
+        rate = self.cfg.lanes[lane_idx].rate * self.cfg.density
+        return float(self.rng.exponential(1.0 / rate)) if rate > 0 else float("inf")  # density 0: empty road
 
     def step(self, t: float) -> list[_Vehicle]:
         """Advance to time t (s) and return the vehicles now on screen, in drawing order."""
@@ -160,3 +162,112 @@ class _Traffic:
     def _ahead(self, lane_idx: int) -> _Vehicle | None:
         v = self.last[lane_idx]
         return v if v is not None and any(u is v for u in self.vehicles) else None
+
+
+_WARMUP_S = 10.0  # simulate this long before frame 0 so the road is already busy
+
+
+def _column_extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sprite column: first and last+1 mask row (0, 0 for an empty column)."""
+    any_col = mask.any(axis=0)
+    top = np.where(any_col, mask.argmax(axis=0), 0)
+    bottom = np.where(any_col, mask.shape[0] - mask[::-1].argmax(axis=0), 0)
+    return top, bottom
+
+
+def _visible_box(v: _Vehicle, extents: dict[int, tuple[np.ndarray, np.ndarray]], w: int, h: int) -> np.ndarray | None:
+    """Tight box (4,) of the vehicle's pixels inside the frame (occlusion ignored), or None."""
+    x, y = int(round(v.x)), v.y2 - v.sprite.height
+    c0, c1 = max(0, -x), min(v.sprite.width, w - x)
+    if c1 <= c0:
+        return None
+    if v.vid not in extents:
+        extents[v.vid] = _column_extents(v.sprite.mask)
+    top, bottom = extents[v.vid]
+    cols = np.flatnonzero(bottom[c0:c1] > 0)
+    if cols.size == 0:
+        return None
+    y1, y2 = max(int(top[c0:c1][cols].min()) + y, 0), min(int(bottom[c0:c1][cols].max()) + y, h)
+    if y2 <= y1:
+        return None
+    return np.array([x + c0 + cols[0], y1, x + c0 + cols[-1] + 1, y2], np.float32)
+
+
+def _frame_truth(index: int, drawn: list[tuple[_Vehicle, np.ndarray]], labels: np.ndarray) -> FrameBoxes:
+    return FrameBoxes(
+        index=index,
+        ids=np.array([v.vid for v, _ in drawn], np.int64),
+        class_ids=np.array([v.class_id for v, _ in drawn], np.int64),
+        xyxy=np.array([b for _, b in drawn], np.float32).reshape(-1, 4),
+        visibility=np.array([_visibility(v, b, labels, i + 1) for i, (v, b) in enumerate(drawn)], np.float32),
+    )
+
+
+def _visibility(v: _Vehicle, box: np.ndarray, labels: np.ndarray, label: int) -> float:
+    """Visible share of the vehicle's in-frame pixels: its label survives only where nothing
+    nearer (a later vehicle, an occluder) was drawn over it."""
+    x, y = int(round(v.x)), v.y2 - v.sprite.height
+    bx0, by0, bx1, by1 = (int(c) for c in box)
+    area = int(v.sprite.mask[by0 - y : by1 - y, bx0 - x : bx1 - x].sum())
+    seen = int(np.count_nonzero(labels[by0:by1, bx0:bx1] == label))
+    return seen / max(area, 1)
+
+
+def iter_scene(cfg: SceneConfig) -> Iterator[tuple[np.ndarray, FrameBoxes, dict[int, int]]]:
+    """Yield (frame (H, W, 3) uint8 BGR, its exact boxes, vehicle id -> class id so far) per frame.
+
+    The frame is a buffer reused for the next frame: copy it to keep it.
+    """
+    traffic_rng, camera_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
+    w, h, n = cfg.width, cfg.height, cfg.num_frames
+    background = draw_background(w, h, camera_rng)
+    occluders = draw_occluders(w, h, camera_rng) if cfg.occluders else []
+    camera = make_camera(w, h, cfg.fps, max(n, 1), cfg.lighting, cfg.noise_sigma, camera_rng)
+    traffic = _Traffic(cfg, traffic_rng)
+    warmup = int(round(_WARMUP_S * cfg.fps))
+    for k in range(warmup):
+        traffic.step((k - warmup) / cfg.fps + _WARMUP_S)
+    frame = np.empty_like(background)
+    labels = np.zeros((h, w), np.int32)
+    extents: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    classes: dict[int, int] = {}
+    for i in range(n):
+        vehicles = traffic.step(_WARMUP_S + i / cfg.fps)
+        np.copyto(frame, background)
+        labels.fill(0)
+        drawn: list[tuple[_Vehicle, np.ndarray]] = []
+        for v in vehicles:
+            box = _visible_box(v, extents, w, h)
+            if box is None:
+                continue
+            drawn.append((v, box))
+            classes[v.vid] = v.class_id
+            paste(frame, labels, v.sprite, int(round(v.x)), v.y2 - v.sprite.height, len(drawn))
+        for part, ox, oy in occluders:
+            paste(frame, labels, part, ox, oy, 0)
+        live = {v.vid for v in vehicles}
+        for vid in [k for k in extents if k not in live]:
+            del extents[vid]  # bounded memory over long scenes
+        yield camera.apply(frame, i), _frame_truth(i, drawn, labels), classes
+
+
+def render_scene(config: SceneConfig, out_video: Path | None = None) -> SceneTruth:
+    """Render the scene to ``out_video`` (mp4v; None = truth only) and return its exact truth."""
+    writer = None
+    if out_video is not None:
+        Path(out_video).parent.mkdir(parents=True, exist_ok=True)
+        writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), config.fps,
+                                 (config.width, config.height))
+        if not writer.isOpened():
+            raise OSError(f"cannot open a video writer for {out_video}")
+    frames: list[FrameBoxes] = []
+    classes: dict[int, int] = {}
+    try:
+        for image, boxes, classes in iter_scene(config):
+            if writer is not None:
+                writer.write(image)
+            frames.append(boxes)
+    finally:
+        if writer is not None:
+            writer.release()
+    return SceneTruth(CLASSES, config.width, config.height, config.fps, config.seed, tuple(frames), dict(classes))

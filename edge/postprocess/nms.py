@@ -2,8 +2,9 @@
 
 All boxes are ``(N, 4)`` float arrays in ``x1, y1, x2, y2`` order. Greedy NMS suppresses a box
 when its IoU with a higher-scoring kept box is strictly greater than the threshold (the
-torchvision convention). Per-class NMS uses the coordinate-offset trick: every class is shifted
-to its own region of the plane, so one NMS pass never lets boxes of different classes interact.
+torchvision convention). Per-class NMS runs all classes in one pass: up to MATRIX_NMS_MAX boxes
+with an IoU matrix masked to same-class pairs, above that with the coordinate-offset trick (every
+class shifted to its own region of the plane, so boxes of different classes never interact).
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ def box_area(xyxy: Boxes) -> np.ndarray:
 def box_iou(a: Boxes, b: Boxes) -> np.ndarray:
     """Pairwise IoU: (N, 4), (M, 4) -> (N, M). Pairs with zero union get IoU 0."""
     a, b = _as_float_boxes(a), _as_float_boxes(b)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
+    # Outer products of contiguous columns: several times faster than broadcasting (N, 1, 2) x (1, M, 2).
+    ax1, ay1, ax2, ay2 = (np.ascontiguousarray(a[:, i]) for i in range(4))
+    bx1, by1, bx2, by2 = (np.ascontiguousarray(b[:, i]) for i in range(4))
+    widths = np.minimum.outer(ax2, bx2) - np.maximum.outer(ax1, bx1)
+    heights = np.minimum.outer(ay2, by2) - np.maximum.outer(ay1, by1)
+    np.clip(widths, 0, None, out=widths)
+    np.clip(heights, 0, None, out=heights)
+    inter = widths * heights
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -53,26 +58,61 @@ def nms(xyxy: Boxes, scores: np.ndarray, iou_threshold: float, max_output: int |
     """
     boxes = _as_float_boxes(xyxy)
     order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
-    limit = boxes.shape[0] if max_output is None else max(0, int(max_output))
+    limit = _limit(boxes.shape[0], max_output)
     if boxes.shape[0] <= MATRIX_NMS_MAX:
-        kept = _greedy_with_matrix(boxes[order], iou_threshold, limit)
+        sorted_boxes = boxes[order]
+        kept = _greedy_scan(box_iou(sorted_boxes, sorted_boxes) > iou_threshold, limit)
     else:
         kept = _greedy_with_loop(boxes[order], iou_threshold, limit)
-    return order[kept].astype(np.int64)
+    return order[kept]
 
 
-def _greedy_with_matrix(boxes: np.ndarray, iou_threshold: float, limit: int) -> np.ndarray:
-    """boxes sorted best first -> positions kept. One vectorised IoU matrix, then a cheap scan."""
-    overlaps = box_iou(boxes, boxes) > iou_threshold
-    suppressed = np.zeros(boxes.shape[0], dtype=bool)
+def batched_nms(
+    xyxy: Boxes,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    iou_threshold: float,
+    class_agnostic: bool = False,
+    max_output: int | None = None,
+) -> np.ndarray:
+    """NMS within each class (or across classes when ``class_agnostic``) -> kept indices, best first.
+
+    Up to MATRIX_NMS_MAX boxes: one IoU matrix masked to same-class pairs. Above: one loop NMS
+    pass with every box shifted by ``class_id * span`` (``span`` exceeds the extent of all boxes),
+    so boxes of different classes can never overlap.
+    """
+    boxes = _as_float_boxes(xyxy)
+    if boxes.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    if class_agnostic:
+        return nms(boxes, scores, iou_threshold, max_output)
+    classes = np.asarray(class_ids)
+    if boxes.shape[0] > MATRIX_NMS_MAX:
+        # float64 so that large offsets (class 79 x a 4000 px span) keep sub-pixel precision.
+        span = float(boxes.max() - boxes.min()) + 1.0
+        offsets = classes.astype(np.float64)[:, None] * span
+        return nms(boxes + offsets, scores, iou_threshold, max_output)
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    sorted_boxes, sorted_classes = boxes[order], classes[order]
+    overlaps = box_iou(sorted_boxes, sorted_boxes) > iou_threshold
+    overlaps &= sorted_classes[:, None] == sorted_classes[None, :]
+    return order[_greedy_scan(overlaps, _limit(boxes.shape[0], max_output))]
+
+
+def _limit(n: int, max_output: int | None) -> int:
+    return n if max_output is None else max(0, int(max_output))
+
+
+def _greedy_scan(overlaps: np.ndarray, limit: int) -> np.ndarray:
+    """overlaps[i, j]: box i (sorted best first) suppresses box j -> positions kept."""
+    suppressed = np.zeros(overlaps.shape[0], dtype=bool)
     keep: list[int] = []
-    for i in range(boxes.shape[0]):
+    for i in range(overlaps.shape[0]):
         if len(keep) >= limit:
             break
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= overlaps[i]
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= overlaps[i]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -88,30 +128,6 @@ def _greedy_with_loop(boxes: np.ndarray, iou_threshold: float, limit: int) -> np
         iou = _iou_one_to_many(boxes[best], float(areas[best]), boxes[rest], areas[rest])
         remaining = rest[iou <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
-
-
-def batched_nms(
-    xyxy: Boxes,
-    scores: np.ndarray,
-    class_ids: np.ndarray,
-    iou_threshold: float,
-    class_agnostic: bool = False,
-    max_output: int | None = None,
-) -> np.ndarray:
-    """NMS within each class (or across classes when ``class_agnostic``) -> kept indices, best first.
-
-    One NMS pass for all classes: each box is shifted by ``class_id * span`` where ``span``
-    exceeds the extent of all boxes, so boxes of different classes can never overlap.
-    """
-    boxes = _as_float_boxes(xyxy)
-    if boxes.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    if class_agnostic:
-        return nms(boxes, scores, iou_threshold, max_output)
-    # float64 so that large offsets (class 79 x a 4000 px span) keep sub-pixel precision.
-    span = float(boxes.max() - boxes.min()) + 1.0
-    offsets = np.asarray(class_ids, dtype=np.float64)[:, None] * span
-    return nms(boxes + offsets, scores, iou_threshold, max_output)
 
 
 def _as_float_boxes(xyxy: Boxes) -> np.ndarray:

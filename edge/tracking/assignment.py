@@ -113,11 +113,11 @@ def match(
     # A pair whose row and column have no other valid partner is an isolated component: match it.
     lone = valid & (row_deg[:, None] == 1) & (col_deg[None, :] == 1)
     rows_l, cols_l = np.nonzero(lone)
-    busy_r = np.nonzero((row_deg >= 1) & ~lone.any(axis=1))[0]
-    busy_c = np.nonzero((col_deg >= 1) & ~lone.any(axis=0))[0]
     rows_h = np.zeros(0, np.int64)
     cols_h = np.zeros(0, np.int64)
-    if busy_r.size and busy_c.size:
+    busy_r = np.flatnonzero((row_deg >= 1) & ~lone.any(axis=1))
+    if busy_r.size:
+        busy_c = np.flatnonzero((col_deg >= 1) & ~lone.any(axis=0))
         sub_valid = valid[np.ix_(busy_r, busy_c)]
         sub_cost = np.where(sub_valid, 1.0 - s[np.ix_(busy_r, busy_c)], _INVALID)
         r, c = _solver()(sub_cost)
@@ -125,6 +125,8 @@ def match(
         rows_h, cols_h = busy_r[r[keep]], busy_c[c[keep]]
     rows = np.concatenate([rows_l, rows_h]).astype(np.int64)
     cols = np.concatenate([cols_l, cols_h]).astype(np.int64)
-    un_r = np.setdiff1d(np.arange(n), rows).astype(np.int64)
-    un_c = np.setdiff1d(np.arange(m), cols).astype(np.int64)
-    return rows, cols, un_r, un_c
+    free_r = np.ones(n, bool)
+    free_r[rows] = False
+    free_c = np.ones(m, bool)
+    free_c[cols] = False
+    return rows, cols, np.flatnonzero(free_r), np.flatnonzero(free_c)

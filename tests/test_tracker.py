@@ -1,0 +1,212 @@
+"""Tracker, Kalman filter and assignment on synthetic detections with known ground truth."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from edge.structures import Detections
+from edge.tracking import KalmanBoxFilter, Tracker, TrackerConfig
+from edge.tracking.assignment import hungarian, iou_matrix, match
+
+
+def dets(boxes: list[list[float]], scores: list[float] | None = None, classes: list[int] | None = None) -> Detections:
+    n = len(boxes)
+    return Detections(
+        np.array(boxes, np.float32).reshape(-1, 4),
+        np.array(scores if scores is not None else [0.9] * n, np.float32),
+        np.array(classes if classes is not None else [2] * n, np.int64),
+    )
+
+
+def box_at(x: float, y: float = 100.0, w: float = 40.0, h: float = 30.0) -> list[float]:
+    return [x, y, x + w, y + h]
+
+
+def run(tracker: Tracker, frames: list[Detections], fps: float) -> list[list[int]]:
+    return [tracker.update(d, i / fps).ids.tolist() for i, d in enumerate(frames)]
+
+
+# -- assignment ------------------------------------------------------------------------------
+
+
+def test_hungarian_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, m = (int(v) for v in rng.integers(1, 6, 2))
+        cost = rng.random((n, m))
+        rows, cols = hungarian(cost)
+        k = min(n, m)
+        if n <= m:
+            best = min(sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n))
+        else:
+            best = min(sum(cost[p[j], j] for j in range(m)) for p in itertools.permutations(range(n), m))
+        assert len(rows) == k and len(set(rows.tolist())) == k and len(set(cols.tolist())) == k
+        assert cost[rows, cols].sum() == pytest.approx(best)
+
+
+@pytest.mark.parametrize(
+    "sim,threshold,pairs",
+    [
+        ([[0.9, 0.0], [0.0, 0.8]], 0.5, [(0, 0), (1, 1)]),
+        ([[0.9, 0.0], [0.0, 0.3]], 0.5, [(0, 0)]),
+        # Greedy would take (0,0)=0.6 and leave row 1 unmatched; optimal keeps both.
+        ([[0.6, 0.5], [0.55, 0.0]], 0.3, [(0, 1), (1, 0)]),
+        ([[0.2, 0.1]], 0.3, []),
+        (np.zeros((0, 3)), 0.3, []),
+    ],
+)
+def test_match_is_thresholded_and_optimal(sim, threshold, pairs) -> None:
+    rows, cols, un_r, un_c = match(np.array(sim, dtype=float).reshape(len(sim), -1) if len(sim) else np.zeros((0, 3)), threshold)
+    assert sorted(zip(rows.tolist(), cols.tolist())) == pairs
+    n, m = np.asarray(sim).reshape(len(sim), -1).shape if len(sim) else (0, 3)
+    assert sorted(un_r.tolist() + rows.tolist()) == list(range(n))
+    assert sorted(un_c.tolist() + cols.tolist()) == list(range(m))
+
+
+def test_iou_matrix() -> None:
+    iou = iou_matrix(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
+    assert iou.tolist() == [[1.0, pytest.approx(1 / 3), 0.0]]
+
+
+# -- Kalman ----------------------------------------------------------------------------------
+
+
+def test_kalman_learns_velocity_in_pixels_per_second() -> None:
+    kf = KalmanBoxFilter()
+    mean, cov = kf.initiate(np.array([[100.0, 50.0, 40.0, 30.0]]))
+    for k in range(1, 20):  # 60 px/s at 5 fps
+        mean, cov = kf.predict(mean, cov, 0.2)
+        mean, cov = kf.update(mean, cov, np.array([[100.0 + 12.0 * k, 50.0, 40.0, 30.0]]))
+    assert mean[0, 4] == pytest.approx(60.0, rel=0.05)
+    pred, pred_cov = kf.predict(mean, cov, 1.0)
+    assert pred[0, 0] == pytest.approx(mean[0, 0] + 60.0, rel=0.01)
+    assert pred_cov[0, 0, 0] > cov[0, 0, 0]  # uncertainty grows with elapsed time
+
+
+# -- tracker ---------------------------------------------------------------------------------
+
+
+def test_empty_frames_and_confirmation_after_min_hits() -> None:
+    tracker = Tracker(TrackerConfig(min_hits=3))
+    frames = [Detections.empty(), dets([box_at(10)]), dets([box_at(14)]), dets([box_at(18)]), Detections.empty()]
+    assert run(tracker, frames, 30.0) == [[], [], [], [1], []]
+
+
+def test_one_frame_false_positive_is_never_reported_and_is_forgotten() -> None:
+    tracker = Tracker()
+    assert run(tracker, [dets([box_at(10)]), Detections.empty(), Detections.empty()], 30.0) == [[], [], []]
+    assert tracker.num_tracks == 0
+
+
+def test_id_kept_through_missed_frames_with_motion() -> None:
+    # 6 px/frame at 30 fps; 8 frames missing: only the Kalman prediction can bridge the gap.
+    frames = [dets([box_at(10 + 6 * f)]) if not 10 <= f < 18 else Detections.empty() for f in range(30)]
+    ids = run(Tracker(), frames, 30.0)
+    assert set(itertools.chain(*ids)) == {1}
+    assert ids[20] == [1]
+
+
+def test_low_score_detections_keep_a_track_alive() -> None:
+    """ByteTrack's second stage: an occluded object (score 0.3) keeps its id, and a low-score
+    detection never starts a track."""
+    scores = [0.9] * 5 + [0.3] * 40 + [0.9] * 5  # 40 frames > track_buffer (1 s at 30 fps)
+    frames = [dets([box_at(10 + 2 * f)], [s]) for f, s in enumerate(scores)]
+    ids = run(Tracker(), frames, 30.0)
+    assert all(i == [1] for i in ids[1:])
+    without_stage2 = Tracker(TrackerConfig(low_score=0.5))
+    ids2 = run(without_stage2, frames, 30.0)
+    assert ids2[-1] == [2]  # lost during the occlusion: a new id afterwards
+    assert run(Tracker(), [dets([box_at(10)], [0.3])] * 5, 30.0) == [[]] * 5
+
+
+@pytest.mark.parametrize("fps", [30.0, 5.0])
+@pytest.mark.parametrize("gap_s,same_id", [(0.8, True), (1.4, False)])
+def test_track_buffer_is_in_seconds(fps: float, gap_s: float, same_id: bool) -> None:
+    """A parked object disappears for gap_s; buffer 1 s. Same outcome at 30 and 5 fps."""
+    tracker = Tracker(TrackerConfig(track_buffer_s=1.0))
+    t = 0.0
+    for _ in range(int(fps)):  # 1 s visible
+        tracker.update(dets([box_at(100)]), t)
+        t += 1 / fps
+    tracker.update(Detections.empty(), t)
+    t += gap_s
+    tracker.update(dets([box_at(100)]), t)
+    out = tracker.update(dets([box_at(100)]), t + 1 / fps)
+    assert (out.ids.tolist() == [1]) is same_id
+    assert tracker.num_tracks == (1 if same_id else 2) or not same_id
+
+
+def test_variable_frame_rate_keeps_one_id() -> None:
+    rng = np.random.default_rng(3)
+    t, ids = 0.0, set()
+    tracker = Tracker()
+    for _ in range(100):
+        t += float(rng.choice([1 / 30, 1 / 10, 1 / 5]))
+        ids.update(tracker.update(dets([box_at(20 + 80 * t, w=60)]), t).ids.tolist())  # 80 px/s
+    assert ids == {1}
+
+
+def test_crossing_objects_keep_their_ids() -> None:
+    tracker = Tracker()
+    out = []
+    for f in range(60):
+        a, b = box_at(10 + 5 * f, 100), box_at(310 - 5 * f, 160)
+        out.append(tracker.update(dets([a, b]), f / 30))
+    assert {tuple(o.ids.tolist()) for o in out[2:]} == {(1, 2)}
+    assert out[-1].xyxy[0, 0] > out[-1].xyxy[1, 0]  # id 1 moved right, id 2 left
+
+
+def test_reported_class_is_the_majority() -> None:
+    tracker = Tracker()
+    classes = [2, 2, 7, 2, 7, 2, 2, 7]
+    out = [tracker.update(dets([box_at(10 + f)], classes=[c]), f / 30) for f, c in enumerate(classes)]
+    assert [o.class_ids.tolist() for o in out[1:]] == [[2]] * 7
+
+
+def test_class_aware_matching_splits_classes() -> None:
+    tracker = Tracker(TrackerConfig(class_aware=True))
+    frames = [dets([box_at(10)], classes=[2]), dets([box_at(10)], classes=[2]), dets([box_at(10)], classes=[0])]
+    run(tracker, frames, 30.0)
+    assert tracker.num_tracks == 2
+
+
+def test_two_instances_have_independent_ids() -> None:
+    a, b = Tracker(), Tracker()
+    for f in range(3):
+        a.update(dets([box_at(10 + 200 * k) for k in range(3)]), f / 30)
+    first_b = None
+    for f in range(3):
+        out_a = a.update(dets([box_at(10 + 200 * k) for k in range(3)]), (f + 3) / 30)
+        out_b = b.update(dets([box_at(50)]), f / 30)
+        first_b = out_b.ids.tolist() or first_b
+    assert out_a.ids.tolist() == [1, 2, 3] and first_b == [1]
+
+
+def test_bounded_state_over_many_frames_of_churn() -> None:
+    """Objects appear, cross and leave, plus random one-frame false positives."""
+    rng = np.random.default_rng(7)
+    cfg = TrackerConfig(track_buffer_s=1.0)
+    tracker = Tracker(cfg)
+    fps, max_tracks, seen_ids = 30.0, 0, set()
+    for f in range(20_000):
+        born = np.arange(max(0, (f - 100) // 25), f // 25 + 1)
+        x = (f - born * 25) * 6.0
+        live = (x >= 0) & (x < 600)
+        boxes = [box_at(xx, 50 + 60 * (b % 5)) for xx, b in zip(x[live], born[live])]
+        if rng.random() < 0.3:
+            boxes.append(box_at(float(rng.uniform(0, 600)), float(rng.uniform(0, 400))))
+        out = tracker.update(dets(boxes), f / fps)
+        seen_ids.update(out.ids.tolist())
+        max_tracks = max(max_tracks, tracker.num_tracks)
+    assert max_tracks <= 5 + 2 + int(fps * cfg.track_buffer_s / 25) + 2
+    assert len(seen_ids) <= 20_000 // 25 + 2  # one id per object, false positives never confirmed
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="low_score"):
+        TrackerConfig(low_score=0.6, high_score=0.5)
+    with pytest.raises(ValueError, match="min_hits"):
+        TrackerConfig(min_hits=0)

@@ -135,8 +135,8 @@ def test_track_buffer_is_in_seconds(fps: float, gap_s: float, same_id: bool) -> 
     t += gap_s
     tracker.update(dets([box_at(100)]), t)
     out = tracker.update(dets([box_at(100)]), t + 1 / fps)
-    assert (out.ids.tolist() == [1]) is same_id
-    assert tracker.num_tracks == (1 if same_id else 2) or not same_id
+    assert out.ids.tolist() == ([1] if same_id else [2])
+    assert tracker.num_tracks == 1
 
 
 def test_variable_frame_rate_keeps_one_id() -> None:
@@ -202,7 +202,9 @@ def test_bounded_state_over_many_frames_of_churn() -> None:
         seen_ids.update(out.ids.tolist())
         max_tracks = max(max_tracks, tracker.num_tracks)
     assert max_tracks <= 5 + 2 + int(fps * cfg.track_buffer_s / 25) + 2
-    assert len(seen_ids) <= 20_000 // 25 + 2  # one id per object, false positives never confirmed
+    # About one id per object (800); a random false positive landing on a real object can
+    # occasionally split one, but one-frame false positives alone are never confirmed.
+    assert 800 <= len(seen_ids) <= 800 * 1.02
 
 
 def test_config_validation() -> None:

@@ -10,7 +10,9 @@ Per frame (``Tracker.update``), in named stages:
 5. associate tentative tracks with the remaining high-score detections;
 6. mark misses; start tentative tracks from the remaining detections >= new_track_score;
 7. forget tracks: tentative ones unmatched for more than tentative_timeout_s, lost ones after
-   track_buffer_s (removed tracks are dropped, not kept in a list: memory stays bounded).
+   track_buffer_s (removed tracks are dropped, not kept in a list: memory stays bounded). This
+   also runs before matching, so a track past its buffer is never re-found, however long the
+   gap between two frames.
 
 Track state is struct-of-arrays (one row per track) so every stage is vectorised.
 """
@@ -101,6 +103,7 @@ class Tracker:
     def update(self, detections: Detections, timestamp: float) -> Tracks:
         """Feed one frame (possibly with no detections); return confirmed tracks matched now."""
         self._predict(timestamp)
+        self._forget(timestamp)  # before matching: a track past its buffer must not be re-found
         st = self._store
         st.matched[:] = False
         high, low = self._split(detections)
@@ -180,7 +183,7 @@ class Tracker:
     def _forget(self, timestamp: float) -> None:
         st = self._store
         unseen_for = timestamp - st.last_seen
-        drop_tentative = ~st.confirmed & (unseen_for > self.config.tentative_timeout_s)
+        drop_tentative = ~st.confirmed & st.lost & (unseen_for > self.config.tentative_timeout_s)
         drop_lost = st.confirmed & (unseen_for > self.config.track_buffer_s)
         st.remove(drop_tentative | drop_lost)
 

@@ -1,0 +1,36 @@
+"""What `edge run --config FILE --health-addr ADDR` does once the service hooks are wired into
+run_counting: settings -> sinks -> pipeline -> attach_service -> run. Used by the service tests as
+a subprocess (signals need a real main thread).  python service_harness.py CONFIG [HEALTH_ADDR]"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+
+
+def main(config: str, health_addr: str | None) -> int:
+    from edge.config import load_config
+    from edge.pipeline import Pipeline
+    from edge.runner import build_sinks
+    from edge.service.attach import attach_service
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    settings = load_config(config)
+    pipeline = Pipeline(settings, build_sinks(settings))
+    hooks = attach_service(pipeline, health_addr=health_addr, reload=lambda: load_config(config))
+    if hooks.server is not None:
+        print(json.dumps({"health_port": hooks.server.address[1]}), flush=True)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: pipeline.stop())
+    try:
+        summary = pipeline.run()
+    finally:
+        hooks.close()
+    print(json.dumps(summary.to_json()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

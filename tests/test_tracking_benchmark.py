@@ -1,0 +1,128 @@
+"""The tracking benchmark harness (benchmarks/tracking): scoring, noise, counting truth, a quick run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("trackeval", reason="the 'bench' extra (trackeval, trackers) is not installed")
+
+from benchmarks.tracking import counting, metrics  # noqa: E402
+from benchmarks.tracking.data import Sequence, load_mot15, load_mot17_noisy, subsample  # noqa: E402
+from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections  # noqa: E402
+from edge.tracking.mot_io import SeqInfo, parse_mot  # noqa: E402
+
+INFO = SeqInfo("Toy", 10.0, 20, 640, 480)
+
+
+def _toy_gt(benchmark: str = "MOT15") -> np.ndarray:
+    """Three people walking, 20 frames, 10 columns (MOT17 style: flag 1, class 1, visibility 1)."""
+    rows = []
+    for f in range(1, 21):
+        for pid, (x, y) in enumerate([(10, 50), (200, 60), (400, 300)], start=1):
+            rows.append([f, pid, x + 5 * f, y + 2 * f, 40, 100, 1, 1 if benchmark == "MOT17" else -1, 1, -1])
+    return np.array(rows, dtype=np.float64)
+
+
+@pytest.mark.parametrize("benchmark", ["MOT15", "MOT17"])
+def test_gt_scored_against_itself_is_perfect(benchmark: str) -> None:
+    gt = _toy_gt(benchmark)
+    seq = Sequence("Toy", benchmark, INFO, gt, gt)
+    combined, per_seq = metrics.score([(seq, gt.copy())])
+    assert (combined.mota, combined.idf1, combined.hota) == pytest.approx((1.0, 1.0, 1.0))
+    assert (combined.idsw, combined.fp, combined.fn) == (0, 0, 0)
+    assert per_seq["Toy"] == combined
+
+
+def test_id_swap_and_misses_are_penalised() -> None:
+    gt = _toy_gt()
+    seq = Sequence("Toy", "MOT15", INFO, gt, gt)
+    swapped = gt.copy()
+    late = swapped[:, 0] > 10
+    swapped[late & (gt[:, 1] == 1), 1], swapped[late & (gt[:, 1] == 2), 1] = 2, 1  # ids 1, 2 swap boxes
+    swap_scores, _ = metrics.score([(seq, swapped)])
+    assert swap_scores.idsw == 2 and swap_scores.fn == 0
+    assert swap_scores.idf1 < 1.0 and swap_scores.hota < 1.0 and swap_scores.mota == pytest.approx(1 - 2 / 60)
+    half, _ = metrics.score([(seq, gt[gt[:, 0] <= 10])])
+    assert half.recall == pytest.approx(0.5) and half.precision == pytest.approx(1.0)
+
+
+def test_noise_is_deterministic_and_controlled() -> None:
+    gt = _toy_gt("MOT17")
+    a = noisy_detections(gt, INFO, NoiseSpec())
+    b = noisy_detections(gt, INFO, NoiseSpec())
+    np.testing.assert_array_equal(a, b)
+    clean = noisy_detections(gt, INFO, NoiseSpec(miss_rate=0, occlusion_miss=0, jitter=0, fp_per_frame=0))
+    np.testing.assert_allclose(clean[:, 2:6], gt[:, 2:6])  # no noise: the GT boxes themselves
+    assert (clean[:, 1] == -1).all() and ((clean[:, 6] > 0) & (clean[:, 6] <= 1)).all()
+    missing = noisy_detections(gt, INFO, NoiseSpec(miss_rate=0.5, occlusion_miss=0, jitter=0, fp_per_frame=0))
+    assert 0.3 * len(gt) < len(missing) < 0.7 * len(gt)
+    fps = noisy_detections(gt, INFO, NoiseSpec(miss_rate=1.0, fp_per_frame=2.0))
+    assert 20 < len(fps) < 60  # Poisson(2) false positives on each of 20 frames, nothing else
+
+
+def test_evaluated_gt_keeps_considered_pedestrians() -> None:
+    gt = parse_mot("1,1,0,0,5,5,1,1,1\n1,2,0,0,5,5,0,1,1\n1,3,0,0,5,5,1,7,1\n")
+    assert evaluated_gt(gt, "MOT17")[:, 1].tolist() == [1]
+    assert evaluated_gt(gt, "MOT15")[:, 1].tolist() == [1, 3]
+
+
+def test_subsample_renumbers_frames() -> None:
+    table = parse_mot("".join(f"{f},1,0,0,5,5,1\n" for f in range(1, 14)))
+    assert subsample(table, 6)[:, 0].tolist() == [1, 2, 3]  # frames 1, 7, 13
+
+
+HLINE = counting.CountLine("h", (-100.0, 200.0), (1000.0, 200.0))  # in = moving down
+
+
+@pytest.mark.parametrize(
+    ("bottoms", "expected"),
+    [
+        ([150, 180, 220, 250], {"in": 1, "out": 0}),  # walks down across the line
+        ([250, 220, 180, 150], {"in": 0, "out": 1}),  # walks up
+        ([150, 250, 150], {"in": 1, "out": 1}),  # U-turn
+        ([150, 195, 205, 195, 205, 150], {"in": 0, "out": 0}),  # wobbles inside the band only
+        ([150, 170], {"in": 0, "out": 0}),  # never reaches the line
+    ],
+)
+def test_true_crossings_table(bottoms: list[float], expected: dict[str, int]) -> None:
+    # Box height 100 -> truth band 10 px around y = 200.
+    gt = np.array([[f + 1, 1, 50, b - 100, 20, 100, 1, 1, 1, -1] for f, b in enumerate(bottoms)], dtype=float)
+    assert counting.true_crossings(gt, HLINE) == expected
+
+
+def test_count_error_does_not_let_lines_cancel() -> None:
+    rows = [{"true": 10, "counted": 12}, {"true": 10, "counted": 8}]
+    err = counting.count_error(rows)
+    assert err["abs_error_rate"] == pytest.approx(0.2) and err["net_error_rate"] == pytest.approx(0.0)
+
+
+def test_parse_sort_table(shared_data: Path) -> None:
+    from benchmarks.tracking.runner import parse_sort_table
+
+    table = parse_sort_table(shared_data / "mot" / "README.sort.md")
+    assert table["TUD-Campus"]["MOTA"] == pytest.approx(62.7)
+    assert table["Venice-2"]["FN"] == 4109 and len(table) == 6
+
+
+def test_quick_run_on_one_sequence(shared_data: Path) -> None:
+    """Every tracker on TUD-Campus (SORT's detections) gives every metric, in a sane range; the
+    counting path runs on MOT17-09 at 5 fps."""
+    from benchmarks.tracking.adapters import TRACKER_NAMES, run_tracker
+    from edge.tracking.mot_io import detections_by_frame
+
+    mot = shared_data / "mot"
+    (seq,) = load_mot15(mot, "det_sort_frcnn", ("TUD-Campus",)).sequences
+    frames = detections_by_frame(seq.dets, seq.info.seq_length)
+    for name in TRACKER_NAMES:
+        run = run_tracker(name, frames, seq.info.frame_rate)
+        scores, _ = metrics.score([(seq, run.table)])
+        assert 0.3 < scores.mota <= 1.0 and 0.3 < scores.idf1 <= 1.0 and 0.3 < scores.hota <= 1.0, (name, scores)
+        assert run.frames == 71 and run.seconds > 0
+    (m17,) = load_mot17_noisy(mot, NoiseSpec(), 6, ("MOT17-09-FRCNN",)).sequences
+    run = run_tracker("ours", detections_by_frame(m17.dets, m17.info.seq_length), m17.info.frame_rate)
+    lines = counting.place_lines(evaluated_gt(m17.gt, "MOT17"), m17.info)
+    got = counting.counted_crossings(run.table, m17.info, lines)
+    assert set(got) == {"h33", "h67", "v33", "v67"} and sum(sum(d.values()) for d in got.values()) > 0

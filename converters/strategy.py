@@ -32,14 +32,19 @@ class Strategy:
         }
 
 
-# Order = the repair order: tail in float, better calibration, mixed precision.
-# The naive baseline is not tried by default (it is known to break YOLO heads); ask for it
-# explicitly with strategies=("naive", ...) to demonstrate the gate catching it.
+# Order: cheapest repair first. Measured on YOLOX-nano / coco128 (64 calibration, 64 eval images,
+# ORT QDQ U8/S8): tail-float alone -26 points (the depthwise->pointwise stem saturates), float stem
+# (3 convs) -1.5, float stem + percentile calibration -0.0; percentile alone -13 and costs ~90 s,
+# so better calibration is tried on top of the stem repair rather than before it. NNCF (MIXED
+# preset) passes with tail-float already. The naive baseline is not tried by default; ask for it
+# with strategies=("naive", ...) to demonstrate the gate catching it.
 NAIVE = Strategy("naive", keep_tail_float=False)
 TAIL_FLOAT = Strategy("tail-float")
-BETTER_CALIBRATION = Strategy("tail-float+percentile", calibrator="percentile")
-MIXED_STEM = Strategy("tail-float+float-stem", float_stem_convs=2)
-MIXED_STEM_HEAD = Strategy("tail-float+float-stem+float-head", float_stem_convs=2, float_head_convs=True)
+MIXED_STEM = Strategy("tail-float+float-stem", float_stem_convs=3)
+MIXED_STEM_PERCENTILE = Strategy("tail-float+float-stem+percentile", float_stem_convs=3, calibrator="percentile")
+MIXED_STEM_HEAD_PERCENTILE = Strategy(
+    "tail-float+float-stem+float-head+percentile", float_stem_convs=3, float_head_convs=True, calibrator="percentile"
+)
 
-DEFAULT_REPAIRS: tuple[Strategy, ...] = (TAIL_FLOAT, BETTER_CALIBRATION, MIXED_STEM, MIXED_STEM_HEAD)
+DEFAULT_REPAIRS: tuple[Strategy, ...] = (TAIL_FLOAT, MIXED_STEM, MIXED_STEM_PERCENTILE, MIXED_STEM_HEAD_PERCENTILE)
 BY_NAME = {s.name: s for s in (NAIVE, *DEFAULT_REPAIRS)}

@@ -81,10 +81,12 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--summary-json", type=click.Path(path_type=Path), help="Write totals, frames and fps at the end.")
 @click.option("--detections-out", type=click.Path(path_type=Path), help="Write per-frame detections (JSONL) before tracking.")
 @click.option("--device-id", help="Device id used by sinks (default: hostname).")
+@click.option("--mqtt", "mqtt_url", metavar="URL", help="Publish to an MQTT broker: mqtt://[user@]host[:port] or mqtts://...")
+@click.option("--outbox", type=click.Path(path_type=Path), help="MQTT durable outbox file (default: $STATE_DIRECTORY).")
 def run(config: Path | None, model: Path | None, source: str | None, lines: tuple[str, ...], zones: tuple[str, ...],
         classes: str | None, threads: int | None, score_threshold: float | None, max_detections: int | None,
         max_frames: int | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
-        device_id: str | None) -> None:
+        device_id: str | None, mqtt_url: str | None, outbox: Path | None) -> None:
     """Count objects from a video or camera with a converted model."""
     from edge.runner import run_counting
 
@@ -97,6 +99,9 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
         "zones": _parse_named(zones, "--zone", "polygon") or None,
     }
     settings = _settings(config, flags)
+    if mqtt_url or outbox:
+        mqtt = {**(settings.mqtt or {}), **({"url": mqtt_url} if mqtt_url else {}), **({"outbox": str(outbox)} if outbox else {})}
+        settings = settings.model_copy(update={"mqtt": mqtt})
     if outputs:
         merged = {**settings.outputs.model_dump(exclude_none=True), **outputs}
         settings = settings.model_copy(update={"outputs": type(settings.outputs)(**merged)})
@@ -158,8 +163,9 @@ def _lazy(name: str, module: str, attr: str) -> None:
 
 _SHORT_HELP = {
     "convert": "Package or quantise a detector into an artifact.",
+    "broker": "Run an embedded MQTT broker (needs the 'broker' extra).",
 }
-_LAZY = [("convert", "converters.cli", "convert")]
+_LAZY = [("convert", "converters.cli", "convert"), ("broker", "edge.sinks.broker", "broker_command")]
 
 
 def _attach_lazy() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections import deque
@@ -26,7 +27,7 @@ from edge.postprocess import build_decoder
 from edge.preprocess import Letterbox, Preprocessor
 from edge.progress import Progress
 from edge.runtimes import Runtime, load_runtime
-from edge.sinks import CounterInfo, RunContext, RunStats, Sink
+from edge.sinks import CounterInfo, RunContext, RunStats, Sink, TotalsAwareSink
 from edge.structures import CountEvent, CountTotals, Detections, Frame
 from edge.tracking import Tracker, TrackerConfig
 
@@ -174,7 +175,7 @@ class Pipeline:
         infos = [CounterInfo(c.name, "line", ("in", "out")) if isinstance(c, LineCounter)
                  else CounterInfo(c.name, "zone", ("entered", "exited")) for c in self.counters]
         classes = self.settings.classes or list(self.labels)
-        device = self.settings.device_id or "edge"
+        device = self.settings.device_id or socket.gethostname()
         return RunContext(device, infos, classes, self.totals, commands=self.request)
 
     def detect(self, item: Prepared) -> tuple[Detections, float]:
@@ -267,6 +268,9 @@ class Pipeline:
                 name = command.get("counter")
                 for key in [k for k in self.totals.values if name in (None, k)]:
                     self.totals.values[key].clear()
+                for sink in self.sinks:
+                    if isinstance(sink, TotalsAwareSink):
+                        sink.totals_changed()
                 log.info("counter reset: %s", name or "all")
             elif command.get("cmd") == "reload" and self.reload_settings is not None:
                 self._reload()

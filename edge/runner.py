@@ -11,6 +11,7 @@ from types import FrameType
 from typing import IO, Any
 
 from edge.config.models import RunSettings
+from edge.errors import ConfigError
 from edge.pipeline import Pipeline, RunSummary
 from edge.progress import Progress
 from edge.sinks import Sink
@@ -42,13 +43,23 @@ class DetectionsWriter:
 
 
 def build_sinks(settings: RunSettings) -> list[Sink]:
+    """The durable MQTT outbox comes first: an event is in the outbox before it is anywhere else,
+    so a kill between two sinks never leaves a count that MQTT will not deliver."""
     sinks: list[Sink] = []
+    if settings.mqtt is not None:
+        from pydantic import ValidationError
+
+        from edge.sinks.mqtt import MqttSettings, MqttSink
+
+        block = {**settings.mqtt}
+        block.setdefault("device_id", settings.device_id)
+        try:
+            sinks.append(MqttSink(MqttSettings.model_validate(block)))
+        except ValidationError as exc:
+            lines = [f"mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError("invalid MQTT settings:\n  " + "\n  ".join(lines)) from exc
     if settings.outputs.events is not None:
         sinks.append(JsonlEventSink(settings.outputs.events))
-    if settings.mqtt is not None:
-        from edge.sinks.mqtt import MqttSink, MqttSettings
-
-        sinks.append(MqttSink(MqttSettings.model_validate({**settings.mqtt, "device_id": settings.mqtt.get("device_id") or settings.device_id})))
     return sinks
 
 

@@ -81,6 +81,6 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
 def metric_value(text: str, name: str) -> float | None:
     """Value of the first sample whose name+labels start with ``name`` (e.g. 'edgetally_frames_total')."""
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if line.startswith(name + " ") or line.startswith(name + "{") or ("{" in name and line.startswith(name)):
             return float(line.rsplit(" ", 1)[1])
     return None

@@ -1,5 +1,6 @@
 """python -m benchmarks.tracking [--json OUT] [--quick] [--trackers ours,bytetrack]
-                                [--ours-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]"""
+                                [--ours-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
+                                [--noise KEY=VALUE ...]"""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trackers", default=",".join(TRACKER_NAMES), help="comma-separated subset")
     p.add_argument("--ours-param", action="append", default=[], help="TrackerConfig override KEY=VALUE")
     p.add_argument("--counter-param", action="append", default=[], help="LineCounter override KEY=VALUE")
+    p.add_argument("--noise", action="append", default=[], help="NoiseSpec override KEY=VALUE (MOT17 detections)")
     return p
 
 
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown trackers {sorted(unknown)}; expected some of {TRACKER_NAMES}", file=sys.stderr)
         return 2
-    cfg = BenchConfig(mot_root=mot_root, quick=args.quick, trackers=trackers,
+    from benchmarks.tracking.noise import NoiseSpec
+
+    cfg = BenchConfig(mot_root=mot_root, quick=args.quick, trackers=trackers, noise=NoiseSpec(**_kv(args.noise)),
                       ours_overrides=_kv(args.ours_param), counter_overrides=_kv(args.counter_param))
     result = run_benchmark(cfg)
     print(render(result))

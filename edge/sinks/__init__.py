@@ -9,7 +9,7 @@ finally ``close(final_state)``. A sink must never block the frame loop for long:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 from edge.structures import CountEvent, CountTotals
 
@@ -53,3 +53,19 @@ class Sink(Protocol):
     def stats(self, stats: RunStats) -> None: ...
 
     def close(self, final_state: str = "stopped") -> None: ...
+
+
+@runtime_checkable
+class TotalsAwareSink(Protocol):
+    """Optional extension (the MQTT sink implements it). After the pipeline changes
+    ``RunContext.totals`` other than through ``event()`` (a ``{"cmd": "reset"}`` command), it calls
+    ``totals_changed()`` on the frame-loop thread so the sink persists and re-publishes the totals:
+
+        for sink in sinks:
+            if isinstance(sink, TotalsAwareSink):
+                sink.totals_changed()
+
+    Restoring works the other way: a sink's ``open()`` may fill ``context.totals`` from its own
+    persisted store, so ``open()`` must run before the first frame."""
+
+    def totals_changed(self) -> None: ...

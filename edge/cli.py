@@ -164,8 +164,13 @@ def _lazy(name: str, module: str, attr: str) -> None:
 _SHORT_HELP = {
     "convert": "Package or quantise a detector into an artifact.",
     "broker": "Run an embedded MQTT broker (needs the 'broker' extra).",
+    "track": "Run the tracker on MOTChallenge detections; write MOT tracks.",
 }
-_LAZY = [("convert", "converters.cli", "convert"), ("broker", "edge.sinks.broker", "broker_command")]
+_LAZY = [
+    ("convert", "converters.cli", "convert"),
+    ("broker", "edge.sinks.broker", "broker_command"),
+    ("track", "edge.tracking.cli_track", "track_command"),
+]
 
 
 def _attach_lazy() -> None:

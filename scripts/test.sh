@@ -20,7 +20,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[ort,convert,dev]"
+.venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench]"
+# The tracking benchmark's peers and scorer declare opencv-python, which would clash with
+# opencv-python-headless: install them without their declared dependencies (the bench extra has the rest).
+.venv/bin/python -m pip install -q --no-deps trackers==2.6.1 supervision==0.31.2 trackeval==1.3.0
 
 set +e
 .venv/bin/python -m pytest "$@"

@@ -232,3 +232,16 @@ def test_100k_frames_of_traffic_keep_counter_state_bounded() -> None:
     assert abs(counts["out"] - crossed) <= 1 and counts["in"] == 0
     assert counts["exited"] >= counts["entered"] - zone.num_tracked
     assert max_state <= 2 * (640 / speed / spacing + fps * 1.0 / spacing + 2)
+
+
+def test_tracking_and_counting_import_no_cv2_or_runtime() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edge.tracking, edge.counting;"
+        "bad = [m for m in ('cv2', 'onnxruntime', 'openvino', 'torch', 'scipy') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -96,8 +96,8 @@ def test_empty_frames_and_confirmation_after_min_hits() -> None:
 
 
 def test_one_frame_false_positive_is_never_reported_and_is_forgotten() -> None:
-    tracker = Tracker()
-    assert run(tracker, [dets([box_at(10)]), Detections.empty(), Detections.empty()], 30.0) == [[], [], []]
+    tracker = Tracker()  # tentative_timeout_s 0.25: forgotten within 8 frames at 30 fps
+    assert run(tracker, [dets([box_at(10)])] + [Detections.empty()] * 9, 30.0) == [[]] * 10
     assert tracker.num_tracks == 0
 
 
@@ -116,7 +116,7 @@ def test_low_score_detections_keep_a_track_alive() -> None:
     frames = [dets([box_at(10 + 2 * f)], [s]) for f, s in enumerate(scores)]
     ids = run(Tracker(), frames, 30.0)
     assert all(i == [1] for i in ids[1:])
-    without_stage2 = Tracker(TrackerConfig(low_score=0.5))
+    without_stage2 = Tracker(TrackerConfig(low_score=0.4))  # = high_score: no second stage
     ids2 = run(without_stage2, frames, 30.0)
     assert ids2[-1] == [2]  # lost during the occlusion: a new id afterwards
     assert run(Tracker(), [dets([box_at(10)], [0.3])] * 5, 30.0) == [[]] * 5
@@ -190,7 +190,7 @@ def test_bounded_state_over_many_frames_of_churn() -> None:
     rng = np.random.default_rng(7)
     cfg = TrackerConfig(track_buffer_s=1.0)
     tracker = Tracker(cfg)
-    fps, max_tracks, seen_ids = 30.0, 0, set()
+    fps, max_tracks, seen_ids, n_fp = 30.0, 0, set(), 0
     for f in range(20_000):
         born = np.arange(max(0, (f - 100) // 25), f // 25 + 1)
         x = (f - born * 25) * 6.0
@@ -198,13 +198,16 @@ def test_bounded_state_over_many_frames_of_churn() -> None:
         boxes = [box_at(xx, 50 + 60 * (b % 5)) for xx, b in zip(x[live], born[live])]
         if rng.random() < 0.3:
             boxes.append(box_at(float(rng.uniform(0, 600)), float(rng.uniform(0, 400))))
+            n_fp += 1
         out = tracker.update(dets(boxes), f / fps)
         seen_ids.update(out.ids.tolist())
         max_tracks = max(max_tracks, tracker.num_tracks)
-    assert max_tracks <= 5 + 2 + int(fps * cfg.track_buffer_s / 25) + 2
-    # About one id per object (800); a random false positive landing on a real object can
-    # occasionally split one, but one-frame false positives alone are never confirmed.
-    assert 800 <= len(seen_ids) <= 800 * 1.02
+    # visible objects + objects lost within the buffer + false positives awaiting a 2nd hit
+    bound = 5 + (fps * cfg.track_buffer_s / 25 + 1) + (fps * cfg.tentative_timeout_s + 1) + 2
+    assert max_tracks <= bound
+    # One id per object (800). A lone false positive is never confirmed; two random ones at
+    # nearly the same place within tentative_timeout_s are (about 2 % of them here).
+    assert 800 <= len(seen_ids) <= 800 + 0.05 * n_fp
 
 
 def test_config_validation() -> None:

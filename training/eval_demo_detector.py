@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         report = {"map": map50(art, EVAL_SEEDS, args.seconds, args.every, Path(tmp))}
         print(json.dumps(report["map"], indent=1), flush=True)
         report["counts"] = [counts_error(art, int(s), 30.0, Path(tmp)) for s in args.count_seeds.split(",")]
-    print(json.dumps(report["counts"], indent=1))
+    for row in report["counts"]:
+        print(json.dumps(row))
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -140,10 +140,11 @@ class Log:
         self.lines.append(line)
 
 
-def lr_at(it: int, iters: int, base: float, warmup: int) -> float:
-    if it < warmup:
-        return base * (it + 1) / warmup
-    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(iters - warmup, 1))))
+def lr_at(progress: float, base: float, warmup: float = 0.04) -> float:
+    """Warm-up then cosine to 2% of ``base``; progress in [0, 1]."""
+    if progress < warmup:
+        return base * (0.05 + 0.95 * progress / warmup)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup))))
 
 
 def train(samples: list[Sample], args: argparse.Namespace, log: Log) -> torch.nn.Module:
@@ -155,28 +156,35 @@ def train(samples: list[Sample], args: argparse.Namespace, log: Log) -> torch.nn
     images = torch.from_numpy(np.stack([s.image for s in samples]))
     grid = anchor_grid(INPUT_HW)
     grid_t = tuple(torch.from_numpy(g) for g in grid)
-    deadline = time.time() + args.max_minutes * 60
+    # channels_last: oneDNN's convolutions (and their backward) run ~2.5x faster on CPU this way.
+    model = model.to(memory_format=torch.channels_last)
+    start, budget = time.time(), args.max_minutes * 60
     for it in range(args.iters):
+        # The schedule follows whichever runs out first, iterations or wall time, so a slow shared
+        # machine still gets a full warm-up -> cosine decay instead of stopping at a high rate.
+        progress = max(it / args.iters, (time.time() - start) / budget)
+        if progress >= 1.0:
+            log(f"time budget of {args.max_minutes} min reached after {it} iterations")
+            break
         for group in opt.param_groups:
-            group["lr"] = lr_at(it, args.iters, args.lr, args.warmup)
+            group["lr"] = lr_at(progress, args.lr)
         idx = torch.randint(len(samples), (args.batch,), generator=gen)
         x, flips = augment(images[idx], gen)
+        x = x.contiguous(memory_format=torch.channels_last)
         loss, parts = batch_loss(model(x), [samples[i] for i in idx.tolist()], flips, grid_t, grid, INPUT_HW[1])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
         if it % 20 == 0 or it == args.iters - 1:
-            log(f"iter {it:4d}/{args.iters} lr {opt.param_groups[0]['lr']:.5f} loss {loss.item():.3f} "
+            log(f"iter {it:4d} progress {progress:.2f} lr {opt.param_groups[0]['lr']:.5f} loss {loss.item():.3f} "
                 + " ".join(f"{k} {v:.3f}" for k, v in parts.items()))
-        if time.time() > deadline:
-            log(f"time budget of {args.max_minutes} min reached at iter {it}: stopping early")
-            break
     return model.eval()
 
 
 def export(model: torch.nn.Module, out: Path, log: Log) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    model = model.to(memory_format=torch.contiguous_format)
     torch.save(model.state_dict(), out / "detector.pt")
     model.export_mode = True
     dummy = torch.full((1, 3, *INPUT_HW), 114.0)
@@ -195,12 +203,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--scenes", type=int, default=12, help="training scenes (seeds 100, 101, ...)")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each training scene")
     ap.add_argument("--every", type=int, default=2, help="keep every N-th frame")
-    ap.add_argument("--iters", type=int, default=400)
+    ap.add_argument("--iters", type=int, default=800, help="at most this many iterations")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=4e-3)
-    ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=12.0, help="stop early past this training time")
+    ap.add_argument("--max-minutes", type=float, default=10.0, help="training wall-time budget (the schedule fits in it)")
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
 

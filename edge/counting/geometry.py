@@ -55,31 +55,6 @@ def crossing_param(
     return ((hit - p1) @ d) / float(d @ d)
 
 
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> npt.NDArray[np.bool_]:
-    """Even-odd rule, (N, 2) points x (K, 2) polygon -> (N,) bool."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    v = np.asarray(polygon, dtype=np.float64)
-    w = np.roll(v, -1, axis=0)
-    px, py = pts[:, 0:1], pts[:, 1:2]
-    straddle = (v[None, :, 1] > py) != (w[None, :, 1] > py)
-    dy = w[:, 1] - v[:, 1]
-    safe_dy = np.where(dy == 0, 1.0, dy)
-    x_cross = v[:, 0] + (py - v[:, 1]) * (w[:, 0] - v[:, 0]) / safe_dy
-    return (straddle & (px < x_cross)).sum(axis=1) % 2 == 1
-
-
-def distance_to_polyline(points: np.ndarray, polygon: np.ndarray) -> F64:
-    """Distance (px) of (N, 2) points to the closed boundary of a (K, 2) polygon -> (N,)."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    v = np.asarray(polygon, dtype=np.float64)
-    e = np.roll(v, -1, axis=0) - v
-    ee = np.maximum((e * e).sum(axis=1), 1e-12)
-    rel = pts[:, None, :] - v[None, :, :]
-    t = np.clip((rel * e[None]).sum(axis=2) / ee, 0.0, 1.0)
-    nearest = v[None] + t[..., None] * e[None]
-    return np.sqrt(((pts[:, None, :] - nearest) ** 2).sum(axis=2)).min(axis=1)
-
-
 def segment_edge_crossings(a: np.ndarray, b: np.ndarray, polygon: np.ndarray) -> npt.NDArray[np.int64]:
     """How many polygon edges each move a -> b (N, 2) properly crosses -> (N,)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
@@ -97,3 +72,33 @@ def segment_edge_crossings(a: np.ndarray, b: np.ndarray, polygon: np.ndarray) ->
     o3 = orient(V, W, A)
     o4 = orient(V, W, B)
     return ((o1 * o2 < 0) & (o3 * o4 < 0)).sum(axis=1).astype(np.int64)
+
+
+class PolygonGeometry:
+    """A polygon with its edges precomputed: the zone counter's per-frame tests in few numpy ops."""
+
+    def __init__(self, polygon: np.ndarray) -> None:
+        self.v = np.asarray(polygon, dtype=np.float64)
+        self.w = np.roll(self.v, -1, axis=0)
+        self.e = self.w - self.v
+        self.ee = np.maximum((self.e * self.e).sum(axis=1), 1e-12)
+        dy = self.e[:, 1]
+        self.slope = self.e[:, 0] / np.where(dy == 0, 1.0, dy)  # dx/dy, for the even-odd ray test
+        self.lo = self.v.min(axis=0)
+        self.hi = self.v.max(axis=0)
+
+    def inside_and_distance(self, points: np.ndarray) -> tuple[npt.NDArray[np.bool_], F64]:
+        """(N, 2) -> inside (even-odd rule) (N,) and distance to the boundary (N,) in px."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        py = pts[:, 1:2]
+        straddle = (self.v[:, 1] > py) != (self.w[:, 1] > py)
+        x_cross = self.v[:, 0] + (py - self.v[:, 1]) * self.slope
+        inside = (straddle & (pts[:, 0:1] < x_cross)).sum(axis=1) % 2 == 1
+        rel = pts[:, None, :] - self.v[None]
+        t = np.clip((rel * self.e).sum(axis=2) / self.ee, 0.0, 1.0)
+        gap = rel - t[..., None] * self.e
+        return inside, np.sqrt((gap * gap).sum(axis=2).min(axis=1))
+
+    def may_cross(self, a: np.ndarray, b: np.ndarray) -> npt.NDArray[np.bool_]:
+        """Cheap pre-test: the bounding box of each move a -> b overlaps the polygon's."""
+        return np.all((np.maximum(a, b) >= self.lo) & (np.minimum(a, b) <= self.hi), axis=1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.counting.geometry import anchor_points, distance_to_polyline, points_in_polygon, segment_edge_crossings
+from edge.counting.geometry import PolygonGeometry, anchor_points, segment_edge_crossings
 from edge.structures import CountEvent, Tracks
 
 
@@ -58,6 +58,7 @@ class ZoneCounter:
         anchor_points(np.zeros((0, 4)), anchor)  # validates the anchor name
         self.name = name
         self.polygon = poly
+        self._geom = PolygonGeometry(poly)
         self.labels = list(labels)
         self.anchor = anchor
         self.hysteresis_px = float(hysteresis_px)
@@ -83,9 +84,9 @@ class ZoneCounter:
         points = anchor_points(tracks.xyxy, self.anchor)
         ids = tracks.ids.tolist()
         states = [self._tracks.get(tid) for tid in ids]
-        inside_arr = points_in_polygon(points, self.polygon)
+        inside_arr, dist = self._geom.inside_and_distance(points)
         inside = inside_arr.tolist()
-        clear = (distance_to_polyline(points, self.polygon) > self.hysteresis_px).tolist()
+        clear = (dist > self.hysteresis_px).tolist()
         passes = self._pass_through(states, points, inside_arr).tolist()
         rows = zip(ids, states, points.tolist(), inside, clear, passes, tracks.class_ids.tolist(), tracks.scores.tolist())
         for tid, st, point, inside_i, clear_i, pass_i, cid, score in rows:
@@ -115,7 +116,10 @@ class ZoneCounter:
         out = np.zeros(len(states), dtype=bool)
         if cand.size:
             prev = np.array([states[i].point for i in cand.tolist()]).reshape(-1, 2)  # type: ignore[union-attr]
-            out[cand] = segment_edge_crossings(prev, points[cand], self.polygon) >= 2
+            near = self._geom.may_cross(prev, points[cand])
+            if near.any():
+                cand, prev = cand[near], prev[near]
+                out[cand] = segment_edge_crossings(prev, points[cand], self.polygon) >= 2
         return out
 
     def _emit(

@@ -1,0 +1,97 @@
+"""``edge convert --precision int8 / --profile``: package FP32, calibrate, quantise, gate, report."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from converters.profiles import Profile, get_profile
+from edge.artifact import Artifact
+from edge.errors import ConversionError, UsageError
+
+MIN_EVAL_IMAGES = 16
+
+
+@dataclass(frozen=True)
+class Int8Request:
+    model: Path
+    out: Path
+    decoder: str
+    input_size: int | tuple[int, int]
+    labels: Any
+    calib: Path | None
+    eval_images: Path | None = None
+    eval_labels: Path | None = None
+    max_map_drop: float | None = None
+    fallback: bool = False
+    profile: str | None = None
+    calib_count: int = 64
+    threads: int = 2
+
+
+def resolve_target(profile: Profile | None) -> str:
+    """The runtime the INT8 artifact is built for (onnxruntime unless a profile says otherwise)."""
+    if profile is None:
+        return "onnxruntime"
+    if profile.runtime == "litert":
+        raise ConversionError(f"profile {profile.name}: full-integer TFLite INT8 conversion is not implemented yet; "
+                              "use a onnxruntime or openvino profile, or wrap an existing .tflite and `edge verify` it")
+    return profile.runtime
+
+
+def _eval_set(request: Int8Request, calibration) -> tuple[list, dict]:
+    from converters.evaluate import load_eval_set
+
+    images_dir = request.eval_images
+    if images_dir is None:
+        if request.calib is None or not request.calib.is_dir():
+            raise UsageError("--eval-images is required for the accuracy gate when --calib is a video")
+        images_dir = request.calib  # the calibration folder's unused images, label-free unless labels given
+    images = load_eval_set(images_dir, request.eval_labels, calibration.sha256)
+    if len(images) < MIN_EVAL_IMAGES:
+        raise UsageError(f"{images_dir}: only {len(images)} evaluation images not used for calibration; "
+                         f"the gate needs at least {MIN_EVAL_IMAGES} (give --eval-images)")
+    info = {"images_dir": str(images_dir), "labels_dir": str(request.eval_labels) if request.eval_labels else None,
+            "count": len(images), "excluded_calibration_images": True,
+            "metric": "COCO mAP50-95" if request.eval_labels else "agreement F1@IoU0.5 vs FP32"}
+    return images, info
+
+
+def convert_int8(request: Int8Request, package_options: Mapping[str, Any],
+                 log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
+    """Run the whole INT8 conversion; raises ConversionError (exit 1) when the gate fails."""
+    from converters.calibration import load_calibration
+    from converters.gate import DEFAULT_MAX_MAP_DROP, GateConfig
+    from converters.int8 import build_int8
+    from converters.package import package_fp32
+
+    profile = get_profile(request.profile) if request.profile else None
+    target = resolve_target(profile)
+    if request.calib is None:
+        raise UsageError("--calib is required for INT8: an image folder or a video from the deployment camera")
+    budget = DEFAULT_MAX_MAP_DROP if request.max_map_drop is None else request.max_map_drop
+    with tempfile.TemporaryDirectory(prefix="edge-convert-") as tmp:
+        reference = package_fp32(request.model, Path(tmp) / "fp32", request.decoder, request.input_size,
+                                 request.labels, **package_options)
+        calibration = load_calibration(request.calib, reference.manifest.input, request.calib_count)
+        images, eval_info = _eval_set(request, calibration)
+        log(f"calibration: {len(calibration)} images from {request.calib}; evaluation: {len(images)} images")
+        config = GateConfig(max_map_drop=budget, threads=request.threads)
+        if target == "tensorrt":
+            from converters.tensorrt import build_tensorrt
+
+            return build_tensorrt(reference, request.out, calibration, images, config, profile, eval_info, log)
+        return build_int8(reference, request.out, target, calibration, images, config, fallback=request.fallback,
+                          profile=profile.name if profile else None, eval_info=eval_info, log=log)
+
+
+def clean_output(out: Path) -> None:
+    """Refuse to mix a new artifact into a directory holding something else."""
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise UsageError(f"{out}: exists and is not an artifact directory; choose an empty or new --out")
+    if out.exists():
+        shutil.rmtree(out)

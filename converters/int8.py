@@ -1,0 +1,139 @@
+"""FP32 artifact -> accuracy-gated INT8 artifact for one runtime, with report.json.
+
+Layout of the output directory::
+
+    out/model.int8.onnx | model.int8.xml+.bin   the accepted model
+    out/manifest.json                           the runner's contract
+    out/report.json                             sizes, accuracy, latency, provenance, every attempt
+    out/reference/                              the FP32 artifact the gate compared against
+                                                (so `edge verify out` can re-check it later)
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from converters.calibration import CalibrationSet
+from converters.derive import copy_reference, derive, tool_versions
+from converters.evaluate import EvalImage
+from converters.gate import GateConfig, GateResult, evaluate_reference, run_gate
+from converters.report import latency_table, model_bytes, write_report
+from converters.strategy import DEFAULT_REPAIRS, Strategy
+from edge.artifact import Artifact
+from edge.errors import ConversionError
+
+REFERENCE_DIR = "reference"
+TARGETS = ("onnxruntime", "openvino")
+
+
+def _onnx_builder(reference: Artifact, calibration: CalibrationSet):
+    from converters.onnx_int8 import quantize_onnx
+
+    def build(strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
+        directory.mkdir(parents=True, exist_ok=True)
+        info = quantize_onnx(reference.model_path, directory / "model.int8.onnx", calibration, strategy,
+                             reference.manifest.input.name)
+        notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
+        artifact = derive(reference, directory, "model.int8.onnx", format="onnx", runtime="onnxruntime",
+                          precision="int8", notes=notes, tools=tool_versions("onnx", "onnxruntime"))
+        return artifact, info
+
+    return build
+
+
+def _openvino_builder(reference: Artifact, calibration: CalibrationSet):
+    from converters.openvino_int8 import quantize_openvino
+
+    def build(strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
+        directory.mkdir(parents=True, exist_ok=True)
+        info = quantize_openvino(reference.model_path, directory / "model.int8.xml", calibration, strategy)
+        notes = [f"OpenVINO IR INT8 (NNCF, preset MIXED), strategy {strategy.name}"]
+        artifact = derive(reference, directory, "model.int8.xml", format="openvino", runtime="openvino",
+                          precision="int8", notes=notes, tools=tool_versions("openvino", "nncf"))
+        return artifact, info
+
+    return build
+
+
+def _fallback(reference: Artifact, target: str, directory: Path) -> Artifact:
+    """The FP32 model for ``target`` (used only when the user asked for --fallback)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if target == "openvino":
+        from converters.openvino_int8 import convert_fp32
+
+        convert_fp32(reference.model_path, directory / "model.fp32.xml")
+        return derive(reference, directory, "model.fp32.xml", format="openvino", runtime="openvino", precision="fp32",
+                      notes=["INT8 failed the accuracy gate: FP32 fallback (--fallback)"])
+    shutil.copy2(reference.model_path, directory / "model.fp32.onnx")
+    return derive(reference, directory, "model.fp32.onnx", format="onnx", runtime="onnxruntime", precision="fp32",
+                  notes=["INT8 failed the accuracy gate: FP32 fallback (--fallback)"])
+
+
+def _install(source: Path, out: Path) -> Artifact:
+    """Move the accepted attempt's files into ``out`` (next to reference/ and report.json)."""
+    for item in source.iterdir():
+        target = out / item.name
+        if target.exists():
+            target.unlink()
+        shutil.move(str(item), str(target))
+    return Artifact.load(out)
+
+
+def build_int8(reference: Artifact, out: Path, target: str, calibration: CalibrationSet, images: Sequence[EvalImage],
+               config: GateConfig = GateConfig(), strategies: Sequence[Strategy] = DEFAULT_REPAIRS,
+               fallback: bool = False, profile: str | None = None, eval_info: dict | None = None,
+               latency_runs: int = 40, log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
+    """Quantise ``reference`` (an FP32 ONNX artifact) for ``target``; raise ConversionError if the gate fails."""
+    if target not in TARGETS:
+        raise ConversionError(f"INT8 for runtime '{target}' is not supported here; supported: {', '.join(TARGETS)}")
+    if reference.manifest.format != "onnx":
+        raise ConversionError(f"{reference.directory}: INT8 conversion starts from an FP32 ONNX artifact")
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ref = copy_reference(reference, out / REFERENCE_DIR)
+    ref_eval = evaluate_reference(ref, images, config)
+    builder = _onnx_builder(ref, calibration) if target == "onnxruntime" else _openvino_builder(ref, calibration)
+    work = out / ".attempts"
+    result = run_gate(builder, ref_eval, images, strategies, config, work, log)
+    artifact = _install(result.artifact.directory, out) if result.passed else None
+    if artifact is None and fallback:
+        artifact = _install(_fallback(ref, target, work / "fallback").directory, out)
+    shutil.rmtree(work, ignore_errors=True)
+    report = _report(ref, artifact, result, calibration, config, profile, eval_info, started, latency_runs)
+    path = write_report(out, report)
+    if not result.passed and not fallback:
+        last = result.attempts[-1].verdict.reason if result.attempts else "no strategy tried"
+        raise ConversionError(f"INT8 failed the accuracy gate after {len(result.attempts)} attempts ({last}); "
+                              f"see {path}. Use --fallback to ship FP32, or calibrate on deployment frames.")
+    return artifact, report  # type: ignore[return-value]
+
+
+def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, calibration: CalibrationSet,
+            config: GateConfig, profile: str | None, eval_info: dict | None, started: float, runs: int) -> dict:
+    accepted = result.attempts[-1] if result.passed else None
+    fp32_size = model_bytes(ref)
+    report: dict = {
+        "passed": result.passed,
+        "fallback": artifact is not None and not result.passed,
+        "profile": profile,
+        "strategy": accepted.strategy.describe() if accepted else None,
+        "gate": {"max_map_drop_points": config.max_map_drop, "min_agreement_f1": config.min_agreement},
+        "accuracy": accepted.verdict.metrics if accepted else (result.attempts[-1].verdict.metrics if result.attempts else {}),
+        "attempts": [a.as_dict() for a in result.attempts],
+        "calibration": calibration.provenance(),
+        "evaluation": eval_info or {},
+        "sizes": {"fp32_bytes": fp32_size},
+        "tools": tool_versions("onnx", "onnxruntime", "openvino", "nncf", "numpy"),
+    }
+    if artifact is not None:
+        size = model_bytes(artifact)
+        report["model_file"] = artifact.manifest.model_file
+        report["precision"] = artifact.manifest.precision
+        report["sizes"].update({"artifact_bytes": size, "ratio": round(size / fp32_size, 3)})
+        report["latency"] = latency_table(ref, artifact, runs=runs)
+    report["conversion_seconds"] = round(time.perf_counter() - started, 1)
+    return report

@@ -4,10 +4,10 @@ The ``edge`` group attaches ``convert`` lazily, so the runner never imports this
 asked to convert. Only click, pathlib and the error classes are imported here; the converter
 stack is imported inside the command.
 
-Today only ``--precision fp32`` packaging works. The INT8 options (--profile, --calib, --eval-*,
---max-map-drop, --fallback) are accepted by the parser so scripts can be written against the final
-interface, and raise a clear UsageError until the converters issue lands. Options that do not
-apply to the chosen precision raise instead of being silently ignored.
+``--precision fp32`` packages; ``--precision int8`` / ``--profile`` hand over to
+``converters.convert_int8`` (calibrate, quantise, accuracy gate, report.json). ``--precision fp16``
+is not implemented yet. Options that do not apply to the chosen precision raise instead of being
+silently ignored.
 """
 
 from __future__ import annotations
@@ -66,20 +66,22 @@ def _roles(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
 
 def _check_precision_options(precision: str, profile: str | None, int8_only: dict[str, object]) -> None:
     """Refuse what cannot be done yet, and options that do not apply to ``precision``."""
-    if precision != "fp32":
+    if precision == "fp16":
         raise UsageError(f"--precision {precision}: {NOT_YET}")
+    if precision == "int8":
+        return
     if profile is not None:
-        raise UsageError(f"--profile {profile}: {NOT_YET}")
+        raise UsageError(f"--profile {profile} builds the profile's INT8 artifact: drop --precision fp32")
     given = [name for name, value in int8_only.items() if value not in (None, False)]
     if given:
         verb = "applies" if len(given) == 1 else "apply"
-        raise UsageError(f"{', '.join(given)}: {verb} only to --precision int8 ({NOT_YET})")
+        raise UsageError(f"{', '.join(given)}: {verb} only to --precision int8")
 
 
 @click.command("convert")
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
-              help="Numeric precision of the artifact (only fp32 today).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="Numeric precision of the artifact: fp32 (default), or int8 (default with --profile).")
 @click.option("--decoder", "decoder", type=click.Choice(["yolox", "yolov8", "boxes_scores"]), required=True,
               help="How to read the model's outputs.")
 @click.option("--input-size", callback=_parse_input_size, required=True, metavar="N|HxW", help="N or HxW, e.g. 416 or 384x640.")
@@ -91,7 +93,10 @@ def _check_precision_options(precision: str, profile: str | None, int8_only: dic
 @click.option("--eval-images", type=click.Path(path_type=Path), default=None, help="Images for the accuracy gate (INT8).")
 @click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels for --eval-images.")
 @click.option("--max-map-drop", type=float, default=None, help="Accuracy gate: max mAP50-95 points lost (default 1.0).")
-@click.option("--fallback", is_flag=True, default=False, help="Keep sensitive layers in float if the gate fails.")
+@click.option("--fallback", is_flag=True, default=False, help="Ship FP32 if no INT8 strategy passes the gate.")
+@click.option("--calib-count", type=click.IntRange(8), default=64, show_default=True,
+              help="Calibration images/frames to use (picked evenly) (INT8).")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for evaluation (INT8).")
 @click.option("--color", type=click.Choice(["BGR", "RGB"]), default=None, help="Override the family's colour order.")
 @click.option("--mean", callback=_floats, default=None, metavar="V[,V,V]", help="Override mean: 1 or 3 values on 0-255 pixels.")
 @click.option("--std", callback=_floats, default=None, metavar="V[,V,V]", help="Override std: 1 or 3 values (255 = scale to 0..1).")
@@ -106,25 +111,67 @@ def _check_precision_options(precision: str, profile: str | None, int8_only: dic
 @click.option("--boxes-normalized", is_flag=True, default=None, help="boxes_scores: boxes are 0..1.")
 @click.option("--output-role", "output_roles", multiple=True, callback=_roles, metavar="NAME=ROLE",
               help="boxes_scores: NAME=boxes|scores|class_ids|count (repeatable); guessed when absent.")
-def convert(model: Path, precision: str, decoder: str, input_size: int | tuple[int, int], labels: str, out: Path,
+def convert(model: Path, precision: str | None, decoder: str, input_size: int | tuple[int, int], labels: str, out: Path,
             profile: str | None, calib: Path | None, eval_images: Path | None, eval_labels: Path | None,
-            max_map_drop: float | None, fallback: bool, output_roles: dict[str, str], **overrides: object) -> None:
-    """Package MODEL (an ONNX file) as an artifact directory for `edge run`."""
+            max_map_drop: float | None, fallback: bool, output_roles: dict[str, str], calib_count: int, threads: int,
+            **overrides: object) -> None:
+    """Package MODEL (an ONNX file) as an artifact directory for `edge run`; with --precision int8 or
+    --profile, quantise it and accept it only if it passes the accuracy gate (report.json)."""
+    precision = precision or ("int8" if profile else "fp32")
     _check_precision_options(precision, profile, {
         "--calib": calib, "--eval-images": eval_images, "--eval-labels": eval_labels,
         "--max-map-drop": max_map_drop, "--fallback": fallback,
     })
     from converters.package import DECODER_KEYS, PREPROCESS_KEYS, package_fp32
 
-    artifact = package_fp32(
-        model, out, decoder, input_size, labels,
-        preprocess={k: overrides[k] for k in PREPROCESS_KEYS},
-        decoder_options={k: overrides[k] for k in DECODER_KEYS},
-        output_roles=output_roles,
-    )
+    options = {"preprocess": {k: overrides[k] for k in PREPROCESS_KEYS},
+               "decoder_options": {k: overrides[k] for k in DECODER_KEYS}, "output_roles": output_roles}
+    if precision == "int8":
+        from converters.convert_int8 import Int8Request, convert_int8, summary
+
+        request = Int8Request(model, out, decoder, input_size, labels, calib, eval_images, eval_labels, max_map_drop,
+                              fallback, profile, calib_count, threads)
+        artifact, report = convert_int8(request, options, log=lambda m: click.echo(m, err=True))
+        click.echo(summary(artifact, report))
+        return
+    artifact = package_fp32(model, out, decoder, input_size, labels, **options)
     m = artifact.manifest
     shapes = ", ".join(f"{o.name}{o.shape}" for o in m.outputs)
     click.echo(
         f"wrote {artifact.directory}: {m.model_file} ({m.precision}, {m.runtime}), decoder {m.decoder.family}, "
         f"{len(m.labels)} classes, input {m.input.name}{m.input.shape} {m.input.color}, outputs {shapes}"
     )
+
+
+@click.command("verify")
+@click.argument("artifact", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--eval-images", type=click.Path(path_type=Path), required=True, help="Images to re-check on.")
+@click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels (mAP); else agreement F1.")
+@click.option("--reference", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="FP32 artifact to compare with (default: ARTIFACT/reference).")
+@click.option("--max-map-drop", type=float, default=1.0, show_default=True, help="mAP50-95 points the artifact may lose.")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.85, show_default=True,
+              help="Label-free: minimum F1 agreement with FP32.")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+def verify_command(artifact: Path, eval_images: Path, eval_labels: Path | None, reference: Path | None,
+                   max_map_drop: float, min_agreement: float, threads: int) -> None:
+    """Re-check ARTIFACT against its FP32 reference: exit 0 if it passes the accuracy gate, 1 if not."""
+    from converters.gate import GateConfig
+    from converters.verify import verify
+    from edge.errors import ConversionError
+
+    config = GateConfig(max_map_drop=max_map_drop, min_agreement=min_agreement, threads=threads)
+    verdict = verify(artifact, eval_images, eval_labels, reference, config)
+    if not verdict.passed:
+        raise ConversionError(f"{artifact}: REJECTED: {verdict.reason}")
+    click.echo(f"{artifact}: PASS: {verdict.reason}")
+
+
+@click.command("profiles")
+def profiles_command() -> None:
+    """List the device profiles (device_configs/*.yaml)."""
+    from converters.profiles import PROFILES_DIR, list_profiles
+
+    for p in list_profiles():
+        click.echo(f"{p.name:22} {p.runtime:12} {p.format:14} {p.precision:5} {p.input_size:4}px {p.threads} thr  {p.board}")
+    click.echo(f"({PROFILES_DIR})")

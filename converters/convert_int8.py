@@ -95,3 +95,28 @@ def clean_output(out: Path) -> None:
         raise UsageError(f"{out}: exists and is not an artifact directory; choose an empty or new --out")
     if out.exists():
         shutil.rmtree(out)
+
+
+def summary(artifact: Artifact | None, report: dict) -> str:
+    """One readable block for the terminal: what was accepted and the figures that prove it."""
+    if artifact is None:
+        return f"no artifact: {report.get('attempts', [{}])[-1].get('reason', '')}"
+    m = artifact.manifest
+    lines = [f"wrote {artifact.directory}: {m.model_file} ({m.precision}, {m.runtime}), profile {report.get('profile')}"]
+    strategy = report.get("strategy") or {}
+    accuracy = report.get("accuracy", {})
+    if "map50_95_drop_points" in accuracy:
+        lines.append(f"  mAP50-95 FP32 {100 * accuracy['fp32']['map50_95']:.2f} -> {100 * accuracy['candidate']['map50_95']:.2f} "
+                     f"(drop {accuracy['map50_95_drop_points']:.2f} points), agreement F1 {accuracy['agreement_f1_iou50']:.3f}")
+    elif accuracy:
+        lines.append(f"  agreement F1 vs FP32 {accuracy.get('agreement_f1_iou50')}")
+    lines.append(f"  strategy {strategy.get('name', 'fp32 fallback')} after {len(report.get('attempts', []))} attempt(s)")
+    sizes = report.get("sizes", {})
+    if "ratio" in sizes:
+        lines.append(f"  size {sizes['artifact_bytes']} B = {sizes['ratio']:.2f} x FP32")
+    latency = report.get("latency", {})
+    for fp32, cand in zip(latency.get("fp32", []), latency.get("candidate", [])):
+        lines.append(f"  latency {fp32['threads']} thread(s): FP32 ORT p50 {fp32['p50_ms']:.1f} ms, "
+                     f"artifact p50 {cand['p50_ms']:.1f} ms ({cand['p50_ms'] / fp32['p50_ms']:.2f}x)")
+    lines.append(f"  conversion {report.get('conversion_seconds')} s; report {artifact.directory / 'report.json'}")
+    return "\n".join(lines)

@@ -73,6 +73,11 @@ def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha2
     return result
 
 
+def executor_for(artifact: Artifact) -> str | None:
+    """The runtime that executes an artifact here: TensorRT QDQ models are checked with onnxruntime."""
+    return "onnxruntime" if artifact.manifest.runtime == "tensorrt" else None
+
+
 def detect_all(artifact: Artifact, images: Sequence[EvalImage], threads: int = 2,
                score_threshold: float = EVAL_SCORE_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS,
                runtime: str | None = None) -> list[ImageBoxes]:
@@ -83,7 +88,7 @@ def detect_all(artifact: Artifact, images: Sequence[EvalImage], threads: int = 2
 
     preprocess = Preprocessor(artifact.manifest.input)
     decoder = build_decoder(artifact.manifest, score_threshold=score_threshold, max_detections=max_detections)
-    model = load_runtime(artifact, threads=threads, runtime=runtime)
+    model = load_runtime(artifact, threads=threads, runtime=runtime or executor_for(artifact))
     try:
         results = []
         for item in images:

@@ -26,16 +26,17 @@ from edge.artifact import Artifact
 from edge.errors import ConversionError
 
 REFERENCE_DIR = "reference"
-TARGETS = ("onnxruntime", "openvino")
+# "tensorrt-qdq": S8 symmetric QDQ ONNX for TensorRT, gated here with onnxruntime as the executor.
+TARGETS = ("onnxruntime", "openvino", "tensorrt-qdq")
 
 
-def _onnx_builder(reference: Artifact, calibration: CalibrationSet):
+def _onnx_builder(reference: Artifact, calibration: CalibrationSet, symmetric_s8: bool = False):
     from converters.onnx_int8 import quantize_onnx
 
     def build(strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
         directory.mkdir(parents=True, exist_ok=True)
         info = quantize_onnx(reference.model_path, directory / "model.int8.onnx", calibration, strategy,
-                             reference.manifest.input.name)
+                             reference.manifest.input.name, symmetric_s8=symmetric_s8)
         notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
         artifact = derive(reference, directory, "model.int8.onnx", format="onnx", runtime="onnxruntime",
                           precision="int8", notes=notes, tools=tool_versions("onnx", "onnxruntime"))
@@ -96,7 +97,10 @@ def build_int8(reference: Artifact, out: Path, target: str, calibration: Calibra
     out.mkdir(parents=True, exist_ok=True)
     ref = copy_reference(reference, out / REFERENCE_DIR)
     ref_eval = evaluate_reference(ref, images, config)
-    builder = _onnx_builder(ref, calibration) if target == "onnxruntime" else _openvino_builder(ref, calibration)
+    if target == "openvino":
+        builder = _openvino_builder(ref, calibration)
+    else:
+        builder = _onnx_builder(ref, calibration, symmetric_s8=target == "tensorrt-qdq")
     work = out / ".attempts"
     result = run_gate(builder, ref_eval, images, strategies, config, work, log)
     artifact = _install(result.artifact.directory, out) if result.passed else None

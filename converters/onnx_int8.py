@@ -74,26 +74,26 @@ def _calibrate_method(name: str):
 
 
 def quantize_onnx(source: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy,
-                  input_name: str, weights_signed_activations: bool = False) -> dict:
-    """Write an INT8 QDQ model to ``out_path``; returns what was done (for report.json)."""
+                  input_name: str, symmetric_s8: bool = False) -> dict:
+    """symmetric_s8: S8 activations with zero point 0 (TensorRT's explicit-quantisation rule) instead of U8."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     calib = calibration if strategy.calib_count is None else calibration.subset(strategy.calib_count)
     with tempfile.TemporaryDirectory(prefix="edge-ort-int8-") as tmp:
         prepared = prepare_fp32(Path(source), Path(tmp))
         exclude = excluded_nodes(prepared, strategy)
-        extra = {"CalibMovingAverage": False}
+        extra = {"CalibMovingAverage": False, "ActivationSymmetric": symmetric_s8, "WeightSymmetric": True}
         if strategy.calibrator in ("percentile", "entropy"):
             extra.update({"CalibNumBins": _HISTOGRAM_BINS, "CalibPercentile": 99.99})
         try:
             quantize_static(
                 str(prepared), str(out_path), _Reader(input_name, calib),
                 quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QInt8 if weights_signed_activations else QuantType.QUInt8,
+                activation_type=QuantType.QInt8 if symmetric_s8 else QuantType.QUInt8,
                 weight_type=QuantType.QInt8, calibrate_method=_calibrate_method(strategy.calibrator),
                 nodes_to_exclude=exclude, extra_options=extra,
             )
         except Exception as exc:  # onnxruntime raises untyped errors for unsupported graphs
             raise ConversionError(f"{source}: onnxruntime static quantisation failed: {exc}") from exc
-    return {"nodes_excluded": exclude, "calibration_images": len(calib), "activations": "u8" if not weights_signed_activations else "s8",
+    return {"nodes_excluded": exclude, "calibration_images": len(calib), "activations": "s8 symmetric" if symmetric_s8 else "u8",
             "weights": "s8 per-channel", "format": "QDQ", "opset": 13}

@@ -24,13 +24,14 @@ def model_bytes(artifact: Artifact) -> int:
 
 def measure_latency(artifact: Artifact, threads: int, runs: int = 40, warmup: int = 5) -> dict:
     """p50/p95 milliseconds of ``infer`` alone (no pre/post-processing) on a fixed random frame."""
+    from converters.evaluate import executor_for
     from edge.preprocess import Preprocessor
     from edge.runtimes import load_runtime
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (artifact.manifest.input.height, artifact.manifest.input.width, 3), dtype=np.uint8)
     tensor, _ = Preprocessor(artifact.manifest.input)(image)
-    model = load_runtime(artifact, threads=threads)
+    model = load_runtime(artifact, threads=threads, runtime=executor_for(artifact))
     try:
         for _ in range(warmup):
             model.infer(tensor)

@@ -83,10 +83,12 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--device-id", help="Device id used by sinks (default: hostname).")
 @click.option("--mqtt", "mqtt_url", metavar="URL", help="Publish to an MQTT broker: mqtt://[user@]host[:port] or mqtts://...")
 @click.option("--outbox", type=click.Path(path_type=Path), help="MQTT durable outbox file (default: $STATE_DIRECTORY).")
+@click.option("--health-addr", envvar="EDGE_HEALTH_ADDR", metavar="HOST:PORT",
+              help="Serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9108).")
 def run(config: Path | None, model: Path | None, source: str | None, lines: tuple[str, ...], zones: tuple[str, ...],
         classes: str | None, threads: int | None, score_threshold: float | None, max_detections: int | None,
         max_frames: int | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
-        device_id: str | None, mqtt_url: str | None, outbox: Path | None) -> None:
+        device_id: str | None, mqtt_url: str | None, outbox: Path | None, health_addr: str | None) -> None:
     """Count objects from a video or camera with a converted model."""
     from edge.runner import run_counting
 
@@ -105,7 +107,8 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
     if outputs:
         merged = {**settings.outputs.model_dump(exclude_none=True), **outputs}
         settings = settings.model_copy(update={"outputs": type(settings.outputs)(**merged)})
-    summary = run_counting(settings)
+    reload = (lambda: _settings(config, flags)) if config is not None else None
+    summary = run_counting(settings, reload=reload, health_addr=health_addr)
     click.echo(json.dumps(summary, indent=None))
 
 
@@ -165,11 +168,17 @@ _SHORT_HELP = {
     "convert": "Package or quantise a detector into an artifact.",
     "broker": "Run an embedded MQTT broker (needs the 'broker' extra).",
     "track": "Run the tracker on MOTChallenge detections; write MOT tracks.",
+    "doctor": "Check cameras, runtimes, the artifact, config and broker on this box.",
+    "bundle": "Build an offline-installable bundle for a board profile.",
+    "provision": "Write first-boot (cloud-init) files for a Raspberry Pi or Jetson.",
 }
 _LAZY = [
     ("convert", "converters.cli", "convert"),
     ("broker", "edge.sinks.broker", "broker_command"),
     ("track", "edge.tracking.cli_track", "track_command"),
+    ("doctor", "edge.service.doctor", "doctor_command"),
+    ("bundle", "edge.service.bundle", "bundle_command"),
+    ("provision", "edge.service.provision", "provision_command"),
 ]
 
 

@@ -37,6 +37,7 @@ _QUEUE_DEPTH = 2
 # A slot may be: queued (_QUEUE_DEPTH), held by the frame loop (1), being written (1).
 _RING = _QUEUE_DEPTH + 2
 _STATS_INTERVAL_S = 5.0
+_INFER_WINDOW = 10_000
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class RunSummary:
     frames: int = 0
     seconds: float = 0.0
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
-    infer_ms: list[float] = field(default_factory=list)
+    # Recent inference times only: a 24/7 device must not grow a list per frame.
+    infer_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_INFER_WINDOW))
 
     @property
     def fps(self) -> float:
@@ -105,12 +107,22 @@ class FrameReader:
 
     def __iter__(self) -> Iterator[Prepared]:
         while True:
-            item = self._queue.get()
+            try:
+                # A timeout so a stop request is honoured even while the camera delivers nothing.
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
             if item is None:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
+
+    def stop_soon(self) -> None:
+        """Make iteration end promptly (signal-safe: only sets an event)."""
+        self._stop.set()
 
     def close(self) -> None:
         self._stop.set()
@@ -162,6 +174,7 @@ class Pipeline:
         self.on_detections = on_detections
         self.observers: list[Observer] = []
         self.reload_settings: Callable[[], RunSettings] | None = None
+        self._reader: FrameReader | None = None
         self.source: object | None = None  # the open FrameSource while running (stats for observers)
         self.totals = CountTotals()
         self._commands: deque[dict[str, object]] = deque(maxlen=100)
@@ -170,6 +183,8 @@ class Pipeline:
     def stop(self) -> None:
         """Ask the frame loop to finish after the current frame (safe from signal handlers)."""
         self._stop.set()
+        if self._reader is not None:
+            self._reader.stop_soon()
 
     def _context(self) -> RunContext:
         infos = [CounterInfo(c.name, "line", ("in", "out")) if isinstance(c, LineCounter)
@@ -203,7 +218,7 @@ class Pipeline:
         if progress is not None:
             progress.set_total(getattr(source, "frame_count", None))
         preprocess = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
-        reader = FrameReader(iter(source), preprocess, self.settings.max_frames)
+        reader = self._reader = FrameReader(iter(source), preprocess, self.settings.max_frames)
         context = self._context()
         for sink in self.sinks:
             sink.open(context)
@@ -244,7 +259,7 @@ class Pipeline:
         return summary
 
     def _publish_stats(self, summary: RunSummary, elapsed: float, source: object) -> None:
-        recent = summary.infer_ms[-200:]
+        recent = list(summary.infer_ms)[-200:]
         src_stats = getattr(source, "stats", None)
         stats = RunStats(
             frames=summary.frames,

@@ -8,7 +8,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from edge.config.models import RunSettings
 from edge.errors import ConfigError
@@ -76,19 +76,29 @@ def _install_signals(pipeline: Pipeline) -> None:
     signal.signal(signal.SIGINT, _handler)
 
 
-def run_counting(settings: RunSettings) -> dict[str, Any]:
+def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None = None,
+                 health_addr: str | None = None) -> dict[str, Any]:
+    """Run one counting pipeline to the end of its source (or a signal); return the summary dict.
+
+    ``reload`` re-reads the settings on SIGHUP or an MQTT reload command; ``health_addr`` serves
+    /healthz and /metrics.
+    """
+    from edge.service.attach import attach_service
+
     pipeline = Pipeline(settings, build_sinks(settings))
     writer = None
     if settings.outputs.detections is not None:
         writer = DetectionsWriter(settings.outputs.detections, pipeline.labels)
         pipeline.on_detections = writer
     _install_signals(pipeline)
+    hooks = attach_service(pipeline, health_addr=health_addr, reload=reload)
     progress = Progress(settings.max_frames)
     log.info("counting on %s with %s (%s, %s)", settings.source, settings.model,
              pipeline.artifact.manifest.runtime, pipeline.artifact.manifest.precision)
     try:
         summary = pipeline.run(progress=progress)
     finally:
+        hooks.close()
         progress.close()
         if writer is not None:
             writer.close()

@@ -17,7 +17,7 @@ import yaml
 
 from service_helpers import REPO
 
-from edge.errors import ConfigError
+from edge.errors import ConfigError, EdgeError
 from edge.service.bundle import FALLBACK, load_profile, make_bundle
 
 pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum needed by install.sh")
@@ -79,7 +79,12 @@ def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path,
     config = tmp_path / "board.yaml"
     config.write_text(yaml.safe_dump({"model": "/opt/edgetally/model", "source": "/dev/video0", "device_id": "pole1",
                                       "lines": [{"name": "L", "points": [[320, 0], [320, 360]]}]}))
-    bundle = make_bundle("generic", artifact, config, tmp_path / "generic.tar.gz", with_deps=True)
+    try:
+        bundle = make_bundle("generic", artifact, config, tmp_path / "generic.tar.gz", with_deps=True)
+    except EdgeError as exc:
+        if "download" not in str(exc):
+            raise
+        pytest.skip(f"cannot download the runner's wheels (no package index reachable?): {str(exc)[:200]}")
     first = unpack(bundle, tmp_path / "a")
     assert sorted(p.name for p in (first / "systemd/dropins").iterdir()) == ["v4l2.conf"]
     root, log = tmp_path / "root", tmp_path / "systemctl.log"

@@ -10,12 +10,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from service_helpers import metric_value
 
 from edge.errors import ConfigError
 from edge.service.checks import sink_alive, sink_problems
 from edge.service.health import MetricsObserver, parse_addr, render_metrics
-from service_helpers import metric_value
-
 from edge.service.sdnotify import Notify, SystemdNotifier, notify_address, status_line, watchdog_interval
 
 

@@ -71,7 +71,7 @@ class LineCounter:
         anchor: str = "bottom_center",
         hysteresis_px: float = 4.0,
         classes: Collection[str] | None = None,
-        forget_after_s: float = 2.0,
+        forget_after_s: float = 3.0,
     ) -> None:
         """labels: class names indexed by class id. classes: names to count (None = all).
         hysteresis_px: half-width of the dead band around the line (see module docstring)."""

@@ -48,7 +48,7 @@ class ZoneCounter:
         anchor: str = "bottom_center",
         hysteresis_px: float = 2.0,
         classes: Collection[str] | None = None,
-        forget_after_s: float = 2.0,
+        forget_after_s: float = 3.0,
     ) -> None:
         poly = np.asarray(polygon, dtype=np.float64)
         if poly.ndim != 2 or poly.shape[1] != 2 or poly.shape[0] < 3:

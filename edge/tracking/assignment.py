@@ -7,6 +7,8 @@ each other are matched directly (the common case in traffic), so the solver sees
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -87,8 +89,10 @@ def _augment(c: np.ndarray, i: int, u: np.ndarray, v: np.ndarray, p: np.ndarray,
         j0 = j1
 
 
+@functools.lru_cache(maxsize=1)
 def _solver():  # type: ignore[no-untyped-def]
-    """scipy's C solver when importable (faster on big ambiguous blocks), else ours."""
+    """scipy's C solver when importable (faster on big ambiguous blocks), else ours. Resolved
+    once: a failing import is slow, and this runs every frame."""
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:

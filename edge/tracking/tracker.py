@@ -66,6 +66,9 @@ class TrackerConfig:
         unchanged at 24 fps, no false count.
     track_buffer_s: a lost confirmed track is kept (and can be re-found with the same id) for
         this long after its last match, then forgotten. ByteTrack: 30 frames at 30 fps = 1 s.
+        2 s: on MOT17-02/04/09 ground truth turned into noisy detections (10 % dropped, 3 %
+        jitter), at 30 and 10 fps, it cut id switches by 17 % and raised coverage vs 1 s; the
+        traffic_road.mp4 count is unchanged. Counters must keep track state at least this long.
     class_aware: only match tracks and detections of the same class. Off by default: detectors
         flicker between close classes (car/truck), which would break tracks; the reported class
         is the track's majority class instead.
@@ -87,7 +90,7 @@ class TrackerConfig:
     tentative_expand: float = 0.3
     min_hits: int = 2
     tentative_timeout_s: float = 0.25
-    track_buffer_s: float = 1.0
+    track_buffer_s: float = 2.0
     class_aware: bool = False
     duplicate_iou: float = 0.7
     max_tracks: int = 1000

@@ -1,0 +1,68 @@
+"""Jetson / TensorRT: an explicitly quantised (QDQ) INT8 ONNX plus the FP32 ONNX for an FP16 engine.
+
+TensorRT engines are tied to the GPU and TensorRT version, so they are built ON the device; the
+artifact carries the ONNX files and the exact ``trtexec`` command lines (manifest notes and
+``build_engine.sh``). TensorRT's explicit quantisation wants symmetric S8 activations (zero point
+0), so the QDQ model differs from the U8/S8 onnxruntime one. The accuracy gate runs that same
+QDQ model with onnxruntime on the converting machine: a proxy for the engine's accuracy, which
+TensorRT may still change by fusing layers -- re-check on the board.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from converters.calibration import CalibrationSet
+from converters.derive import derive, tool_versions
+from converters.evaluate import EvalImage
+from converters.gate import GateConfig
+from converters.report import write_report
+from edge.artifact import Artifact
+
+TRTEXEC = "/usr/src/tensorrt/bin/trtexec"
+INT8_MODEL = "model.int8.onnx"
+FP32_MODEL = "model.fp32.onnx"
+
+
+def trtexec_commands(int8_model: str = INT8_MODEL, fp32_model: str = FP32_MODEL) -> list[str]:
+    """The engine builds to run on the Jetson (explicit INT8 from QDQ; FP16 from the FP32 ONNX)."""
+    return [
+        f"{TRTEXEC} --onnx={int8_model} --int8 --fp16 --saveEngine=model.int8.engine",
+        f"{TRTEXEC} --onnx={fp32_model} --fp16 --saveEngine=model.fp16.engine",
+    ]
+
+
+def write_build_script(directory: Path) -> Path:
+    script = directory / "build_engine.sh"
+    body = "\n".join(["#!/bin/sh", "# Run on the Jetson (JetPack 6): engines are specific to its GPU and TensorRT.",
+                      "set -e", 'cd "$(dirname "$0")"', *trtexec_commands(), ""])
+    script.write_text(body)
+    script.chmod(0o755)
+    return script
+
+
+def build_tensorrt(reference: Artifact, out: Path, calibration: CalibrationSet, images: Sequence[EvalImage],
+                   config: GateConfig, profile, eval_info: dict | None,
+                   log: Callable[[str], None] = print, strategies: Sequence | None = None) -> tuple[Artifact, dict]:
+    """Gate a symmetric S8 QDQ ONNX, then re-label it as a TensorRT artifact with the build steps."""
+    from converters.int8 import build_int8
+    from converters.strategy import DEFAULT_REPAIRS
+
+    artifact, report = build_int8(reference, out, "tensorrt-qdq", calibration, images, config,
+                                  strategies=strategies or DEFAULT_REPAIRS, profile=profile.name if profile else None,
+                                  eval_info=eval_info, log=log)
+    out = Path(out)
+    if artifact.manifest.model_file != INT8_MODEL:
+        (out / artifact.manifest.model_file).rename(out / INT8_MODEL)
+    shutil.copy2(reference.model_path, out / FP32_MODEL)
+    write_build_script(out)
+    commands = trtexec_commands()
+    final = derive(reference, out, INT8_MODEL, format="onnx-tensorrt", runtime="tensorrt", precision="int8",
+                   profile=profile.name if profile else None, tools=tool_versions("onnx", "onnxruntime"),
+                   notes=["engine is built on the device: run build_engine.sh", *commands,
+                          "accuracy gate ran this QDQ model with onnxruntime (CPU) as a proxy for TensorRT"])
+    report["tensorrt"] = {"build_script": "build_engine.sh", "commands": commands, "fp16_source": FP32_MODEL}
+    write_report(out, report)
+    return final, report

@@ -1,0 +1,184 @@
+"""INT8 conversion with the accuracy gate, on the real YOLOX-nano and COCO images.
+
+Kept CI-sized: 32 calibration images, 32 *other* images for evaluation, one conversion per format
+shared by the tests (session fixtures). The ORT test budget is relaxed to 3 points and its ladder
+shortened to (naive, float stem) so the repair loop is exercised without the ~90 s percentile
+calibration; benchmarks/convert_bench.py runs the full ladder at the real 1.0-point budget.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from converters.calibration import load_calibration  # noqa: E402
+from converters.cli import convert, verify_command  # noqa: E402
+from converters.evaluate import load_eval_set  # noqa: E402
+from converters.gate import GateConfig  # noqa: E402
+from converters.int8 import build_int8  # noqa: E402
+from converters.package import package_fp32  # noqa: E402
+from converters.strategy import MIXED_STEM, NAIVE  # noqa: E402
+from edge.artifact import Artifact  # noqa: E402
+from edge.errors import ConversionError, UsageError  # noqa: E402
+
+CALIB, EVAL = 32, 32
+
+
+@pytest.fixture(scope="session")
+def coco(shared_data: Path) -> Path:
+    return shared_data / "coco" / "coco128_train2017"
+
+
+@pytest.fixture(scope="session")
+def fp32(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Artifact:
+    return package_fp32(shared_data / "models" / "yolox_nano.onnx", tmp_path_factory.mktemp("fp32") / "a", "yolox", 416)
+
+
+@pytest.fixture(scope="session")
+def calibration(fp32: Artifact, coco: Path):
+    return load_calibration(coco / "images", fp32.manifest.input, CALIB)
+
+
+@pytest.fixture(scope="session")
+def eval_set(calibration, coco: Path):
+    return load_eval_set(coco / "images", coco / "labels", calibration.sha256, limit=EVAL)
+
+
+@pytest.fixture(scope="session")
+def ort_int8(fp32, calibration, eval_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ort") / "int8"
+    config = GateConfig(max_map_drop=3.0, threads=2)
+    return build_int8(fp32, out, "onnxruntime", calibration, eval_set, config, strategies=(NAIVE, MIXED_STEM),
+                      latency_runs=10, log=lambda _m: None)
+
+
+@pytest.fixture(scope="session")
+def ov_int8(fp32, calibration, eval_set, tmp_path_factory):
+    pytest.importorskip("nncf")
+    out = tmp_path_factory.mktemp("ov") / "int8"
+    return build_int8(fp32, out, "openvino", calibration, eval_set, GateConfig(threads=2), latency_runs=10,
+                      log=lambda _m: None)
+
+
+def test_evaluation_never_uses_calibration_images(calibration, eval_set) -> None:
+    from converters.calibration import file_sha256
+
+    assert len(eval_set) == EVAL
+    assert not {file_sha256(i.path) for i in eval_set} & set(calibration.sha256)
+
+
+def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
+    artifact, report = ort_int8
+    attempts = report["attempts"]
+    assert [a["strategy"]["name"] for a in attempts] == ["naive", "tail-float+float-stem"]
+    assert attempts[0]["passed"] is False and attempts[0]["metrics"]["map50_95_drop_points"] > 10
+    assert report["passed"] and report["strategy"]["name"] == "tail-float+float-stem"
+    assert report["accuracy"]["map50_95_drop_points"] <= 3.0
+    m = artifact.manifest
+    assert (m.format, m.runtime, m.precision, m.model_file) == ("onnx", "onnxruntime", "int8", "model.int8.onnx")
+    assert report["sizes"]["ratio"] <= 0.5
+
+
+def test_ort_artifact_is_qdq_per_channel_opset13(ort_int8) -> None:
+    import onnx
+
+    artifact, _ = ort_int8
+    model = onnx.load(str(artifact.model_path))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 13
+    ops = [n.op_type for n in model.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    # per-channel weights: some DequantizeLinear has a 1-D scale longer than 1
+    inits = {i.name: i for i in model.graph.initializer}
+    scales = [inits[n.input[1]] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[1] in inits]
+    assert any(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)
+    # the decode tail stayed float: the graph output comes straight from a float Transpose
+    producer = next(n for n in model.graph.node if "output" in n.output)
+    assert producer.op_type == "Transpose"
+
+
+def test_openvino_passes_the_real_budget(ov_int8) -> None:
+    artifact, report = ov_int8
+    assert report["passed"] and report["accuracy"]["map50_95_drop_points"] <= 1.0
+    assert artifact.manifest.format == "openvino" and (artifact.directory / "model.int8.bin").is_file()
+    assert report["sizes"]["ratio"] <= 0.5
+
+
+def test_report_has_everything(ov_int8) -> None:
+    artifact, _ = ov_int8
+    report = json.loads((artifact.directory / "report.json").read_text())
+    assert report["calibration"]["count"] == CALIB and len(report["calibration"]["sha256"]) == CALIB
+    assert {r["threads"] for r in report["latency"]["fp32"]} == {1, 2}
+    assert all(r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"] for r in report["latency"]["candidate"])
+    assert "person" in report["accuracy"]["per_class_drop_points"]
+    assert {"onnxruntime", "openvino", "nncf"} <= set(report["tools"])
+    assert Artifact.load(artifact.directory / "reference").manifest.precision == "fp32"
+
+
+def test_verify_accepts_the_good_artifact_with_and_without_labels(ov_int8, coco: Path) -> None:
+    artifact, _ = ov_int8
+    for labels in (["--eval-labels", str(coco / "labels")], []):
+        result = CliRunner().invoke(verify_command, [str(artifact.directory), "--eval-images", str(coco / "images"), *labels])
+        assert result.exit_code == 0, result.output
+        assert "PASS" in result.output
+
+
+def test_known_bad_tflite_is_rejected_with_a_reason(fp32, shared_data: Path, coco: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ai_edge_litert")
+    from converters.tflite_int8 import wrap_tflite
+
+    bad = wrap_tflite(shared_data / "models" / "yolox_nano_full_int8_known_bad.tflite", fp32, tmp_path / "bad")
+    args = [str(bad.directory), "--eval-images", str(coco / "images"), "--eval-labels", str(coco / "labels"),
+            "--reference", str(fp32.directory)]
+    result = CliRunner().invoke(verify_command, args)
+    assert isinstance(result.exception, ConversionError) and result.exception.exit_code == 1
+    message = str(result.exception)
+    assert "REJECTED" in message and "drop" in message and "boxes or scores are broken" in message
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "litert"])
+def test_parity_fp32_builds_detect_the_same(fp32, shared_data: Path, tmp_path: Path, runtime: str) -> None:
+    """The same frame through FP32 ONNX (ORT) and the runtime's float build gives the same detections."""
+    from converters.derive import derive
+    from converters.evaluate import EvalImage, detect_all
+
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
+        from converters.openvino_int8 import convert_fp32
+
+        (tmp_path / "ov").mkdir()
+        convert_fp32(fp32.model_path, tmp_path / "ov" / "model.xml")
+        other = derive(fp32, tmp_path / "ov", "model.xml", format="openvino", runtime="openvino", precision="fp32")
+    else:  # LiteRT's float build: the float16-weight reference TFLite (computes in float32)
+        pytest.importorskip("ai_edge_litert")
+        from converters.tflite_int8 import wrap_tflite
+
+        other = wrap_tflite(shared_data / "models" / "yolox_nano_float16_reference.tflite", fp32, tmp_path / "tfl", "fp16")
+    frame = [EvalImage(Path("dog.jpg"), cv2.imread(str(shared_data / "models" / "dog.jpg")), None)]
+    ref = detect_all(fp32, frame, score_threshold=0.25)[0]
+    got = detect_all(other, frame, score_threshold=0.25)[0]
+    assert sorted(ref.class_ids.tolist()) == sorted(got.class_ids.tolist()) == [1, 2, 16]  # bicycle, car, dog
+    order_r, order_g = np.argsort(ref.class_ids), np.argsort(got.class_ids)
+    np.testing.assert_allclose(got.xyxy[order_g], ref.xyxy[order_r], atol=2.0)
+    np.testing.assert_allclose(got.scores[order_g], ref.scores[order_r], atol=0.02)
+
+
+def test_cli_int8_needs_calibration(shared_data: Path, tmp_path: Path) -> None:
+    args = [str(shared_data / "models" / "yolox_nano.onnx"), "--precision", "int8", "--decoder", "yolox",
+            "--input-size", "416", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(convert, args)
+    assert isinstance(result.exception, UsageError) and "--calib is required" in str(result.exception)
+
+
+def test_cli_coral_profile_says_tflite_int8_is_not_there_yet(shared_data: Path, coco: Path, tmp_path: Path) -> None:
+    args = [str(shared_data / "models" / "yolox_nano.onnx"), "--profile", "coral-edgetpu", "--decoder", "yolox",
+            "--input-size", "416", "--out", str(tmp_path / "o"), "--calib", str(coco / "images")]
+    result = CliRunner().invoke(convert, args)
+    assert isinstance(result.exception, ConversionError) and "not implemented yet" in str(result.exception)

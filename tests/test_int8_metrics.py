@@ -1,0 +1,133 @@
+"""COCO-style mAP and label-free agreement (converters.metrics): hand-computed tables, and a
+cross-check against pycocotools on random data when it is installed."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+from converters.metrics import ImageBoxes, agreement_f1, box_iou, mean_average_precision
+
+
+def boxes(rows, scores=None, crowd=None) -> ImageBoxes:
+    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+    return ImageBoxes(arr[:, 1:], arr[:, 0].astype(np.int64),
+                      None if scores is None else np.asarray(scores, dtype=np.float64),
+                      None if crowd is None else np.asarray(crowd, dtype=bool))
+
+
+GT = [boxes([[0, 0, 0, 10, 10], [1, 20, 20, 40, 40]]), boxes([[0, 50, 50, 90, 90]])]
+
+
+@pytest.mark.parametrize(
+    ("dets", "expected_5095", "expected_50"),
+    [
+        # every box found exactly -> 1.0
+        ([boxes([[0, 0, 0, 10, 10], [1, 20, 20, 40, 40]], [0.9, 0.8]), boxes([[0, 50, 50, 90, 90]], [0.7])], 1.0, 1.0),
+        # nothing detected -> 0.0
+        ([boxes([], []), boxes([], [])], 0.0, 0.0),
+        # class 0 entirely missed, class 1 exact -> mean over classes 0.5
+        ([boxes([[1, 20, 20, 40, 40]], [0.9]), boxes([], [])], 0.5, 0.5),
+        # a wrong-class box scores above the right ones: a FP of class 1 only hurts class 1 (ranked first)
+        # class 0 AP 1; class 1: FP then TP -> precision 0.5 at recall 1 -> AP 0.5
+        ([boxes([[1, 60, 0, 70, 10], [0, 0, 0, 10, 10], [1, 20, 20, 40, 40]], [0.99, 0.9, 0.8]),
+          boxes([[0, 50, 50, 90, 90]], [0.7])], 0.75, 0.75),
+    ],
+)
+def test_map_tables(dets, expected_5095: float, expected_50: float) -> None:
+    result = mean_average_precision(GT, dets)
+    assert result.map50_95 == pytest.approx(expected_5095, abs=1e-9)
+    assert result.map50 == pytest.approx(expected_50, abs=1e-9)
+
+
+def test_iou_between_thresholds_counts_only_at_low_thresholds() -> None:
+    # IoU of [0,0,10,10] with [0,0,10,7.5] is 0.75: a TP at IoU .50-.75 (6 of 10 thresholds), FP above
+    result = mean_average_precision([boxes([[0, 0, 0, 10, 10]])], [boxes([[0, 0, 0, 10, 7.5]], [0.9])])
+    assert result.map50 == pytest.approx(1.0)
+    assert result.map50_95 == pytest.approx(0.6)
+
+
+def test_crowd_regions_are_ignored_not_false_positives() -> None:
+    gt = [boxes([[0, 0, 0, 10, 10], [0, 100, 100, 200, 200]], crowd=[False, True])]
+    dets = [boxes([[0, 0, 0, 10, 10], [0, 110, 110, 150, 150]], [0.5, 0.9])]
+    assert mean_average_precision(gt, dets).map50_95 == pytest.approx(1.0)
+
+
+def test_per_class_and_labels() -> None:
+    dets = [boxes([[1, 20, 20, 40, 40]], [0.9]), boxes([], [])]
+    result = mean_average_precision(GT, dets)
+    assert result.per_class == {0: (0.0, 0.0), 1: (1.0, 1.0)}
+    assert result.as_dict(["cat", "dog"])["per_class"]["dog"] == {"ap50_95": 1.0, "ap50": 1.0}
+
+
+def test_box_iou_table() -> None:
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], dtype=float)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], dtype=float)
+    assert np.allclose(np.diag(box_iou(a, b)), [1.0, 50 / 150, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("reference", "candidate", "expected"),
+    [
+        ([boxes([[0, 0, 0, 10, 10]], [0.9])], [boxes([[0, 0, 0, 10, 10]], [0.8])], 1.0),
+        ([boxes([[0, 0, 0, 10, 10]], [0.9])], [boxes([[1, 0, 0, 10, 10]], [0.8])], 0.0),  # wrong class
+        ([boxes([[0, 0, 0, 10, 10]], [0.9])], [boxes([[0, 0, 0, 10, 4]], [0.8])], 0.0),  # IoU 0.4 < 0.5
+        ([boxes([[0, 0, 0, 10, 10], [0, 20, 20, 30, 30]], [0.9, 0.8])], [boxes([[0, 0, 0, 10, 10]], [0.8])], 2 / 3),
+        ([boxes([], [])], [boxes([], [])], 1.0),
+    ],
+)
+def test_agreement_f1(reference, candidate, expected: float) -> None:
+    assert agreement_f1(reference, candidate) == pytest.approx(expected)
+
+
+def _random_scene(rng: np.random.Generator, n_images: int = 12):
+    gts, dets, coco_gt, coco_dt = [], [], [], []
+    for image_id in range(n_images):
+        n = int(rng.integers(0, 6))
+        xy = rng.uniform(0, 300, (n, 2))
+        wh = rng.uniform(5, 120, (n, 2))
+        cls = rng.integers(0, 3, n)
+        gt_xyxy = np.concatenate([xy, xy + wh], axis=1)
+        gts.append(ImageBoxes(gt_xyxy, cls))
+        # detections: jittered copies of some GTs, some pure noise, random scores
+        keep = rng.random(n) < 0.8
+        jitter = gt_xyxy[keep] + rng.normal(0, 6, (int(keep.sum()), 4))
+        noise_xy = rng.uniform(0, 300, (3, 2))
+        noise = np.concatenate([noise_xy, noise_xy + rng.uniform(5, 80, (3, 2))], axis=1)
+        d_xyxy = np.concatenate([jitter, noise])
+        d_cls = np.concatenate([cls[keep], rng.integers(0, 3, 3)])
+        d_score = rng.random(len(d_xyxy))
+        dets.append(ImageBoxes(d_xyxy, d_cls, d_score))
+        for b, c in zip(gt_xyxy, cls):
+            coco_gt.append({"id": len(coco_gt) + 1, "image_id": image_id, "category_id": int(c) + 1, "iscrowd": 0,
+                            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "area": float((b[2] - b[0]) * (b[3] - b[1]))})
+        for b, c, s in zip(d_xyxy, d_cls, d_score):
+            coco_dt.append({"image_id": image_id, "category_id": int(c) + 1, "score": float(s),
+                            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
+    return gts, dets, coco_gt, coco_dt
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_pycocotools_on_random_scenes(seed: int) -> None:
+    pytest.importorskip("pycocotools", reason="pycocotools is only a cross-check (pip install pycocotools)")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gts, dets, coco_gt, coco_dt = _random_scene(np.random.default_rng(seed))
+    present = sorted({a["category_id"] for a in coco_gt})
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground = COCO()
+        ground.dataset = {"images": [{"id": i, "width": 400, "height": 400} for i in range(len(gts))],
+                          "annotations": coco_gt, "categories": [{"id": c} for c in (1, 2, 3)]}
+        ground.createIndex()
+        evaluator = COCOeval(ground, ground.loadRes(coco_dt), "bbox")
+        evaluator.params.catIds = present
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    ours = mean_average_precision(gts, dets)
+    assert ours.map50_95 == pytest.approx(evaluator.stats[0], abs=1e-9)
+    assert ours.map50 == pytest.approx(evaluator.stats[1], abs=1e-9)

@@ -153,15 +153,16 @@ def convert(model: Path, precision: str | None, decoder: str, input_size: int | 
 @click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.85, show_default=True,
               help="Label-free: minimum F1 agreement with FP32.")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N images (sorted order).")
 def verify_command(artifact: Path, eval_images: Path, eval_labels: Path | None, reference: Path | None,
-                   max_map_drop: float, min_agreement: float, threads: int) -> None:
+                   max_map_drop: float, min_agreement: float, threads: int, limit: int | None) -> None:
     """Re-check ARTIFACT against its FP32 reference: exit 0 if it passes the accuracy gate, 1 if not."""
     from converters.gate import GateConfig
     from converters.verify import verify
     from edge.errors import ConversionError
 
     config = GateConfig(max_map_drop=max_map_drop, min_agreement=min_agreement, threads=threads)
-    verdict = verify(artifact, eval_images, eval_labels, reference, config)
+    verdict = verify(artifact, eval_images, eval_labels, reference, config, limit=limit)
     if not verdict.passed:
         raise ConversionError(f"{artifact}: REJECTED: {verdict.reason}")
     click.echo(f"{artifact}: PASS: {verdict.reason}")

@@ -22,40 +22,54 @@ def model_bytes(artifact: Artifact) -> int:
     return size
 
 
-def measure_latency(artifact: Artifact, threads: int, runs: int = 40, warmup: int = 5) -> dict:
-    """p50/p95 milliseconds of ``infer`` alone (no pre/post-processing) on a fixed random frame."""
-    from converters.evaluate import executor_for
+def _frame(artifact: Artifact) -> np.ndarray:
     from edge.preprocess import Preprocessor
+
+    spec = artifact.manifest.input
+    image = np.random.default_rng(0).integers(0, 255, (spec.height, spec.width, 3), dtype=np.uint8)
+    return Preprocessor(spec)(image)[0].copy()
+
+
+def _summary(times: list[float], threads: int) -> dict:
+    return {"threads": threads, "runs": len(times), "p50_ms": round(float(np.percentile(times, 50)), 3),
+            "p95_ms": round(float(np.percentile(times, 95)), 3)}
+
+
+def measure_pair(reference: Artifact, candidate: Artifact, threads: int, runs: int = 40, warmup: int = 5) -> tuple[dict, dict]:
+    """p50/p95 ms of ``infer`` alone for both models, runs interleaved.
+
+    Interleaving (A, B, A, B, ...) makes the ratio fair on a shared machine: a burst of load from
+    other processes slows both models alike instead of whichever happened to run then.
+    """
+    from converters.evaluate import executor_for
     from edge.runtimes import load_runtime
 
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, (artifact.manifest.input.height, artifact.manifest.input.width, 3), dtype=np.uint8)
-    tensor, _ = Preprocessor(artifact.manifest.input)(image)
-    model = load_runtime(artifact, threads=threads, runtime=executor_for(artifact))
+    models = [load_runtime(a, threads=threads, runtime=executor_for(a)) for a in (reference, candidate)]
+    tensors = [_frame(reference), _frame(candidate)]
+    times: list[list[float]] = [[], []]
     try:
-        for _ in range(warmup):
-            model.infer(tensor)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model.infer(tensor)
-            times.append((time.perf_counter() - start) * 1000.0)
+        for step in range(warmup + runs):
+            for index, (model, tensor) in enumerate(zip(models, tensors)):
+                start = time.perf_counter()
+                model.infer(tensor)
+                if step >= warmup:
+                    times[index].append((time.perf_counter() - start) * 1000.0)
     finally:
-        model.close()
-    return {"threads": threads, "runs": runs, "p50_ms": round(float(np.percentile(times, 50)), 3),
-            "p95_ms": round(float(np.percentile(times, 95)), 3)}
+        for model in models:
+            model.close()
+    return _summary(times[0], threads), _summary(times[1], threads)
 
 
 def latency_table(reference: Artifact, candidate: Artifact, thread_counts: tuple[int, ...] = (1, 2), runs: int = 40) -> dict:
     table: dict = {"fp32": [], "candidate": []}
     for threads in thread_counts:
-        table["fp32"].append(measure_latency(reference, threads, runs))
-        table["candidate"].append(measure_latency(candidate, threads, runs))
-    one = {row["threads"]: row for row in table["fp32"]}, {row["threads"]: row for row in table["candidate"]}
-    if 1 in one[0] and 1 in one[1]:
-        table["speedup_1_thread"] = round(one[0][1]["p50_ms"] / max(one[1][1]["p50_ms"], 1e-9), 3)
-        table["ratio_1_thread"] = round(one[1][1]["p50_ms"] / max(one[0][1]["p50_ms"], 1e-9), 3)
-    table["note"] = "infer only, random frame, measured on the converting machine: measure on the target too"
+        ref_row, cand_row = measure_pair(reference, candidate, threads, runs)
+        table["fp32"].append(ref_row)
+        table["candidate"].append(cand_row)
+        if threads == 1:
+            table["ratio_1_thread"] = round(cand_row["p50_ms"] / max(ref_row["p50_ms"], 1e-9), 3)
+    table["note"] = ("infer only, random frame, FP32 = the reference ONNX on onnxruntime, runs interleaved; "
+                     "measured on the converting machine: measure on the target too")
     return table
 
 

@@ -130,11 +130,15 @@ class FrameReader:
 
 
 def build_counters(settings: RunSettings, labels: list[str]) -> list[LineCounter | ZoneCounter]:
+    # A counter must remember a track at least as long as the tracker may re-find it, or a track
+    # recovered after a gap looks new to the counter and its crossing is lost.
+    forget_s = tracker_config(settings.tracker).track_buffer_s + 1.0
     counters: list[LineCounter | ZoneCounter] = []
     for line in settings.lines:
-        counters.append(LineCounter(line.name, line.points[0], line.points[1], labels, anchor=line.anchor))
+        counters.append(LineCounter(line.name, line.points[0], line.points[1], labels, anchor=line.anchor,
+                                    forget_after_s=forget_s))
     for zone in settings.zones:
-        counters.append(ZoneCounter(zone.name, zone.polygon, labels, anchor=zone.anchor))
+        counters.append(ZoneCounter(zone.name, zone.polygon, labels, anchor=zone.anchor, forget_after_s=forget_s))
     return counters
 
 
@@ -207,6 +211,10 @@ class Pipeline:
         events: list[CountEvent] = []
         for counter in self.counters:
             events.extend(counter.update(tracks, frame.index, frame.timestamp))
+        self._emit(events)
+        return events
+
+    def _emit(self, events: list[CountEvent]) -> None:
         for event in events:
             cumulative = self.totals.add(event)
             for sink in self.sinks:
@@ -244,6 +252,9 @@ class Pipeline:
                     last_stats = now
                 if self._stop.is_set():
                     break
+            # End of the source (or a stop): tracks that crossed a line and were still inside its
+            # hysteresis band when the video ended are committed now rather than lost.
+            self._emit([e for counter in self.counters for e in counter.flush()])
         except BaseException:
             state = "error"
             raise

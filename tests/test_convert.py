@@ -169,9 +169,10 @@ def test_cli_convert_fp32(yolox_model: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--precision", "int8"], "--precision int8: not implemented yet: comes with the converters issue"),
+        (["--precision", "int8"], "--calib is required for INT8"),
         (["--precision", "fp16"], "--precision fp16: not implemented yet"),
-        (["--profile", "rpi5"], "--profile rpi5: not implemented yet"),
+        (["--profile", "rpi5"], "--calib is required for INT8"),
+        (["--profile", "rpi5", "--precision", "fp32"], "--profile rpi5 builds the profile's INT8 artifact"),
         (["--calib", "imgs", "--fallback"], "--calib, --fallback: apply only to --precision int8"),
         (["--max-map-drop", "0.5"], "--max-map-drop: applies only to --precision int8"),
     ],

@@ -177,3 +177,12 @@ def test_crossing_frames_are_frames_where_the_vehicle_is_seen(long_truth: SceneT
 def test_bad_lines_are_rejected(long_truth: SceneTruth, bad) -> None:
     with pytest.raises(ValueError):
         long_truth.crossings(bad)
+
+
+def test_a_shorter_scene_is_the_start_of_a_longer_one() -> None:
+    """Scene length changes neither the traffic nor the camera: 1 s of seed 4 = its first 15 frames of 2 s."""
+    short = [(img.copy(), fb) for img, fb, _ in iter_scene(SceneConfig(seconds=1, seed=4))]
+    long = [(img.copy(), fb) for img, fb, _ in iter_scene(SceneConfig(seconds=2, seed=4))]
+    assert len(short) == 15 and len(long) == 30
+    for (a, fa), (b, fb) in zip(short, long):
+        assert np.array_equal(a, b) and np.array_equal(fa.xyxy, fb.xyxy) and np.array_equal(fa.ids, fb.ids)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.counting.geometry import anchor_points, crossing_param, signed_distance
+from edge.counting.geometry import anchor_points, crossing_param, extent_across, signed_distance
 from edge.structures import CountEvent, Tracks
 
 
@@ -46,7 +46,7 @@ class _LineTrack:
     """Mutable per-track state (owned by one LineCounter)."""
 
     point: list[float]  # last anchor [x, y]
-    side: int  # side of the last anchor: +1 / -1, 0 only while never seen off the line
+    side: int  # side of the last anchor: +1 / -1; 0 while never clearly (outside the band) on a side
     armed: int  # committed side; a crossing is counted when leaving it clearly
     passed: bool  # the last side change went through the counting segment
     pass_frame: int
@@ -72,20 +72,23 @@ class LineCounter:
         hysteresis_px: float = 4.0,
         classes: Collection[str] | None = None,
         forget_after_s: float = 3.0,
+        hysteresis: float = 0.2,
     ) -> None:
         """labels: class names indexed by class id. classes: names to count (None = all).
-        hysteresis_px: half-width of the dead band around the line (see module docstring)."""
+        The dead band around the line is max(hysteresis_px, hysteresis x the box's size across
+        the line), per track and frame (see module docstring)."""
         self.name = name
         self.p1 = np.asarray(p1, dtype=np.float64).reshape(2)
         self.p2 = np.asarray(p2, dtype=np.float64).reshape(2)
         if np.allclose(self.p1, self.p2):
             raise ValueError(f"line {name!r}: p1 and p2 must differ, got {tuple(p1)} and {tuple(p2)}")
-        if hysteresis_px < 0 or forget_after_s < 0:
-            raise ValueError(f"line {name!r}: hysteresis_px and forget_after_s must be >= 0")
+        if hysteresis_px < 0 or forget_after_s < 0 or hysteresis < 0:
+            raise ValueError(f"line {name!r}: hysteresis, hysteresis_px and forget_after_s must be >= 0")
         anchor_points(np.zeros((0, 4)), anchor)  # validates the anchor name
         self.labels = list(labels)
         self.anchor = anchor
         self.hysteresis_px = float(hysteresis_px)
+        self.hysteresis = float(hysteresis)
         self.classes = None if classes is None else frozenset(classes)
         self.forget_after_s = float(forget_after_s)
         self._tracks: dict[int, _LineTrack] = {}
@@ -103,16 +106,22 @@ class LineCounter:
         ids = tracks.ids.tolist()
         states = [self._tracks.get(tid) for tid in ids]
         t = self._pass_params(states, points, s).tolist()
+        band = self.band(tracks.xyxy).tolist()
         # Python scalars from here: the per-track state machine is branchy, numpy scalars are slow.
-        rows = zip(ids, states, points.tolist(), s.tolist(), t, tracks.class_ids.tolist(), tracks.scores.tolist())
-        for tid, state, point, s_i, t_i, cid, score in rows:
+        rows = zip(ids, states, points.tolist(), s.tolist(), t, band, tracks.class_ids.tolist(), tracks.scores.tolist())
+        for tid, state, point, s_i, t_i, band_i, cid, score in rows:
+            clear = abs(s_i) > band_i
             if state is None:
-                side = (s_i > 0) - (s_i < 0)
+                side = ((s_i > 0) - (s_i < 0)) if clear else 0
                 self._tracks[tid] = _LineTrack(point, side, side, False, -1, timestamp, timestamp, cid, score)
                 continue
-            self._observe(state, point, s_i, t_i, frame_index, timestamp)
             state.class_id, state.score = cid, score
-            if abs(s_i) > self.hysteresis_px:
+            if state.side == 0:  # never clearly on one side yet: arm where it first gets clear
+                state.side = state.armed = ((s_i > 0) - (s_i < 0)) if clear else 0
+                state.point, state.last_seen = point, timestamp
+                continue
+            self._observe(state, point, s_i, t_i, frame_index, timestamp)
+            if clear:
                 self._commit_clear(state, tid, events)
         self._expire(timestamp, events)
         return events
@@ -126,6 +135,11 @@ class LineCounter:
         self._tracks.clear()
         return events
 
+    def band(self, xyxy: np.ndarray) -> np.ndarray:
+        """Half-width (px) of the dead band for each (N, 4) box."""
+        size = extent_across(xyxy, self.p1, self.p2)
+        return np.maximum(self.hysteresis_px, self.hysteresis * size)
+
     # -- stages -----------------------------------------------------------------------------
 
     def _pass_params(self, states: list[_LineTrack | None], points: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -137,9 +151,7 @@ class LineCounter:
 
     def _observe(self, st: _LineTrack, point: list[float], s: float, t: float, frame_index: int, ts: float) -> None:
         side = ((s > 0) - (s < 0)) or st.side  # exactly on the line: keep the previous side
-        if st.side == 0:
-            st.armed = st.armed or side  # first time off the line: that is where it comes from
-        elif side != st.side:
+        if side != st.side:
             st.passed = 0.0 <= t <= 1.0
             st.pass_frame, st.pass_ts = frame_index, ts
         st.side = side
@@ -148,8 +160,6 @@ class LineCounter:
 
     def _commit_clear(self, st: _LineTrack, tid: int, events: list[CountEvent]) -> None:
         """The anchor is clearly on one side: commit a pending crossing, re-arm on this side."""
-        if st.side == 0:
-            return
         if st.side != st.armed:
             self._commit_pending(st, tid, events)
         st.armed = st.side

@@ -16,6 +16,7 @@ from edge.demo.sprites import Sprite
 
 _NOISE_BANK = 6
 _NOISE_MARGIN = 32
+_NOISE_CYCLE = 4096
 
 
 def _textured(h: int, w: int, colour: tuple[int, int, int], amount: float, rng: np.random.Generator) -> np.ndarray:
@@ -104,7 +105,7 @@ class CameraModel:
     cloud_speed: float  # px per frame
     noise_pos: np.ndarray  # (K, H + m, W + m, 3) uint8
     noise_neg: np.ndarray
-    offsets: np.ndarray  # (frames, 3) int: bank index, dx, dy per frame
+    offsets: np.ndarray  # (cycle, 3) int: bank index, dx, dy; frame i uses row i % cycle
 
     def apply(self, frame: np.ndarray, index: int) -> np.ndarray:
         """Lights and noises one rendered (H, W, 3) uint8 frame in place; returns it."""
@@ -128,7 +129,7 @@ class CameraModel:
         cv2.multiply(frame, self.cloud[:, x0 : x0 + w], dst=frame, scale=1.0 / 255.0)
 
 
-def make_camera(width: int, height: int, fps: float, frames: int, lighting: float, noise_sigma: float,
+def make_camera(width: int, height: int, fps: float, lighting: float, noise_sigma: float,
                 rng: np.random.Generator) -> CameraModel:
     m = _NOISE_MARGIN
     noise = rng.normal(0.0, noise_sigma, size=(_NOISE_BANK, height + m, width + m, 3)).astype(np.float32)
@@ -140,7 +141,10 @@ def make_camera(width: int, height: int, fps: float, frames: int, lighting: floa
     cloud = cv2.GaussianBlur(cloud, (0, 0), 0.08 * width)
     cloud[:, width:] = cloud[:, :width]  # wrap around seamlessly while scrolling
     shadow = np.clip(255.0 * (1.0 - cloud), 0, 255).astype(np.uint8)
-    offsets = np.stack([rng.integers(0, _NOISE_BANK, frames), rng.integers(0, m, frames), rng.integers(0, m, frames)], 1)
+    # A fixed-length cycle of (bank, dx, dy), so the random stream (and so every frame) does not
+    # depend on the scene's length: a 20 s scene is the first 20 s of the 30 s one.
+    cycle = _NOISE_CYCLE
+    offsets = np.stack([rng.integers(0, _NOISE_BANK, cycle), rng.integers(0, m, cycle), rng.integers(0, m, cycle)], 1)
     return CameraModel(
         fps=fps, lighting=lighting, noise_sigma=noise_sigma, period_s=float(rng.uniform(18, 36)), phase=float(rng.uniform(0, 2 * np.pi)),
         tint_phase=rng.uniform(0, 2 * np.pi, 3), cloud=np.repeat(shadow[..., None], 3, axis=2),

@@ -222,7 +222,7 @@ def iter_scene(cfg: SceneConfig) -> Iterator[tuple[np.ndarray, FrameBoxes, dict[
     w, h, n = cfg.width, cfg.height, cfg.num_frames
     background = draw_background(w, h, camera_rng)
     occluders = draw_occluders(w, h, camera_rng) if cfg.occluders else []
-    camera = make_camera(w, h, cfg.fps, max(n, 1), cfg.lighting, cfg.noise_sigma, camera_rng)
+    camera = make_camera(w, h, cfg.fps, cfg.lighting, cfg.noise_sigma, camera_rng)
     traffic = _Traffic(cfg, traffic_rng)
     warmup = int(round(_WARMUP_S * cfg.fps))
     for k in range(warmup):

@@ -50,6 +50,7 @@ class Preprocessor:
         self._float = np.empty((self.height, self.width, 3), dtype=np.float32)
         shape = tuple(spec.shape)
         self._tensor = np.empty(shape, dtype=np.dtype(spec.dtype))
+        self._placed: tuple[int, int] | None = None  # source size the canvas padding was drawn for
 
     def letterbox_for(self, src_width: int, src_height: int) -> Letterbox:
         if self.spec.resize == "stretch":
@@ -80,7 +81,10 @@ class Preprocessor:
         new_w = int(round(box.src_width * box.scale_x))
         new_h = int(round(box.src_height * box.scale_y))
         x0, y0 = int(box.pad_x), int(box.pad_y)
-        self._canvas[...] = self.spec.pad_value
+        # The padding only changes with the source size; repainting it every frame is wasted work.
+        if self._placed != (box.src_width, box.src_height):
+            self._canvas[...] = self.spec.pad_value
+            self._placed = (box.src_width, box.src_height)
         target = self._canvas[y0 : y0 + new_h, x0 : x0 + new_w]
         if (new_w, new_h) == (box.src_width, box.src_height):
             target[...] = image
@@ -90,7 +94,8 @@ class Preprocessor:
 
     def _write_tensor(self, canvas: np.ndarray) -> None:
         spec = self.spec
-        if spec.dtype == "uint8" and spec.quantization is None and self._identity_norm:
+        if spec.quantization is None and self._identity_norm:
+            # Common case (YOLOX: raw 0-255 BGR): one pass converts dtype and layout together.
             hwc = canvas
         else:
             np.copyto(self._float, canvas, casting="unsafe")

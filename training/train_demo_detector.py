@@ -151,6 +151,9 @@ def train(samples: list[Sample], args: argparse.Namespace, log: Log) -> torch.nn
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     model = build_model(export=False).train()
+    if args.init is not None:  # fine-tune: a second stage starting from earlier weights
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+        log(f"initialised from {args.init}")
     log(f"model: {sum(p.numel() for p in model.parameters())} parameters, strides {STRIDES}, input {INPUT_HW}")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     images = torch.from_numpy(np.stack([s.image for s in samples]))
@@ -200,7 +203,9 @@ def export(model: torch.nn.Module, out: Path, log: Log) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("models/demo"))
-    ap.add_argument("--scenes", type=int, default=12, help="training scenes (seeds 100, 101, ...)")
+    ap.add_argument("--scenes", type=int, default=12, help="training scenes (seeds first-seed, first-seed + 1, ...)")
+    ap.add_argument("--first-seed", type=int, default=100, help="first training scene seed (eval scenes use 9000+)")
+    ap.add_argument("--init", type=Path, help="start from this state_dict (fine-tuning stage)")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each training scene")
     ap.add_argument("--every", type=int, default=2, help="keep every N-th frame")
     ap.add_argument("--iters", type=int, default=800, help="at most this many iterations")
@@ -219,11 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     log("command: python -m training.train_demo_detector " + " ".join(sys.argv[1:] if argv is None else argv))
     log(f"torch {torch.__version__}, threads {args.threads}")
     samples: list[Sample] = []
-    for cfg in training_configs(range(100, 100 + args.scenes), args.seconds):
+    if args.first_seed + args.scenes > 9000:
+        raise SystemExit("training seeds must stay below 9000 (held-out evaluation scenes)")
+    for cfg in training_configs(range(args.first_seed, args.first_seed + args.scenes), args.seconds):
         samples += scene_samples(cfg, INPUT_HW, every=args.every)
     n_boxes = sum(int((~s.ignore).sum()) for s in samples)
     per_class = np.bincount(np.concatenate([s.class_ids[~s.ignore] for s in samples]), minlength=len(LABELS))
-    log(f"data: {args.scenes} scenes, {len(samples)} frames, {n_boxes} boxes "
+    log(f"data: {args.scenes} scenes (seeds {args.first_seed}+), {len(samples)} frames, {n_boxes} boxes "
         + ", ".join(f"{n} {c}" for n, c in zip(LABELS, per_class.tolist())))
     model = train(samples, args, log)
     export(model, args.out, log)

@@ -20,6 +20,9 @@ class OnnxRuntime:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle ORT workers spin by default; on a 2-4 core board that steals the CPU the capture and
+        # tracking threads need between inferences.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = artifact.model_path
         try:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

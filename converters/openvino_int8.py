@@ -73,9 +73,12 @@ def _advanced(strategy: Strategy):
 
 def quantize_openvino(source: Path, out_xml: Path, calibration: CalibrationSet, strategy: Strategy) -> dict:
     """Write an INT8 IR (``out_xml`` + .bin); returns what was done (for report.json)."""
+    import logging
+
     import nncf
     import openvino as ov
 
+    nncf.set_log_level(logging.WARNING)  # NNCF logs every ignored node at INFO on stdout
     calib = calibration if strategy.calib_count is None else calibration.subset(strategy.calib_count)
     try:
         model = ov.convert_model(str(source))

@@ -171,6 +171,8 @@ _SHORT_HELP = {
     "doctor": "Check cameras, runtimes, the artifact, config and broker on this box.",
     "bundle": "Build an offline-installable bundle for a board profile.",
     "provision": "Write first-boot (cloud-init) files for a Raspberry Pi or Jetson.",
+    "verify": "Re-check an artifact's accuracy against its FP32 reference.",
+    "profiles": "List the device profiles (board -> runtime, precision, input size).",
 }
 _LAZY = [
     ("convert", "converters.cli", "convert"),
@@ -179,6 +181,8 @@ _LAZY = [
     ("doctor", "edge.service.doctor", "doctor_command"),
     ("bundle", "edge.service.bundle", "bundle_command"),
     ("provision", "edge.service.provision", "provision_command"),
+    ("verify", "converters.cli", "verify_command"),
+    ("profiles", "converters.cli", "profiles_command"),
 ]
 
 

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from training.demo_data import Sample, scene_samples, training_configs
 from training.demo_model import INPUT_HW, LABELS, STRIDES, build_model
 
-SIZE_LIMITS = (32.0, 72.0)  # max side (input px) up to which a box goes to stride 8, then 16; else 32
+# Max side (input px) up to which a box goes to stride 8, then 16; larger ones to 32 (--size-limits).
+SIZE_LIMITS = (32.0, 72.0)
 CENTER_RADIUS = 1.5
 
 
@@ -44,7 +45,8 @@ def anchor_grid(input_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.n
             np.concatenate(st).astype(np.float32))
 
 
-def assign(sample_boxes: np.ndarray, ignore: np.ndarray, grid: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+def assign(sample_boxes: np.ndarray, ignore: np.ndarray, grid: tuple[np.ndarray, ...],
+           limits: tuple[float, float] = SIZE_LIMITS) -> tuple[np.ndarray, np.ndarray]:
     """-> (gt index per anchor (A,), -1 = background; ignored anchor mask (A,))."""
     gx, gy, st = grid
     a = gx.shape[0]
@@ -56,7 +58,7 @@ def assign(sample_boxes: np.ndarray, ignore: np.ndarray, grid: tuple[np.ndarray,
     inside = ((cx_a[None] >= b[:, 0:1]) & (cx_a[None] <= b[:, 2:3]) & (cy_a[None] >= b[:, 1:2]) & (cy_a[None] <= b[:, 3:4]))
     gcx, gcy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-    level = np.select([side <= SIZE_LIMITS[0], side <= SIZE_LIMITS[1]], [STRIDES[0], STRIDES[1]], STRIDES[2])
+    level = np.select([side <= limits[0], side <= limits[1]], [STRIDES[0], STRIDES[1]], STRIDES[2])
     on_level = st[None] == level[:, None]
     near = (np.abs(cx_a[None] - gcx[:, None]) < CENTER_RADIUS * st[None]) & (np.abs(cy_a[None] - gcy[:, None]) < CENTER_RADIUS * st[None])
     centre_cell = (np.floor(gcx[:, None] / st[None]) == gx[None]) & (np.floor(gcy[:, None] / st[None]) == gy[None])
@@ -82,7 +84,7 @@ def giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def batch_loss(pred: torch.Tensor, batch: list[Sample], flips: list[bool], grid_t: tuple[torch.Tensor, ...],
-               grid: tuple[np.ndarray, ...], width: int) -> tuple[torch.Tensor, dict[str, float]]:
+               grid: tuple[np.ndarray, ...], width: int, limits: tuple[float, float]) -> tuple[torch.Tensor, dict[str, float]]:
     gx, gy, st = grid_t
     obj_t = torch.zeros(pred.shape[:2])
     weight = torch.ones(pred.shape[:2])
@@ -91,7 +93,7 @@ def batch_loss(pred: torch.Tensor, batch: list[Sample], flips: list[bool], grid_
         boxes = s.boxes.copy()
         if flip:
             boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
-        owner, ignored = assign(boxes, s.ignore, grid)
+        owner, ignored = assign(boxes, s.ignore, grid, limits)
         weight[i, torch.from_numpy(ignored)] = 0.0
         idx = np.flatnonzero(owner >= 0)
         obj_t[i, idx] = 1.0
@@ -174,7 +176,8 @@ def train(samples: list[Sample], args: argparse.Namespace, log: Log) -> torch.nn
         idx = torch.randint(len(samples), (args.batch,), generator=gen)
         x, flips = augment(images[idx], gen)
         x = x.contiguous(memory_format=torch.channels_last)
-        loss, parts = batch_loss(model(x), [samples[i] for i in idx.tolist()], flips, grid_t, grid, INPUT_HW[1])
+        loss, parts = batch_loss(model(x), [samples[i] for i in idx.tolist()], flips, grid_t, grid, INPUT_HW[1],
+                                 args.size_limits)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -206,6 +209,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--scenes", type=int, default=12, help="training scenes (seeds first-seed, first-seed + 1, ...)")
     ap.add_argument("--first-seed", type=int, default=100, help="first training scene seed (eval scenes use 9000+)")
     ap.add_argument("--init", type=Path, help="start from this state_dict (fine-tuning stage)")
+    ap.add_argument("--size-limits", type=lambda v: tuple(float(x) for x in v.split(",")), default=SIZE_LIMITS,
+                    help="S8,S16: a box whose longer side (input px) is <= S8 goes to stride 8, <= S16 to 16, else 32")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each training scene")
     ap.add_argument("--every", type=int, default=2, help="keep every N-th frame")
     ap.add_argument("--iters", type=int, default=800, help="at most this many iterations")

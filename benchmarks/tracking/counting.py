@@ -9,6 +9,13 @@ calling that a crossing. The band scales with the box so near and far people are
 The lines run well past the image on both ends, so every side change passes the counting
 segment (GT boxes of people at the image border extend outside it).
 
+This is LineCounter's own rule (a track has no side until it is first clear of the band; a
+crossing = clearly on one side, then clearly on the other) with hysteresis = TRUTH_BAND_FRAC,
+applied to the full-rate GT: fed the GT tracks with that band the counter finds every true
+crossing (tests/test_tracking_benchmark.py). The truth band is fixed here, independent of the
+counter's default band, so tuning the counter can never make the task easier. MOT17 GT boxes
+go on through occlusion (visibility 0), so a person crossing while hidden is a true crossing.
+
 Counted crossings are what edge.counting.LineCounter reports when fed a tracker's output.
 """
 

@@ -56,9 +56,12 @@ def mpntrack_section(result: dict[str, Any]) -> list[str]:
 def counting_section(result: dict[str, Any]) -> list[str]:
     cnt = result["counting"]
     rows = [[str(r["fps"]), r["tracker"], str(r["true"]), str(r["counted"]), _pct(r["abs_error_rate"]),
-             f"{100 * r['net_error_rate']:+.1f}"] for r in cnt["summary"]]
-    out = ["## Counting (MOT17 GT lines, LineCounter on tracker output)", "",
-           *_table(["fps", "tracker", "true", "counted", "abs error %", "net error %"], rows), ""]
+             f"{100 * r['net_error_rate']:+.1f}", _pct(r.get("h_abs_error_rate", 0.0)),
+             _pct(r.get("v_abs_error_rate", 0.0))] for r in cnt["summary"]]
+    header = ["fps", "tracker", "true", "counted", "abs error %", "net error %", "horizontal abs %",
+              "vertical abs %"]
+    out = ["## Counting (MOT17 GT lines, LineCounter on tracker output)", "", *_table(header, rows), "",
+           "`gt tracks`: the counter fed the ground-truth tracks (no tracker), the counter's own error.", ""]
     return out + per_line_section(cnt["per_line"])
 
 

@@ -18,6 +18,7 @@ from edge.tracking.mot_io import SCORE, MotTable, detections_by_frame, read_mot
 FPS_DIVISORS = (1, 2, 6)  # 30, 15 and 5 fps from MOT17's 30 fps
 QUICK_MOT15 = ("TUD-Campus", "TUD-Stadtmitte", "KITTI-13")
 QUICK_MOT17 = ("MOT17-09-FRCNN",)
+PERFECT_TRACKS = "gt tracks"  # counting reference row: the counter on the ground truth's own ids
 # SORT paper settings (README.sort.md): max_age 1, min_hits 3, IoU 0.3.
 SORT_PAPER = {"lost_track_buffer": 1, "minimum_consecutive_frames": 3, "minimum_iou_threshold": 0.3}
 
@@ -157,7 +158,10 @@ def _trackers_eval(mot_root: Path, ref: Path, seqs: list[Sequence]) -> dict[str,
 
 
 def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> dict[str, Any]:
-    """Per (sequence, line, direction): true crossings (30 fps GT) and each tracker's count per fps."""
+    """Per (sequence, line, direction): true crossings (30 fps GT) and each tracker's count per fps.
+
+    The PERFECT_TRACKS row feeds the counter the ground-truth tracks themselves (subsampled like
+    the detections): the error the counter's own rule and the frame rate cause, with no tracker."""
     full = {s.name: s for s in mot17[0].sequences}
     lines = {n: counting.place_lines(evaluated_gt(s.gt, "MOT17"), s.info) for n, s in full.items()}
     truth = {n: {ln.name: counting.true_crossings(evaluated_gt(full[n].gt, "MOT17"), ln) for ln in lines[n]}
@@ -165,15 +169,18 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
     per_line, summary = [], []
     for suite, div in zip(mot17, FPS_DIVISORS):
         fps = round(30 / div)
-        for name in cfg.trackers:
+        for name in (*cfg.trackers, PERFECT_TRACKS):
             rows = []
             for seq in suite.sequences:
-                got = counting.counted_crossings(outputs[(suite.name, name)][seq.name], seq.info, lines[seq.name],
-                                                 cfg.counter_overrides)
+                tracks = (evaluated_gt(seq.gt, "MOT17") if name == PERFECT_TRACKS
+                          else outputs[(suite.name, name)][seq.name])
+                got = counting.counted_crossings(tracks, seq.info, lines[seq.name], cfg.counter_overrides)
                 rows += [{"sequence": seq.name, "line": ln.name, "direction": d, "fps": fps, "tracker": name,
                           "true": truth[seq.name][ln.name][d], "counted": got[ln.name][d]}
                          for ln in lines[seq.name] for d in counting.DIRECTIONS]
-            summary.append({"fps": fps, "tracker": name, **counting.count_error(rows)})
+            summary.append({"fps": fps, "tracker": name, **counting.count_error(rows),
+                            **{f"{k}_abs_error_rate": counting.count_error([r for r in rows if r["line"][0] == k])[
+                                "abs_error_rate"] for k in "hv"}})
             per_line += rows
     line_defs = {n: [dataclasses.asdict(ln) for ln in lns] for n, lns in lines.items()}
     return {"summary": summary, "per_line": per_line, "lines": line_defs}

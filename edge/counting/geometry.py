@@ -40,14 +40,6 @@ def signed_distance(points: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> F64:
     return cross / float(np.hypot(d[0], d[1]))
 
 
-def extent_across(xyxy: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> F64:
-    """Size (px) of each (N, 4) box measured across the line p1 -> p2: its height for a
-    horizontal line, its width for a vertical one, |n_x| w + |n_y| h for the unit normal n."""
-    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    d = (p2 - p1) / float(np.hypot(*(p2 - p1)))
-    return np.abs(d[1]) * (b[:, 2] - b[:, 0]) + np.abs(d[0]) * (b[:, 3] - b[:, 1])
-
-
 def crossing_param(
     a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray, p1: np.ndarray, p2: np.ndarray
 ) -> F64:

@@ -25,17 +25,15 @@ _MIN_SIZE = 1.0  # px; a predicted box never shrinks below this (keeps IoU and n
 def xyxy_to_cxcywh(xyxy: np.ndarray) -> F64:
     """(N, 4) corners -> (N, 4) centre x, centre y, width, height."""
     b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    w = b[:, 2] - b[:, 0]
-    h = b[:, 3] - b[:, 1]
-    return np.stack([b[:, 0] + w / 2, b[:, 1] + h / 2, w, h], axis=1)
+    wh = b[:, 2:4] - b[:, 0:2]  # slices + one concatenate: np.stack of columns is slower per call
+    return np.concatenate([b[:, 0:2] + wh / 2, wh], axis=1)
 
 
 def cxcywh_to_xyxy(boxes: np.ndarray) -> F64:
     """(N, 4+) centre/size (extra columns ignored) -> (N, 4) corners."""
     b = np.asarray(boxes, dtype=np.float64)
-    half_w = b[:, 2] / 2
-    half_h = b[:, 3] / 2
-    return np.stack([b[:, 0] - half_w, b[:, 1] - half_h, b[:, 0] + half_w, b[:, 1] + half_h], axis=1)
+    half = b[:, 2:4] / 2
+    return np.concatenate([b[:, 0:2] - half, b[:, 0:2] + half], axis=1)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def test_detects_vehicles_on_a_held_out_scene(artifact, tmp_path: Path) -> None:
         crowd = fb.visibility < 0.35
         images.append(EvalImage(tmp_path / str(fb.index), frame, ImageBoxes(fb.xyxy.astype(np.float64), fb.class_ids, crowd=crowd)))
     result = mean_average_precision([im.truth for im in images], detect_all(artifact, images))
-    assert result.map50 > 0.7, result.as_dict(LABELS)
+    assert result.map50 > 0.8, result.as_dict(LABELS)  # 0.94 on 300 frames of scenes 9001-9003
 
 
 def test_pytorch_weights_match_the_onnx() -> None:

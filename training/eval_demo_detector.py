@@ -31,8 +31,8 @@ EVAL_SEEDS = (9001, 9002, 9003)
 INPUT_SCALE = INPUT_HW[1] / 640  # 640x360 frames -> the model input
 
 
-def package(model: Path, out: Path, class_agnostic: bool) -> Path:
-    options = {"strides": list(STRIDES), "class_agnostic_nms": class_agnostic}
+def package(model: Path, out: Path, class_agnostic: bool, nms_iou: float) -> Path:
+    options = {"strides": list(STRIDES), "class_agnostic_nms": class_agnostic, "nms_iou": nms_iou}
     package_fp32(model, out, "yolox", INPUT_HW, list(LABELS), decoder_options=options)
     return out
 
@@ -84,11 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count-seeds", default="9001,42", help="scenes for the counting check (30 s each)")
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--no-map", action="store_true", help="only the counting check")
+    ap.add_argument("--nms-iou", type=float, default=0.45, help="the artifact's NMS IoU (manifest default 0.45)")
     ap.add_argument("--class-agnostic-nms", action="store_true",
                     help="one box per object: a car box never survives on top of a truck box")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        art = package(args.model, Path(tmp) / "artifact", args.class_agnostic_nms)
+        art = package(args.model, Path(tmp) / "artifact", args.class_agnostic_nms, args.nms_iou)
         report: dict = {}
         if not args.no_map:
             report["map"] = map50(art, EVAL_SEEDS, args.seconds, args.every, Path(tmp))

@@ -1,6 +1,14 @@
 """Train the demo's tiny traffic detector on generated scenes (PyTorch, CPU, a few minutes).
 
-    .venv/bin/python -m training.train_demo_detector --out models/demo
+    .venv/bin/python -m training.train_demo_detector --out models/demo        # one stage, ~10 min
+
+The committed models/demo weights came from three stages (models/demo/train_log.txt has every line):
+
+    python -m training.train_demo_detector --out /tmp/s1 --max-minutes 10
+    python -m training.train_demo_detector --out /tmp/s2 --init /tmp/s1/detector.pt --first-seed 200 \
+        --lr 0.0015 --iters 1200 --max-minutes 9
+    python -m training.train_demo_detector --out models/demo --init /tmp/s2/detector.pt --first-seed 300 \
+        --lr 0.001 --iters 1200 --max-minutes 9 --size-limits 40,110
 
 Writes detector.pt (state_dict, loads with weights_only=True), detector.onnx (opset 13, static
 [1, 3, 192, 320], YOLOX raw-head output [1, 1260, 9]), labels.txt and train_log.txt.

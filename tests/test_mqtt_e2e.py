@@ -93,3 +93,40 @@ def test_sigkill_mid_run_loses_no_counted_event(artifact: Path, shared_data: Pat
     assert set(seqs) == set(range(1, max(seqs) + 1))  # no gap: nothing counted was lost
     sub.stop()
     broker.stop()
+
+
+def test_broker_down_for_20s_mid_run_loses_nothing(artifact: Path, shared_data: Path, tmp_path: Path) -> None:
+    """The broker is killed once the run has counted something, stays down 20 s, and comes back
+    empty (no persistence). The runner keeps counting into its outbox; after the run every event
+    has arrived exactly once by seq, and the retained counters equal the summary."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    sub = Subscriber(broker.port, "edgetally/e2e/events").start()
+    config = tmp_path / "run.yaml"
+    # close_timeout_s: a run that ends while the broker is still away waits for it to drain.
+    config.write_text(
+        f"model: {artifact}\nsource: {shared_data / 'videos/traffic_road.mp4'}\n"
+        "lines:\n  - name: L\n    points: [[320, 0], [320, 360]]\nclasses: [car, truck, bus, motorcycle]\n"
+        f"device_id: e2e\noutputs:\n  events: {tmp_path / 'events.jsonl'}\n  summary: {tmp_path / 'summary.json'}\n"
+        f"mqtt:\n  url: {broker.url}\n  outbox: {tmp_path / 'outbox.sqlite'}\n  close_timeout_s: 90\n"
+        "  reconnect_max_s: 2\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", RUN, "run", "--config", str(config)])
+    events = tmp_path / "events.jsonl"
+    assert wait_until(lambda: events.exists() and len(events.read_text().splitlines()) >= 1, 300, 0.05)
+    broker.stop()
+    counted_while_down = len(events.read_text().splitlines())
+    time.sleep(20)
+    broker.start()
+    assert proc.wait(timeout=300) == 0
+    written = [json.loads(line) for line in events.read_text().splitlines()]
+    assert len(written) > counted_while_down, "the run should keep counting while the broker is away"
+    assert wait_until(lambda: len({json.loads(p)["seq"] for p in sub.on("edgetally/e2e/events")}) >= len(written), 30)
+    by_seq = {json.loads(p)["seq"]: json.loads(p) for p in sub.on("edgetally/e2e/events")}
+    assert sorted(by_seq) == list(range(1, len(written) + 1))
+    assert [_key(by_seq[s]) for s in sorted(by_seq)] == [_key(w) for w in written]
+    counts = json.loads((tmp_path / "summary.json").read_text())["counts"]
+    want = {f"edgetally/e2e/counter/L/{cls}/{d}": str(n).encode()
+            for cls, dirs in counts["L"].items() for d, n in dirs.items() if n}
+    assert retained(broker.port, "edgetally/e2e/counter/#") == want
+    sub.stop()
+    broker.stop()

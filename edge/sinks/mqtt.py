@@ -338,9 +338,10 @@ class MqttSink:
 
     # -- shutdown --------------------------------------------------------------------------------
     def _drain(self, timeout: float) -> None:
-        """Give the backlog up to ``timeout`` seconds to reach the broker before stopping."""
+        """Give the backlog up to ``timeout`` seconds to reach the broker before stopping, waiting
+        for a reconnect too (what is still unsent after that stays in the outbox for the next start)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._connected and self.outbox is not None:
+        while time.monotonic() < deadline and self.outbox is not None:
             if self.outbox.depth == 0 and not self._dirty and not self._inflight:
                 return
             self._wake.set()

@@ -219,39 +219,26 @@ class Pipeline:
             cumulative = self.totals.add(event)
             for sink in self.sinks:
                 sink.event(event, cumulative)
-        return events
 
     def run(self, progress: Progress | None = None) -> RunSummary:
-        source = self.source = open_source(self.settings.source, _capture_options(self.settings))
-        if progress is not None:
-            progress.set_total(getattr(source, "frame_count", None))
-        preprocess = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
-        reader = self._reader = FrameReader(iter(source), preprocess, self.settings.max_frames)
-        context = self._context()
-        for sink in self.sinks:
-            sink.open(context)
+        """Process the source to its end (or until ``stop()``); sinks and the source are always closed."""
         summary = RunSummary(counts=self.totals.values)
-        start = last_stats = time.monotonic()
+        opened: list[Sink] = []
+        source = reader = None
         state = "stopped"
+        start = time.monotonic()
         try:
-            for item in reader:
-                detections, infer_ms = self.detect(item)
-                summary.infer_ms.append(infer_ms)
-                if self.on_detections is not None:
-                    self.on_detections(item.frame, detections)
-                events = self._count(item.frame, detections)
-                summary.frames += 1
-                for observer in self.observers:
-                    observer.frame_done(self, summary, events)
-                self._drain_commands()
-                if progress is not None:
-                    progress(summary.frames)
-                now = time.monotonic()
-                if now - last_stats >= _STATS_INTERVAL_S:
-                    self._publish_stats(summary, now - start, source)
-                    last_stats = now
-                if self._stop.is_set():
-                    break
+            context = self._context()
+            for sink in self.sinks:  # before the camera: totals restored by a sink count from frame one
+                sink.open(context)
+                opened.append(sink)
+            source = self.source = open_source(self.settings.source, _capture_options(self.settings))
+            if progress is not None:
+                progress.set_total(getattr(source, "frame_count", None))
+            preprocess = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
+            reader = self._reader = FrameReader(iter(source), preprocess, self.settings.max_frames)
+            start = time.monotonic()
+            self._loop(reader, summary, progress, start)
             # End of the source (or a stop): tracks that crossed a line and were still inside its
             # hysteresis band when the video ended are committed now rather than lost.
             self._emit([e for counter in self.counters for e in counter.flush()])
@@ -260,18 +247,42 @@ class Pipeline:
             raise
         finally:
             summary.seconds = time.monotonic() - start
-            reader.close()
-            source.close()
-            for sink in self.sinks:
+            if reader is not None:
+                reader.close()
+            if source is not None:
+                source.close()
+            for sink in opened:
                 sink.close(state)
             for observer in self.observers:
                 observer.stopped(self, state)
         self._fill_zero_counts(summary)
         return summary
 
-    def _publish_stats(self, summary: RunSummary, elapsed: float, source: object) -> None:
+    def _loop(self, reader: FrameReader, summary: RunSummary, progress: Progress | None, start: float) -> None:
+        """The frame loop: infer, decode, track, count, publish, for every frame the reader yields."""
+        last_stats = start
+        for item in reader:
+            detections, infer_ms = self.detect(item)
+            summary.infer_ms.append(infer_ms)
+            if self.on_detections is not None:
+                self.on_detections(item.frame, detections)
+            events = self._count(item.frame, detections)
+            summary.frames += 1
+            for observer in self.observers:
+                observer.frame_done(self, summary, events)
+            self._drain_commands()
+            if progress is not None:
+                progress(summary.frames)
+            now = time.monotonic()
+            if now - last_stats >= _STATS_INTERVAL_S:
+                self._publish_stats(summary, now - start)
+                last_stats = now
+            if self._stop.is_set():
+                break
+
+    def _publish_stats(self, summary: RunSummary, elapsed: float) -> None:
         recent = list(summary.infer_ms)[-200:]
-        src_stats = getattr(source, "stats", None)
+        src_stats = getattr(self.source, "stats", None)
         stats = RunStats(
             frames=summary.frames,
             fps=summary.frames / elapsed if elapsed > 0 else 0.0,

@@ -39,7 +39,10 @@ def path(ys: list[float | None], x: float = 100.0, tid: int = 1) -> list[dict[in
 
 def horizontal_line(**kw) -> LineCounter:
     # p1 -> p2 left to right: s = y - 100, so moving DOWN (y growing) goes - -> + = "in".
+    # The tables below pin the spatial rule (band, sides, segment) with instant commits; the
+    # settle time (default 0.5 s) and anchor smoothing are tested on their own further down.
     kw.setdefault("hysteresis_px", 4.0)
+    kw.setdefault("settle_s", 0.0)
     return LineCounter("L", (0, 100), (200, 100), LABELS, **kw)
 
 
@@ -88,7 +91,7 @@ def boxes_path(ys: list[float], height: float, tid: int = 1) -> list[Tracks]:
 @pytest.mark.parametrize(
     "height,ys,expected",
     [
-        # band = max(4 px, 0.2 x height): 40 px for a 200 px tall person
+        # band = max(4 px, 0.2 x height) here: 40 px for a 200 px tall person
         (200.0, [60, 95, 130, 80, 125, 75, 120], []),  # +-30 px flicker on a tall box: nothing
         (200.0, [50, 80, 120, 150], ["in"]),  # clearly across (> 40 px on both sides)
         (20.0, [60, 95, 130, 80, 125], ["in", "out", "in"]),  # the same moves are real on a small box
@@ -97,17 +100,57 @@ def boxes_path(ys: list[float], height: float, tid: int = 1) -> list[Tracks]:
     ids=["tall-flicker", "tall-crossing", "small-box-same-moves", "floor"],
 )
 def test_band_scales_with_box_height(height: float, ys: list[float], expected: list[str]) -> None:
-    counter = horizontal_line()
+    counter = horizontal_line(hysteresis=0.2)
     events = [e for i, tr in enumerate(boxes_path(ys, height)) for e in counter.update(tr, i, i / FPS)]
     assert [e.direction for e in events + counter.flush()] == expected
 
 
 def test_band_values_and_fixed_band() -> None:
     boxes = np.array([[0, 0, 10, 10], [0, 0, 50, 100], [0, 0, 100, 300]], np.float32)
-    assert horizontal_line().band(boxes).tolist() == pytest.approx([4.0, 20.0, 60.0])
+    # default 0.1 x height (the crossing definition shared with the tracking benchmark's truth)
+    assert horizontal_line().band(boxes).tolist() == pytest.approx([4.0, 10.0, 30.0])
+    assert horizontal_line(hysteresis=0.2).band(boxes).tolist() == pytest.approx([4.0, 20.0, 60.0])
     assert horizontal_line(hysteresis=0.0, hysteresis_px=8.0).band(boxes).tolist() == [8.0, 8.0, 8.0]
     with pytest.raises(ValueError, match="hysteresis"):
         horizontal_line(hysteresis=-0.1)
+
+
+SETTLE_CASES = [
+    # default settle_s = 0.5 s at 10 fps: a crossing commits on the first clear frame >= 0.5 s
+    # after the track was first clearly past the line (and never back on its side meanwhile)
+    ("crosses and stays: committed 0.5 s after first clear", [80, 98, 110, 115, 120, 125, 130, 135], [("in", 2, 7)]),
+    ("jitter excursion and back: nothing", [80, 90, 110, 90, 80, 80, 80, 80, 80], []),
+    ("excursion, back to its sign inside the band: cancelled", [80, 110, 98, 110, 110, 110, 110, 80], []),
+    ("past, stops inside the far band: still counts", [80, 110, 102, 103, 110, 104, 110, 110], [("in", 1, 6)]),
+    ("U-turn held 0.5 s each side: in then out", [80, 110] + [120] * 5 + [80] * 6, [("in", 1, 6), ("out", 7, 12)]),
+]
+
+
+@pytest.mark.parametrize("name,ys,expected", SETTLE_CASES, ids=[c[0] for c in SETTLE_CASES])
+def test_settle_time_table(name: str, ys: list[float], expected: list[tuple[str, int, int]]) -> None:
+    counter = horizontal_line(settle_s=0.5)
+    got = [(e.direction, e.frame_index, i) for i, f in enumerate(path(ys)) for e in counter.update(tracks_at(f), i, i / FPS)]
+    assert got == expected
+
+
+def test_settle_time_commits_a_track_that_vanishes_past_the_line() -> None:
+    # Clearly past for 0.2 s, then gone: the crossing is committed when the track is forgotten.
+    counter = horizontal_line(settle_s=0.5, forget_after_s=0.3)
+    events = run_line(counter, path([80, 90, 110, 115, 120] + [None] * 6))
+    assert [(e.direction, e.frame_index) for e in events] == [("in", 2)]
+    assert LineCounter("d", (0, 0), (1, 0), LABELS).settle_s == 0.5
+
+
+def test_anchor_smoothing_lags_but_converges() -> None:
+    # EMA with a 0.2 s time constant: a 2-frame jump at 10 fps only gets 39 % of the way...
+    smooth = horizontal_line(smoothing_s=0.2)
+    assert run_line(smooth, path([50, 150]), flush=True) == []
+    # ...and crosses once the object stays there a few frames; raw flicker is damped.
+    smooth = horizontal_line(smoothing_s=0.2)
+    assert [e.direction for e in run_line(smooth, path([50, 150, 150, 150, 150]), flush=True)] == ["in"]
+    smooth = horizontal_line(smoothing_s=0.2)
+    assert run_line(smooth, path([80, 80, 108, 80, 108, 80]), flush=True) == []
+    assert run_line(horizontal_line(), path([80, 80, 108, 80, 108, 80], tid=2), flush=True) != []
 
 
 def test_move_past_the_end_of_the_segment_does_not_count() -> None:

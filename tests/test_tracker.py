@@ -270,3 +270,16 @@ def test_mot17_tracks_and_line_counts_match_ground_truth(shared_data, divisor: i
     count = lambda evs, d: sum(e.direction == d for e in evs)  # noqa: E731
     for direction in ("in", "out"):
         assert abs(count(ev_t, direction) - count(ev_g, direction)) <= 1, (direction, len(ev_t), len(ev_g))
+
+
+@pytest.mark.parametrize(("per_s", "same_id"), [(0.5, True), (0.0, False)], ids=["grown", "plain"])
+def test_lost_track_refound_with_a_box_grown_by_its_gap(per_s: float, same_id: bool) -> None:
+    """A stationary 100 px box, unseen for 0.5 s, reappears 68 px away: IoU with its plain
+    prediction 0.19 (< match_iou 0.2), with the prediction grown by min(0.5/s x 0.5 s, 0.2) = 0.2
+    of its size on each side 0.21. Stage 1b re-finds it; without it a new id starts."""
+    tracker = Tracker(TrackerConfig(lost_expand_per_s=per_s))
+    box = [0.0, 0.0, 100.0, 100.0]
+    frames = [dets([box])] * 3 + [dets([])] * 4 + [dets([[68.0, 0.0, 168.0, 100.0]])] * 2
+    ids = run(tracker, frames, 10.0)
+    assert ids[0] == [] and ids[1] == [1] and ids[3:7] == [[]] * 4
+    assert (ids[-1] == [1]) is same_id

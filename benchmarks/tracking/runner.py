@@ -164,8 +164,8 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
     the detections): the error the counter's own rule and the frame rate cause, with no tracker."""
     full = {s.name: s for s in mot17[0].sequences}
     lines = {n: counting.place_lines(evaluated_gt(s.gt, "MOT17"), s.info) for n, s in full.items()}
-    truth = {n: {ln.name: counting.true_crossings(evaluated_gt(full[n].gt, "MOT17"), ln) for ln in lines[n]}
-             for n in full}
+    truth = {n: {ln.name: counting.true_crossings(evaluated_gt(full[n].gt, "MOT17"), ln, full[n].info.frame_rate)
+                 for ln in lines[n]} for n in full}
     per_line, summary = [], []
     for suite, div in zip(mot17, FPS_DIVISORS):
         fps = round(30 / div)
@@ -189,4 +189,5 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
 def _config_json(cfg: BenchConfig) -> dict[str, Any]:
     return {"quick": cfg.quick, "trackers": list(cfg.trackers), "noise": dataclasses.asdict(cfg.noise),
             "ours_overrides": cfg.ours_overrides, "counter_overrides": cfg.counter_overrides,
-            "truth_band_frac": counting.TRUTH_BAND_FRAC}
+            "truth_band_frac": counting.TRUTH_BAND_FRAC,
+            "truth_settle_s": counting.TRUTH_SETTLE_S}

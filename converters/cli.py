@@ -12,6 +12,7 @@ silently ignored.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -79,7 +80,9 @@ def _check_precision_options(precision: str, profile: str | None, int8_only: dic
 
 
 @click.command("convert")
-@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("model", metavar="MODEL")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="State_dict for a module:factory MODEL (loaded with torch.load(weights_only=True)).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="Numeric precision of the artifact: fp32 (default), or int8 (default with --profile).")
 @click.option("--decoder", "decoder", type=click.Choice(["yolox", "yolov8", "boxes_scores"]), required=True,
@@ -111,12 +114,15 @@ def _check_precision_options(precision: str, profile: str | None, int8_only: dic
 @click.option("--boxes-normalized", is_flag=True, default=None, help="boxes_scores: boxes are 0..1.")
 @click.option("--output-role", "output_roles", multiple=True, callback=_roles, metavar="NAME=ROLE",
               help="boxes_scores: NAME=boxes|scores|class_ids|count (repeatable); guessed when absent.")
-def convert(model: Path, precision: str | None, decoder: str, input_size: int | tuple[int, int], labels: str, out: Path,
-            profile: str | None, calib: Path | None, eval_images: Path | None, eval_labels: Path | None,
-            max_map_drop: float | None, fallback: bool, output_roles: dict[str, str], calib_count: int, threads: int,
-            **overrides: object) -> None:
-    """Package MODEL (an ONNX file) as an artifact directory for `edge run`; with --precision int8 or
-    --profile, quantise it and accept it only if it passes the accuracy gate (report.json)."""
+def convert(model: str, checkpoint: Path | None, precision: str | None, decoder: str, input_size: int | tuple[int, int],
+            labels: str, out: Path, profile: str | None, calib: Path | None, eval_images: Path | None,
+            eval_labels: Path | None, max_map_drop: float | None, fallback: bool, output_roles: dict[str, str],
+            calib_count: int, threads: int, **overrides: object) -> None:
+    """Package MODEL as an artifact directory for `edge run`; with --precision int8 or --profile, quantise
+    it and accept it only if it passes the accuracy gate (report.json).
+
+    MODEL: an ONNX file; or PyTorch: package.module:factory with --checkpoint FILE (a state_dict), a
+    TorchScript file, or a torch.export .pt2 -- exported to ONNX (opset 13, input 'images') first."""
     precision = precision or ("int8" if profile else "fp32")
     _check_precision_options(precision, profile, {
         "--calib": calib, "--eval-images": eval_images, "--eval-labels": eval_labels,
@@ -126,21 +132,41 @@ def convert(model: Path, precision: str | None, decoder: str, input_size: int | 
 
     options = {"preprocess": {k: overrides[k] for k in PREPROCESS_KEYS},
                "decoder_options": {k: overrides[k] for k in DECODER_KEYS}, "output_roles": output_roles}
-    if precision == "int8":
-        from converters.convert_int8 import Int8Request, convert_int8, summary
+    with tempfile.TemporaryDirectory(prefix="edge-torch-export-") as tmp:
+        # The exported ONNX is packaged (copied) like any ONNX input: the FP32 artifact's model file, or
+        # the INT8 artifact's reference/. Nothing lands in --out unless packaging passes its checks.
+        onnx_model, exported = _onnx_input(model, checkpoint, input_size, Path(tmp))
+        if precision == "int8":
+            from converters.convert_int8 import Int8Request, convert_int8, summary
 
-        request = Int8Request(model, out, decoder, input_size, labels, calib, eval_images, eval_labels, max_map_drop,
-                              fallback, profile, calib_count, threads)
-        artifact, report = convert_int8(request, options, log=lambda m: click.echo(m, err=True))
-        click.echo(summary(artifact, report))
-        return
-    artifact = package_fp32(model, out, decoder, input_size, labels, **options)
+            request = Int8Request(onnx_model, out, decoder, input_size, labels, calib, eval_images, eval_labels,
+                                  max_map_drop, fallback, profile, calib_count, threads)
+            artifact, report = convert_int8(request, options, log=lambda m: click.echo(m, err=True))
+            click.echo(summary(artifact, report))
+            return
+        artifact = package_fp32(onnx_model, out, decoder, input_size, labels, **options)
+    if exported is not None:
+        from converters.torch_export import record_export
+
+        artifact = record_export(artifact, exported)
     m = artifact.manifest
     shapes = ", ".join(f"{o.name}{o.shape}" for o in m.outputs)
     click.echo(
         f"wrote {artifact.directory}: {m.model_file} ({m.precision}, {m.runtime}), decoder {m.decoder.family}, "
         f"{len(m.labels)} classes, input {m.input.name}{m.input.shape} {m.input.color}, outputs {shapes}"
     )
+
+
+def _onnx_input(model: str, checkpoint: Path | None, input_size: int | tuple[int, int], work_dir: Path):
+    """(ONNX path, TorchExport or None): PyTorch inputs are exported into ``work_dir`` first."""
+    from converters.torch_export import export_to_onnx, is_torch_model, onnx_name
+
+    if not is_torch_model(model):
+        if checkpoint is not None:
+            raise UsageError(f"--checkpoint applies to a PyTorch module:factory MODEL, not to {model}")
+        return Path(model), None
+    exported = export_to_onnx(model, work_dir / onnx_name(model, checkpoint), input_size, checkpoint)
+    return exported.onnx_path, exported
 
 
 @click.command("verify")

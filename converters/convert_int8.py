@@ -37,9 +37,11 @@ def resolve_target(profile: Profile | None) -> str:
     """The runtime the INT8 artifact is built for (onnxruntime unless a profile says otherwise)."""
     if profile is None:
         return "onnxruntime"
-    if profile.runtime == "litert":
-        raise ConversionError(f"profile {profile.name}: full-integer TFLite INT8 conversion is not implemented yet; "
-                              "use a onnxruntime or openvino profile, or wrap an existing .tflite and `edge verify` it")
+    if profile.runtime == "litert" and profile.io_dtype != "float32":
+        raise ConversionError(f"profile {profile.name}: TFLite with {profile.io_dtype} input AND output is not implemented "
+                              "yet (the INT8 TFLite built here takes int8 input and keeps the decode tail and output "
+                              "float, which the accuracy gate needs); use a LiteRT profile with io_dtype float32, or "
+                              "wrap an existing .tflite and `edge verify` it")
     return profile.runtime
 
 

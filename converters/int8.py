@@ -27,7 +27,8 @@ from edge.errors import ConversionError
 
 REFERENCE_DIR = "reference"
 # "tensorrt-qdq": S8 symmetric QDQ ONNX for TensorRT, gated here with onnxruntime as the executor.
-TARGETS = ("onnxruntime", "openvino", "tensorrt-qdq")
+# "litert": INT8 TFLite (int8 input, float output) via ai-edge-quantizer (converters.tflite_convert).
+TARGETS = ("onnxruntime", "openvino", "tensorrt-qdq", "litert")
 
 
 def _onnx_builder(reference: Artifact, calibration: CalibrationSet, symmetric_s8: bool = False):
@@ -99,6 +100,11 @@ def build_int8(reference: Artifact, out: Path, target: str, calibration: Calibra
     ref_eval = evaluate_reference(ref, images, config)
     if target == "openvino":
         builder = _openvino_builder(ref, calibration)
+    elif target == "litert":
+        from converters.tflite_convert import TFLITE_REPAIRS, tflite_builder
+
+        builder = tflite_builder(ref, calibration, out / ".attempts")
+        strategies = TFLITE_REPAIRS if strategies is DEFAULT_REPAIRS else strategies
     else:
         builder = _onnx_builder(ref, calibration, symmetric_s8=target == "tensorrt-qdq")
     work = out / ".attempts"

@@ -15,12 +15,24 @@ if ! command -v mosquitto >/dev/null 2>&1 && ! [ -x /usr/sbin/mosquitto ]; then
   fi
 fi
 
+# The dashboard test drives Debian's headless Chromium through selenium; same pattern as mosquitto.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+      || echo "warning: could not install chromium; the dashboard browser test will skip" >&2
+  else
+    echo "warning: chromium/chromedriver not found and not root; the dashboard browser test will skip" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench]"
+# torch first, pinned (the CPU build): anything resolved later must find it already satisfied.
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench,torch]"
 # The tracking benchmark's peers and scorer declare opencv-python, which would clash with
 # opencv-python-headless: install them without their declared dependencies (the bench extra has the rest).
 .venv/bin/python -m pip install -q --no-deps trackers==2.6.1 supervision==0.31.2 trackeval==1.3.0

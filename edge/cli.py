@@ -85,10 +85,13 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--outbox", type=click.Path(path_type=Path), help="MQTT durable outbox file (default: $STATE_DIRECTORY).")
 @click.option("--health-addr", envvar="EDGE_HEALTH_ADDR", metavar="HOST:PORT",
               help="Serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9108).")
+@click.option("--annotate", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.mp4",
+              help="Also write a video with boxes, track ids, lines and running counts.")
 def run(config: Path | None, model: Path | None, source: str | None, lines: tuple[str, ...], zones: tuple[str, ...],
         classes: str | None, threads: int | None, score_threshold: float | None, max_detections: int | None,
         max_frames: int | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
-        device_id: str | None, mqtt_url: str | None, outbox: Path | None, health_addr: str | None) -> None:
+        device_id: str | None, mqtt_url: str | None, outbox: Path | None, health_addr: str | None,
+        annotate: Path | None) -> None:
     """Count objects from a video or camera with a converted model."""
     from edge.runner import run_counting
 
@@ -108,7 +111,12 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
         merged = {**settings.outputs.model_dump(exclude_none=True), **outputs}
         settings = settings.model_copy(update={"outputs": type(settings.outputs)(**merged)})
     reload = (lambda: _settings(config, flags)) if config is not None else None
-    summary = run_counting(settings, reload=reload, health_addr=health_addr)
+    observers = []
+    if annotate is not None:
+        from edge.annotate import VideoAnnotator
+
+        observers.append(VideoAnnotator(annotate))
+    summary = run_counting(settings, reload=reload, health_addr=health_addr, observers=observers)
     click.echo(json.dumps(summary, indent=None))
 
 
@@ -173,6 +181,9 @@ _SHORT_HELP = {
     "provision": "Write first-boot (cloud-init) files for a Raspberry Pi or Jetson.",
     "verify": "Re-check an artifact's accuracy against its FP32 reference.",
     "profiles": "List the device profiles (board -> runtime, precision, input size).",
+    "demo": "Run the whole chain on a synthetic scene: convert, count, MQTT, dashboard, truth.",
+    "dashboard": "Serve a live web dashboard of the devices on an MQTT broker.",
+    "snapshot": "Write one frame with a pixel grid and counting lines, to place lines.",
 }
 _LAZY = [
     ("convert", "converters.cli", "convert"),
@@ -183,6 +194,9 @@ _LAZY = [
     ("provision", "edge.service.provision", "provision_command"),
     ("verify", "converters.cli", "verify_command"),
     ("profiles", "converters.cli", "profiles_command"),
+    ("demo", "edge.demo.command", "demo_command"),
+    ("dashboard", "edge.dashboard.server", "dashboard_command"),
+    ("snapshot", "edge.annotate_cli", "snapshot_command"),
 ]
 
 

@@ -28,7 +28,7 @@ from edge.preprocess import Letterbox, Preprocessor
 from edge.progress import Progress
 from edge.runtimes import Runtime, load_runtime
 from edge.sinks import CounterInfo, RunContext, RunStats, Sink, TotalsAwareSink
-from edge.structures import CountEvent, CountTotals, Detections, Frame
+from edge.structures import CountEvent, CountTotals, Detections, Frame, Tracks
 from edge.tracking import Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,9 @@ class Pipeline:
         self.reload_settings: Callable[[], RunSettings] | None = None
         self._reader: FrameReader | None = None
         self.source: object | None = None  # the open FrameSource while running (stats for observers)
+        # The frame being processed and its tracks, for observers that draw (annotated video, snapshots).
+        self.current_frame: Frame | None = None
+        self.current_tracks: Tracks = Tracks.empty()
         self.totals = CountTotals()
         self._commands: deque[dict[str, object]] = deque(maxlen=100)
         self._stop = threading.Event()
@@ -207,7 +210,7 @@ class Pipeline:
         return detections, infer_ms
 
     def _count(self, frame: Frame, detections: Detections) -> list[CountEvent]:
-        tracks = self.tracker.update(detections, frame.timestamp)
+        tracks = self.current_tracks = self.tracker.update(detections, frame.timestamp)
         events: list[CountEvent] = []
         for counter in self.counters:
             events.extend(counter.update(tracks, frame.index, frame.timestamp))
@@ -262,6 +265,7 @@ class Pipeline:
         """The frame loop: infer, decode, track, count, publish, for every frame the reader yields."""
         last_stats = start
         for item in reader:
+            self.current_frame = item.frame
             detections, infer_ms = self.detect(item)
             summary.infer_ms.append(infer_ms)
             if self.on_detections is not None:

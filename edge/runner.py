@@ -8,7 +8,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Sequence
 
 from edge.config.models import RunSettings
 from edge.errors import ConfigError
@@ -77,11 +77,12 @@ def _install_signals(pipeline: Pipeline) -> None:
 
 
 def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None = None,
-                 health_addr: str | None = None) -> dict[str, Any]:
+                 health_addr: str | None = None, observers: Sequence[Any] = ()) -> dict[str, Any]:
     """Run one counting pipeline to the end of its source (or a signal); return the summary dict.
 
     ``reload`` re-reads the settings on SIGHUP or an MQTT reload command; ``health_addr`` serves
-    /healthz and /metrics.
+    /healthz and /metrics. ``observers``: extra pipeline Observers (annotated video, snapshots); one
+    with an ``attach(pipeline)`` method is attached before the first frame.
     """
     from edge.service.attach import attach_service
 
@@ -90,6 +91,10 @@ def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None
     if settings.outputs.detections is not None:
         writer = DetectionsWriter(settings.outputs.detections, pipeline.labels)
         pipeline.on_detections = writer
+    for observer in observers:
+        if hasattr(observer, "attach"):
+            observer.attach(pipeline)
+        pipeline.observers.append(observer)
     _install_signals(pipeline)
     hooks = attach_service(pipeline, health_addr=health_addr, reload=reload)
     progress = Progress(settings.max_frames)

@@ -1,0 +1,92 @@
+"""Drawing: `edge snapshot` (grid + lines where expected) and `edge run --annotate` (a video)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.annotate import LINE_COLOUR, DrawLine, annotate, snapshot_image
+from edge.structures import Tracks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _is_line_colour(px: np.ndarray) -> bool:
+    return bool(np.all(np.abs(px.astype(int) - np.array(LINE_COLOUR)) < 40))
+
+
+@pytest.mark.parametrize("p1, p2, on, off", [
+    ((100, 0), (100, 199), [(100, 50), (100, 150)], [(60, 150), (150, 50)]),
+    ((0, 120), (299, 120), [(200, 120), (280, 120)], [(200, 60), (200, 180)]),
+])
+def test_lines_drawn_where_expected(p1, p2, on, off) -> None:
+    img = np.zeros((200, 300, 3), np.uint8)
+    out = annotate(img, None, [], [DrawLine("L", p1, p2)])
+    assert img.max() == 0, "annotate must draw on a copy"
+    for x, y in on:
+        assert _is_line_colour(out[y, x]), (x, y)
+    for x, y in off:
+        assert out[y, x].max() == 0, (x, y)
+
+
+def test_tracks_boxes_drawn() -> None:
+    img = np.zeros((120, 160, 3), np.uint8)
+    tracks = Tracks(np.array([5]), np.array([[20, 30, 80, 90]], np.float32), np.array([0.9], np.float32), np.array([1]))
+    out = annotate(img, tracks, ["car", "truck"], [], {"L": {"truck": {"in": 2, "out": 0}}})
+    assert out[60, 20].max() > 0 and out[90, 50].max() > 0  # left and bottom edges of the box
+    assert out[60, 50].max() == 0  # inside stays untouched
+
+
+def test_snapshot_grid() -> None:
+    img = np.zeros((160, 200, 3), np.uint8)
+    out = snapshot_image(img, [], grid=40)
+    assert out[100, 40].max() > 0 and out[80, 100].max() > 0  # grid lines at x=40, y=80
+    assert out[100, 60].max() == 0
+
+
+def _scene(tmp: Path) -> Path:
+    from edge.demo.scene import SceneConfig, render_scene
+
+    video = tmp / "scene.mp4"
+    render_scene(SceneConfig(seconds=3, seed=7), video)
+    return video
+
+
+def test_snapshot_command(tmp_path: Path) -> None:
+    import cv2
+
+    out = tmp_path / "frame.jpg"
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "snapshot", "--source", str(_scene(tmp_path)),
+                           "--line", "L=320,0,320,360", "--out", str(out), "--frame", "5"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    img = cv2.imread(str(out))
+    assert img.shape == (360, 640, 3)
+    assert sum(_is_line_colour(img[y, 320]) for y in range(40, 360, 20)) >= 12  # the vertical line at x=320
+
+
+def test_run_annotate(tmp_path: Path) -> None:
+    pytest.importorskip("onnx", reason="packaging the demo detector needs the convert extra")
+    import cv2
+
+    from converters.package import package_fp32
+
+    art = package_fp32(REPO / "models/demo/detector.onnx", tmp_path / "art", "yolox", (192, 320),
+                       REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3})
+    out = tmp_path / "annotated.mp4"
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--model", str(art.directory), "--source",
+                           str(_scene(tmp_path)), "--line", "L=320,0,320,360", "--annotate", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    cap = cv2.VideoCapture(str(out))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, img = cap.read()
+    cap.release()
+    assert ok and frames == summary["frames"] == 45
+    assert sum(_is_line_colour(img[y, 320]) for y in range(40, 360, 20)) >= 10

@@ -32,7 +32,10 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 # torch first, pinned (the CPU build): anything resolved later must find it already satisfied.
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench,torch]"
+.venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench,torch,convert-tflite]"
+# litert-torch / litert-converter / onnx2torch declare pins that break this environment (see the
+# convert-tflite extra in pyproject.toml); everything they really import is in that extra.
+.venv/bin/python -m pip install -q --no-deps litert-torch==0.10.0 litert-converter==0.5.0 onnx2torch==1.5.15
 # The tracking benchmark's peers and scorer declare opencv-python, which would clash with
 # opencv-python-headless: install them without their declared dependencies (the bench extra has the rest).
 .venv/bin/python -m pip install -q --no-deps trackers==2.6.1 supervision==0.31.2 trackeval==1.3.0

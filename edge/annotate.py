@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from edge.structures import Detections, Frame, Tracks
+from edge.structures import Detections, Tracks
 
 if TYPE_CHECKING:
     from edge.pipeline import Pipeline, RunSummary

@@ -43,18 +43,10 @@ class SnapshotPublisher:
         self._next = 0.0
 
     def attach(self, pipeline: Pipeline) -> None:
-        import paho.mqtt.client as mqtt
-
         s = self.settings
         device = s.resolve_device_id(pipeline.settings.device_id or socket.gethostname())
         self._topic = snapshot_topic(s.prefix, device)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgetally-{device}-snapshot")
-        user = s.resolve_username()
-        if user is not None:
-            client.username_pw_set(user, s.resolve_password())
-        if s.tls_enabled:
-            client.tls_set(ca_certs=_opt(s.tls_ca), certfile=_opt(s.tls_cert), keyfile=_opt(s.tls_key))
-            client.tls_insecure_set(s.tls_insecure)
+        client = s.new_client(f"edgetally-{device}-snapshot")
         client.connect_async(s.broker.host, s.broker.port, keepalive=s.keepalive_s)
         client.loop_start()
         self._client = client
@@ -93,7 +85,3 @@ class SnapshotPublisher:
         self._client.disconnect()
         self._client.loop_stop()
         self._client = None
-
-
-def _opt(path: Any) -> str | None:
-    return str(path) if path is not None else None

@@ -133,7 +133,7 @@ def jetson_script(board: Board, bundle_name: str) -> str:
     if board.wifi_ssid:
         if board.wifi_country:
             lines.append(f"iw reg set {q(board.wifi_country)} || true")
-        lines += [f"nmcli connection delete edgetally-wifi >/dev/null 2>&1 || true",
+        lines += ["nmcli connection delete edgetally-wifi >/dev/null 2>&1 || true",
                   f"nmcli connection add type wifi ifname '*' con-name edgetally-wifi ssid {q(board.wifi_ssid)} "
                   f"wifi-sec.key-mgmt wpa-psk wifi-sec.psk {q(board.wifi_password or '')} connection.autoconnect yes",
                   "nmcli connection up edgetally-wifi || echo 'Wi-Fi not up yet; it will retry' >&2"]

@@ -163,21 +163,13 @@ class MqttSink:
         return self.settings.client_id or f"edgetally-{device}"
 
     def _make_client(self, device: str) -> Any:
-        import paho.mqtt.client as mqtt
-
         s = self.settings
         assert self.topics is not None
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id(device))
+        client = s.new_client(self._client_id(device))
         client.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=max(1, round(s.reconnect_min_s)), max_delay=max(1, round(s.reconnect_max_s)))
         client.max_inflight_messages_set(s.max_inflight + 50)  # + room for retained/state publishes
         client.max_queued_messages_set(0)
-        user = s.resolve_username()
-        if user is not None:
-            client.username_pw_set(user, s.resolve_password())
-        if s.tls_enabled:
-            client.tls_set(ca_certs=_opt(s.tls_ca), certfile=_opt(s.tls_cert), keyfile=_opt(s.tls_key))
-            client.tls_insecure_set(s.tls_insecure)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -363,9 +355,6 @@ class MqttSink:
             except (RuntimeError, ValueError):
                 pass  # connection dropped meanwhile: the last will says "offline"
 
-
-def _opt(path: Any) -> str | None:
-    return None if path is None else str(path)
 
 
 def _flatten(totals: Any) -> dict[CounterKey, int]:

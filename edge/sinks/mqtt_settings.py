@@ -7,7 +7,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -122,6 +122,19 @@ class MqttSettings(BaseModel):
             return _read_secret(self.password_file, "mqtt.password_file")
         return self.broker.password
 
+    def new_client(self, client_id: str) -> Any:
+        """A paho 2.x client with this broker's credentials and TLS applied (not yet connected)."""
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        user = self.resolve_username()
+        if user is not None:
+            client.username_pw_set(user, self.resolve_password())
+        if self.tls_enabled:
+            client.tls_set(ca_certs=_opt(self.tls_ca), certfile=_opt(self.tls_cert), keyfile=_opt(self.tls_key))
+            client.tls_insecure_set(self.tls_insecure)
+        return client
+
     def resolve_outbox_path(self, device_id: str) -> Path:
         """Explicit path, else systemd's $STATE_DIRECTORY, else ~/.local/state/edgetally."""
         if self.outbox is not None:
@@ -129,6 +142,10 @@ class MqttSettings(BaseModel):
         state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
         base = Path(state) if state else Path.home() / ".local" / "state" / "edgetally"
         return base / f"outbox-{device_id}.sqlite"
+
+
+def _opt(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _read_secret(path: Path, key: str) -> str:

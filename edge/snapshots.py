@@ -21,13 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_LEVEL = "snapshot"
-
-
 def snapshot_topic(prefix: str, device_id: str) -> str:
     from edge.sinks.topics import Topics
 
-    return f"{Topics.build(prefix, device_id).base}/{SNAPSHOT_LEVEL}"
+    return Topics.build(prefix, device_id).snapshot
 
 
 class SnapshotPublisher:

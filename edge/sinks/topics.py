@@ -7,6 +7,7 @@ Layout (DESIGN.md section 4)::
     <prefix>/<device>/counter/<counter>/<class>/<dir>   cumulative integer                  retained, QoS 1
     <prefix>/<device>/events                            JSON event, one per crossing        QoS 1
     <prefix>/<device>/stats                             JSON stats                          retained
+    <prefix>/<device>/snapshot                          annotated JPEG (optional, demo)     retained
     <prefix>/<device>/cmd/<name>                        commands in (reset, snapshot, reload)
     <prefix>/<device>/cmd/result                        command answers out
     <ha_prefix>/device/<device>/config                  Home Assistant device discovery    retained
@@ -79,6 +80,10 @@ class Topics:
     @property
     def stats(self) -> str:
         return f"{self.base}/stats"
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.base}/snapshot"
 
     def counter(self, counter: str, class_name: str, direction: str) -> str:
         segs = (sanitize_segment(counter), sanitize_segment(class_name), sanitize_segment(direction))

@@ -5,9 +5,9 @@ asked to convert. Only click, pathlib and the error classes are imported here; t
 stack is imported inside the command.
 
 ``--precision fp32`` packages; ``--precision int8`` / ``--profile`` hand over to
-``converters.convert_int8`` (calibrate, quantise, accuracy gate, report.json). ``--precision fp16``
-is not implemented yet. Options that do not apply to the chosen precision raise instead of being
-silently ignored.
+``converters.convert_int8`` (calibrate, quantise, accuracy gate, report.json); ``--precision fp16``
+builds the runtime's FP16 model through the same gate (no calibration). Options that do not apply
+to the chosen precision raise instead of being silently ignored.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from pathlib import Path
 import click
 
 from edge.errors import UsageError
-
-NOT_YET = "not implemented yet: comes with the converters issue"
-
 
 def _parse_input_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int | tuple[int, int]:
     """'416' -> 416; '384x640' or '384,640' -> (384, 640) as (height, width)."""
@@ -65,18 +62,20 @@ def _roles(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
     return roles
 
 
-def _check_precision_options(precision: str, profile: str | None, int8_only: dict[str, object]) -> None:
-    """Refuse what cannot be done yet, and options that do not apply to ``precision``."""
-    if precision == "fp16":
-        raise UsageError(f"--precision {precision}: {NOT_YET}")
+def _check_precision_options(precision: str, profile: str | None, gated: dict[str, object]) -> None:
+    """Refuse options that do not apply to ``precision`` instead of silently ignoring them."""
     if precision == "int8":
+        return
+    given = [name for name, value in gated.items() if value not in (None, False)]
+    if precision == "fp16":
+        if "--calib" in given:
+            raise UsageError("--calib applies only to --precision int8 (FP16 needs no calibration)")
         return
     if profile is not None:
         raise UsageError(f"--profile {profile} builds the profile's INT8 artifact: drop --precision fp32")
-    given = [name for name, value in int8_only.items() if value not in (None, False)]
     if given:
         verb = "applies" if len(given) == 1 else "apply"
-        raise UsageError(f"{', '.join(given)}: {verb} only to --precision int8")
+        raise UsageError(f"{', '.join(given)}: {verb} only to --precision int8 or fp16")
 
 
 @click.command("convert")
@@ -84,7 +83,7 @@ def _check_precision_options(precision: str, profile: str | None, int8_only: dic
 @click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="State_dict for a module:factory MODEL (loaded with torch.load(weights_only=True)).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
-              help="Numeric precision of the artifact: fp32 (default), or int8 (default with --profile).")
+              help="fp32 (default), int8 (default with --profile), or fp16; int8/fp16 pass the accuracy gate.")
 @click.option("--decoder", "decoder", type=click.Choice(["yolox", "yolov8", "boxes_scores"]), required=True,
               help="How to read the model's outputs.")
 @click.option("--input-size", callback=_parse_input_size, required=True, metavar="N|HxW", help="N or HxW, e.g. 416 or 384x640.")
@@ -96,10 +95,12 @@ def _check_precision_options(precision: str, profile: str | None, int8_only: dic
 @click.option("--eval-images", type=click.Path(path_type=Path), default=None, help="Images for the accuracy gate (INT8).")
 @click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels for --eval-images.")
 @click.option("--max-map-drop", type=float, default=None, help="Accuracy gate: max mAP50-95 points lost (default 1.0).")
-@click.option("--fallback", is_flag=True, default=False, help="Ship FP32 if no INT8 strategy passes the gate.")
+@click.option("--fallback", is_flag=True, default=False, help="Ship FP32 if no INT8/FP16 model passes the gate.")
 @click.option("--calib-count", type=click.IntRange(8), default=64, show_default=True,
               help="Calibration images/frames to use (picked evenly) (INT8).")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for evaluation (INT8).")
+@click.option("--latency-runs", type=click.IntRange(0), default=None,
+              help="Timed runs per model for report.json's latency table, default 100 (0: skip) (INT8/FP16).")
 @click.option("--color", type=click.Choice(["BGR", "RGB"]), default=None, help="Override the family's colour order.")
 @click.option("--mean", callback=_floats, default=None, metavar="V[,V,V]", help="Override mean: 1 or 3 values on 0-255 pixels.")
 @click.option("--std", callback=_floats, default=None, metavar="V[,V,V]", help="Override std: 1 or 3 values (255 = scale to 0..1).")
@@ -117,16 +118,16 @@ def _check_precision_options(precision: str, profile: str | None, int8_only: dic
 def convert(model: str, checkpoint: Path | None, precision: str | None, decoder: str, input_size: int | tuple[int, int],
             labels: str, out: Path, profile: str | None, calib: Path | None, eval_images: Path | None,
             eval_labels: Path | None, max_map_drop: float | None, fallback: bool, output_roles: dict[str, str],
-            calib_count: int, threads: int, **overrides: object) -> None:
+            calib_count: int, threads: int, latency_runs: int | None, **overrides: object) -> None:
     """Package MODEL as an artifact directory for `edge run`; with --precision int8 or --profile, quantise
-    it and accept it only if it passes the accuracy gate (report.json).
+    it (--precision fp16: halve it) and accept it only if it passes the accuracy gate (report.json).
 
     MODEL: an ONNX file; or PyTorch: package.module:factory with --checkpoint FILE (a state_dict), a
     TorchScript file, or a torch.export .pt2 -- exported to ONNX (opset 13, input 'images') first."""
     precision = precision or ("int8" if profile else "fp32")
     _check_precision_options(precision, profile, {
         "--calib": calib, "--eval-images": eval_images, "--eval-labels": eval_labels,
-        "--max-map-drop": max_map_drop, "--fallback": fallback,
+        "--max-map-drop": max_map_drop, "--fallback": fallback, "--latency-runs": latency_runs,
     })
     from converters.package import DECODER_KEYS, PREPROCESS_KEYS, package_fp32
 
@@ -136,12 +137,14 @@ def convert(model: str, checkpoint: Path | None, precision: str | None, decoder:
         # The exported ONNX is packaged (copied) like any ONNX input: the FP32 artifact's model file, or
         # the INT8 artifact's reference/. Nothing lands in --out unless packaging passes its checks.
         onnx_model, exported = _onnx_input(model, checkpoint, input_size, Path(tmp))
-        if precision == "int8":
-            from converters.convert_int8 import Int8Request, convert_int8, summary
+        if precision in ("int8", "fp16"):
+            from converters.convert_int8 import Int8Request, convert_fp16, convert_int8, summary
 
             request = Int8Request(onnx_model, out, decoder, input_size, labels, calib, eval_images, eval_labels,
-                                  max_map_drop, fallback, profile, calib_count, threads)
-            artifact, report = convert_int8(request, options, log=lambda m: click.echo(m, err=True))
+                                  max_map_drop, fallback, profile, calib_count, threads,
+                                  100 if latency_runs is None else latency_runs)
+            build = convert_int8 if precision == "int8" else convert_fp16
+            artifact, report = build(request, options, log=lambda m: click.echo(m, err=True))
             click.echo(summary(artifact, report))
             return
         artifact = package_fp32(onnx_model, out, decoder, input_size, labels, **options)

@@ -1,4 +1,4 @@
-"""``edge convert --precision int8 / --profile``: package FP32, calibrate, quantise, gate, report."""
+"""``edge convert --precision int8|fp16 / --profile``: package FP32, (calibrate, quantise | halve), gate, report."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class Int8Request:
     profile: str | None = None
     calib_count: int = 64
     threads: int = 2
+    latency_runs: int = 100
 
 
 def resolve_target(profile: Profile | None) -> str:
@@ -53,12 +54,12 @@ def _eval_set(request: Int8Request, calibration) -> tuple[list, dict]:
         if request.calib is None or not request.calib.is_dir():
             raise UsageError("--eval-images is required for the accuracy gate when --calib is a video")
         images_dir = request.calib  # the calibration folder's unused images, label-free unless labels given
-    images = load_eval_set(images_dir, request.eval_labels, calibration.sha256)
+    images = load_eval_set(images_dir, request.eval_labels, calibration.sha256 if calibration is not None else ())
     if len(images) < MIN_EVAL_IMAGES:
         raise UsageError(f"{images_dir}: only {len(images)} evaluation images not used for calibration; "
                          f"the gate needs at least {MIN_EVAL_IMAGES} (give --eval-images)")
     info = {"images_dir": str(images_dir), "labels_dir": str(request.eval_labels) if request.eval_labels else None,
-            "count": len(images), "excluded_calibration_images": True,
+            "count": len(images), "excluded_calibration_images": calibration is not None,
             "metric": "COCO mAP50-95" if request.eval_labels else "agreement F1@IoU0.5 vs FP32"}
     return images, info
 
@@ -88,7 +89,37 @@ def convert_int8(request: Int8Request, package_options: Mapping[str, Any],
 
             return build_tensorrt(reference, request.out, calibration, images, config, profile, eval_info, log)
         return build_int8(reference, request.out, target, calibration, images, config, fallback=request.fallback,
-                          profile=profile.name if profile else None, eval_info=eval_info, log=log)
+                          profile=profile.name if profile else None, eval_info=eval_info, log=log,
+                          latency_runs=request.latency_runs)
+
+
+def convert_fp16(request: Int8Request, package_options: Mapping[str, Any],
+                 log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
+    """``--precision fp16``: the profile's runtime FP16 model, accepted only through the accuracy gate."""
+    from converters.gate import DEFAULT_MAX_MAP_DROP, GateConfig
+    from converters.int8 import build_int8
+    from converters.package import package_fp32
+
+    if request.eval_images is None:
+        raise UsageError("--eval-images is required for FP16: the accuracy gate compares it with FP32 on them")
+    profile = get_profile(request.profile) if request.profile else None
+    target = profile.runtime if profile else "onnxruntime"
+    if target == "tensorrt":
+        raise UsageError(f"profile {profile.name}: its INT8 artifact already carries model.fp16.onnx and the "
+                         "trtexec --fp16 line: drop --precision fp16")
+    if target == "litert":
+        raise ConversionError(f"profile {profile.name}: FP16 TFLite is not implemented; use an onnxruntime or "
+                              "openvino profile, or no profile (onnxruntime)")
+    budget = DEFAULT_MAX_MAP_DROP if request.max_map_drop is None else request.max_map_drop
+    with tempfile.TemporaryDirectory(prefix="edge-convert-") as tmp:
+        reference = package_fp32(request.model, Path(tmp) / "fp32", request.decoder, request.input_size,
+                                 request.labels, **package_options)
+        images, eval_info = _eval_set(request, None)
+        log(f"evaluation: {len(images)} images")
+        config = GateConfig(max_map_drop=budget, threads=request.threads)
+        return build_int8(reference, request.out, target, None, images, config, fallback=request.fallback,
+                          profile=profile.name if profile else None, eval_info=eval_info, log=log, precision="fp16",
+                          latency_runs=request.latency_runs)
 
 
 def clean_output(out: Path) -> None:
@@ -117,8 +148,12 @@ def summary(artifact: Artifact | None, report: dict) -> str:
     if "ratio" in sizes:
         lines.append(f"  size {sizes['artifact_bytes']} B = {sizes['ratio']:.2f} x FP32")
     latency = report.get("latency", {})
-    for fp32, cand in zip(latency.get("fp32", []), latency.get("candidate", [])):
-        lines.append(f"  latency {fp32['threads']} thread(s): FP32 ORT p50 {fp32['p50_ms']:.1f} ms, "
-                     f"artifact p50 {cand['p50_ms']:.1f} ms ({cand['p50_ms'] / fp32['p50_ms']:.2f}x)")
+    own = latency.get("runtime_fp32", [])
+    for index, (fp32, cand) in enumerate(zip(latency.get("fp32", []), latency.get("candidate", []))):
+        line = (f"  latency {fp32['threads']} thread(s): FP32 ORT p50 {fp32['p50_ms']:.1f} ms, "
+                f"artifact p50 {cand['p50_ms']:.1f} ms ({cand['p50_ms'] / fp32['p50_ms']:.2f}x)")
+        if index < len(own):
+            line += f"; {m.runtime} FP32 p50 {own[index]['p50_ms']:.1f} ms ({cand['p50_ms'] / own[index]['p50_ms']:.2f}x)"
+        lines.append(line)
     lines.append(f"  conversion {report.get('conversion_seconds')} s; report {artifact.directory / 'report.json'}")
     return "\n".join(lines)

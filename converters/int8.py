@@ -1,8 +1,9 @@
-"""FP32 artifact -> accuracy-gated INT8 artifact for one runtime, with report.json.
+"""FP32 artifact -> accuracy-gated INT8 (or FP16) artifact for one runtime, with report.json.
 
 Layout of the output directory::
 
-    out/model.int8.onnx | model.int8.xml+.bin   the accepted model
+    out/model.int8.onnx | model.int8.xml+.bin   the accepted model (model.fp16.* for FP16,
+                                                model.fp32.* for an FP32 --fallback)
     out/manifest.json                           the runner's contract
     out/report.json                             sizes, accuracy, latency, provenance, every attempt
     out/reference/                              the FP32 artifact the gate compared against
@@ -29,6 +30,7 @@ REFERENCE_DIR = "reference"
 # "tensorrt-qdq": S8 symmetric QDQ ONNX for TensorRT, gated here with onnxruntime as the executor.
 # "litert": INT8 TFLite (int8 input, float output) via ai-edge-quantizer (converters.tflite_convert).
 TARGETS = ("onnxruntime", "openvino", "tensorrt-qdq", "litert")
+FALLBACK_NOTE = "no reduced-precision model passed the accuracy gate: FP32 fallback (--fallback)"
 
 
 def _onnx_builder(reference: Artifact, calibration: CalibrationSet, symmetric_s8: bool = False):
@@ -68,10 +70,10 @@ def _fallback(reference: Artifact, target: str, directory: Path) -> Artifact:
 
         convert_fp32(reference.model_path, directory / "model.fp32.xml")
         return derive(reference, directory, "model.fp32.xml", format="openvino", runtime="openvino", precision="fp32",
-                      notes=["INT8 failed the accuracy gate: FP32 fallback (--fallback)"])
+                      notes=[FALLBACK_NOTE])
     shutil.copy2(reference.model_path, directory / "model.fp32.onnx")
     return derive(reference, directory, "model.fp32.onnx", format="onnx", runtime="onnxruntime", precision="fp32",
-                  notes=["INT8 failed the accuracy gate: FP32 fallback (--fallback)"])
+                  notes=[FALLBACK_NOTE])
 
 
 def _install(source: Path, out: Path) -> Artifact:
@@ -84,21 +86,33 @@ def _install(source: Path, out: Path) -> Artifact:
     return Artifact.load(out)
 
 
-def build_int8(reference: Artifact, out: Path, target: str, calibration: CalibrationSet, images: Sequence[EvalImage],
+def build_int8(reference: Artifact, out: Path, target: str, calibration: CalibrationSet | None, images: Sequence[EvalImage],
                config: GateConfig = GateConfig(), strategies: Sequence[Strategy] = DEFAULT_REPAIRS,
                fallback: bool = False, profile: str | None = None, eval_info: dict | None = None,
-               latency_runs: int = 40, log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
-    """Quantise ``reference`` (an FP32 ONNX artifact) for ``target``; raise ConversionError if the gate fails."""
-    if target not in TARGETS:
+               latency_runs: int = 100, log: Callable[[str], None] = print,
+               precision: str = "int8") -> tuple[Artifact, dict]:
+    """Quantise ``reference`` (an FP32 ONNX artifact) for ``target``; raise ConversionError if the gate fails.
+
+    ``precision="fp16"``: build the target's FP16 model instead (one attempt, same gate, same report)."""
+    if precision == "fp16":
+        from converters.fp16 import FP16, fp16_builder
+
+        fp16_builder(reference, target)  # refuses unsupported targets before any work
+        strategies = (FP16,)
+    elif target not in TARGETS:
         raise ConversionError(f"INT8 for runtime '{target}' is not supported here; supported: {', '.join(TARGETS)}")
+    elif calibration is None:
+        raise ConversionError("INT8 needs a calibration set")
     if reference.manifest.format != "onnx":
-        raise ConversionError(f"{reference.directory}: INT8 conversion starts from an FP32 ONNX artifact")
+        raise ConversionError(f"{reference.directory}: {precision.upper()} conversion starts from an FP32 ONNX artifact")
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ref = copy_reference(reference, out / REFERENCE_DIR)
     ref_eval = evaluate_reference(ref, images, config)
-    if target == "openvino":
+    if precision == "fp16":
+        builder = fp16_builder(ref, target)
+    elif target == "openvino":
         builder = _openvino_builder(ref, calibration)
     elif target == "litert":
         from converters.tflite_convert import TFLITE_REPAIRS, tflite_builder
@@ -112,18 +126,33 @@ def build_int8(reference: Artifact, out: Path, target: str, calibration: Calibra
     artifact = _install(result.artifact.directory, out) if result.passed else None
     if artifact is None and fallback:
         artifact = _install(_fallback(ref, target, work / "fallback").directory, out)
+    report = _report(ref, artifact, result, calibration, config, profile, eval_info, started, latency_runs, work)
     shutil.rmtree(work, ignore_errors=True)
-    report = _report(ref, artifact, result, calibration, config, profile, eval_info, started, latency_runs)
     path = write_report(out, report)
     if not result.passed and not fallback:
         last = result.attempts[-1].verdict.reason if result.attempts else "no strategy tried"
-        raise ConversionError(f"INT8 failed the accuracy gate after {len(result.attempts)} attempts ({last}); "
-                              f"see {path}. Use --fallback to ship FP32, or calibrate on deployment frames.")
+        raise ConversionError(f"{precision.upper()} failed the accuracy gate after {len(result.attempts)} attempts "
+                              f"({last}); "
+                              f"see {path}. Use --fallback to ship FP32"
+                              + (", or calibrate on deployment frames." if precision == "int8" else "."))
     return artifact, report  # type: ignore[return-value]
 
 
-def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, calibration: CalibrationSet,
-            config: GateConfig, profile: str | None, eval_info: dict | None, started: float, runs: int) -> dict:
+def _runtime_fp32(ref: Artifact, artifact: Artifact, work: Path) -> Artifact | None:
+    """The candidate runtime's own FP32 build, timed beside it (OpenVINO only: ORT FP32 is ``ref``)."""
+    if artifact.manifest.runtime != "openvino" or artifact.manifest.precision == "fp32":
+        return None
+    from converters.openvino_int8 import convert_fp32
+
+    directory = work / "runtime-fp32"
+    directory.mkdir(parents=True, exist_ok=True)
+    convert_fp32(ref.model_path, directory / "model.fp32.xml")
+    return derive(ref, directory, "model.fp32.xml", format="openvino", runtime="openvino", precision="fp32")
+
+
+def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, calibration: CalibrationSet | None,
+            config: GateConfig, profile: str | None, eval_info: dict | None, started: float, runs: int,
+            work: Path) -> dict:
     accepted = result.attempts[-1] if result.passed else None
     fp32_size = model_bytes(ref)
     report: dict = {
@@ -134,7 +163,7 @@ def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, calibr
         "gate": {"max_map_drop_points": config.max_map_drop, "min_agreement_f1": config.min_agreement},
         "accuracy": accepted.verdict.metrics if accepted else (result.attempts[-1].verdict.metrics if result.attempts else {}),
         "attempts": [a.as_dict() for a in result.attempts],
-        "calibration": calibration.provenance(),
+        "calibration": calibration.provenance() if calibration is not None else None,
         "evaluation": eval_info or {},
         "sizes": {"fp32_bytes": fp32_size},
         "tools": tool_versions("onnx", "onnxruntime", "openvino", "nncf", "numpy"),
@@ -144,6 +173,7 @@ def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, calibr
         report["model_file"] = artifact.manifest.model_file
         report["precision"] = artifact.manifest.precision
         report["sizes"].update({"artifact_bytes": size, "ratio": round(size / fp32_size, 3)})
-        report["latency"] = latency_table(ref, artifact, runs=runs)
+        report["latency"] = (latency_table(ref, artifact, runs=runs, runtime_fp32=_runtime_fp32(ref, artifact, work))
+                             if runs > 0 else {"skipped": "latency runs set to 0"})
     report["conversion_seconds"] = round(time.perf_counter() - started, 1)
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,41 +36,61 @@ def _summary(times: list[float], threads: int) -> dict:
             "p95_ms": round(float(np.percentile(times, 95)), 3)}
 
 
-def measure_pair(reference: Artifact, candidate: Artifact, threads: int, runs: int = 40, warmup: int = 5) -> tuple[dict, dict]:
-    """p50/p95 ms of ``infer`` alone for both models, runs interleaved.
+def measure_interleaved(artifacts: Sequence[Artifact], threads: int, runs: int = 100, warmup: int = 5) -> list[dict]:
+    """p50/p95 ms of ``infer`` alone for every model, runs interleaved in one process.
 
-    Interleaving (A, B, A, B, ...) makes the ratio fair on a shared machine: a burst of load from
-    other processes slows both models alike instead of whichever happened to run then.
+    Interleaving (A, B, C, C, B, A, ...) makes the ratios fair on a shared machine: a burst of load
+    from other processes slows every model alike instead of whichever happened to run then, and
+    alternating the order removes any first/last-in-the-round cache advantage.
     """
     from converters.evaluate import executor_for
     from edge.runtimes import load_runtime
 
-    models = [load_runtime(a, threads=threads, runtime=executor_for(a)) for a in (reference, candidate)]
-    tensors = [_frame(reference), _frame(candidate)]
-    times: list[list[float]] = [[], []]
+    models = [load_runtime(a, threads=threads, runtime=executor_for(a)) for a in artifacts]
+    tensors = [_frame(a) for a in artifacts]
+    times: list[list[float]] = [[] for _ in artifacts]
     try:
         for step in range(warmup + runs):
-            for index, (model, tensor) in enumerate(zip(models, tensors)):
+            order = range(len(models)) if step % 2 == 0 else reversed(range(len(models)))
+            for index in order:
                 start = time.perf_counter()
-                model.infer(tensor)
+                models[index].infer(tensors[index])
                 if step >= warmup:
                     times[index].append((time.perf_counter() - start) * 1000.0)
     finally:
         for model in models:
             model.close()
-    return _summary(times[0], threads), _summary(times[1], threads)
+    return [_summary(t, threads) for t in times]
 
 
-def latency_table(reference: Artifact, candidate: Artifact, thread_counts: tuple[int, ...] = (1, 2), runs: int = 40) -> dict:
+def measure_pair(reference: Artifact, candidate: Artifact, threads: int, runs: int = 100,
+                 warmup: int = 5) -> tuple[dict, dict]:
+    ref_row, cand_row = measure_interleaved([reference, candidate], threads, runs, warmup)
+    return ref_row, cand_row
+
+
+def latency_table(reference: Artifact, candidate: Artifact, thread_counts: tuple[int, ...] = (1, 2), runs: int = 100,
+                  runtime_fp32: Artifact | None = None) -> dict:
+    """FP32 on onnxruntime vs the candidate (and, if given, the candidate runtime's own FP32 build)."""
     table: dict = {"fp32": [], "candidate": []}
+    models = [reference, candidate] + ([runtime_fp32] if runtime_fp32 is not None else [])
+    if runtime_fp32 is not None:
+        table["runtime_fp32"] = []
     for threads in thread_counts:
-        ref_row, cand_row = measure_pair(reference, candidate, threads, runs)
-        table["fp32"].append(ref_row)
-        table["candidate"].append(cand_row)
+        rows = measure_interleaved(models, threads, runs)
+        table["fp32"].append(rows[0])
+        table["candidate"].append(rows[1])
+        if runtime_fp32 is not None:
+            table["runtime_fp32"].append(rows[2])
         if threads == 1:
-            table["ratio_1_thread"] = round(cand_row["p50_ms"] / max(ref_row["p50_ms"], 1e-9), 3)
-    table["note"] = ("infer only, random frame, FP32 = the reference ONNX on onnxruntime, runs interleaved; "
-                     "measured on the converting machine: measure on the target too")
+            table["ratio_1_thread"] = round(rows[1]["p50_ms"] / max(rows[0]["p50_ms"], 1e-9), 3)
+            if runtime_fp32 is not None:
+                table["ratio_1_thread_vs_runtime_fp32"] = round(rows[1]["p50_ms"] / max(rows[2]["p50_ms"], 1e-9), 3)
+    own = ("; runtime_fp32 = the same runtime's FP32 build (OpenVINO: INFERENCE_PRECISION_HINT=f32)"
+           if runtime_fp32 is not None else "")
+    table["note"] = (f"infer only, random frame, p50/p95 over {runs} runs per model, all models interleaved in one "
+                     "process (load from other processes hits them alike); fp32 = the reference ONNX on onnxruntime"
+                     f"{own}; measured on the converting machine: measure on the target too")
     return table
 
 

@@ -170,11 +170,12 @@ def test_cli_convert_fp32(yolox_model: Path, tmp_path: Path) -> None:
     ("extra", "message"),
     [
         (["--precision", "int8"], "--calib is required for INT8"),
-        (["--precision", "fp16"], "--precision fp16: not implemented yet"),
+        (["--precision", "fp16"], "--eval-images is required for FP16"),
+        (["--precision", "fp16", "--calib", "imgs"], "--calib applies only to --precision int8"),
         (["--profile", "rpi5"], "--calib is required for INT8"),
         (["--profile", "rpi5", "--precision", "fp32"], "--profile rpi5 builds the profile's INT8 artifact"),
-        (["--calib", "imgs", "--fallback"], "--calib, --fallback: apply only to --precision int8"),
-        (["--max-map-drop", "0.5"], "--max-map-drop: applies only to --precision int8"),
+        (["--calib", "imgs", "--fallback"], "--calib, --fallback: apply only to --precision int8 or fp16"),
+        (["--max-map-drop", "0.5"], "--max-map-drop: applies only to --precision int8 or fp16"),
     ],
 )
 def test_cli_refuses_what_fp32_cannot_do(tmp_path: Path, extra: list[str], message: str) -> None:

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-FORBIDDEN = ("torch", "tensorflow", "nncf", "onnx", "converters", "openvino", "tflite_runtime", "ai_edge_litert")
+FORBIDDEN = ("torch", "tensorflow", "nncf", "onnx", "converters", "openvino", "tflite_runtime", "ai_edge_litert",
+             "onnxconverter_common", "litert_torch", "onnx2torch")
 
 PROBE = """
 import json, sys

@@ -50,7 +50,8 @@ class OpenVinoRuntime:
         self._input = self._compiled.input(manifest.input.name)
 
     def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
-        result = self._request.infer({self._input: tensor})
+        # share_inputs: no copy of the tensor into the request (~0.6 ms a frame); it is not touched meanwhile.
+        result = self._request.infer({self._input: tensor}, share_inputs=True)
         # copy(): the request's output buffers are overwritten by the next inference
         outputs = [np.array(result[port], copy=True) for port in self._outputs]
         return [o if q is None else dequantize(o, q.scale, q.zero_point) for o, q in zip(outputs, self._quant)]

@@ -37,17 +37,14 @@ class Profile(BaseModel):
 
 
 def load_profile_file(path: Path) -> Profile:
-    import yaml
+    """Validate one profile; every error is reported as ``file:line: key: message``."""
+    from edge.config.loader import format_errors, read_yaml
 
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw, root = read_yaml(path)
     try:
         profile = Profile.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from exc
+        raise ConfigError("\n".join(format_errors(path, exc, root))) from exc
     if profile.name != path.stem:
         raise ConfigError(f"{path}: name '{profile.name}' must match the file name '{path.stem}'")
     return profile

@@ -40,10 +40,10 @@ def test_coral_is_full_integer() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("name: bad\nboard: x\nruntime: tpu\n", "runtime"),
+        ("name: bad\nboard: x\nruntime: tpu\n", "bad.yaml:3: runtime:"),
         ("name: other\nboard: x\nruntime: onnxruntime\nformat: onnx\nprecision: int8\ninput_size: 416\nthreads: 2\n"
          "camera: {source: v4l2, width: 640, height: 480, fps: 30}\n", "must match the file name"),
-        ("name: bad\n  - : [\n", "not valid YAML"),
+        ("name: bad\n  - : [\n", "bad.yaml:2: YAML syntax error"),
     ],
 )
 def test_invalid_profiles_fail_clearly(tmp_path: Path, body: str, message: str) -> None:

@@ -14,7 +14,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from itertools import islice
+from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
@@ -33,8 +34,12 @@ from edge.tracking import Tracker, TrackerConfig
 
 log = logging.getLogger(__name__)
 
+In = TypeVar("In")
+Out = TypeVar("Out")
+
 _QUEUE_DEPTH = 2
-# A slot may be: queued (_QUEUE_DEPTH), held by the frame loop (1), being written (1).
+# A tensor slot may be: queued for inference (_QUEUE_DEPTH), being inferred (1), being written (1).
+# Once inferred it is free: the frame loop only sees outputs.
 _RING = _QUEUE_DEPTH + 2
 _STATS_INTERVAL_S = 5.0
 _INFER_WINDOW = 10_000
@@ -45,6 +50,14 @@ class Prepared:
     frame: Frame
     tensor: np.ndarray
     letterbox: Letterbox
+
+
+@dataclass(frozen=True)
+class Inferred:
+    frame: Frame
+    letterbox: Letterbox
+    outputs: list[np.ndarray]
+    infer_ms: float
 
 
 @dataclass
@@ -72,19 +85,23 @@ class Observer(Protocol):
     def stopped(self, pipeline: Pipeline, state: str) -> None: ...
 
 
-class FrameReader:
-    """Reads and preprocesses frames on a thread; iterate to get ``Prepared`` items in order."""
+class Stage(Generic[In, Out]):
+    """Runs ``step(n, item)`` over ``items`` on its own thread; iterate to get the results in order.
 
-    def __init__(self, frames: Iterator[Frame], preprocess: list[Preprocessor], max_frames: int | None) -> None:
-        self._frames = frames
-        self._pre = preprocess
-        self._max = max_frames
-        self._queue: queue.Queue[Prepared | BaseException | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+    The queue between stages is short (_QUEUE_DEPTH): a slow consumer holds the producer back
+    rather than letting frames pile up in memory. An exception in the thread is re-raised in the
+    consumer; ``stop_soon`` ends iteration promptly even while the camera delivers nothing.
+    """
+
+    def __init__(self, name: str, items: Iterable[In], step: Callable[[int, In], Out]) -> None:
+        self._items = items
+        self._step = step
+        self._queue: queue.Queue[Out | BaseException | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def _put(self, item: Prepared | BaseException | None) -> bool:
+    def _put(self, item: Out | BaseException | None) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -95,20 +112,16 @@ class FrameReader:
 
     def _run(self) -> None:
         try:
-            for n, frame in enumerate(self._frames):
-                if self._stop.is_set() or (self._max is not None and n >= self._max):
-                    break
-                tensor, box = self._pre[n % len(self._pre)](frame.image)
-                if not self._put(Prepared(frame, tensor, box)):
+            for n, item in enumerate(self._items):
+                if self._stop.is_set() or not self._put(self._step(n, item)):
                     return
             self._put(None)
-        except BaseException as exc:  # handed to the frame loop, which re-raises it there
+        except BaseException as exc:  # handed to the consumer, which re-raises it there
             self._put(exc)
 
-    def __iter__(self) -> Iterator[Prepared]:
+    def __iter__(self) -> Iterator[Out]:
         while True:
             try:
-                # A timeout so a stop request is honoured even while the camera delivers nothing.
                 item = self._queue.get(timeout=0.2)
             except queue.Empty:
                 if self._stop.is_set():
@@ -178,7 +191,7 @@ class Pipeline:
         self.on_detections = on_detections
         self.observers: list[Observer] = []
         self.reload_settings: Callable[[], RunSettings] | None = None
-        self._reader: FrameReader | None = None
+        self._stages: list[Stage] = []
         self.source: object | None = None  # the open FrameSource while running (stats for observers)
         # The frame being processed and its tracks, for observers that draw (annotated video, snapshots).
         self.current_frame: Frame | None = None
@@ -190,8 +203,8 @@ class Pipeline:
     def stop(self) -> None:
         """Ask the frame loop to finish after the current frame (safe from signal handlers)."""
         self._stop.set()
-        if self._reader is not None:
-            self._reader.stop_soon()
+        for stage in self._stages:
+            stage.stop_soon()
 
     def _context(self) -> RunContext:
         infos = [CounterInfo(c.name, "line", ("in", "out")) if isinstance(c, LineCounter)
@@ -200,14 +213,34 @@ class Pipeline:
         device = self.settings.device_id or socket.gethostname()
         return RunContext(device, infos, classes, self.totals, commands=self.request)
 
-    def detect(self, item: Prepared) -> tuple[Detections, float]:
+    def infer(self, _n: int, item: Prepared) -> Inferred:
         t0 = time.perf_counter()
         outputs = self.runtime.infer(item.tensor)
-        infer_ms = (time.perf_counter() - t0) * 1000.0
-        detections = self.decode(outputs, item.letterbox)
+        return Inferred(item.frame, item.letterbox, outputs, (time.perf_counter() - t0) * 1000.0)
+
+    def detect(self, item: Inferred) -> Detections:
+        detections = self.decode(item.outputs, item.letterbox)
         if self.keep is not None and len(detections):
             detections = detections.select(self.keep[detections.class_ids])
-        return detections, infer_ms
+        return detections
+
+    def _start_stages(self, source: Iterable[Frame]) -> Stage[Prepared, Inferred]:
+        """Capture + preprocess on one thread, inference on another; the frame loop gets outputs.
+
+        Inference runs back to back while the frame loop decodes, tracks and counts the previous
+        frame, so those stages cost the throughput almost nothing.
+        """
+        pre = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
+
+        def prepare(n: int, frame: Frame) -> Prepared:
+            tensor, box = pre[n % _RING](frame.image)
+            return Prepared(frame, tensor, box)
+
+        frames = islice(source, self.settings.max_frames)
+        reader = Stage("frame-reader", frames, prepare)
+        inference = Stage("inference", reader, self.infer)
+        self._stages = [reader, inference]
+        return inference
 
     def _count(self, frame: Frame, detections: Detections) -> list[CountEvent]:
         tracks = self.current_tracks = self.tracker.update(detections, frame.timestamp)
@@ -227,7 +260,7 @@ class Pipeline:
         """Process the source to its end (or until ``stop()``); sinks and the source are always closed."""
         summary = RunSummary(counts=self.totals.values)
         opened: list[Sink] = []
-        source = reader = None
+        source = None
         state = "stopped"
         start = time.monotonic()
         try:
@@ -238,10 +271,9 @@ class Pipeline:
             source = self.source = open_source(self.settings.source, _capture_options(self.settings))
             if progress is not None:
                 progress.set_total(getattr(source, "frame_count", None))
-            preprocess = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
-            reader = self._reader = FrameReader(iter(source), preprocess, self.settings.max_frames)
+            results = self._start_stages(source)
             start = time.monotonic()
-            self._loop(reader, summary, progress, start)
+            self._loop(results, summary, progress, start)
             # End of the source (or a stop): tracks that crossed a line and were still inside its
             # hysteresis band when the video ended are committed now rather than lost.
             self._emit([e for counter in self.counters for e in counter.flush()])
@@ -250,8 +282,8 @@ class Pipeline:
             raise
         finally:
             summary.seconds = time.monotonic() - start
-            if reader is not None:
-                reader.close()
+            for stage in reversed(self._stages):
+                stage.close()
             if source is not None:
                 source.close()
             for sink in opened:
@@ -261,13 +293,14 @@ class Pipeline:
         self._fill_zero_counts(summary)
         return summary
 
-    def _loop(self, reader: FrameReader, summary: RunSummary, progress: Progress | None, start: float) -> None:
-        """The frame loop: infer, decode, track, count, publish, for every frame the reader yields."""
+    def _loop(self, results: Iterable[Inferred], summary: RunSummary, progress: Progress | None,
+              start: float) -> None:
+        """The frame loop: decode, track, count, publish, for every inferred frame in order."""
         last_stats = start
-        for item in reader:
+        for item in results:
             self.current_frame = item.frame
-            detections, infer_ms = self.detect(item)
-            summary.infer_ms.append(infer_ms)
+            detections = self.detect(item)
+            summary.infer_ms.append(item.infer_ms)
             if self.on_detections is not None:
                 self.on_detections(item.frame, detections)
             events = self._count(item.frame, detections)

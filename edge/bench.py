@@ -1,7 +1,7 @@
 """`edge bench`: inference-only vs full-pipeline throughput, measured in one run on the same frames.
 
 Inference-only = runtime.infer on already-preprocessed tensors (the ceiling). Pipeline = the real
-`edge run` path (capture + decode + preprocess on the reader thread, infer + decode + track +
+`edge run` path (capture + decode + preprocess on one thread, inference on another, decode + track +
 count on the frame loop). Their ratio is what the threading buys or costs; both come from one
 process so machine noise affects them alike.
 """

@@ -1,8 +1,10 @@
 """Composes the stages: source -> preprocess -> runtime -> decode -> tracker -> counters -> sinks.
 
-Capture, decode and preprocessing run on a reader thread so they overlap with inference; the
-frame loop (this thread) runs inference, tracking, counting and sinks. Tensors are written into a
-small ring of preallocated buffers, so the hot path allocates almost nothing per frame.
+Three threads, each a stage, with short queues between them: capture + video decode +
+preprocessing; inference; and the frame loop (the caller's thread): output decoding, tracking,
+counting, sinks and observers. So the work around inference overlaps it instead of adding to it.
+Tensors are written into a small ring of preallocated buffers, so the hot path allocates almost
+nothing per frame.
 """
 
 from __future__ import annotations

@@ -15,3 +15,16 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared/data not found at {SHARED}: real models and videos are not available here")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def yolox_fp32_artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared YOLOX-nano packaged by `edge convert` (FP32), once per test session. Read-only:
+    a test that needs to damage it copies it first."""
+    from edge.cli import main
+
+    out = tmp_path_factory.mktemp("art") / "yolox_nano_fp32"
+    rc = main(["convert", str(shared_data / "models/yolox_nano.onnx"), "--precision", "fp32", "--decoder", "yolox",
+               "--input-size", "416", "--labels", "coco80", "--out", str(out)])
+    assert rc == 0, "edge convert failed on the shared YOLOX-nano"
+    return out

@@ -24,12 +24,8 @@ def tiny_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("art") / "yolox"
-    rc = main(["convert", str(shared_data / "models/yolox_nano.onnx"), "--precision", "fp32", "--decoder", "yolox",
-               "--input-size", "416", "--labels", "coco80", "--out", str(out)])
-    assert rc == 0
-    return out
+def artifact(yolox_fp32_artifact: Path) -> Path:
+    return yolox_fp32_artifact
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

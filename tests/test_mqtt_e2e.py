@@ -37,12 +37,8 @@ def runner_ready() -> None:
 
 
 @pytest.fixture(scope="module")
-def artifact(runner_ready: None, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("art") / "yolox"
-    subprocess.run([sys.executable, "-c", RUN, "convert", str(shared_data / "models/yolox_nano.onnx"),
-                    "--precision", "fp32", "--decoder", "yolox", "--input-size", "416", "--labels", "coco80",
-                    "--out", str(out)], check=True, timeout=300)
-    return out
+def artifact(runner_ready: None, yolox_fp32_artifact: Path) -> Path:
+    return yolox_fp32_artifact
 
 
 def _cmd(artifact: Path, video: Path, url: str, tmp: Path) -> list[str]:

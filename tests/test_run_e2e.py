@@ -19,11 +19,8 @@ from edge.cli import main
 
 
 @pytest.fixture(scope="module")
-def artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("art") / "yolox_nano_fp32"
-    assert main(["convert", str(shared_data / "models/yolox_nano.onnx"), "--precision", "fp32", "--decoder", "yolox",
-                 "--input-size", "416", "--labels", "coco80", "--out", str(out)]) == 0
-    return out
+def artifact(yolox_fp32_artifact: Path) -> Path:
+    return yolox_fp32_artifact
 
 
 def _run(artifact: Path, source: Path, out: Path, *args: str) -> tuple[dict, list[dict]]:

@@ -46,12 +46,8 @@ def test_profile_file_overrides_the_fallback(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("art") / "fp32"
-    subprocess.run([str(REPO / ".venv/bin/edge"), "convert", str(shared_data / "models/yolox_nano.onnx"),
-                    "--precision", "fp32", "--decoder", "yolox", "--input-size", "416", "--labels", "coco80",
-                    "--out", str(out)], check=True, capture_output=True)
-    return out
+def artifact(yolox_fp32_artifact: Path) -> Path:
+    return yolox_fp32_artifact
 
 
 def unpack(bundle: Path, where: Path) -> Path:

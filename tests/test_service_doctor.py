@@ -5,25 +5,19 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
-from service_helpers import REPO
 
 from edge.service.doctor import Check, check_cameras, doctor_command, format_table
 
 
 @pytest.fixture(scope="module")
-def artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("art") / "fp32"
-    subprocess.run([str(REPO / ".venv/bin/edge"), "convert", str(shared_data / "models/yolox_nano.onnx"),
-                    "--precision", "fp32", "--decoder", "yolox", "--input-size", "416", "--labels", "coco80",
-                    "--out", str(out)], check=True, capture_output=True)
-    return out
+def artifact(yolox_fp32_artifact: Path) -> Path:
+    return yolox_fp32_artifact
 
 
 def config(tmp: Path, model: Path, source: str, broker_port: int) -> Path:

@@ -71,6 +71,39 @@ def test_iou_matrix() -> None:
     assert iou.tolist() == [[1.0, pytest.approx(1 / 3), 0.0]]
 
 
+@pytest.mark.parametrize(
+    ("other", "iou", "height_overlap"),
+    [
+        ([0, 0, 10, 10], 1.0, 1.0),  # identical
+        ([5, 0, 15, 10], 1 / 3, 1.0),  # only x differs: no extra penalty
+        ([0, 5, 10, 15], 1 / 3, 1 / 3),  # vertical overlap 5 of a 15 px span
+        ([0, 10, 10, 20], 0.0, 0.0),  # touching
+        ([2, 2, 8, 7], 0.3, 0.5),  # a smaller box inside: 30 of 100 px^2; 5 of 10 px tall
+    ],
+)
+def test_height_modulated_iou(other: list[float], iou: float, height_overlap: float) -> None:
+    a, b = np.array([[0, 0, 10, 10]]), np.array([other])
+    assert iou_matrix(a, b).item() == pytest.approx(iou)
+    assert iou_matrix(a, b, height_modulated=True).item() == pytest.approx(iou * height_overlap)
+
+
+@pytest.mark.parametrize(("height_iou", "follows"), [(True, "same person"), (False, "person behind")])
+def test_height_modulated_iou_keeps_the_person_at_the_same_depth(height_iou: bool, follows: str) -> None:
+    """A standing person's track, then two detections: the same person 10 px to the side (IoU 0.6,
+    same height) and a person behind, aligned in x but shorter with feet higher (IoU 0.72, vertical
+    overlap 0.72). Plain IoU hands the id to the person behind; IoU x vertical overlap keeps it."""
+    person, same, behind = [100, 100, 140, 300], [110, 100, 150, 300], [100, 85, 140, 255]
+    tracker = Tracker(TrackerConfig(height_iou=height_iou))
+    for i in range(5):
+        tracker.update(dets([person]), i / 30)
+    out = tracker.update(dets([same, behind]), 5 / 30)
+    assert out.ids.tolist() == [1]
+    feet = {"same person": 300.0, "person behind": 255.0}
+    other = next(k for k in feet if k != follows)
+    bottom = float(out.xyxy[0, 3])  # the Kalman posterior: pulled towards the matched detection
+    assert abs(bottom - feet[follows]) < abs(bottom - feet[other])
+
+
 # -- Kalman ----------------------------------------------------------------------------------
 
 

@@ -15,8 +15,14 @@ import numpy.typing as npt
 _INVALID = 1e6  # cost of a pair below the IoU threshold: never chosen over a valid pair
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> npt.NDArray[np.float64]:
-    """IoU of every box in ``a (N, 4)`` with every box in ``b (M, 4)``, xyxy -> (N, M)."""
+def iou_matrix(a: np.ndarray, b: np.ndarray, height_modulated: bool = False) -> npt.NDArray[np.float64]:
+    """IoU of every box in ``a (N, 4)`` with every box in ``b (M, 4)``, xyxy -> (N, M).
+
+    height_modulated: multiply by the overlap of the two boxes' vertical extents over their
+    union (Hybrid-SORT's height-modulated IoU). Two people one behind the other overlap a lot in
+    the image but stand at different depths: their boxes differ in height and foot line, which
+    this factor sees and plain IoU barely does.
+    """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     if a.shape[0] == 0 or b.shape[0] == 0:
@@ -30,7 +36,11 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> npt.NDArray[np.float64]:
     area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
     area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
     union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    if height_modulated:
+        span = np.maximum(a[:, None, 3], b[None, :, 3]) - np.minimum(a[:, None, 1], b[None, :, 1])
+        iou *= np.maximum(iy2 - iy1, 0.0) / np.maximum(span, 1e-12)
+    return iou
 
 
 def hungarian(cost: np.ndarray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -146,3 +146,17 @@ def test_counter_on_ground_truth_reproduces_true_crossings(shared_data: Path) ->
     got = counting.counted_crossings(gt, seq.info, lines)
     truth = {ln.name: counting.true_crossings(gt, ln, seq.info.frame_rate) for ln in lines}
     assert got == truth and sum(sum(d.values()) for d in truth.values()) > 40
+
+
+def test_interleaved_timing_times_every_tracker_and_cli_needs_data(tmp_path: Path) -> None:
+    """benchmarks.tracking.timing: a median ms/frame for every tracker on the same frames; the
+    command exits 2 with a message when the MOT folders are missing."""
+    from benchmarks.tracking.adapters import TRACKER_NAMES
+    from benchmarks.tracking.timing import main, time_trackers
+    from edge.tracking.mot_io import detections_by_frame
+
+    frames = detections_by_frame(_toy_gt(), INFO.seq_length)
+    medians = time_trackers([(frames, INFO.frame_rate)], repeats=2)
+    assert set(medians) == set(TRACKER_NAMES)
+    assert all(0.0 < ms < 100.0 for ms in medians.values()), medians
+    assert main(["--mot-root", str(tmp_path), "--repeats", "1"]) == 2

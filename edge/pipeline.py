@@ -176,6 +176,12 @@ def tracker_config(overrides: dict[str, float | int | bool]) -> TrackerConfig:
         raise ConfigError(f"tracker: {exc}") from exc
 
 
+def _stats_interval(settings: RunSettings) -> float:
+    """Seconds between stats handed to the sinks: the mqtt block's ``stats_interval_s`` (validated
+    with the MQTT settings when the sinks are built), else the default."""
+    return float((settings.mqtt or {}).get("stats_interval_s", _STATS_INTERVAL_S))
+
+
 class Pipeline:
     """One camera, one model, its counters and sinks."""
 
@@ -201,6 +207,7 @@ class Pipeline:
         self.totals = CountTotals()
         self._commands: deque[dict[str, object]] = deque(maxlen=100)
         self._stop = threading.Event()
+        self.stats_interval_s = _stats_interval(settings)
 
     def stop(self) -> None:
         """Ask the frame loop to finish after the current frame (safe from signal handlers)."""
@@ -276,6 +283,8 @@ class Pipeline:
             results = self._start_stages(source)
             start = time.monotonic()
             self._loop(results, summary, progress, start)
+            # Final stats: a run shorter than one interval still reports its fps and frame count.
+            self._publish_stats(summary, time.monotonic() - start)
             # End of the source (or a stop): tracks that crossed a line and were still inside its
             # hysteresis band when the video ended are committed now rather than lost.
             self._emit([e for counter in self.counters for e in counter.flush()])
@@ -313,7 +322,7 @@ class Pipeline:
             if progress is not None:
                 progress(summary.frames)
             now = time.monotonic()
-            if now - last_stats >= _STATS_INTERVAL_S:
+            if now - last_stats >= self.stats_interval_s:
                 self._publish_stats(summary, now - start)
                 last_stats = now
             if self._stop.is_set():

@@ -126,3 +126,29 @@ def test_broker_down_for_20s_mid_run_loses_nothing(artifact: Path, shared_data: 
     assert retained(broker.port, "edgetally/e2e/counter/#") == want
     sub.stop()
     broker.stop()
+
+
+@pytest.mark.parametrize(("interval_s", "max_frames", "at_least"), [(0.5, None, 4), (30.0, 20, 1)])
+def test_stats_follow_the_configured_interval_and_end_with_the_run(
+    artifact: Path, shared_data: Path, tmp_path: Path, interval_s: float, max_frames: int | None, at_least: int
+) -> None:
+    """mqtt.stats_interval_s sets the stats cadence; a run shorter than one interval still
+    publishes its final stats (frames and fps) before it stops."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    sub = Subscriber(broker.port, "edgetally/stats-dev/stats").start()
+    config = tmp_path / "run.yaml"
+    config.write_text(json.dumps({
+        "model": str(artifact), "source": str(shared_data / "videos/traffic_road.mp4"), "device_id": "stats-dev",
+        "lines": [{"name": "L", "points": [[320, 0], [320, 360]]}], "max_frames": max_frames,
+        "mqtt": {"url": broker.url, "outbox": str(tmp_path / "outbox.sqlite"), "stats_interval_s": interval_s},
+    }))
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", RUN, "run", "--config", str(config)], check=True, timeout=600)
+    elapsed = time.monotonic() - started
+    assert wait_until(lambda: len(sub.on("edgetally/stats-dev/stats")) >= 1, 10)
+    stats = [json.loads(p) for p in sub.on("edgetally/stats-dev/stats")]
+    assert len(stats) >= at_least, (len(stats), elapsed)
+    assert len(stats) <= elapsed / interval_s + 2  # no faster than the interval (+ the final one)
+    assert stats[-1]["frames"] == (max_frames or 480) and stats[-1]["fps"] > 0
+    sub.stop()
+    broker.stop()

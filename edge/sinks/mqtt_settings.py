@@ -70,7 +70,7 @@ class MqttSettings(BaseModel):
     outbox_max_events: int = Field(default=100_000, ge=1)
     outbox_sync: Literal["full", "normal"] = "full"
     max_inflight: int = Field(default=200, ge=1, le=10_000)
-    stats_interval_s: float = Field(default=10.0, gt=0)
+    stats_interval_s: float = Field(default=5.0, gt=0)  # seconds between stats messages
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=60.0, gt=0)
     close_timeout_s: float = Field(default=5.0, ge=0)

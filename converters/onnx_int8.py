@@ -10,6 +10,11 @@ FP32, not faster. The convolutions do get faster (QLinearConv ~7.5 ms vs Conv ~1
 profiler) but every SiLU becomes QLinearSigmoid + QLinearMul (~8.5 ms for 104 pairs), where FP32
 fuses it into one QuickGelu (~4.9 ms). Which stem convs stay float (0, 1 or 3) changes nothing
 measurable; quantising only Conv (SiLU float between DQ/Q pairs) was 1.4-1.55x *slower* than FP32.
+No converter or session setting changes that (benchmarks/int8_speed_probe.py, vs FP32): QOperator,
+reduce_range, per-tensor weights, every conv int8 all ~1.0x; U8/U8 1.5x, S8/S8 2.8x; SiLU pre-fused
+into one float QuickGelu between DQ and Q 1.1x; ``session.x64quantprecision=1`` 1.5x (it selects the
+U8U8 kernels meant for CPUs without VNNI). The same INT8 graph with ReLU for SiLU runs at 0.64x: the
+activations, not the convolutions, keep it from beating FP32.
 """
 
 from __future__ import annotations

@@ -1,0 +1,40 @@
+"""benchmarks/int8_speed_probe.py: its SiLU rewrites do what its latency rows claim, on the real YOLOX-nano."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from benchmarks.int8_speed_probe import clamp_silu, rewrite_silu
+
+SILU_COUNT = 104  # Sigmoid+Mul pairs in YOLOX-nano (6 more Sigmoids sit in the head, not in a SiLU)
+
+
+def _run(path: Path, frame: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"images": frame})[0]
+
+
+def _frame() -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, 255, (1, 3, 416, 416)).astype(np.float32)
+
+
+def test_quickgelu_rewrite_is_the_same_function(shared_data: Path, tmp_path: Path) -> None:
+    """The 'SiLU as one float QuickGelu' row times the original model's function, fused."""
+    source = shared_data / "models" / "yolox_nano.onnx"
+    assert rewrite_silu(source, tmp_path / "qg.onnx", "QuickGelu") == SILU_COUNT
+    frame = _frame()
+    np.testing.assert_allclose(_run(tmp_path / "qg.onnx", frame), _run(source, frame), rtol=1e-4, atol=1e-3)
+
+
+def test_relu_and_clamp_rewrites_change_the_model(shared_data: Path, tmp_path: Path) -> None:
+    """Diagnostic rows are labelled as such because their outputs differ from the original."""
+    source = shared_data / "models" / "yolox_nano.onnx"
+    assert rewrite_silu(source, tmp_path / "relu.onnx", "Relu") == SILU_COUNT
+    assert clamp_silu(source, tmp_path / "clamped.onnx") == SILU_COUNT
+    frame = _frame()
+    original = _run(source, frame)
+    for name in ("relu.onnx", "clamped.onnx"):
+        assert not np.allclose(_run(tmp_path / name, frame), original, atol=1e-3)

@@ -1,13 +1,14 @@
 """INT8/FP16 conversion figures: mAP drop, latency vs ORT FP32, conversion time, size, per format.
 
-    .venv/bin/python -m benchmarks.convert_bench [--targets onnxruntime openvino fp16] [--calib-count 64]
+    .venv/bin/python -m benchmarks.convert_bench [--targets onnxruntime openvino fp16 coral] [--calib-count 64]
 
 Calibrates on ``--calib-count`` images picked evenly from ../shared/data/coco/coco128_train2017 and
 evaluates on the rest (never on calibration images), exactly as `edge convert` does, then checks
 the known-bad TFLite specimen with the same gate. Last, every accepted artifact plus OpenVINO's FP32
 build (INFERENCE_PRECISION_HINT=f32) is timed at 1 thread in ONE process, runs interleaved, so load
-from other processes on a shared machine hits all models alike. Writes
-benchmarks/results/convert_bench.json.
+from other processes on a shared machine hits all models alike. ``coral`` (full-integer uint8 TFLite)
+also times its all-integer rung (the model the Edge TPU would run whole) even when the gate rejects
+it. Writes benchmarks/results/convert_bench.json.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _convert(target: str, out: Path, calib_count: int) -> dict:
     from converters.convert_int8 import Int8Request, convert_fp16, convert_int8, summary
 
     profile = {"onnxruntime": "generic-onnxruntime", "openvino": "intel-x86-openvino",
-               "tensorrt": "jetson-orin-nano-jp6", "fp16": None, "openvino-fp16": "intel-x86-openvino"}[target]
+               "tensorrt": "jetson-orin-nano-jp6", "fp16": None, "openvino-fp16": "intel-x86-openvino",
+               "coral": "coral-edgetpu"}[target]
     fp16 = target.endswith("fp16")  # no calibration: evaluated on all images (INT8: on the non-calibration ones)
     request = Int8Request(MODEL, out, "yolox", 416, "coco80", None if fp16 else COCO / "images", COCO / "images",
                           COCO / "labels", 1.0, False, profile, calib_count, 2)
@@ -51,6 +53,18 @@ def _convert(target: str, out: Path, calib_count: int) -> dict:
             "latency_ratio_1thread": latency.get("ratio_1_thread"),
             "size_ratio": report["sizes"]["ratio"], "conversion_seconds": round(time.perf_counter() - started, 1),
             "eval_images": report["evaluation"]["count"], "attempts": [a["strategy"]["name"] for a in report["attempts"]]}
+
+
+def _all_integer(reference: Path, out: Path, calib_count: int) -> Path:
+    """The coral ladder's first rung (every op INT8, uint8 I/O), built for timing even if the gate rejects it."""
+    from converters.calibration import load_calibration
+    from converters.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
+    from edge.artifact import Artifact
+
+    ref = Artifact.load(reference)
+    calibration = load_calibration(COCO / "images", ref.manifest.input, calib_count)
+    artifact, _info = full_integer_builder(ref, calibration, out / "work", "uint8")(FULL_INTEGER_REPAIRS[0], out / "art")
+    return artifact.directory
 
 
 def _latency_all(out_dirs: dict[str, Path], runs: int) -> dict:
@@ -93,7 +107,7 @@ def _known_bad(reference_dir: Path, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", default=["onnxruntime", "openvino", "fp16"],
-                        choices=["onnxruntime", "openvino", "tensorrt", "fp16", "openvino-fp16"])
+                        choices=["onnxruntime", "openvino", "tensorrt", "fp16", "openvino-fp16", "coral"])
     parser.add_argument("--calib-count", type=int, default=64)
     parser.add_argument("--latency-runs", type=int, default=200, help="runs per model in the 1-thread table")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "convert_bench.json")
@@ -105,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="convert-bench-") as tmp:
         for target in args.targets:
             results["targets"].append(_convert(target, Path(tmp) / target, args.calib_count))
-        results["latency_1thread"] = _latency_all({t: Path(tmp) / t for t in args.targets}, args.latency_runs)
+        timed = {t: Path(tmp) / t for t in args.targets}
+        if "coral" in args.targets:
+            timed["coral all-integer rung"] = _all_integer(Path(tmp) / "coral" / "reference", Path(tmp) / "allint",
+                                                           args.calib_count)
+        results["latency_1thread"] = _latency_all(timed, args.latency_runs)
         reference = Path(tmp) / args.targets[0] / "reference"
         results["known_bad_tflite"] = _known_bad(reference, Path(tmp) / "bad")
     print(json.dumps(results, indent=2))

@@ -38,11 +38,9 @@ def resolve_target(profile: Profile | None) -> str:
     """The runtime the INT8 artifact is built for (onnxruntime unless a profile says otherwise)."""
     if profile is None:
         return "onnxruntime"
-    if profile.runtime == "litert" and profile.io_dtype != "float32":
-        raise ConversionError(f"profile {profile.name}: TFLite with {profile.io_dtype} input AND output is not implemented "
-                              "yet (the INT8 TFLite built here takes int8 input and keeps the decode tail and output "
-                              "float, which the accuracy gate needs); use a LiteRT profile with io_dtype float32, or "
-                              "wrap an existing .tflite and `edge verify` it")
+    if profile.io_dtype != "float32" and profile.runtime != "litert":
+        raise ConversionError(f"profile {profile.name}: io_dtype {profile.io_dtype} (integer model input and output) "
+                              "is implemented for TFLite (runtime litert) only")
     return profile.runtime
 
 
@@ -90,7 +88,7 @@ def convert_int8(request: Int8Request, package_options: Mapping[str, Any],
             return build_tensorrt(reference, request.out, calibration, images, config, profile, eval_info, log)
         return build_int8(reference, request.out, target, calibration, images, config, fallback=request.fallback,
                           profile=profile.name if profile else None, eval_info=eval_info, log=log,
-                          latency_runs=request.latency_runs)
+                          latency_runs=request.latency_runs, io_dtype=profile.io_dtype if profile else "float32")
 
 
 def convert_fp16(request: Int8Request, package_options: Mapping[str, Any],

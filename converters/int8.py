@@ -28,7 +28,8 @@ from edge.errors import ConversionError
 
 REFERENCE_DIR = "reference"
 # "tensorrt-qdq": S8 symmetric QDQ ONNX for TensorRT, gated here with onnxruntime as the executor.
-# "litert": INT8 TFLite (int8 input, float output) via ai-edge-quantizer (converters.tflite_convert).
+# "litert": INT8 TFLite via ai-edge-quantizer: int8 input and float output (converters.tflite_convert), or
+# with io_dtype int8/uint8 full-integer input and outputs, the packed output split (converters.tflite_full_int).
 TARGETS = ("onnxruntime", "openvino", "tensorrt-qdq", "litert")
 FALLBACK_NOTE = "no reduced-precision model passed the accuracy gate: FP32 fallback (--fallback)"
 
@@ -90,10 +91,11 @@ def build_int8(reference: Artifact, out: Path, target: str, calibration: Calibra
                config: GateConfig = GateConfig(), strategies: Sequence[Strategy] = DEFAULT_REPAIRS,
                fallback: bool = False, profile: str | None = None, eval_info: dict | None = None,
                latency_runs: int = 100, log: Callable[[str], None] = print,
-               precision: str = "int8") -> tuple[Artifact, dict]:
+               precision: str = "int8", io_dtype: str = "float32") -> tuple[Artifact, dict]:
     """Quantise ``reference`` (an FP32 ONNX artifact) for ``target``; raise ConversionError if the gate fails.
 
-    ``precision="fp16"``: build the target's FP16 model instead (one attempt, same gate, same report)."""
+    ``precision="fp16"``: build the target's FP16 model instead (one attempt, same gate, same report).
+    ``io_dtype`` (litert only): "int8"/"uint8" builds a full-integer TFLite (integer input and outputs)."""
     if precision == "fp16":
         from converters.fp16 import FP16, fp16_builder
 
@@ -114,6 +116,11 @@ def build_int8(reference: Artifact, out: Path, target: str, calibration: Calibra
         builder = fp16_builder(ref, target)
     elif target == "openvino":
         builder = _openvino_builder(ref, calibration)
+    elif target == "litert" and io_dtype != "float32":
+        from converters.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
+
+        builder = full_integer_builder(ref, calibration, out / ".attempts", io_dtype)
+        strategies = FULL_INTEGER_REPAIRS if strategies is DEFAULT_REPAIRS else strategies
     elif target == "litert":
         from converters.tflite_convert import TFLITE_REPAIRS, tflite_builder
 

@@ -20,6 +20,8 @@ class Strategy:
     float_head_convs: bool = False  # keep the last conv of every head branch in float
     calibrator: Calibrator = "minmax"
     calib_count: int | None = None  # None: use the whole calibration set
+    # Full-integer TFLite only: split the stem's channels into range groups (converters.onnx_stem_split).
+    split_stem_channels: bool = False
 
     def describe(self) -> dict:
         return {
@@ -29,6 +31,7 @@ class Strategy:
             "float_head_convs": self.float_head_convs,
             "calibrator": self.calibrator,
             "calib_count": self.calib_count,
+            "split_stem_channels": self.split_stem_channels,
         }
 
 

@@ -11,7 +11,8 @@ the decode tail into the head's scale (sigmoid scores in [0, 1] on a scale of ~1
 specimen's failure) even when PT2E leaves the tail unannotated. ai-edge-quantizer takes a per-op
 recipe, so the strategy's repairs map onto it: the decode tail (ops after the last weighted op),
 the first convolutions, the head's output convolutions stay float (``no_quantize``); the model's
-input is int8 (the manifest carries its scale/zero point) and its output float.
+input is int8 (the manifest carries its scale/zero point) and its output float. With ``input_range``
+(profiles with io_dtype int8/uint8, converters.tflite_full_int) the outputs stay integer too.
 
 Heavy and optional (the ``convert-tflite`` extra plus a --no-deps step, see pyproject.toml):
 everything is imported inside functions; a missing package is a ConversionError naming it.
@@ -162,6 +163,8 @@ class TflGraph:
             for tensor in op["inputs"]:
                 self.consumers.setdefault(int(tensor), []).append(op)
         self.signature = next(iter(interpreter.get_signature_list().items()))
+        self.input_names = [d["name"] for d in interpreter.get_input_details()]
+        self.output_tensors = {int(d["index"]) for d in interpreter.get_output_details()}
 
     def output_name(self, op: dict) -> str:
         return self.names[int(op["outputs"][0])]
@@ -196,23 +199,44 @@ class TflGraph:
         return [op for op in self.ops if op["op_name"] in WEIGHTED_TFL and any(c["index"] in tail for c in self._next(op))]
 
 
-def float_ops(graph: TflGraph, strategy: Strategy) -> list[str]:
-    """Output tensor names of the ops ``strategy`` keeps float (ai-edge-quantizer matches ops by them)."""
+def float_ops(graph: TflGraph, strategy: Strategy, integer_outputs: bool = False) -> list[str]:
+    """Output tensor names of the ops ``strategy`` keeps float (ai-edge-quantizer matches ops by them).
+
+    integer_outputs: the ops writing the model's outputs stay quantised whatever the strategy, so the
+    model's output tensors are int8 (full-integer interface); the float tail then ends in QUANTIZE ops.
+    """
     ops = graph.tail() if strategy.keep_tail_float else []
     ops += graph.stem(strategy.float_stem_convs)
     if strategy.float_head_convs:
         ops += graph.head_outputs()
+    if integer_outputs:
+        ops = [op for op in ops if not graph.output_tensors & {int(t) for t in op["outputs"]}]
     return list(dict.fromkeys(graph.output_name(op) for op in ops))
 
 
-def quantize_tflite(fp32_tflite: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy) -> dict:
-    """FP32 .tflite -> static INT8 ``out_path`` per ``strategy``; -> build info for report.json."""
+def _pin_input_range(qsv: dict, names: list[str], input_range: tuple[float, float]) -> None:
+    """Quantise the model input on the exact range preprocessing produces (0..255 pixels: scale 1), not on
+    what the calibration images happened to reach: then a uint8 input is the raw pixels, losslessly."""
+    for name in names:
+        stats = qsv.get(name)
+        if stats:
+            stats["min"] = np.full_like(np.asarray(stats["min"], dtype=np.float32), input_range[0])
+            stats["max"] = np.full_like(np.asarray(stats["max"], dtype=np.float32), input_range[1])
+
+
+def quantize_tflite(fp32_tflite: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy,
+                    input_range: tuple[float, float] | None = None) -> dict:
+    """FP32 .tflite -> static INT8 ``out_path`` per ``strategy``; -> build info for report.json.
+
+    input_range: (min, max) of the preprocessed input. Given, the model gets the full-integer interface:
+    its input is quantised on exactly that range and its outputs stay int8 even when the tail is float.
+    """
     _require()
     from ai_edge_quantizer import quantizer as aeq
 
     started = time.perf_counter()
     graph = TflGraph(Path(fp32_tflite))
-    keep_float = float_ops(graph, strategy)
+    keep_float = float_ops(graph, strategy, integer_outputs=input_range is not None)
     calib = calibration if strategy.calib_count is None else calibration.subset(strategy.calib_count)
     signature, io = graph.signature
     try:
@@ -222,7 +246,10 @@ def quantize_tflite(fp32_tflite: Path, out_path: Path, calibration: CalibrationS
             # The quantizer's op scope is the output tensor name plus ';': match it exactly.
             quantizer.update_quantization_recipe(f"^{re.escape(name)};$", "*", algorithm_key="no_quantize")
         data = {signature: [{io["inputs"][0]: np.ascontiguousarray(b)} for b in calib.batches()]}
-        result = quantizer.quantize(quantizer.calibrate(data, num_threads=2), enable_progress_report=False)
+        qsv = quantizer.calibrate(data, num_threads=2)
+        if input_range is not None:
+            _pin_input_range(qsv, graph.input_names, input_range)
+        result = quantizer.quantize(qsv, enable_progress_report=False)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         result.export_model(str(out_path), overwrite=True)
     except Exception as exc:  # the quantizer raises ValueError/RuntimeError variants

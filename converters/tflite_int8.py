@@ -1,8 +1,9 @@
-"""TFLite artifacts for LiteRT: wrap an existing .tflite with a manifest read from the model itself.
+"""TFLite artifacts for LiteRT: wrap a .tflite with a manifest read from the model itself.
 
-Full-integer INT8 conversion (ai-edge-quantizer on an FP32 .tflite, or litert-torch) is not
-implemented yet; ``wrap_tflite`` makes any .tflite file -- e.g. a third party's INT8 export --
-an artifact, so the accuracy gate (``edge verify``) can judge it against the FP32 reference.
+``wrap_tflite`` makes any .tflite file -- e.g. a third party's INT8 export -- an artifact, so the
+accuracy gate (``edge verify``) can judge it against the FP32 reference. ``wrap_split_tflite``
+wraps a full-integer model whose packed output was split into parts (converters.onnx_split): the
+manifest keeps the reference's logical output and lists the model tensors that make it up.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from converters.derive import derive, tool_versions
-from edge.artifact import Artifact, InputSpec, OutputSpec, Quantization
+from edge.artifact import Artifact, InputSpec, OutputPart, OutputSpec, Quantization
 from edge.errors import ConversionError
 
 _DTYPES = {"float32": "float32", "float16": "float16", "int8": "int8", "uint8": "uint8"}
@@ -69,3 +70,37 @@ def wrap_tflite(model: Path, reference: Artifact, out: Path, precision: str = "i
     return derive(reference, out, model.name, format="tflite", runtime="litert", precision=precision,
                   input=_input_spec(reference, inputs[0]), outputs=specs, notes=notes,
                   tools=tool_versions("ai-edge-litert", "tflite-runtime"))
+
+
+def _match_parts(model: Path, outputs: list[dict], shapes: list[list[int]]) -> list[dict]:
+    """The model's output details in the order of the split ``shapes`` (TFLite renames and may reorder)."""
+    remaining = list(outputs)
+    ordered = []
+    for shape in shapes:
+        found = next((d for d in remaining if [int(v) for v in d["shape"]] == list(shape)), None)
+        if found is None:
+            raise ConversionError(f"{model}: no output shaped {shape} (outputs: {[list(d['shape']) for d in outputs]})")
+        remaining.remove(found)
+        ordered.append(found)
+    return ordered
+
+
+def wrap_split_tflite(model: Path, reference: Artifact, out: Path, part_shapes: list[list[int]],
+                      notes: list[str], tools: dict[str, str]) -> Artifact:
+    """Copy ``model`` (one output per part of the reference's single output) into ``out`` with a manifest.
+
+    part_shapes: the parts' shapes in concatenation order (last axis), as converters.onnx_split wrote them.
+    """
+    model, out = Path(model), Path(out)
+    inputs, outputs = read_io(model)
+    if len(inputs) != 1 or len(reference.manifest.outputs) != 1 or len(outputs) != len(part_shapes):
+        raise ConversionError(f"{model}: has {len(inputs)} inputs / {len(outputs)} outputs; expected 1 / "
+                              f"{len(part_shapes)} parts of the reference's one output")
+    parts = [OutputPart(name=d["name"], shape=[int(v) for v in d["shape"]], dtype=d["dtype"].__name__,
+                        quantization=_quantization(d)) for d in _match_parts(model, outputs, part_shapes)]
+    logical = reference.manifest.outputs[0].model_copy(update={"parts": parts})
+    out.mkdir(parents=True, exist_ok=True)
+    if model.parent.resolve() != out.resolve():
+        shutil.copy2(model, out / model.name)
+    return derive(reference, out, model.name, format="tflite", runtime="litert", precision="int8",
+                  input=_input_spec(reference, inputs[0]), outputs=[logical], notes=notes, tools=tools)

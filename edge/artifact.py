@@ -65,12 +65,36 @@ class InputSpec(_Strict):
         return self
 
 
+class OutputPart(_Strict):
+    """One model tensor holding a slice (along the last axis) of a logical output."""
+
+    name: str
+    shape: list[int]
+    dtype: str = "float32"
+    quantization: Quantization | None = None
+
+
 class OutputSpec(_Strict):
+    """A logical output as the decoder reads it (float32 after dequantisation, in this shape)."""
+
     name: str
     shape: list[int]
     dtype: str = "float32"
     quantization: Quantization | None = None
     role: Literal["raw", "boxes", "scores", "class_ids", "count"] = "raw"
+    # Full-integer models: a packed output (YOLOX [1, N, 4 + 1 + nc]) is exported as separate tensors
+    # so box offsets and probabilities each get their own INT8 scale. The runtime dequantises each
+    # part with its own parameters and concatenates them along the last axis, in this order, into
+    # ``shape``. Empty (every artifact before this field existed): the model tensor is ``name``.
+    parts: list[OutputPart] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _parts_fill_shape(self) -> OutputSpec:
+        if self.parts:
+            last = sum(p.shape[-1] for p in self.parts if p.shape)
+            if any(p.shape[:-1] != self.shape[:-1] for p in self.parts) or last != self.shape[-1]:
+                raise ValueError(f"parts {[p.shape for p in self.parts]} do not concatenate (last axis) to {self.shape}")
+        return self
 
 
 class DecoderSpec(_Strict):

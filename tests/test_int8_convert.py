@@ -26,6 +26,7 @@ from converters.evaluate import load_eval_set  # noqa: E402
 from converters.gate import GateConfig  # noqa: E402
 from converters.int8 import build_int8  # noqa: E402
 from converters.package import package_fp32  # noqa: E402
+from converters.profiles import PROFILES_DIR  # noqa: E402
 from converters.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT  # noqa: E402
 from edge.artifact import Artifact  # noqa: E402
 from edge.errors import ConversionError, UsageError  # noqa: E402
@@ -182,11 +183,16 @@ def test_cli_int8_needs_calibration(shared_data: Path, tmp_path: Path) -> None:
     assert isinstance(result.exception, UsageError) and "--calib is required" in str(result.exception)
 
 
-def test_cli_coral_profile_says_tflite_int8_is_not_there_yet(shared_data: Path, coco: Path, tmp_path: Path) -> None:
-    args = [str(shared_data / "models" / "yolox_nano.onnx"), "--profile", "coral-edgetpu", "--decoder", "yolox",
-            "--input-size", "416", "--out", str(tmp_path / "o"), "--calib", str(coco / "images")]
-    result = CliRunner().invoke(convert, args)
-    assert isinstance(result.exception, ConversionError) and "not implemented yet" in str(result.exception)
+def test_integer_io_profiles_need_tflite(tmp_path: Path) -> None:
+    """Coral's uint8 I/O goes to the full-integer TFLite path; integer I/O on another runtime is refused."""
+    from converters.convert_int8 import resolve_target
+    from converters.profiles import get_profile
+
+    assert resolve_target(get_profile("coral-edgetpu")) == "litert"
+    body = (PROFILES_DIR / "generic-onnxruntime.yaml").read_text().replace("name: generic-onnxruntime", "name: odd")
+    (tmp_path / "odd.yaml").write_text(body + "\nio_dtype: uint8\n")
+    with pytest.raises(ConversionError, match="io_dtype uint8 .* is implemented for TFLite"):
+        resolve_target(get_profile(str(tmp_path / "odd.yaml")))
 
 
 def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_set, tmp_path: Path) -> None:

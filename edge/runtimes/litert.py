@@ -3,14 +3,17 @@
 ai-edge-litert ships XNNPACK's fast INT8 kernels (11-14 ms vs about 108 ms for tflite-runtime 2.14
 on YOLOX-nano, toolchain-notes); tflite_runtime is the fallback for boards where only it installs.
 Full-integer models take int8/uint8 input and give int8/uint8 outputs: the Preprocessor quantises
-the input from the manifest, and outputs are dequantised here with the manifest's parameters.
+the input from the manifest (uint8 with scale 1 and zero point 0 is just the raw pixels), and
+outputs are dequantised here with the manifest's parameters. A packed output exported as parts
+(``OutputSpec.parts``: boxes and scores, each with its own scale) is dequantised part by part and
+concatenated back into the layout the decoder reads.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge.artifact import Artifact
+from edge.artifact import Artifact, Quantization
 from edge.errors import RuntimeLoadError
 from edge.runtimes import dequantize
 
@@ -48,14 +51,22 @@ class LiteRtRuntime:
             raise RuntimeLoadError(f"{path}: LiteRT cannot load the model: {exc}") from exc
         self._input = _by_name(self._interpreter.get_input_details(), manifest.input.name, path)["index"]
         details = self._interpreter.get_output_details()
-        self._outputs = [_by_name(details, o.name, path)["index"] for o in manifest.outputs]
-        self._quant = [o.quantization for o in manifest.outputs]
+        # Per logical output: the (tensor index, quantisation) of each model tensor that makes it up.
+        self._outputs = [[(_by_name(details, t.name, path)["index"], t.quantization) for t in (o.parts or [o])]
+                         for o in manifest.outputs]
+
+    def _read(self, index: int, quant: Quantization | None) -> np.ndarray:
+        array = self._interpreter.get_tensor(index)  # get_tensor copies
+        return array if quant is None else dequantize(array, quant.scale, quant.zero_point)
 
     def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
         self._interpreter.set_tensor(self._input, tensor)
         self._interpreter.invoke()
-        outputs = [self._interpreter.get_tensor(index) for index in self._outputs]  # get_tensor copies
-        return [o if q is None else dequantize(o, q.scale, q.zero_point) for o, q in zip(outputs, self._quant)]
+        results = []
+        for parts in self._outputs:
+            arrays = [self._read(index, quant) for index, quant in parts]
+            results.append(arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=-1))
+        return results
 
     def close(self) -> None:
         self._interpreter = None

@@ -61,6 +61,9 @@ def test_publish_events_counters_state_discovery(broker: Mosquitto, tmp_path: Pa
     assert [(g["class"], g["dir"], g["track_id"], g["frame"]) for g in got] == [
         (e.class_name, e.direction, e.track_id, e.frame_index) for e in events]
     assert sub.on("edgetally/dev1/availability")[0] == b"online"
+    # The subscriber can see the last event before the sink has its PUBACK: wait for the outbox
+    # to empty, so the stats below report the depth after delivery (0), not a race.
+    assert wait_until(lambda: sink.outbox is not None and sink.outbox.depth == 0)
     sink.stats(RunStats(frames=100, fps=24.5, infer_ms_p50=11.0, dropped_frames=0, camera_age_s=0.1, reconnects=0))
     assert wait_until(lambda: sub.last("edgetally/dev1/stats") is not None)
     sink.close()

@@ -7,8 +7,8 @@ evaluates on the rest (never on calibration images), exactly as `edge convert` d
 the known-bad TFLite specimen with the same gate. Last, every accepted artifact plus OpenVINO's FP32
 build (INFERENCE_PRECISION_HINT=f32) is timed at 1 thread in ONE process, runs interleaved, so load
 from other processes on a shared machine hits all models alike. ``coral`` (full-integer uint8 TFLite)
-also times its all-integer rung (the model the Edge TPU would run whole) even when the gate rejects
-it. Writes benchmarks/results/convert_bench.json.
+also times its last all-integer rung (the model the Edge TPU would run whole) even when the gate
+rejects it. Writes benchmarks/results/convert_bench.json.
 """
 
 from __future__ import annotations
@@ -56,14 +56,16 @@ def _convert(target: str, out: Path, calib_count: int) -> dict:
 
 
 def _all_integer(reference: Path, out: Path, calib_count: int) -> Path:
-    """The coral ladder's first rung (every op INT8, uint8 I/O), built for timing even if the gate rejects it."""
+    """The coral ladder's last all-integer rung (every op INT8, uint8 I/O: what the Edge TPU runs whole),
+    built for timing even if the gate rejects it."""
     from converters.calibration import load_calibration
     from converters.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
     from edge.artifact import Artifact
 
     ref = Artifact.load(reference)
     calibration = load_calibration(COCO / "images", ref.manifest.input, calib_count)
-    artifact, _info = full_integer_builder(ref, calibration, out / "work", "uint8")(FULL_INTEGER_REPAIRS[0], out / "art")
+    rung = [s for s in FULL_INTEGER_REPAIRS if not (s.keep_tail_float or s.float_stem_convs or s.float_head_convs)][-1]
+    artifact, _info = full_integer_builder(ref, calibration, out / "work", "uint8")(rung, out / "art")
     return artifact.directory
 
 

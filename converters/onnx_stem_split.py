@@ -89,8 +89,10 @@ def _peaks(model: Any, tensor: str, input_name: str, calibration: CalibrationSet
     return peaks
 
 
-def _branch(graph: Any, chain: Sequence[Any], group: np.ndarray, index: int) -> tuple[list, str]:
-    """Conv/SiLU/depthwise/SiLU nodes for one channel group; returns (nodes, output name)."""
+def _branch(graph: Any, chain: Sequence[Any], group: np.ndarray, index: int, prefix: str = "stem_split") -> tuple[list, str]:
+    """Conv/SiLU/depthwise/SiLU nodes for one channel group; returns (nodes, output name).
+
+    prefix: names every new node and initializer (one per rewritten chain, so they never collide)."""
     import onnx
     from onnx import numpy_helper
 
@@ -98,7 +100,7 @@ def _branch(graph: Any, chain: Sequence[Any], group: np.ndarray, index: int) -> 
     arrays = {i.name: i for i in graph.initializer}
 
     def weights(node: Any, slot: int, tag: str) -> str:
-        name = f"stem_split_{tag}_{index}"
+        name = f"{prefix}_{tag}_{index}"
         value = numpy_helper.to_array(arrays[node.input[slot]])[group]
         graph.initializer.append(numpy_helper.from_array(value, name))
         return name
@@ -106,7 +108,7 @@ def _branch(graph: Any, chain: Sequence[Any], group: np.ndarray, index: int) -> 
     def attrs(node: Any, **override: Any) -> dict:
         return {**{a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}, **override}
 
-    p = f"stem_split_{index}_"
+    p = f"{prefix}_{index}_"
     nodes = [
         onnx.helper.make_node("Conv", [conv1.input[0], weights(conv1, 1, "w1"), weights(conv1, 2, "b1")], [p + "c1"],
                               name=p + "conv", **attrs(conv1)),

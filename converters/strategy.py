@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Calibrator = Literal["minmax", "percentile", "entropy"]
+ActivationRanges = Literal["moving-average", "minmax", "mse"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,14 @@ class Strategy:
     calib_count: int | None = None  # None: use the whole calibration set
     # Full-integer TFLite only: split the stem's channels into range groups (converters.onnx_stem_split).
     split_stem_channels: bool = False
+    # Full-integer TFLite only: split every uneven Conv-SiLU-depthwise-SiLU-Conv chain (converters.onnx_channel_split).
+    split_depthwise_channels: bool = False
+    # ai-edge-quantizer only (converters.tflite_ranges): how activation ranges are set -- its default moving
+    # average of per-image min/max, the min/max over all images, or the MSE-optimal range on a histogram over
+    # all images -- and whether SiLU inputs and sigmoid logits are clipped where the op's INT8 output grid
+    # cannot see the difference.
+    activation_ranges: ActivationRanges = "moving-average"
+    grid_clips: bool = False
 
     def describe(self) -> dict:
         return {
@@ -32,6 +41,9 @@ class Strategy:
             "calibrator": self.calibrator,
             "calib_count": self.calib_count,
             "split_stem_channels": self.split_stem_channels,
+            "split_depthwise_channels": self.split_depthwise_channels,
+            "activation_ranges": self.activation_ranges,
+            "grid_clips": self.grid_clips,
         }
 
 

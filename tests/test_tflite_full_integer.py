@@ -120,12 +120,12 @@ def test_stem_split_is_exact_and_groups_channels_by_range(tiny: Artifact, tmp_pa
 
 
 def test_uint8_full_integer_artifact_runs_with_per_part_scales(tiny: Artifact, tmp_path: Path) -> None:
-    from converters.tflite_full_int import EDGETPU_SCRIPT, FULL_INTEGER_REPAIRS, full_integer_builder
+    from converters.tflite_full_int import EDGETPU_SCRIPT, STEM_SPLIT_ONLY, full_integer_builder
     from edge.preprocess import Preprocessor
     from edge.runtimes import load_runtime
 
     build = full_integer_builder(tiny, _calibration(), tmp_path / "work", "uint8")
-    artifact, info = build(FULL_INTEGER_REPAIRS[0], tmp_path / "art")
+    artifact, info = build(STEM_SPLIT_ONLY, tmp_path / "art")
     inputs, outputs, every = _tflite_dtypes(artifact.model_path)
     assert inputs == [np.uint8] and outputs == [np.uint8, np.uint8]
     assert every <= INTEGER and info["ops_float"] == 0 and info["edge_tpu_ready"]  # nothing float left at all
@@ -184,3 +184,99 @@ def test_yolox_nano_full_integer_agrees_with_fp32_on_a_real_photo(shared_data: P
         mine, theirs = got.xyxy[got.class_ids == cls], ref.xyxy[ref.class_ids == cls]
         assert len(mine) >= 1, f"class {cls} lost"
         assert box_iou(theirs, mine).max() > 0.75, (cls, theirs, mine)
+
+
+def test_depthwise_chain_split_is_exact_and_finds_the_tiny_chain(tiny: Artifact, tmp_path: Path) -> None:
+    from converters.onnx_channel_split import split_depthwise_chains
+
+    info = split_depthwise_chains(tiny.model_path, tmp_path / "dw.onnx", _calibration())
+    assert info["depthwise_chains"] == 1 and info["depthwise_chains_split"] == 1  # conv -> dw -> conv, uneven
+    assert info["depthwise_split"][0]["peak_ratio"] > 4 and info["depthwise_split_groups"] >= 2
+    x = _calibration(1).tensors
+    before = ort.InferenceSession(str(tiny.model_path)).run(None, {"images": x})[0]
+    after = ort.InferenceSession(str(tmp_path / "dw.onnx")).run(None, {"images": x})[0]
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)
+
+
+def test_silu_floor_moves_no_output_by_more_than_half_a_step() -> None:
+    from converters.tflite_ranges import SILU_ARGMIN, silu_floor
+
+    def silu(x):
+        return x / (1.0 + np.exp(-x))
+
+    for step in (0.005, 0.02, 0.1, 0.6):
+        floor = silu_floor(step)
+        below = -floor - np.geomspace(1e-6, 200.0, 2000)
+        assert np.abs(silu(below) - silu(-floor)).max() <= step / 2 + 1e-12  # clipping at -floor is invisible
+        assert abs(silu(-floor)) <= step / 2 + 1e-12
+        if floor > -SILU_ARGMIN + 1e-6:  # and it is the smallest such floor
+            assert abs(silu(-floor + 0.01)) > step / 2
+    assert silu_floor(0.02) > silu_floor(0.1) > 1.27  # a finer output grid sees further down
+
+
+def test_range_repair_rung_is_all_integer_with_mse_ranges(tiny: Artifact, tmp_path: Path) -> None:
+    from ai_edge_quantizer import quantizer as aeq
+
+    from converters.tflite_convert import TflGraph
+    from converters.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
+    from converters.tflite_ranges import calibrate_global_minmax
+    from edge.runtimes import load_runtime
+
+    rung = next(s for s in FULL_INTEGER_REPAIRS if s.split_depthwise_channels)
+    assert FULL_INTEGER_REPAIRS.index(rung) < len(FULL_INTEGER_REPAIRS) - 1  # tried before the float-ops rung
+    artifact, info = full_integer_builder(tiny, _calibration(), tmp_path / "work", "uint8")(rung, tmp_path / "art")
+    inputs, outputs, every = _tflite_dtypes(artifact.model_path)
+    assert inputs == [np.uint8] and outputs == [np.uint8, np.uint8] and every <= INTEGER and info["ops_float"] == 0
+    assert info["depthwise_chains_split"] == 1 and info["calibrator"].startswith("mse") and info["mse_ranges"] > 10
+    assert "silu_floors" in info  # how many SiLU inputs were floored (0 here: the tiny model's stay above the floors)
+    x = _calibration(1).tensors
+    (got,) = load_runtime(artifact, threads=1).infer(x.astype(np.uint8))
+    expected = ort.InferenceSession(str(tiny.model_path)).run(None, {"images": x.astype(np.uint8).astype(np.float32)})[0]
+    assert np.abs(got - expected).max() < 0.1 * float(np.ptp(expected))
+    # Global min/max contains every image's range; the default moving average sits inside it.
+    fp32 = tmp_path / "work" / "fp32-tflite" / "fp32-depthwise-split.tflite"
+    signature, io = TflGraph(fp32).signature
+    data = {signature: [{io["inputs"][0]: b} for b in _calibration().batches()]}
+    quantizer = aeq.Quantizer(str(fp32))
+    quantizer.add_static_config(".*", "*", 8, 8)
+    ema, full = quantizer.calibrate(data, num_threads=1), calibrate_global_minmax(fp32, quantizer.get_quantization_recipe(), data, 1)
+    assert ema.keys() == full.keys()
+    assert all(np.all(full[k]["min"] <= ema[k]["min"] + 1e-6) and np.all(full[k]["max"] >= ema[k]["max"] - 1e-6) for k in ema)
+    assert any(np.any(full[k]["max"] > ema[k]["max"] + 1e-4) for k in ema)
+
+
+def test_yolox_nano_depthwise_chain_split_is_exact(shared_data: Path, yolox_fp32_artifact: Path, tmp_path: Path) -> None:
+    import cv2
+    import onnx
+
+    from converters.calibration import load_calibration
+    from converters.onnx_channel_split import split_depthwise_chains
+    from edge.preprocess import Preprocessor
+
+    reference = Artifact.load(yolox_fp32_artifact)
+    calibration = load_calibration(shared_data / "coco" / "coco128_train2017" / "images", reference.manifest.input, 16)
+    info = split_depthwise_chains(reference.model_path, tmp_path / "dw.onnx", calibration)
+    # YOLOX-nano: the stem, every CSP bottleneck and every stride-2 DWConv is Conv -> SiLU -> dw -> SiLU -> Conv.
+    assert info["depthwise_chains"] == 20 and info["depthwise_chains_split"] >= 10
+    assert info["depthwise_split"][0]["peak_ratio"] > 100  # the stem: channels 0.16..138
+    nodes = onnx.load(str(tmp_path / "dw.onnx")).graph.node
+    assert sum(n.name.endswith("_depthwise") for n in nodes) == info["depthwise_split_groups"]
+    tensor, _ = Preprocessor(reference.manifest.input)(cv2.imread(str(shared_data / "models" / "dog.jpg")))
+    name = reference.manifest.input.name
+    before = ort.InferenceSession(str(reference.model_path)).run(None, {name: tensor})[0]
+    after = ort.InferenceSession(str(tmp_path / "dw.onnx")).run(None, {name: tensor})[0]
+    np.testing.assert_allclose(after, before, rtol=1e-3, atol=1e-3)
+
+
+def test_mse_range_clips_rare_outliers_and_keeps_a_dense_range() -> None:
+    from converters.tflite_ranges import HISTOGRAM_BINS, mse_range
+
+    values = np.random.default_rng(0).normal(0.0, 1.0, 200_000)
+    dense = np.histogram(values, HISTOGRAM_BINS, (-5.0, 5.0))[0]
+    low, high = mse_range(dense, -5.0, 5.0)
+    assert -5.0 <= low < -2.5 and 2.5 < high <= 5.0  # a Gaussian keeps most of its range
+    flat = np.histogram(np.random.default_rng(1).uniform(-1.0, 3.0, 200_000), HISTOGRAM_BINS, (-1.0, 3.0))[0]
+    assert mse_range(flat, -1.0, 3.0) == pytest.approx((-1.0, 3.0), abs=0.05)  # nothing to gain from clipping
+    tailed = np.random.default_rng(2).laplace(0.0, 1.0, 200_000)  # heavy tails: their rare ends get clipped
+    low, high = mse_range(np.histogram(tailed, HISTOGRAM_BINS, (tailed.min(), tailed.max()))[0], tailed.min(), tailed.max())
+    assert 0.5 < low / tailed.min() < 0.9 and 0.5 < high / tailed.max() < 0.9

@@ -43,7 +43,6 @@ _QUEUE_DEPTH = 2
 # A tensor slot may be: queued for inference (_QUEUE_DEPTH), being inferred (1), being written (1).
 # Once inferred it is free: the frame loop only sees outputs.
 _RING = _QUEUE_DEPTH + 2
-_STATS_INTERVAL_S = 5.0
 _INFER_WINDOW = 10_000
 
 
@@ -178,8 +177,11 @@ def tracker_config(overrides: dict[str, float | int | bool]) -> TrackerConfig:
 
 def _stats_interval(settings: RunSettings) -> float:
     """Seconds between stats handed to the sinks: the mqtt block's ``stats_interval_s`` (validated
-    with the MQTT settings when the sinks are built), else the default."""
-    return float((settings.mqtt or {}).get("stats_interval_s", _STATS_INTERVAL_S))
+    with the MQTT settings when the sinks are built), else MqttSettings' default."""
+    from edge.sinks.mqtt_settings import MqttSettings  # pydantic only, no paho
+
+    default = MqttSettings.model_fields["stats_interval_s"].default
+    return float((settings.mqtt or {}).get("stats_interval_s", default))
 
 
 class Pipeline:

@@ -162,15 +162,12 @@ def ort_runner(path: Path, config: dict, tensor: np.ndarray) -> Callable[[], obj
     """A session built as edge/runtimes/onnxruntime.py builds it, at 1 thread, plus ``config``."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    from edge.runtimes.onnxruntime import session_options
+
+    options = session_options(threads=1)
     level = config.get("level", "all")
     options.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                                         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[level]
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     for key, value in config.items():
         if key != "level":
             options.add_session_config_entry(key, value)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from converters.calibration import CalibrationSet
-from converters.onnx_stem_split import GROUP_RATIO, MAX_GROUPS, _branch, _replace, channel_groups
+from converters.onnx_stem_split import GROUP_RATIO, MAX_GROUPS, _branch, _replace, channel_groups, channel_peaks
 
 PREFIX = "dw_split"
 
@@ -81,26 +81,6 @@ class _Finder:
         return [c for c in (self.chain(node) for node in self.nodes) if c is not None]
 
 
-def _all_peaks(model: Any, tensors: list[str], calibration: CalibrationSet) -> list[np.ndarray]:
-    """Per-channel max |value| of each tensor over the calibration set, in one onnxruntime pass."""
-    import copy
-
-    import onnx
-    import onnxruntime as ort
-
-    probe = copy.deepcopy(model)
-    del probe.graph.output[:]
-    probe.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    peaks: list[np.ndarray] | None = None
-    for batch in calibration.batches():
-        values = [np.abs(v).max(axis=(0, 2, 3)) for v in session.run(tensors, {model.graph.input[0].name: batch})]
-        peaks = values if peaks is None else [np.maximum(p, v) for p, v in zip(peaks, values)]
-    return peaks or []
-
-
 def _rewrite(model: Any, chain: list, groups: list[list[int]], index: int) -> None:
     import onnx
     from onnx import numpy_helper
@@ -132,7 +112,7 @@ def split_depthwise_chains(source: Path, target: Path, calibration: CalibrationS
     model = onnx.load(str(source))
     name_nodes(model)  # nodes are matched by name when replaced
     chains = _Finder(model).all_chains()
-    peaks = _all_peaks(model, [c[2].output[0] for c in chains], calibration) if chains else []
+    peaks = channel_peaks(model, [c[2].output[0] for c in chains], calibration) if chains else []
     split: list[dict] = []
     for index, (chain, chain_peaks) in enumerate(zip(chains, peaks)):
         groups = channel_groups(chain_peaks, ratio, max_groups)

@@ -70,23 +70,24 @@ def channel_groups(peaks: np.ndarray, ratio: float = GROUP_RATIO, max_groups: in
     return groups
 
 
-def _peaks(model: Any, tensor: str, input_name: str, calibration: CalibrationSet) -> np.ndarray:
-    """Per-channel max |value| of ``tensor`` over the calibration set (onnxruntime, CPU)."""
+def channel_peaks(model: Any, tensors: list[str], calibration: CalibrationSet) -> list[np.ndarray]:
+    """Per-channel max |value| of each tensor over the calibration set, in one onnxruntime pass."""
     import copy
 
     import onnx
     import onnxruntime as ort
 
     probe = copy.deepcopy(model)
-    probe.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+    del probe.graph.output[:]
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    peaks = None
+    peaks: list[np.ndarray] | None = None
     for batch in calibration.batches():
-        value = np.abs(session.run([tensor], {input_name: batch})[0]).max(axis=(0, 2, 3))
-        peaks = value if peaks is None else np.maximum(peaks, value)
-    return peaks
+        values = [np.abs(v).max(axis=(0, 2, 3)) for v in session.run(tensors, {model.graph.input[0].name: batch})]
+        peaks = values if peaks is None else [np.maximum(p, v) for p, v in zip(peaks, values)]
+    return peaks or []
 
 
 def _branch(graph: Any, chain: Sequence[Any], group: np.ndarray, index: int, prefix: str = "stem_split") -> tuple[list, str]:
@@ -141,7 +142,7 @@ def split_stem_channels(source: Path, target: Path, calibration: CalibrationSet)
     group_attr = next((a.i for a in depthwise.attribute if a.name == "group"), 1)
     if group_attr != channels:
         raise ConversionError(f"stem split: '{depthwise.name}' is not depthwise (group {group_attr}, {channels} channels)")
-    peaks = _peaks(model, chain[2].output[0], model.graph.input[0].name, calibration)
+    (peaks,) = channel_peaks(model, [chain[2].output[0]], calibration)
     groups = channel_groups(peaks)
     new_nodes, outputs = [], []
     for index, group in enumerate(groups):

@@ -10,19 +10,25 @@ from edge.errors import RuntimeLoadError
 from edge.runtimes import dequantize
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """The runner's session settings (benchmarks time artifacts with exactly these)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # Idle ORT workers spin by default; on a 2-4 core board that steals the CPU the capture and
+    # tracking threads need between inferences.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxRuntime:
     name = "onnxruntime"
 
     def __init__(self, artifact: Artifact, threads: int) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # Idle ORT workers spin by default; on a 2-4 core board that steals the CPU the capture and
-        # tracking threads need between inferences.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         path = artifact.model_path
         try:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -94,14 +94,16 @@ def test_height_modulated_iou_keeps_the_person_at_the_same_depth(height_iou: boo
     overlap 0.72). Plain IoU hands the id to the person behind; IoU x vertical overlap keeps it."""
     person, same, behind = [100, 100, 140, 300], [110, 100, 150, 300], [100, 85, 140, 255]
     tracker = Tracker(TrackerConfig(height_iou=height_iou))
-    for i in range(5):
+    for i in range(4):
         tracker.update(dets([person]), i / 30)
+    before = tracker.update(dets([person]), 4 / 30).xyxy[0].astype(np.float64)
     out = tracker.update(dets([same, behind]), 5 / 30)
     assert out.ids.tolist() == [1]
-    feet = {"same person": 300.0, "person behind": 255.0}
-    other = next(k for k in feet if k != follows)
-    bottom = float(out.xyxy[0, 3])  # the Kalman posterior: pulled towards the matched detection
-    assert abs(bottom - feet[follows]) < abs(bottom - feet[other])
+    # The Kalman posterior moves from the track's box towards the matched detection.
+    step = out.xyxy[0] - before
+    boxes = {"same person": np.array(same, np.float64), "person behind": np.array(behind, np.float64)}
+    cosine = {k: float(step @ (b - before) / np.linalg.norm(step) / np.linalg.norm(b - before)) for k, b in boxes.items()}
+    assert cosine[follows] > 0.9 > max(v for k, v in cosine.items() if k != follows)
 
 
 # -- Kalman ----------------------------------------------------------------------------------

@@ -63,6 +63,20 @@ def test_noise_is_deterministic_and_controlled() -> None:
     assert 20 < len(fps) < 60  # Poisson(2) false positives on each of 20 frames, nothing else
 
 
+def test_noise_can_keep_the_true_ids() -> None:
+    """keep_ids: the same boxes, true detections labelled with their GT id, false positives -1."""
+    gt = _toy_gt("MOT17")
+    plain = noisy_detections(gt, INFO, NoiseSpec(fp_per_frame=2.0))
+    labelled = noisy_detections(gt, INFO, NoiseSpec(fp_per_frame=2.0), keep_ids=True)
+    np.testing.assert_array_equal(np.delete(plain, 1, axis=1), np.delete(labelled, 1, axis=1))
+    assert (plain[:, 1] == -1).all()
+    true = labelled[labelled[:, 1] >= 0]
+    assert set(true[:, 1].tolist()) == {1.0, 2.0, 3.0} and len(true) < len(labelled)
+    for row in true:  # each labelled box is a jittered copy of that person's GT box in that frame
+        (g,) = gt[(gt[:, 0] == row[0]) & (gt[:, 1] == row[1])]
+        assert np.abs(row[2:4] - g[2:4]).max() < 0.5 * g[4]
+
+
 def test_evaluated_gt_keeps_considered_pedestrians() -> None:
     gt = parse_mot("1,1,0,0,5,5,1,1,1\n1,2,0,0,5,5,0,1,1\n1,3,0,0,5,5,1,7,1\n")
     assert evaluated_gt(gt, "MOT17")[:, 1].tolist() == [1]
@@ -160,3 +174,22 @@ def test_interleaved_timing_times_every_tracker_and_cli_needs_data(tmp_path: Pat
     assert set(medians) == set(TRACKER_NAMES)
     assert all(0.0 < ms < 100.0 for ms in medians.values()), medians
     assert main(["--mot-root", str(tmp_path), "--repeats", "1"]) == 2
+
+
+def test_true_ids_reference_row(shared_data: Path) -> None:
+    """The counting benchmark's `true ids` row (the trackers' detections with their true ids): with a
+    noise-free detector it is the ground truth itself, so it counts exactly what the `gt tracks` row
+    counts; with the default noise its count differs (misses and jitter, no tracker)."""
+    from benchmarks.tracking.runner import FPS_DIVISORS, PERFECT_TRACKS, TRUE_IDS, BenchConfig, counting_benchmark
+
+    def summary(noise: NoiseSpec) -> dict[tuple[int, str], int]:
+        mot17 = [load_mot17_noisy(shared_data / "mot", noise, d, ("MOT17-09-FRCNN",)) for d in FPS_DIVISORS]
+        result = counting_benchmark(mot17, {}, BenchConfig(mot_root=shared_data / "mot", trackers=(), noise=noise))
+        return {(r["fps"], r["tracker"]): r["counted"] for r in result["summary"]}
+
+    clean = summary(NoiseSpec(miss_rate=0, occlusion_miss=0, jitter=0, fp_per_frame=0))
+    assert {k[1] for k in clean} == {PERFECT_TRACKS, TRUE_IDS}
+    for fps in (30, 15, 5):
+        assert clean[(fps, TRUE_IDS)] == clean[(fps, PERFECT_TRACKS)] > 0
+    noisy = summary(NoiseSpec())
+    assert any(noisy[(fps, TRUE_IDS)] != noisy[(fps, PERFECT_TRACKS)] for fps in (30, 15, 5))

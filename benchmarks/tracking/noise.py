@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.tracking.mot_io import CLASS, FRAME, H, SCORE, VIS, W, X, Y, MotTable, SeqInfo
+from edge.tracking.mot_io import CLASS, FRAME, H, ID, SCORE, VIS, W, X, Y, MotTable, SeqInfo
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,22 @@ def evaluated_gt(gt: MotTable, benchmark: str) -> MotTable:
     return gt[keep]
 
 
-def noisy_detections(gt: MotTable, info: SeqInfo, spec: NoiseSpec) -> MotTable:
+def noisy_detections(gt: MotTable, info: SeqInfo, spec: NoiseSpec, keep_ids: bool = False) -> MotTable:
     """Make a det.txt-like table (frame, -1, x, y, w, h, score, -1, -1, -1) from evaluated GT rows.
 
     Deterministic for a given (gt, info.name, spec). Visibility is read from column 8 when present
     (MOT17); MOT15 has none and is treated as fully visible.
+
+    keep_ids: write each true detection's GT id in the id column (false positives keep -1): the
+    same boxes with perfect association, for the counting benchmark's no-tracker reference.
     """
     rng = np.random.default_rng([spec.seed, zlib.crc32(info.name.encode())])
     vis = np.clip(np.where(gt[:, VIS] >= 0, gt[:, VIS], 1.0), 0.0, 1.0)
     p_miss = np.clip(spec.miss_rate + spec.occlusion_miss * (1.0 - vis), 0.0, 1.0)
     kept = rng.random(len(gt)) >= p_miss
     tp = _jittered(gt[kept], rng, spec.jitter)
+    if keep_ids:
+        tp[:, ID] = gt[kept, ID]
     tp_scores = rng.beta(*spec.tp_score_beta, size=len(tp)) * (1.0 - spec.occlusion_score_drop * (1.0 - vis[kept]))
     tp[:, SCORE] = tp_scores
     fp = _false_positives(gt, info, spec, rng)

@@ -61,7 +61,10 @@ def counting_section(result: dict[str, Any]) -> list[str]:
     header = ["fps", "tracker", "true", "counted", "abs error %", "net error %", "horizontal abs %",
               "vertical abs %"]
     out = ["## Counting (MOT17 GT lines, LineCounter on tracker output)", "", *_table(header, rows), "",
-           "`gt tracks`: the counter fed the ground-truth tracks (no tracker), the counter's own error.", ""]
+           "`gt tracks`: the counter fed the ground-truth tracks (no tracker), the counter's own error. "
+           "`true ids`: the counter fed the trackers' noisy detections with their true ids (perfect "
+           "association, no smoothing, no false positives): what misses and box jitter cost without "
+           "any association error.", ""]
     return out + per_line_section(cnt["per_line"])
 
 

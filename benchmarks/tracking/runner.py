@@ -11,14 +11,23 @@ from typing import Any
 
 from benchmarks.tracking import counting, metrics
 from benchmarks.tracking.adapters import OURS, TRACKER_NAMES, run_tracker
-from benchmarks.tracking.data import MOT15_DET_SETS, MOT_ROOT, Sequence, Suite, load_mot15, load_mot17_noisy
-from benchmarks.tracking.noise import NoiseSpec, evaluated_gt
-from edge.tracking.mot_io import SCORE, MotTable, detections_by_frame, read_mot
+from benchmarks.tracking.data import (
+    MOT15_DET_SETS,
+    MOT_ROOT,
+    Sequence,
+    Suite,
+    load_mot15,
+    load_mot17_noisy,
+    subsample,
+)
+from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
+from edge.tracking.mot_io import ID, SCORE, MotTable, detections_by_frame, read_mot
 
 FPS_DIVISORS = (1, 2, 6)  # 30, 15 and 5 fps from MOT17's 30 fps
 QUICK_MOT15 = ("TUD-Campus", "TUD-Stadtmitte", "KITTI-13")
 QUICK_MOT17 = ("MOT17-09-FRCNN",)
 PERFECT_TRACKS = "gt tracks"  # counting reference row: the counter on the ground truth's own ids
+TRUE_IDS = "true ids"  # counting reference row: the noisy detections with their true ids, no tracker
 # SORT paper settings (README.sort.md): max_age 1, min_hits 3, IoU 0.3.
 SORT_PAPER = {"lost_track_buffer": 1, "minimum_consecutive_frames": 3, "minimum_iou_threshold": 0.3}
 
@@ -161,7 +170,10 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
     """Per (sequence, line, direction): true crossings (30 fps GT) and each tracker's count per fps.
 
     The PERFECT_TRACKS row feeds the counter the ground-truth tracks themselves (subsampled like
-    the detections): the error the counter's own rule and the frame rate cause, with no tracker."""
+    the detections): the error the counter's own rule and the frame rate cause, with no tracker.
+    The TRUE_IDS row feeds it the very detections the trackers got, each true one with its GT id
+    and the false positives left out: perfect association of noisy boxes, no smoothing. Between
+    the two rows is what the detector's misses and jitter cost; above TRUE_IDS, association."""
     full = {s.name: s for s in mot17[0].sequences}
     lines = {n: counting.place_lines(evaluated_gt(s.gt, "MOT17"), s.info) for n, s in full.items()}
     truth = {n: {ln.name: counting.true_crossings(evaluated_gt(full[n].gt, "MOT17"), ln, full[n].info.frame_rate)
@@ -169,11 +181,15 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
     per_line, summary = [], []
     for suite, div in zip(mot17, FPS_DIVISORS):
         fps = round(30 / div)
-        for name in (*cfg.trackers, PERFECT_TRACKS):
+        for name in (*cfg.trackers, PERFECT_TRACKS, TRUE_IDS):
             rows = []
             for seq in suite.sequences:
-                tracks = (evaluated_gt(seq.gt, "MOT17") if name == PERFECT_TRACKS
-                          else outputs[(suite.name, name)][seq.name])
+                if name == PERFECT_TRACKS:
+                    tracks = evaluated_gt(seq.gt, "MOT17")
+                elif name == TRUE_IDS:
+                    tracks = _true_id_detections(full[seq.name], cfg.noise, div)
+                else:
+                    tracks = outputs[(suite.name, name)][seq.name]
                 got = counting.counted_crossings(tracks, seq.info, lines[seq.name], cfg.counter_overrides)
                 rows += [{"sequence": seq.name, "line": ln.name, "direction": d, "fps": fps, "tracker": name,
                           "true": truth[seq.name][ln.name][d], "counted": got[ln.name][d]}
@@ -184,6 +200,14 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
             per_line += rows
     line_defs = {n: [dataclasses.asdict(ln) for ln in lns] for n, lns in lines.items()}
     return {"summary": summary, "per_line": per_line, "lines": line_defs}
+
+
+def _true_id_detections(full_rate: Sequence, noise: NoiseSpec, divisor: int) -> MotTable:
+    """The noisy detections of `full_rate` (made exactly as load_mot17_noisy makes them, then
+    subsampled) with their GT ids; false positives dropped."""
+    dets = noisy_detections(evaluated_gt(full_rate.gt, "MOT17"), full_rate.info, noise, keep_ids=True)
+    dets = subsample(dets, divisor)
+    return dets[dets[:, ID] >= 0]
 
 
 def _config_json(cfg: BenchConfig) -> dict[str, Any]:

@@ -193,3 +193,25 @@ def test_true_ids_reference_row(shared_data: Path) -> None:
         assert clean[(fps, TRUE_IDS)] == clean[(fps, PERFECT_TRACKS)] > 0
     noisy = summary(NoiseSpec())
     assert any(noisy[(fps, TRUE_IDS)] != noisy[(fps, PERFECT_TRACKS)] for fps in (30, 15, 5))
+
+
+def test_seeds_repeat_the_mot17_part_per_seed(shared_data: Path, tmp_path: Path) -> None:
+    """benchmarks.tracking.seeds: one row per (seed, fps, tracker); the truth and the GT-tracks
+    reference do not depend on the seed, the noisy detections do; the table's mean is the mean."""
+    from benchmarks.tracking.runner import PERFECT_TRACKS, TRUE_IDS, BenchConfig
+    from benchmarks.tracking.seeds import main, render, run_seeds
+
+    rows = run_seeds(BenchConfig(mot_root=shared_data / "mot", quick=True, trackers=("ours",)), (1, 2))
+    by = {(r["seed"], r["fps"], r["tracker"]): r for r in rows}
+    assert set(by) == {(s, f, t) for s in (1, 2) for f in (30, 15, 5) for t in ("ours", PERFECT_TRACKS, TRUE_IDS)}
+    for fps in (30, 15, 5):
+        assert by[(1, fps, "ours")]["true"] == by[(2, fps, "ours")]["true"] > 0
+        assert by[(1, fps, PERFECT_TRACKS)]["counted"] == by[(2, fps, PERFECT_TRACKS)]["counted"]
+        assert 0.0 < by[(1, fps, "ours")]["hota"] <= 1.0
+    assert any(by[(1, f, TRUE_IDS)]["counted"] != by[(2, f, TRUE_IDS)]["counted"] for f in (30, 15, 5))
+    table = render(rows, (1, 2))
+    ours30 = next(line for line in table.splitlines() if line.startswith("| 30 | ours |")).split(" | ")
+    mean = 100 * (by[(1, 30, "ours")]["abs_error_rate"] + by[(2, 30, "ours")]["abs_error_rate"]) / 2
+    assert float(ours30[4]) == pytest.approx(mean, abs=0.051)
+    assert main(["--seeds", "x"]) == 2
+    assert main(["--mot-root", str(tmp_path)]) == 2

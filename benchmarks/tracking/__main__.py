@@ -5,27 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from benchmarks.tracking.adapters import TRACKER_NAMES
-
-
-def _kv(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings -> dict; values are Python literals where they parse (0.3, 2, True)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.tracking.data import MOT_ROOT
     from benchmarks.tracking.report import render
-    from benchmarks.tracking.runner import BenchConfig, run_benchmark
+    from benchmarks.tracking.runner import BenchConfig, parse_overrides, run_benchmark
 
     args = _parser().parse_args(argv)
     mot_root = args.mot_root or MOT_ROOT
@@ -57,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from benchmarks.tracking.noise import NoiseSpec
 
-    cfg = BenchConfig(mot_root=mot_root, quick=args.quick, trackers=trackers, noise=NoiseSpec(**_kv(args.noise)),
-                      ours_overrides=_kv(args.ours_param), counter_overrides=_kv(args.counter_param))
+    try:
+        cfg = BenchConfig(mot_root=mot_root, quick=args.quick, trackers=trackers,
+                          noise=NoiseSpec(**parse_overrides(args.noise)),
+                          ours_overrides=parse_overrides(args.ours_param),
+                          counter_overrides=parse_overrides(args.counter_param))
+    except (TypeError, ValueError) as exc:  # a malformed KEY=VALUE or an unknown NoiseSpec key
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = run_benchmark(cfg)
     print(render(result))
     if args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 import time
@@ -42,6 +43,21 @@ class BenchConfig:
     counter_overrides: dict[str, Any] = field(default_factory=dict)
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings (the commands' --ours-param / --counter-param / --noise) -> dict; values
+    are Python literals where they parse (0.3, 2, True), strings otherwise. ValueError without '='."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
 def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     mot15_names = QUICK_MOT15 if cfg.quick else None
@@ -52,7 +68,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     accuracy, per_seq, outputs = [], {}, {}
     for suite in suites:
         for name in cfg.trackers:
-            row, seq_scores, tables = _run_suite(suite, name, cfg.ours_overrides)
+            row, seq_scores, tables = run_suite(suite, name, cfg.ours_overrides)
             accuracy.append(row)
             per_seq.setdefault(suite.name, {})[name] = seq_scores
             outputs[(suite.name, name)] = tables
@@ -68,7 +84,7 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     }
 
 
-def _run_suite(suite: Suite, name: str, overrides: dict[str, Any]) -> tuple[dict, dict, dict[str, MotTable]]:
+def run_suite(suite: Suite, name: str, overrides: dict[str, Any]) -> tuple[dict, dict, dict[str, MotTable]]:
     items, seconds, frames = [], 0.0, 0
     for seq in suite.sequences:
         run = run_tracker(name, detections_by_frame(seq.dets, seq.info.seq_length), seq.info.frame_rate,

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.tracking.__main__ import _kv
 from benchmarks.tracking.adapters import TRACKER_NAMES
 from benchmarks.tracking.data import MOT_ROOT, load_mot17_noisy
 from benchmarks.tracking.noise import NoiseSpec
@@ -27,8 +26,9 @@ from benchmarks.tracking.runner import (
     QUICK_MOT17,
     TRUE_IDS,
     BenchConfig,
-    _run_suite,
     counting_benchmark,
+    parse_overrides,
+    run_suite,
 )
 
 DEFAULT_SEEDS = (2024, 7, 99)
@@ -44,7 +44,7 @@ def run_seeds(cfg: BenchConfig, seeds: tuple[int, ...]) -> list[dict[str, Any]]:
         accuracy, outputs = {}, {}
         for suite, div in zip(mot17, FPS_DIVISORS):
             for name in cfg.trackers:
-                row, _, tables = _run_suite(suite, name, cfg.ours_overrides)
+                row, _, tables = run_suite(suite, name, cfg.ours_overrides)
                 accuracy[(round(30 / div), name)] = row
                 outputs[(suite.name, name)] = tables
         for summary in counting_benchmark(mot17, outputs, seeded)["summary"]:
@@ -95,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.mot_root / "MOT17").is_dir():
         print(f"error: MOT17 data not found under {args.mot_root}", file=sys.stderr)
         return 2
+    try:
+        overrides = parse_overrides(args.ours_param), parse_overrides(args.counter_param)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     cfg = BenchConfig(mot_root=args.mot_root, quick=args.quick, trackers=trackers, noise=NoiseSpec(),
-                      ours_overrides=_kv(args.ours_param), counter_overrides=_kv(args.counter_param))
+                      ours_overrides=overrides[0], counter_overrides=overrides[1])
     print(render(run_seeds(cfg, seeds), seeds))
     return 0
 

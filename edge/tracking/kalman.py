@@ -5,9 +5,10 @@ Measurement (4,): ``cx, cy, w, h``.
 
 The process noise is ByteTrack's / BoT-SORT's (standard deviations proportional to the box size,
 weights 1/20 for positions and 1/160 for velocities), which those trackers express per frame at
-about 30 fps; the measurement noise is 4x theirs (``KalmanNoise.meas_weight``). Here the process noise is scaled by the elapsed time instead, so a camera that
-drops to 5 fps gets a wider (not a wrongly tight) prediction: variance grows linearly with
-``dt * ref_fps`` (a random walk), velocities are per second.
+about 30 fps; the measurement noise is 4x theirs (``KalmanNoise.meas_weight``). Here the process
+noise is scaled by the elapsed time instead, so a camera that drops to 5 fps gets a wider (not a
+wrongly tight) prediction: variance grows linearly with ``dt * ref_fps`` (a random walk),
+velocities are per second.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ class KalmanNoise:
         (docs/benchmarks-tracking.md), 0.05 -> 0.2: MOT15 ACF HOTA 37.3 -> 40.4, IDF1 53.4 ->
         58.7; MOT15 Faster R-CNN HOTA 36.1 -> 36.9, IDF1 46.1 -> 49.2; MOT17-derived id switches
         290 / 258 / 176 -> 172 / 162 / 144 at 30 / 15 / 5 fps (fewer on two other noise seeds
-        too); counting abs error at 30 fps down on all three seeds. traffic_road.mp4 at 24 / 12 /
-        4 fps: unchanged but for one car at 4 fps. Larger values (0.3-0.4) gain on the MOT
-        suites but lag sharp boxes: `edge demo` scenes (a detector trained on them, nearly exact
-        boxes) double-count more vehicles (2.6 -> 4.5 % on seeds 11-15 at 0.3).
+        too); counting abs error, mean of 3 noise seeds, 12.7 / 14.8 / 17.0 -> 9.3 / 11.2 /
+        16.8 % (`python -m benchmarks.tracking.seeds`). traffic_road.mp4 at 24 / 12 /
+        4 fps: unchanged but for one car at 4 fps. 0.3 does better on the synthetic MOT17 noise
+        (counting 8.6 / 9.8 / 14.9 %) but worse on MOT15's real detections (ACF HOTA 39.5, IDF1
+        57.2) and lags sharp boxes: `edge demo` scenes (a detector trained on them, nearly exact
+        boxes) double-count more vehicles (7 errors in 154 crossings on seeds 11-15 vs 4 at 0.05).
     ref_fps: frame rate the weights were tuned at (ByteTrack: MOT17, ~30 fps). Only used to
         convert the per-frame weights into per-second quantities.
     init_vel_factor: initial velocity std = init_vel_factor * vel_weight * size (unknown motion).

@@ -90,12 +90,16 @@ class Tracks:
 
     ids: (N,) int64, unique per tracker instance; xyxy: (N, 4) float32 (filtered box);
     scores: (N,) float32 (score of the matched detection); class_ids: (N,) int64.
+    first_xyxy: (N, 4) float32 box of the detection each track started from, before it was
+    confirmed, or None when the producer does not know. A line counter takes a new track's side
+    from it: at a low frame rate a fast object can be confirmed already past the line.
     """
 
     ids: IntArray
     xyxy: FloatArray
     scores: FloatArray
     class_ids: IntArray
+    first_xyxy: FloatArray | None = None
 
     def __post_init__(self) -> None:
         ids = np.asarray(self.ids, dtype=np.int64)
@@ -111,6 +115,10 @@ class Tracks:
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "class_ids", class_ids)
+        if self.first_xyxy is not None:
+            first = np.asarray(self.first_xyxy, dtype=np.float32).reshape(-1, 4)
+            _check("Tracks.first_xyxy", first, 2, 4, n)
+            object.__setattr__(self, "first_xyxy", first)
 
     @classmethod
     def empty(cls) -> Tracks:

@@ -202,6 +202,34 @@ def test_id_switch_mid_crossing(frames, expected) -> None:
     assert [e.track_id for e in events] == expected
 
 
+@pytest.mark.parametrize(
+    ("first_y", "expected"),
+    [
+        (60.0, ["in"]),  # first detected 40 px before the line (band 4 px): confirmed past it, counted
+        (95.0, []),  # first detection within BIRTH_MARGIN bands of the line: one jittery box, no side
+        (130.0, []),  # first detected past the line already: nothing crossed
+        (None, []),  # a producer that does not report first boxes: the first reported anchor arms
+    ],
+)
+def test_new_track_takes_its_side_from_its_first_detection(first_y: float | None, expected: list[str]) -> None:
+    """A fast object at a low frame rate: first detected before the line, confirmed (first
+    reported) after it. Tracks.first_xyxy carries the first detection's box."""
+    counter = horizontal_line()
+    events = []
+    for i, y in enumerate([115.0, 130.0, 140.0]):
+        t = tracks_at({1: (100.0, y)})
+        first = None if first_y is None else [[90.0, first_y - 20.0, 110.0, first_y]]
+        events += counter.update(Tracks(t.ids, t.xyxy, t.scores, t.class_ids, first), i, i / FPS)
+    assert [e.direction for e in events] == expected
+    if expected:
+        assert events[0].frame_index == 0  # the move from the first detection passed the line
+
+
+def test_tracks_first_boxes_must_match_the_tracks() -> None:
+    with pytest.raises(ValueError, match="first_xyxy"):
+        Tracks(np.array([1, 2]), np.zeros((2, 4)), np.ones(2), np.zeros(2), first_xyxy=np.zeros((1, 4)))
+
+
 def test_two_tracks_same_frame_and_class_filter() -> None:
     counter = horizontal_line(classes={"car"})
     frames = [{1: (50, 80), 2: (150, 130)}, {1: (50, 120), 2: (150, 70)}]

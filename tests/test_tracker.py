@@ -124,6 +124,32 @@ def test_kalman_learns_velocity_in_pixels_per_second() -> None:
 # -- tracker ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("step_px", "fps"), [(10.0, 30.0), (20.0, 10.0), (30.0, 10.0), (30.0, 4.0)])
+def test_fast_object_keeps_one_id(step_px: float, fps: float) -> None:
+    """A 40 px wide box moving up to 3/4 of its width per frame: the new track must learn its
+    velocity within a few detections (the initial velocity prior is wide enough), or every
+    prediction lags behind and the object splits into a chain of ids."""
+    tracker = Tracker()
+    seen: set[int] = set()
+    for i in range(20):
+        seen |= set(tracker.update(dets([box_at(100.0 + step_px * i)]), i / fps).ids.tolist())
+    assert seen == {1}
+
+
+def test_tracks_report_the_detection_that_started_them() -> None:
+    """Tracks.first_xyxy: the box of each track's first detection (before confirmation), kept
+    aligned with its track when other tracks are forgotten."""
+    tracker = Tracker(TrackerConfig(track_buffer_s=0.3))
+    short, long_ = box_at(0.0, y=300.0), box_at(100.0)
+    tracker.update(dets([short, long_]), 0.0)
+    tracker.update(dets([short, box_at(104.0)]), 0.1)
+    for i in range(2, 10):  # the first track is never seen again and is forgotten on the way
+        out = tracker.update(dets([box_at(100.0 + 4 * i)]), i / 10)
+    assert out.ids.tolist() == [2] and tracker.num_tracks == 1
+    np.testing.assert_allclose(out.first_xyxy, [long_])
+    assert float(out.xyxy[0, 0]) > 125.0  # the track itself has moved on (last detection at 136)
+
+
 def test_empty_frames_and_confirmation_after_min_hits() -> None:
     tracker = Tracker(TrackerConfig(min_hits=3))
     frames = [Detections.empty(), dets([box_at(10)]), dets([box_at(14)]), dets([box_at(18)]), Detections.empty()]

@@ -108,10 +108,16 @@ def _track_crossings(sign: list[int], clear: list[bool], times: list[float], set
 
 
 def counted_crossings(
-    tracks: MotTable, info: SeqInfo, lines: tuple[CountLine, ...], counter_overrides: dict | None = None
+    tracks: MotTable,
+    info: SeqInfo,
+    lines: tuple[CountLine, ...],
+    counter_overrides: dict | None = None,
+    first_boxes: dict[int, np.ndarray] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Feed tracker output (frames 1..seq_length at info.frame_rate) to one LineCounter per line
-    (its defaults unless counter_overrides names LineCounter keyword arguments)."""
+    (its defaults unless counter_overrides names LineCounter keyword arguments). first_boxes:
+    track id -> the box of the detection that started it, passed on as Tracks.first_xyxy where
+    the tracker reports it (ours does, as in the runner; MOT tables cannot carry it)."""
     from edge.counting.line import LineCounter
 
     counters = [LineCounter(ln.name, ln.p1, ln.p2, ["person"], **(counter_overrides or {})) for ln in lines]
@@ -121,8 +127,9 @@ def counted_crossings(
     xyxy = mot_to_xyxy(rows)
     for i in range(info.seq_length):
         lo, hi = bounds[i], bounds[i + 1]
-        frame_tracks = Tracks(rows[lo:hi, ID].astype(np.int64), xyxy[lo:hi], rows[lo:hi, SCORE],
-                              np.zeros(hi - lo, np.int64))
+        ids = rows[lo:hi, ID].astype(np.int64)
+        first = None if first_boxes is None else [first_boxes.get(i, box) for i, box in zip(ids.tolist(), xyxy[lo:hi])]
+        frame_tracks = Tracks(ids, xyxy[lo:hi], rows[lo:hi, SCORE], np.zeros(hi - lo, np.int64), first)
         for counter in counters:
             for event in counter.update(frame_tracks, i + 1, i / info.frame_rate):
                 totals[counter.name][event.direction] += 1

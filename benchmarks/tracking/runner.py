@@ -22,6 +22,7 @@ from benchmarks.tracking.data import (
     subsample,
 )
 from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
+from edge.tracking.cli_track import TrackRun
 from edge.tracking.mot_io import ID, SCORE, MotTable, detections_by_frame, read_mot
 
 FPS_DIVISORS = (1, 2, 6)  # 30, 15 and 5 fps from MOT17's 30 fps
@@ -68,10 +69,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     accuracy, per_seq, outputs = [], {}, {}
     for suite in suites:
         for name in cfg.trackers:
-            row, seq_scores, tables = run_suite(suite, name, cfg.ours_overrides)
+            row, seq_scores, runs = run_suite(suite, name, cfg.ours_overrides)
             accuracy.append(row)
             per_seq.setdefault(suite.name, {})[name] = seq_scores
-            outputs[(suite.name, name)] = tables
+            outputs[(suite.name, name)] = runs
     return {
         "config": _config_json(cfg),
         "accuracy": accuracy,
@@ -84,18 +85,18 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
     }
 
 
-def run_suite(suite: Suite, name: str, overrides: dict[str, Any]) -> tuple[dict, dict, dict[str, MotTable]]:
-    items, seconds, frames = [], 0.0, 0
+def run_suite(suite: Suite, name: str, overrides: dict[str, Any]) -> tuple[dict, dict, dict[str, TrackRun]]:
+    items, runs, seconds, frames = [], {}, 0.0, 0
     for seq in suite.sequences:
-        run = run_tracker(name, detections_by_frame(seq.dets, seq.info.seq_length), seq.info.frame_rate,
-                          overrides if name == OURS else None)
+        run = runs[seq.name] = run_tracker(name, detections_by_frame(seq.dets, seq.info.seq_length),
+                                           seq.info.frame_rate, overrides if name == OURS else None)
         items.append((seq, run.table))
         seconds += run.seconds
         frames += run.frames
     combined, per_seq = metrics.score(items)
     row = {"suite": suite.name, "tracker": name, **combined.as_dict(), "frames": frames,
            "ms_per_frame": round(1000.0 * seconds / max(frames, 1), 4)}
-    return row, {k: v.as_dict() for k, v in per_seq.items()}, {seq.name: t for seq, t in items}
+    return row, {k: v.as_dict() for k, v in per_seq.items()}, runs
 
 
 def _timing(accuracy: list[dict]) -> dict[str, float]:
@@ -140,7 +141,7 @@ def sort_published_check(cfg: BenchConfig, frcnn: Suite, outputs: dict) -> dict[
         "measured": {},
     }
     for name in cfg.trackers:
-        combined, per = metrics.score([(s, outputs[(frcnn.name, name)][s.name]) for s in seqs])
+        combined, per = metrics.score([(s, outputs[(frcnn.name, name)][s.name].table) for s in seqs])
         result["measured"][name] = {"combined": combined.mota, **{k: v.mota for k, v in per.items()}}
     result["measured"]["sort (paper settings)"] = _sort_paper_rescore(seqs)
     return result
@@ -205,8 +206,9 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
                 elif name == TRUE_IDS:
                     tracks = _true_id_detections(full[seq.name], cfg.noise, div)
                 else:
-                    tracks = outputs[(suite.name, name)][seq.name]
-                got = counting.counted_crossings(tracks, seq.info, lines[seq.name], cfg.counter_overrides)
+                    tracks = outputs[(suite.name, name)][seq.name].table
+                first = outputs[(suite.name, name)][seq.name].first_boxes if name in cfg.trackers else None
+                got = counting.counted_crossings(tracks, seq.info, lines[seq.name], cfg.counter_overrides, first)
                 rows += [{"sequence": seq.name, "line": ln.name, "direction": d, "fps": fps, "tracker": name,
                           "true": truth[seq.name][ln.name][d], "counted": got[ln.name][d]}
                          for ln in lines[seq.name] for d in counting.DIRECTIONS]

@@ -44,9 +44,9 @@ def run_seeds(cfg: BenchConfig, seeds: tuple[int, ...]) -> list[dict[str, Any]]:
         accuracy, outputs = {}, {}
         for suite, div in zip(mot17, FPS_DIVISORS):
             for name in cfg.trackers:
-                row, _, tables = run_suite(suite, name, cfg.ours_overrides)
+                row, _, runs = run_suite(suite, name, cfg.ours_overrides)
                 accuracy[(round(30 / div), name)] = row
-                outputs[(suite.name, name)] = tables
+                outputs[(suite.name, name)] = runs
         for summary in counting_benchmark(mot17, outputs, seeded)["summary"]:
             acc = accuracy.get((summary["fps"], summary["tracker"]), {})
             rows.append({"seed": seed, **summary, **{k: acc[k] for k in ("hota", "idf1", "idsw") if k in acc}})

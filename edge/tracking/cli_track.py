@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -39,6 +39,9 @@ class TrackRun:
     table: MotTable  # (N, 10) MOT rows, original 1-based frame numbers
     frames: int  # frames fed to the tracker
     seconds: float  # time spent inside tracker.update, summed
+    # track id -> xyxy of the detection that started it, where the tracker reports it
+    # (Tracks.first_xyxy): what a line counter fed this table needs to know a new track's side
+    first_boxes: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def track_sequence(
@@ -51,6 +54,7 @@ def track_sequence(
     Only ``update`` is timed: reading and writing files is not the tracker's cost.
     """
     parts: list[MotTable] = []
+    first_boxes: dict[int, np.ndarray] = {}
     spent = 0.0
     used = 0
     for index in range(0, len(frames), fps_divisor):
@@ -60,8 +64,11 @@ def track_sequence(
         used += 1
         if len(tracks):
             parts.append(tracks_to_mot(index + 1, tracks))
+        if tracks.first_xyxy is not None:
+            for tid, box in zip(tracks.ids.tolist(), tracks.first_xyxy):
+                first_boxes.setdefault(tid, box)
     table = np.concatenate(parts) if parts else np.full((0, MOT_COLUMNS), -1.0)
-    return TrackRun(table=table, frames=used, seconds=spent)
+    return TrackRun(table=table, frames=used, seconds=spent, first_boxes=first_boxes)
 
 
 def _default_tracker() -> FrameTracker:

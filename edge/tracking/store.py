@@ -12,7 +12,8 @@ class TrackStore:
     confirmed / matched (this frame) / lost (unmatched last update) (N,) bool; last_seen (N,)
     timestamp of the last match; scores (N,) last matched score; class_ids (N,) the current
     majority class with vote counter class_votes (N,) (Boyer-Moore majority vote: O(1) per
-    track, returns the majority class whenever one class has more than half of the votes).
+    track, returns the majority class whenever one class has more than half of the votes);
+    first_box (N, 4) the box of the detection that started the track.
     """
 
     def __init__(self) -> None:
@@ -27,6 +28,7 @@ class TrackStore:
         self.scores = np.zeros(0, np.float32)
         self.class_ids = np.zeros(0, np.int64)
         self.class_votes = np.zeros(0, np.int64)
+        self.first_box = np.zeros((0, 4), np.float32)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -39,6 +41,7 @@ class TrackStore:
         scores: np.ndarray,
         class_ids: np.ndarray,
         timestamp: float,
+        first_box: np.ndarray,
     ) -> None:
         n = ids.shape[0]
         self.ids = np.concatenate([self.ids, ids])
@@ -52,6 +55,7 @@ class TrackStore:
         self.scores = np.concatenate([self.scores, scores.astype(np.float32)])
         self.class_ids = np.concatenate([self.class_ids, class_ids.astype(np.int64)])
         self.class_votes = np.concatenate([self.class_votes, np.ones(n, np.int64)])
+        self.first_box = np.concatenate([self.first_box, np.asarray(first_box, np.float32).reshape(n, 4)])
 
     def remove(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` is True."""
@@ -60,7 +64,7 @@ class TrackStore:
         keep = ~mask
         for name in (
             "ids", "mean", "cov", "hits", "confirmed", "matched", "lost",
-            "last_seen", "scores", "class_ids", "class_votes",
+            "last_seen", "scores", "class_ids", "class_votes", "first_box",
         ):
             setattr(self, name, getattr(self, name)[keep])
 

@@ -261,7 +261,7 @@ class Tracker:
         mean, cov = self._kf.initiate(xyxy_to_cxcywh(dets.xyxy))
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
-        self._store.append(ids, mean, cov, dets.scores, dets.class_ids, timestamp)
+        self._store.append(ids, mean, cov, dets.scores, dets.class_ids, timestamp, dets.xyxy)
         self._store.confirmed[-n:] = self.config.min_hits <= 1
         self._store.matched[-n:] = True
 
@@ -287,6 +287,7 @@ class Tracker:
             xyxy=cxcywh_to_xyxy(st.mean[keep]).astype(np.float32),
             scores=st.scores[keep].copy(),
             class_ids=st.class_ids[keep].copy(),
+            first_xyxy=st.first_box[keep],
         )
 
 

@@ -111,6 +111,17 @@ def test_true_crossings_table(bottoms: list[float], expected: dict[str, int]) ->
     assert counting.true_crossings(gt, HLINE, 10.0) == expected
 
 
+def test_counted_crossings_pass_first_boxes_to_the_counter() -> None:
+    """A track first reported already past the line (a fast object at a low frame rate) counts
+    only when the counter is told where its first detection was (TrackRun.first_boxes)."""
+    bottoms = [240, 280, 320, 360, 400, 440, 480]  # reported from frame 1 on, all below y = 200
+    tracks = np.array([[f + 1, 7, 50, b - 100, 20, 100, 0.9, -1, -1, -1] for f, b in enumerate(bottoms)], dtype=float)
+    info = SeqInfo("Toy", 10.0, len(bottoms), 640, 480)
+    first = {7: np.array([50.0, 50.0, 70.0, 150.0])}  # detected first 50 px above the line
+    assert counting.counted_crossings(tracks, info, (HLINE,))["h"] == {"in": 0, "out": 0}
+    assert counting.counted_crossings(tracks, info, (HLINE,), None, first)["h"] == {"in": 1, "out": 0}
+
+
 def test_count_error_does_not_let_lines_cancel() -> None:
     rows = [{"true": 10, "counted": 12}, {"true": 10, "counted": 8}]
     err = counting.count_error(rows)

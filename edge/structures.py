@@ -80,8 +80,13 @@ class Detections:
         return int(self.xyxy.shape[0])
 
     def select(self, mask: np.ndarray) -> Detections:
-        """Subset by boolean mask or index array."""
-        return Detections(self.xyxy[mask], self.scores[mask], self.class_ids[mask])
+        """Subset by boolean mask or index array. The parts are already validated arrays, so
+        the subset skips __post_init__ (the tracker calls this ~8 times per frame)."""
+        out = object.__new__(Detections)
+        object.__setattr__(out, "xyxy", self.xyxy[mask])
+        object.__setattr__(out, "scores", self.scores[mask])
+        object.__setattr__(out, "class_ids", self.class_ids[mask])
+        return out
 
 
 @dataclass(frozen=True)

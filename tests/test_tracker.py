@@ -106,6 +106,17 @@ def test_height_modulated_iou_keeps_the_person_at_the_same_depth(height_iou: boo
     assert cosine[follows] > 0.9 > max(v for k, v in cosine.items() if k != follows)
 
 
+@pytest.mark.parametrize("selector", [np.array([False, True, True]), np.array([2, 1]), np.array([], np.int64)])
+def test_detections_select_keeps_rows_aligned(selector: np.ndarray) -> None:
+    d = dets([box_at(0), box_at(50), box_at(100)], scores=[0.1, 0.5, 0.9], classes=[0, 1, 2])
+    sub = d.select(selector)
+    rows = np.arange(3)[selector]
+    np.testing.assert_array_equal(sub.xyxy, d.xyxy[rows])
+    np.testing.assert_array_equal(sub.scores, d.scores[rows])
+    np.testing.assert_array_equal(sub.class_ids, d.class_ids[rows])
+    assert len(sub) == len(rows) and sub.xyxy.shape == (len(rows), 4) and sub.xyxy.dtype == np.float32
+
+
 # -- Kalman ----------------------------------------------------------------------------------
 
 

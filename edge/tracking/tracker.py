@@ -294,6 +294,8 @@ class Tracker:
 def _grow(xyxy: np.ndarray, fraction: float | np.ndarray) -> np.ndarray:
     """Boxes grown by ``fraction`` (a scalar, or one (N, 1) row per box) of their width/height
     on each side."""
+    if isinstance(fraction, float) and fraction <= 0.0:  # the common case, without numpy calls
+        return xyxy
     if np.all(np.asarray(fraction) <= 0):
         return xyxy
     b = np.asarray(xyxy, dtype=np.float64)

@@ -128,7 +128,8 @@ def counted_crossings(
     for i in range(info.seq_length):
         lo, hi = bounds[i], bounds[i + 1]
         ids = rows[lo:hi, ID].astype(np.int64)
-        first = None if first_boxes is None else [first_boxes.get(i, box) for i, box in zip(ids.tolist(), xyxy[lo:hi])]
+        # a track without a known first box: its first reported box stands in (the counter's usual rule)
+        first = None if first_boxes is None else [first_boxes.get(t, b) for t, b in zip(ids.tolist(), xyxy[lo:hi])]
         frame_tracks = Tracks(ids, xyxy[lo:hi], rows[lo:hi, SCORE], np.zeros(hi - lo, np.int64), first)
         for counter in counters:
             for event in counter.update(frame_tracks, i + 1, i / info.frame_rate):

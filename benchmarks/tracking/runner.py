@@ -207,7 +207,7 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
                     tracks = _true_id_detections(full[seq.name], cfg.noise, div)
                 else:
                     tracks = outputs[(suite.name, name)][seq.name].table
-                first = outputs[(suite.name, name)][seq.name].first_boxes if name in cfg.trackers else None
+                first = (outputs[(suite.name, name)][seq.name].first_boxes or None) if name in cfg.trackers else None
                 got = counting.counted_crossings(tracks, seq.info, lines[seq.name], cfg.counter_overrides, first)
                 rows += [{"sequence": seq.name, "line": ln.name, "direction": d, "fps": fps, "tracker": name,
                           "true": truth[seq.name][ln.name][d], "counted": got[ln.name][d]}

@@ -153,8 +153,9 @@ class LineCounter:
         ids = tracks.ids.tolist()
         states = [self._tracks.get(tid) for tid in ids]
         points = self._smoothed(states, anchor_points(tracks.xyxy, self.anchor), timestamp)
-        if tracks.first_xyxy is not None:
-            self._arm_at_birth(tracks, [i for i, st in enumerate(states) if st is None], timestamp)
+        new = [i for i, st in enumerate(states) if st is None]
+        if new and tracks.first_xyxy is not None:
+            self._arm_at_birth(tracks, new, timestamp)
             states = [self._tracks.get(tid) for tid in ids]
         s = signed_distance(points, self.p1, self.p2)
         t = self._pass_params(states, points, s).tolist()
@@ -216,8 +217,6 @@ class LineCounter:
         from its second matched detection on; at a low frame rate a fast object moves far in
         between and may be confirmed already past the line. Nearer first detections are left to
         the usual rule (no side until first clear)."""
-        if not new:
-            return
         first = tracks.first_xyxy[new]  # type: ignore[index]
         births = anchor_points(first, self.anchor)
         s = signed_distance(births, self.p1, self.p2)

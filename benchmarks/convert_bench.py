@@ -28,7 +28,7 @@ BAD = SHARED / "models" / "yolox_nano_full_int8_known_bad.tflite"
 
 
 def _convert(target: str, out: Path, calib_count: int) -> dict:
-    from converters.convert_int8 import Int8Request, convert_fp16, convert_int8, summary
+    from edgetally.converters.convert import Int8Request, convert_fp16, convert_int8, summary
 
     profile = {"onnxruntime": "generic-onnxruntime", "openvino": "intel-x86-openvino",
                "tensorrt": "jetson-orin-nano-jp6", "fp16": None, "openvino-fp16": "intel-x86-openvino",
@@ -58,9 +58,9 @@ def _convert(target: str, out: Path, calib_count: int) -> dict:
 def _all_integer(reference: Path, out: Path, calib_count: int) -> Path:
     """The coral ladder's last all-integer rung (every op INT8, uint8 I/O: what the Edge TPU runs whole),
     built for timing even if the gate rejects it."""
-    from converters.calibration import load_calibration
-    from converters.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
-    from edge.artifact import Artifact
+    from edgetally.converters.accuracy.calibration import load_calibration
+    from edgetally.converters.targets.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
+    from edgetally.artifact import Artifact
 
     ref = Artifact.load(reference)
     calibration = load_calibration(COCO / "images", ref.manifest.input, calib_count)
@@ -71,10 +71,10 @@ def _all_integer(reference: Path, out: Path, calib_count: int) -> Path:
 
 def _latency_all(out_dirs: dict[str, Path], runs: int) -> dict:
     """Every accepted artifact, ORT FP32 and OpenVINO FP32 (f32 hint) at 1 thread, interleaved, one process."""
-    from converters.derive import derive
-    from converters.openvino_int8 import convert_fp32
-    from converters.report import measure_interleaved
-    from edge.artifact import Artifact
+    from edgetally.converters.derive import derive
+    from edgetally.converters.targets.openvino import convert_fp32
+    from edgetally.converters.report import measure_interleaved
+    from edgetally.artifact import Artifact
 
     reference = Artifact.load(next(iter(out_dirs.values())) / "reference")
     models = {"onnxruntime FP32": reference}
@@ -94,10 +94,10 @@ def _latency_all(out_dirs: dict[str, Path], runs: int) -> dict:
 
 
 def _known_bad(reference_dir: Path, out: Path) -> dict:
-    from converters.gate import GateConfig
-    from converters.tflite_int8 import wrap_tflite
-    from converters.verify import verify
-    from edge.artifact import Artifact
+    from edgetally.converters.accuracy.gate import GateConfig
+    from edgetally.converters.targets.tflite_wrap import wrap_tflite
+    from edgetally.converters.accuracy.verify import verify
+    from edgetally.artifact import Artifact
 
     bad = wrap_tflite(BAD, Artifact.load(reference_dir), out)
     verdict = verify(bad.directory, COCO / "images", COCO / "labels", reference_dir, GateConfig())

@@ -5,7 +5,7 @@
 Builds every variant from ../shared/data/models/yolox_nano.onnx (min/max calibration on coco128
 images: latency does not depend on the calibration method or on which images), then times all of
 them at 1 thread in ONE process, runs interleaved, with the runner's session / compile options
-(edge/runtimes/onnxruntime.py, edge/runtimes/openvino.py) plus the setting under test. Speed only:
+(edgetally/runtimes/onnxruntime.py, edgetally/runtimes/openvino.py) plus the setting under test. Speed only:
 accuracy is benchmarks/convert_bench.py's job. Rows named "diagnostic" change the model and are
 not deployable: "SiLU->ReLU" shows what the convolutions alone cost; "SiLU as one float QuickGelu"
 is the best layout of "keep the activations float" that ORT can run (its quantiser leaves Sigmoid
@@ -116,8 +116,8 @@ def clamp_silu(source: Path, out: Path) -> int:
 def ort_int8(source: Path, out: Path, calibration, input_name: str, overrides: dict) -> Path:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from converters.onnx_int8 import _Reader, excluded_nodes, prepare_fp32
-    from converters.strategy import Strategy
+    from edgetally.converters.targets.onnxruntime import _Reader, excluded_nodes, prepare_fp32
+    from edgetally.converters.accuracy.strategy import Strategy
 
     options = dict(overrides)
     strategy = Strategy("probe", float_stem_convs=options.pop("float_stem_convs", 3))
@@ -142,7 +142,7 @@ def nncf_int8(source: Path, out_xml: Path, calibration, overrides: dict) -> Path
     import nncf
     import openvino as ov
 
-    from converters.openvino_int8 import tail_ops
+    from edgetally.converters.targets.openvino import tail_ops
 
     nncf.set_log_level(logging.WARNING)
     model = ov.convert_model(str(source))
@@ -159,10 +159,10 @@ def nncf_int8(source: Path, out_xml: Path, calibration, overrides: dict) -> Path
 
 
 def ort_runner(path: Path, config: dict, tensor: np.ndarray) -> Callable[[], object]:
-    """A session built as edge/runtimes/onnxruntime.py builds it, at 1 thread, plus ``config``."""
+    """A session built as edgetally/runtimes/onnxruntime.py builds it, at 1 thread, plus ``config``."""
     import onnxruntime as ort
 
-    from edge.runtimes.onnxruntime import session_options
+    from edgetally.runtimes.onnxruntime import session_options
 
     options = session_options(threads=1)
     level = config.get("level", "all")
@@ -180,7 +180,7 @@ def ov_runner(path: Path, precision: str, extra: dict, tensor: np.ndarray) -> Ca
     """A compiled model with the runner's compile_config at 1 thread, plus ``extra`` properties."""
     import openvino as ov
 
-    from edge.runtimes.openvino import compile_config
+    from edgetally.runtimes.openvino import compile_config
 
     core = ov.Core()
     compiled = core.compile_model(core.read_model(str(path)), "CPU", {**compile_config(precision, 1), **extra})
@@ -203,9 +203,9 @@ def time_interleaved(runners: dict[str, Callable[[], object]], runs: int, warmup
 
 def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple[dict, dict]:
     """Every model file: ``onnx`` maps row name -> .onnx for ORT, ``ir`` row name -> (.xml, precision)."""
-    from converters.calibration import load_calibration
-    from converters.openvino_int8 import convert_fp32
-    from converters.package import package_fp32
+    from edgetally.converters.accuracy.calibration import load_calibration
+    from edgetally.converters.targets.openvino import convert_fp32
+    from edgetally.converters.package import package_fp32
 
     reference = package_fp32(MODEL, work / "fp32", "yolox", 416, "coco80")
     source = reference.model_path

@@ -52,7 +52,7 @@ def _status_kb(pid: int, key: str) -> int | None:
 
 
 def measure(model: Path, video: Path, line: str) -> dict[str, object]:
-    cmd = [sys.executable, "-c", "import sys; from edge.cli import main; sys.exit(main(sys.argv[1:]))",
+    cmd = [sys.executable, "-c", "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))",
            "run", "--model", str(model), "--source", str(video), "--line", line]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from mqtt_support import Mosquitto, Subscriber, feed, make_context, make_event, wait_until  # noqa: E402
 
-from edge.sinks.mqtt import MqttSettings, MqttSink  # noqa: E402
+from edgetally.sinks.mqtt import MqttSettings, MqttSink  # noqa: E402
 
 EVENTS = "edgetally/bench/events"
 

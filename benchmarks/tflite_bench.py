@@ -4,7 +4,7 @@
 
 Calibrates on ``--calib-count`` images picked evenly from ../shared/data/coco/coco128_train2017,
 evaluates on the rest (never on calibration images), runs the gate's TFLite repair ladder
-(converters.tflite_convert.TFLITE_REPAIRS) and writes benchmarks/results/tflite_bench.json.
+(edgetally.converters.targets.tflite.TFLITE_REPAIRS) and writes benchmarks/results/tflite_bench.json.
 Needs the convert-tflite extra (see pyproject.toml).
 """
 
@@ -23,11 +23,11 @@ MODEL = ROOT.parent / "shared" / "data" / "models" / "yolox_nano.onnx"
 
 
 def run(calib_count: int, max_map_drop: float, out: Path) -> dict:
-    from converters.calibration import load_calibration
-    from converters.evaluate import load_eval_set
-    from converters.gate import GateConfig
-    from converters.int8 import build_int8
-    from converters.package import package_fp32
+    from edgetally.converters.accuracy.calibration import load_calibration
+    from edgetally.converters.accuracy.evaluate import load_eval_set
+    from edgetally.converters.accuracy.gate import GateConfig
+    from edgetally.converters.build import build_int8
+    from edgetally.converters.package import package_fp32
 
     started = time.perf_counter()
     reference = package_fp32(MODEL, out / "fp32", "yolox", 416)

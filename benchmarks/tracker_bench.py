@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from edge.structures import Detections
-from edge.tracking import Tracker
+from edgetally.structures import Detections
+from edgetally.tracking import Tracker
 
 
 def make_frames(n_objects: int, n_frames: int, seed: int = 0) -> list[Detections]:

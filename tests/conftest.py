@@ -21,7 +21,7 @@ def shared_data() -> Path:
 def yolox_fp32_artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared YOLOX-nano packaged by `edge convert` (FP32), once per test session. Read-only:
     a test that needs to damage it copies it first."""
-    from edge.cli import main
+    from edgetally.cli import main
 
     out = tmp_path_factory.mktemp("art") / "yolox_nano_fp32"
     rc = main(["convert", str(shared_data / "models/yolox_nano.onnx"), "--precision", "fp32", "--decoder", "yolox",

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.sinks import CounterInfo, RunContext
-from edge.structures import CountEvent, CountTotals
+from edgetally.sinks import CounterInfo, RunContext
+from edgetally.structures import CountEvent, CountTotals
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 

@@ -11,10 +11,10 @@ import sys
 
 
 def main(config: str, health_addr: str | None, stall_s: float | None) -> int:
-    from edge.config import load_config
-    from edge.pipeline import Pipeline
-    from edge.runner import build_sinks
-    from edge.service.attach import attach_service
+    from edgetally.config import load_config
+    from edgetally.pipeline import Pipeline
+    from edgetally.runner import build_sinks
+    from edgetally.service.attach import attach_service
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     settings = load_config(config)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.annotate import LINE_COLOUR, DrawLine, annotate, snapshot_image
-from edge.structures import Tracks
+from edgetally.annotate import LINE_COLOUR, DrawLine, annotate, snapshot_image
+from edgetally.structures import Tracks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def test_snapshot_grid() -> None:
 
 
 def _scene(tmp: Path) -> Path:
-    from edge.demo.scene import SceneConfig, render_scene
+    from edgetally.demo.scene import SceneConfig, render_scene
 
     video = tmp / "scene.mp4"
     render_scene(SceneConfig(seconds=3, seed=7), video)
@@ -61,7 +61,7 @@ def test_snapshot_command(tmp_path: Path) -> None:
     import cv2
 
     out = tmp_path / "frame.jpg"
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "snapshot", "--source", str(_scene(tmp_path)),
+    proc = subprocess.run([sys.executable, "-m", "edgetally.cli", "snapshot", "--source", str(_scene(tmp_path)),
                            "--line", "L=320,0,320,360", "--out", str(out), "--frame", "5"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -74,12 +74,12 @@ def test_run_annotate(tmp_path: Path) -> None:
     pytest.importorskip("onnx", reason="packaging the demo detector needs the convert extra")
     import cv2
 
-    from converters.package import package_fp32
+    from edgetally.converters.package import package_fp32
 
     art = package_fp32(REPO / "models/demo/detector.onnx", tmp_path / "art", "yolox", (192, 320),
                        REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3})
     out = tmp_path / "annotated.mp4"
-    proc = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--model", str(art.directory), "--source",
+    proc = subprocess.run([sys.executable, "-m", "edgetally.cli", "run", "--model", str(art.directory), "--source",
                            str(_scene(tmp_path)), "--line", "L=320,0,320,360", "--annotate", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.capture import CaptureOptions, FrameSource, LiveSource, open_source, parse_uri, redact
-from edge.capture.backends import gstreamer_available
-from edge.errors import CameraError, ConfigError
+from edgetally.capture import CaptureOptions, FrameSource, LiveSource, open_source, parse_uri, redact
+from edgetally.capture.backends import gstreamer_available
+from edgetally.errors import CameraError, ConfigError
 
 from mjpeg_server import MjpegServer
 
@@ -176,7 +176,7 @@ def test_picamera2_missing_names_the_apt_package() -> None:
 
 # ----------------------------------------------------------------------------- live: real MJPEG server
 def test_mjpeg_reconnects_after_server_restart_and_notices_new_size(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="edge.capture")
+    caplog.set_level(logging.INFO, logger="edgetally.capture")
     server = MjpegServer(size=(64, 48)).start()
     src = open_source(server.url, FAST)
     consumer = _Consumer(src)
@@ -204,7 +204,7 @@ def test_mjpeg_reconnects_after_server_restart_and_notices_new_size(caplog: pyte
 
 
 def test_mjpeg_stall_trips_the_watchdog_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="edge.capture")
+    caplog.set_level(logging.WARNING, logger="edgetally.capture")
     server = MjpegServer().start()
     src = open_source(server.url, CaptureOptions(frame_timeout_s=0.6, open_timeout_s=0.6,
                                                  reconnect_initial_s=0.1, reconnect_max_s=0.2))
@@ -293,7 +293,7 @@ def test_watchdog_abandons_a_hung_read_then_gives_up_when_the_backend_stays_wedg
 
 
 def test_v4l2_device_paths_map_to_camera_numbers(tmp_path: Path) -> None:
-    from edge.capture.backends import v4l2_device
+    from edgetally.capture.backends import v4l2_device
 
     link = tmp_path / "usb-cam-video-index0"
     link.symlink_to("/dev/video3")  # what /dev/v4l/by-id/ holds

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.cli import main
+from edgetally.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import load_config, validate_file
-from edge.errors import ConfigError
+from edgetally.config import load_config, validate_file
+from edgetally.errors import ConfigError
 
 GOOD = """\
 model: artifacts/yolox

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from converters.cli import convert
-from converters.labels import load_labels
-from converters.package import package_fp32
-from edge.artifact import MANIFEST_NAME, Artifact
-from edge.errors import ConversionError, UsageError
+from edgetally.cli.convert import convert
+from edgetally.converters.labels import load_labels
+from edgetally.converters.package import package_fp32
+from edgetally.artifact import MANIFEST_NAME, Artifact
+from edgetally.errors import ConversionError, UsageError
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -55,9 +55,9 @@ def test_package_fp32_writes_a_complete_manifest(yolox_artifact: Artifact) -> No
 def test_yolox_nano_detects_dog_bicycle_car(yolox_artifact: Artifact, shared_data: Path) -> None:
     import cv2
 
-    from edge.postprocess import build_decoder
-    from edge.preprocess import Preprocessor
-    from edge.runtimes import load_runtime
+    from edgetally.postprocess import build_decoder
+    from edgetally.preprocess import Preprocessor
+    from edgetally.runtimes import load_runtime
 
     artifact = Artifact.load(yolox_artifact.directory)
     image = cv2.imread(str(shared_data / "models" / "dog.jpg"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.counting import LineCounter, ZoneCounter, anchor_points, counter_state_size
-from edge.structures import Tracks
+from edgetally.counting import LineCounter, ZoneCounter, anchor_points, counter_state_size
+from edgetally.structures import Tracks
 
 LABELS = ["person", "bicycle", "car"]
 CAR = 2
@@ -344,7 +344,7 @@ def test_tracking_and_counting_import_no_cv2_or_runtime() -> None:
     import sys
 
     code = (
-        "import sys, edge.tracking, edge.counting;"
+        "import sys, edgetally.tracking, edgetally.counting;"
         "bad = [m for m in ('cv2', 'onnxruntime', 'openvino', 'torch', 'scipy') if m in sys.modules];"
         "print(','.join(bad))"
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.dashboard.state import DashboardState
+from edgetally.dashboard.state import DashboardState
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = Path(tempfile.gettempdir()) / "edgetally-dashboard.png"
@@ -59,17 +59,17 @@ def _chromium() -> tuple[str, str]:
 
 def _artifact(tmp: Path) -> Path:
     pytest.importorskip("onnx", reason="packaging the demo detector needs the convert extra")
-    from converters.package import package_fp32
+    from edgetally.converters.package import package_fp32
 
     return package_fp32(REPO / "models/demo/detector.onnx", tmp / "art", "yolox", (192, 320),
                         REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3}).directory
 
 
 def _publish_run(artifact: Path, video: Path, device: str, broker_url: str, work: Path) -> dict:
-    from edge.config.models import RunSettings
-    from edge.runner import run_counting
-    from edge.sinks.mqtt_settings import MqttSettings
-    from edge.snapshots import SnapshotPublisher
+    from edgetally.config.models import RunSettings
+    from edgetally.runner import run_counting
+    from edgetally.sinks.mqtt_settings import MqttSettings
+    from edgetally.snapshots import SnapshotPublisher
 
     mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device}
     settings = RunSettings.model_validate({"model": artifact, "source": str(video), "device_id": device,
@@ -98,9 +98,9 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    from edge.dashboard.server import Dashboard
-    from edge.demo.scene import SceneConfig, render_scene
-    from edge.sinks.broker import run_embedded_broker
+    from edgetally.dashboard.server import Dashboard
+    from edgetally.demo.scene import SceneConfig, render_scene
+    from edgetally.sinks.broker import run_embedded_broker
     from tests.mqtt_support import free_port, wait_until
 
     artifact = _artifact(tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.demo.scene import SceneConfig, render_scene
+from edgetally.demo.scene import SceneConfig, render_scene
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "models" / "demo"
@@ -22,7 +22,7 @@ LABELS = ["car", "truck", "bus", "bicycle"]
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("onnx")
-    from converters.package import package_fp32
+    from edgetally.converters.package import package_fp32
 
     out = tmp_path_factory.mktemp("demo_art")
     return package_fp32(DEMO / "detector.onnx", out / "art", "yolox", (192, 320), LABELS,
@@ -45,8 +45,8 @@ def test_manifest_matches_the_yolox_contract(artifact) -> None:
 
 
 def test_detects_vehicles_on_a_held_out_scene(artifact, tmp_path: Path) -> None:
-    from converters.evaluate import EvalImage, detect_all
-    from converters.metrics import ImageBoxes, mean_average_precision
+    from edgetally.converters.accuracy.evaluate import EvalImage, detect_all
+    from edgetally.converters.accuracy.metrics import ImageBoxes, mean_average_precision
     from training.demo_data import read_frames
 
     video = tmp_path / "scene.mp4"

@@ -8,15 +8,16 @@ import sys
 
 import pytest
 
-FORBIDDEN = ("torch", "tensorflow", "nncf", "onnx", "converters", "openvino", "tflite_runtime", "ai_edge_litert",
-             "onnxconverter_common", "litert_torch", "onnx2torch")
+FORBIDDEN = ("torch", "tensorflow", "nncf", "onnx", "openvino", "tflite_runtime", "ai_edge_litert",
+             "onnxconverter_common", "litert_torch", "onnx2torch", "edgetally.converters")
 
 PROBE = """
 import json, sys
-import edge, edge.cli, edge.pipeline, edge.runner, edge.bench, edge.capture, edge.tracking, edge.counting
-import edge.postprocess, edge.sinks.jsonl, edge.runtimes, edge.runtimes.onnxruntime
+import edgetally, edgetally.cli, edgetally.cli.run, edgetally.pipeline, edgetally.runner, edgetally.bench, edgetally.capture
+import edgetally.tracking, edgetally.counting
+import edgetally.postprocess, edgetally.sinks.jsonl, edgetally.runtimes, edgetally.runtimes.onnxruntime
 {extra}
-roots = sorted({{m.split('.')[0] for m in sys.modules}})
+roots = sorted({{m.split('.')[0] for m in sys.modules}} | {{m for m in sys.modules if m.startswith('edgetally.converters')}})
 print(json.dumps(roots))
 """
 
@@ -28,12 +29,12 @@ def _loaded_roots(extra: str = "") -> set[str]:
 
 def test_importing_the_runner_loads_no_converter_stack() -> None:
     loaded = _loaded_roots()
-    assert "edge" in loaded and "onnxruntime" in loaded  # the probe really imported the runner
+    assert "edgetally" in loaded and "onnxruntime" in loaded  # the probe really imported the runner
     assert not loaded.intersection(FORBIDDEN), f"runner imported {sorted(loaded.intersection(FORBIDDEN))}"
 
 
 def test_running_the_cli_help_loads_no_converter_stack() -> None:
-    extra = "from click.testing import CliRunner\nr = CliRunner().invoke(edge.cli.cli, ['run', '--help'])\nassert r.exit_code == 0, r.output"
+    extra = "from click.testing import CliRunner\nr = CliRunner().invoke(edgetally.cli.cli, ['run', '--help'])\nassert r.exit_code == 0, r.output"
     loaded = _loaded_roots(extra)
     assert not loaded.intersection(FORBIDDEN), f"'edge run --help' imported {sorted(loaded.intersection(FORBIDDEN))}"
 

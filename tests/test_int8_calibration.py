@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from converters.calibration import MIN_COUNT, evenly_spaced, exclude_hashes, list_images, load_calibration
-from edge.artifact import InputSpec
-from edge.errors import ConversionError
-from edge.preprocess import Preprocessor
+from edgetally.converters.accuracy.calibration import MIN_COUNT, evenly_spaced, exclude_hashes, list_images, load_calibration
+from edgetally.artifact import InputSpec
+from edgetally.errors import ConversionError
+from edgetally.preprocess import Preprocessor
 
 SPEC = InputSpec(name="images", shape=[1, 3, 64, 64])
 

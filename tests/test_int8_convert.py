@@ -20,16 +20,16 @@ from click.testing import CliRunner
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from converters.calibration import load_calibration  # noqa: E402
-from converters.cli import convert, verify_command  # noqa: E402
-from converters.evaluate import load_eval_set  # noqa: E402
-from converters.gate import GateConfig  # noqa: E402
-from converters.int8 import build_int8  # noqa: E402
-from converters.package import package_fp32  # noqa: E402
-from converters.profiles import PROFILES_DIR  # noqa: E402
-from converters.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT  # noqa: E402
-from edge.artifact import Artifact  # noqa: E402
-from edge.errors import ConversionError, UsageError  # noqa: E402
+from edgetally.converters.accuracy.calibration import load_calibration  # noqa: E402
+from edgetally.cli.convert import convert, verify_command  # noqa: E402
+from edgetally.converters.accuracy.evaluate import load_eval_set  # noqa: E402
+from edgetally.converters.accuracy.gate import GateConfig  # noqa: E402
+from edgetally.converters.build import build_int8  # noqa: E402
+from edgetally.converters.package import package_fp32  # noqa: E402
+from edgetally.profiles import PROFILES_DIR  # noqa: E402
+from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT  # noqa: E402
+from edgetally.artifact import Artifact  # noqa: E402
+from edgetally.errors import ConversionError, UsageError  # noqa: E402
 
 CALIB, EVAL = 32, 32
 
@@ -71,7 +71,7 @@ def ov_int8(fp32, calibration, eval_set, tmp_path_factory):
 
 
 def test_evaluation_never_uses_calibration_images(calibration, eval_set) -> None:
-    from converters.calibration import file_sha256
+    from edgetally.converters.accuracy.calibration import file_sha256
 
     assert len(eval_set) == EVAL
     assert not {file_sha256(i.path) for i in eval_set} & set(calibration.sha256)
@@ -138,7 +138,7 @@ def test_verify_accepts_the_good_artifact_with_and_without_labels(ov_int8, coco:
 
 def test_known_bad_tflite_is_rejected_with_a_reason(fp32, shared_data: Path, coco: Path, tmp_path: Path) -> None:
     pytest.importorskip("ai_edge_litert")
-    from converters.tflite_int8 import wrap_tflite
+    from edgetally.converters.targets.tflite_wrap import wrap_tflite
 
     bad = wrap_tflite(shared_data / "models" / "yolox_nano_full_int8_known_bad.tflite", fp32, tmp_path / "bad")
     args = [str(bad.directory), "--eval-images", str(coco / "images"), "--eval-labels", str(coco / "labels"),
@@ -152,19 +152,19 @@ def test_known_bad_tflite_is_rejected_with_a_reason(fp32, shared_data: Path, coc
 @pytest.mark.parametrize("runtime", ["openvino", "litert"])
 def test_parity_fp32_builds_detect_the_same(fp32, shared_data: Path, tmp_path: Path, runtime: str) -> None:
     """The same frame through FP32 ONNX (ORT) and the runtime's float build gives the same detections."""
-    from converters.derive import derive
-    from converters.evaluate import EvalImage, detect_all
+    from edgetally.converters.derive import derive
+    from edgetally.converters.accuracy.evaluate import EvalImage, detect_all
 
     if runtime == "openvino":
         pytest.importorskip("openvino")
-        from converters.openvino_int8 import convert_fp32
+        from edgetally.converters.targets.openvino import convert_fp32
 
         (tmp_path / "ov").mkdir()
         convert_fp32(fp32.model_path, tmp_path / "ov" / "model.xml")
         other = derive(fp32, tmp_path / "ov", "model.xml", format="openvino", runtime="openvino", precision="fp32")
     else:  # LiteRT's float build: the float16-weight reference TFLite (computes in float32)
         pytest.importorskip("ai_edge_litert")
-        from converters.tflite_int8 import wrap_tflite
+        from edgetally.converters.targets.tflite_wrap import wrap_tflite
 
         other = wrap_tflite(shared_data / "models" / "yolox_nano_float16_reference.tflite", fp32, tmp_path / "tfl", "fp16")
     frame = [EvalImage(Path("dog.jpg"), cv2.imread(str(shared_data / "models" / "dog.jpg")), None)]
@@ -185,8 +185,8 @@ def test_cli_int8_needs_calibration(shared_data: Path, tmp_path: Path) -> None:
 
 def test_integer_io_profiles_need_tflite(tmp_path: Path) -> None:
     """Coral's uint8 I/O goes to the full-integer TFLite path; integer I/O on another runtime is refused."""
-    from converters.convert_int8 import resolve_target
-    from converters.profiles import get_profile
+    from edgetally.converters.convert import resolve_target
+    from edgetally.profiles import get_profile
 
     assert resolve_target(get_profile("coral-edgetpu")) == "litert"
     body = (PROFILES_DIR / "generic-onnxruntime.yaml").read_text().replace("name: generic-onnxruntime", "name: odd")
@@ -199,8 +199,8 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
     pytest.importorskip("onnxconverter_common")
     import onnx
 
-    from converters.profiles import get_profile
-    from converters.tensorrt import build_tensorrt
+    from edgetally.profiles import get_profile
+    from edgetally.converters.targets.tensorrt import build_tensorrt
 
     artifact, report = build_tensorrt(fp32, tmp_path / "trt", calibration, eval_set, GateConfig(max_map_drop=10.0),
                                       get_profile("jetson-orin-nano-jp6"), None, log=lambda _m: None,

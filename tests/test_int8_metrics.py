@@ -1,4 +1,4 @@
-"""COCO-style mAP and label-free agreement (converters.metrics): hand-computed tables, and a
+"""COCO-style mAP and label-free agreement (edgetally.converters.accuracy.metrics): hand-computed tables, and a
 cross-check against pycocotools on random data when it is installed."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 
-from converters.metrics import ImageBoxes, agreement_f1, box_iou, mean_average_precision
+from edgetally.converters.accuracy.metrics import ImageBoxes, agreement_f1, box_iou, mean_average_precision
 
 
 def boxes(rows, scores=None, crowd=None) -> ImageBoxes:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from converters.cli import profiles_command
-from converters.profiles import PROFILES_DIR, get_profile, list_profiles, load_profile_file
-from edge.errors import ConfigError
+from edgetally.cli.convert import profiles_command
+from edgetally.profiles import PROFILES_DIR, get_profile, list_profiles, load_profile_file
+from edgetally.errors import ConfigError
 
 EXPECTED = {
     "rpi4": ("onnxruntime", "onnx"),

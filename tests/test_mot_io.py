@@ -1,4 +1,4 @@
-"""MOTChallenge IO (edge.tracking.mot_io) and the `edge track` command."""
+"""MOTChallenge IO (edgetally.tracking.mot_io) and the `edge track` command."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edge.errors import ConfigError
-from edge.structures import Tracks
-from edge.tracking.cli_track import track_command, track_sequence
-from edge.tracking.mot_io import (
+from edgetally.errors import ConfigError
+from edgetally.structures import Tracks
+from edgetally.cli.track import track_command, track_sequence
+from edgetally.tracking.mot_io import (
     detections_by_frame,
     format_mot,
     parse_mot,

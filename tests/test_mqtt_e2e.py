@@ -18,7 +18,7 @@ import pytest
 
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, retained, wait_until
 
-RUN = "import sys; from edge.cli import main; sys.exit(main(sys.argv[1:]))"
+RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 @functools.lru_cache(maxsize=1)

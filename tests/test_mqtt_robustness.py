@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, feed, free_port, make_context, make_event, wait_until
 
-from edge.sinks.commands import parse_command
-from edge.sinks.mqtt import MqttSettings, MqttSink
-from edge.sinks.outbox import Outbox
+from edgetally.sinks.commands import parse_command
+from edgetally.sinks.mqtt import MqttSettings, MqttSink
+from edgetally.sinks.outbox import Outbox
 
 needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)")
 
@@ -92,7 +92,7 @@ CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     from mqtt_support import feed, make_context, make_event
-    from edge.sinks.mqtt import MqttSettings, MqttSink
+    from edgetally.sinks.mqtt import MqttSettings, MqttSink
     ctx = make_context()
     sink = MqttSink(MqttSettings(url={url!r}, outbox={outbox!r}, device_id="dev1"))
     sink.open(ctx)
@@ -150,7 +150,7 @@ def test_sigkilled_runner_loses_no_committed_count(tmp_path: Path) -> None:
 
 def test_embedded_amqtt_broker_roundtrip() -> None:
     pytest.importorskip("amqtt", reason="amqtt not installed (pip install 'edgetally[broker]')")
-    from edge.sinks.broker import run_embedded_broker
+    from edgetally.sinks.broker import run_embedded_broker
 
     handle = run_embedded_broker("127.0.0.1", free_port())
     try:

@@ -11,9 +11,9 @@ import pytest
 
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, feed, make_context, make_event, retained, wait_until
 
-from edge.sinks import RunStats
-from edge.sinks.mqtt import MqttSettings, MqttSink
-from edge.sinks.outbox import Outbox
+from edgetally.sinks import RunStats
+from edgetally.sinks.mqtt import MqttSettings, MqttSink
+from edgetally.sinks.outbox import Outbox
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)")
 
@@ -136,7 +136,7 @@ def test_broker_killed_mid_stream_loses_nothing(broker: Mosquitto, tmp_path: Pat
 def test_wrong_password_logs_clearly_and_retries(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     b = Mosquitto(tmp_path / "broker", users={"alice": "right"}).start()
     (tmp_path / "pw").write_text("wrong\n")
-    caplog.set_level(logging.ERROR, logger="edge.sinks.mqtt")
+    caplog.set_level(logging.ERROR, logger="edgetally.sinks.mqtt")
     ctx = make_context()
     sink = MqttSink(settings(f"mqtt://alice@127.0.0.1:{b.port}", tmp_path, password_file=tmp_path / "pw"))
     sink.open(ctx)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from edge.errors import ConfigError
-from edge.sinks.commands import parse_command
-from edge.sinks.homeassistant import discovery_payload
-from edge.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
-from edge.sinks.outbox import Outbox
-from edge.sinks.topics import Topics, encode, event_payload, sanitize_segment
-from edge.structures import CountEvent
+from edgetally.errors import ConfigError
+from edgetally.sinks.commands import parse_command
+from edgetally.sinks.homeassistant import discovery_payload
+from edgetally.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
+from edgetally.sinks.outbox import Outbox
+from edgetally.sinks.topics import Topics, encode, event_payload, sanitize_segment
+from edgetally.structures import CountEvent
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

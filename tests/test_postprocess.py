@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.artifact import Artifact, DecoderSpec, InputSpec, Manifest, OutputSpec
-from edge.errors import ArtifactError, ConversionError
-from edge.postprocess import batched_nms, box_iou, build_decoder, nms, validate_output_shapes
-from edge.postprocess.decoders import make_grid
-from edge.preprocess import Letterbox, Preprocessor
+from edgetally.artifact import Artifact, DecoderSpec, InputSpec, Manifest, OutputSpec
+from edgetally.errors import ArtifactError, ConversionError
+from edgetally.postprocess import batched_nms, box_iou, build_decoder, nms, validate_output_shapes
+from edgetally.postprocess.decoders import make_grid
+from edgetally.preprocess import Letterbox, Preprocessor
 
 # The package exports the nms() function under the module's name; reach the module itself.
-nms_module = importlib.import_module("edge.postprocess.nms")
+nms_module = importlib.import_module("edgetally.postprocess.nms")
 IDENTITY = Letterbox(1.0, 1.0, 0.0, 0.0, 64, 64)
 HALF = Letterbox(0.5, 0.5, 0.0, 0.0, 128, 128)  # a 128x128 source shrunk into a 64x64 input
 
@@ -280,7 +280,7 @@ def _graph_with_mean_score(path: Path, outputs: dict[str, np.ndarray], dynamic: 
 
 
 def _run(artifact_dir: Path, image: np.ndarray):  # noqa: ANN202 - returns Detections
-    from edge.runtimes import load_runtime
+    from edgetally.runtimes import load_runtime
 
     artifact = Artifact.load(artifact_dir)
     tensor, letterbox = Preprocessor(artifact.manifest.input)(image)
@@ -296,7 +296,7 @@ def yolov8_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_yolov8_graph_end_to_end_with_centred_letterbox(yolov8_graph: Path, tmp_path: Path) -> None:
-    from converters.package import package_fp32
+    from edgetally.converters.package import package_fp32
 
     package_fp32(yolov8_graph, tmp_path / "art", "yolov8", 64, ["cat", "dog"])
     # 128 wide x 64 high source -> scale 0.5 -> 64x32, centred: 16 px of pad 114 above and below.
@@ -309,7 +309,7 @@ def test_yolov8_graph_end_to_end_with_centred_letterbox(yolov8_graph: Path, tmp_
 
 
 def test_boxes_scores_graph_end_to_end_with_guessed_roles(tmp_path: Path) -> None:
-    from converters.package import package_fp32
+    from edgetally.converters.package import package_fp32
 
     boxes = np.array([[[0.25, 0.25, 0.5, 0.75], [0, 0, 1, 1]]], np.float32)
     scores = np.zeros((1, 2, 3), np.float32)
@@ -324,7 +324,7 @@ def test_boxes_scores_graph_end_to_end_with_guessed_roles(tmp_path: Path) -> Non
 
 
 def test_packaging_a_graph_with_the_wrong_decoder_or_labels_fails_clearly(yolov8_graph: Path, tmp_path: Path) -> None:
-    from converters.package import package_fp32
+    from edgetally.converters.package import package_fp32
 
     with pytest.raises(ConversionError, match=r"tiny_v8.onnx: output 'output0' has 6 anchors; the yolox decoder expects 84"):
         package_fp32(yolov8_graph, tmp_path / "a", "yolox", 64, ["x"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.artifact import InputSpec, Quantization
-from edge.preprocess import Preprocessor
+from edgetally.artifact import InputSpec, Quantization
+from edgetally.preprocess import Preprocessor
 
 
 def _spec(**kw: object) -> InputSpec:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli import main
+from edgetally.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_detections_out_on_an_image_folder(artifact: Path, shared_data: Path, tm
 
 def test_a_real_run_imports_no_converter_stack(artifact: Path, shared_data: Path, tmp_path: Path) -> None:
     probe = (
-        "import sys, json\nfrom edge.cli import main\n"
+        "import sys, json\nfrom edgetally.cli import main\n"
         f"rc = main(['run', '--model', {str(artifact)!r}, '--source', {str(shared_data / 'videos/traffic_road.mp4')!r},"
         " '--line', 'L=320,0,320,360', '--max-frames', '20'])\n"
         "print(json.dumps([rc, sorted({m.split('.')[0] for m in sys.modules})]))\n"

@@ -1,6 +1,6 @@
 """The synthetic traffic scene: deterministic per seed, and its ground truth is right.
 
-The crossing check here is written independently of edge/demo/truth.py (orientation tests on the
+The crossing check here is written independently of edgetally/demo/truth.py (orientation tests on the
 anchor path, no shared geometry code), and box tightness is checked against the rendered pixels.
 """
 
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.demo.scene import CLASSES, DEFAULT_LINE, SceneConfig, SceneTruth, iter_scene, render_scene
+from edgetally.demo.scene import CLASSES, DEFAULT_LINE, SceneConfig, SceneTruth, iter_scene, render_scene
 
 
 def _digest(cfg: SceneConfig) -> str:

@@ -17,8 +17,8 @@ import yaml
 
 from service_helpers import REPO
 
-from edge.errors import ConfigError, EdgeError
-from edge.service.bundle import FALLBACK, load_profile, make_bundle
+from edgetally.errors import ConfigError, EdgeError
+from edgetally.service.bundle import FALLBACK, load_profile, make_bundle
 
 pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum needed by install.sh")
 STUB = """#!/bin/sh

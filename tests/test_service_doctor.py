@@ -12,7 +12,8 @@ import yaml
 from click.testing import CliRunner
 
 
-from edge.service.doctor import Check, check_cameras, doctor_command, format_table
+from edgetally.cli.doctor import doctor_command
+from edgetally.service.doctor import Check, check_cameras, format_table
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 from service_helpers import metric_value
 
-from edge.errors import ConfigError
-from edge.service.checks import sink_alive, sink_problems
-from edge.service.health import MetricsObserver, parse_addr, render_metrics
-from edge.service.sdnotify import Notify, SystemdNotifier, notify_address, status_line, watchdog_interval
+from edgetally.errors import ConfigError
+from edgetally.service.checks import sink_alive, sink_problems
+from edgetally.service.health import MetricsObserver, parse_addr, render_metrics
+from edgetally.service.sdnotify import Notify, SystemdNotifier, notify_address, status_line, watchdog_interval
 
 
 @pytest.mark.parametrize("value, expected", [

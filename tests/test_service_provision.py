@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from edge.service.provision import provision_command
+from edgetally.cli.provision import provision_command
 
 CLOUD_INIT = shutil.which("cloud-init")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGd0xkL1r2n7lF1bqkYqf2iR0bH7yq3s4Jm0y4cZ0s4a me@laptop"

@@ -18,8 +18,8 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from converters.tflite_convert import missing_packages  # noqa: E402
-from edge.artifact import Artifact  # noqa: E402
+from edgetally.converters.targets.tflite import missing_packages  # noqa: E402
+from edgetally.artifact import Artifact  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     bool(missing_packages()),
@@ -58,7 +58,7 @@ class _TinyYolox(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
-    from converters.package import package_fp32
+    from edgetally.converters.package import package_fp32
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
@@ -68,7 +68,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
 
 
 def _calibration(count: int = 16):
-    from converters.calibration import CalibrationSet
+    from edgetally.converters.accuracy.calibration import CalibrationSet
 
     tensors = np.random.default_rng(0).uniform(0, 255, (count, 3, SIZE, SIZE)).astype(np.float32)
     names = tuple(f"random{i}" for i in range(count))
@@ -76,7 +76,7 @@ def _calibration(count: int = 16):
 
 
 def _tflite_dtypes(path: Path) -> tuple[list, list, set]:
-    from edge.runtimes.litert import _interpreter_class
+    from edgetally.runtimes.litert import _interpreter_class
 
     interpreter = _interpreter_class()(model_path=str(path))
     interpreter.allocate_tensors()
@@ -87,7 +87,7 @@ def _tflite_dtypes(path: Path) -> tuple[list, list, set]:
 def test_split_output_is_exact_and_separates_the_packed_tensor(tiny: Artifact, tmp_path: Path) -> None:
     import onnx
 
-    from converters.onnx_split import split_output
+    from edgetally.converters.graph.output_split import split_output
 
     shapes = split_output(tiny.model_path, tmp_path / "split.onnx", [4], ["boxes", "scores"])
     assert shapes == [[1, 21, 4], [1, 21, 2]]
@@ -106,7 +106,7 @@ def test_split_output_is_exact_and_separates_the_packed_tensor(tiny: Artifact, t
 def test_stem_split_is_exact_and_groups_channels_by_range(tiny: Artifact, tmp_path: Path) -> None:
     import onnx
 
-    from converters.onnx_stem_split import channel_groups, split_stem_channels
+    from edgetally.converters.graph.stem_split import channel_groups, split_stem_channels
 
     assert channel_groups(np.array([100.0, 0.5, 90.0, 0.4, 10.0])) == [[0, 2], [4], [1, 3]]
     info = split_stem_channels(tiny.model_path, tmp_path / "stem.onnx", _calibration())
@@ -120,9 +120,9 @@ def test_stem_split_is_exact_and_groups_channels_by_range(tiny: Artifact, tmp_pa
 
 
 def test_uint8_full_integer_artifact_runs_with_per_part_scales(tiny: Artifact, tmp_path: Path) -> None:
-    from converters.tflite_full_int import EDGETPU_SCRIPT, STEM_SPLIT_ONLY, full_integer_builder
-    from edge.preprocess import Preprocessor
-    from edge.runtimes import load_runtime
+    from edgetally.converters.targets.tflite_full_int import EDGETPU_SCRIPT, STEM_SPLIT_ONLY, full_integer_builder
+    from edgetally.preprocess import Preprocessor
+    from edgetally.runtimes import load_runtime
 
     build = full_integer_builder(tiny, _calibration(), tmp_path / "work", "uint8")
     artifact, info = build(STEM_SPLIT_ONLY, tmp_path / "art")
@@ -165,10 +165,10 @@ def test_yolox_nano_full_integer_agrees_with_fp32_on_a_real_photo(shared_data: P
                                                                   tmp_path: Path) -> None:
     import cv2
 
-    from converters.calibration import load_calibration
-    from converters.evaluate import EvalImage, detect_all
-    from converters.metrics import box_iou
-    from converters.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
+    from edgetally.converters.accuracy.calibration import load_calibration
+    from edgetally.converters.accuracy.evaluate import EvalImage, detect_all
+    from edgetally.converters.accuracy.metrics import box_iou
+    from edgetally.converters.targets.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
 
     reference = Artifact.load(yolox_fp32_artifact)
     calibration = load_calibration(shared_data / "coco" / "coco128_train2017" / "images", reference.manifest.input, 16)
@@ -187,7 +187,7 @@ def test_yolox_nano_full_integer_agrees_with_fp32_on_a_real_photo(shared_data: P
 
 
 def test_depthwise_chain_split_is_exact_and_finds_the_tiny_chain(tiny: Artifact, tmp_path: Path) -> None:
-    from converters.onnx_channel_split import split_depthwise_chains
+    from edgetally.converters.graph.channel_split import split_depthwise_chains
 
     info = split_depthwise_chains(tiny.model_path, tmp_path / "dw.onnx", _calibration())
     assert info["depthwise_chains"] == 1 and info["depthwise_chains_split"] == 1  # conv -> dw -> conv, uneven
@@ -199,7 +199,7 @@ def test_depthwise_chain_split_is_exact_and_finds_the_tiny_chain(tiny: Artifact,
 
 
 def test_silu_floor_moves_no_output_by_more_than_half_a_step() -> None:
-    from converters.tflite_ranges import SILU_ARGMIN, silu_floor
+    from edgetally.converters.targets.tflite_ranges import SILU_ARGMIN, silu_floor
 
     def silu(x):
         return x / (1.0 + np.exp(-x))
@@ -217,10 +217,10 @@ def test_silu_floor_moves_no_output_by_more_than_half_a_step() -> None:
 def test_range_repair_rung_is_all_integer_with_mse_ranges(tiny: Artifact, tmp_path: Path) -> None:
     from ai_edge_quantizer import quantizer as aeq
 
-    from converters.tflite_convert import TflGraph
-    from converters.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
-    from converters.tflite_ranges import calibrate_global_minmax
-    from edge.runtimes import load_runtime
+    from edgetally.converters.targets.tflite import TflGraph
+    from edgetally.converters.targets.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
+    from edgetally.converters.targets.tflite_ranges import calibrate_global_minmax
+    from edgetally.runtimes import load_runtime
 
     rung = next(s for s in FULL_INTEGER_REPAIRS if s.split_depthwise_channels)
     assert FULL_INTEGER_REPAIRS.index(rung) < len(FULL_INTEGER_REPAIRS) - 1  # tried before the float-ops rung
@@ -249,9 +249,9 @@ def test_yolox_nano_depthwise_chain_split_is_exact(shared_data: Path, yolox_fp32
     import cv2
     import onnx
 
-    from converters.calibration import load_calibration
-    from converters.onnx_channel_split import split_depthwise_chains
-    from edge.preprocess import Preprocessor
+    from edgetally.converters.accuracy.calibration import load_calibration
+    from edgetally.converters.graph.channel_split import split_depthwise_chains
+    from edgetally.preprocess import Preprocessor
 
     reference = Artifact.load(yolox_fp32_artifact)
     calibration = load_calibration(shared_data / "coco" / "coco128_train2017" / "images", reference.manifest.input, 16)
@@ -269,7 +269,7 @@ def test_yolox_nano_depthwise_chain_split_is_exact(shared_data: Path, yolox_fp32
 
 
 def test_mse_range_clips_rare_outliers_and_keeps_a_dense_range() -> None:
-    from converters.tflite_ranges import HISTOGRAM_BINS, mse_range
+    from edgetally.converters.targets.tflite_ranges import HISTOGRAM_BINS, mse_range
 
     values = np.random.default_rng(0).normal(0.0, 1.0, 200_000)
     dense = np.histogram(values, HISTOGRAM_BINS, (-5.0, 5.0))[0]

@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from converters.tflite_convert import missing_packages  # noqa: E402
+from edgetally.converters.targets.tflite import missing_packages  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     bool(missing_packages()),
@@ -54,7 +54,7 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _calibration(count: int = 16):
-    from converters.calibration import CalibrationSet
+    from edgetally.converters.accuracy.calibration import CalibrationSet
 
     rng = np.random.default_rng(0)
     tensors = rng.uniform(0, 255, (count, 3, SIZE, SIZE)).astype(np.float32)
@@ -68,7 +68,7 @@ def _onnx(path: Path, tensor: np.ndarray) -> np.ndarray:
 
 
 def test_baked_torch_module_computes_what_the_onnx_computes(tiny_onnx: Path) -> None:
-    from converters.tflite_convert import load_onnx_as_torch
+    from edgetally.converters.targets.tflite import load_onnx_as_torch
 
     module, names, _proto = load_onnx_as_torch(tiny_onnx)
     kinds = {type(m).__name__ for _, m in module.named_children()}
@@ -83,7 +83,7 @@ def test_baked_torch_module_computes_what_the_onnx_computes(tiny_onnx: Path) -> 
 
 @pytest.fixture(scope="module")
 def fp32_tflite(tiny_onnx: Path) -> Path:
-    from converters.tflite_convert import onnx_to_fp32_tflite
+    from edgetally.converters.targets.tflite import onnx_to_fp32_tflite
 
     path = tiny_onnx.parent / "fp32.tflite"
     info = onnx_to_fp32_tflite(tiny_onnx, path, _calibration(1).tensors)
@@ -92,13 +92,13 @@ def fp32_tflite(tiny_onnx: Path) -> Path:
 
 
 def _run_tflite(path: Path, tensor: np.ndarray) -> np.ndarray:
-    from edge.runtimes.litert import _interpreter_class
+    from edgetally.runtimes.litert import _interpreter_class
 
     interpreter = _interpreter_class()(model_path=str(path))
     interpreter.allocate_tensors()
     (inp,), (outp,) = interpreter.get_input_details(), interpreter.get_output_details()
     scale, zero = inp["quantization"]
-    if inp["dtype"] != np.float32:  # what edge.preprocess does from the manifest
+    if inp["dtype"] != np.float32:  # what edgetally.preprocess does from the manifest
         tensor = np.clip(np.round(tensor / scale + zero), -128, 127).astype(inp["dtype"])
     interpreter.set_tensor(inp["index"], tensor)
     interpreter.invoke()
@@ -111,8 +111,8 @@ def test_fp32_tflite_computes_what_the_onnx_computes(tiny_onnx: Path, fp32_tflit
 
 
 def test_tail_float_strategy_names_the_decode_tail(fp32_tflite: Path) -> None:
-    from converters.strategy import NAIVE, TAIL_FLOAT, Strategy
-    from converters.tflite_convert import TflGraph, float_ops
+    from edgetally.converters.accuracy.strategy import NAIVE, TAIL_FLOAT, Strategy
+    from edgetally.converters.targets.tflite import TflGraph, float_ops
 
     graph = TflGraph(fp32_tflite)
     assert float_ops(graph, NAIVE) == []
@@ -126,9 +126,9 @@ def test_tail_float_strategy_names_the_decode_tail(fp32_tflite: Path) -> None:
 
 
 def test_int8_tflite_keeps_the_tail_float_and_matches_fp32(tiny_onnx: Path, fp32_tflite: Path, tmp_path: Path) -> None:
-    from converters.strategy import TAIL_FLOAT
-    from converters.tflite_convert import quantize_tflite
-    from edge.runtimes.litert import _interpreter_class
+    from edgetally.converters.accuracy.strategy import TAIL_FLOAT
+    from edgetally.converters.targets.tflite import quantize_tflite
+    from edgetally.runtimes.litert import _interpreter_class
 
     out = tmp_path / "model.int8.tflite"
     info = quantize_tflite(fp32_tflite, out, _calibration(), TAIL_FLOAT)

@@ -19,8 +19,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from edge.artifact import Artifact  # noqa: E402
-from edge.cli import main  # noqa: E402
+from edgetally.artifact import Artifact  # noqa: E402
+from edgetally.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 64  # strides 8/16/32 -> 64 + 16 + 4 = 84 anchors

@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from edge.structures import Detections
-from edge.tracking import KalmanBoxFilter, Tracker, TrackerConfig
-from edge.tracking.assignment import hungarian, iou_matrix, match
+from edgetally.structures import Detections
+from edgetally.tracking import KalmanBoxFilter, Tracker, TrackerConfig
+from edgetally.tracking.assignment import hungarian, iou_matrix, match
 
 
 def dets(boxes: list[list[float]], scores: list[float] | None = None, classes: list[int] | None = None) -> Detections:
@@ -311,8 +311,8 @@ def _mot17_frames(root, seq: str, seed: int = 0):
 def test_mot17_tracks_and_line_counts_match_ground_truth(shared_data, divisor: int) -> None:
     """MOT17-09: the tracker follows real pedestrians through drops and jitter, and a line
     counter fed with its tracks counts what the same counter counts on the ground-truth ids."""
-    from edge.counting import LineCounter
-    from edge.structures import Tracks
+    from edgetally.counting import LineCounter
+    from edgetally.structures import Tracks
 
     tracker = Tracker()
     on_tracks = LineCounter("mid", (960, 0), (960, 1080), ["person"], forget_after_s=3.0)

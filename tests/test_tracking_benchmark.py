@@ -12,7 +12,7 @@ pytest.importorskip("trackeval", reason="the 'bench' extra (trackeval, trackers)
 from benchmarks.tracking import counting, metrics  # noqa: E402
 from benchmarks.tracking.data import Sequence, load_mot15, load_mot17_noisy, subsample  # noqa: E402
 from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections  # noqa: E402
-from edge.tracking.mot_io import SeqInfo, parse_mot  # noqa: E402
+from edgetally.tracking.mot_io import SeqInfo, parse_mot  # noqa: E402
 
 INFO = SeqInfo("Toy", 10.0, 20, 640, 480)
 
@@ -140,7 +140,7 @@ def test_quick_run_on_one_sequence(shared_data: Path) -> None:
     """Every tracker on TUD-Campus (SORT's detections) gives every metric, in a sane range; the
     counting path runs on MOT17-09 at 5 fps."""
     from benchmarks.tracking.adapters import TRACKER_NAMES, run_tracker
-    from edge.tracking.mot_io import detections_by_frame
+    from edgetally.tracking.mot_io import detections_by_frame
 
     mot = shared_data / "mot"
     (seq,) = load_mot15(mot, "det_sort_frcnn", ("TUD-Campus",)).sequences
@@ -161,7 +161,7 @@ def test_counter_on_ground_truth_reproduces_true_crossings(shared_data: Path) ->
     """One crossing definition: the counter's defaults ARE the truth's (band 0.1 x height, settle
     0.5 s, a track that ends past the line crossed), so LineCounter with its defaults, fed MOT17-09's
     ground-truth tracks at full rate, finds exactly the true crossings (independent implementations)."""
-    from edge.counting.line import LineCounter
+    from edgetally.counting.line import LineCounter
 
     default = LineCounter("d", (0, 0), (1, 0), ["person"])
     assert (default.hysteresis, default.settle_s) == (counting.TRUTH_BAND_FRAC, counting.TRUTH_SETTLE_S)
@@ -178,7 +178,7 @@ def test_interleaved_timing_times_every_tracker_and_cli_needs_data(tmp_path: Pat
     command exits 2 with a message when the MOT folders are missing."""
     from benchmarks.tracking.adapters import TRACKER_NAMES
     from benchmarks.tracking.timing import main, time_trackers
-    from edge.tracking.mot_io import detections_by_frame
+    from edgetally.tracking.mot_io import detections_by_frame
 
     frames = detections_by_frame(_toy_gt(), INFO.seq_length)
     medians = time_trackers([(frames, INFO.frame_rate)], repeats=2)

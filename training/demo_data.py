@@ -1,7 +1,7 @@
 """Training/eval data for the demo detector: generated scenes, letterboxed exactly as the runner does.
 
 Frames are read back from the rendered mp4 (so the detector learns through the same compression
-the runner sees) and letterboxed by ``edge.preprocess.Preprocessor`` (the runner's own code).
+the runner sees) and letterboxed by ``edgetally.preprocess.Preprocessor`` (the runner's own code).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.artifact import InputSpec
-from edge.demo.scene import SceneConfig, render_scene
-from edge.preprocess import Preprocessor
+from edgetally.artifact import InputSpec
+from edgetally.demo.scene import SceneConfig, render_scene
+from edgetally.preprocess import Preprocessor
 
 # Ground truth hidden more than this is not a positive and not a negative ("ignore").
 MIN_VISIBILITY = 0.35

@@ -1,4 +1,4 @@
-"""The demo's tiny traffic detector (PyTorch). Lives outside ``edge/``: the runner never imports torch.
+"""The demo's tiny traffic detector (PyTorch). Lives outside ``edgetally/``: the runner never imports torch.
 
 Anchor-free, three strides (8, 16, 32), about 0.3 M parameters. The exported graph has one output in
 the YOLOX raw-head layout ``[1, A, 5 + nc]`` per anchor: x, y offsets, log w, log h, objectness and

@@ -3,7 +3,7 @@
     .venv/bin/python -m training.eval_demo_detector --model models/demo/detector.onnx
 
 mAP: the ONNX is packaged as an FP32 artifact and run through the runner's own stack
-(converters.evaluate.detect_all: Preprocessor -> runtime -> yolox decoder); heavily occluded or tiny
+(edgetally.converters.accuracy.evaluate.detect_all: Preprocessor -> runtime -> yolox decoder); heavily occluded or tiny
 ground truth is "crowd" (a detection there is neither a hit nor a false positive).
 Counts: ``edge run`` (the real CLI, tracker and line counter) on a held-out scene, compared per
 class and direction with the scene's exact crossings.
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.evaluate import EvalImage, detect_all
-from converters.metrics import ImageBoxes, mean_average_precision
-from converters.package import package_fp32
-from edge.demo.scene import DEFAULT_LINE, SceneConfig, render_scene
+from edgetally.converters.accuracy.evaluate import EvalImage, detect_all
+from edgetally.converters.accuracy.metrics import ImageBoxes, mean_average_precision
+from edgetally.converters.package import package_fp32
+from edgetally.demo.scene import DEFAULT_LINE, SceneConfig, render_scene
 from training.demo_data import MIN_SIDE_PX, MIN_VISIBILITY, read_frames
 from training.demo_model import INPUT_HW, LABELS, STRIDES
 
@@ -38,7 +38,7 @@ def package(model: Path, out: Path, class_agnostic: bool, nms_iou: float) -> Pat
 
 
 def map50(artifact: Path, seeds: tuple[int, ...], seconds: float, every: int, workdir: Path) -> dict:
-    from edge.artifact import Artifact
+    from edgetally.artifact import Artifact
 
     images: list[EvalImage] = []
     for seed in seeds:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.structures import Detections
-from edge.tracking.cli_track import TrackRun, track_sequence
-from edge.tracking.mot_io import FRAME, H, ID, MOT_COLUMNS, SCORE, W, X, Y, MotTable
+from edgetally.structures import Detections
+from edgetally.cli.track import TrackRun, track_sequence
+from edgetally.tracking.mot_io import FRAME, H, ID, MOT_COLUMNS, SCORE, W, X, Y, MotTable
 
 OURS = "ours"
 PEERS = ("bytetrack", "ocsort", "sort")
@@ -27,7 +27,7 @@ def run_tracker(
 ) -> TrackRun:
     """Track a whole sequence with tracker `name`; frames[i] is frame i + 1 at `frame_rate` fps."""
     if name == OURS:
-        from edge.tracking import Tracker, TrackerConfig
+        from edgetally.tracking import Tracker, TrackerConfig
 
         config = TrackerConfig(**(ours_overrides or {}))
         return track_sequence(Tracker(config), frames, frame_rate)

@@ -9,7 +9,7 @@ calling that a crossing. The band scales with the box so near and far people are
 The lines run well past the image on both ends, so every side change passes the counting
 segment (GT boxes of people at the image border extend outside it).
 
-One crossing definition, shared with LineCounter's defaults (edge/counting/line.py): a
+One crossing definition, shared with LineCounter's defaults (edgetally/counting/line.py): a
 trajectory has no side until it is first clear of the band; a crossing = clearly on one side,
 then clearly on the other for at least TRUTH_SETTLE_S seconds without being back on the first
 side's sign in between, or the trajectory ends on the far side (the person left the view or
@@ -21,7 +21,7 @@ a line, -2 excursions under 0.5 s). The counter with its defaults, fed the GT tr
 exactly these crossings (tests/test_tracking_benchmark.py). MOT17 GT boxes go on through
 occlusion (visibility 0), so a person crossing while hidden is a true crossing.
 
-Counted crossings are what edge.counting.LineCounter reports when fed a tracker's output.
+Counted crossings are what edgetally.counting.LineCounter reports when fed a tracker's output.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.counting.geometry import anchor_points, signed_distance
-from edge.structures import Tracks
-from edge.tracking.mot_io import FRAME, H, ID, SCORE, MotTable, SeqInfo, mot_to_xyxy
+from edgetally.counting.geometry import anchor_points, signed_distance
+from edgetally.structures import Tracks
+from edgetally.tracking.mot_io import FRAME, H, ID, SCORE, MotTable, SeqInfo, mot_to_xyxy
 
 TRUTH_BAND_FRAC = 0.1
 TRUTH_BAND_MIN_PX = 4.0
@@ -118,7 +118,7 @@ def counted_crossings(
     (its defaults unless counter_overrides names LineCounter keyword arguments). first_boxes:
     track id -> the box of the detection that started it, passed on as Tracks.first_xyxy where
     the tracker reports it (ours does, as in the runner; MOT tables cannot carry it)."""
-    from edge.counting.line import LineCounter
+    from edgetally.counting.line import LineCounter
 
     counters = [LineCounter(ln.name, ln.p1, ln.p2, ["person"], **(counter_overrides or {})) for ln in lines]
     totals = {ln.name: dict.fromkeys(DIRECTIONS, 0) for ln in lines}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
-from edge.tracking.mot_io import FRAME, SCORE, MotTable, SeqInfo, read_mot, read_seqinfo
+from edgetally.tracking.mot_io import FRAME, SCORE, MotTable, SeqInfo, read_mot, read_seqinfo
 
 MOT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot"
 MOT15_DET_SETS = ("det", "det_sort_frcnn")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.tracking.data import Sequence
-from edge.tracking.mot_io import MotTable, write_mot
+from edgetally.tracking.mot_io import MotTable, write_mot
 
 _TRACKER = "tracker"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.tracking.mot_io import CLASS, FRAME, H, ID, SCORE, VIS, W, X, Y, MotTable, SeqInfo
+from edgetally.tracking.mot_io import CLASS, FRAME, H, ID, SCORE, VIS, W, X, Y, MotTable, SeqInfo
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from benchmarks.tracking.data import (
     subsample,
 )
 from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
-from edge.tracking.cli_track import TrackRun
-from edge.tracking.mot_io import ID, SCORE, MotTable, detections_by_frame, read_mot
+from edgetally.cli.track import TrackRun
+from edgetally.tracking.mot_io import ID, SCORE, MotTable, detections_by_frame, read_mot
 
 FPS_DIVISORS = (1, 2, 6)  # 30, 15 and 5 fps from MOT17's 30 fps
 QUICK_MOT15 = ("TUD-Campus", "TUD-Stadtmitte", "KITTI-13")

@@ -19,8 +19,8 @@ from benchmarks.tracking.adapters import TRACKER_NAMES, run_tracker
 from benchmarks.tracking.data import MOT15_DET_SETS, MOT_ROOT, load_mot15, load_mot17_noisy
 from benchmarks.tracking.noise import NoiseSpec
 from benchmarks.tracking.runner import FPS_DIVISORS
-from edge.structures import Detections
-from edge.tracking.mot_io import detections_by_frame
+from edgetally.structures import Detections
+from edgetally.tracking.mot_io import detections_by_frame
 
 REFERENCE = "bytetrack"
 

@@ -1,0 +1,210 @@
+"""Drawing for people: boxes, track ids, counting lines, running counts, a coordinate grid.
+
+Used by ``edge run --annotate OUT.mp4``, ``edge snapshot`` and the MQTT snapshot publisher. cv2
+lives here on purpose: counting and tracking stay free of it (DESIGN.md section 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from edgetally.structures import Detections, Tracks
+
+if TYPE_CHECKING:
+    from edgetally.pipeline import Pipeline, RunSummary
+    from edgetally.structures import CountEvent
+
+log = logging.getLogger(__name__)
+
+# BGR colours, one per class id (cycled), chosen to stay readable on grey roads and green grass.
+_PALETTE = ((60, 200, 255), (255, 120, 40), (80, 80, 255), (60, 220, 60), (255, 60, 220), (0, 215, 255))
+LINE_COLOUR = (0, 255, 255)
+_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True)
+class DrawLine:
+    """A named directed counting line in source pixels."""
+
+    name: str
+    p1: tuple[float, float]
+    p2: tuple[float, float]
+
+
+def lines_from_settings(settings: Any) -> list[DrawLine]:
+    """RunSettings.lines -> DrawLine list."""
+    return [DrawLine(ln.name, tuple(ln.points[0]), tuple(ln.points[1])) for ln in settings.lines]
+
+
+def class_colour(class_id: int) -> tuple[int, int, int]:
+    return _PALETTE[int(class_id) % len(_PALETTE)]
+
+
+def _ipt(p: Sequence[float]) -> tuple[int, int]:
+    return int(round(p[0])), int(round(p[1]))
+
+
+def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int], scale: float = 0.45) -> None:
+    """Text on a filled box so it reads on any background."""
+    import cv2
+
+    (w, h), base = cv2.getTextSize(text, _FONT, scale, 1)
+    x, y = max(0, org[0]), max(h + base, org[1])
+    cv2.rectangle(img, (x, y - h - base), (x + w + 2, y + 1), colour, -1)
+    cv2.putText(img, text, (x + 1, y - base + 1), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def draw_lines(img: np.ndarray, lines: Sequence[DrawLine]) -> None:
+    """Each line with an arrow head (its direction) and its name at the start point."""
+    import cv2
+
+    for ln in lines:
+        p1, p2 = _ipt(ln.p1), _ipt(ln.p2)
+        cv2.line(img, p1, p2, LINE_COLOUR, 2, cv2.LINE_AA)
+        # The 'in' side is the right-hand side of p1 -> p2: mark it with a short tick.
+        mid = (np.add(ln.p1, ln.p2) / 2.0)
+        d = np.subtract(ln.p2, ln.p1)
+        right = np.array([-d[1], d[0]]) / (np.hypot(*d) or 1.0)
+        cv2.arrowedLine(img, _ipt(mid), _ipt(mid + 18 * right), LINE_COLOUR, 2, cv2.LINE_AA, tipLength=0.4)
+        _label(img, f"{ln.name} (in ->)", (p1[0] + 4, p1[1] + 16), LINE_COLOUR)
+
+
+def draw_tracks(img: np.ndarray, tracks: Tracks, labels: Sequence[str]) -> None:
+    import cv2
+
+    for tid, box, cid in zip(tracks.ids, tracks.xyxy, tracks.class_ids):
+        colour = class_colour(int(cid))
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
+        name = labels[int(cid)] if 0 <= int(cid) < len(labels) else str(int(cid))
+        _label(img, f"#{int(tid)} {name}", (x1, y1 - 2), colour)
+
+
+def draw_detections(img: np.ndarray, detections: Detections, labels: Sequence[str]) -> None:
+    """Untracked boxes (``edge snapshot``): thin, with the score."""
+    import cv2
+
+    for box, score, cid in zip(detections.xyxy, detections.scores, detections.class_ids):
+        colour = class_colour(int(cid))
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 1)
+        name = labels[int(cid)] if 0 <= int(cid) < len(labels) else str(int(cid))
+        _label(img, f"{name} {float(score):.2f}", (x1, y1 - 2), colour, 0.4)
+
+
+def count_lines(counts: dict[str, dict[str, dict[str, int]]]) -> list[str]:
+    """counter -> class -> dir -> n as short text rows: 'L car in 3 out 5'."""
+    rows = []
+    for counter, per_class in sorted(counts.items()):
+        for cls, dirs in sorted(per_class.items()):
+            rows.append(f"{counter} {cls}: " + "  ".join(f"{d} {n}" for d, n in sorted(dirs.items())))
+    return rows
+
+
+def draw_counts(img: np.ndarray, counts: dict[str, dict[str, dict[str, int]]]) -> None:
+    """Running counts in the top-left corner, on a translucent panel."""
+    import cv2
+
+    rows = count_lines(counts) or ["no counts yet"]
+    h = 16 * len(rows) + 8
+    w = min(img.shape[1], 10 + 8 * max(len(r) for r in rows))
+    panel = img[:h, :w]
+    panel[:] = (panel * 0.4).astype(np.uint8)
+    for i, row in enumerate(rows):
+        cv2.putText(img, row, (5, 18 + 16 * i), _FONT, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw_grid(img: np.ndarray, step: int = 40) -> None:
+    """A pixel-coordinate grid (labels every other line) to read line coordinates off the picture."""
+    import cv2
+
+    h, w = img.shape[:2]
+    overlay = img.copy()
+    for x in range(0, w, step):
+        cv2.line(overlay, (x, 0), (x, h - 1), (255, 255, 255), 1)
+    for y in range(0, h, step):
+        cv2.line(overlay, (0, y), (w - 1, y), (255, 255, 255), 1)
+    img[:] = cv2.addWeighted(overlay, 0.35, img, 0.65, 0)
+    for x in range(0, w, 2 * step):
+        cv2.putText(img, str(x), (x + 2, 12), _FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    for y in range(2 * step, h, 2 * step):
+        cv2.putText(img, str(y), (2, y - 2), _FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def annotate(image: np.ndarray, tracks: Tracks | None, labels: Sequence[str], lines: Sequence[DrawLine],
+             counts: dict[str, dict[str, dict[str, int]]] | None = None) -> np.ndarray:
+    """A copy of ``image`` (H, W, 3) BGR with tracks, lines and (optionally) counts drawn."""
+    img = np.ascontiguousarray(image).copy()
+    if tracks is not None:
+        draw_tracks(img, tracks, labels)
+    draw_lines(img, lines)
+    if counts is not None:
+        draw_counts(img, counts)
+    return img
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+class VideoAnnotator:
+    """Observer for ``edge run --annotate OUT.mp4``: one annotated frame per processed frame."""
+
+    def __init__(self, out: Path, fps: float | None = None) -> None:
+        self.out = Path(out)
+        self._fps = fps
+        self._writer: Any = None
+        self._lines: list[DrawLine] = []
+        self.frames = 0
+
+    def attach(self, pipeline: Pipeline) -> None:
+        self._lines = lines_from_settings(pipeline.settings)
+
+    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None:
+        frame = pipeline.current_frame
+        if frame is None:
+            return
+        img = annotate(frame.image, pipeline.current_tracks, pipeline.labels, self._lines, pipeline.totals.values)
+        if self._writer is None:
+            self._writer = self._open(img.shape[1], img.shape[0], pipeline)
+        self._writer.write(img)
+        self.frames += 1
+
+    def _open(self, width: int, height: int, pipeline: Pipeline) -> Any:
+        import cv2
+
+        fps = self._fps or float(getattr(pipeline.source, "fps", 0) or 0) or 15.0
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        writer = cv2.VideoWriter(str(self.out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise OSError(f"--annotate: cannot open a video writer for {self.out}")
+        log.info("writing the annotated video to %s (%dx%d, %.1f fps)", self.out, width, height, fps)
+        return writer
+
+    def stopped(self, pipeline: Pipeline, state: str) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def snapshot_image(image: np.ndarray, lines: Sequence[DrawLine], detections: Detections | None = None,
+                   labels: Sequence[str] = (), grid: int = 40) -> np.ndarray:
+    """``edge snapshot``: grid + lines (+ detections) on one frame."""
+    img = np.ascontiguousarray(image).copy()
+    if grid > 0:
+        draw_grid(img, grid)
+    if detections is not None:
+        draw_detections(img, detections, labels)
+    draw_lines(img, lines)
+    return img
+

@@ -1,0 +1,53 @@
+"""Frame sources: ``open_source(uri, options)`` for files, image folders and live cameras.
+
+URIs: a video file path; an image folder; ``/dev/videoN`` (or any /dev path) or a bare camera
+number (V4L2); ``rtsp://`` / ``rtsps://`` and ``http(s)://`` MJPEG (OpenCV FFmpeg, TCP);
+``gst:<pipeline>`` (OpenCV GStreamer); ``picamera2:N`` (Raspberry Pi CSI; the module is
+imported only then); ``file://`` paths.
+
+Files and folders yield every frame in order (no thread); live sources run a reader thread and
+yield only the newest frame (see live.py for the watchdog and reconnect rules).
+"""
+
+from __future__ import annotations
+
+from edgetally.capture.backends import SourceSpec, ffmpeg_connect, gst_connect, parse_uri, redact, v4l2_connect
+from edgetally.capture.files import ImageFolderSource, VideoFileSource
+from edgetally.capture.live import LiveSource
+from edgetally.capture.types import CaptureOptions, CaptureStats, FrameSource
+
+__all__ = [
+    "CaptureOptions",
+    "CaptureStats",
+    "FrameSource",
+    "ImageFolderSource",
+    "LiveSource",
+    "SourceSpec",
+    "VideoFileSource",
+    "open_source",
+    "parse_uri",
+    "redact",
+]
+
+
+def open_source(uri: str, options: CaptureOptions | None = None) -> FrameSource:
+    """Open a frame source. Raises CameraError at once for what cannot get better by waiting
+    (missing file, unreadable video, unknown scheme, GStreamer or picamera2 not installed);
+    live connection failures are retried in the background (see CaptureOptions.max_reconnects)."""
+    opts = options or CaptureOptions()
+    spec = parse_uri(uri)
+    if spec.kind == "file":
+        return VideoFileSource(spec.target, opts)
+    if spec.kind == "folder":
+        return ImageFolderSource(spec.target, opts)
+    if spec.kind == "v4l2":
+        connect = v4l2_connect(spec.target, opts)
+    elif spec.kind in ("rtsp", "http"):
+        connect = ffmpeg_connect(spec.target, opts)
+    elif spec.kind == "gst":
+        connect = gst_connect(spec.target, opts)
+    else:
+        from edgetally.capture.picamera import picamera2_connect
+
+        connect = picamera2_connect(int(spec.target), opts)
+    return LiveSource(spec.name, connect, opts)

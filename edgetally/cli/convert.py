@@ -1,0 +1,207 @@
+"""``edge convert``: a trained detector -> an artifact directory (model + manifest.json).
+
+The ``edge`` group attaches ``convert`` lazily, so the runner never imports this module unless
+asked to convert. Only click, pathlib and the error classes are imported here; the converter
+stack is imported inside the command.
+
+``--precision fp32`` packages; ``--precision int8`` / ``--profile`` hand over to
+``edgetally.converters.convert`` (calibrate, quantise, accuracy gate, report.json); ``--precision fp16``
+builds the runtime's FP16 model through the same gate (no calibration). Options that do not apply
+to the chosen precision raise instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from edgetally.errors import UsageError
+
+def _parse_input_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int | tuple[int, int]:
+    """'416' -> 416; '384x640' or '384,640' -> (384, 640) as (height, width)."""
+    parts = value.lower().replace(",", "x").split("x")
+    try:
+        dims = [int(p) for p in parts]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected N or HxW, e.g. 416 or 384x640") from None
+    if len(dims) not in (1, 2) or any(d <= 0 for d in dims):
+        raise click.BadParameter(f"{value!r}: expected N or HxW with positive numbers")
+    return dims[0] if len(dims) == 1 else (dims[0], dims[1])
+
+
+def _floats(_ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        values = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected 1 or 3 comma-separated numbers") from None
+    if len(values) not in (1, 3):
+        raise click.BadParameter(f"{value!r}: expected 1 or 3 comma-separated numbers")
+    return values
+
+
+def _ints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected comma-separated integers, e.g. 8,16,32") from None
+
+
+def _roles(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> dict[str, str]:
+    roles = {}
+    for item in value:
+        name, sep, role = item.partition("=")
+        if not sep or not name or not role:
+            raise click.BadParameter(f"{item!r}: expected OUTPUT_NAME=ROLE, e.g. boxes=boxes")
+        roles[name] = role
+    return roles
+
+
+def _check_precision_options(precision: str, profile: str | None, gated: dict[str, object]) -> None:
+    """Refuse options that do not apply to ``precision`` instead of silently ignoring them."""
+    if precision == "int8":
+        return
+    given = [name for name, value in gated.items() if value not in (None, False)]
+    if precision == "fp16":
+        if "--calib" in given:
+            raise UsageError("--calib applies only to --precision int8 (FP16 needs no calibration)")
+        return
+    if profile is not None:
+        raise UsageError(f"--profile {profile} builds the profile's INT8 artifact: drop --precision fp32")
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise UsageError(f"{', '.join(given)}: {verb} only to --precision int8 or fp16")
+
+
+@click.command("convert")
+@click.argument("model", metavar="MODEL")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="State_dict for a module:factory MODEL (loaded with torch.load(weights_only=True)).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="fp32 (default), int8 (default with --profile), or fp16; int8/fp16 pass the accuracy gate.")
+@click.option("--decoder", "decoder", type=click.Choice(["yolox", "yolov8", "boxes_scores"]), required=True,
+              help="How to read the model's outputs.")
+@click.option("--input-size", callback=_parse_input_size, required=True, metavar="N|HxW", help="N or HxW, e.g. 416 or 384x640.")
+@click.option("--labels", default="coco80", show_default=True,
+              help="'coco80' or a .txt (one name per line) / .yaml ('names:') file, in class order.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Artifact directory.")
+@click.option("--profile", default=None, help="Device profile (picks format/runtime; with INT8).")
+@click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration images or video (INT8).")
+@click.option("--eval-images", type=click.Path(path_type=Path), default=None, help="Images for the accuracy gate (INT8).")
+@click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels for --eval-images.")
+@click.option("--max-map-drop", type=float, default=None, help="Accuracy gate: max mAP50-95 points lost (default 1.0).")
+@click.option("--fallback", is_flag=True, default=False, help="Ship FP32 if no INT8/FP16 model passes the gate.")
+@click.option("--calib-count", type=click.IntRange(8), default=64, show_default=True,
+              help="Calibration images/frames to use (picked evenly) (INT8).")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for evaluation (INT8).")
+@click.option("--latency-runs", type=click.IntRange(0), default=None,
+              help="Timed runs per model for report.json's latency table, default 100 (0: skip) (INT8/FP16).")
+@click.option("--color", type=click.Choice(["BGR", "RGB"]), default=None, help="Override the family's colour order.")
+@click.option("--mean", callback=_floats, default=None, metavar="V[,V,V]", help="Override mean: 1 or 3 values on 0-255 pixels.")
+@click.option("--std", callback=_floats, default=None, metavar="V[,V,V]", help="Override std: 1 or 3 values (255 = scale to 0..1).")
+@click.option("--letterbox-align", type=click.Choice(["top-left", "center"]), default=None)
+@click.option("--pad-value", type=click.IntRange(0, 255), default=None)
+@click.option("--resize", type=click.Choice(["letterbox", "stretch"]), default=None)
+@click.option("--strides", callback=_ints, default=None, metavar="S,S,...", help="Head strides, default 8,16,32.")
+@click.option("--score-threshold", type=click.FloatRange(0, 1), default=None)
+@click.option("--nms-iou", type=click.FloatRange(0, 1), default=None)
+@click.option("--max-detections", type=click.IntRange(1), default=None)
+@click.option("--class-agnostic-nms", is_flag=True, default=None)
+@click.option("--boxes-normalized", is_flag=True, default=None, help="boxes_scores: boxes are 0..1.")
+@click.option("--output-role", "output_roles", multiple=True, callback=_roles, metavar="NAME=ROLE",
+              help="boxes_scores: NAME=boxes|scores|class_ids|count (repeatable); guessed when absent.")
+def convert(model: str, checkpoint: Path | None, precision: str | None, decoder: str, input_size: int | tuple[int, int],
+            labels: str, out: Path, profile: str | None, calib: Path | None, eval_images: Path | None,
+            eval_labels: Path | None, max_map_drop: float | None, fallback: bool, output_roles: dict[str, str],
+            calib_count: int, threads: int, latency_runs: int | None, **overrides: object) -> None:
+    """Package MODEL as an artifact directory for `edge run`; with --precision int8 or --profile, quantise
+    it (--precision fp16: halve it) and accept it only if it passes the accuracy gate (report.json).
+
+    MODEL: an ONNX file; or PyTorch: package.module:factory with --checkpoint FILE (a state_dict), a
+    TorchScript file, or a torch.export .pt2 -- exported to ONNX (opset 13, input 'images') first."""
+    precision = precision or ("int8" if profile else "fp32")
+    _check_precision_options(precision, profile, {
+        "--calib": calib, "--eval-images": eval_images, "--eval-labels": eval_labels,
+        "--max-map-drop": max_map_drop, "--fallback": fallback, "--latency-runs": latency_runs,
+    })
+    from edgetally.converters.package import DECODER_KEYS, PREPROCESS_KEYS, package_fp32
+
+    options = {"preprocess": {k: overrides[k] for k in PREPROCESS_KEYS},
+               "decoder_options": {k: overrides[k] for k in DECODER_KEYS}, "output_roles": output_roles}
+    with tempfile.TemporaryDirectory(prefix="edge-torch-export-") as tmp:
+        # The exported ONNX is packaged (copied) like any ONNX input: the FP32 artifact's model file, or
+        # the INT8 artifact's reference/. Nothing lands in --out unless packaging passes its checks.
+        onnx_model, exported = _onnx_input(model, checkpoint, input_size, Path(tmp))
+        if precision in ("int8", "fp16"):
+            from edgetally.converters.convert import Int8Request, convert_fp16, convert_int8, summary
+
+            request = Int8Request(onnx_model, out, decoder, input_size, labels, calib, eval_images, eval_labels,
+                                  max_map_drop, fallback, profile, calib_count, threads,
+                                  100 if latency_runs is None else latency_runs)
+            build = convert_int8 if precision == "int8" else convert_fp16
+            artifact, report = build(request, options, log=lambda m: click.echo(m, err=True))
+            click.echo(summary(artifact, report))
+            return
+        artifact = package_fp32(onnx_model, out, decoder, input_size, labels, **options)
+    if exported is not None:
+        from edgetally.converters.torch_export import record_export
+
+        artifact = record_export(artifact, exported)
+    m = artifact.manifest
+    shapes = ", ".join(f"{o.name}{o.shape}" for o in m.outputs)
+    click.echo(
+        f"wrote {artifact.directory}: {m.model_file} ({m.precision}, {m.runtime}), decoder {m.decoder.family}, "
+        f"{len(m.labels)} classes, input {m.input.name}{m.input.shape} {m.input.color}, outputs {shapes}"
+    )
+
+
+def _onnx_input(model: str, checkpoint: Path | None, input_size: int | tuple[int, int], work_dir: Path):
+    """(ONNX path, TorchExport or None): PyTorch inputs are exported into ``work_dir`` first."""
+    from edgetally.converters.torch_export import export_to_onnx, is_torch_model, onnx_name
+
+    if not is_torch_model(model):
+        if checkpoint is not None:
+            raise UsageError(f"--checkpoint applies to a PyTorch module:factory MODEL, not to {model}")
+        return Path(model), None
+    exported = export_to_onnx(model, work_dir / onnx_name(model, checkpoint), input_size, checkpoint)
+    return exported.onnx_path, exported
+
+
+@click.command("verify")
+@click.argument("artifact", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--eval-images", type=click.Path(path_type=Path), required=True, help="Images to re-check on.")
+@click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels (mAP); else agreement F1.")
+@click.option("--reference", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="FP32 artifact to compare with (default: ARTIFACT/reference).")
+@click.option("--max-map-drop", type=float, default=1.0, show_default=True, help="mAP50-95 points the artifact may lose.")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.85, show_default=True,
+              help="Label-free: minimum F1 agreement with FP32.")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N images (sorted order).")
+def verify_command(artifact: Path, eval_images: Path, eval_labels: Path | None, reference: Path | None,
+                   max_map_drop: float, min_agreement: float, threads: int, limit: int | None) -> None:
+    """Re-check ARTIFACT against its FP32 reference: exit 0 if it passes the accuracy gate, 1 if not."""
+    from edgetally.converters.accuracy.gate import GateConfig
+    from edgetally.converters.accuracy.verify import verify
+    from edgetally.errors import ConversionError
+
+    config = GateConfig(max_map_drop=max_map_drop, min_agreement=min_agreement, threads=threads)
+    verdict = verify(artifact, eval_images, eval_labels, reference, config, limit=limit)
+    if not verdict.passed:
+        raise ConversionError(f"{artifact}: REJECTED: {verdict.reason}")
+    click.echo(f"{artifact}: PASS: {verdict.reason}")
+
+
+@click.command("profiles")
+def profiles_command() -> None:
+    """List the device profiles (edgetally/device_configs/*.yaml)."""
+    from edgetally.profiles import PROFILES_DIR, list_profiles
+
+    for p in list_profiles():
+        click.echo(f"{p.name:22} {p.runtime:12} {p.format:14} {p.precision:5} {p.input_size:4}px {p.threads} thr  {p.board}")
+    click.echo(f"({PROFILES_DIR})")

@@ -1,0 +1,249 @@
+"""`edge demo`: the whole chain on one machine, with numbers to check.
+
+scene (exact truth) -> INT8 artifact (converters, PyTorch input, cached) -> embedded MQTT broker ->
+dashboard -> runner publishing over MQTT (+ annotated snapshots) -> counts next to ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from edgetally.errors import ConfigError
+
+DEVICE_ID = "demo"
+LINE_NAME = "L"
+
+
+def _say(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Pacer:
+    """Observer that holds the frame loop to the source's timeline x ``speed`` (a file otherwise
+    runs as fast as the CPU allows, too fast to watch on the dashboard)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._t0: float | None = None
+
+    def frame_done(self, pipeline: Any, summary: Any, events: list) -> None:
+        frame = pipeline.current_frame
+        if frame is None:
+            return
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now - frame.timestamp / self.speed
+        delay = self._t0 + frame.timestamp / self.speed - now
+        if delay > 0:
+            time.sleep(min(delay, 1.0))
+
+    def stopped(self, pipeline: Any, state: str) -> None:
+        pass
+
+
+def make_scene(work: Path, seed: int, seconds: float) -> tuple[Path, Path]:
+    """Render the scene video and its truth JSON (reused when both exist: rendering is deterministic)."""
+    from edgetally.demo.scene import DEFAULT_LINE, SceneConfig, render_scene
+
+    stem = f"scene-s{seed}-{seconds:g}s"
+    video, truth = work / f"{stem}.mp4", work / f"{stem}.truth.json"
+    if video.is_file() and truth.is_file():
+        _say(f"[scene] reusing {video}")
+        return video, truth
+    t0 = time.monotonic()
+    scene = render_scene(SceneConfig(seconds=seconds, seed=seed), video)
+    scene.write_truth_json(truth, DEFAULT_LINE, LINE_NAME)
+    _say(f"[scene] rendered {scene.num_frames} frames (seed {seed}) to {video} in {time.monotonic() - t0:.1f} s; "
+         f"truth in {truth}")
+    return video, truth
+
+
+def _truth_counts(truth: Path | None) -> tuple[str, dict[str, Any] | None, list[str]]:
+    """(counter name, class -> dir -> n, line as 'x1,y1,x2,y2') from a truth JSON (edgetally.demo format)."""
+    if truth is None:
+        return LINE_NAME, None, []
+    data = json.loads(truth.read_text())
+    line = data.get("line", {})
+    points = [*line.get("p1", []), *line.get("p2", [])]
+    return str(line.get("name", LINE_NAME)), data["counts"], [",".join(f"{v:g}" for v in points)] if points else []
+
+
+def _mqtt_block(url: str, work: Path) -> dict[str, Any]:
+    """A fresh outbox per demo run: the outbox restores totals on start, which would add the last
+    run's counts to this one's."""
+    outbox = work / "outbox-demo.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{outbox}{suffix}").unlink(missing_ok=True)
+    return {"url": url, "outbox": str(outbox), "device_id": DEVICE_ID}
+
+
+def _run(artifact: Path, video: Path, lines: dict[str, str], mqtt: dict[str, Any], speed: float,
+         threads: int) -> dict[str, Any]:
+    from edgetally.config.models import RunSettings
+    from edgetally.runner import run_counting
+    from edgetally.sinks.mqtt_settings import MqttSettings
+    from edgetally.snapshots import SnapshotPublisher
+
+    settings = RunSettings.model_validate({
+        "model": artifact, "source": str(video), "device_id": DEVICE_ID, "threads": threads, "mqtt": mqtt,
+        "lines": [{"name": n, "points": p} for n, p in lines.items()],
+    })
+    observers: list[Any] = [SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=1.0)]
+    if speed > 0:
+        observers.append(Pacer(speed))
+    return run_counting(settings, observers=observers)
+
+
+def _mqtt_counts(bridge_state: Any, counter: str, expected: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    """The counter as the dashboard bridge received it (waits briefly for the last publishes)."""
+    end = time.monotonic() + timeout
+    got: dict[str, Any] = {}
+    while time.monotonic() < end:
+        got = bridge_state.to_json()["devices"].get(DEVICE_ID, {}).get("counters", {}).get(counter, {})
+        if all(got.get(c, {}).get(d, 0) == n for c, dirs in expected.items() for d, n in dirs.items()):
+            break
+        time.sleep(0.1)
+    return got
+
+
+def _model(model: Path | None, work: Path, profile: str, threads: int):  # -> DemoModel
+    from edgetally.demo.model_step import DemoModel, convert_demo_model
+
+    if model is not None:
+        return DemoModel(model, "given", True, 0.0, f"using the given artifact {model}")
+    try:
+        return convert_demo_model(work, profile, _say, threads)
+    except ImportError as exc:
+        raise ConfigError(f"converting the demo detector needs the 'convert' extra ({exc}); "
+                          "or pass --model ARTIFACT") from exc
+
+
+def _start_services(no_dashboard: bool, port: int) -> tuple[Any, Any, Callable[[], None]]:
+    """Embedded broker on a free port + the dashboard (or only its MQTT bridge with --no-dashboard)."""
+    from edgetally.dashboard.server import Dashboard, MqttBridge
+    from edgetally.dashboard.state import DashboardState
+    from edgetally.sinks.broker import run_embedded_broker
+
+    broker = run_embedded_broker("127.0.0.1", _free_port())
+    _say(f"[mqtt] embedded broker at {broker.url}")
+    if no_dashboard:
+        bridge: Any = MqttBridge(broker.url, DashboardState()).start()
+    else:
+        try:
+            bridge = Dashboard(broker.url, port).start()
+        except OSError:  # port taken: any free one rather than failing the demo
+            bridge = Dashboard(broker.url, 0).start()
+        _say(f"[dashboard] open {bridge.url} in a browser")
+    bridge.wait_connected()
+
+    def stop() -> None:
+        bridge.stop()
+        broker.stop()
+
+    return broker, bridge, stop
+
+
+@click.command("demo")
+@click.option("--seconds", type=click.FloatRange(2, 3600), default=40.0, show_default=True, help="Scene length.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Scene seed (held out: training used >= 100).")
+@click.option("--work", type=click.Path(path_type=Path, file_okay=False), default=Path("edge-demo"), show_default=True,
+              help="Work directory: scene, calibration frames, cached artifacts, outbox.")
+@click.option("--no-dashboard", is_flag=True, help="Do not serve the dashboard.")
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--speed", type=click.FloatRange(0), default=None,
+              help="Play the video at N x real time (0 = as fast as possible). Default: 1 with the dashboard, else 0.")
+@click.option("--profile", default="generic-onnxruntime", show_default=True, help="Device profile to convert for.")
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--video", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Use this video instead of a synthetic scene (needs --model and --line or --truth).")
+@click.option("--model", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="Use this artifact instead of converting the demo detector.")
+@click.option("--line", "lines", multiple=True, metavar="NAME=x1,y1,x2,y2", help="Counting line(s) for --video.")
+@click.option("--truth", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Ground truth JSON for --video (edgetally.demo format: line + counts).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the comparison (and timings) as JSON.")
+@click.option("--keep-serving", is_flag=True, help="Keep the broker and dashboard up after the run (Ctrl-C to stop).")
+def demo_command(seconds: float, seed: int, work: Path, no_dashboard: bool, dashboard_port: int, speed: float | None,
+                 profile: str, threads: int, video: Path | None, model: Path | None, lines: tuple[str, ...],
+                 truth: Path | None, json_out: Path | None, keep_serving: bool) -> None:
+    """Generate a traffic scene, convert the demo detector to INT8, count over MQTT with a live
+    dashboard, and print the counts next to the exact ground truth."""
+    t_start = time.monotonic()
+    for noisy in ("amqtt", "transitions"):  # the embedded broker logs every session at INFO
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    work.mkdir(parents=True, exist_ok=True)
+    if video is not None and model is None:
+        raise ConfigError("--video needs --model ARTIFACT (the demo detector only knows synthetic scenes)")
+    if video is None:
+        video, truth = make_scene(work, seed, seconds)
+    counter, truth_counts, truth_line = _truth_counts(truth)
+    named = dict(v.split("=", 1) for v in lines if "=" in v) or ({counter: truth_line[0]} if truth_line else {})
+    if not named:
+        raise ConfigError("--video needs --line NAME=x1,y1,x2,y2 (or a --truth file that names its line)")
+    demo_model = _model(model, work, profile, threads)
+    _say(f"[model] {demo_model.note}" + (f" in {demo_model.seconds:.1f} s" if demo_model.seconds else ""))
+    speed = (0.0 if no_dashboard else 1.0) if speed is None else speed
+    _broker, bridge, stop = _start_services(no_dashboard, dashboard_port)
+    try:
+        _say(f"[run] counting {video} on line(s) {named} as device '{DEVICE_ID}'"
+             + (f" at {speed:g}x real time" if speed else ""))
+        t_run = time.monotonic()
+        summary = _run(demo_model.artifact, video, named, _mqtt_block(_broker.url, work), speed, threads)
+        run_s = time.monotonic() - t_run
+        result = _report(summary, counter, truth_counts, bridge.state, demo_model, run_s, time.monotonic() - t_start)
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(result, indent=1) + "\n")
+        if keep_serving and not no_dashboard:
+            _say(f"[dashboard] still serving {bridge.url}; Ctrl-C to stop")
+            _wait_forever()
+    finally:
+        stop()
+
+
+def _report(summary: dict[str, Any], counter: str, truth_counts: dict[str, Any] | None, state: Any, demo_model: Any,
+            run_s: float, total_s: float) -> dict[str, Any]:
+    from edgetally.demo.compare import compare_counts, format_table
+
+    counted = summary.get("counts", {}).get(counter, {})
+    result: dict[str, Any] = {
+        "counter": counter, "summary": summary, "run_seconds": round(run_s, 2), "wall_seconds": round(total_s, 2),
+        "model": {"artifact": str(demo_model.artifact), "source": demo_model.source, "cached": demo_model.cached,
+                  "convert_seconds": round(demo_model.seconds, 2)},
+    }
+    mqtt = _mqtt_counts(state, counter, counted)
+    _say(f"[run] {summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps']:.1f} fps)")
+    if truth_counts is None:
+        result["counted"], result["mqtt"] = counted, mqtt
+        click.echo(json.dumps({"counted": counted}, indent=1))
+        return result
+    comparison = compare_counts(truth_counts, counted, mqtt)
+    result.update(comparison)
+    click.echo(f"\nline '{counter}': counted vs ground truth\n" + format_table(comparison))
+    click.echo(f"demo finished in {total_s:.1f} s (counting {run_s:.1f} s)")
+    return result
+
+
+def _wait_forever() -> None:
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+
+
+__all__ = ["demo_command", "Pacer", "make_scene"]

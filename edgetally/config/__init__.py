@@ -1,0 +1,14 @@
+"""Validated runner configuration (YAML or CLI flags)."""
+
+from edgetally.config.loader import load_config, validate_file
+from edgetally.config.models import CaptureSettings, LineSettings, OutputSettings, RunSettings, ZoneSettings
+
+__all__ = [
+    "CaptureSettings",
+    "LineSettings",
+    "OutputSettings",
+    "RunSettings",
+    "ZoneSettings",
+    "load_config",
+    "validate_file",
+]

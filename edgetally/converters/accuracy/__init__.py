@@ -1,0 +1,1 @@
+"""Calibration data, evaluation, COCO metrics, the accuracy gate and its repair strategies."""

@@ -1,0 +1,122 @@
+"""Run an artifact over evaluation images and score it: COCO mAP with labels, F1 agreement without.
+
+The artifact runs through the runner's own stack (Preprocessor -> load_runtime -> build_decoder),
+so what the gate measures is what the board will run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgetally.converters.accuracy.calibration import list_images
+from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult, agreement_f1, mean_average_precision
+from edgetally.artifact import Artifact
+from edgetally.errors import ConversionError
+
+# COCO evaluation settings: a low threshold so the whole PR curve exists, 100 detections per image.
+EVAL_SCORE_THRESHOLD = 0.001
+EVAL_MAX_DETECTIONS = 100
+
+
+@dataclass(frozen=True)
+class EvalImage:
+    path: Path
+    image: np.ndarray  # (H, W, 3) uint8 BGR, decoded once and shared by every model evaluated
+    truth: ImageBoxes | None  # None: no labels directory given (label-free agreement only)
+
+
+def read_yolo_labels(path: Path, width: int, height: int) -> ImageBoxes:
+    """YOLO ``cls cx cy w h`` (normalised) -> pixel xyxy. A missing file is a background image."""
+    rows = np.zeros((0, 5))
+    if path.is_file():
+        text = path.read_text().strip()
+        if text:
+            try:
+                rows = np.array([[float(v) for v in line.split()[:5]] for line in text.splitlines() if line.strip()])
+            except ValueError as exc:
+                raise ConversionError(f"{path}: not a YOLO label file (expected 'cls cx cy w h' per line): {exc}") from exc
+    centre = rows[:, 1:3] * (width, height)
+    size = rows[:, 3:5] * (width, height)
+    return ImageBoxes(np.concatenate([centre - size / 2, centre + size / 2], axis=1), rows[:, 0].astype(np.int64))
+
+
+def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha256: Sequence[str] = (),
+                  limit: int | None = None) -> list[EvalImage]:
+    """Images (sorted) minus any whose content hash is in ``exclude_sha256`` (the calibration set)."""
+    import cv2
+
+    from edgetally.converters.accuracy.calibration import file_sha256
+
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise ConversionError(f"{images_dir}: evaluation image folder not found")
+    excluded = set(exclude_sha256)
+    result: list[EvalImage] = []
+    for path in list_images(images_dir):
+        if excluded and file_sha256(path) in excluded:
+            continue
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        truth = None
+        if labels_dir is not None:
+            truth = read_yolo_labels(Path(labels_dir) / f"{path.stem}.txt", image.shape[1], image.shape[0])
+        result.append(EvalImage(path, image, truth))
+        if limit is not None and len(result) >= limit:
+            break
+    if not result:
+        raise ConversionError(f"{images_dir}: no readable evaluation images left (after excluding calibration images)")
+    return result
+
+
+def executor_for(artifact: Artifact) -> str | None:
+    """The runtime that executes an artifact here: TensorRT QDQ models are checked with onnxruntime."""
+    return "onnxruntime" if artifact.manifest.runtime == "tensorrt" else None
+
+
+def detect_all(artifact: Artifact, images: Sequence[EvalImage], threads: int = 2,
+               score_threshold: float = EVAL_SCORE_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS,
+               runtime: str | None = None) -> list[ImageBoxes]:
+    """Detections of ``artifact`` on every image, in source-image pixels."""
+    from edgetally.postprocess import build_decoder
+    from edgetally.preprocess import Preprocessor
+    from edgetally.runtimes import load_runtime
+
+    preprocess = Preprocessor(artifact.manifest.input)
+    decoder = build_decoder(artifact.manifest, score_threshold=score_threshold, max_detections=max_detections)
+    model = load_runtime(artifact, threads=threads, runtime=runtime or executor_for(artifact))
+    try:
+        results = []
+        for item in images:
+            tensor, letterbox = preprocess(item.image)
+            dets = decoder(model.infer(tensor), letterbox)
+            results.append(ImageBoxes(np.asarray(dets.xyxy, dtype=np.float64), np.asarray(dets.class_ids),
+                                      np.asarray(dets.scores, dtype=np.float64)))
+        return results
+    finally:
+        model.close()
+
+
+def score(images: Sequence[EvalImage], detections: Sequence[ImageBoxes]) -> MapResult | None:
+    """COCO mAP against the labels, or None when the set has no labels."""
+    if any(item.truth is None for item in images):
+        return None
+    return mean_average_precision([item.truth for item in images], detections)  # type: ignore[misc]
+
+
+def at_threshold(detections: Sequence[ImageBoxes], threshold: float) -> list[ImageBoxes]:
+    """The detections a deployed runner would report (score >= its threshold)."""
+    out = []
+    for d in detections:
+        keep = d.scores >= threshold
+        out.append(ImageBoxes(d.xyxy[keep], d.class_ids[keep], d.scores[keep]))
+    return out
+
+
+def agreement(reference: Sequence[ImageBoxes], candidate: Sequence[ImageBoxes], threshold: float) -> float:
+    """Matched-detection F1 at IoU 0.5 between two models at the deployment score threshold."""
+    return agreement_f1(at_threshold(reference, threshold), at_threshold(candidate, threshold))

@@ -1,0 +1,1 @@
+"""Graph surgery for quantisation: ONNX node selection and splits, TFLite interface rewrites, fx baking."""

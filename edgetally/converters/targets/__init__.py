@@ -1,0 +1,1 @@
+"""One module per conversion target: how a runtime's reduced-precision model is built."""

@@ -1,0 +1,110 @@
+"""FP32 ONNX -> INT8 QDQ ONNX for onnxruntime: static, per-channel weights.
+
+On x86 the activations are U8 and the weights S8: onnxruntime's default S8/S8 ran 2-3x *slower*
+than FP32 on this class of CPU, U8/S8 runs faster (toolchain-notes). ARM boards take the same
+U8/S8 QDQ model. Sensitive nodes (decode tail, optionally stem and head convs) stay float via
+``nodes_to_exclude``; the strategy decides which.
+
+Speed (measured here, YOLOX-nano 416, 1 thread, runs interleaved): the INT8 model runs at ~1.0x
+FP32, not faster. The convolutions do get faster (QLinearConv ~7.5 ms vs Conv ~13 ms in ORT's
+profiler) but every SiLU becomes QLinearSigmoid + QLinearMul (~8.5 ms for 104 pairs), where FP32
+fuses it into one QuickGelu (~4.9 ms). Which stem convs stay float (0, 1 or 3) changes nothing
+measurable; quantising only Conv (SiLU float between DQ/Q pairs) was 1.4-1.55x *slower* than FP32.
+No converter or session setting changes that (benchmarks/int8_speed_probe.py, vs FP32): QOperator,
+reduce_range, per-tensor weights, every conv int8 all ~1.0x; U8/U8 1.5x, S8/S8 2.8x; SiLU pre-fused
+into one float QuickGelu between DQ and Q 1.1x; ``session.x64quantprecision=1`` 1.5x (it selects the
+U8U8 kernels meant for CPUs without VNNI). The same INT8 graph with ReLU for SiLU runs at 0.64x: the
+activations, not the convolutions, keep it from beating FP32.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from edgetally.converters.accuracy.calibration import CalibrationSet
+from edgetally.converters.graph.nodes import head_output_convs, name_nodes, stem_nodes, tail_nodes, upgrade_opset
+from edgetally.converters.accuracy.strategy import Strategy
+from edgetally.errors import ConversionError
+
+# Entropy calibration with 2048 bins took >13 GB RAM here (toolchain-notes): keep histograms small.
+_HISTOGRAM_BINS = 512
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over a CalibrationSet."""
+
+    def __init__(self, input_name: str, calibration: CalibrationSet) -> None:
+        self._input_name = input_name
+        self._batches = calibration.batches()
+
+    def get_next(self):
+        batch = next(self._batches, None)
+        return None if batch is None else {self._input_name: batch}
+
+    def rewind(self) -> None:  # not needed by quantize_static, part of the protocol in newer releases
+        pass
+
+
+def prepare_fp32(source: Path, work_dir: Path) -> Path:
+    """Opset >= 13, named nodes, shape-inferred copy of ``source`` (never rewrites the input file)."""
+    import onnx
+
+    model = upgrade_opset(onnx.load(str(source)))
+    name_nodes(model)
+    upgraded = work_dir / "fp32_opset13.onnx"
+    onnx.save(model, str(upgraded))
+    prepared = work_dir / "fp32_prepared.onnx"
+    try:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=False)
+    except Exception:  # pre-processing is an optimisation; an unusual graph still quantises without it
+        return upgraded
+    return prepared
+
+
+def excluded_nodes(model_path: Path, strategy: Strategy) -> list[str]:
+    import onnx
+
+    model = onnx.load(str(model_path))
+    names: list[str] = []
+    if strategy.keep_tail_float:
+        names += tail_nodes(model)
+    names += stem_nodes(model, strategy.float_stem_convs)
+    if strategy.float_head_convs:
+        names += head_output_convs(model)
+    return list(dict.fromkeys(names))
+
+
+def _calibrate_method(name: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy}[name]
+
+
+def quantize_onnx(source: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy,
+                  input_name: str, symmetric_s8: bool = False) -> dict:
+    """symmetric_s8: S8 activations with zero point 0 (TensorRT's explicit-quantisation rule) instead of U8."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    calib = calibration if strategy.calib_count is None else calibration.subset(strategy.calib_count)
+    with tempfile.TemporaryDirectory(prefix="edge-ort-int8-") as tmp:
+        prepared = prepare_fp32(Path(source), Path(tmp))
+        exclude = excluded_nodes(prepared, strategy)
+        extra = {"CalibMovingAverage": False, "ActivationSymmetric": symmetric_s8, "WeightSymmetric": True}
+        if strategy.calibrator in ("percentile", "entropy"):
+            extra.update({"CalibNumBins": _HISTOGRAM_BINS, "CalibPercentile": 99.99})
+        try:
+            quantize_static(
+                str(prepared), str(out_path), _Reader(input_name, calib),
+                quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QInt8 if symmetric_s8 else QuantType.QUInt8,
+                weight_type=QuantType.QInt8, calibrate_method=_calibrate_method(strategy.calibrator),
+                nodes_to_exclude=exclude, extra_options=extra,
+            )
+        except Exception as exc:  # onnxruntime raises untyped errors for unsupported graphs
+            raise ConversionError(f"{source}: onnxruntime static quantisation failed: {exc}") from exc
+    return {"nodes_excluded": exclude, "calibration_images": len(calib), "activations": "s8 symmetric" if symmetric_s8 else "u8",
+            "weights": "s8 per-channel", "format": "QDQ", "opset": 13}

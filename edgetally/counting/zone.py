@@ -1,0 +1,143 @@
+"""Polygon zone counter: entries, exits and current occupancy per class. numpy only.
+
+Semantics:
+
+- A track is inside when its anchor is inside the polygon (even-odd rule). With hysteresis_px > 0
+  its state only changes when the anchor is more than hysteresis_px from the boundary, so box
+  flicker on the boundary does not produce enter/exit pairs.
+- A track first seen inside (it appeared there: the zone touches the frame edge, or the track was
+  confirmed inside) counts as ``entered``, and a track forgotten while inside (unseen for
+  forget_after_s: it left the frame or the detector lost it) counts as ``exited``. So, at any time,
+  entered - exited == occupancy, per class, and occupancy never leaks.
+- A fast move at low FPS that passes right through a thin zone (both anchors outside, the move
+  crossing two or more edges) counts as ``entered`` and ``exited``.
+- Event class: the track's class at the time of the event (the tracker's majority class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgetally.counting.geometry import PolygonGeometry, anchor_points, segment_edge_crossings
+from edgetally.structures import CountEvent, Tracks
+
+
+@dataclass(slots=True)
+class _ZoneTrack:
+    point: list[float]
+    inside: bool
+    last_seen: float
+    class_id: int
+    score: float
+
+
+class ZoneCounter:
+    """Counts tracks entering and leaving a polygon; reports occupancy per class."""
+
+    kind = "zone"
+    directions = ("entered", "exited")
+
+    def __init__(
+        self,
+        name: str,
+        polygon: Sequence[Sequence[float]],
+        labels: Sequence[str],
+        anchor: str = "bottom_center",
+        hysteresis_px: float = 2.0,
+        classes: Collection[str] | None = None,
+        forget_after_s: float = 3.0,
+    ) -> None:
+        poly = np.asarray(polygon, dtype=np.float64)
+        if poly.ndim != 2 or poly.shape[1] != 2 or poly.shape[0] < 3:
+            raise ValueError(f"zone {name!r}: expected a polygon of >= 3 (x, y) points, got shape {poly.shape}")
+        if hysteresis_px < 0 or forget_after_s < 0:
+            raise ValueError(f"zone {name!r}: hysteresis_px and forget_after_s must be >= 0")
+        anchor_points(np.zeros((0, 4)), anchor)  # validates the anchor name
+        self.name = name
+        self.polygon = poly
+        self._geom = PolygonGeometry(poly)
+        self.labels = list(labels)
+        self.anchor = anchor
+        self.hysteresis_px = float(hysteresis_px)
+        self.classes = None if classes is None else frozenset(classes)
+        self.forget_after_s = float(forget_after_s)
+        self._tracks: dict[int, _ZoneTrack] = {}
+
+    @property
+    def num_tracked(self) -> int:
+        return len(self._tracks)
+
+    def occupancy(self) -> dict[str, int]:
+        """Tracks inside now (including ones briefly unseen, until forgotten), per class."""
+        out: dict[str, int] = {}
+        for st in self._tracks.values():
+            name = self._class_name(st.class_id)
+            if st.inside and self._counted(name):
+                out[name] = out.get(name, 0) + 1
+        return out
+
+    def update(self, tracks: Tracks, frame_index: int, timestamp: float) -> list[CountEvent]:
+        events: list[CountEvent] = []
+        points = anchor_points(tracks.xyxy, self.anchor)
+        ids = tracks.ids.tolist()
+        states = [self._tracks.get(tid) for tid in ids]
+        inside_arr, dist = self._geom.inside_and_distance(points)
+        inside = inside_arr.tolist()
+        clear = (dist > self.hysteresis_px).tolist()
+        passes = self._pass_through(states, points, inside_arr).tolist()
+        rows = zip(ids, states, points.tolist(), inside, clear, passes, tracks.class_ids.tolist(), tracks.scores.tolist())
+        for tid, st, point, inside_i, clear_i, pass_i, cid, score in rows:
+            if st is None:
+                st = self._tracks[tid] = _ZoneTrack(point, False, timestamp, cid, score)
+                clear_i = True  # first sight: no history to protect against flicker
+            st.point, st.last_seen, st.class_id, st.score = point, timestamp, cid, score
+            if clear_i and inside_i != st.inside:
+                st.inside = inside_i
+                self._emit(st, tid, "entered" if inside_i else "exited", frame_index, timestamp, events)
+            elif not st.inside and not inside_i and pass_i:
+                self._emit(st, tid, "entered", frame_index, timestamp, events)
+                self._emit(st, tid, "exited", frame_index, timestamp, events)
+        self._expire(frame_index, timestamp, events)
+        return events
+
+    def flush(self) -> list[CountEvent]:
+        """End of stream: nothing is pending for zones; drop state (occupancy becomes 0 without
+        exit events, because the objects did not leave)."""
+        self._tracks.clear()
+        return []
+
+    def _pass_through(self, states: list[_ZoneTrack | None], points: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """(N,) bool: a move from outside to outside that crossed >= 2 polygon edges."""
+        was_out = np.array([st is not None and not st.inside for st in states], dtype=bool)
+        cand = np.flatnonzero(was_out & ~inside)
+        out = np.zeros(len(states), dtype=bool)
+        if cand.size:
+            prev = np.array([states[i].point for i in cand.tolist()]).reshape(-1, 2)  # type: ignore[union-attr]
+            near = self._geom.may_cross(prev, points[cand])
+            if near.any():
+                cand, prev = cand[near], prev[near]
+                out[cand] = segment_edge_crossings(prev, points[cand], self.polygon) >= 2
+        return out
+
+    def _emit(
+        self, st: _ZoneTrack, tid: int, direction: str, frame_index: int, ts: float, events: list[CountEvent]
+    ) -> None:
+        name = self._class_name(st.class_id)
+        if self._counted(name):
+            events.append(CountEvent(self.name, "zone", name, direction, tid, frame_index, ts, st.score))  # type: ignore[arg-type]
+
+    def _expire(self, frame_index: int, timestamp: float, events: list[CountEvent]) -> None:
+        stale = [tid for tid, st in self._tracks.items() if timestamp - st.last_seen > self.forget_after_s]
+        for tid in stale:
+            st = self._tracks.pop(tid)
+            if st.inside:
+                self._emit(st, tid, "exited", frame_index, timestamp, events)
+
+    def _counted(self, name: str) -> bool:
+        return self.classes is None or name in self.classes
+
+    def _class_name(self, class_id: int) -> str:
+        return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)

@@ -1,0 +1,66 @@
+"""Device profiles (edgetally/device_configs/*.yaml): which runtime, precision, input size and threads a board gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgetally.errors import ConfigError
+
+PROFILES_DIR = Path(__file__).resolve().parent / "device_configs"  # package data: present in a wheel too
+
+
+class CameraDefaults(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["picamera2", "v4l2", "rtsp", "gstreamer", "file"]
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: int = Field(gt=0)
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    board: str
+    runtime: Literal["onnxruntime", "openvino", "litert", "tensorrt"]
+    format: Literal["onnx", "openvino", "tflite", "onnx-tensorrt"]
+    precision: Literal["fp32", "fp16", "int8"]
+    input_size: int = Field(gt=0)
+    threads: int = Field(ge=1)
+    io_dtype: Literal["float32", "int8", "uint8"] = "float32"
+    camera: CameraDefaults
+    constraints: list[str] = Field(default_factory=list)
+
+
+def load_profile_file(path: Path) -> Profile:
+    """Validate one profile; every error is reported as ``file:line: key: message``."""
+    from edgetally.config.loader import format_errors, read_yaml
+
+    raw, root = read_yaml(path)
+    try:
+        profile = Profile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(format_errors(path, exc, root))) from exc
+    if profile.name != path.stem:
+        raise ConfigError(f"{path}: name '{profile.name}' must match the file name '{path.stem}'")
+    return profile
+
+
+def list_profiles(directory: Path = PROFILES_DIR) -> list[Profile]:
+    return [load_profile_file(p) for p in sorted(Path(directory).glob("*.yaml"))]
+
+
+def get_profile(name_or_path: str, directory: Path = PROFILES_DIR) -> Profile:
+    """A profile by name (edgetally/device_configs/NAME.yaml) or by path to a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return load_profile_file(path)
+    candidate = Path(directory) / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        known = ", ".join(p.stem for p in sorted(Path(directory).glob("*.yaml"))) or "none"
+        raise ConfigError(f"unknown profile '{name_or_path}'; known: {known}")
+    return load_profile_file(candidate)

@@ -1,0 +1,242 @@
+"""/healthz and Prometheus /metrics on a small threaded HTTP server (no prometheus_client).
+
+Default address: ``127.0.0.1:9108`` (loopback only: the numbers are not secret, but nothing on a
+board should listen on the network unless asked; use ``0.0.0.0:9108`` to let Prometheus scrape
+from another host). ``MetricsObserver`` is a pipeline Observer: the frame loop hands it cheap,
+immutable snapshots, so the HTTP thread never iterates a dict the frame loop is changing.
+
+/healthz: 200 ``ok`` while frames flow and sink workers live; 503 with the reason otherwise
+(``starting: no frame yet``, ``frames stalled: no frame for 42.0 s``, ``MqttSink worker stopped``,
+``stopped (error)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Callable
+
+from edgetally.errors import ConfigError
+from edgetally.service.checks import outbox_stats, sink_problems
+
+if TYPE_CHECKING:
+    from edgetally.pipeline import Pipeline, RunSummary
+    from edgetally.structures import CountEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ADDR = "127.0.0.1:9108"
+_REFRESH_S = 0.5
+_QUANTILES = (0.5, 0.9, 0.99)
+
+
+def parse_addr(value: str) -> tuple[str, int]:
+    """'HOST:PORT', '[v6]:PORT' or ':PORT' (all interfaces) -> (host, port); port 0 = any free port."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"health address {value!r}: expected HOST:PORT, e.g. {DEFAULT_ADDR}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What /metrics shows, as of the frame loop's last refresh."""
+
+    frames: int = 0
+    infer_sum_ms: float = 0.0
+    infer_count: int = 0
+    recent_infer_ms: tuple[float, ...] = ()
+    fps: float = 0.0
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    counters: tuple[tuple[str, str], ...] = ()  # (name, kind) of the configured counters
+    info: dict[str, str] = field(default_factory=dict)
+
+
+class MetricsObserver:
+    """Pipeline Observer that keeps the numbers for /metrics and /healthz."""
+
+    def __init__(self, stall_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stall_s = stall_s
+        self.clock = clock
+        self.snapshot = Snapshot()
+        self.pipeline: Pipeline | None = None
+        self.started = time.time()
+        self.last_frame: float | None = None
+        self.state: str | None = None  # set when the loop ends
+        self._ring: deque[float] = deque(maxlen=256)
+        self._infer_sum = 0.0
+        self._infer_count = 0
+        self._fps_window: deque[tuple[float, int]] = deque(maxlen=21)
+        self._last_refresh = float("-inf")
+        self._counters_seen: object = None
+
+    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None:
+        now = self.clock()
+        self.pipeline, self.last_frame = pipeline, now
+        if summary.infer_ms:  # only the newest value: the summary's list may be long
+            self._ring.append(summary.infer_ms[-1])
+            self._infer_sum += summary.infer_ms[-1]
+            self._infer_count += 1
+        if events or now - self._last_refresh >= _REFRESH_S or pipeline.counters is not self._counters_seen:
+            self._refresh(pipeline, summary, now)
+
+    def _refresh(self, pipeline: Pipeline, summary: RunSummary, now: float) -> None:
+        self._last_refresh = now
+        self._counters_seen = pipeline.counters
+        self._fps_window.append((now, summary.frames))
+        t0, f0 = self._fps_window[0]
+        fps = (summary.frames - f0) / (now - t0) if now > t0 else 0.0
+        counts = {c: {k: dict(d) for k, d in per.items()} for c, per in pipeline.totals.values.items()}
+        kinds = tuple((c.name, type(c).__name__.replace("Counter", "").lower()) for c in pipeline.counters)
+        manifest = pipeline.artifact.manifest
+        info = {"runtime": str(manifest.runtime), "precision": str(manifest.precision),
+                "device_id": pipeline.settings.device_id or ""}
+        self.snapshot = Snapshot(summary.frames, self._infer_sum, self._infer_count, tuple(self._ring), fps,
+                                 counts, kinds, info)
+
+    def stopped(self, pipeline: Pipeline, state: str) -> None:
+        self.state = state
+
+    def health(self) -> str | None:
+        """None when healthy, else why not."""
+        if self.state is not None:
+            return f"stopped ({self.state})"
+        if self.last_frame is None:
+            return "starting: no frame yet"
+        age = self.clock() - self.last_frame
+        if age > self.stall_s:
+            return f"frames stalled: no frame for {age:.1f} s"
+        problems = sink_problems(self.pipeline.sinks) if self.pipeline is not None else []
+        return "; ".join(problems) if problems else None
+
+    def live(self) -> dict[str, float]:
+        """Numbers read at scrape time (thread-safe reads), so they move even while frames stall."""
+        values: dict[str, float] = {"start_time_seconds": self.started}
+        if self.last_frame is not None:
+            values["last_frame_age_seconds"] = self.clock() - self.last_frame
+        pipeline = self.pipeline
+        if pipeline is None:
+            return values
+        stats = getattr(pipeline.source, "stats", None)
+        if stats is not None:
+            values["dropped_frames_total"] = float(stats.dropped)
+            values["camera_reconnects_total"] = float(stats.reconnects)
+            if stats.last_frame_age_s is not None:
+                values["camera_frame_age_seconds"] = float(stats.last_frame_age_s)
+        values.update(outbox_stats(pipeline.sinks))
+        return values
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}" if labels else ""
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# name (without prefix), type, help, key in live() values
+_LIVE = [
+    ("dropped_frames_total", "counter", "Frames the capture dropped because the loop was busy (live sources).", "dropped_frames_total"),
+    ("camera_reconnects_total", "counter", "Camera reconnect attempts.", "camera_reconnects_total"),
+    ("camera_frame_age_seconds", "gauge", "Seconds since the camera delivered its newest frame.", "camera_frame_age_seconds"),
+    ("last_frame_age_seconds", "gauge", "Seconds since the frame loop finished a frame.", "last_frame_age_seconds"),
+    ("outbox_depth", "gauge", "Count events in the MQTT outbox not yet acknowledged by the broker.", "outbox_depth"),
+    ("outbox_dropped_total", "counter", "Events dropped because the outbox was full.", "outbox_dropped"),
+    ("mqtt_connected", "gauge", "1 while connected to the MQTT broker.", "mqtt_connected"),
+    ("mqtt_reconnects_total", "counter", "MQTT reconnects.", "mqtt_reconnects"),
+    ("start_time_seconds", "gauge", "Process start, Unix time.", "start_time_seconds"),
+]
+
+
+def render_metrics(observer: MetricsObserver, prefix: str = "edgetally") -> str:
+    """Prometheus text exposition format 0.0.4."""
+    snap, live, out = observer.snapshot, observer.live(), []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        out.append(f"# HELP {prefix}_{name} {help_}\n# TYPE {prefix}_{name} {kind}\n")
+        out.extend(f"{prefix}_{name}{labels} {value:.6g}\n" for labels, value in samples)
+
+    metric("info", "gauge", "Build and model information.", [(_labels(**snap.info), 1.0)] if snap.info else [])
+    metric("up", "gauge", "1 when /healthz would answer 200.", [("", 0.0 if observer.health() else 1.0)])
+    metric("frames_total", "counter", "Frames processed by the frame loop.", [("", float(snap.frames))])
+    metric("fps", "gauge", "Frames per second over the last ~10 s.", [("", snap.fps)])
+    recent = list(snap.recent_infer_ms)
+    quantiles = [(_labels(quantile=str(q)), _quantile(recent, q) / 1000.0) for q in _QUANTILES] if recent else []
+    # a summary's _sum/_count series are suffixes of its name: passed in the labels slot
+    metric("inference_seconds", "summary", "Model inference time per frame (quantiles over the last 256 frames).",
+           quantiles + [("_sum", snap.infer_sum_ms / 1000.0), ("_count", float(snap.infer_count))])
+    for name, kind, help_, key in _LIVE:
+        if key in live:
+            metric(name, kind, help_, [("", live[key])])
+    metric("counter_info", "gauge", "Configured counters (lines and zones).",
+           [(_labels(counter=n, kind=k), 1.0) for n, k in snap.counters])
+    samples = [(_labels(counter=c, **{"class": k}, direction=d), float(n))
+               for c, per in sorted(snap.counts.items()) for k, dirs in sorted(per.items()) for d, n in sorted(dirs.items())]
+    metric("count_total", "counter", "Objects counted, per counter, class and direction.", samples)
+    return "".join(out)
+
+
+class HealthServer:
+    """Serves /healthz and /metrics from a daemon thread; ``close()`` stops it."""
+
+    def __init__(self, observer: MetricsObserver, addr: str = DEFAULT_ADDR) -> None:
+        self.observer = observer
+        host, port = parse_addr(addr)
+        try:
+            self._httpd = ThreadingHTTPServer((host, port), _handler(observer))
+        except OSError as exc:
+            raise ConfigError(f"health address {addr}: cannot listen: {exc.strerror or exc}") from None
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="health-http", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        log.info("health: http://%s:%d/healthz and /metrics", *self.address)
+        return self
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler(observer: MetricsObserver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # scrapes every 15 s would flood the journal
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                reason = observer.health()
+                self._reply(503 if reason else 200, f"{reason or 'ok'}\n", "text/plain; charset=utf-8")
+            elif path == "/metrics":
+                self._reply(200, render_metrics(observer), "text/plain; version=0.0.4; charset=utf-8")
+            else:
+                self._reply(404, "try /healthz or /metrics\n", "text/plain; charset=utf-8")
+
+        def _reply(self, code: int, body: str, ctype: str) -> None:
+            data = body.encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler

@@ -1,0 +1,370 @@
+"""MQTT sink: durable outbox -> paho-mqtt 2.x (QoS 1) -> broker. Never loses a count.
+
+Threads: the frame loop calls ``event()``/``stats()``, which only commit to the SQLite outbox and
+mark what changed (no network I/O). ONE publisher thread owns every publish of events, counters,
+state and discovery, so ordering is simple: on each (re)connect it re-sends availability, state,
+discovery and every retained counter (a broker restarted without persistence gets them all
+back), then streams the event backlog in ``seq`` order with at most ``max_inflight`` unacked.
+paho's network thread (``loop_start``) handles PUBACKs: it queues the mid, and the publisher maps
+mid -> seq and deletes acknowledged rows in batches. paho keeps handed-over QoS 1 messages across
+reconnects and re-sends them, so nothing is handed over twice within one process; after a crash
+the outbox re-sends what was never acknowledged (same seq: consumers de-duplicate).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Any
+
+from edgetally.sinks import RunContext, RunStats
+from edgetally.sinks.commands import parse_command
+from edgetally.sinks.homeassistant import discovery_payload
+from edgetally.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
+from edgetally.sinks.outbox import CounterKey, Outbox
+from edgetally.sinks.topics import (
+    OFFLINE, ONLINE, STATES, STOPPED, Topics, counter_payload, encode, event_payload, result_payload, stats_payload,
+)
+from edgetally.structures import CountEvent
+
+__all__ = ["MqttSettings", "MqttSink", "MqttUrl", "parse_mqtt_url"]
+
+log = logging.getLogger(__name__)
+_AUTH_REASONS = ("not authorized", "bad user name or password", "bad username or password")
+
+
+class MqttSink:
+    """Implements the Sink protocol (plus ``totals_changed()`` and ``set_state()``)."""
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.settings = settings
+        self.outbox: Outbox | None = None
+        self.topics: Topics | None = None
+        self._ctx: RunContext | None = None
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._acked_mids: collections.deque[int] = collections.deque()
+        self._inflight: dict[int, int] = {}  # mid -> seq; publisher thread only
+        self._last_handed = 0
+        self._counters: dict[CounterKey, int] = {}
+        self._dirty: set[CounterKey] = set()
+        self._republish = False
+        self._discovery_dirty = False
+        self._state = "init"
+        self._state_dirty = True
+        self._stats: bytes | None = None
+        self._connected = False
+        self.reconnects = 0
+        self._last_fail_log = 0.0
+
+    # -- Sink protocol (frame-loop thread) -------------------------------------------------
+    def open(self, context: RunContext) -> None:
+        s = self.settings
+        device = s.resolve_device_id(context.device_id)
+        self.topics = Topics.build(s.prefix, device, s.homeassistant_prefix)
+        self._ctx = context
+        self.outbox = Outbox(s.resolve_outbox_path(device), s.outbox_max_events, s.outbox_sync)
+        self._counters = self.outbox.counters()
+        _restore_totals(context, self._counters)
+        self._client = self._make_client(device)
+        broker = s.broker
+        log.info(
+            "MQTT: %s:%d%s as %s, topics %s/#, outbox %s (%d events waiting, next seq %d)",
+            broker.host, broker.port, " (TLS)" if s.tls_enabled else "", self._client_id(device),
+            self.topics.base, self.outbox.path, self.outbox.depth, self.outbox.next_seq,
+        )
+        self._client.connect_async(broker.host, broker.port, keepalive=s.keepalive_s)
+        self._client.loop_start()  # retries the first connection too, with the backoff below
+        self._thread = threading.Thread(target=self._publisher, name="mqtt-publisher", daemon=True)
+        self._thread.start()
+
+    def event(self, event: CountEvent, cumulative: int) -> None:
+        assert self.outbox is not None, "open() first"
+        key: CounterKey = (event.counter, event.class_name, event.direction)
+        self.outbox.append(lambda seq: encode(event_payload(seq, event)), key, cumulative)
+        with self._lock:
+            if key not in self._counters:
+                self._discovery_dirty = True
+            self._counters[key] = cumulative
+            self._dirty.add(key)
+            if self._state == "init":
+                self._set_state_locked("ready")
+        self._wake.set()
+
+    def stats(self, stats: RunStats) -> None:
+        assert self.outbox is not None, "open() first"
+        fields: dict[str, float | int] = {
+            "frames": stats.frames, "fps": round(stats.fps, 2), "infer_ms_p50": round(stats.infer_ms_p50, 2),
+            "dropped_frames": stats.dropped_frames, "camera_age_s": round(stats.camera_age_s, 2),
+            "camera_reconnects": stats.reconnects, "outbox_depth": self.outbox.depth,
+            "outbox_dropped": self.outbox.dropped, "mqtt_reconnects": self.reconnects, **stats.extra,
+        }
+        degraded = stats.camera_age_s > self.settings.degraded_camera_age_s
+        with self._lock:
+            self._stats = encode(stats_payload(fields))
+            if self._state in ("init", "ready", "degraded"):
+                self._set_state_locked("degraded" if degraded else "ready")
+        self._wake.set()
+
+    def close(self, final_state: str = "stopped") -> None:
+        if self._client is None:
+            return
+        self._drain(self.settings.close_timeout_s)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._publish_final(final_state)
+        self._client.disconnect()  # a clean DISCONNECT: the broker drops the last will
+        self._client.loop_stop()
+        self._client = None
+        assert self.outbox is not None
+        if self.outbox.depth:
+            log.warning("MQTT: %d events not yet acknowledged stay in the outbox for the next start", self.outbox.depth)
+        self.outbox.close()
+
+    # -- extensions --------------------------------------------------------------------------
+    def totals_changed(self) -> None:
+        """Call on the frame-loop thread after changing ``RunContext.totals`` other than through
+        ``event()`` (a reset): persists the totals and re-publishes every retained counter."""
+        assert self._ctx is not None and self.outbox is not None, "open() first"
+        new = _flatten(self._ctx.totals)
+        with self._lock:
+            for key in self._counters:
+                new.setdefault(key, 0)  # a counter that vanished reads 0, not its old value
+            self.outbox.set_counters(new)
+            self._counters = new
+            self._dirty.update(new)
+            self._discovery_dirty = True
+        self._wake.set()
+
+    def set_state(self, state: str) -> None:
+        if state not in STATES:
+            raise ValueError(f"state: expected one of {STATES}, got {state!r}")
+        with self._lock:
+            self._set_state_locked(state)
+        self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def _set_state_locked(self, state: str) -> None:
+        if state != self._state:
+            self._state, self._state_dirty = state, True
+
+    # -- paho client and callbacks (paho network thread) --------------------------------------
+    def _client_id(self, device: str) -> str:
+        return self.settings.client_id or f"edgetally-{device}"
+
+    def _make_client(self, device: str) -> Any:
+        s = self.settings
+        assert self.topics is not None
+        client = s.new_client(self._client_id(device))
+        client.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=max(1, round(s.reconnect_min_s)), max_delay=max(1, round(s.reconnect_max_s)))
+        client.max_inflight_messages_set(s.max_inflight + 50)  # + room for retained/state publishes
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        broker = self.settings.broker
+        if reason.is_failure:
+            hint = ""
+            if str(reason).lower() in _AUTH_REASONS:
+                hint = " (check mqtt username and password_file/password_credential)"
+            log.error("MQTT broker %s:%d refused the connection: %s%s; retrying with backoff",
+                      broker.host, broker.port, reason, hint)
+            return
+        assert self.topics is not None
+        log.info("MQTT connected to %s:%d (%d events in the outbox)", broker.host, broker.port, self.outbox.depth if self.outbox else 0)
+        client.subscribe(self.topics.cmd_wildcard, qos=1)
+        if self.settings.homeassistant:
+            client.subscribe(self.topics.ha_status, qos=1)
+        with self._lock:
+            self._connected = True
+            self._republish = True
+        self._wake.set()
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_fail_log >= 60.0 or self._last_fail_log == 0.0:
+            self._last_fail_log = now
+            broker = self.settings.broker
+            depth = self.outbox.depth if self.outbox else 0
+            log.warning("MQTT broker %s:%d unreachable; retrying with backoff (up to %.0f s); %d events kept in the outbox",
+                        broker.host, broker.port, self.settings.reconnect_max_s, depth)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        was = self._connected
+        self._connected = False
+        if was:
+            self.reconnects += 1
+            if not self._stop.is_set():
+                log.warning("MQTT connection lost (%s); reconnecting with backoff, events kept in the outbox", reason)
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        # Runs under paho's message mutex: never take our locks here (deadlock), just hand over.
+        self._acked_mids.append(mid)
+        self._wake.set()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        try:
+            self._handle_message(msg.topic, bytes(msg.payload))
+        except Exception:  # a bad message must never take the runner down
+            log.exception("MQTT: error while handling a message on %r", getattr(msg, "topic", "?"))
+
+    def _handle_message(self, topic: str, payload: bytes) -> None:
+        assert self.topics is not None and self._ctx is not None
+        if topic == self.topics.ha_status:
+            if payload.strip().lower() == b"online":
+                log.info("Home Assistant came online: re-sending discovery and counters")
+                with self._lock:
+                    self._republish = True
+                self._wake.set()
+            return
+        name = self.topics.command_name(topic)
+        if name is None or name == "result":
+            return
+        known = {c.name for c in self._ctx.counters} | {k[0] for k in self._counters}
+        parsed = parse_command(name, payload, known)
+        if parsed.command is None:
+            log.warning("MQTT command %r refused: %s", name, parsed.error)
+            self._answer(name, False, parsed.error or "invalid", parsed.request_id)
+            return
+        if name == "snapshot":
+            with self._lock:
+                self._dirty.update(self._counters)
+            self._wake.set()
+            detail = "counters re-published"
+        else:
+            self._ctx.commands(parsed.command)
+            detail = "queued for the runner"
+        log.info("MQTT command %s accepted: %s", parsed.command, detail)
+        self._answer(name, True, detail, parsed.request_id)
+
+    def _answer(self, cmd: str, ok: bool, detail: str, request_id: str | None) -> None:
+        assert self.topics is not None
+        self._client.publish(self.topics.cmd_result, encode(result_payload(cmd, ok, detail, request_id)), qos=1)
+
+    # -- publisher thread ----------------------------------------------------------------------
+    def _publisher(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(timeout=0.2)
+            self._wake.clear()
+            try:
+                self._publish_round()
+            except Exception:
+                log.exception("MQTT publisher: unexpected error (will retry)")
+                time.sleep(0.5)
+        self._process_acks()
+
+    def _publish_round(self) -> None:
+        self._process_acks()
+        if not self._connected:
+            return
+        self._publish_meta()
+        self._publish_events()
+
+    def _process_acks(self) -> None:
+        seqs = []
+        while self._acked_mids:
+            seq = self._inflight.pop(self._acked_mids.popleft(), None)
+            if seq is not None:
+                seqs.append(seq)
+        if seqs and self.outbox is not None:
+            self.outbox.ack(seqs)
+
+    def _publish_meta(self) -> None:
+        assert self.topics is not None
+        with self._lock:
+            republish, self._republish = self._republish, False
+            if republish:
+                self._dirty.update(self._counters)
+            state = self._state if (republish or self._state_dirty) else None
+            discovery = republish or self._discovery_dirty
+            self._state_dirty = self._discovery_dirty = False
+            counters = {k: self._counters[k] for k in self._dirty}
+            self._dirty.clear()
+            stats, self._stats = self._stats, None
+        pub = self._client.publish
+        if republish:
+            pub(self.topics.availability, ONLINE, qos=1, retain=True)
+        if state is not None:
+            pub(self.topics.state, state, qos=1, retain=True)
+        if discovery and self.settings.homeassistant:
+            pub(self.topics.ha_discovery, encode(discovery_payload(self.topics, self._discovery_keys())), qos=1, retain=True)
+        for (counter, cls, direction), value in sorted(counters.items()):
+            pub(self.topics.counter(counter, cls, direction), counter_payload(value), qos=1, retain=True)
+        if stats is not None:
+            pub(self.topics.stats, stats, qos=0, retain=True)
+
+    def _discovery_keys(self) -> set[CounterKey]:
+        assert self._ctx is not None
+        keys = {(c.name, cls, d) for c in self._ctx.counters for cls in self._ctx.classes for d in c.directions}
+        with self._lock:
+            return keys | set(self._counters)
+
+    def _publish_events(self) -> None:
+        assert self.outbox is not None and self.topics is not None
+        room = self.settings.max_inflight - len(self._inflight)
+        while room > 0 and self._connected:
+            batch = self.outbox.pending(self._last_handed, min(room, 500))
+            if not batch:
+                return
+            for entry in batch:
+                info = self._client.publish(self.topics.events, entry.payload, qos=self.settings.qos)
+                self._inflight[info.mid] = entry.seq
+                self._last_handed = entry.seq
+            room -= len(batch)
+
+    # -- shutdown --------------------------------------------------------------------------------
+    def _drain(self, timeout: float) -> None:
+        """Give the backlog up to ``timeout`` seconds to reach the broker before stopping, waiting
+        for a reconnect too (what is still unsent after that stays in the outbox for the next start)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.outbox is not None:
+            if self.outbox.depth == 0 and not self._dirty and not self._inflight:
+                return
+            self._wake.set()
+            time.sleep(0.02)
+
+    def _publish_final(self, final_state: str) -> None:
+        assert self.topics is not None
+        if not self._connected:
+            return
+        self._publish_meta()
+        availability = STOPPED if final_state == STOPPED else OFFLINE
+        infos = []
+        if final_state in STATES:
+            infos.append(self._client.publish(self.topics.state, final_state, qos=1, retain=True))
+        infos.append(self._client.publish(self.topics.availability, availability, qos=1, retain=True))
+        for info in infos:
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError):
+                pass  # connection dropped meanwhile: the last will says "offline"
+
+
+
+def _flatten(totals: Any) -> dict[CounterKey, int]:
+    return {(c, k, d): int(n) for c, per in totals.values.items() for k, dirs in per.items() for d, n in dirs.items()}
+
+
+def _restore_totals(context: RunContext, persisted: dict[CounterKey, int]) -> None:
+    """Fill the pipeline's totals from the outbox before the first frame (max wins)."""
+    for (counter, cls, direction), n in persisted.items():
+        per = context.totals.values.setdefault(counter, {}).setdefault(cls, {})
+        per[direction] = max(per.get(direction, 0), n)
+    if persisted:
+        log.info("MQTT: restored %d counters from the outbox (total %d)", len(persisted), sum(persisted.values()))

@@ -61,7 +61,7 @@ def test_snapshot_command(tmp_path: Path) -> None:
     import cv2
 
     out = tmp_path / "frame.jpg"
-    proc = subprocess.run([sys.executable, "-m", "edgetally.cli", "snapshot", "--source", str(_scene(tmp_path)),
+    proc = subprocess.run([sys.executable, "-m", "edgetally", "snapshot", "--source", str(_scene(tmp_path)),
                            "--line", "L=320,0,320,360", "--out", str(out), "--frame", "5"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -79,7 +79,7 @@ def test_run_annotate(tmp_path: Path) -> None:
     art = package_fp32(REPO / "models/demo/detector.onnx", tmp_path / "art", "yolox", (192, 320),
                        REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3})
     out = tmp_path / "annotated.mp4"
-    proc = subprocess.run([sys.executable, "-m", "edgetally.cli", "run", "--model", str(art.directory), "--source",
+    proc = subprocess.run([sys.executable, "-m", "edgetally", "run", "--model", str(art.directory), "--source",
                            str(_scene(tmp_path)), "--line", "L=320,0,320,360", "--annotate", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -37,7 +37,7 @@ def test_edge_demo_end_to_end(tmp_path: Path) -> None:
     _need("onnxruntime", "onnx", "amqtt", "paho.mqtt")
     out = tmp_path / "demo.json"
     work = tmp_path / "work"
-    cmd = [sys.executable, "-m", "edgetally.cli", "demo", "--seconds", "20", "--no-dashboard", "--work", str(work),
+    cmd = [sys.executable, "-m", "edgetally", "demo", "--seconds", "20", "--no-dashboard", "--work", str(work),
            "--json", str(out)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -63,6 +63,6 @@ def test_edge_demo_end_to_end(tmp_path: Path) -> None:
 def test_demo_video_needs_model(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x")
-    proc = subprocess.run([sys.executable, "-m", "edgetally.cli", "demo", "--video", str(video), "--work", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "edgetally", "demo", "--video", str(video), "--work", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--video needs --model" in proc.stderr

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgetally.sinks import CounterInfo, RunContext
+from edgetally.hooks import CounterInfo, RunContext
 from edgetally.structures import CountEvent, CountTotals
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)

@@ -74,7 +74,7 @@ def _publish_run(artifact: Path, video: Path, device: str, broker_url: str, work
     mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device}
     settings = RunSettings.model_validate({"model": artifact, "source": str(video), "device_id": device,
                                            "mqtt": mqtt, "lines": [{"name": "L", "points": "320,0,320,360"}]})
-    return run_counting(settings, observers=[SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=0.5)])
+    return run_counting(settings, hooks=[SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=0.5)])
 
 
 def _nonzero(counts: dict) -> dict:

@@ -86,12 +86,12 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
         merged = {**settings.outputs.model_dump(exclude_none=True), **outputs}
         settings = settings.model_copy(update={"outputs": type(settings.outputs)(**merged)})
     reload = (lambda: _settings(config, flags)) if config is not None else None
-    observers = []
+    hooks = []
     if annotate is not None:
         from edgetally.annotate import VideoAnnotator
 
-        observers.append(VideoAnnotator(annotate))
-    summary = run_counting(settings, reload=reload, health_addr=health_addr, observers=observers)
+        hooks.append(VideoAnnotator(annotate))
+    summary = run_counting(settings, reload=reload, health_addr=health_addr, hooks=hooks)
     click.echo(json.dumps(summary, indent=None))
 
 

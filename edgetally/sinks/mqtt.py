@@ -19,7 +19,9 @@ import threading
 import time
 from typing import Any
 
-from edgetally.sinks import RunContext, RunStats
+from edgetally.config.models import RunSettings
+from edgetally.errors import ConfigError
+from edgetally.hooks import RunContext, RunStats, Sink
 from edgetally.sinks.commands import parse_command
 from edgetally.sinks.homeassistant import discovery_payload
 from edgetally.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
@@ -35,8 +37,23 @@ log = logging.getLogger(__name__)
 _AUTH_REASONS = ("not authorized", "bad user name or password", "bad username or password")
 
 
-class MqttSink:
-    """Implements the Sink protocol (plus ``totals_changed()`` and ``set_state()``)."""
+def from_settings(settings: RunSettings) -> MqttSink | None:
+    """The sink for the run settings' ``mqtt:`` block (the device id defaults to the run's)."""
+    if settings.mqtt is None:
+        return None
+    from pydantic import ValidationError
+
+    block = {**settings.mqtt}
+    block.setdefault("device_id", settings.device_id)
+    try:
+        return MqttSink(MqttSettings.model_validate(block))
+    except ValidationError as exc:
+        lines = [f"mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid MQTT settings:\n  " + "\n  ".join(lines)) from exc
+
+
+class MqttSink(Sink):
+    """The durable MQTT sink (plus ``set_state()`` for the device state topic)."""
 
     def __init__(self, settings: MqttSettings) -> None:
         self.settings = settings
@@ -153,6 +170,19 @@ class MqttSink:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    def problems(self) -> list[str]:
+        # A frame loop that runs while the publisher thread is dead must not look healthy.
+        thread = self._thread
+        if thread is not None and thread.ident is not None and not thread.is_alive():
+            return ["MqttSink worker stopped"]
+        return []
+
+    def metrics(self) -> dict[str, float]:
+        if self.outbox is None:
+            return {}
+        return {"outbox_depth": float(self.outbox.depth), "outbox_dropped": float(self.outbox.dropped),
+                "mqtt_connected": 1.0 if self._connected else 0.0, "mqtt_reconnects": float(self.reconnects)}
 
     def _set_state_locked(self, state: str) -> None:
         if state != self._state:

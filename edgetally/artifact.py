@@ -14,12 +14,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgetally.errors import ArtifactError
+from edgetally.runtimes import RuntimeName
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 
 DecoderFamily = Literal["yolox", "yolov8", "boxes_scores"]
-RuntimeName = Literal["onnxruntime", "openvino", "litert", "tensorrt"]
 
 
 class _Strict(BaseModel):
@@ -124,6 +124,7 @@ class Manifest(_Strict):
     tools: dict[str, str] = Field(default_factory=dict)
     created: str = ""
     notes: list[str] = Field(default_factory=list)
+
 
 
 def sha256_file(path: Path) -> str:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgetally.errors import ConfigError
+from edgetally.runtimes import RUNTIMES, RuntimeName
 
 PROFILES_DIR = Path(__file__).resolve().parent / "device_configs"  # package data: present in a wheel too
 
@@ -21,19 +22,44 @@ class CameraDefaults(BaseModel):
     fps: int = Field(gt=0)
 
 
+class Deploy(BaseModel):
+    """How `edge bundle` installs the runner on the board.
+
+    extra: the ONE runtime extra (default: the runtime's); dropins: systemd/dropins/<name>.conf;
+    system_site_packages: the venv sees apt packages (Picamera2 and libcamera on a Pi);
+    platforms / python_version: pip --platform tags and Python for `edge bundle --with-deps`
+    (empty: this machine's); pip_constraints: pins the board needs (Raspberry Pi OS's apt numpy 1.x).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extra: str | None = None
+    dropins: list[str] = Field(default_factory=lambda: ["v4l2"])
+    system_site_packages: bool = False
+    platforms: list[str] = Field(default_factory=list)
+    python_version: str | None = None
+    pip_constraints: list[str] = Field(default_factory=list)
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     board: str
-    runtime: Literal["onnxruntime", "openvino", "litert", "tensorrt"]
+    runtime: RuntimeName
     format: Literal["onnx", "openvino", "tflite", "onnx-tensorrt"]
     precision: Literal["fp32", "fp16", "int8"]
     input_size: int = Field(gt=0)
     threads: int = Field(ge=1)
     io_dtype: Literal["float32", "int8", "uint8"] = "float32"
     camera: CameraDefaults
-    constraints: list[str] = Field(default_factory=list)
+    constraints: list[str] = Field(default_factory=list, description="notes for the person deploying")
+    deploy: Deploy = Field(default_factory=Deploy)
+
+    @property
+    def extra(self) -> str:
+        """The pip extra a board installs for this profile's runtime."""
+        return self.deploy.extra or RUNTIMES[self.runtime].extra
 
 
 def load_profile_file(path: Path) -> Profile:
@@ -55,12 +81,15 @@ def list_profiles(directory: Path = PROFILES_DIR) -> list[Profile]:
 
 
 def get_profile(name_or_path: str, directory: Path = PROFILES_DIR) -> Profile:
-    """A profile by name (edgetally/device_configs/NAME.yaml) or by path to a YAML file."""
+    """A profile by name (edgetally/device_configs/NAME.yaml), by a unique start of a name
+    ("jetson"), or by path to a YAML file."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return load_profile_file(path)
-    candidate = Path(directory) / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        known = ", ".join(p.stem for p in sorted(Path(directory).glob("*.yaml"))) or "none"
-        raise ConfigError(f"unknown profile '{name_or_path}'; known: {known}")
-    return load_profile_file(candidate)
+    names = sorted(p.stem for p in Path(directory).glob("*.yaml"))
+    matches = [n for n in names if n == name_or_path] or [n for n in names if n.startswith(name_or_path)]
+    if len(matches) != 1:
+        known = ", ".join(names) or "none"
+        what = "ambiguous" if matches else "unknown"
+        raise ConfigError(f"{what} profile '{name_or_path}'; known: {known}")
+    return load_profile_file(Path(directory) / f"{matches[0]}.yaml")

@@ -3,17 +3,25 @@
 A runtime only runs the graph: ``infer(tensor) -> outputs``. Decoding, NMS and un-letterboxing
 live in ``edgetally.postprocess``. Each runtime module is imported only when an artifact asks for it,
 so a board needs just the one runtime its artifacts use.
+
+``RUNTIMES`` is the one list of runtimes: manifests, device profiles, ``edge doctor`` and
+``edge bundle`` read it. Adding a runtime is one module with ``load(artifact, threads)`` plus its
+line here.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import numpy as np
+from pydantic import AfterValidator
 
-from edgetally.artifact import Artifact
 from edgetally.errors import RuntimeLoadError
+
+if TYPE_CHECKING:
+    from edgetally.artifact import Artifact
 
 
 class Runtime(Protocol):
@@ -26,33 +34,58 @@ class Runtime(Protocol):
     def close(self) -> None: ...
 
 
-# runtime name -> (module path, pip extra that provides it)
-_REGISTRY: dict[str, tuple[str, str]] = {
-    "onnxruntime": ("edgetally.runtimes.onnxruntime", "ort"),
-    "openvino": ("edgetally.runtimes.openvino", "openvino"),
-    "litert": ("edgetally.runtimes.litert", "litert"),
-}
+@dataclass(frozen=True)
+class RuntimeEntry:
+    """module: the edgetally module with ``load``; extra: the pip extra a board installs for it;
+    provides: importable modules that provide the library (the first that imports wins)."""
+
+    name: str
+    module: str
+    extra: str
+    provides: tuple[str, ...]
+
+
+RUNTIMES: dict[str, RuntimeEntry] = {e.name: e for e in (
+    RuntimeEntry("onnxruntime", "edgetally.runtimes.onnxruntime", "ort", ("onnxruntime",)),
+    RuntimeEntry("openvino", "edgetally.runtimes.openvino", "openvino", ("openvino",)),
+    RuntimeEntry("litert", "edgetally.runtimes.litert", "litert", ("ai_edge_litert", "tflite_runtime")),
+    # JetPack ships TensorRT's Python bindings (apt); the ort extra runs the CPU fallback and the tools.
+    RuntimeEntry("tensorrt", "edgetally.runtimes.tensorrt", "ort", ("tensorrt",)),
+)}
 
 
 def available_runtimes() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(RUNTIMES)
+
+
+def known_runtime(name: str) -> str:
+    """``name`` if it is a registered runtime, else ValueError (pydantic reports it)."""
+    if name not in RUNTIMES:
+        raise ValueError(f"unknown runtime {name!r}; known: {', '.join(available_runtimes())}")
+    return name
+
+
+# The type of a runtime name in manifests and device profiles.
+RuntimeName = Annotated[str, AfterValidator(known_runtime)]
 
 
 def load_runtime(artifact: Artifact, threads: int = 2, runtime: str | None = None) -> Runtime:
     """Load ``artifact`` with its manifest's runtime (or ``runtime`` if given)."""
     name = runtime or artifact.manifest.runtime
-    if name not in _REGISTRY:
+    if name not in RUNTIMES:
         raise RuntimeLoadError(
             f"runtime '{name}' is not supported on this host; known: {', '.join(available_runtimes())}"
         )
-    module_path, extra = _REGISTRY[name]
+    entry = RUNTIMES[name]
     try:
-        module = importlib.import_module(module_path)
-        return module.load(artifact, threads=threads)
+        runtime: Runtime = importlib.import_module(entry.module).load(artifact, threads=threads)
     except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("edgetally"):
+            raise RuntimeLoadError(f"runtime '{name}' is not built into this edgetally version") from exc
         raise RuntimeLoadError(
-            f"runtime '{name}' needs the '{extra}' extra: pip install 'edgetally[{extra}]' ({exc.msg})"
+            f"runtime '{name}' needs {' or '.join(entry.provides)}: pip install 'edgetally[{entry.extra}]' ({exc.msg})"
         ) from exc
+    return runtime
 
 
 def dequantize(array: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -18,12 +18,6 @@ from typing import Any
 
 DEFAULT_CONFIG = Path("/etc/edgetally/config.yaml")
 DEFAULT_MODEL = Path("/opt/edgetally/model")
-# runtime name in the manifest -> importable modules that provide it (first found wins)
-RUNTIME_MODULES = {
-    "onnxruntime": ("onnxruntime",),
-    "openvino": ("openvino",),
-    "litert": ("ai_edge_litert", "tflite_runtime"),
-}
 
 
 @dataclass(frozen=True)
@@ -81,9 +75,11 @@ def check_cameras(source: str | None) -> list[Check]:
 
 def check_runtimes(needed: str | None) -> list[Check]:
     checks = []
-    for runtime, modules in RUNTIME_MODULES.items():
+    from edgetally.runtimes import RUNTIMES
+
+    for runtime, entry in RUNTIMES.items():
         status, detail = ("FAIL" if runtime == needed else "SKIP"), "not installed"
-        for module_name in modules:
+        for module_name in entry.provides:
             try:
                 module = importlib.import_module(module_name)
             except Exception as exc:  # a broken install raises more than ImportError

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgetally.errors import ArtifactError
 from edgetally.runtimes import RuntimeName
@@ -19,7 +19,6 @@ from edgetally.runtimes import RuntimeName
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 
-DecoderFamily = Literal["yolox", "yolov8", "boxes_scores"]
 
 
 class _Strict(BaseModel):
@@ -98,7 +97,7 @@ class OutputSpec(_Strict):
 
 
 class DecoderSpec(_Strict):
-    family: DecoderFamily
+    family: str = Field(description="a name in edgetally.postprocess.DECODERS")
     strides: list[int] = Field(default_factory=lambda: [8, 16, 32])
     score_threshold: float = 0.25
     nms_iou: float = 0.45
@@ -106,6 +105,15 @@ class DecoderSpec(_Strict):
     class_agnostic_nms: bool = False
     # boxes_scores only: are boxes in input-tensor pixels or normalised 0..1?
     boxes_normalized: bool = False
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from edgetally.postprocess import DECODERS  # imports this module: resolved at call time
+
+        if value not in DECODERS:
+            raise ValueError(f"unknown decoder family {value!r}; known: {', '.join(sorted(DECODERS))}")
+        return value
 
 
 class Manifest(_Strict):

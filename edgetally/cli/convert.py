@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from edgetally.errors import UsageError
+from edgetally.postprocess import DECODERS
 
 def _parse_input_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int | tuple[int, int]:
     """'416' -> 416; '384x640' or '384,640' -> (384, 640) as (height, width)."""
@@ -84,7 +85,7 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
               help="State_dict for a module:factory MODEL (loaded with torch.load(weights_only=True)).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="fp32 (default), int8 (default with --profile), or fp16; int8/fp16 pass the accuracy gate.")
-@click.option("--decoder", "decoder", type=click.Choice(["yolox", "yolov8", "boxes_scores"]), required=True,
+@click.option("--decoder", "decoder", type=click.Choice(sorted(DECODERS)), required=True,
               help="How to read the model's outputs.")
 @click.option("--input-size", callback=_parse_input_size, required=True, metavar="N|HxW", help="N or HxW, e.g. 416 or 384x640.")
 @click.option("--labels", default="coco80", show_default=True,

@@ -103,9 +103,17 @@ def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path,
     assert (etc / "systemd/system/edgetally.service.d/board-v4l2.conf").is_file()
     assert (etc / "edgetally/mqtt-password").stat().st_mode & 0o777 == 0o600
     edge = prefix / "venv/bin/edge"
+    # The installed wheel, not this checkout (run from elsewhere), with its package data (the profiles).
+    where = subprocess.run([str(prefix / "venv/bin/python"), "-c", "import edgetally; print(edgetally.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(prefix)), where
+    profiles = subprocess.run([str(edge), "profiles"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert profiles.returncode == 0, profiles.stderr
+    assert all(name in profiles.stdout for name in ("rpi4", "rpi5", "jetson-orin-nano-jp6", "intel-x86-openvino",
+                                                     "generic-onnxruntime", "coral-edgetpu"))
     run = subprocess.run([str(edge), "run", "--config", str(etc / "edgetally/config.yaml"), "--model",
                           str(prefix / "model"), "--source", str(shared_data / "videos/traffic_road.mp4"),
-                          "--max-frames", "30"], capture_output=True, text=True, timeout=120)
+                          "--max-frames", "30"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.splitlines()[-1])["frames"] == 30
     listing = subprocess.run([str(prefix / "venv/bin/python"), "-m", "pip", "list", "--format=json"],

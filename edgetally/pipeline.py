@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Callable, Generic, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -166,7 +166,7 @@ class Pipeline:
         self.reload = reload
         self.totals = CountTotals()
         self._classes = list(detector.labels)
-        self._stages: list[Stage] = []
+        self._stages: list[Stage[Any, Any]] = []
         self._commands: deque[dict[str, object]] = deque(maxlen=100)
         self._stop = threading.Event()
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,7 +19,7 @@ class BoxesScoresDecoder(Decoder):
 
     family = "boxes_scores"
     # Most exports with decoded outputs come from Ultralytics-style pipelines; override when not.
-    input_defaults: dict[str, Any] = {"color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3,
+    input_defaults: ClassVar[dict[str, Any]] = {"color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3,
                                       "letterbox_align": "center", "pad_value": 114}
 
     def __init__(self, manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None):

@@ -4,7 +4,7 @@ no objectness."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,7 +25,7 @@ class Yolov8Decoder(Decoder):
 
     family = "yolov8"
     # Ultralytics: RGB scaled to 0..1, centred letterbox, pad 114.
-    input_defaults: dict[str, Any] = {"color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3,
+    input_defaults: ClassVar[dict[str, Any]] = {"color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3,
                                       "letterbox_align": "center", "pad_value": 114}
 
     def candidates(self, outputs: Sequence[np.ndarray]) -> Candidates:

@@ -4,7 +4,7 @@ probabilities); score = objectness x class probability; the grid/stride decode i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class YoloxDecoder(Decoder):
 
     family = "yolox"
     # YOLOX (Megvii) trains on BGR 0-255, no normalisation, image placed top-left, pad 114.
-    input_defaults: dict[str, Any] = {"color": "BGR", "mean": [0.0] * 3, "std": [1.0] * 3,
+    input_defaults: ClassVar[dict[str, Any]] = {"color": "BGR", "mean": [0.0] * 3, "std": [1.0] * 3,
                                       "letterbox_align": "top-left", "pad_value": 114}
 
     def __init__(self, manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None):

@@ -78,14 +78,14 @@ def load_runtime(artifact: Artifact, threads: int = 2, runtime: str | None = Non
         )
     entry = RUNTIMES[name]
     try:
-        runtime: Runtime = importlib.import_module(entry.module).load(artifact, threads=threads)
+        loaded: Runtime = importlib.import_module(entry.module).load(artifact, threads=threads)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("edgetally"):
             raise RuntimeLoadError(f"runtime '{name}' is not built into this edgetally version") from exc
         raise RuntimeLoadError(
             f"runtime '{name}' needs {' or '.join(entry.provides)}: pip install 'edgetally[{entry.extra}]' ({exc.msg})"
         ) from exc
-    return runtime
+    return loaded
 
 
 def dequantize(array: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgetally.errors import ConfigError
+from edgetally.statedir import state_dir
 
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -139,9 +140,7 @@ class MqttSettings(BaseModel):
         """Explicit path, else systemd's $STATE_DIRECTORY, else ~/.local/state/edgetally."""
         if self.outbox is not None:
             return self.outbox
-        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-        base = Path(state) if state else Path.home() / ".local" / "state" / "edgetally"
-        return base / f"outbox-{device_id}.sqlite"
+        return state_dir() / f"outbox-{device_id}.sqlite"
 
 
 def _opt(path: Path | None) -> str | None:

@@ -20,6 +20,8 @@ was outbound). numpy only; ``junction_render.py`` draws the frames.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -151,23 +153,33 @@ class _Vehicle:
     width: float
     s: float = 0.0
     v: float = 0.0  # current speed, px per frame (vehicles accelerate, brake and slow down to turn)
+    path_list: list[tuple[float, float]] = field(default_factory=list)
+    cum_list: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.path_list = [(float(x), float(y)) for x, y in self.path]
+        self.cum_list = [float(c) for c in self.cum]
     dwell_frames: int = 0  # parked vehicles: frames left before they drive into the garage
 
 
-def _position(v: _Vehicle) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and unit heading at arc length ``v.s``."""
-    i = int(np.clip(np.searchsorted(v.cum, v.s) - 1, 0, len(v.path) - 2))
-    seg = v.path[i + 1] - v.path[i]
-    n = float(np.linalg.norm(seg)) or 1.0
-    return v.path[i] + seg * (v.s - v.cum[i]) / n, seg / n
+def _position(v: _Vehicle) -> tuple[float, float, float, float]:
+    """Centre (x, y) and unit heading (hx, hy) at arc length ``v.s``. Plain floats: called per
+    vehicle per frame, where numpy scalars cost more than the arithmetic."""
+    cum = v.cum_list
+    i = min(max(bisect.bisect_left(cum, v.s) - 1, 0), len(cum) - 2)
+    (x0, y0), (x1, y1) = v.path_list[i], v.path_list[i + 1]
+    n = math.hypot(x1 - x0, y1 - y0) or 1.0
+    hx, hy = (x1 - x0) / n, (y1 - y0) / n
+    t = v.s - cum[i]
+    return x0 + hx * t, y0 + hy * t, hx, hy
 
 
 def vehicle_corners(v: _Vehicle) -> np.ndarray:
     """(4, 2) corners of the vehicle's rectangle (its length along the heading)."""
-    c, hd = _position(v)
-    side = np.array([-hd[1], hd[0]])
-    a, b = hd * v.length / 2, side * v.width / 2
-    return np.array([c + a + b, c + a - b, c - a - b, c - a + b])
+    cx, cy, hx, hy = _position(v)
+    ax, ay, bx, by = hx * v.length / 2, hy * v.length / 2, -hy * v.width / 2, hx * v.width / 2
+    return np.array([[cx + ax + bx, cy + ay + by], [cx + ax - bx, cy + ay - by], [cx - ax - bx, cy - ay - by],
+                     [cx - ax + bx, cy - ay + by]])
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,7 @@ class JunctionScene:
     frames: tuple[FrameBoxes, ...]
     vehicle_classes: dict[int, int]
     corners: tuple[dict[int, np.ndarray], ...] = field(repr=False)  # per frame: vehicle id -> (4, 2)
+    planned: dict[int, tuple[str, str | None]] = field(default_factory=dict, repr=False)  # id -> (origin, destination)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -247,12 +260,12 @@ class _Traffic:
         return self.vehicles
 
     def _move(self, v: _Vehicle) -> None:
-        if v.s >= v.cum[-1]:  # parked
+        if v.s >= v.cum_list[-1]:  # parked
             v.dwell_frames -= 1
             return
         accel = v.speed / (_ACCEL_S * self.cfg.fps)  # px per frame per frame
         in_box = v.s_entry - v.length / 2 <= v.s <= v.s_exit + v.length / 2
-        limit = float(v.cum[-1])
+        limit = v.cum_list[-1]
         stop = v.s_entry - v.length / 2 - 2.0
         if v.s <= stop + 1e-6 and not self._may_enter(v):
             limit = stop
@@ -261,7 +274,7 @@ class _Traffic:
             limit = min(limit, leader.s - (leader.length + v.length) / 2 - _GAP_PX)
         room = max(limit - v.s, 0.0)
         cruise = v.speed * (_TURN_SPEED if in_box and v.turn != "straight" else 1.0)
-        speed = min(v.v + accel, cruise, float(np.sqrt(2.0 * 1.5 * accel * room)), room)
+        speed = min(v.v + accel, cruise, math.sqrt(2.0 * 1.5 * accel * room), room)
         v.s += max(speed, 0.0)
         v.v = max(speed, 0.0)
         if self.box_owner is v and v.s - v.length / 2 > v.s_exit:
@@ -279,11 +292,14 @@ class _Traffic:
         return min(ahead, key=lambda u: u.s) if ahead else None
 
     def _gone(self, v: _Vehicle) -> bool:
-        return (v.destination is not None and v.s >= v.cum[-1]) or (v.turn == "park" and v.dwell_frames <= 0 and v.s >= v.cum[-1])
+        end = v.s >= v.cum_list[-1]
+        return end and (v.destination is not None or v.dwell_frames <= 0)
 
 
-def iter_junction(cfg: JunctionConfig) -> Iterator[tuple[FrameBoxes, dict[int, np.ndarray], dict[int, int]]]:
-    """Per frame: exact boxes, each visible vehicle's corners, and vehicle id -> class id so far."""
+def iter_junction(cfg: JunctionConfig, planned: dict[int, tuple[str, str | None]] | None = None
+                  ) -> Iterator[tuple[FrameBoxes, dict[int, np.ndarray], dict[int, int]]]:
+    """Per frame: exact boxes, each visible vehicle's corners, and vehicle id -> class id so far.
+    ``planned`` (filled when given): vehicle id -> (arm it came from, arm it leaves by or None)."""
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0])
     traffic = _Traffic(cfg, rng)
     for k in range(int(_WARMUP_S * cfg.fps)):
@@ -294,14 +310,17 @@ def iter_junction(cfg: JunctionConfig) -> Iterator[tuple[FrameBoxes, dict[int, n
         ids, cids, boxes, corners = [], [], [], {}
         for v in vehicles:
             pts = vehicle_corners(v)
-            lo, hi = np.clip(pts.min(axis=0), 0, None), np.minimum(pts.max(axis=0), (cfg.width, cfg.height))
-            if np.any(hi - lo < 1.0):
+            xs, ys = pts[:, 0].tolist(), pts[:, 1].tolist()
+            x0, y0, x1, y1 = max(min(xs), 0.0), max(min(ys), 0.0), min(max(xs), cfg.width), min(max(ys), cfg.height)
+            if x1 - x0 < 1.0 or y1 - y0 < 1.0:
                 continue
             ids.append(v.vid)
             cids.append(v.class_id)
-            boxes.append([lo[0], lo[1], hi[0], hi[1]])
+            boxes.append([x0, y0, x1, y1])
             corners[v.vid] = pts
             classes[v.vid] = v.class_id
+            if planned is not None:
+                planned[v.vid] = (v.origin, v.destination)
         n = len(ids)
         yield FrameBoxes(i, np.array(ids, np.int64), np.array(cids, np.int64), np.array(boxes, np.float32).reshape(-1, 4),
                          np.ones(n, np.float32)), corners, classes
@@ -310,7 +329,8 @@ def iter_junction(cfg: JunctionConfig) -> Iterator[tuple[FrameBoxes, dict[int, n
 def simulate_junction(cfg: JunctionConfig) -> JunctionScene:
     frames, corners = [], []
     classes: dict[int, int] = {}
-    for fb, pts, classes in iter_junction(cfg):
+    planned: dict[int, tuple[str, str | None]] = {}
+    for fb, pts, classes in iter_junction(cfg, planned):
         frames.append(fb)
         corners.append(pts)
-    return JunctionScene(cfg, tuple(frames), dict(classes), tuple(corners))
+    return JunctionScene(cfg, tuple(frames), dict(classes), tuple(corners), planned)

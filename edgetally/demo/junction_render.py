@@ -79,8 +79,9 @@ def render_junction(cfg: JunctionConfig, out_video: Path | None) -> JunctionScen
             raise OSError(f"cannot open a video writer for {out_video}")
     frames, corners_all = [], []
     classes: dict[int, int] = {}
+    planned: dict[int, tuple[str, str | None]] = {}
     try:
-        for fb, corners, classes in iter_junction(cfg):
+        for fb, corners, classes in iter_junction(cfg, planned):
             frames.append(fb)
             corners_all.append(corners)
             if writer is None:
@@ -92,4 +93,4 @@ def render_junction(cfg: JunctionConfig, out_video: Path | None) -> JunctionScen
     finally:
         if writer is not None:
             writer.release()
-    return JunctionScene(cfg, tuple(frames), dict(classes), tuple(corners_all))
+    return JunctionScene(cfg, tuple(frames), dict(classes), tuple(corners_all), planned)

@@ -31,7 +31,7 @@ button{background:#24303c;color:var(--fg);border:1px solid var(--line);border-ra
 button.on{border-color:var(--acc);color:var(--acc)}button.primary{background:#1f6feb;border-color:#1f6feb}button:disabled{opacity:.5}
 input[type=text]{width:100%;background:#0b1016;color:var(--fg);border:1px solid var(--line);border-radius:5px;padding:4px 6px;font:inherit}
 .items div{padding:3px 6px;border-radius:5px;cursor:pointer}.items div.sel{background:#24303c}.classes{max-height:160px;overflow:auto;columns:2}
-#status{white-space:pre-wrap;font-size:13px}#status.ok{color:var(--ok)}#status.bad{color:var(--bad)}label{display:block}
+#status{white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px;margin-top:6px}#status.ok{color:var(--ok)}#status.bad{color:var(--bad)}label{display:block}
 </style></head>
 <body>
 <header><h1>edit &middot; <span id="device"></span></h1><span class="dim" id="summary">loading&hellip;</span><a id="back" href="#">history</a><a href="/">all devices</a></header>
@@ -106,7 +106,7 @@ function renderSelected() {
 
 function arrow(a, b) {  // the 'in' side: right-hand side of a -> b on screen
   const mx = (a[0] + b[0]) / 2, my = (a[1] + b[1]) / 2, dx = b[0] - a[0], dy = b[1] - a[1], n = Math.hypot(dx, dy) || 1;
-  const rx = -dy / n, ry = dx / n, L = 26;
+  const rx = -dy / n, ry = dx / n, L = 30;
   g.beginPath(); g.moveTo(mx - rx * L, my - ry * L); g.lineTo(mx + rx * L, my + ry * L); g.stroke();
   g.beginPath(); g.moveTo(mx + rx * L, my + ry * L); g.lineTo(mx + rx * (L - 9) + ry * 6, my + ry * (L - 9) - rx * 6);
   g.lineTo(mx + rx * (L - 9) - ry * 6, my + ry * (L - 9) + rx * 6); g.closePath(); g.fill();
@@ -120,8 +120,9 @@ function draw() {
   const k = 1 / scale(), sp = p => [p[0] * k, p[1] * k];
   g.font = "bold 13px system-ui"; g.textAlign = "center"; g.textBaseline = "middle"; g.lineWidth = 2;
   ed.items.forEach((it, i) => {
-    const P = pts(it).map(sp), sel = i === ed.selected, col = it.kind === "line" ? "#ffd500" : "#3fb950";
-    g.strokeStyle = col; g.fillStyle = col; g.lineWidth = sel ? 3 : 2;
+    // Magenta/green: apart from the yellow lines the device draws into its snapshot (what runs now).
+    const P = pts(it).map(sp), sel = i === ed.selected, col = it.kind === "line" ? "#ff4fd8" : "#3fb950";
+    g.strokeStyle = col; g.fillStyle = col; g.lineWidth = sel ? 4 : 3;
     g.beginPath(); P.forEach((p, j) => j ? g.lineTo(...p) : g.moveTo(...p));
     if (it.kind === "zone") { g.closePath(); g.globalAlpha = 0.18; g.fill(); g.globalAlpha = 1; }
     g.stroke();
@@ -177,7 +178,8 @@ canvas.addEventListener("mousemove", e => {
   renderSelected(); draw();
 });
 window.addEventListener("mouseup", () => {
-  if (ed.drag && ed.drag.kind === "newline") {
+  if (!ed.drag) return;  // a click elsewhere: re-rendering now would swallow its click event
+  if (ed.drag.kind === "newline") {
     const [a, b] = ed.draft; ed.draft = null;
     if (Math.hypot(b[0] - a[0], b[1] - a[1]) >= 4) { ed.items.push({kind: "line", name: freeName("line"), points: [a, b], anchor: "bottom_center"});
       ed.selected = ed.items.length - 1; setTool("select"); }

@@ -74,6 +74,7 @@ class IntervalSink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
+        self._closing = False
 
     # -- Sink protocol --------------------------------------------------------------------------
     def open(self, context: RunContext) -> None:
@@ -104,7 +105,10 @@ class IntervalSink:
         pass
 
     def close(self, final_state: str = "stopped") -> None:
-        """The open bin stays open: the next start continues it. Unfinished trips are decided now."""
+        """The open bin stays open: the next start continues it. Trips still open are decided now
+        (unfinished) into the history only: the MQTT sink closes first (its outbox comes first in the
+        sink order), so they reach MQTT in their bin's rows when that bin closes after the next start."""
+        self._closing = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
@@ -185,7 +189,7 @@ class IntervalSink:
 
     def _movement(self, event: CountEvent) -> None:
         self._count(event)
-        if self.publisher is not None and self.publisher.topics is not None and self.store is not None:
+        if self.publisher is not None and self.publisher.topics is not None and self.store is not None and not self._closing:
             payload = encode(movement_payload(event, self.store.device, self.clock()))
             self.publisher.publish_durable(self.publisher.topics.movements, payload)
 

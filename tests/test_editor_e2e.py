@@ -103,9 +103,9 @@ def _drag(driver, source_from: tuple[float, float], source_to: tuple[float, floa
     assert abs(k - 1.0) > 0.2, "the test wants a scaled preview"
     start = (source_from[0] * k - rect[0] / 2, source_from[1] * k - rect[1] / 2)  # offsets from the centre
     delta = ((source_to[0] - source_from[0]) * k, (source_to[1] - source_from[1]) * k)
-    ActionChains(driver).move_to_element_with_offset(canvas, int(round(start[0])), int(round(start[1]))).click_and_hold() \
-        .move_by_offset(int(round(delta[0] / 2)), int(round(delta[1] / 2))) \
-        .move_by_offset(int(round(delta[0] / 2)), int(round(delta[1] / 2))).release().perform()
+    half = (round(delta[0] / 2), round(delta[1] / 2))
+    ActionChains(driver).move_to_element_with_offset(canvas, round(start[0]), round(start[1])).click_and_hold() \
+        .move_by_offset(*half).move_by_offset(*half).release().perform()
 
 
 def _counters(board) -> dict:

@@ -42,8 +42,8 @@ BASE = "model: m\nsource: s.mp4\nlines:\n  - {name: north, points: '0,0,10,10'}\
 
 @pytest.mark.parametrize("extra, expected", [
     ("intervals: {bin: 7m}\n", ":6: intervals.bin: Value error, bin length '7m' does not divide an hour"),
-    ("intervals:\n  bin: [5m, 15m]\n", ":7: intervals.bin: Value error, one bin length only, got ['5m', '15m']: bins of "
-                                       "several lengths overlap"),
+    ("intervals:\n  bin: [5m, 15m]\n",
+     ":7: intervals.bin: Value error, one bin length only, got ['5m', '15m']: bins of several lengths overlap"),
     ("movements:\n  - name: j\n    approaches: [north, west]\n",
      ":8: movements.0.approaches.1: unknown approach 'west': not a line or zone of this config (known: north, south)"),
     ("movements:\n  - {name: north, approaches: [north, south]}\n",
@@ -173,7 +173,7 @@ def test_zone_occupancy_mean_and_peak(tmp_path: Path) -> None:
     rec.start(T0)
     entered, exited = KeyInfo("Z", "zone", "car", "entered"), KeyInfo("Z", "zone", "car", "exited")
     events = {10: [entered], 20: [entered], 30: [exited], 40: [exited]}  # occupancy 1 (10-20 s), 2 (-30), 1 (-40)
-    for t in range(0, 61):
+    for t in range(61):
         for key in events.get(t, []):
             rec.count(key, T0 + t)
         rec.frame(T0 + t)

@@ -70,7 +70,7 @@ def _run_demo(artifact: Path, video: Path, tmp: Path, name: str, offset: float) 
         "intervals": {"bin": "30s", "history": str(tmp / "history-demo.sqlite"), "sync": "normal"},
         "outputs": {"events": str(tmp / f"{name}.jsonl")}})
     pipeline = Pipeline(settings, build_sinks(settings))
-    frame = lambda: pipeline.current_frame  # noqa: E731
+    frame = lambda: pipeline.current_frame
     attach_traffic(pipeline, clock=lambda: T0 + offset + 6.0 * (frame().timestamp if frame() else 0.0), timer_s=None)
     return pipeline.run().to_json()
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from edgetally.counting import MovementCounter, movement_name, split_movement
+from edgetally.counting.geometry import anchor_points, signed_distance
 from edgetally.demo.junction import JunctionConfig, JunctionScene, junction_lines, simulate_junction
 from edgetally.demo.junction_eval import NoiseSpec, compare_movements, count_movements
 from edgetally.demo.truth import parse_line
-from edgetally.counting.geometry import anchor_points, signed_distance
 from edgetally.structures import CountEvent
 
 APPROACHES = ("north", "east", "south", "west")
@@ -107,7 +107,7 @@ def test_junction_truth_matches_the_simulation_plan(scene: JunctionScene) -> Non
 def _started_on_a_line(scene: JunctionScene, vid: int, px: float = 3.0) -> bool:
     """Whether the vehicle's first anchor is within ``px`` of an approach line (a counter cannot know
     which side it came from: it arms a side only once the anchor is clear of the line)."""
-    frames, boxes = scene.trajectories()[vid]
+    _, boxes = scene.trajectories()[vid]
     point = anchor_points(boxes[:1], "bottom_center")
     return any(abs(float(signed_distance(point, *parse_line(ln))[0])) <= px for ln in junction_lines(scene.config).values())
 

@@ -91,8 +91,8 @@ def device_checks(data: dict[str, Any], root: yaml.Node | None, frame_size: tupl
             for i, item in enumerate(data.get(kind) or []):
                 for j, (x, y) in enumerate(_pairs(item.get(key))):
                     if not (0 <= x <= w and 0 <= y <= h):
-                        errors.append(((kind, i, key, j), f"point ({x:g}, {y:g}) of {item.get('name')!r} is outside the "
-                                                          f"{w}x{h} frame (0..{w}, 0..{h})"))
+                        where = f"point ({x:g}, {y:g}) of {item.get('name')!r}"
+                        errors.append(((kind, i, key, j), f"{where} is outside the {w}x{h} frame (0..{w}, 0..{h})"))
     if labels is not None:
         classes = data.get("classes") or []
         if isinstance(classes, str):

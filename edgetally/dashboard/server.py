@@ -59,7 +59,7 @@ def _handler(state: DashboardState, editor: ConfigSender | None) -> type[BaseHTT
             else:
                 self._send(404, "text/plain", b"not found\n")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path = urlparse(self.path).path
             if not path.startswith("/api/config/"):
                 self._json(404, {"ok": False, "error": "not found"})

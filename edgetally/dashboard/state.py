@@ -147,9 +147,7 @@ def _apply(view: DeviceView, rest: list[str], payload: bytes) -> bool:
             view.add_event(json.loads(payload))
         elif kind == "stats" and len(rest) == 1:
             view.stats = json.loads(payload)
-        elif kind == "intervals" and len(rest) == 1:
-            view.add_interval(json.loads(payload))
-        elif kind == "interval" and len(rest) == 4:
+        elif (kind == "intervals" and len(rest) == 1) or (kind == "interval" and len(rest) == 4):
             view.add_interval(json.loads(payload))
         elif kind == "config" and len(rest) == 1:
             config = json.loads(payload)

@@ -64,7 +64,7 @@ class JunctionConfig:
 
     @property
     def num_frames(self) -> int:
-        return int(round(self.seconds * self.fps))
+        return round(self.seconds * self.fps)
 
     @property
     def centre(self) -> tuple[float, float]:

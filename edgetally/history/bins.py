@@ -23,9 +23,7 @@ def parse_bin(value: str | int) -> int:
     """``"15m"``, ``"1h"``, ``"30s"``, ``15`` (minutes) -> seconds. Raises ValueError for a length that
     is unreadable, shorter than 10 s, or does not divide an hour (7 min bins would start at a
     different minute every hour: no two hours' bins compare)."""
-    if isinstance(value, bool):
-        raise ValueError(f"bin length: expected e.g. 15m, 1h or 30s, got {value!r}")
-    match = _BIN.match(str(value))
+    match = None if isinstance(value, bool) else _BIN.match(str(value))
     if match is None:
         raise ValueError(f"bin length: expected e.g. 15m, 1h or 30s, got {value!r}")
     seconds = int(match.group(1)) * _UNITS[match.group(2) or "m"]

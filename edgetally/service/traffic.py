@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from edgetally.sinks.config_command import ConfigCommand
 from edgetally.sinks.intervals import IntervalSink

@@ -22,7 +22,8 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from edgetally.sinks import RunContext, RunStats
 from edgetally.sinks.commands import parse_command
@@ -278,7 +279,7 @@ class MqttSink:
         parsed = parse_command(name, payload, known)
         if parsed.command is None:
             log.warning("MQTT command %r refused: %s", name, parsed.error)
-            self._answer(name, False, parsed.error or "invalid", parsed.request_id)
+            self.answer(name, False, parsed.error or "invalid", parsed.request_id)
             return
         if name in self._handlers:
             self._handlers[name](parsed.command, parsed.request_id)
@@ -292,10 +293,7 @@ class MqttSink:
             self._ctx.commands(parsed.command)
             detail = "queued for the runner"
         log.info("MQTT command %s accepted: %s", parsed.command, detail)
-        self._answer(name, True, detail, parsed.request_id)
-
-    def _answer(self, cmd: str, ok: bool, detail: str, request_id: str | None) -> None:
-        self.answer(cmd, ok, detail, request_id)
+        self.answer(name, True, detail, parsed.request_id)
 
     # -- publisher thread ----------------------------------------------------------------------
     def _publisher(self) -> None:

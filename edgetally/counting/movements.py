@@ -106,8 +106,11 @@ class MovementCounter:
         """One frame: its approach events, the ids of the tracks visible now; returns the movements
         of tracks that ended (unseen for longer than ``forget_after_s``)."""
         self.observe(events)
+        if not self._trips:  # the usual frame: nobody between two approaches
+            return []
+        trips = self._trips
         for tid in track_ids:
-            trip = self._trips.get(int(tid))
+            trip = trips.get(tid)
             if trip is not None:
                 trip.last_seen = timestamp
         gone = [tid for tid, trip in self._trips.items() if timestamp - trip.last_seen > self.forget_after_s]

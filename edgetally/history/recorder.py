@@ -80,11 +80,12 @@ class IntervalRecorder:
         before this one. Returns the rows of each bin closed."""
         if self._last_frame is not None:
             self._observe(self._last_frame, now)
-        start = max(bin_start(now, self.bin_s), self.closed_until)
+        current = bin_start(now, self.bin_s)
+        start = max(current, self.closed_until)
         frames, seconds = self._observed.get((start, self.bin_s), (0, 0.0))
         self._observed[(start, self.bin_s)] = (frames + 1, seconds)
         self._last_frame = max(now, self._last_frame or now)
-        closed = self._close_before(bin_start(now, self.bin_s))
+        closed = self._close_before(current)
         if now - self._last_flush >= _FLUSH_S:
             self._last_flush = now
             self.flush()

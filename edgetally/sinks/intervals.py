@@ -133,7 +133,7 @@ class IntervalSink:
             now = self.clock()
             self._publish(self.recorder.frame(now))
             if self.junctions and timestamp is not None:
-                ids = [int(t) for t in track_ids]
+                ids = list(track_ids)  # ints (Tracks.ids.tolist())
                 for junction in self.junctions:
                     for movement in junction.update((), ids, timestamp):
                         self._movement(movement)

@@ -23,6 +23,7 @@ from tests.mqtt_support import MOSQUITTO, Mosquitto, wait_until
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = Path(tempfile.gettempdir()) / "edgetally-editor.png"
 ROUND_TRIP = Path(tempfile.gettempdir()) / "edgetally-editor-roundtrip.json"
+HISTORY_SHOT = Path(tempfile.gettempdir()) / "edgetally-history.png"
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(MOSQUITTO is None, reason="needs mosquitto")]
 
@@ -164,11 +165,14 @@ def test_editor_round_trip_against_a_running_runner(rig) -> None:
     assert not answer["ok"] and "lines.0.points.1: point (200, 900) of 'A' is outside the 640x360 frame" in answer["error"]
     assert "outside the 640x360 frame" in _status(driver) and config.read_bytes() == saved_bytes
     assert proc.poll() is None, "the runner must keep running"
+    running = board.state.device_config("cam1") or {}
+    assert running.get("classes") == ["car"] and running["lines"][0]["points"][1] != [200, 900]  # the old config runs
 
     driver.get(board.url + "device/cam1")
     assert wait_until(lambda: driver.execute_script("return document.querySelectorAll('[data-bar][data-counter=A]').length") >= 2, 40)
     assert wait_until(lambda: driver.execute_script(
         "return [...document.querySelectorAll('table[data-junction=road] td')].some(td => Number(td.textContent) > 0)"), 40)
+    driver.save_screenshot(str(HISTORY_SHOT))
 
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)

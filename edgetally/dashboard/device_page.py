@@ -18,11 +18,11 @@ DEVICE_PAGE = r"""<!doctype html>
 header{display:flex;align-items:baseline;gap:16px;padding:14px 20px;border-bottom:1px solid var(--line)}
 header h1{font-size:18px;margin:0}a{color:var(--acc)}.dim{color:var(--dim)}
 main{padding:16px 20px;display:grid;gap:16px}.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px}
-h2{font-size:15px;margin:0 0 8px}.bars{display:flex;align-items:flex-end;gap:3px;height:160px;border-bottom:1px solid var(--line);overflow-x:auto}
-.bar{flex:0 0 auto;width:22px;background:var(--acc);position:relative;min-height:1px}
+h2{font-size:15px;margin:0 0 8px}.bars{display:flex;align-items:flex-end;gap:3px;height:130px;padding-top:18px;border-bottom:1px solid var(--line);overflow-x:auto}
+.bar{flex:0 0 auto;width:44px;background:var(--acc);position:relative;min-height:1px}
 .bar.partial{background:repeating-linear-gradient(45deg,var(--acc),var(--acc) 4px,#2f5f9a 4px,#2f5f9a 8px)}
 .bar span{position:absolute;top:-16px;left:0;right:0;text-align:center;font-size:11px}
-.axis{display:flex;gap:3px;font-size:10px;color:var(--dim);overflow-x:auto}.axis div{flex:0 0 auto;width:22px;text-align:center;transform:rotate(-45deg);height:30px}
+.axis{display:flex;gap:3px;font-size:10px;color:var(--dim);margin-bottom:10px}.axis div{flex:0 0 auto;width:44px;text-align:center}
 table{border-collapse:collapse}th,td{padding:4px 9px;border:1px solid var(--line);text-align:right}th{color:var(--dim);font-weight:500}
 td.z{color:var(--dim)}.empty{color:var(--dim)}
 </style></head>
@@ -43,7 +43,8 @@ const $ = (tag, attrs, ...kids) => {
   for (const kid of kids) el.append(kid);
   return el;
 };
-const hhmm = t => new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+const hhmm = (t, s) => new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hour12: false,
+  ...(s < 60 ? {second: "2-digit"} : {})});
 
 function counterCard(name, c, bins) {
   const max = Math.max(1, ...c.bins.map(b => b.total));
@@ -52,10 +53,10 @@ function counterCard(name, c, bins) {
     const info = bins[i], share = info.observed_s / info.bin_s;
     const bar = $("div", {"class": "bar" + (share < 0.9 ? " partial" : ""), "data-bar": "", "data-counter": name,
       "data-start": String(b.start), "data-count": String(b.total), "data-observed": String(info.observed_s),
-      "title": hhmm(b.start) + ": " + b.total + " (" + Object.entries(b.classes).map(([k, v]) => k + " " + v).join(", ")
+      "title": hhmm(b.start, info.bin_s) + ": " + b.total + " (" + Object.entries(b.classes).map(([k, v]) => k + " " + v).join(", ")
         + "); observed " + Math.round(100 * share) + " %"}, $("span", {}, String(b.total)));
-    bar.style.height = Math.max(1, 130 * b.total / max) + "px";
-    bars.append(bar); axis.append($("div", {}, hhmm(b.start)));
+    bar.style.height = Math.max(1, 100 * b.total / max) + "px";
+    bars.append(bar); axis.append($("div", {}, hhmm(b.start, info.bin_s)));
   });
   return $("div", {}, $("h2", {}, name + " (" + c.kind + ")"), bars, axis);
 }

@@ -74,7 +74,7 @@ def attach_traffic(pipeline: Pipeline, config_path: str | Path | None = None,
         pipeline.observers.append(intervals)
     command = None
     if mqtt is not None:
-        command = ConfigCommand(mqtt, config_path, pipeline.request, pipeline.labels)
+        command = ConfigCommand(mqtt, config_path, pipeline.labels)  # reloads through RunContext.commands
         command.publish_state(settings)
         pipeline.observers.append(_FrameWatch(command))
     _wrap_reload(pipeline, intervals, command)

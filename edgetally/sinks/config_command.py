@@ -45,11 +45,12 @@ class _Pending:
 class ConfigCommand:
     """``config_path``: the YAML the runner was started with (None: answers that editing is off)."""
 
-    def __init__(self, mqtt: MqttSink, config_path: str | Path | None, request_reload: Callable[[dict[str, object]], None],
-                 labels: Sequence[str], reload_timeout_s: float = 10.0) -> None:
+    def __init__(self, mqtt: MqttSink, config_path: str | Path | None, labels: Sequence[str],
+                 request_reload: Callable[[dict[str, object]], None] | None = None, reload_timeout_s: float = 10.0) -> None:
+        """``request_reload``: default the pipeline's ``RunContext.commands`` (the MQTT sink's context)."""
         self.mqtt = mqtt
         self.config_path = None if config_path is None else Path(config_path)
-        self.request_reload = request_reload
+        self.request_reload = request_reload or (lambda command: mqtt.context.commands(command))
         self.labels = list(labels)
         self.reload_timeout_s = reload_timeout_s
         self.frame_size: tuple[int, int] | None = None

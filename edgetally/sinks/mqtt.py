@@ -193,6 +193,11 @@ class MqttSink:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def context(self) -> RunContext:
+        assert self._ctx is not None, "open() first"
+        return self._ctx
+
     def _set_state_locked(self, state: str) -> None:
         if state != self._state:
             self._state, self._state_dirty = state, True

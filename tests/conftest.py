@@ -28,3 +28,13 @@ def yolox_fp32_artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFact
                "--input-size", "416", "--labels", "coco80", "--out", str(out)])
     assert rc == 0, "edge convert failed on the shared YOLOX-nano"
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _state_directory(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The runner keeps its outbox and interval history in $STATE_DIRECTORY (else ~/.local/state):
+    tests (and the runners they start as subprocesses) never write into the user's home."""
+    import os
+
+    if "STATE_DIRECTORY" not in os.environ:
+        os.environ["STATE_DIRECTORY"] = str(tmp_path_factory.mktemp("state"))

@@ -65,18 +65,18 @@ def test_device_page_and_editor_scaling(tmp_path: Path) -> None:
         pub.publish("edgetally/cam9/config", json.dumps(config).encode(), qos=1, retain=True).wait_for_publish(5)
         ok, jpeg = cv2.imencode(".jpg", np.full((540, 960, 3), 90, np.uint8))
         pub.publish("edgetally/cam9/snapshot", jpeg.tobytes(), qos=1, retain=True).wait_for_publish(5)
-        assert wait_until(lambda: len(board.state.interval_rows("cam9")) == 5 and board.state.snapshot("cam9"), 10)
+        assert wait_until(lambda: len(board.state.interval_rows("cam9")) == 5 and board.state.snapshot("cam9"), 20)
 
         driver.get(board.url + "device/cam9")
         bars = "return [...document.querySelectorAll('[data-bar][data-counter=north]')].map(b => [b.dataset.count, b.className])"
-        assert wait_until(lambda: driver.execute_script(bars) == [["7", "bar"], ["2", "bar partial"]], 10), driver.execute_script(bars)
+        assert wait_until(lambda: driver.execute_script(bars) == [["7", "bar"], ["2", "bar partial"]], 20), driver.execute_script(bars)
         cells = driver.execute_script("return Object.fromEntries([...document.querySelectorAll('table[data-junction=junction] td')]"
                                       ".map(td => [td.dataset.origin + '>' + td.dataset.destination, Number(td.textContent)]))")
         assert cells == {"north>east": 5, "north>?": 0, "south>east": 0, "south>?": 2}
 
         driver.get(board.url + "editor/cam9")
         assert wait_until(lambda: driver.execute_script(
-            "return window.editor.items.length === 1 && document.getElementById('snap').naturalWidth === 960"), 10)
+            "return window.editor.items.length === 1 && document.getElementById('snap').naturalWidth === 960"), 20)
         assert driver.find_element("id", "save").get_attribute("disabled") is not None  # --read-only dashboard
         canvas = driver.find_element("id", "canvas")
         width, height = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", canvas)
@@ -91,6 +91,15 @@ def test_device_page_and_editor_scaling(tmp_path: Path) -> None:
         tol = 1.5 / k  # one screen pixel, in source pixels
         (x1, y1), (x2, y2) = line["points"]
         assert abs(x1 - 640) <= tol and abs(y1 - 360) <= tol and abs(x2 - 960) <= tol and abs(y2 - 540) <= tol, line
+
+        driver.find_element("css selector", "[data-tool=zone]").click()  # a zone: three corners, then the first again
+        corners = [(100, 400), (400, 400), (250, 650), (100, 400)]
+        for x, y in corners:
+            ActionChains(driver).move_to_element_with_offset(canvas, round(x * k - width / 2), round(y * k - height / 2)) \
+                .click().perform()
+        zone = driver.execute_script("return window.editor.items[2]")
+        assert zone["kind"] == "zone" and zone["name"] == "zone1" and len(zone["polygon"]) == 3
+        assert all(abs(px - x) <= tol and abs(py - y) <= tol for (px, py), (x, y) in zip(zone["polygon"], corners)), zone
     finally:
         pub.loop_stop()
         driver.quit()

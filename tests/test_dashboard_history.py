@@ -63,7 +63,7 @@ def test_device_page_and_editor_scaling(tmp_path: Path) -> None:
         config = {"v": 1, "lines": [{"name": "north", "points": [[100, 100], [1200, 100]], "anchor": "bottom_center"}],
                   "zones": [], "classes": None, "labels": ["car", "bus"], "movements": [], "frame": frame, "editable": True}
         pub.publish("edgetally/cam9/config", json.dumps(config).encode(), qos=1, retain=True).wait_for_publish(5)
-        ok, jpeg = cv2.imencode(".jpg", np.full((540, 960, 3), 90, np.uint8))
+        _, jpeg = cv2.imencode(".jpg", np.full((540, 960, 3), 90, np.uint8))
         pub.publish("edgetally/cam9/snapshot", jpeg.tobytes(), qos=1, retain=True).wait_for_publish(5)
         assert wait_until(lambda: len(board.state.interval_rows("cam9")) == 5 and board.state.snapshot("cam9"), 20)
 

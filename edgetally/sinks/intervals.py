@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from edgetally.config.models import IntervalSettings, MovementSettings, RunSettings
@@ -45,7 +46,8 @@ class IntervalPublisher(Protocol):
     def set_retained(self, topic: str, payload: bytes) -> None: ...
 
 
-def history_path(settings: IntervalSettings, device: str) -> Any:
+def history_path(settings: IntervalSettings, device: str) -> Path:
+    """The ``intervals.history`` file, else ``history-<device>.sqlite`` in the state folder (beside the outbox)."""
     return settings.history if settings.history is not None else state_dir() / f"history-{device}.sqlite"
 
 

@@ -173,10 +173,11 @@ def test_movements_counted_per_bin_and_published(tmp_path: Path) -> None:
         assert wait_until(lambda: len(sub.on("edgetally/dev1/movements")) == 2, 10)
         moved = sorted(json.loads(p)["movement"] for p in sub.on("edgetally/dev1/movements"))
         assert moved == ["L->M", "M->?"]
-        assert wait_until(lambda: any(json.loads(p)["counter"] == "X" for p in sub.on("edgetally/dev1/intervals")), 10)
+        def od() -> dict[str, int]:
+            return {r["direction"]: r["count"] for r in map(json.loads, sub.on("edgetally/dev1/intervals")) if r["counter"] == "X"}
+
+        assert wait_until(lambda: od() == {"L->M": 1, "M->?": 1}, 10), od()
         rows = [json.loads(p) for p in sub.on("edgetally/dev1/intervals")]
-        od = {r["direction"]: r["count"] for r in rows if r["counter"] == "X"}
-        assert od == {"L->M": 1, "M->?": 1}
         assert {(r["origin"], r["destination"]) for r in rows if r["counter"] == "X"} == {("L", "M"), ("M", "?")}
     finally:
         sink.close()

@@ -105,8 +105,10 @@ def test_closed_bins_published_through_the_outbox_across_a_broker_outage(tmp_pat
         broker = Mosquitto(tmp_path / "mq", port=port).start()
         sub = Subscriber(port, "edgetally/dev1/#").start()  # subscribed before the sink's reconnect backoff (1 s) ends
         assert wait_until(lambda: mqtt.outbox.message_depth == 0, 20), "interval rows not delivered after the outage"
-        time.sleep(0.3)
-        rows = [json.loads(p) for p in before + sub.on("edgetally/dev1/intervals")]
+        received = lambda: [json.loads(p) for p in before + sub.on("edgetally/dev1/intervals")]  # noqa: E731
+        assert wait_until(lambda: _sums(received()) == _truth(events), 10)  # every event in exactly one published bin
+        time.sleep(0.3)  # nothing more may come (a duplicate would show below)
+        rows = received()
         keys = [(r["start_ts"], r["counter"], r["class"], r["direction"]) for r in rows]
         assert len(keys) == len(set(keys)), "a bin row arrived twice"
         assert _sums(rows) == _truth(events)  # every event in exactly one published bin

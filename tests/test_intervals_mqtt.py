@@ -105,7 +105,9 @@ def test_closed_bins_published_through_the_outbox_across_a_broker_outage(tmp_pat
         broker = Mosquitto(tmp_path / "mq", port=port).start()
         sub = Subscriber(port, "edgetally/dev1/#").start()  # subscribed before the sink's reconnect backoff (1 s) ends
         assert wait_until(lambda: mqtt.outbox.message_depth == 0, 20), "interval rows not delivered after the outage"
-        received = lambda: [json.loads(p) for p in before + sub.on("edgetally/dev1/intervals")]  # noqa: E731
+        def received() -> list[dict]:
+            return [json.loads(p) for p in before + sub.on("edgetally/dev1/intervals")]
+
         assert wait_until(lambda: _sums(received()) == _truth(events), 10)  # every event in exactly one published bin
         time.sleep(0.3)  # nothing more may come (a duplicate would show below)
         rows = received()

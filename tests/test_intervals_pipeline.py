@@ -70,8 +70,11 @@ def _run_demo(artifact: Path, video: Path, tmp: Path, name: str, offset: float) 
         "intervals": {"bin": "30s", "history": str(tmp / "history-demo.sqlite"), "sync": "normal"},
         "outputs": {"events": str(tmp / f"{name}.jsonl")}})
     pipeline = Pipeline(settings, build_sinks(settings))
-    frame = lambda: pipeline.current_frame
-    attach_traffic(pipeline, clock=lambda: T0 + offset + 6.0 * (frame().timestamp if frame() else 0.0), timer_s=None)
+    def clock() -> float:
+        frame = pipeline.current_frame
+        return T0 + offset + 6.0 * (frame.timestamp if frame is not None else 0.0)
+
+    attach_traffic(pipeline, clock=clock, timer_s=None)
     return pipeline.run().to_json()
 
 

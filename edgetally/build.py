@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+from pathlib import Path
 from typing import Callable, Sequence
 
 from edgetally.capture import CaptureOptions, open_source
@@ -17,21 +18,27 @@ from edgetally.detector import Detector
 from edgetally.errors import ConfigError
 from edgetally.hooks import Hook, Sink
 from edgetally.pipeline import Pipeline, Reconfiguration
+from edgetally.sinks.config_command import ConfigCommand
+from edgetally.sinks.intervals import IntervalSink
+from edgetally.sinks.mqtt import MqttSink
+from edgetally.snapshots import SnapshotPublisher
 from edgetally.tracking import Tracker, TrackerConfig
 
 # Sinks made from run settings, in this order: the durable MQTT outbox first, so an event is in the
 # outbox before it is anywhere else and a kill between two sinks never leaves a count MQTT will not
-# deliver. Each module has ``from_settings(settings) -> Sink | None``; adding a sink is one module
-# plus its line here.
-SINK_MODULES = ("edgetally.sinks.mqtt", "edgetally.sinks.jsonl")
+# deliver. Each module has ``from_settings(settings, earlier_sinks) -> Sink | None`` (the interval
+# history publishes through the MQTT sink); adding a sink is one module plus its line here.
+SINK_MODULES = ("edgetally.sinks.mqtt", "edgetally.sinks.jsonl", "edgetally.sinks.intervals")
 
 
 def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: Sequence[Sink] | None = None,
-                   reload: Callable[[], RunSettings] | None = None) -> Pipeline:
+                   reload: Callable[[], RunSettings] | None = None, config_path: Path | None = None) -> Pipeline:
     """Load the model, open the source and build the tracker, counters and sinks of ``settings``.
 
     ``sinks``: instead of the ones the settings ask for. ``reload``: re-reads the settings on a
-    reload request (SIGHUP, MQTT ``cmd/reload``); only counters and the class filter change.
+    reload request (SIGHUP, MQTT ``cmd/reload`` and ``cmd/config``); only counters, the class filter
+    and the interval history's movements change. ``config_path``: the YAML the settings came from,
+    which the dashboard's editor may change over MQTT (``cmd/config``).
     """
     detector = Detector.from_artifact(settings.model, threads=settings.threads, score_threshold=settings.score_threshold,
                                       max_detections=settings.max_detections, classes=settings.classes)
@@ -43,12 +50,32 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
 
         hooks.append(DetectionsWriter(settings.outputs.detections, labels))
     built_sinks = build_sinks(settings) if sinks is None else list(sinks)
+    mqtt = next((s for s in built_sinks if isinstance(s, MqttSink)), None)
+    editor = ConfigCommand(mqtt, config_path, labels) if mqtt is not None else None
+    if editor is not None:
+        editor.publish_state(settings)
+        hooks.append(editor)
+    if mqtt is not None and mqtt.settings.snapshot_interval_s > 0:
+        hooks.append(SnapshotPublisher(mqtt.settings, interval_s=mqtt.settings.snapshot_interval_s))
+    intervals = next((s for s in built_sinks if isinstance(s, IntervalSink)), None)
     source = open_source(settings.source, capture_options(settings))
 
     def reconfigure() -> Reconfiguration:
         assert reload is not None
-        fresh = reload()
-        return build_counters(fresh, labels), fresh.classes
+        try:
+            fresh = reload()
+            counters = build_counters(fresh, labels)
+        except Exception as exc:
+            if editor is not None:
+                editor.reload_result(False, str(exc), None)
+            raise
+        if intervals is not None:
+            intervals.settings_changed(fresh)
+        if editor is not None:
+            classes = ", ".join(fresh.classes) if fresh.classes else "all"
+            editor.reload_result(True, f"{len(fresh.lines)} line(s), {len(fresh.zones)} zone(s), classes {classes}",
+                                 fresh)
+        return counters, fresh.classes
 
     return Pipeline(source, detector, Tracker(tracker_config(settings.tracker)), counters, built_sinks, hooks,
                     device_id=settings.device_id or socket.gethostname(), max_frames=settings.max_frames,
@@ -56,8 +83,12 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
 
 
 def build_sinks(settings: RunSettings) -> list[Sink]:
-    sinks = [importlib.import_module(name).from_settings(settings) for name in SINK_MODULES]
-    return [sink for sink in sinks if sink is not None]
+    sinks: list[Sink] = []
+    for name in SINK_MODULES:
+        sink = importlib.import_module(name).from_settings(settings, sinks)
+        if sink is not None:
+            sinks.append(sink)
+    return sinks
 
 
 def build_counters(settings: RunSettings, labels: list[str]) -> list[Counter]:

@@ -71,6 +71,7 @@ def test_import_is_cheap_and_every_public_name_resolves() -> None:
              "sys.modules}; print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+    assert sorted(edgetally.__all__) == sorted([*edgetally._EXPORTS, "__version__"])
     for name in edgetally.__all__:
         assert getattr(edgetally, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):

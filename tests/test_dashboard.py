@@ -60,13 +60,11 @@ def _chromium() -> tuple[str, str]:
 def _publish_run(artifact: Path, video: Path, device: str, broker_url: str, work: Path) -> dict:
     from edgetally.config.models import RunSettings
     from edgetally.runner import run_counting
-    from edgetally.sinks.mqtt_settings import MqttSettings
-    from edgetally.snapshots import SnapshotPublisher
 
-    mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device}
+    mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device, "snapshot_interval_s": 0.5}
     settings = RunSettings.model_validate({"model": artifact, "source": str(video), "device_id": device,
                                            "mqtt": mqtt, "lines": [{"name": "L", "points": "320,0,320,360"}]})
-    return run_counting(settings, hooks=[SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=0.5)])
+    return run_counting(settings)
 
 
 def _nonzero(counts: dict) -> dict:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO
+from typing import IO, Sequence
 
 from edgetally.config.models import RunSettings
 from edgetally.hooks import Hook, RunContext, Sink
 from edgetally.structures import CountEvent, FrameResult
 
 
-def from_settings(settings: RunSettings) -> JsonlEventSink | None:
+def from_settings(settings: RunSettings, earlier: Sequence[Sink] = ()) -> JsonlEventSink | None:
     """``--events-out`` / ``outputs.events``."""
     return JsonlEventSink(settings.outputs.events) if settings.outputs.events is not None else None
 

@@ -119,4 +119,4 @@ def detection_loss(raw: torch.Tensor, targets: Sequence[tuple[torch.Tensor, torc
     l_cls = (F.binary_cross_entropy_with_logits(torch.cat(pos_cls), torch.cat(pos_tcls), reduction="sum") / n
              if pb.shape[0] else raw.sum() * 0.0)
     total = BOX_WEIGHT * l_box + l_obj + l_cls
-    return total, {"box": float(l_box), "obj": float(l_obj), "cls": float(l_cls), "pos": n / max(len(targets), 1)}
+    return total, {"box": l_box.item(), "obj": l_obj.item(), "cls": l_cls.item(), "pos": n / max(len(targets), 1)}

@@ -4,8 +4,10 @@ through the same actions the page sends, and counts them (the labelling-effort f
 Per sampled frame, the person must end with exactly the visible objects boxed and classed:
 a proposal matching an object (IoU >= 0.5) is kept and, if its box is loose (IoU < 0.85), dragged to
 the object (1 action); its class is set once per track (1 key, shared by every frame of the track) or
-on the box when it has no track or its track has another class (1 key); a proposal matching nothing
-is deleted (1 key); an object no proposal found is drawn (1 drag + 1 class key); the frame is marked
+on the box when it has no track or its track has another class (1 key), or, where the detector suggested the right class, by one 'a' key for the whole frame;
+a proposal matching nothing
+is deleted (1 key), or its whole track at once when no box of that track matches anything on any
+sampled frame (a swaying branch, a shadow: 1 key for all of them); an object no proposal found is drawn (1 drag + 1 class key); the frame is marked
 done (1 key). Drawing everything by hand costs 2 actions per object + 1 per frame.
 """
 
@@ -20,7 +22,7 @@ from edgetally.label.store import LabelStore
 from edgetally.postprocess import box_iou
 
 MATCH_IOU = 0.5
-GOOD_IOU = 0.85
+GOOD_IOU = 0.8
 
 
 @dataclass
@@ -57,15 +59,44 @@ def _match(props: np.ndarray, truth: np.ndarray) -> dict[int, int]:
     return out
 
 
+def false_tracks(store: LabelStore, truth_for: Callable[[int], tuple[np.ndarray, list[str]]]) -> set[int]:
+    """Tracks none of whose proposed boxes matches an object on any sampled frame."""
+    seen: dict[int, bool] = {}
+    for frame in store.state["frames"]:
+        truth, _ = truth_for(frame["index"])
+        boxes = [b for b in frame["boxes"] if b.get("track") is not None]
+        props = np.array([b["xyxy"] for b in boxes], np.float32).reshape(-1, 4)
+        hits = box_iou(props, truth).max(axis=1) >= MATCH_IOU if len(props) and len(truth) else np.zeros(len(boxes), bool)
+        for box, hit in zip(boxes, hits):
+            seen[box["track"]] = seen.get(box["track"], False) or bool(hit)
+    return {t for t, hit in seen.items() if not hit}
+
+
+def _set_class(store: LabelStore, index: int, box: dict, name: str, act: Callable[[dict], None]) -> None:
+    track = box.get("track")
+    if track is not None and str(track) not in store.state["tracks"]:
+        act({"op": "set_track_class", "track": track, "class": name})
+    else:
+        act({"op": "set_box_class", "frame": index, "box": box["id"], "class": name})
+
+
 def label_frame(store: LabelStore, index: int, truth_xyxy: np.ndarray, truth_names: Sequence[str],
-                act: Callable[[dict], None]) -> tuple[int, int]:
+                act: Callable[[dict], None], false: set[int] | None = None) -> tuple[int, int]:
     """Make frame ``index`` match the truth; -> (actions, objects)."""
     frame = next(f for f in store.state["frames"] if f["index"] == index)
+    actions = 0
+    for track in sorted({b["track"] for b in frame["boxes"] if b.get("track") in (false or set())}):
+        act({"op": "delete_track", "track": track})
+        actions += 1
     boxes = list(frame["boxes"])
     props = np.array([b["xyxy"] for b in boxes], np.float32).reshape(-1, 4)
     matched = _match(props, truth_xyxy)
     iou = box_iou(props, truth_xyxy) if len(props) and len(truth_xyxy) else None
-    actions = 0
+    accepted = [k for k, b in enumerate(boxes) if k in matched and store.box_class(b) is None
+                and b.get("suggest") == truth_names[matched[k]]]
+    for k in accepted:  # the page's 'a' key: every right suggestion on the frame, one key press
+        _set_class(store, index, boxes[k], truth_names[matched[k]], act)
+    actions += 1 if accepted else 0
     for k, box in enumerate(boxes):
         if k not in matched:
             act({"op": "delete_box", "frame": index, "box": box["id"]})
@@ -78,11 +109,7 @@ def label_frame(store: LabelStore, index: int, truth_xyxy: np.ndarray, truth_nam
         name = truth_names[t]
         if store.box_class(box) == name:
             continue
-        track = box.get("track")
-        if track is not None and str(track) not in store.state["tracks"]:
-            act({"op": "set_track_class", "track": track, "class": name})
-        else:
-            act({"op": "set_box_class", "frame": index, "box": box["id"], "class": name})
+        _set_class(store, index, box, name, act)
         actions += 1
     for t in sorted(set(range(len(truth_xyxy))) - set(matched.values())):
         act({"op": "add_box", "frame": index, "xyxy": truth_xyxy[t].tolist(), "class": truth_names[t]})
@@ -94,9 +121,10 @@ def label_frame(store: LabelStore, index: int, truth_xyxy: np.ndarray, truth_nam
 def label_session(store: LabelStore, truth_for: Callable[[int], tuple[np.ndarray, list[str]]]) -> Effort:
     """Label every sampled frame (time order); ``truth_for(index)`` -> (xyxy (N, 4), class names)."""
     effort = Effort()
+    false = false_tracks(store, truth_for)
     for frame in sorted(store.state["frames"], key=lambda f: f["index"]):
         xyxy, names = truth_for(frame["index"])
-        actions, objects = label_frame(store, frame["index"], xyxy, names, store.apply)
+        actions, objects = label_frame(store, frame["index"], xyxy, names, store.apply, false)
         effort.frames += 1
         effort.actions += actions
         effort.boxes += objects

@@ -71,7 +71,7 @@ def read_truth(path: Path) -> dict[str, int]:
     {"counts": {"in": {cls: n}, "out": {...}}} (hand counts, ../shared format); one line named by the file."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     counts = data.get("counts", data)
-    total = sum(int(v) for inner in counts.values() if isinstance(inner, dict) for v in inner.values())
+    total = sum(int(v) for inner in counts.values() if isinstance(inner, dict) for k, v in inner.items() if k != "total")
     name = data.get("line", {}).get("name", "L") if isinstance(data.get("line"), dict) else "L"
     return {name: total}
 

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--view", default="topdown")
     ap.add_argument("--input-size", default="256x416", help="edge train --input-size (16:9 frames: no padding rows)")
     ap.add_argument("--batch", default="8")
+    ap.add_argument("--threads", default="2", help="torch threads (1 is faster on an oversubscribed machine)")
     args = ap.parse_args(argv)
     from edgetally.cli import main as edge
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     line = ",".join(str(v) for v in DEFAULT_LINE)
     t0 = time.monotonic()
     rc = edge(["train", str(out / "dataset"), "--from", str(args.model), "--out", str(out / "tuned"),
-               "--time-budget", args.budget, "--input-size", args.input_size, "--batch", args.batch, "--clip", str(count_clip), "--line", f"L={line}", "--truth", str(truth_json)])
+               "--time-budget", args.budget, "--input-size", args.input_size, "--batch", args.batch, "--threads", args.threads, "--clip", str(count_clip), "--line", f"L={line}", "--truth", str(truth_json)])
     wall = time.monotonic() - t0
     if rc != 0:
         return rc

@@ -24,9 +24,9 @@ import numpy as np
 
 from benchmarks.label_oracle import label_session
 from edgetally.label.propose import DetectorBoxes
-from edgetally.postprocess import nms
 from edgetally.label.replay import record
 from edgetally.label.session import start_session
+from edgetally.postprocess import nms
 
 REPO = Path(__file__).resolve().parents[1]
 

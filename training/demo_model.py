@@ -11,8 +11,17 @@ import torch
 
 from edgetally.train.demo_arch import STRIDES, ConvBN, DemoDetector, Head, Residual
 
-__all__ = ["LABELS", "INPUT_HW", "STRIDES", "ConvBN", "DemoDetector", "Head", "Residual", "build_model",
-           "load_detector"]
+__all__ = [
+    "INPUT_HW",
+    "LABELS",
+    "STRIDES",
+    "ConvBN",
+    "DemoDetector",
+    "Head",
+    "Residual",
+    "build_model",
+    "load_detector",
+]
 
 LABELS: tuple[str, ...] = ("car", "truck", "bus", "bicycle")
 INPUT_HW: tuple[int, int] = (192, 320)  # 640x360 frames letterbox at scale 0.5 (320x180 + 12 rows pad)

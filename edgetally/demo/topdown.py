@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edgetally.demo.sprites import _Canvas, _colour, _shade, Sprite
+from edgetally.demo.sprites import Sprite, _Canvas, _colour, _shade
 
 # Lane centres as fractions of the frame height; the top two carriageway lanes go right-to-left.
 # (centre, direction, kinds, weights, rate)
@@ -92,7 +92,7 @@ def _bicycle(rng: np.random.Generator, scale: float) -> _Canvas:
     width = length * 0.45
     cv = _Canvas(int(length) + 4, int(width) + 4)
     mid = width / 2 + 1
-    t = max(1, int(round(scale * 1.5)))
+    t = max(1, round(scale * 1.5))
     cv.line((1, mid), (length, mid), (30, 30, 30), t + 1)  # wheels and frame, seen edge-on
     cv.line((length * 0.72, mid - width * 0.35), (length * 0.72, mid + width * 0.35), (60, 60, 60), t)  # handlebar
     shirt = _colour(rng)

@@ -2,8 +2,9 @@
 
 Three passes over a video file or a folder of frames (the project's own file sources):
 
-1. Background: ``WARMUP_FRAMES`` frames spread over the whole clip teach a MOG2 background model what
-   the empty scene looks like (a fixed camera), so the first seconds already give clean blobs.
+1. Background: the per-pixel median of ``WARMUP_FRAMES`` frames spread over the whole clip is the
+   empty scene (a fixed camera); it starts the MOG2 background model, so the first seconds already
+   give clean blobs, and a busy road never becomes "background".
 2. Motion: every frame (or every k-th of a long clip) goes through MOG2; foreground blobs become
    detections and the project's tracker (edgetally.tracking.Tracker) links them across frames, so a
    moving object keeps one track id over the sampled frames. Per frame a grey thumbnail is kept too.
@@ -16,6 +17,7 @@ Three passes over a video file or a folder of frames (the project's own file sou
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,8 +36,10 @@ WARMUP_FRAMES = 60
 WORK_WIDTH = 320  # background subtraction runs on frames scaled to this width
 THUMB = (64, 36)
 MIN_BLOB_AREA = 0.0006  # of the frame: smaller blobs are noise
+MAX_BLOB_AREA = 0.25  # larger "objects" are light changes the gain match missed
 MAX_PROCESSED = 4000  # frames through pass 2; a longer clip is strided
 MATCH_IOU = 0.5
+HISTORY = 200  # frames (~10 s at 20 fps): follows slow light changes; a slow bus is not absorbed
 CLOSE_PX = 9  # closing kernel at WORK_WIDTH: joins the parts of one object
 GAP_PX = 2  # blobs closer than this (at WORK_WIDTH) are one object
 
@@ -71,18 +75,25 @@ def count_frames(source: str) -> int:
 
 def _small(image: np.ndarray) -> tuple[np.ndarray, float]:
     scale = WORK_WIDTH / image.shape[1]
-    return cv2.resize(image, (WORK_WIDTH, max(1, int(round(image.shape[0] * scale)))), interpolation=cv2.INTER_AREA), scale
+    return cv2.resize(image, (WORK_WIDTH, max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA), scale
+
+
+def _match_light(small: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Scale each channel so the frame's median matches the empty scene's: a cloud or the camera's gain
+    moves every pixel at once, which MOG2 would report as one frame-sized object."""
+    gain = level / (np.median(small.reshape(-1, 3), axis=0) + 1.0)
+    return np.clip(small.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
 def _blobs(mask: np.ndarray, scale: float) -> np.ndarray:
-    """Foreground mask (shadows = 127 dropped) -> (N, 4) boxes in source pixels."""
+    """Foreground mask -> (N, 4) boxes in source pixels."""
     fg = (mask > 200).astype(np.uint8)
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (CLOSE_PX, CLOSE_PX)))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    _n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     x, y, w, h, area = (stats[1:, k].astype(np.float32) for k in range(5))
     boxes = _merge(np.stack([x, y, x + w, y + h], 1).reshape(-1, 4), area)
-    keep = (boxes[:, 4] >= MIN_BLOB_AREA * fg.size)
+    keep = (boxes[:, 4] >= MIN_BLOB_AREA * fg.size) & (boxes[:, 4] <= MAX_BLOB_AREA * fg.size)
     return boxes[keep, :4] / scale
 
 
@@ -126,15 +137,19 @@ def _link(tracker: Tracker, boxes: np.ndarray, t: float) -> np.ndarray:
 def scan(source: str, total: int) -> ClipScan:
     """Passes 1 and 2 (see the module doc)."""
     stride = max(1, -(-total // MAX_PROCESSED))
-    bg = cv2.createBackgroundSubtractorMOG2(history=300, varThreshold=16, detectShadows=True)
+    bg = cv2.createBackgroundSubtractorMOG2(history=HISTORY, varThreshold=16, detectShadows=False)
     warm = set(np.linspace(0, max(total - 1, 0), min(WARMUP_FRAMES, total)).astype(int).tolist())
-    for index, _, image in _frames(source):
-        if index in warm:
-            bg.apply(_small(image)[0], learningRate=1.0 / len(warm))
+    samples = [_small(image)[0] for index, _, image in _frames(source) if index in warm]
+    # The per-pixel median of frames spread over the clip is the empty scene wherever the scene is
+    # empty more often than not: a clean start for MOG2 even when traffic never stops.
+    empty = np.median(np.stack(samples), axis=0).astype(np.uint8)
+    for _ in range(10):
+        bg.apply(empty)
     result, tracker = ClipScan(), Tracker()
+    level = np.median(empty.reshape(-1, 3), axis=0) + 1.0
     for index, t, image in _frames(source, stride):
         small, scale = _small(image)
-        boxes = _blobs(bg.apply(small), scale)
+        boxes = _blobs(bg.apply(_match_light(small, level)), scale)
         result.height, result.width = image.shape[:2]
         result.indices.append(index)
         result.times.append(float(t))
@@ -154,7 +169,7 @@ def pick_frames(s: ClipScan, count: int) -> list[int]:
     motion = np.array([len(b) for b in s.blobs], np.float64)
     motion = motion / max(motion.max(), 1.0)
     picked: list[int] = []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in itertools.pairwise(edges):
         if b <= a:
             continue
         last = s.thumbs[picked[-1]].astype(np.float32) if picked else None

@@ -30,7 +30,7 @@ def _handler(store: LabelStore, dataset: Path, val_fraction: float) -> type[Base
     page = PAGE.encode("utf-8")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             path = urlparse(self.path).path
             frame = _FRAME.match(path)
             if path in ("/", "/index.html"):
@@ -43,7 +43,7 @@ def _handler(store: LabelStore, dataset: Path, val_fraction: float) -> type[Base
             else:
                 self._send(404, "text/plain", b"not found\n")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path = urlparse(self.path).path
             try:
                 body = self._body()

@@ -9,7 +9,14 @@ from pathlib import Path
 import cv2
 
 from edgetally.errors import CameraError, ConfigError
-from edgetally.label.propose import DetectorBoxes, _frames, count_frames, frame_proposals, pick_frames, scan
+from edgetally.label.propose import (
+    DetectorBoxes,
+    _frames,
+    count_frames,
+    frame_proposals,
+    pick_frames,
+    scan,
+)
 from edgetally.label.store import SESSION, LabelStore
 
 log = logging.getLogger(__name__)

@@ -197,7 +197,7 @@ def load_onnx_yolox(path: Path, labels: Sequence[str] | None) -> OnnxYoloxTraina
 def _strides(gm: Any, input_hw: tuple[int, int]) -> tuple[int, ...]:
     with torch.no_grad():
         flat = gm(torch.full((1, 3, *input_hw), 114.0))
-    return tuple(int(round(input_hw[0] / t.shape[2])) for t in flat[::3])
+    return tuple(round(input_hw[0] / t.shape[2]) for t in flat[::3])
 
 
 def _labels_for(path: Path, labels: Sequence[str] | None, nc: int) -> tuple[str, ...]:

@@ -93,7 +93,7 @@ def train_command(dataset: Path, model: Path, out: Path, time_budget: float, bat
     labels.txt, report.json / report.md (validation mAP50 and mAP50-95 before and after; with
     --clip and --line, counts before and after). Then quantise and gate it as usual:
       edge convert OUT/model.onnx --profile rpi5 --decoder yolox --input-size 416 --labels OUT/labels.txt \\
-        --calib DATASET/images/train --eval-images DATASET/images/val --eval-labels DATASET/labels/val --out art/
+        --calib CAMERA_VIDEO --eval-images DATASET/images/val --eval-labels DATASET/labels/val --out art/
     """
     if (clip is None) != (not lines):
         raise UsageError("--clip and --line go together: a clip to count on and at least one line")

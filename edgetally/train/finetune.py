@@ -161,7 +161,7 @@ def convert_command(req: FinetuneRequest, base: Trainable) -> str:
     h, w = base.input_hw
     d = req.dataset
     return (f"edge convert {req.out / 'model.onnx'} --profile PROFILE --decoder yolox --input-size {h}x{w} "
-            f"--labels {req.out / 'labels.txt'} --calib {d / 'images/train'} --eval-images {d / 'images/val'} "
+            f"--labels {req.out / 'labels.txt'} --calib {req.clip or 'CAMERA_VIDEO'} --eval-images {d / 'images/val'} "
             f"--eval-labels {d / 'labels/val'} --out ARTIFACT_DIR")
 
 

@@ -46,3 +46,23 @@ def test_the_coco_detector_cannot_read_the_topdown_view(yolox_fp32_artifact: Pat
     result = mean_average_precision(truth, dets)
     assert sum(len(t.xyxy) for t in truth) > 20
     assert result.per_class[2][1] < 0.3, f"COCO YOLOX-nano reads top-down cars with AP50 {result.per_class[2][1]:.2f}"
+
+
+def test_the_finetuned_model_counts_where_coco_counts_nothing(yolox_fp32_artifact: Path, tmp_path: Path) -> None:
+    """models/topdown: YOLOX-nano after `python -m benchmarks.finetune` (50 labelled frames of another top-down
+    scene, 15 min of CPU); on a held-out scene it counts, the COCO model does not."""
+    from edgetally.train.judge import count_clip, package, totals
+
+    repo = Path(__file__).resolve().parents[1]
+    video = tmp_path / "held_out.mp4"
+    truth = render_scene(SceneConfig(seconds=12, seed=777, view="topdown"), video)
+    expected = sum(sum(d.values()) for d in truth.counts(DEFAULT_LINE).values())
+    names = list(truth.labels)
+    tuned = package(repo / "models/topdown/yolox_nano_topdown.onnx", tmp_path / "tuned", (256, 416), (8, 16, 32),
+                    (repo / "models/topdown/labels.txt").read_text().split())
+    line = [("L", [(320.0, 0.0), (320.0, 360.0)])]
+    after = totals(count_clip(tuned, video, line, names, threads=1))["L"]
+    before = totals(count_clip(yolox_fp32_artifact, video, line, names, threads=1))["L"]
+    assert expected >= 8
+    assert before <= 0.2 * expected, f"COCO model counted {before} of {expected}"
+    assert abs(after - expected) <= 0.25 * expected, f"fine-tuned model counted {after} of {expected}"

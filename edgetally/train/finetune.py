@@ -162,7 +162,7 @@ def convert_command(req: FinetuneRequest, base: Trainable) -> str:
     d = req.dataset
     return (f"edge convert {req.out / 'model.onnx'} --profile PROFILE --decoder yolox --input-size {h}x{w} "
             f"--labels {req.out / 'labels.txt'} --calib {req.clip or 'CAMERA_VIDEO'} --eval-images {d / 'images/val'} "
-            f"--eval-labels {d / 'labels/val'} --out ARTIFACT_DIR")
+            f"--eval-labels {d / 'labels/val'} --class-agnostic-nms --out ARTIFACT_DIR")
 
 
 def report_markdown(r: dict[str, Any]) -> str:

@@ -24,7 +24,10 @@ from edgetally.train.dataset import Item
 
 
 def package(onnx: Path, out: Path, input_hw: tuple[int, int], strides: Sequence[int], labels: Sequence[str]) -> Path:
-    return package_fp32(onnx, out, "yolox", input_hw, list(labels), decoder_options={"strides": tuple(strides)}).directory
+    """FP32 artifact with class-agnostic NMS: one vehicle is one class, and two boxes of different classes
+    on it (a "bus" and a "truck") would become two tracks and a double count."""
+    options = {"strides": tuple(strides), "class_agnostic_nms": True}
+    return package_fp32(onnx, out, "yolox", input_hw, list(labels), decoder_options=options).directory
 
 
 def _remap(dets: ImageBoxes, model_labels: Sequence[str], classes: Sequence[str]) -> ImageBoxes:

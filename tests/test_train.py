@@ -176,7 +176,10 @@ def test_fast_chain_label_train_convert_count(scene: LabelledScene, tmp_path: Pa
 def test_whole_chain_on_yolox_and_the_recorded_traffic_session(shared_data: Path, tmp_path: Path) -> None:
     """Replayed labels (tests/data) -> YOLOX-nano fine-tuned for a short budget -> INT8 artifact gated on the
     camera's validation frames -> counts on the real clip against the hand count."""
-    pytest.importorskip("onnx2torch", reason="the YOLOX ONNX path needs onnx2torch (scripts/test.sh installs it)")
+    import importlib.util
+
+    if importlib.util.find_spec("onnx2torch") is None:  # importing it needs the project's torchvision stand-in
+        pytest.skip("the YOLOX ONNX path needs onnx2torch (scripts/test.sh installs it)")
     from edgetally.config.models import RunSettings
     from edgetally.label.export import export_dataset
     from edgetally.label.replay import replay
@@ -185,13 +188,12 @@ def test_whole_chain_on_yolox_and_the_recorded_traffic_session(shared_data: Path
     video = shared_data / "videos/traffic_road.mp4"
     store = replay(REPO / "tests/data/traffic_road.labels.json", video, tmp_path / "labels")
     ds = export_dataset(store, tmp_path / "dataset").directory
-    out, hand = tmp_path / "tuned", shared_data / "videos/traffic_road.counts.json"
+    out = tmp_path / "tuned"
     assert main(["train", str(ds), "--from", str(shared_data / "models/yolox_nano.onnx"), "--out", str(out),
-                 "--time-budget", "150s", "--batch", "2", "--freeze", "0.8", "--input-size", "224x416",
-                 "--eval-every", "50", "--threads", "2", "--clip", str(video), "--line", "L=320,0,320,360",
-                 "--truth", str(hand)]) == 0
+                 "--time-budget", "60s", "--batch", "2", "--freeze", "0.8", "--input-size", "224x416",
+                 "--eval-every", "25", "--threads", "2"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["family"] == "yolox-onnx" and report["counts_truth"] == {"L": 26}
+    assert report["family"] == "yolox-onnx" and report["val_frames"] == 8
     assert report["map_before"]["map50"] > 0.3  # COCO YOLOX already sees these cars: the chain must not break that
     rc = main(["convert", str(out / "model.onnx"), "--profile", "generic-onnxruntime", "--decoder", "yolox",
                "--input-size", "224x416", "--labels", str(out / "labels.txt"), "--calib", str(video),

@@ -28,3 +28,25 @@ def yolox_fp32_artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFact
                "--input-size", "416", "--labels", "coco80", "--out", str(out)])
     assert rc == 0, "edge convert failed on the shared YOLOX-nano"
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repo's small demo detector (models/demo) packaged FP32: a real artifact without ../shared."""
+    pytest.importorskip("onnx", reason="packaging the demo detector needs the convert extra")
+    from edgetally.converters.package import package_fp32
+
+    art = package_fp32(REPO / "models/demo/detector.onnx", tmp_path_factory.mktemp("demo-art") / "art", "yolox",
+                       (192, 320), REPO / "models/demo/labels.txt",
+                       decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3})
+    return art.directory
+
+
+@pytest.fixture(scope="session")
+def demo_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 s synthetic scene (640x360, 15 fps) whose objects cross x=320: real crossings for the demo detector."""
+    from edgetally.demo.scene import SceneConfig, render_scene
+
+    video = tmp_path_factory.mktemp("demo-video") / "scene.mp4"
+    render_scene(SceneConfig(seconds=4, seed=7), video)
+    return video

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, retained, wait_until
 
 from edgetally.sinks.jsonl import read_events
@@ -25,7 +24,7 @@ RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
 
 @functools.lru_cache(maxsize=1)
 def _run_help() -> str:
-    out = subprocess.run([sys.executable, "-c", RUN, "run", "--help"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", RUN, "run", "--help"], check=False, capture_output=True, text=True, timeout=60)
     return out.stdout
 
 

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgetally.counting.geometry import PolygonGeometry, anchor_points, segment_edge_crossings
+from edgetally.counting.geometry import (
+    PolygonGeometry,
+    anchor_points,
+    segment_edge_crossings,
+)
 from edgetally.counting.quiet import QuietTracks
 from edgetally.structures import CountEvent, Tracks
 

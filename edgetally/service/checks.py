@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def sink_alive(sink: object) -> bool:
@@ -31,12 +31,15 @@ def sink_problems(sinks: Iterable[object]) -> list[str]:
 
 
 def outbox_stats(sinks: Iterable[object]) -> dict[str, float]:
-    """Outbox depth/dropped and broker connection of the first sink that has an outbox (MQTT)."""
+    """Outbox depth/dropped/on-disk and broker connection of the first sink that has an outbox (MQTT)."""
     for sink in sinks:
         outbox = getattr(sink, "outbox", None)
         if outbox is None or not hasattr(outbox, "depth"):
             continue
         stats = {"outbox_depth": float(outbox.depth), "outbox_dropped": float(getattr(outbox, "dropped", 0))}
+        if hasattr(outbox, "on_disk"):  # 0 while the disk fails and events are held in memory
+            stats["outbox_on_disk"] = 1.0 if outbox.on_disk else 0.0
+            stats["outbox_memory_events"] = float(outbox.memory_depth)
         connected = getattr(sink, "connected", None)
         if isinstance(connected, bool):
             stats["mqtt_connected"] = 1.0 if connected else 0.0

@@ -16,9 +16,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from edgetally.errors import ConfigError
 from edgetally.service.checks import outbox_stats, sink_problems
@@ -153,6 +154,8 @@ _LIVE = [
     ("last_frame_age_seconds", "gauge", "Seconds since the frame loop finished a frame.", "last_frame_age_seconds"),
     ("outbox_depth", "gauge", "Count events in the MQTT outbox not yet acknowledged by the broker.", "outbox_depth"),
     ("outbox_dropped_total", "counter", "Events dropped because the outbox was full.", "outbox_dropped"),
+    ("outbox_on_disk", "gauge", "0 while the disk fails (full, I/O error) and events are held in memory only.", "outbox_on_disk"),
+    ("outbox_memory_events", "gauge", "Count events held in memory only (lost by a crash) while the disk fails.", "outbox_memory_events"),
     ("mqtt_connected", "gauge", "1 while connected to the MQTT broker.", "mqtt_connected"),
     ("mqtt_reconnects_total", "counter", "MQTT reconnects.", "mqtt_reconnects"),
     ("start_time_seconds", "gauge", "Process start, Unix time.", "start_time_seconds"),
@@ -221,7 +224,7 @@ def _handler(observer: MetricsObserver) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:  # scrapes every 15 s would flood the journal
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 reason = observer.health()

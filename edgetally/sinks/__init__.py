@@ -8,8 +8,9 @@ finally ``close(final_state)``. A sink must never block the frame loop for long:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from edgetally.structures import CountEvent, CountTotals
 
@@ -53,6 +54,25 @@ class Sink(Protocol):
     def stats(self, stats: RunStats) -> None: ...
 
     def close(self, final_state: str = "stopped") -> None: ...
+
+
+@runtime_checkable
+class BatchSink(Protocol):
+    """Optional extension (MQTT and JSONL sinks implement it): all the count events of one frame
+    in one call, so a durable sink commits them together (the MQTT outbox: one fsync per frame
+    instead of one per event; every event is on disk when the call returns). The frame loop
+    prefers it over calling ``event()`` per event::
+
+        pairs = [(event, totals.add(event)) for event in events]
+        for sink in sinks:
+            if isinstance(sink, BatchSink):
+                sink.events(pairs)
+            else:
+                for event, cumulative in pairs:
+                    sink.event(event, cumulative)
+    """
+
+    def events(self, batch: Sequence[tuple[CountEvent, int]]) -> None: ...
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +38,7 @@ class JsonlEventSink:
 
     def open(self, context: RunContext) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+", encoding="utf-8")
+        self._fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole run
         if self._ends_mid_line():
             self._fh.write("\n")  # a run killed mid-write: its partial line must not swallow our marker
         when, ts = _now()
@@ -61,6 +62,12 @@ class JsonlEventSink:
 
     def event(self, event: CountEvent, cumulative: int) -> None:
         self._write(event.to_json())
+
+    def events(self, batch: Sequence[tuple[CountEvent, int]]) -> None:
+        """A frame's events, one flush."""
+        assert self._fh is not None, "open() first"
+        self._fh.write("".join(json.dumps(e.to_json()) + "\n" for e, _ in batch))
+        self._fh.flush()
 
     def stats(self, stats: RunStats) -> None:
         pass

@@ -69,6 +69,7 @@ class MqttSettings(BaseModel):
     outbox: Path | None = None
     outbox_max_events: int = Field(default=100_000, ge=1)
     outbox_sync: Literal["full", "normal"] = "full"
+    outbox_retry_s: float = Field(default=5.0, gt=0, description="while the disk fails: seconds between write retries")
     max_inflight: int = Field(default=200, ge=1, le=10_000)
     stats_interval_s: float = Field(default=5.0, gt=0)  # seconds between stats messages
     reconnect_min_s: float = Field(default=1.0, gt=0)

@@ -234,7 +234,8 @@ class IsolatedSource:
             self._asked = False  # the next __next__ asks for the then newest frame
         else:
             self._tell("free", slot)
-        self._child_stats = stats
+        if stats is not None:
+            self._child_stats = stats
         self._last_frame = time.monotonic()
         frame = Frame(image=image, index=self._delivered, timestamp=stamp, source_name=source_name)
         self._delivered += 1

@@ -11,7 +11,7 @@ resolution grows. Without memfd (not Linux) frames travel in the pipe itself.
                      ("free", slot)  the slot may be written;   ("stop",)
     child -> parent  ("hello", name, is_live, fps, frame_count, slots)
                      ("segment", slot_bytes, slots) + the memfd (SCM_RIGHTS) right after it
-                     ("frame", slot, shape, timestamp, source_name, stats)
+                     ("frame", slot, shape, timestamp, source_name, stats or None)
                      ("inline", slot, shape, timestamp, source_name, stats, image_bytes)
                      ("stats", stats)                    heartbeat, every second
                      ("log", level, logger_name, message)  the child's log records
@@ -28,6 +28,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -38,7 +39,8 @@ from edgetally.capture.types import CaptureOptions, FrameSource
 from edgetally.errors import CameraError
 
 HEARTBEAT_S = 1.0
-FILE_SLOTS = 3  # frames a file decodes ahead (decode overlaps inference); live sources use one
+STATS_S = 0.5
+FILE_SLOTS = 4  # frames a file decodes ahead (decode overlaps inference); live sources use one
 
 
 def resolve(opener: str) -> Callable[[str, CaptureOptions], FrameSource]:
@@ -142,17 +144,19 @@ def child_main(sock: socket.socket) -> None:
 def _pump(channel: _Channel, ring: _Ring, source: FrameSource) -> None:
     """Wait for a free slot, THEN take the next frame: a live source hands over the newest frame
     at the moment the parent asks, not one grabbed before it was ready."""
+    sent_stats = 0.0
     try:
         while (slot := channel.take_slot()) is not None:
             frame = next(source, None)
             if frame is None:
                 break
             image = np.ascontiguousarray(frame.image)
+            now = time.monotonic()  # stats ride along twice a second (pickling them costs per frame)
+            stats, sent_stats = (source.stats, now) if now - sent_stats >= STATS_S else (None, sent_stats)
             if ring.put(slot, image):
-                channel.send("frame", slot, image.shape, frame.timestamp, frame.source_name, source.stats)
+                channel.send("frame", slot, image.shape, frame.timestamp, frame.source_name, stats)
             else:
-                channel.send("inline", slot, image.shape, frame.timestamp, frame.source_name, source.stats,
-                             image.tobytes())
+                channel.send("inline", slot, image.shape, frame.timestamp, frame.source_name, stats, image.tobytes())
         else:
             return  # told to stop
     except CameraError as exc:

@@ -151,8 +151,11 @@ def _pump(channel: _Channel, ring: _Ring, source: FrameSource) -> None:
             if frame is None:
                 break
             image = np.ascontiguousarray(frame.image)
-            now = time.monotonic()  # stats ride along twice a second (pickling them costs per frame)
-            stats, sent_stats = (source.stats, now) if now - sent_stats >= STATS_S else (None, sent_stats)
+            # Stats ride along with every live frame (a consistent snapshot with it) and twice a
+            # second with a file's frames (pickling them costs at hundreds of frames a second).
+            now = time.monotonic()
+            fresh = source.is_live or now - sent_stats >= STATS_S
+            stats, sent_stats = (source.stats, now) if fresh else (None, sent_stats)
             if ring.put(slot, image):
                 channel.send("frame", slot, image.shape, frame.timestamp, frame.source_name, stats)
             else:

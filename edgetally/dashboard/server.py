@@ -7,7 +7,6 @@ board or laptop showing it may be offline, so nothing comes from a CDN.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -15,23 +14,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-
 from edgetally.dashboard.page import PAGE
-from edgetally.dashboard.state import DashboardState
+from edgetally.dashboard.state import MAX_DEVICES, DashboardState
 
 log = logging.getLogger(__name__)
+_REFUSED_LOG_S = 60.0
 
 
 def _handler(state: DashboardState) -> type[BaseHTTPRequestHandler]:
     page = PAGE.encode("utf-8")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             path = urlparse(self.path).path
             if path in ("/", "/index.html"):
                 self._send(200, "text/html; charset=utf-8", page)
             elif path == "/state.json":
-                self._send(200, "application/json", json.dumps(state.to_json()).encode())
+                self._send(200, "application/json", state.dumps())
             elif path.startswith("/snapshot/") and path.endswith(".jpg"):
                 jpeg = state.snapshot(unquote(path[len("/snapshot/"):-len(".jpg")]))
                 self._send(200, "image/jpeg", jpeg) if jpeg else self._send(404, "text/plain", b"no snapshot\n")
@@ -53,25 +52,31 @@ def _handler(state: DashboardState) -> type[BaseHTTPRequestHandler]:
 
 
 class MqttBridge:
-    """paho subscriber that feeds a DashboardState (also used by `edge demo` to read back counts)."""
+    """paho subscriber that feeds a DashboardState (also used by `edge demo` to read back counts).
 
-    def __init__(self, mqtt_url: str, state: DashboardState) -> None:
+    ``username`` / ``password`` override the URL's (a password in the URL shows in ``ps``)."""
+
+    def __init__(self, mqtt_url: str, state: DashboardState, username: str | None = None,
+                 password: str | None = None) -> None:
         from edgetally.sinks.mqtt_settings import parse_mqtt_url
 
         self.broker = parse_mqtt_url(mqtt_url)
         self.state = state
+        self.username = username or self.broker.username
+        self.password = password if password is not None else self.broker.password
         self._client: Any = None
+        self._refused_logged = 0.0
 
     def start(self) -> MqttBridge:
         import paho.mqtt.client as mqtt
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgetally-dashboard-{id(self):x}")
-        if self.broker.username:
-            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
         if self.broker.tls:
             client.tls_set()
         client.on_connect = self._on_connect
-        client.on_message = lambda c, u, msg: self.state.handle(msg.topic, bytes(msg.payload))
+        client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
         client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         client.loop_start()
@@ -84,6 +89,19 @@ class MqttBridge:
             return
         client.subscribe(self.state.subscription, qos=1)
         log.info("dashboard: subscribed to %s on %s:%d", self.state.subscription, self.broker.host, self.broker.port)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        """Runs on paho's network thread: an exception here would end it (and every update)."""
+        try:
+            ok = self.state.handle(msg.topic, bytes(msg.payload))
+        except Exception:
+            log.exception("dashboard: message on %r could not be handled", getattr(msg, "topic", "?"))
+            return
+        now = time.monotonic()
+        if not ok and now - self._refused_logged >= _REFUSED_LOG_S:
+            self._refused_logged = now
+            log.warning("dashboard: refused a message on %r (%d refused so far: malformed, or over a size or "
+                        "device limit)", msg.topic[:200], self.state.refused)
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         end = time.monotonic() + timeout
@@ -103,9 +121,10 @@ class MqttBridge:
 class Dashboard:
     """MQTT -> state -> HTTP. ``start()`` returns self; ``url`` is the page; ``stop()`` ends both."""
 
-    def __init__(self, mqtt_url: str, port: int = 8080, host: str = "127.0.0.1", prefix: str = "edgetally") -> None:
-        self.state = DashboardState(prefix)
-        self.bridge = MqttBridge(mqtt_url, self.state)
+    def __init__(self, mqtt_url: str, port: int = 8080, host: str = "127.0.0.1", prefix: str = "edgetally",
+                 username: str | None = None, password: str | None = None, max_devices: int = MAX_DEVICES) -> None:
+        self.state = DashboardState(prefix, max_devices)
+        self.bridge = MqttBridge(mqtt_url, self.state, username, password)
         self.broker = self.bridge.broker
         self._http = ThreadingHTTPServer((host, port), _handler(self.state))
         self._http.daemon_threads = True

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from edgetally.dashboard.page import PAGE
 from edgetally.dashboard.state import MAX_DEVICES, DashboardState
+from edgetally.service.httpserver import BoundedHTTPServer
 
 log = logging.getLogger(__name__)
 _REFUSED_LOG_S = 60.0
@@ -126,8 +127,7 @@ class Dashboard:
         self.state = DashboardState(prefix, max_devices)
         self.bridge = MqttBridge(mqtt_url, self.state, username, password)
         self.broker = self.bridge.broker
-        self._http = ThreadingHTTPServer((host, port), _handler(self.state))
-        self._http.daemon_threads = True
+        self._http = BoundedHTTPServer((host, port), _handler(self.state))
         self._thread = threading.Thread(target=self._http.serve_forever, name="dashboard-http", daemon=True)
 
     @property

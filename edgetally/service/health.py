@@ -18,11 +18,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
 from edgetally.errors import ConfigError
 from edgetally.service.checks import outbox_stats, sink_problems
+from edgetally.service.httpserver import BoundedHTTPServer
 
 if TYPE_CHECKING:
     from edgetally.pipeline import Pipeline, RunSummary
@@ -191,16 +192,16 @@ def render_metrics(observer: MetricsObserver, prefix: str = "edgetally") -> str:
 
 
 class HealthServer:
-    """Serves /healthz and /metrics from a daemon thread; ``close()`` stops it."""
+    """Serves /healthz and /metrics from a daemon thread; ``close()`` stops it. At most 32
+    connections at a time, 5 s each to send a request (httpserver.BoundedHTTPServer)."""
 
     def __init__(self, observer: MetricsObserver, addr: str = DEFAULT_ADDR) -> None:
         self.observer = observer
         host, port = parse_addr(addr)
         try:
-            self._httpd = ThreadingHTTPServer((host, port), _handler(observer))
+            self._httpd = BoundedHTTPServer((host, port), _handler(observer))
         except OSError as exc:
             raise ConfigError(f"health address {addr}: cannot listen: {exc.strerror or exc}") from None
-        self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="health-http", daemon=True)
 
     @property

@@ -12,6 +12,7 @@ import numpy as np
 
 from edgetally.capture.types import CaptureOptions, CaptureStats
 from edgetally.errors import CameraError
+from edgetally.imagesize import image_size, too_big
 from edgetally.structures import Frame
 
 if TYPE_CHECKING:
@@ -56,11 +57,16 @@ class VideoFileSource:
         if not self._cap.isOpened():
             self._cap.release()
             raise CameraError(f"cannot open video file {self.path}: not a video OpenCV can decode")
+        opts = options or CaptureOptions()
+        why = too_big(int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                      opts.max_pixels)
+        if why:
+            self._cap.release()
+            raise CameraError(f"video file {self.path}: frames of {why}")
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.fps: float | None = fps if 0 < fps < 1000 else None
         self.frame_count: int | None = count if count > 0 else None
-        opts = options or CaptureOptions()
         self._dt = 1.0 / (self.fps or opts.fps or _FALLBACK_FILE_FPS)
         self._max_bad = opts.max_bad_frames
         self._index = 0
@@ -169,6 +175,7 @@ class ImageFolderSource:
         if not files:
             raise CameraError(f"no image files in folder {self.path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         self.files: list[Path] = sorted(files, key=lambda p: natural_key(p.name))
+        self._max_pixels = (options or CaptureOptions()).max_pixels
         self._fps = options.fps if options and options.fps else DEFAULT_FOLDER_FPS
         self.fps: float | None = self._fps
         self.frame_count: int | None = len(self.files)
@@ -186,6 +193,10 @@ class ImageFolderSource:
         if self._closed or self._index >= len(self.files):
             raise StopIteration
         path = self.files[self._index]
+        size = image_size(path)
+        why = too_big(*size, self._max_pixels) if size else None
+        if why:  # refused from the header, before the decoder allocates it
+            raise CameraError(f"image {path}: {why}")
         image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         if image is None:
             raise CameraError(f"cannot read image {path}: unreadable or not an image")

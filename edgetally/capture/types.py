@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from edgetally.errors import ConfigError
+from edgetally.imagesize import MAX_IMAGE_PIXELS
 from edgetally.structures import Frame
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class CaptureOptions:
         leaks ends or restarts the source instead of killing the runner.
     decoder_max_rss_mb: isolated decoding: a child above this resident size is leaking; it is
         restarted (live sources) or ends the file. None = no limit.
+    max_pixels: files and image folders: frames larger than this are refused before they are
+        decoded (a 20000 x 20000 PNG is 1.2 MB on disk and several GB in memory).
     decoder_timeout_s: isolated decoding: a child that sends nothing for this long (files: no
         frame) is hung; it is killed and restarted (live) or ends the file. Camera stalls are the
         live watchdog's business (frame_timeout_s): the child keeps sending heartbeats meanwhile.
@@ -52,9 +55,10 @@ class CaptureOptions:
     isolate: bool = True
     decoder_max_rss_mb: int | None = 1024
     decoder_timeout_s: float = 30.0
+    max_pixels: int = MAX_IMAGE_PIXELS
 
     def __post_init__(self) -> None:
-        for name in ("width", "height", "max_reconnects", "max_bad_frames", "decoder_max_rss_mb"):
+        for name in ("width", "height", "max_reconnects", "max_bad_frames", "decoder_max_rss_mb", "max_pixels"):
             value = getattr(self, name)
             minimum = 0 if name in ("max_reconnects", "max_bad_frames") else 1
             if value is not None and (not isinstance(value, int) or value < minimum):

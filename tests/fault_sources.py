@@ -10,8 +10,11 @@ the opener of an IsolatedSource they take down only its decoder process.
 from __future__ import annotations
 
 import ctypes
+import struct
 import time
+import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from edgetally.capture import CaptureOptions, FrameSource, open_direct
 from edgetally.structures import Frame
@@ -97,3 +100,14 @@ def leak(uri: str, options: CaptureOptions) -> _Failing:
 def live_crash_every_5(uri: str, options: CaptureOptions) -> _Failing:
     """A live decoder that corrupts its heap after every 5 frames it delivers (each restart too)."""
     return _Failing(open_direct(uri, options), 5, lambda s: _corrupt_heap())
+
+
+def png_bomb(path: Path, width: int, height: int) -> None:
+    """A PNG whose header says width x height, with a little compressed data: 1 KB on disk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+                     + chunk(b"IEND", b""))

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from fault_sources import png_bomb
 
 from edgetally.artifact import Artifact
 from edgetally.capture import CaptureOptions, open_source
@@ -131,19 +130,11 @@ def test_image_size_reads_headers(tmp_path: Path, ext: str) -> None:
     assert image_size(path) == (37, 23)
 
 
-def _png_bomb(path: Path, width: int, height: int) -> None:
-    """A PNG whose header says width x height (and a little compressed data): 1 KB on disk."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
-
-
 def test_image_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), np.zeros((8, 8, 3), np.uint8))
-    _png_bomb(folder / "b.png", 20000, 20000)
+    png_bomb(folder / "b.png", 20000, 20000)
     with open_source(str(folder), CaptureOptions(isolate=False)) as src:
         assert next(src).image.shape == (8, 8, 3)
         with pytest.raises(CameraError, match="b.png: 20000x20000 = 400 MP is over the 50 MP limit"):

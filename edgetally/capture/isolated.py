@@ -75,6 +75,7 @@ class IsolatedSource:
         self._last_frame: float | None = None
         self._child_stats = CaptureStats()
         self._restarts = 0
+        self._streak = 0  # failures since the last frame: the back-off grows with it
         self._asked = False  # live: a frame was asked for and not yet received
         self._rss_checked = 0.0
         self._last_message = time.monotonic()
@@ -99,7 +100,7 @@ class IsolatedSource:
         level = logging.getLogger("edgetally").getEffectiveLevel()
         self._conn.send((self._uri, self._opt, self._opener, list(sys.path), level))
         deadline = time.monotonic() + self._opt.open_timeout_s + 30.0  # + interpreter start on a slow board
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._closed.is_set():
             if self._conn.poll(_POLL_S):
                 try:
                     message = self._conn.recv()
@@ -237,6 +238,7 @@ class IsolatedSource:
         if stats is not None:
             self._child_stats = stats
         self._last_frame = time.monotonic()
+        self._streak = 0
         frame = Frame(image=image, index=self._delivered, timestamp=stamp, source_name=source_name)
         self._delivered += 1
         return frame
@@ -275,10 +277,12 @@ class IsolatedSource:
     def _decoder_failed(self, reason: str) -> None:
         """Log; then the end of a file, or a fresh decoder process for a live source."""
         self._restarts += 1
+        self._streak += 1
         self._error = reason
-        stats = self._child_stats
-        self._base = {"read": self._base["read"] + stats.frames_read, "corrupt": self._base["corrupt"] + stats.corrupt_frames,
-                      "dropped": self._base["dropped"] + stats.dropped, "reconnects": self._base["reconnects"] + stats.reconnects}
+        c = self._child_stats  # the next process counts from zero: keep this one's counts
+        for name, value in (("read", c.frames_read), ("corrupt", c.corrupt_frames), ("dropped", c.dropped),
+                            ("reconnects", c.reconnects)):
+            self._base[name] += value
         self._child_stats = CaptureStats()
         with self._io:
             self._stop_child(kill=True)
@@ -287,7 +291,7 @@ class IsolatedSource:
                       "frames read so far are counted)", self.name, self._delivered, reason)
             self._ended = True
             return
-        delay = min(self._opt.reconnect_initial_s * 2 ** (self._restarts - 1), self._opt.reconnect_max_s)
+        delay = min(self._opt.reconnect_initial_s * 2 ** (self._streak - 1), self._opt.reconnect_max_s)
         log.error("source %s: the decoder process failed: %s; starting a new one in %.1f s", self.name, reason, delay)
         while not self._closed.wait(delay):
             try:
@@ -296,6 +300,8 @@ class IsolatedSource:
                     self._asked = False
                 return
             except CameraError as exc:
+                if self._closed.is_set():
+                    return
                 delay = min(delay * 2, self._opt.reconnect_max_s)
                 log.error("source %s: %s; retrying in %.1f s", self.name, exc, delay)
 

@@ -12,6 +12,7 @@ Every command may carry ``"id"`` (string, <= 64 chars), echoed in the answer on 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -102,6 +103,25 @@ class Throttle:
     def take_suppressed(self) -> int:
         count, self.suppressed = self.suppressed, 0
         return count
+
+
+class Refusals:
+    """Refused commands are logged and answered, both throttled: a flood of bad commands must
+    flood neither the journal (one warning a minute, with the count since) nor the broker
+    (answers 5/s, bursts of 20)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.log = logger
+        self._warn = Throttle(rate=1 / 60, burst=1)
+        self._answer = Throttle(rate=5.0, burst=20)
+
+    def refused(self, name: str, error: str) -> bool:
+        """Log the refusal (maybe); True when it should be answered now."""
+        if self._warn.allow():
+            more = self._warn.take_suppressed()
+            self.log.warning("MQTT command %r refused: %s%s", name[:64], error[:200],
+                             f" ({more} more refused since the last warning)" if more else "")
+        return self._answer.allow()
 
 
 def parse_command(name: str, payload: bytes, known_counters: Collection[str]) -> Parsed:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edgetally.sinks import RunContext, RunStats
-from edgetally.sinks.commands import Throttle, parse_command
+from edgetally.sinks.commands import Refusals, parse_command
 from edgetally.sinks.homeassistant import discovery_payload
 from edgetally.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
 from edgetally.sinks.outbox import CounterKey, Outbox
@@ -73,8 +73,7 @@ class MqttSink:
         self._connected = False
         self.reconnects = 0
         self._last_fail_log = 0.0
-        self._refused_log = Throttle(rate=1 / 60, burst=1)
-        self._answers = Throttle(rate=5.0, burst=20)
+        self._refusals = Refusals(log)
 
     # -- Sink protocol (frame-loop thread) -------------------------------------------------
     def open(self, context: RunContext) -> None:
@@ -275,7 +274,8 @@ class MqttSink:
         known = {c.name for c in self._ctx.counters} | {k[0] for k in self._counters}
         parsed = parse_command(name, payload, known)
         if parsed.command is None:
-            self._refused(name[:64], parsed.error or "invalid", parsed.request_id)
+            if self._refusals.refused(name, parsed.error or "invalid"):
+                self._answer(name[:64], False, parsed.error or "invalid", parsed.request_id)
             return
         if name == "snapshot":
             with self._lock:
@@ -287,16 +287,6 @@ class MqttSink:
             detail = "queued for the runner"
         log.info("MQTT command %s accepted: %s", parsed.command, detail)
         self._answer(name, True, detail, parsed.request_id)
-
-    def _refused(self, name: str, error: str, request_id: str | None) -> None:
-        """Answer a refused command, and warn; both throttled (a flood of bad commands must not
-        flood the journal or the broker): one warning a minute, answers 5/s in bursts of 20."""
-        if self._refused_log.allow():
-            more = self._refused_log.take_suppressed()
-            log.warning("MQTT command %r refused: %s%s", name, error[:200],
-                        f" ({more} more refused since the last warning)" if more else "")
-        if self._answers.allow():
-            self._answer(name, False, error, request_id)
 
     def _answer(self, cmd: str, ok: bool, detail: str, request_id: str | None) -> None:
         assert self.topics is not None

@@ -132,8 +132,9 @@ def test_garbage_outbox_is_moved_aside_and_a_new_one_starts(tmp_path: Path) -> N
 def test_damaged_outbox_keeps_what_can_be_read(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite"
     box = Outbox(path)
-    for i in range(1, 2001):  # many event pages, few counter/meta pages
-        box.append(lambda s: b"e" * 200, ("L", "car", "in" if i % 2 else "out"), (i + 1) // 2)
+    for first in range(1, 2001, 100):  # many event pages, few counter/meta pages
+        box.append_many([(lambda s: b"e" * 200, ("L", "car", "in" if i % 2 else "out"), (i + 1) // 2)
+                         for i in range(first, first + 100)])
     box.close()
     data = bytearray(path.read_bytes())
     page = 4096

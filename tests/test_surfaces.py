@@ -28,10 +28,13 @@ needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto binary
 
 
 def _status(url: str) -> int:
+    """HTTP status, or 0 when the server closed the connection (full) or did not answer."""
     try:
         return urllib.request.urlopen(url, timeout=5).status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except OSError:
+        return 0
 
 
 def test_health_server_holds_a_bounded_number_of_threads() -> None:
@@ -40,10 +43,10 @@ def test_health_server_holds_a_bounded_number_of_threads() -> None:
     before = threading.active_count()
     idle = []
     try:
-        for _ in range(300):  # connect and say nothing: each used to hold a thread forever
+        for _ in range(200):  # connect and say nothing: each used to hold a thread forever
             idle.append(socket.create_connection((host, port), timeout=5))
         time.sleep(1.0)
-        assert threading.active_count() - before <= 32, f"{threading.active_count() - before} threads for 300 idle clients"
+        assert threading.active_count() - before <= 32, f"{threading.active_count() - before} threads for 200 idle clients"
         assert wait_until(lambda: _status(f"http://{host}:{port}/healthz") == 503, 15), \
             "the idle clients' slots never came back (no per-connection timeout?)"  # 503: no frame yet
     finally:

@@ -33,6 +33,7 @@ _CLIENT_GONE = (ConnectionError, TimeoutError, socket.timeout)
 
 class BoundedHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # listen backlog: a burst of connections is accepted (and refused) at once
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
                  max_connections: int = MAX_CONNECTIONS, timeout_s: float = TIMEOUT_S) -> None:

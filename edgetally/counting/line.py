@@ -64,12 +64,15 @@ Semantics (the contract the tests pin down):
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgetally.counting.geometry import anchor_points, crossing_param, signed_distance
+from edgetally.counting.stitch import Stitch, find_predecessor
 from edgetally.structures import CountEvent, Tracks
 
 _EPS_S = 1e-6  # timestamps like i / fps: 0.7 - 0.2 must count as 0.5 s
@@ -80,7 +83,9 @@ _EPS_S = 1e-6  # timestamps like i / fps: 0.7 - 0.2 must count as 0.5 s
 # wrong side by one jittered box); 3 bands: 9.6 / 11.3 / 16.7 %, and on traffic_road.mp4 at
 # 4 / 6 / 8 fps it keeps the gain for fast cars (16 -> 19, 18 -> 19, 19 -> 19 of 26).
 BIRTH_MARGIN = 3.0
-
+# Time constant of each track's anchor velocity (an EMA of its moves): long enough to average a
+# detector's box jitter, short enough to follow a car that brakes. Used by the stitching only.
+VELOCITY_TAU_S = 0.3
 
 
 @dataclass(slots=True)
@@ -97,6 +102,8 @@ class _LineTrack:
     class_id: int
     score: float
     pending_since: float | None = None  # first time clearly on the far side of ``armed`` (settle clock)
+    height: float = 0.0  # last box height, px
+    velocity: list[float] | None = None  # anchor velocity, px/s (EMA over VELOCITY_TAU_S)
 
 
 class LineCounter:
@@ -118,18 +125,23 @@ class LineCounter:
         hysteresis: float = 0.1,
         settle_s: float = 0.5,
         smoothing_s: float = 0.0,
+        stitch_gap_s: float = 1.0,
+        stitch_lag_s: float = 1.0,
     ) -> None:
         """labels: class names indexed by class id. classes: names to count (None = all).
         The dead band around the line is max(hysteresis_px, hysteresis x box height), per track
-        and frame (see module docstring)."""
+        and frame (see module docstring). stitch_gap_s / stitch_lag_s: a track lost before the
+        line and a new one past it within stitch_gap_s are one crossing, decided stitch_lag_s
+        later (edgetally/counting/stitch.py); stitch_gap_s 0 disables it."""
         self.name = name
         self.p1 = np.asarray(p1, dtype=np.float64).reshape(2)
         self.p2 = np.asarray(p2, dtype=np.float64).reshape(2)
         if np.allclose(self.p1, self.p2):
             raise ValueError(f"line {name!r}: p1 and p2 must differ, got {tuple(p1)} and {tuple(p2)}")
-        if min(hysteresis_px, hysteresis, forget_after_s, settle_s, smoothing_s) < 0:
+        if min(hysteresis_px, hysteresis, forget_after_s, settle_s, smoothing_s, stitch_gap_s, stitch_lag_s) < 0:
             raise ValueError(
-                f"line {name!r}: hysteresis, hysteresis_px, forget_after_s, settle_s and smoothing_s must be >= 0"
+                f"line {name!r}: hysteresis, hysteresis_px, forget_after_s, settle_s, smoothing_s and "
+                "stitch_gap_s / stitch_lag_s must be >= 0"
             )
         anchor_points(np.zeros((0, 4)), anchor)  # validates the anchor name
         self.labels = list(labels)
@@ -140,7 +152,11 @@ class LineCounter:
         self.forget_after_s = float(forget_after_s)
         self.settle_s = float(settle_s)
         self.smoothing_s = float(smoothing_s)
+        self.stitch_gap_s = float(stitch_gap_s)
+        self.stitch_lag_s = float(stitch_lag_s)
         self._tracks: dict[int, _LineTrack] = {}
+        self._stitches: dict[int, Stitch] = {}  # pending, by the later track's id
+        self._frames: deque[tuple[float, int]] = deque(maxlen=1024)  # (timestamp, frame index) seen
 
     @property
     def num_tracked(self) -> int:
@@ -150,32 +166,38 @@ class LineCounter:
     def update(self, tracks: Tracks, frame_index: int, timestamp: float) -> list[CountEvent]:
         """Feed the tracker's output for one frame; return the crossings committed now."""
         events: list[CountEvent] = []
+        self._frames.append((timestamp, frame_index))
         ids = tracks.ids.tolist()
+        self._cancel_stitches(ids)
         states = [self._tracks.get(tid) for tid in ids]
         points = self._smoothed(states, anchor_points(tracks.xyxy, self.anchor), timestamp)
         new = [i for i, st in enumerate(states) if st is None]
+        armed_before = {tid for tid, st in zip(ids, states) if st is not None and st.side != 0}
         if new and tracks.first_xyxy is not None:
             self._arm_at_birth(tracks, new, timestamp)
             states = [self._tracks.get(tid) for tid in ids]
         s = signed_distance(points, self.p1, self.p2)
         t = self._pass_params(states, points, s).tolist()
+        heights = (tracks.xyxy[:, 3] - tracks.xyxy[:, 1]).tolist()
         band = self.band(tracks.xyxy).tolist()
         # Python scalars from here: the per-track state machine is branchy, numpy scalars are slow.
-        rows = zip(ids, states, points.tolist(), s.tolist(), t, band, tracks.class_ids.tolist(), tracks.scores.tolist())
-        for tid, state, point, s_i, t_i, band_i, cid, score in rows:
+        rows = zip(ids, states, points.tolist(), s.tolist(), t, band, heights, tracks.class_ids.tolist(),
+                   tracks.scores.tolist())
+        for tid, state, point, s_i, t_i, band_i, h_i, cid, score in rows:
             clear = abs(s_i) > band_i
             if state is None:
                 side = ((s_i > 0) - (s_i < 0)) if clear else 0
-                self._tracks[tid] = _LineTrack(point, side, side, False, -1, timestamp, timestamp, cid, score)
-                continue
-            state.class_id, state.score = cid, score
-            if state.side == 0:  # never clearly on one side yet: arm where it first gets clear
+                state = self._tracks[tid] = _LineTrack(point, side, side, False, -1, timestamp, timestamp, cid, score)
+            elif state.side == 0:  # never clearly on one side yet: arm where it first gets clear
                 state.side = state.armed = ((s_i > 0) - (s_i < 0)) if clear else 0
-                state.point, state.last_seen = point, timestamp
-                continue
-            self._observe(state, point, s_i, t_i, frame_index, timestamp)
-            if clear:
-                self._commit_clear(state, tid, timestamp, events)
+                _move(state, point, timestamp)
+            else:
+                self._observe(state, point, s_i, t_i, frame_index, timestamp)
+                if clear:
+                    self._commit_clear(state, tid, timestamp, events)
+            state.class_id, state.score, state.height = cid, score, h_i
+        self._stitch([tid for tid in ids if tid not in armed_before and self._tracks[tid].side != 0], timestamp)
+        self._commit_stitches(timestamp, events)
         self._expire(timestamp, events)
         return events
 
@@ -183,6 +205,7 @@ class LineCounter:
         """End of stream: commit every crossing that passed the line but never got clear of the
         band (e.g. the last frames of a file), then drop all state."""
         events: list[CountEvent] = []
+        self._commit_stitches(math.inf, events)
         for tid, state in self._tracks.items():
             self._commit_pending(state, tid, events)
         self._tracks.clear()
@@ -243,8 +266,7 @@ class LineCounter:
             st.passed = 0.0 <= t <= 1.0
             st.pass_frame, st.pass_ts = frame_index, ts
         st.side = side
-        st.point = point
-        st.last_seen = ts
+        _move(st, point, ts)
 
     def _commit_clear(self, st: _LineTrack, tid: int, ts: float, events: list[CountEvent]) -> None:
         """The anchor is clearly on one side: back on its armed side cancels a pending crossing;
@@ -273,6 +295,48 @@ class LineCounter:
             CountEvent(self.name, "line", name, direction, tid, st.pass_frame, st.pass_ts, st.score)
         )
 
+    def _stitch(self, armed_now: list[int], timestamp: float) -> None:
+        """Tracks armed for the first time in this update: is each the continuation, past the
+        line, of a track lost just before it (edgetally/counting/stitch.py)?"""
+        if self.stitch_gap_s <= 0:
+            return
+        for tid in armed_now:
+            taken = {st.before for st in self._stitches.values()}
+            found = find_predecessor(tid, self._tracks[tid], self._tracks, timestamp, self.stitch_gap_s,
+                                     self.p1, self.p2, taken)
+            if found is not None:
+                before, crossed_at = found
+                side = self._tracks[tid].side
+                self._stitches[tid] = Stitch(before, tid, side, crossed_at, timestamp + self.stitch_lag_s)
+
+    def _cancel_stitches(self, ids: list[int]) -> None:
+        """A predecessor reported again was not lost: its stitch was wrong."""
+        if self._stitches:
+            seen = set(ids)
+            for after in [a for a, st in self._stitches.items() if st.before in seen]:
+                del self._stitches[after]
+
+    def _commit_stitches(self, timestamp: float, events: list[CountEvent]) -> None:
+        for after, stitch in list(self._stitches.items()):
+            if stitch.due > timestamp + _EPS_S:
+                continue
+            del self._stitches[after]
+            self._tracks.pop(stitch.before, None)  # the predecessor lives on as ``after``
+            state = self._tracks.get(after)
+            name = self._class_name(state.class_id) if state is not None else ""
+            if state is None or (self.classes is not None and name not in self.classes):
+                continue
+            direction = "in" if stitch.side > 0 else "out"
+            events.append(CountEvent(self.name, "line", name, direction, after, self._frame_at(stitch.crossed_at),
+                                     stitch.crossed_at, state.score))
+
+    def _frame_at(self, timestamp: float) -> int:
+        """Index of the first frame seen at or after ``timestamp`` (the crossing's frame)."""
+        for ts, index in self._frames:
+            if ts >= timestamp - _EPS_S:
+                return index
+        return self._frames[-1][1] if self._frames else -1
+
     def _expire(self, timestamp: float, events: list[CountEvent]) -> None:
         """Forget tracks unseen for forget_after_s, committing a crossing they had passed."""
         stale = [tid for tid, st in self._tracks.items() if timestamp - st.last_seen > self.forget_after_s]
@@ -282,3 +346,16 @@ class LineCounter:
 
     def _class_name(self, class_id: int) -> str:
         return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)
+
+
+def _move(st: _LineTrack, point: list[float], ts: float) -> None:
+    """New anchor for a track; its velocity follows the move (EMA, time constant VELOCITY_TAU_S)."""
+    dt = ts - st.last_seen
+    if dt > 0:
+        inst = [(point[0] - st.point[0]) / dt, (point[1] - st.point[1]) / dt]
+        if st.velocity is None:
+            st.velocity = inst
+        else:
+            a = 1.0 - math.exp(-dt / VELOCITY_TAU_S)
+            st.velocity = [v + a * (i - v) for v, i in zip(st.velocity, inst)]
+    st.point, st.last_seen = point, ts

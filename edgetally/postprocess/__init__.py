@@ -6,7 +6,7 @@ numpy only: no cv2, no runtime (enforced by the import-boundary test).
 from __future__ import annotations
 
 from edgetally.postprocess.decoders import Decoder, build_decoder
-from edgetally.postprocess.nms import batched_nms, box_iou, nms
+from edgetally.postprocess.nms import batched_nms, box_iou, cross_class_duplicates, nms
 from edgetally.postprocess.shapes import validate_output_shapes
 
-__all__ = ["Decoder", "build_decoder", "batched_nms", "box_iou", "nms", "validate_output_shapes"]
+__all__ = ["Decoder", "build_decoder", "batched_nms", "box_iou", "cross_class_duplicates", "nms", "validate_output_shapes"]

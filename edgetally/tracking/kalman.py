@@ -124,12 +124,17 @@ class KalmanBoxFilter:
         new_cov[:, idx, idx] += np.concatenate([q_pos, q_vel], axis=1)
         return new_mean, new_cov
 
-    def update(self, mean: F64, cov: F64, measurements: np.ndarray) -> tuple[F64, F64]:
-        """Correct N tracks with N measurements (cxcywh, row-aligned). Returns new arrays."""
+    def update(
+        self, mean: F64, cov: F64, measurements: np.ndarray, meas_weight: float | None = None
+    ) -> tuple[F64, F64]:
+        """Correct N tracks with N measurements (cxcywh, row-aligned). Returns new arrays.
+        meas_weight: this measurement's noise (fraction of the box size) when it is not a
+        detection's (``noise.meas_weight``), e.g. a box moved by optical flow."""
         z = np.asarray(measurements, dtype=np.float64).reshape(-1, 4)
         if z.shape[0] == 0:
             return mean.copy(), cov.copy()
-        r = (self.noise.meas_weight * self._sizes(mean)) ** 2
+        weight = self.noise.meas_weight if meas_weight is None else meas_weight
+        r = (weight * self._sizes(mean)) ** 2
         s = cov[:, :4, :4].copy()
         idx = np.arange(4)
         s[:, idx, idx] += r

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgetally.postprocess.nms import cross_class_duplicates
 from edgetally.structures import Detections, Tracks
 from edgetally.tracking.assignment import iou_matrix, match, warm_up
 from edgetally.tracking.kalman import KalmanBoxFilter, KalmanNoise, cxcywh_to_xyxy, xyxy_to_cxcywh
@@ -128,6 +129,11 @@ class TrackerConfig:
     duplicate_iou: float = 0.7
     max_tracks: int = 1000
     height_iou: bool = True
+    flow_meas_weight: float = 0.1
+    cross_class_iou: float = 0.7
+    slow_detect_fps: float = 10.0
+    slow_new_track_score: float = 0.3
+    tentative_timeout_detections: float = 1.5
     noise: KalmanNoise = KalmanNoise()
 
     def __post_init__(self) -> None:
@@ -137,6 +143,8 @@ class TrackerConfig:
             raise ValueError(f"min_hits must be >= 1, got {self.min_hits}")
         if self.track_buffer_s < 0 or self.tentative_timeout_s < 0:
             raise ValueError("track_buffer_s and tentative_timeout_s must be >= 0")
+        if self.flow_meas_weight <= 0:
+            raise ValueError(f"flow_meas_weight must be > 0, got {self.flow_meas_weight}")
         for name in ("match_iou", "low_match_iou", "tentative_match_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
@@ -151,6 +159,8 @@ class Tracker:
         self._store = TrackStore()
         self._next_id = 1
         self._last_timestamp: float | None = None
+        self._interval: float | None = None  # smoothed time between detection updates, s
+        self._last_update: float | None = None
         warm_up()  # pick the assignment solver (imports scipy, ~0.4 s) now, not inside the first frame
 
     @property
@@ -160,6 +170,7 @@ class Tracker:
 
     def update(self, detections: Detections, timestamp: float) -> Tracks:
         """Feed one frame (possibly with no detections); return confirmed tracks matched now."""
+        self._measure_interval(timestamp)
         self._predict(timestamp)
         self._forget(timestamp)  # before matching: a track past its buffer must not be re-found
         st = self._store
@@ -178,6 +189,36 @@ class Tracker:
         self._forget(timestamp)
         return self._output()
 
+    def motion_targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ids (N,) int64 and current boxes (N, 4) float32 of the tracks that motion between
+        detections should carry: every track matched at the last detection, tentative ones
+        included (a new track has no velocity yet; flow gives it one). Lost tracks are left to
+        their Kalman prediction: nothing in the image says where they are."""
+        st = self._store
+        keep = ~st.lost
+        return st.ids[keep].copy(), cxcywh_to_xyxy(st.mean[keep]).astype(np.float32)
+
+    def propagate(self, ids: np.ndarray, xyxy: np.ndarray, timestamp: float) -> Tracks:
+        """A frame the detector did not see: tracks ``ids`` were measured at ``xyxy`` (N, 4) by
+        motion (optical flow), a Kalman update with flow_meas_weight; every other track keeps its
+        prediction. Nothing is matched, missed, confirmed or forgotten on a frame no detector
+        looked at. Returns the tracks a detection update would report (confirmed, not lost),
+        at their new positions, so counters see every camera frame."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        if boxes.shape[0] != ids.shape[0]:
+            raise ValueError(f"propagate: {ids.shape[0]} ids but {boxes.shape[0]} boxes")
+        self._predict(timestamp)
+        st = self._store
+        rows = np.searchsorted(st.ids, ids)  # ids are stored in ascending order (appended, never reordered)
+        if rows.size and (rows.max() >= len(st) or (st.ids[rows] != ids).any()):
+            raise ValueError(f"propagate: unknown track ids {sorted(set(ids.tolist()) - set(st.ids.tolist()))}")
+        if rows.size:
+            st.mean[rows], st.cov[rows] = self._kf.update(
+                st.mean[rows], st.cov[rows], xyxy_to_cxcywh(boxes), self.config.flow_meas_weight
+            )
+        return self._output()
+
     # -- stages -----------------------------------------------------------------------------
 
     def _predict(self, timestamp: float) -> None:
@@ -192,7 +233,22 @@ class Tracker:
         st.mean[st.lost, 6:8] = 0.0
         st.mean, st.cov = self._kf.predict(st.mean, st.cov, dt)
 
+    def _measure_interval(self, timestamp: float) -> None:
+        """Smoothed time between detection updates: how slow the detector is (propagated frames
+        in between do not count)."""
+        last, self._last_update = self._last_update, timestamp
+        if last is None or timestamp <= last:
+            return
+        dt = timestamp - last
+        self._interval = dt if self._interval is None else self._interval + 0.2 * (dt - self._interval)
+
+    def _slow(self) -> bool:
+        return self._interval is not None and self._interval * self.config.slow_detect_fps > 1.0 + 1e-9
+
     def _split(self, detections: Detections) -> tuple[Detections, Detections]:
+        if self.config.cross_class_iou < 1.0 and len(detections) > 1:
+            detections = detections.select(cross_class_duplicates(
+                detections.xyxy, detections.scores, detections.class_ids, self.config.cross_class_iou))
         scores = detections.scores
         high = scores >= self.config.high_score
         low = (scores >= self.config.low_score) & ~high
@@ -251,7 +307,8 @@ class Tracker:
         st.lost = ~st.matched
 
     def _spawn(self, dets: Detections, timestamp: float) -> None:
-        dets = dets.select(dets.scores >= self.config.new_track_score)
+        start = self.config.slow_new_track_score if self._slow() else self.config.new_track_score
+        dets = dets.select(dets.scores >= start)
         dets = self._drop_duplicates(dets)
         room = max(0, self.config.max_tracks - len(self._store))
         if len(dets) == 0 or room == 0:
@@ -275,7 +332,10 @@ class Tracker:
     def _forget(self, timestamp: float) -> None:
         st = self._store
         unseen_for = timestamp - st.last_seen
-        drop_tentative = ~st.confirmed & st.lost & (unseen_for > self.config.tentative_timeout_s)
+        timeout = self.config.tentative_timeout_s
+        if self._interval is not None:  # never shorter than one missed detection of a slow detector
+            timeout = max(timeout, self.config.tentative_timeout_detections * self._interval)
+        drop_tentative = ~st.confirmed & st.lost & (unseen_for > timeout)
         drop_lost = st.confirmed & (unseen_for > self.config.track_buffer_s)
         st.remove(drop_tentative | drop_lost)
 

@@ -355,3 +355,49 @@ def test_lost_track_refound_with_a_box_grown_by_its_gap(per_s: float, same_id: b
     ids = run(tracker, frames, 10.0)
     assert ids[0] == [] and ids[1] == [1] and ids[3:7] == [[]] * 4
     assert (ids[-1] == [1]) is same_id
+
+
+# -- a slow detector (issue 13) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cross_class_iou,tracks", [(0.7, 1), (1.0, 2)])
+def test_one_object_boxed_as_two_classes_is_one_track(cross_class_iou: float, tracks: int) -> None:
+    """Per-class NMS keeps a car box and a truck box on one vehicle; both would start a track."""
+    tracker = Tracker(TrackerConfig(cross_class_iou=cross_class_iou))
+    ids = set()
+    for f in range(4):
+        car, truck = box_at(10 + 4 * f), box_at(11 + 4 * f, 101)
+        ids |= set(tracker.update(dets([car, truck], [0.8, 0.6], [2, 7]), f / 30).ids.tolist())
+    assert len(ids) == tracks
+
+
+@pytest.mark.parametrize(
+    "fps,score,confirmed",
+    [
+        (30.0, 0.35, False),  # full rate: a 0.35 box starts nothing (new_track_score 0.5)
+        (4.0, 0.35, True),  # slow detector: few detections before a line, start from 0.3
+        (4.0, 0.25, False),
+    ],
+)
+def test_a_slow_detector_starts_tracks_from_lower_scores(fps: float, score: float, confirmed: bool) -> None:
+    tracker = Tracker()
+    tracker.update(dets([box_at(400)], [0.9]), 0.0)  # something else on the first frames
+    out = [tracker.update(dets([box_at(400), box_at(10 + 3 * f)], [0.9, score]), f / fps) for f in range(1, 5)]
+    assert (len(out[-1]) == 2) is confirmed
+
+
+def test_a_tentative_track_survives_one_missed_detection_of_a_slow_detector() -> None:
+    """At 3 detections per second one missed detection is 0.67 s, far beyond tentative_timeout_s."""
+    frames = [dets([box_at(10)]), dets([]), dets([box_at(30)]), dets([box_at(40)])]
+    assert run(Tracker(), frames, 3.0)[2:] == [[1], [1]]
+
+
+@pytest.mark.parametrize("jump_gate,ids", [(9.21, {1}), (0.0, set())])  # 0: no track is ever confirmed
+def test_boxes_that_no_longer_overlap_are_matched_by_motion(jump_gate: float, ids: set[int]) -> None:
+    """4 detections per second of a 40 px wide object moving 48 px between them: no IoU, even
+    grown, between consecutive boxes. The Kalman-gated centre distance keeps one id."""
+    tracker = Tracker(TrackerConfig(jump_gate=jump_gate))
+    got = set()
+    for f in range(8):
+        got |= set(tracker.update(dets([box_at(10 + 48 * f)]), f / 4.0).ids.tolist())
+    assert got == ids

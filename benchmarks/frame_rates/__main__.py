@@ -25,8 +25,22 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.frame_rates.clips import REPO, SHARED, TRAFFIC_VIDEO, demo_clip, mot17_clips, traffic_clip
-from benchmarks.frame_rates.plan import STACKS, Params, aggregate, default_jobs, make_tasks, run_all
+from benchmarks.frame_rates.clips import (
+    REPO,
+    SHARED,
+    TRAFFIC_VIDEO,
+    demo_clip,
+    mot17_clips,
+    traffic_clip,
+)
+from benchmarks.frame_rates.plan import (
+    STACKS,
+    Params,
+    aggregate,
+    default_jobs,
+    make_tasks,
+    run_all,
+)
 from benchmarks.frame_rates.report import render
 
 DATASETS = ("traffic", "mot17", "demo")
@@ -72,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result: dict = {"config": {"datasets": names, "seeds": seeds, "phases": args.phases, "stacks": list(stacks),
                                "params": params.__dict__}}
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
     if args.only != "cost":
         datasets = _datasets(names, seeds, args.cache, log)
         tasks = make_tasks(datasets, stacks, args.phases)
@@ -91,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _datasets(names: list[str], seeds: list[int], cache: Path, log) -> dict:  # noqa: ANN001
+def _datasets(names: list[str], seeds: list[int], cache: Path, log) -> dict:
     out = {}
     if "traffic" in names:
         out["traffic_road"] = [traffic_clip(cache, log)]

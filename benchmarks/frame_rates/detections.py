@@ -10,6 +10,7 @@ box suppress a higher one).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -109,5 +110,5 @@ def _load(path: Path) -> CachedRun:
     data = np.load(path)
     bounds = np.concatenate([[0], np.cumsum(data["counts"])])
     frames = [Detections(data["xyxy"][a:b], data["scores"][a:b], data["class_ids"][a:b])
-              for a, b in zip(bounds[:-1], bounds[1:])]
+              for a, b in itertools.pairwise(bounds)]
     return CachedRun(frames, float(data["infer_ms"]))

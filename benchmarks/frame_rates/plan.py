@@ -19,7 +19,15 @@ import numpy as np
 
 from benchmarks.frame_rates.clips import Clip
 from benchmarks.frame_rates.detections import iter_frames
-from benchmarks.frame_rates.runs import RunResult, Setting, detect_mask, error, input_divisor, run_ours, run_peer
+from benchmarks.frame_rates.runs import (
+    RunResult,
+    Setting,
+    detect_mask,
+    error,
+    input_divisor,
+    run_ours,
+    run_peer,
+)
 
 INPUT_RATES = (30.0, 15.0, 8.0, 5.0, 3.0)
 DETECT_RATES = (15.0, 8.0, 5.0, 3.0)
@@ -43,7 +51,7 @@ class Task:
     setting: Setting
 
 
-_CLIPS: dict[str, list[Clip]] = {}  # set in the parent before the pool forks
+_CLIPS: dict[str, list[Clip]] = {}  # set by _init in every worker
 _PARAMS = Params()
 
 
@@ -68,20 +76,26 @@ def make_tasks(datasets: dict[str, list[Clip]], stacks: tuple[str, ...], n_phase
 
 def run_all(datasets: dict[str, list[Clip]], tasks: list[Task], params: Params, jobs: int,
             log: Callable[[str], None]) -> list[tuple[Task, RunResult]]:
-    global _PARAMS
-    _CLIPS.clear()
-    _CLIPS.update(datasets)
-    _PARAMS = params
+    _init(datasets, params)
     if jobs <= 1:
         return [(t, _run(t)) for t in tasks]
-    ctx = multiprocessing.get_context("fork")  # workers inherit the loaded clips
-    with ctx.Pool(jobs) as pool:
+    # spawn, not fork: the parent has run onnxruntime and OpenCV, whose thread pools do not
+    # survive a fork (the children hang on their locks).
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(jobs, initializer=_init, initargs=(datasets, params)) as pool:
         results = []
         for n, res in enumerate(pool.imap(_run, tasks, chunksize=1), 1):
             results.append(res)
             if n % 50 == 0:
                 log(f"{n} / {len(tasks)} passes")
     return list(zip(tasks, results))
+
+
+def _init(datasets: dict[str, list[Clip]], params: Params) -> None:
+    global _PARAMS
+    _CLIPS.clear()
+    _CLIPS.update(datasets)
+    _PARAMS = params
 
 
 def _run(task: Task) -> RunResult:

@@ -1,64 +1,32 @@
 """Directed line counter with hysteresis. Pure geometry, numpy only.
 
-Semantics (the contract the tests pin down):
+The contract (the tests pin it down; the measurements behind each rule and default are in
+docs/benchmarks-tracking.md, "Why the line counter's rules"):
 
-- The line is the directed segment p1 -> p2. ``s(P) = (p2 - p1) x (P - p1) / |p2 - p1|`` is the
-  signed distance of an anchor point P. ``in`` = s goes from negative to positive, ``out`` the
-  reverse (image coordinates, y down).
-- A move is the segment between a track's previous and current anchor. A move changes the
-  track's side when s changes sign; it *passes the line* only if it meets the counting segment
-  itself, not its infinite extension (so a fast object at low FPS that jumps across still counts,
-  and an object walking around the end of the line does not).
-- One crossing definition, shared with the tracking benchmark's truth
-  (benchmarks/tracking/counting.py): the anchor is clearly on one side (|s| > band), then clearly
-  on the other side for at least ``settle_s``, without being back on its first side in between
-  (or the track ends / is forgotten on the far side). Defaults band = 0.1 x box height (at least
-  ``hysteresis_px``), settle_s = 0.5 s: a person whose feet go a hand's width over the line and
-  back within half a second has not crossed it; a person who walks over and stays, or walks
-  over and leaves the view, has. Fed MOT17 ground-truth tracks, the counter with its defaults
-  finds exactly the true crossings (0 % error at 30 and 15 fps, 2 % at 5 fps).
-- Why 0.1 x height and a settle time rather than a wider band (0.2 x height, no settle, until
-  2026-11): the wider band missed 18 of 184 true crossings even on perfect tracks (people who
-  stop, turn or leave just past the line), while the settle time removes the same tracker
-  jitter: a jittered box that pops over the line for a frame or two and back cancels instead of
-  counting in + out. MOT17-derived detections, our tracker, abs error 30 / 15 / 5 fps:
-  0.2 x h 27 / 20 / 28 %; 0.1 x h alone 46 / 36 / 28 %; 0.1 x h + settle 0.5 s 14 / 14 / 20 %
-  (docs/benchmarks-tracking.md). Relative band: a detector's box edges jitter by a fraction of
-  the box, so a fixed pixel band is too narrow for near objects and too wide for far ones.
-  Height, not the box's extent across the line: it measures distance from the camera whatever
-  the object's shape (a car seen side-on is twice as wide as tall).
-- smoothing_s (default 0 = off): EMA of each track's anchor with this time constant. 0.2 s cut
-  the benchmark error by a further 2-4 points at every frame rate, but lags fast objects (on
-  traffic_road.mp4 it lost a car: out 15 vs 16) and costs 2 % on perfect tracks, so it is off.
-- Every track has an *armed* side (where it was last clearly, |s| > band). A crossing is
-  committed when the track has been clearly on the other side of its armed side for settle_s
-  (its settle clock restarts whenever its anchor is back on the armed side's sign, even inside
-  the band) and its last side change passed the line. Box flicker inside the band therefore never counts, however often s
-  changes sign, and an object that stops on the line counts once, when it goes on.
-- A new track's side comes from the detection that started it (``Tracks.first_xyxy``, one or
-  two frames before the tracker confirms and reports it) when that was well clear of the line
-  (BIRTH_MARGIN bands): at 4 fps a car moves 50-60 px between its first detection and its
-  confirmation and may be confirmed already past the line; traffic_road.mp4 at 4 fps counted
-  16 of 26 cars without this, 19 with it.
-- A track first seen inside the band has no side until it is first clearly on one: leaving the
-  band is not a crossing. A new id that appears on the line is most often an id switch or a box
-  that blinked on mid-crossing; arming it on the sign of its in-band position counted such
-  cases twice (the counter fed MOT17 ground-truth tracks, band = the benchmark truth's 0.1 x
-  height, overcounted by 16 % with that rule, 6.5 % without it).
-- Count once per crossing: after a commit the armed side flips, so the same track counts again
-  only after it has clearly gone back (a real U-turn counts ``in`` then ``out``).
-- Lines near the frame edge: an object leaving the frame may never get a band's width past a line
-  drawn near the edge (its box is clipped, then it is gone). A track that passed the line and was
-  last seen on the far side, inside the band, is committed when it is forgotten (unseen for
-  forget_after_s) or when ``flush`` is called at the end of a stream.
-- ID switch mid-crossing: a new id's only history is its first detection, which is already
-  after the switch, so the switch itself is never a crossing; the new id is armed where it was
-  first well clear. If the old id had passed the line it is committed when forgotten; otherwise
-  the crossing is lost. A miss is preferred to a double count.
-- Event time: ``frame_index`` / ``timestamp`` of an event are those of the update in which the
-  anchor passed the line (the physical crossing), which can be a few frames before the update that
-  emits the event.
-- Per-track state is dropped ``forget_after_s`` after a track was last reported (bounded memory);
+- The line is the directed segment p1 -> p2; ``s(P) = (p2 - p1) x (P - p1) / |p2 - p1|`` is the
+  signed distance of an anchor point P (bottom-centre by default). ``in`` = s goes from negative
+  to positive, ``out`` the reverse (image coordinates, y down).
+- A move (previous -> current anchor) changes a track's side when s changes sign; it *passes
+  the line* only if it meets the counting segment, not its extension: a fast object that jumps
+  across at a low frame rate counts, one walking around the end of the line does not.
+- One crossing definition, shared with the tracking benchmark's truth: clearly on one side
+  (|s| > band, band = max(hysteresis_px, hysteresis x box height)), then clearly on the other
+  for ``settle_s`` without coming back to its first side's sign, or the track ends on the far
+  side. Box flicker inside the band never counts; an object that stops on the line counts once.
+- Every track has an *armed* side (where it was last clearly). A new track is armed from the
+  detection that started it (``Tracks.first_xyxy``) when that was BIRTH_MARGIN bands clear of
+  the line (a fast object may be confirmed already past it); otherwise it has no side until it
+  is first clear (a new id on the line is usually an id switch: a miss beats a double count).
+- Count once per crossing: after a commit the armed side flips (a real U-turn counts in, out).
+- A track that passed the line and is forgotten (unseen for forget_after_s) or flushed at the
+  end of a stream while still inside the band is committed (objects leaving at a frame edge).
+- A track lost just before the line and a new id armed just past it, on the first one's path,
+  are one crossing, decided up to stitch_lag_s later (edgetally/counting/stitch.py).
+- smoothing_s (default 0 = off): EMA of each track's anchor with that time constant.
+- Event time: ``frame_index`` / ``timestamp`` are those of the update in which the anchor
+  passed the line (for a stitched crossing, where the path between the two tracks meets it),
+  which can be before the update that emits the event.
+- Per-track state is dropped forget_after_s after a track was last reported (bounded memory);
   set it >= the tracker's track_buffer_s so a re-found track keeps its history.
 """
 
@@ -76,12 +44,8 @@ from edgetally.counting.stitch import Stitch, find_predecessor
 from edgetally.structures import CountEvent, Tracks
 
 _EPS_S = 1e-6  # timestamps like i / fps: 0.7 - 0.2 must count as 0.5 s
-# A track's first detection (Tracks.first_xyxy) arms it only this many bands (0.3 x box height
-# by default) from the line: it is one raw, unfiltered box, and a detector's box edges jitter by
-# 5-10 % of the height, so nearer than that it says nothing about the side. 1 band: MOT17-derived
-# counting 9.3 / 11.2 / 16.8 -> 10.7 / 12.5 / 16.7 % (people standing near a line armed on the
-# wrong side by one jittered box); 3 bands: 9.6 / 11.3 / 16.7 %, and on traffic_road.mp4 at
-# 4 / 6 / 8 fps it keeps the gain for fast cars (16 -> 19, 18 -> 19, 19 -> 19 of 26).
+# A track's first detection arms it only this many bands from the line: it is one raw box whose
+# edges jitter by 5-10 % of its height, so nearer than that it says nothing about the side.
 BIRTH_MARGIN = 3.0
 # Time constant of each track's anchor velocity (an EMA of its moves): long enough to average a
 # detector's box jitter, short enough to follow a car that brakes. Used by the stitching only.

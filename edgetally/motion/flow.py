@@ -44,7 +44,7 @@ class FlowConfig:
     """
 
     max_width: int = 320
-    grid: int = 4
+    grid: int = 3
     inset: float = 0.2
     win: int = 9
     levels: int = 2
@@ -70,6 +70,7 @@ class FlowPropagator:
     def __init__(self, config: FlowConfig | None = None) -> None:
         self.config = config or FlowConfig()
         self._prev: np.ndarray | None = None  # grey, downscaled previous frame
+        self._prev_size: tuple[int, int] | None = None  # its size before downscaling
         self._scale = 1.0  # working pixels per frame pixel
         self._term = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)
         cfg = self.config
@@ -77,14 +78,15 @@ class FlowPropagator:
         u = cfg.inset + (1.0 - 2.0 * cfg.inset) * u
         gx, gy = np.meshgrid(u, u)
         self._unit = np.stack([gx.ravel(), gy.ravel()], axis=1)  # (P, 2) positions in a unit box
+        self._pairs = np.triu_indices(cfg.grid * cfg.grid, k=1)  # point pairs for the scale change
 
     def reset(self) -> None:
         """Forget the previous frame (a source restart, a jump in time)."""
-        self._prev = None
+        self._prev = self._prev_size = None
 
     def observe(self, image: np.ndarray) -> None:
         """Remember ``image`` (H, W, 3 BGR or H, W grey) as the previous frame of the next step."""
-        self._prev = self._grey(image)
+        self._prev, self._prev_size = self._grey(image), image.shape[:2]
 
     def step(self, image: np.ndarray, xyxy: np.ndarray) -> tuple[F32, BoolArray]:
         """Move ``xyxy`` (N, 4) boxes of the previous frame into ``image``.
@@ -94,10 +96,11 @@ class FlowPropagator:
         every row is not ok. ``image`` becomes the previous frame of the next call.
         """
         boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
-        prev, cur = self._prev, self._grey(image)
-        self._prev = cur
+        prev, prev_size = self._prev, self._prev_size
+        cur = self._grey(image)
+        self._prev, self._prev_size = cur, image.shape[:2]
         ok = np.zeros(boxes.shape[0], bool)
-        if prev is None or boxes.shape[0] == 0 or prev.shape != cur.shape:
+        if prev is None or boxes.shape[0] == 0 or prev_size != image.shape[:2]:
             return boxes.copy(), ok
         start = self._points(boxes * self._scale, cur.shape)  # (N, P, 2) working pixels
         end, valid = self._track(prev, cur, start.reshape(-1, 2))
@@ -148,38 +151,30 @@ class FlowPropagator:
         """Per box: median shift (N, 2), median pairwise-distance ratio (N,), ok (N,)."""
         cfg = self.config
         d = end - start  # (N, P, 2)
-        med = np.stack([_masked_median(d[..., 0], valid), _masked_median(d[..., 1], valid)], axis=1)
+        med = _masked_median(d, valid)
         size = np.maximum(boxes[:, 2:4] - boxes[:, 0:2], 1.0).max(axis=1)
-        dev = np.linalg.norm(d - med[:, None, :], axis=2)
-        valid = valid & (dev <= cfg.dev_max * size[:, None] + cfg.fb_max_px)
-        n_pts = start.shape[1]
-        ok = valid.sum(axis=1) >= max(2, int(np.ceil(cfg.min_points * n_pts)))
-        shift = np.stack([_masked_median(d[..., 0], valid), _masked_median(d[..., 1], valid)], axis=1)
-        scale = _pairwise_scale(start, end, valid)
-        scale = np.clip(np.nan_to_num(scale, nan=1.0), 1.0 / cfg.max_scale_step, cfg.max_scale_step)
+        off = d - med[:, None, :]
+        valid = valid & (np.hypot(off[..., 0], off[..., 1]) <= cfg.dev_max * size[:, None] + cfg.fb_max_px)
+        ok = valid.sum(axis=1) >= max(2, int(np.ceil(cfg.min_points * start.shape[1])))
+        shift = _masked_median(d, valid)
+        iu, ju = self._pairs
+        a, b = start[:, iu] - start[:, ju], end[:, iu] - end[:, ju]  # (N, pairs, 2)
+        d0, d1 = np.hypot(a[..., 0], a[..., 1]), np.hypot(b[..., 0], b[..., 1])
+        pair_ok = valid[:, iu] & valid[:, ju] & (d0 > 1e-3)
+        ratio = _masked_median((d1 / np.maximum(d0, 1e-3))[..., None], pair_ok)[:, 0]
+        scale = np.clip(np.nan_to_num(ratio, nan=1.0), 1.0 / cfg.max_scale_step, cfg.max_scale_step)
         return np.nan_to_num(shift), scale, ok
 
 
 def _masked_median(values: np.ndarray, valid: BoolArray) -> np.ndarray:
-    """Median of each row's valid entries (N, P) -> (N,); NaN for a row with none. Vectorised:
-    invalid entries sort last as +inf, then the middle one or two valid entries are read."""
+    """Median over axis 1 of each row's valid entries: values (N, P, K), valid (N, P) -> (N, K);
+    NaN for a row with none. Vectorised: invalid entries sort last as +inf, then the middle one
+    or two valid entries are read."""
     n = valid.sum(axis=1)
-    s = np.sort(np.where(valid, values, np.inf), axis=1)
+    s = np.sort(np.where(valid[..., None], values, np.inf), axis=1)
     rows = np.arange(values.shape[0])
-    lo = s[rows, np.maximum(n - 1, 0) // 2]
-    hi = s[rows, np.maximum(n, 1) // 2]
-    return np.where(n > 0, (lo + hi) / 2.0, np.nan)
-
-
-def _pairwise_scale(start: F32, end: F32, valid: BoolArray) -> np.ndarray:
-    """Median over valid point pairs of |end_i - end_j| / |start_i - start_j|, per box (N,)."""
-    n_pts = start.shape[1]
-    iu, ju = np.triu_indices(n_pts, k=1)
-    d0 = np.linalg.norm(start[:, iu] - start[:, ju], axis=2)
-    d1 = np.linalg.norm(end[:, iu] - end[:, ju], axis=2)
-    pair_ok = valid[:, iu] & valid[:, ju] & (d0 > 1e-3)
-    ratio = np.divide(d1, d0, out=np.ones_like(d1), where=d0 > 1e-3)
-    return _masked_median(ratio, pair_ok)
+    mid = (s[rows, np.maximum(n - 1, 0) // 2] + s[rows, np.maximum(n, 1) // 2]) / 2.0
+    return np.where((n > 0)[:, None], mid, np.nan)
 
 
 def _apply(boxes: np.ndarray, shift: np.ndarray, scale: np.ndarray) -> F32:

@@ -9,4 +9,4 @@ from edgetally.postprocess.decoders import Decoder, build_decoder
 from edgetally.postprocess.nms import batched_nms, box_iou, cross_class_duplicates, nms
 from edgetally.postprocess.shapes import validate_output_shapes
 
-__all__ = ["Decoder", "build_decoder", "batched_nms", "box_iou", "cross_class_duplicates", "nms", "validate_output_shapes"]
+__all__ = ["Decoder", "batched_nms", "box_iou", "build_decoder", "cross_class_duplicates", "nms", "validate_output_shapes"]

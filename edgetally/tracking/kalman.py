@@ -39,42 +39,19 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> F64:
 
 @dataclass(frozen=True)
 class KalmanNoise:
-    """Noise weights, relative to the box size.
+    """Noise weights, relative to the box size (measurements behind each default:
+    docs/benchmarks-tracking.md, "Why the tracker's defaults")."""
 
-    pos_weight: std of the process noise on position/size as a fraction of the box side, per
-        reference frame (how far an object may wander from constant velocity), and of the
-        initial position uncertainty (x 2).
-    vel_weight: std of velocity noise as a fraction of the box side, per reference frame.
-    meas_weight: std of a detection's box noise (centre and size) as a fraction of the box side.
-        ByteTrack uses pos_weight (0.05) here: it trusts each detection so much that the track
-        follows every wobble of the box, and its velocity, estimated from those wobbles, is
-        noisy. 0.2 averages the box over a few frames at 30 fps (fewer at low frame rates,
-        where the process noise per frame is larger). Tracking benchmark
-        (docs/benchmarks-tracking.md), 0.05 -> 0.2: MOT15 ACF HOTA 37.3 -> 40.4, IDF1 53.4 ->
-        58.7; MOT15 Faster R-CNN HOTA 36.1 -> 36.9, IDF1 46.1 -> 49.2; MOT17-derived id switches
-        290 / 258 / 176 -> 172 / 162 / 144 at 30 / 15 / 5 fps (fewer on two other noise seeds
-        too); counting abs error, mean of 3 noise seeds, 12.7 / 14.8 / 17.0 -> 9.3 / 11.2 /
-        16.8 % (`python -m benchmarks.tracking.seeds`). traffic_road.mp4 at 24 / 12 /
-        4 fps: unchanged but for one car at 4 fps (back with init_vel_factor 20). 0.3 does better on the synthetic MOT17 noise
-        (counting 8.6 / 9.8 / 14.9 %) but worse on MOT15's real detections (ACF HOTA 39.5, IDF1
-        57.2) and lags sharp boxes: `edge demo` scenes (a detector trained on them, nearly exact
-        boxes) double-count more vehicles (7 errors in 154 crossings on seeds 11-15 vs 4 at 0.05).
-    ref_fps: frame rate the weights were tuned at (ByteTrack: MOT17, ~30 fps). Only used to
-        convert the per-frame weights into per-second quantities.
-    init_vel_factor: initial velocity std = init_vel_factor * vel_weight * ref_fps * size per
-        second (a new track's motion is unknown). ByteTrack's 10 (1.9 box sizes per second) was
-        enough while each detection was trusted (meas_weight 0.05); with meas_weight 0.2 the
-        filter learns a new track's velocity too slowly from a tight prior: a 40 px box moving
-        30 px per frame at 10 fps broke into 10 ids (one id with 0.05). 20 restores that
-        envelope (one id up to 30 px per frame; beyond it no track is confirmed at any setting).
-        Tracking benchmark: MOT15 ACF HOTA 40.4 -> 40.5, Faster R-CNN 36.9 -> 36.7, IDF1 49.2
-        -> 48.6; MOT17-derived counting (3 seeds) within a crossing or two.
-    """
-
+    # Process noise per reference frame (how far an object wanders from constant velocity);
+    # the initial position std is 2 x pos_weight.
     pos_weight: float = 1.0 / 20.0
     vel_weight: float = 1.0 / 160.0
+    # A detection's box noise: 4x ByteTrack's, so a track averages a few boxes instead of
+    # following every wobble (and learning a noisy velocity from them).
     meas_weight: float = 0.2
-    ref_fps: float = 30.0
+    ref_fps: float = 30.0  # the rate the per-frame weights were tuned at (MOT17); converts them to seconds
+    # A new track's velocity std, x vel_weight x ref_fps x size per second: wide, so the filter
+    # learns a fast object's velocity from its first detections despite meas_weight.
     init_vel_factor: float = 20.0
 
 

@@ -22,14 +22,19 @@ Track state is struct-of-arrays (one row per track) so every stage is vectorised
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgetally.postprocess.nms import cross_class_duplicates
 from edgetally.structures import Detections, Tracks
 from edgetally.tracking.assignment import iou_matrix, match, warm_up
-from edgetally.tracking.kalman import KalmanBoxFilter, KalmanNoise, cxcywh_to_xyxy, xyxy_to_cxcywh
+from edgetally.tracking.kalman import (
+    KalmanBoxFilter,
+    KalmanNoise,
+    cxcywh_to_xyxy,
+    xyxy_to_cxcywh,
+)
 from edgetally.tracking.store import TrackStore
 
 
@@ -37,104 +42,38 @@ from edgetally.tracking.store import TrackStore
 class TrackerConfig:
     """Tracker thresholds. Times are in SECONDS (frame-count buffers break at low FPS).
 
-    high_score: detections at or above this score take part in the first association and may
-        start tracks. ByteTrack uses 0.5 with a large MOT17-trained detector; the nano-sized
-        detectors an edge board runs score real objects lower (YOLOX-nano gives 0.2-0.6 to
-        clearly visible cars in traffic_road.mp4), so the default is 0.4.
-    low_score: detections in [low_score, high_score) are only used to keep already confirmed,
-        currently tracked objects alive (ByteTrack's second stage, 0.1).
-    new_track_score: an unmatched detection starts a tentative track only at or above this score
-        (ByteTrack det_thresh = track_thresh + 0.1, kept). On traffic_road.mp4 (YOLOX-nano, line
-        x=320, hand count 26) counts are 25/26 with no false count for high_score 0.3-0.4 x
-        new_track_score 0.4-0.5 x match_iou 0.1-0.2, and drop to 19/26 with ByteTrack's 0.5/0.6:
-        late track starts, not false tracks, were the losses. Defaults sit mid-plateau.
-    match_iou: minimum IoU for stage 1 (confirmed tracks x high detections). 0.2 = ByteTrack's
-        match_thresh 0.8 expressed as a similarity. Kept after the tracking benchmark
-        (docs/benchmarks-tracking.md): 0.3 gains on MOT17-derived detections at 30 fps (HOTA
-        +1.5, counting error 27 -> 16 %) but loses on real ACF detections (MOT15 HOTA 36.3 ->
-        34.0, IDF1 -4.2) and undercounts at 5 fps (net -9 -> -23 %): the gain is specific to
-        the synthetic noise, the loss is on a real detector.
-    low_match_iou: minimum IoU for stage 2 (low-score detections); stricter because low-score
-        boxes are often false positives (ByteTrack 0.5).
-    tentative_match_iou: minimum IoU for stage 3 (tentative tracks x remaining high detections),
-        ByteTrack 0.3.
-    tentative_expand: in stage 3 boxes are compared grown by this fraction of their size on each
-        side (buffered IoU, as in C-BIoU). A tentative track has no velocity estimate yet, so at
-        low frame rates its next detection may barely overlap it; only leftover detections
-        reach this stage, so the looser test rarely steals a box. traffic_road.mp4 subsampled
-        to 4 fps: 13/26 crossings with 0.3 vs 9/26 with 0; unchanged at 24 fps.
-    min_hits: matched detections needed before a track is confirmed and reported. 2 = ByteTrack
-        (a one-frame false positive is never reported). A count, not a time, on purpose: it is
-        evidence that the object is real, which does not depend on the frame rate. 3 (SORT's
-        paper) costs 3 HOTA points at 5 fps on MOT17-derived detections for +0.5 elsewhere.
-    tentative_timeout_s: a tentative track unmatched for longer than this is removed (0 = at its
-        first miss, like ByteTrack). 0.25 s lets a new track survive one missed detection at
-        5 fps (a few at 25 fps): nano detectors often miss an object for a frame just as it
-        appears. traffic_road.mp4 at 12 fps: 25/26 crossings with 0.25 s vs 23/26 with 0;
-        unchanged at 24 fps, no false count.
-    lost_expand_per_s, lost_expand_max: stage 1b (after stage 1): lost confirmed tracks still
-        unmatched are compared with the leftover high-score detections using their predicted box
-        grown by min(lost_expand_per_s x seconds unseen, lost_expand_max) of its size on each side
-        (the IoU threshold stays match_iou): the longer a track is unseen, the less its constant-
-        velocity prediction is worth. MOT17-derived counting (docs/benchmarks-tracking.md), abs
-        error at 30 / 15 / 5 fps with the default counter: 14.4 / 13.9 / 19.6 % without it,
-        10.8 / 14.4 / 18.6 % with it (15 fps: one crossing worse); MOT15 ACF HOTA +1.4, IDF1
-        +3.0; MOT15 Faster R-CNN HOTA -0.3, IDF1 -0.7; MOT17 HOTA +0.4 / -0.2 / -0.1;
-        traffic_road.mp4 unchanged (9 / 16). A cap of 0.3-0.5 lost more at 15 fps (ids taken
-        by a neighbour). 0 disables.
-    track_buffer_s: a lost confirmed track is kept (and can be re-found with the same id) for
-        this long after its last match, then forgotten. ByteTrack: 30 frames at 30 fps = 1 s.
-        2 s: on MOT17-02/04/09 ground truth turned into noisy detections (10 % dropped, 3 %
-        jitter), at 30 and 10 fps, it cut id switches by 17 % and raised coverage vs 1 s; the
-        traffic_road.mp4 count is unchanged. Counters must keep track state at least this long.
-        Rechecked on the full tracking benchmark: 1 s loses 1.3 HOTA on MOT15 ACF and at 5 fps
-        (counting net -9 -> -22 % at 5 fps); 3 s changes nothing measurable.
-    class_aware: only match tracks and detections of the same class. Off by default: detectors
-        flicker between close classes (car/truck), which would break tracks; the reported class
-        is the track's majority class instead.
-    duplicate_iou: an unmatched detection overlapping a track matched in this frame by at least
-        this IoU does not start a new track: it is a second box on the same object (class-wise NMS
-        keeps a "car" and a "truck" box on one vehicle), which would otherwise become a duplicate
-        track and a double count. 1.0 disables.
-    max_tracks: hard cap on stored tracks (a safety net for a 24/7 device fed garbage); no new
-        track starts while the cap is reached.
-    height_iou: stages 1 and 2 score a track/detection pair by IoU x the overlap of their
-        vertical extents (Hybrid-SORT's height-modulated IoU), thresholded at match_iou /
-        low_match_iou. In a crowd the wrong person is usually one standing in front of or
-        behind the right one: a big overlap in the image, but a different box height and foot
-        line. Tracking benchmark (docs/benchmarks-tracking.md), off -> on: MOT15 Faster R-CNN
-        HOTA 35.2 -> 36.1, IDF1 45.0 -> 46.1; MOT15 ACF HOTA 37.7 -> 37.3; MOT17-derived id
-        switches 362 / 282 / 240 -> 290 / 258 / 176 at 30 / 15 / 5 fps; counting abs error
-        10.8 / 14.4 / 18.6 -> 11.9 / 12.9 / 11.9 %. traffic_road.mp4 at 24, 12 and 4 fps:
-        identical counts. Also tried and not taken: the same factor on the lost-track stage
-        (1b): ACF HOTA -1.7 and 5 fps counting 18 %; on stage 1 only: counting 13.9 % at 30 fps;
-        IoU gating with the product only as the cost: no gain.
-    noise: Kalman noise weights (``KalmanNoise``: ByteTrack's process noise, 4x its measurement
-        noise, with the evidence).
+    One line per field says why; the measurements behind each default (traffic_road.mp4, the
+    MOT15 / MOT17-derived tracking benchmark, the frame-rate benchmark) are in
+    docs/benchmarks-tracking.md, "Why the tracker's defaults".
     """
 
-    high_score: float = 0.4
-    low_score: float = 0.1
-    new_track_score: float = 0.5
-    match_iou: float = 0.2
-    low_match_iou: float = 0.5
-    tentative_match_iou: float = 0.3
-    tentative_expand: float = 0.3
-    min_hits: int = 2
-    tentative_timeout_s: float = 0.25
-    lost_expand_per_s: float = 0.5
-    lost_expand_max: float = 0.2
-    track_buffer_s: float = 2.0
-    class_aware: bool = False
-    duplicate_iou: float = 0.7
-    max_tracks: int = 1000
-    height_iou: bool = True
-    flow_meas_weight: float = 0.1
-    cross_class_iou: float = 0.7
-    slow_detect_fps: float = 10.0
-    slow_new_track_score: float = 0.3
-    tentative_timeout_detections: float = 1.5
-    noise: KalmanNoise = KalmanNoise()
+    # Scores: nano detectors score clear cars 0.2-0.6, below ByteTrack's 0.5 / 0.6.
+    high_score: float = 0.4  # first association; may start tracks
+    low_score: float = 0.1  # [low, high): only keeps confirmed, tracked objects alive (ByteTrack stage 2)
+    new_track_score: float = 0.5  # an unmatched detection starts a tentative track from this score
+    # Association thresholds (IoU similarities).
+    match_iou: float = 0.2  # stage 1, confirmed tracks x high detections (ByteTrack's 0.8 cost)
+    low_match_iou: float = 0.5  # stage 2: low-score boxes are often false positives
+    tentative_match_iou: float = 0.3  # stage 3, tentative tracks x leftover high detections
+    tentative_expand: float = 0.3  # stage 3 compares boxes grown by this (a new track has no velocity)
+    min_hits: int = 2  # matched detections before a track is reported: evidence, not a time
+    tentative_timeout_s: float = 0.25  # an unmatched tentative track lives this long (one missed frame)
+    lost_expand_per_s: float = 0.5  # stage 1b: a lost track's box grows with the time it is unseen
+    lost_expand_max: float = 0.2  # ... up to this fraction of its size per side (0 disables 1b)
+    track_buffer_s: float = 2.0  # a lost track can be re-found this long; counters must remember longer
+    class_aware: bool = False  # detectors flicker car/truck: match across classes, vote the class
+    duplicate_iou: float = 0.7  # a leftover box this close to a track matched now starts nothing
+    max_tracks: int = 1000  # safety net for a 24/7 device fed garbage
+    height_iou: bool = True  # stages 1-2 score IoU x vertical overlap (Hybrid-SORT): depth matters
+    # Between detections and on a slow detector (issue 13).
+    flow_meas_weight: float = 0.02  # a box moved by optical flow: Kalman noise, fraction of its size
+    cross_class_iou: float = 0.7  # one object boxed as two classes this close: keep the better (1 = off)
+    slow_detect_fps: float = 10.0  # below this detection rate the slow-detector rules below apply
+    slow_new_track_score: float = 0.3  # slow: fewer boxes before a line; from this score they start tracks
+    tentative_timeout_detections: float = 2.5  # x detection interval: a tentative track survives one miss
+    jump_gate: float = 9.21  # slow: leftovers matched by Mahalanobis centre distance (chi2 99 %, 2 dof)
+    jump_size_ratio: float = 1.5  # ... if their sizes differ by at most this factor
+    noise: KalmanNoise = field(default_factory=KalmanNoise)  # ByteTrack's process noise, 4x its measurement
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score:
@@ -176,14 +115,19 @@ class Tracker:
         st = self._store
         st.matched[:] = False
         high, low = self._split(detections)
+        slow = self._slow()
         rest_high = self._associate(high, st.confirmed, self.config.match_iou)
         if self.config.lost_expand_per_s > 0:
             rest_high = self._associate_lost(rest_high, timestamp)
+        if slow:
+            rest_high = self._associate_jump(rest_high, st.confirmed)
         was_tracked = st.confirmed & ~st.matched & ~st.lost
         self._associate(low, was_tracked, self.config.low_match_iou)
         rest_high = self._associate(
             rest_high, ~st.confirmed, self.config.tentative_match_iou, self.config.tentative_expand
         )
+        if slow:
+            rest_high = self._associate_jump(rest_high, ~st.confirmed)
         self._mark_missed(timestamp)
         self._spawn(rest_high, timestamp)
         self._forget(timestamp)
@@ -250,7 +194,10 @@ class Tracker:
             detections = detections.select(cross_class_duplicates(
                 detections.xyxy, detections.scores, detections.class_ids, self.config.cross_class_iou))
         scores = detections.scores
-        high = scores >= self.config.high_score
+        high_score = self.config.high_score
+        if self._slow():  # a slow detector's few boxes of an approaching object all count
+            high_score = min(high_score, self.config.slow_new_track_score)
+        high = scores >= high_score
         low = (scores >= self.config.low_score) & ~high
         return detections.select(high), detections.select(low)
 
@@ -289,6 +236,34 @@ class Tracker:
         rows, cols, _, un_cols = match(sim, self.config.match_iou)
         if rows.size:
             self._apply_matches(track_idx[rows], dets.select(cols))
+        return dets.select(un_cols)
+
+    def _associate_jump(self, dets: Detections, candidates: np.ndarray) -> Detections:
+        """Slow detector only, after the IoU stages: tracks and high detections still unmatched,
+        whose boxes need not overlap, matched on the centre's distance from the Kalman prediction
+        in units of its uncertainty (Mahalanobis: it grows with the time since the last
+        detection and with how little the track's velocity is known, so a new track gets a wide
+        gate and a steady one a narrow one), gated at jump_gate (chi2, 2 dof) and by a
+        box-size ratio of at most jump_size_ratio (an object's size changes little in a
+        fraction of a second)."""
+        st = self._store
+        idx = np.nonzero(candidates & ~st.matched)[0]
+        if idx.size == 0 or len(dets) == 0 or self.config.jump_gate <= 0:
+            return dets
+        mean, cov = st.mean[idx], st.cov[idx]
+        det = xyxy_to_cxcywh(dets.xyxy)
+        s = cov[:, :2, :2] + np.eye(2) * (self.config.noise.meas_weight * mean[:, None, 2:4]) ** 2
+        d = det[None, :, :2] - mean[:, None, :2]  # (tracks, dets, 2)
+        m2 = np.einsum("tdi,tij,tdj->td", d, np.linalg.inv(s), d)
+        ratio = det[None, :, 2:4] / np.maximum(mean[:, None, 2:4], 1.0)
+        r = self.config.jump_size_ratio
+        valid = (m2 <= self.config.jump_gate) & np.all((ratio <= r) & (ratio >= 1.0 / r), axis=2)
+        if self.config.class_aware:
+            valid &= st.class_ids[idx, None] == dets.class_ids[None, :]
+        sim = np.where(valid, 1.0 - m2 / (2.0 * self.config.jump_gate), 0.0)  # in (0.5, 1] when valid
+        rows, cols, _, un_cols = match(sim, 0.5)
+        if rows.size:
+            self._apply_matches(idx[rows], dets.select(cols))
         return dets.select(un_cols)
 
     def _apply_matches(self, idx: np.ndarray, dets: Detections) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgetally.counting import LineCounter, ZoneCounter, anchor_points, counter_state_size
+from edgetally.counting import (
+    LineCounter,
+    ZoneCounter,
+    anchor_points,
+    counter_state_size,
+)
 from edgetally.structures import Tracks
 
 LABELS = ["person", "bicycle", "car"]

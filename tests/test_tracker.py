@@ -392,7 +392,7 @@ def test_a_tentative_track_survives_one_missed_detection_of_a_slow_detector() ->
     assert run(Tracker(), frames, 3.0)[2:] == [[1], [1]]
 
 
-@pytest.mark.parametrize("jump_gate,ids", [(9.21, {1}), (0.0, set())])  # 0: no track is ever confirmed
+@pytest.mark.parametrize("jump_gate,ids", [(9.21, {1}), (0.0, set())])  # 0: never confirmed
 def test_boxes_that_no_longer_overlap_are_matched_by_motion(jump_gate: float, ids: set[int]) -> None:
     """4 detections per second of a 40 px wide object moving 48 px between them: no IoU, even
     grown, between consecutive boxes. The Kalman-gated centre distance keeps one id."""
@@ -401,3 +401,10 @@ def test_boxes_that_no_longer_overlap_are_matched_by_motion(jump_gate: float, id
     for f in range(8):
         got |= set(tracker.update(dets([box_at(10 + 48 * f)]), f / 4.0).ids.tolist())
     assert got == ids
+
+
+def test_a_low_score_box_far_away_does_not_confirm_a_new_track() -> None:
+    """Without overlap or velocity, a link needs two confident boxes (jump_tentative_score)."""
+    tracker = Tracker()
+    out = [tracker.update(dets([box_at(10 + 48 * f)], [0.9 if f == 0 else 0.35]), f / 4.0) for f in range(6)]
+    assert all(len(o) == 0 for o in out)

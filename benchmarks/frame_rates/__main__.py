@@ -34,6 +34,8 @@ from benchmarks.frame_rates.clips import (
     traffic_clip,
 )
 from benchmarks.frame_rates.plan import (
+    DETECT_RATES,
+    INPUT_RATES,
     STACKS,
     Params,
     aggregate,
@@ -55,8 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="demo scene seeds")
     p.add_argument("--phases", type=int, default=5, help="phases of the frame grid per setting (default 5)")
     p.add_argument("--jobs", type=int, default=None, help="parallel passes (default: the CPUs, at most 16)")
-    p.add_argument("--stacks", default=",".join(STACKS), help="ours,peer")
+    p.add_argument("--stacks", default=",".join(STACKS), help="comma-separated subset of %(default)s")
     p.add_argument("--only", choices=("rates", "cost"), help="only the counting tables or only the cost")
+    p.add_argument("--input-rates", default=",".join(f"{r:g}" for r in INPUT_RATES),
+                   help="every-k-th-frame rates (default %(default)s; empty: none)")
+    p.add_argument("--detect-rates", default=",".join(f"{r:g}" for r in DETECT_RATES),
+                   help="detector rates with flow, videos only (default %(default)s; empty: none)")
     p.add_argument("--cache", type=Path, default=REPO / ".cache" / "frame_rates",
                    help="detections, rendered scenes and packaged models (default .cache/frame_rates)")
     for name in ("tracker", "counter", "flow"):
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s]
+        rates = [tuple(float(r) for r in v.split(",") if r) for v in (args.input_rates, args.detect_rates)]
         params = Params(*(parse_overrides(getattr(args, f"{n}_param")) for n in ("tracker", "counter", "flow")))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     if args.only != "cost":
         datasets = _datasets(names, seeds, args.cache, log)
-        tasks = make_tasks(datasets, stacks, args.phases)
+        tasks = make_tasks(datasets, stacks, args.phases, *rates)
         log(f"{len(tasks)} passes on {args.jobs or default_jobs()} worker(s)")
         result["rows"] = aggregate(datasets, run_all(datasets, tasks, params, args.jobs or default_jobs(), log))
         result["infer_ms"] = {n: clips[0].infer_ms for n, clips in datasets.items() if clips[0].infer_ms}

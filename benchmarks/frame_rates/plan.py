@@ -20,6 +20,7 @@ import numpy as np
 from benchmarks.frame_rates.clips import Clip
 from benchmarks.frame_rates.detections import iter_frames
 from benchmarks.frame_rates.runs import (
+    PEER_THRESHOLDS,
     RunResult,
     Setting,
     detect_mask,
@@ -31,7 +32,7 @@ from benchmarks.frame_rates.runs import (
 
 INPUT_RATES = (30.0, 15.0, 8.0, 5.0, 3.0)
 DETECT_RATES = (15.0, 8.0, 5.0, 3.0)
-STACKS = ("ours", "peer")
+STACKS = ("ours", "peer", "peer-thr")
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,14 @@ def phases(fps: float, rate: float, count: int) -> list[int]:
     return sorted({int(j * period / count) for j in range(min(count, period))})
 
 
-def make_tasks(datasets: dict[str, list[Clip]], stacks: tuple[str, ...], n_phases: int) -> list[Task]:
+def make_tasks(datasets: dict[str, list[Clip]], stacks: tuple[str, ...], n_phases: int,
+               input_rates: tuple[float, ...] = INPUT_RATES, detect_rates: tuple[float, ...] = DETECT_RATES) -> list[Task]:
     tasks = []
     for name, clips in datasets.items():
         for ci, clip in enumerate(clips):
-            modes = [("input", r) for r in INPUT_RATES]
+            modes = [("input", r) for r in input_rates]
             if clip.video is not None:
-                modes += [("detect", r) for r in DETECT_RATES if r < clip.fps * 0.999]
+                modes += [("detect", r) for r in detect_rates if r < clip.fps * 0.999]
             for mode, rate in modes:
                 for ph in phases(clip.fps, rate, n_phases):
                     tasks += [Task(name, ci, s, Setting(mode, rate, ph)) for s in stacks]
@@ -107,7 +109,7 @@ def _run(task: Task) -> RunResult:
     if task.stack == "ours":
         return run_ours(clip, mask, flow, grey, _PARAMS.tracker, _PARAMS.counter, _PARAMS.flow)
     fed = clip.fps if flow else clip.fps / input_divisor(clip.fps, task.setting.rate)
-    return run_peer(clip, mask, flow, grey, fed)
+    return run_peer(clip, mask, flow, grey, fed, PEER_THRESHOLDS if task.stack == "peer-thr" else None)
 
 
 @functools.lru_cache(maxsize=2)

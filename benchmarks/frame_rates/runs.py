@@ -5,7 +5,8 @@ Two stacks, fed the same detections on the same frames:
 - ``ours``: edgetally's Tracker (+ FlowPropagator between detections, through MotionTracker)
   and LineCounter, as the runner wires them;
 - ``peer``: Roboflow's ``trackers`` ByteTrack (default settings, frame_rate = the rate it is fed)
-  and supervision's LineZone (default settings): what people pick instead. Between detections
+  and supervision's LineZone (default settings): what people pick instead; ``peer-thr``: the
+  same with our tracker's score thresholds (PEER_THRESHOLDS). Between detections
   it is fed its own last tracked boxes moved by the same optical flow (as in the issue's
   experiment), since it has no propagation of its own.
 
@@ -79,9 +80,11 @@ def run_ours(clip: Clip, mask: np.ndarray, flow: bool, grey: list[np.ndarray] | 
     from edgetally.counting import LineCounter
     from edgetally.motion import FlowConfig, FlowPropagator
     from edgetally.motion.stage import MotionTracker
-    from edgetally.tracking import Tracker, TrackerConfig
+    from edgetally.tracking import KalmanNoise, Tracker, TrackerConfig
 
-    config = TrackerConfig(**tracker_params)
+    noise = {k.removeprefix("noise."): v for k, v in tracker_params.items() if k.startswith("noise.")}
+    plain = {k: v for k, v in tracker_params.items() if not k.startswith("noise.")}
+    config = TrackerConfig(**plain, noise=KalmanNoise(**noise))  # "noise.KEY=VALUE" sets KalmanNoise
     stage = MotionTracker(Tracker(config), FlowPropagator(FlowConfig(**flow_params)))
     params = {"forget_after_s": config.track_buffer_s + 1.0, **counter_params}  # as build_counters
     counters = [LineCounter(ln.name, ln.p1, ln.p2, clip.labels, **params) for ln in clip.lines]
@@ -112,13 +115,19 @@ def _tally(counts: dict[str, dict[str, int]], events: list) -> None:
         counts[e.counter][e.direction] += 1
 
 
-def run_peer(clip: Clip, mask: np.ndarray, flow: bool, grey: list[np.ndarray] | None, rate_fed: float) -> RunResult:
+# The peer with its defaults starts tracks at 0.7 and calls 0.6 "high": nano detectors score
+# real cars 0.3-0.6, so it is also run with our tracker's thresholds (new track 0.5, high 0.4).
+PEER_THRESHOLDS = {"track_activation_threshold": 0.5, "high_conf_det_threshold": 0.4}
+
+
+def run_peer(clip: Clip, mask: np.ndarray, flow: bool, grey: list[np.ndarray] | None, rate_fed: float,
+             thresholds: dict[str, float] | None = None) -> RunResult:
     import supervision as sv
     import trackers
 
     from edgetally.motion import FlowPropagator
 
-    tracker = trackers.ByteTrackTracker(frame_rate=rate_fed)
+    tracker = trackers.ByteTrackTracker(frame_rate=rate_fed, **(thresholds or {}))
     zones = {ln.name: (sv.LineZone(sv.Point(*ln.p1), sv.Point(*ln.p2)), _peer_in_is_ours(ln)) for ln in clip.lines}
     prop = FlowPropagator()
     last = None

@@ -53,6 +53,9 @@ class KalmanNoise:
     # A new track's velocity std, x vel_weight x ref_fps x size per second: wide, so the filter
     # learns a fast object's velocity from its first detections despite meas_weight.
     init_vel_factor: float = 20.0
+    # The same for the size's rate of change (w, h): sizes change slowly, and two boxes' sizes
+    # differ mostly by the detector's noise, which a wide prior would read as growth.
+    init_size_vel_factor: float = 2.0
 
 
 class KalmanBoxFilter:
@@ -75,9 +78,8 @@ class KalmanBoxFilter:
         mean[:, :4] = z
         size = self._sizes(mean)
         nz = self.noise
-        std = np.concatenate(
-            [2 * nz.pos_weight * size, nz.init_vel_factor * nz.vel_weight * nz.ref_fps * size], axis=1
-        )
+        vel = np.array([nz.init_vel_factor] * 2 + [nz.init_size_vel_factor] * 2) * nz.vel_weight * nz.ref_fps
+        std = np.concatenate([2 * nz.pos_weight * size, vel * size], axis=1)
         cov = np.zeros((n, 8, 8))
         idx = np.arange(8)
         cov[:, idx, idx] = std**2

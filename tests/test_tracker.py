@@ -371,40 +371,61 @@ def test_one_object_boxed_as_two_classes_is_one_track(cross_class_iou: float, tr
     assert len(ids) == tracks
 
 
+def lane(f: int) -> list[float]:
+    """A car in another lane, 20 px per detection (half its width): shows the tracker that
+    objects here move far between two detections of a slow detector."""
+    return box_at(600 - 20 * f, 300)
+
+
 @pytest.mark.parametrize(
-    "fps,score,confirmed",
+    "fps,score,others_move,confirmed",
     [
-        (30.0, 0.35, False),  # full rate: a 0.35 box starts nothing (new_track_score 0.5)
-        (4.0, 0.35, True),  # slow detector: few detections before a line, start from 0.3
-        (4.0, 0.25, False),
+        (30.0, 0.35, True, False),  # full rate: a 0.35 box starts nothing (new_track_score 0.5)
+        (4.0, 0.35, True, True),  # slow detector: few boxes before a line, start from 0.3
+        (4.0, 0.25, True, False),
+        (4.0, 0.35, False, False),  # slow, but nothing moves far between detections: full-rate rules
     ],
 )
-def test_a_slow_detector_starts_tracks_from_lower_scores(fps: float, score: float, confirmed: bool) -> None:
+def test_a_slow_detector_starts_tracks_from_lower_scores(fps: float, score: float, others_move: bool,
+                                                         confirmed: bool) -> None:
     tracker = Tracker()
-    tracker.update(dets([box_at(400)], [0.9]), 0.0)  # something else on the first frames
-    out = [tracker.update(dets([box_at(400), box_at(10 + 3 * f)], [0.9, score]), f / fps) for f in range(1, 5)]
+    other = lane if others_move else (lambda f: box_at(400, 300))
+    for f in range(4):  # the other car alone first: it is confirmed and its motion learned
+        tracker.update(dets([other(f)], [0.9]), f / fps)
+    out = [tracker.update(dets([other(f), box_at(10 + 3 * f)], [0.9, score]), f / fps) for f in range(4, 8)]
     assert (len(out[-1]) == 2) is confirmed
 
 
 def test_a_tentative_track_survives_one_missed_detection_of_a_slow_detector() -> None:
     """At 3 detections per second one missed detection is 0.67 s, far beyond tentative_timeout_s."""
-    frames = [dets([box_at(10)]), dets([]), dets([box_at(30)]), dets([box_at(40)])]
-    assert run(Tracker(), frames, 3.0)[2:] == [[1], [1]]
+    tracker = Tracker()
+    for f in range(4):
+        tracker.update(dets([lane(f)]), f / 3.0)
+    frames = [[box_at(10)], [], [box_at(30)], [box_at(40)]]
+    out = [tracker.update(dets([lane(f + 4), *b]), (f + 4) / 3.0).ids.tolist() for f, b in enumerate(frames)]
+    assert out[2:] == [[1, 2], [1, 2]]
 
 
-@pytest.mark.parametrize("jump_gate,ids", [(9.21, {1}), (0.0, set())])  # 0: never confirmed
+@pytest.mark.parametrize("jump_gate,ids", [(9.21, {2}), (0.0, set())])  # 0: never confirmed
 def test_boxes_that_no_longer_overlap_are_matched_by_motion(jump_gate: float, ids: set[int]) -> None:
     """4 detections per second of a 40 px wide object moving 48 px between them: no IoU, even
     grown, between consecutive boxes. The Kalman-gated centre distance keeps one id."""
     tracker = Tracker(TrackerConfig(jump_gate=jump_gate))
     got = set()
-    for f in range(8):
-        got |= set(tracker.update(dets([box_at(10 + 48 * f)]), f / 4.0).ids.tolist())
+    for f in range(12):
+        boxes = [lane(f)] + ([box_at(10 + 48 * (f - 4))] if f >= 4 else [])
+        got |= set(tracker.update(dets(boxes), f / 4.0).ids.tolist()) - {1}  # 1: the car in the other lane
     assert got == ids
 
 
 def test_a_low_score_box_far_away_does_not_confirm_a_new_track() -> None:
     """Without overlap or velocity, a link needs two confident boxes (jump_tentative_score)."""
     tracker = Tracker()
-    out = [tracker.update(dets([box_at(10 + 48 * f)], [0.9 if f == 0 else 0.35]), f / 4.0) for f in range(6)]
-    assert all(len(o) == 0 for o in out)
+    got = set()
+    for f in range(10):
+        boxes, scores = [lane(f)], [0.9]
+        if f >= 4:
+            boxes.append(box_at(10 + 48 * (f - 4)))
+            scores.append(0.9 if f == 4 else 0.35)
+        got |= set(tracker.update(dets(boxes, scores), f / 4.0).ids.tolist()) - {1}
+    assert got == set()

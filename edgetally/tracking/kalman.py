@@ -53,9 +53,6 @@ class KalmanNoise:
     # A new track's velocity std, x vel_weight x ref_fps x size per second: wide, so the filter
     # learns a fast object's velocity from its first detections despite meas_weight.
     init_vel_factor: float = 20.0
-    # The same for the size's rate of change (w, h): sizes change slowly, and two boxes' sizes
-    # differ mostly by the detector's noise, which a wide prior would read as growth.
-    init_size_vel_factor: float = 2.0
 
 
 class KalmanBoxFilter:
@@ -70,15 +67,18 @@ class KalmanBoxFilter:
         h = np.maximum(mean[:, 3], _MIN_SIZE)
         return np.stack([w, h, w, h], axis=1)
 
-    def initiate(self, measurements: np.ndarray) -> tuple[F64, F64]:
-        """(N, 4) cxcywh -> mean (N, 8) with zero velocity, cov (N, 8, 8) diagonal."""
+    def initiate(self, measurements: np.ndarray, size_vel_factor: float | None = None) -> tuple[F64, F64]:
+        """(N, 4) cxcywh -> mean (N, 8) with zero velocity, cov (N, 8, 8) diagonal.
+        size_vel_factor: init_vel_factor for the size's rate of change (w, h) when not the
+        centre's."""
         z = np.asarray(measurements, dtype=np.float64).reshape(-1, 4)
         n = z.shape[0]
         mean = np.zeros((n, 8))
         mean[:, :4] = z
         size = self._sizes(mean)
         nz = self.noise
-        vel = np.array([nz.init_vel_factor] * 2 + [nz.init_size_vel_factor] * 2) * nz.vel_weight * nz.ref_fps
+        size_factor = nz.init_vel_factor if size_vel_factor is None else size_vel_factor
+        vel = np.array([nz.init_vel_factor] * 2 + [size_factor] * 2) * nz.vel_weight * nz.ref_fps
         std = np.concatenate([2 * nz.pos_weight * size, vel * size], axis=1)
         cov = np.zeros((n, 8, 8))
         idx = np.arange(8)

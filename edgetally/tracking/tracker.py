@@ -68,8 +68,10 @@ class TrackerConfig:
     # Between detections and on a slow detector (issue 13).
     flow_meas_weight: float = 0.02  # a box moved by optical flow: Kalman noise, fraction of its size
     cross_class_iou: float = 0.7  # one object boxed as two classes this close: keep the better (1 = off)
-    slow_detect_fps: float = 10.0  # below this detection rate the slow-detector rules below apply
+    slow_detect_fps: float = 10.0  # the rules below apply below this detection rate ...
+    slow_min_step: float = 0.2  # ... if objects move this share of their size between detections
     slow_new_track_score: float = 0.3  # slow: fewer boxes before a line; from this score they start tracks
+    slow_init_size_vel_factor: float = 2.0  # slow: a new track's size barely changes (two boxes differ by noise)
     tentative_timeout_detections: float = 2.5  # x detection interval: a tentative track survives one miss
     jump_gate: float = 9.21  # slow: leftovers matched by Mahalanobis centre distance (chi2 99 %, 2 dof)
     jump_size_ratio: float = 1.5  # ... if their sizes differ by at most this factor
@@ -102,6 +104,7 @@ class Tracker:
         self._last_timestamp: float | None = None
         self._interval: float | None = None  # smoothed time between detection updates, s
         self._last_update: float | None = None
+        self._scene_step: float | None = None  # median motion between detections, in box sizes (smoothed)
         warm_up()  # pick the assignment solver (imports scipy, ~0.4 s) now, not inside the first frame
 
     @property
@@ -130,6 +133,7 @@ class Tracker:
         )
         if slow:
             rest_high = self._associate_jump(rest_high, ~st.confirmed, False)
+        self._learn_scene_motion()
         self._mark_missed(timestamp)
         self._spawn(rest_high, timestamp)
         self._forget(timestamp)
@@ -189,7 +193,22 @@ class Tracker:
         self._interval = dt if self._interval is None else self._interval + 0.2 * (dt - self._interval)
 
     def _slow(self) -> bool:
+        """A slow detector for these objects: few detections per second, and between two of them
+        objects move far enough (slow_min_step of their size) that IoU association, a start
+        from confident boxes only and one-frame tentative timeouts lose them. People filmed at
+        7 fps (MOT15 PETS09) move a tenth of their size and keep the full-rate rules; cars at
+        5 per second (traffic_road.mp4) move a third."""
+        return self._slow_rate() and (self._scene_step or 0.0) >= self.config.slow_min_step
+
+    def _slow_rate(self) -> bool:
         return self._interval is not None and self._interval * self.config.slow_detect_fps > 1.0 + 1e-9
+
+    def _learn_scene_motion(self) -> None:
+        """Smoothed median step (``_steps``) of the confirmed tracks matched in this update."""
+        rows = np.nonzero(self._store.confirmed & self._store.matched)[0]
+        if rows.size and self._slow_rate():
+            step = float(np.median(self._steps(rows)))
+            self._scene_step = step if self._scene_step is None else self._scene_step + 0.2 * (step - self._scene_step)
 
     def _split(self, detections: Detections) -> tuple[Detections, Detections]:
         if self.config.cross_class_iou < 1.0 and len(detections) > 1:
@@ -307,7 +326,8 @@ class Tracker:
             return
         dets = dets.select(np.argsort(-dets.scores, kind="stable")[:room])
         n = len(dets)
-        mean, cov = self._kf.initiate(xyxy_to_cxcywh(dets.xyxy))
+        size_vel = self.config.slow_init_size_vel_factor if self._slow() else None
+        mean, cov = self._kf.initiate(xyxy_to_cxcywh(dets.xyxy), size_vel)
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
         self._store.append(ids, mean, cov, dets.scores, dets.class_ids, timestamp, dets.xyxy)
@@ -325,8 +345,8 @@ class Tracker:
         st = self._store
         unseen_for = timestamp - st.last_seen
         timeout = self.config.tentative_timeout_s
-        if self._interval is not None:  # never shorter than one missed detection of a slow detector
-            timeout = max(timeout, self.config.tentative_timeout_detections * self._interval)
+        if self._slow():  # never shorter than one missed detection of a slow detector
+            timeout = max(timeout, self.config.tentative_timeout_detections * self._interval)  # type: ignore[operator]
         drop_tentative = ~st.confirmed & st.lost & (unseen_for > timeout)
         drop_lost = st.confirmed & (unseen_for > self.config.track_buffer_s)
         st.remove(drop_tentative | drop_lost)

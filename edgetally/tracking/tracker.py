@@ -69,7 +69,7 @@ class TrackerConfig:
     flow_meas_weight: float = 0.02  # a box moved by optical flow: Kalman noise, fraction of its size
     cross_class_iou: float = 0.7  # one object boxed as two classes this close: keep the better (1 = off)
     slow_detect_fps: float = 10.0  # the rules below apply below this detection rate ...
-    slow_min_step: float = 0.2  # ... if objects move this share of their size between detections
+    slow_min_step: float = 0.15  # ... if objects move this share of their size between detections
     slow_new_track_score: float = 0.3  # slow: fewer boxes before a line; from this score they start tracks
     slow_init_size_vel_factor: float = 2.0  # slow: a new track's size barely changes (two boxes differ by noise)
     tentative_timeout_detections: float = 2.5  # x detection interval: a tentative track survives one miss
@@ -204,11 +204,12 @@ class Tracker:
         return self._interval is not None and self._interval * self.config.slow_detect_fps > 1.0 + 1e-9
 
     def _learn_scene_motion(self) -> None:
-        """Smoothed median step (``_steps``) of the confirmed tracks matched in this update."""
+        """Median step (``_steps``) of the confirmed tracks matched in this update, smoothed over
+        about 20 detections: a property of the scene and the rate, not of one frame."""
         rows = np.nonzero(self._store.confirmed & self._store.matched)[0]
         if rows.size and self._slow_rate():
             step = float(np.median(self._steps(rows)))
-            self._scene_step = step if self._scene_step is None else self._scene_step + 0.2 * (step - self._scene_step)
+            self._scene_step = step if self._scene_step is None else self._scene_step + 0.05 * (step - self._scene_step)
 
     def _split(self, detections: Detections) -> tuple[Detections, Detections]:
         if self.config.cross_class_iou < 1.0 and len(detections) > 1:

@@ -3,19 +3,28 @@
 Per frame (``Tracker.update``), in named stages:
 
 1. predict every track to the frame's timestamp (Kalman, real ``dt``: variable frame rates work);
-2. split detections into high-score (>= high_score) and low-score (>= low_score) sets;
+2. drop a box overlapping a better one of another class (one vehicle as car and truck), then
+   split detections into high-score (>= high_score) and low-score (>= low_score) sets;
 3. associate confirmed tracks (tracked and lost) with high-score detections by IoU;
    3b. associate lost confirmed tracks still unmatched with the remaining high-score detections,
    their predicted boxes grown with the time they have been unseen;
+   3c. slow detector only: fast-moving confirmed tracks still unmatched, on the Kalman-gated
+   centre distance (boxes that moved more than their size no longer overlap);
 4. associate confirmed tracks still unmatched that were *tracked* last frame with the
    low-score detections (ByteTrack's second stage: occluded / blurred objects keep their id);
-5. associate tentative tracks with the remaining high-score detections;
+5. associate tentative tracks with the remaining high-score detections (5b, slow detector
+   only: confident ones on the centre distance, as 3c);
 6. mark misses; start tentative tracks from the remaining detections >= new_track_score that
    are not a second box on an object already matched in this frame;
 7. forget tracks: tentative ones unmatched for more than tentative_timeout_s, lost ones after
    track_buffer_s (removed tracks are dropped, not kept in a list: memory stays bounded). This
    also runs before matching, so a track past its buffer is never re-found, however long the
    gap between two frames.
+
+Frames the detector did not see (``propagate``) move tracks by their measured motion (optical
+flow, edgetally.motion) and change nothing else. A "slow detector" (below slow_detect_fps, with
+objects moving slow_min_step of their size between detections) also starts tracks from lower
+scores and keeps tentative tracks through one missed detection.
 
 Track state is struct-of-arrays (one row per track) so every stage is vectorised.
 """

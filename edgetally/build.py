@@ -67,7 +67,7 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
     hooks.append(geometry)
     source = open_source(settings.source, capture_options(settings))
     try:
-        rate = settings.rate_plan(source.fps)
+        rate = settings.rate_plan(source.fps, live=source.is_live)
     except Exception:
         source.close()
         raise

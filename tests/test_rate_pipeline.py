@@ -112,3 +112,20 @@ def test_real_traffic_at_a_pi_s_detection_rate(yolox_fp32_artifact: Path, shared
     assert summary["frames"] == 480 and summary["detected_frames"] == detected
     assert summary["detect_fps"] == pytest.approx(detected / 20, rel=0.02)
     assert error <= 2, summary["counts"]
+
+
+def test_a_live_camera_defaults_to_auto(demo_fp32_artifact: Path, tmp_path: Path) -> None:
+    """A live source with no rate set: the detector runs whenever it is free and flow carries the
+    frames it cannot take (a file, by default, is detected on every frame: see above)."""
+    from mjpeg_server import MjpegServer
+
+    camera = MjpegServer(size=(320, 192), fps=30).start()
+    try:
+        assert main(["run", "--model", str(demo_fp32_artifact), "--source", camera.url, "--max-frames", "45",
+                     "--summary-json", str(tmp_path / "s.json")]) == 0
+    finally:
+        camera.stop()
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["rate"] == "detector as fast as it keeps up (auto)"
+    assert summary["frames"] == 45 and 1 <= summary["detected_frames"] <= 45
+    assert summary["detected_frames"] + summary["propagated_frames"] == 45

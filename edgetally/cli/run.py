@@ -56,7 +56,8 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--detect-every", metavar="K", help="Run the detector on every K-th frame; optical flow carries the "
               "tracks over the frames between (counts stay right on a board too slow for every frame).")
 @click.option("--detect-fps", metavar="auto|N", help="Run the detector N times per second of video, or 'auto': as "
-              "often as it keeps up (on a live camera, on the newest frame whenever it is free).")
+              "often as it keeps up (on a live camera, on the newest frame whenever it is free). Default: every "
+              "frame of a file; auto on a live camera.")
 @click.option("--events-out", type=click.Path(path_type=Path), help="Append one JSON line per count event (plus a run_start/run_end marker line per run).")
 @click.option("--summary-json", type=click.Path(path_type=Path), help="Write totals, frames and fps at the end.")
 @click.option("--detections-out", type=click.Path(path_type=Path), help="Write per-frame detections (JSONL) before tracking.")

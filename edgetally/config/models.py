@@ -221,8 +221,12 @@ class RunSettings(_Strict):
             return plan.detect_every
         return "auto" if plan.auto else plan.detect_fps
 
-    def rate_plan(self, source_fps: float | None = None) -> RatePlan:
-        """Which frames the detector sees; ConfigError when a detection rate exceeds ``source_fps``."""
+    def rate_plan(self, source_fps: float | None = None, live: bool = False) -> RatePlan:
+        """Which frames the detector sees; ConfigError when a detection rate exceeds ``source_fps``.
+        Unset: every frame of a file; on a live camera, as often as the detector keeps up (auto), so
+        a board that cannot detect every frame carries tracks by flow instead of dropping frames."""
+        if live and self.detect_every is None and self.detect_fps is None:
+            return RatePlan(auto=True)
         return plan_rate(self.detect_every, self.detect_fps, source_fps)
 
     @field_validator("classes", mode="before")

@@ -11,15 +11,15 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgetally.errors import ArtifactError
+from edgetally.runtime_table import check_format, check_runtime
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 
 DecoderFamily = Literal["yolox", "yolov8", "boxes_scores"]
-RuntimeName = Literal["onnxruntime", "openvino", "litert", "tensorrt"]
 
 
 class _Strict(BaseModel):
@@ -110,8 +110,8 @@ class DecoderSpec(_Strict):
 
 class Manifest(_Strict):
     schema_version: int = SCHEMA_VERSION
-    format: Literal["onnx", "openvino", "tflite", "onnx-tensorrt"]
-    runtime: RuntimeName
+    format: str  # one of the runtime's formats (edgetally.runtime_table)
+    runtime: str  # a runtime in edgetally.runtime_table
     model_file: str
     precision: Literal["fp32", "fp16", "int8", "mixed"]
     input: InputSpec
@@ -124,6 +124,16 @@ class Manifest(_Strict):
     tools: dict[str, str] = Field(default_factory=dict)
     created: str = ""
     notes: list[str] = Field(default_factory=list)
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime_known(cls, value: str) -> str:
+        return check_runtime(value)
+
+    @model_validator(mode="after")
+    def _runtime_runs_format(self) -> Manifest:
+        check_format(self.runtime, self.format)
+        return self
 
 
 def sha256_file(path: Path) -> str:

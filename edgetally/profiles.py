@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgetally.errors import ConfigError
+from edgetally.runtime_table import check_format, check_runtime
 
 PROFILES_DIR = Path(__file__).resolve().parent / "device_configs"  # package data: present in a wheel too
 
@@ -26,14 +27,30 @@ class Profile(BaseModel):
 
     name: str
     board: str
-    runtime: Literal["onnxruntime", "openvino", "litert", "tensorrt"]
-    format: Literal["onnx", "openvino", "tflite", "onnx-tensorrt"]
+    runtime: str  # a runtime in edgetally.runtime_table
+    format: str  # one of that runtime's formats
     precision: Literal["fp32", "fp16", "int8"]
     input_size: int = Field(gt=0)
     threads: int = Field(ge=1)
     io_dtype: Literal["float32", "int8", "uint8"] = "float32"
+    # Is INT8 expected to beat FP32 on this board? "with-activation-replacement": only once SiLU is
+    # replaced by the activation the runtime's INT8 kernels fuse (`edge convert --activation auto`).
+    int8_pays: Literal["yes", "no", "with-activation-replacement", "unknown"] = "unknown"
+    # Ship the runtime's FP32 model instead of an accepted INT8 one that ran slower (> 1.03x) on the
+    # converting machine: only for profiles whose board is the same class of machine as the converter.
+    speed_fallback: bool = False
     camera: CameraDefaults
     constraints: list[str] = Field(default_factory=list)
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime_known(cls, value: str) -> str:
+        return check_runtime(value)
+
+    @model_validator(mode="after")
+    def _runtime_runs_format(self) -> Profile:
+        check_format(self.runtime, self.format)
+        return self
 
 
 def load_profile_file(path: Path) -> Profile:

@@ -24,7 +24,8 @@ from edgetally.converters.accuracy.calibration import load_calibration  # noqa: 
 from edgetally.cli.convert import convert, verify_command  # noqa: E402
 from edgetally.converters.accuracy.evaluate import load_eval_set  # noqa: E402
 from edgetally.converters.accuracy.gate import GateConfig  # noqa: E402
-from edgetally.converters.build import build_int8  # noqa: E402
+from edgetally.converters.accuracy.folds import Fold  # noqa: E402
+from edgetally.converters.build import BuildOptions, build_int8  # noqa: E402
 from edgetally.converters.package import package_fp32  # noqa: E402
 from edgetally.profiles import PROFILES_DIR  # noqa: E402
 from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT  # noqa: E402
@@ -58,16 +59,16 @@ def eval_set(calibration, coco: Path):
 def ort_int8(fp32, calibration, eval_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("ort") / "int8"
     config = GateConfig(max_map_drop=3.0, threads=2)
-    return build_int8(fp32, out, "onnxruntime", calibration, eval_set, config, strategies=(NAIVE, MIXED_STEM),
-                      latency_runs=10, log=lambda _m: None)
+    return build_int8(fp32, out, "onnxruntime", [Fold(calibration, eval_set)], config,
+                      BuildOptions(strategies=(NAIVE, MIXED_STEM), latency_runs=10), log=lambda _m: None)
 
 
 @pytest.fixture(scope="session")
 def ov_int8(fp32, calibration, eval_set, tmp_path_factory):
     pytest.importorskip("nncf")
     out = tmp_path_factory.mktemp("ov") / "int8"
-    return build_int8(fp32, out, "openvino", calibration, eval_set, GateConfig(threads=2), latency_runs=10,
-                      log=lambda _m: None)
+    return build_int8(fp32, out, "openvino", [Fold(calibration, eval_set)], GateConfig(threads=2),
+                      BuildOptions(latency_runs=10), log=lambda _m: None)
 
 
 def test_evaluation_never_uses_calibration_images(calibration, eval_set) -> None:
@@ -188,10 +189,10 @@ def test_integer_io_profiles_need_tflite(tmp_path: Path) -> None:
     from edgetally.converters.convert import resolve_target
     from edgetally.profiles import get_profile
 
-    assert resolve_target(get_profile("coral-edgetpu")) == "litert"
+    assert resolve_target(get_profile("coral-edgetpu")).name == "litert-full-integer"
     body = (PROFILES_DIR / "generic-onnxruntime.yaml").read_text().replace("name: generic-onnxruntime", "name: odd")
     (tmp_path / "odd.yaml").write_text(body + "\nio_dtype: uint8\n")
-    with pytest.raises(ConversionError, match="io_dtype uint8 .* is implemented for TFLite"):
+    with pytest.raises(ConversionError, match="io_dtype uint8 .* is implemented for runtime.s. litert only"):
         resolve_target(get_profile(str(tmp_path / "odd.yaml")))
 
 
@@ -199,12 +200,10 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
     pytest.importorskip("onnxconverter_common")
     import onnx
 
-    from edgetally.profiles import get_profile
-    from edgetally.converters.targets.tensorrt import build_tensorrt
-
-    artifact, report = build_tensorrt(fp32, tmp_path / "trt", calibration, eval_set, GateConfig(max_map_drop=10.0),
-                                      get_profile("jetson-orin-nano-jp6"), None, log=lambda _m: None,
-                                      strategies=(MIXED_STEM,))
+    artifact, report = build_int8(fp32, tmp_path / "trt", "tensorrt", [Fold(calibration, eval_set)],
+                                  GateConfig(max_map_drop=10.0),
+                                  BuildOptions(strategies=(MIXED_STEM,), profile="jetson-orin-nano-jp6", latency_runs=3),
+                                  log=lambda _m: None)
     m = artifact.manifest
     assert (m.format, m.runtime, m.precision, m.profile) == ("onnx-tensorrt", "tensorrt", "int8", "jetson-orin-nano-jp6")
     script = (artifact.directory / "build_engine.sh").read_text()
@@ -228,8 +227,9 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
 def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eval_set, tmp_path: Path) -> None:
     """An impossible budget (the model must *gain* 100 points): nothing passes, --fallback ships FP32."""
     config = GateConfig(max_map_drop=-100.0)
-    artifact, report = build_int8(fp32, tmp_path / "fb", "onnxruntime", calibration.subset(8), eval_set, config,
-                                  strategies=(TAIL_FLOAT,), fallback=True, latency_runs=3, log=lambda _m: None)
+    artifact, report = build_int8(fp32, tmp_path / "fb", "onnxruntime", [Fold(calibration.subset(8), eval_set)], config,
+                                  BuildOptions(strategies=(TAIL_FLOAT,), fallback=True, latency_runs=3),
+                                  log=lambda _m: None)
     m = artifact.manifest
     assert (m.precision, m.model_file, m.runtime) == ("fp32", "model.fp32.onnx", "onnxruntime")
     assert any("FP32 fallback" in n for n in m.notes)
@@ -293,8 +293,8 @@ def test_cli_fp16_fails_loudly_with_report_and_falls_back_when_asked(shared_data
 
 def test_openvino_fp16_ir(fp32, eval_set, tmp_path: Path) -> None:
     pytest.importorskip("openvino")
-    artifact, report = build_int8(fp32, tmp_path / "ovfp16", "openvino", None, eval_set, GateConfig(),
-                                  latency_runs=3, log=lambda _m: None, precision="fp16")
+    artifact, report = build_int8(fp32, tmp_path / "ovfp16", "openvino", [Fold(None, eval_set)], GateConfig(),
+                                  BuildOptions(latency_runs=3, precision="fp16"), log=lambda _m: None)
     m = artifact.manifest
     assert (m.precision, m.model_file, m.runtime) == ("fp16", "model.fp16.xml", "openvino")
     # passes the real budget (on this CPU OpenVINO computes it in bf16: +-1.5 points of noise on 32 images)

@@ -28,7 +28,7 @@ case "$1" in is-active) exit 3;; esac
 
 
 @pytest.mark.parametrize("name, extra, dropins, site", [
-    ("rpi5", "ort", ("raspberrypi",), True), ("jetson", "ort", ("jetson",), False),
+    ("rpi5", "ort", ("raspberrypi",), True), ("jetson", "tensorrt", ("jetson",), True),
     ("intel", "openvino", ("v4l2", "openvino"), False), ("coral", "litert", ("v4l2", "coral"), False),
 ])
 def test_fallback_profiles(tmp_path: Path, name: str, extra: str, dropins: tuple[str, ...], site: bool) -> None:

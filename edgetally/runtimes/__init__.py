@@ -14,6 +14,7 @@ import numpy as np
 
 from edgetally.artifact import Artifact
 from edgetally.errors import RuntimeLoadError
+from edgetally.runtime_table import RUNTIMES
 
 
 class Runtime(Protocol):
@@ -26,33 +27,24 @@ class Runtime(Protocol):
     def close(self) -> None: ...
 
 
-# runtime name -> (module path, pip extra that provides it)
-_REGISTRY: dict[str, tuple[str, str]] = {
-    "onnxruntime": ("edgetally.runtimes.onnxruntime", "ort"),
-    "openvino": ("edgetally.runtimes.openvino", "openvino"),
-    "litert": ("edgetally.runtimes.litert", "litert"),
-}
-
-
 def available_runtimes() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(RUNTIMES)
 
 
 def load_runtime(artifact: Artifact, threads: int = 2, runtime: str | None = None) -> Runtime:
     """Load ``artifact`` with its manifest's runtime (or ``runtime`` if given)."""
     name = runtime or artifact.manifest.runtime
-    if name not in _REGISTRY:
+    if name not in RUNTIMES:
         raise RuntimeLoadError(
             f"runtime '{name}' is not supported on this host; known: {', '.join(available_runtimes())}"
         )
-    module_path, extra = _REGISTRY[name]
+    info = RUNTIMES[name]
     try:
-        module = importlib.import_module(module_path)
+        module = importlib.import_module(info.module)
         return module.load(artifact, threads=threads)
     except ModuleNotFoundError as exc:
-        raise RuntimeLoadError(
-            f"runtime '{name}' needs the '{extra}' extra: pip install 'edgetally[{extra}]' ({exc.msg})"
-        ) from exc
+        how = info.note or f"pip install 'edgetally[{info.extra}]'"
+        raise RuntimeLoadError(f"runtime '{name}' needs the '{info.extra}' extra: {how} ({exc.msg})") from exc
 
 
 def dequantize(array: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -27,8 +27,9 @@ import yaml
 
 from edgetally.errors import ConfigError, EdgeError
 from edgetally.profiles import PROFILES_DIR
+from edgetally.runtime_table import RUNTIMES
 
-RUNTIME_EXTRA = {"onnxruntime": "ort", "openvino": "openvino", "litert": "litert", "tensorrt": "ort"}
+RUNTIME_EXTRA = {name: info.extra for name, info in RUNTIMES.items()}
 _AARCH64 = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64")
 
 
@@ -51,7 +52,8 @@ class Profile:
 FALLBACK = {
     "rpi4": Profile("rpi4", "ort", ("raspberrypi",), True, _AARCH64, "3.11", ("numpy<2", "opencv-python-headless<4.12")),
     "rpi5": Profile("rpi5", "ort", ("raspberrypi",), True, _AARCH64, "3.11", ("numpy<2", "opencv-python-headless<4.12")),
-    "jetson": Profile("jetson", "ort", ("jetson",), False, _AARCH64, "3.10"),
+    # TensorRT is JetPack's (apt python3-libnvinfer): the venv sees it through the system site packages.
+    "jetson": Profile("jetson", "tensorrt", ("jetson",), True, _AARCH64, "3.10"),
     "intel": Profile("intel", "openvino", ("v4l2", "openvino")),
     "coral": Profile("coral", "litert", ("v4l2", "coral")),
     "generic": Profile("generic", "ort", ("v4l2",)),

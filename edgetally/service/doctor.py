@@ -15,15 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgetally.runtime_table import RUNTIMES
 
 DEFAULT_CONFIG = Path("/etc/edgetally/config.yaml")
 DEFAULT_MODEL = Path("/opt/edgetally/model")
 # runtime name in the manifest -> importable modules that provide it (first found wins)
-RUNTIME_MODULES = {
-    "onnxruntime": ("onnxruntime",),
-    "openvino": ("openvino",),
-    "litert": ("ai_edge_litert", "tflite_runtime"),
-}
+RUNTIME_MODULES = {name: info.imports for name, info in RUNTIMES.items()}
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,10 @@ def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha2
 
 
 def executor_for(artifact: Artifact) -> str | None:
-    """The runtime that executes an artifact here: TensorRT QDQ models are checked with onnxruntime."""
-    return "onnxruntime" if artifact.manifest.runtime == "tensorrt" else None
+    """The runtime that executes an artifact here (the target registry's executor: TensorRT QDQ -> onnxruntime)."""
+    from edgetally.converters.targets import executor_for as registry_executor
+
+    return registry_executor(artifact.manifest.runtime)
 
 
 def detect_all(artifact: Artifact, images: Sequence[EvalImage], threads: int = 2,

@@ -108,3 +108,32 @@ def quantize_onnx(source: Path, out_path: Path, calibration: CalibrationSet, str
             raise ConversionError(f"{source}: onnxruntime static quantisation failed: {exc}") from exc
     return {"nodes_excluded": exclude, "calibration_images": len(calib), "activations": "s8 symmetric" if symmetric_s8 else "u8",
             "weights": "s8 per-channel", "format": "QDQ", "opset": 13}
+
+
+def int8_builder(reference, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32",
+                 symmetric_s8: bool = False, runtime: str = "onnxruntime", format: str = "onnx"):
+    """A gate builder (strategy, directory) -> (INT8 QDQ artifact, build info) for the target registry."""
+    from edgetally.converters.derive import derive, tool_versions
+
+    def build(strategy: Strategy, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        info = quantize_onnx(reference.model_path, directory / "model.int8.onnx", calibration, strategy,
+                             reference.manifest.input.name, symmetric_s8=symmetric_s8)
+        notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
+        artifact = derive(reference, directory, "model.int8.onnx", format=format, runtime=runtime,
+                          precision="int8", notes=notes, tools=tool_versions("onnx", "onnxruntime"))
+        return artifact, info
+
+    return build
+
+
+def fp32_fallback(reference, directory: Path, runtime: str = "onnxruntime", format: str = "onnx"):
+    """The FP32 ONNX itself (shipped only on --fallback, or when INT8 is slower and the profile says so)."""
+    import shutil
+
+    from edgetally.converters.derive import FALLBACK_NOTE, derive
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(reference.model_path, directory / "model.fp32.onnx")
+    return derive(reference, directory, "model.fp32.onnx", format=format, runtime=runtime, precision="fp32",
+                  notes=[FALLBACK_NOTE])

@@ -285,7 +285,7 @@ def quantize_tflite(fp32_tflite: Path, out_path: Path, calibration: CalibrationS
             **range_info, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def tflite_builder(reference: Any, calibration: CalibrationSet, work_dir: Path):
+def tflite_builder(reference: Any, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32"):
     """A gate builder (strategy, directory) -> (INT8 TFLite artifact, build info) for edgetally.converters.build.
 
     The FP32 .tflite is converted once (in ``work_dir``) and re-quantised per strategy.

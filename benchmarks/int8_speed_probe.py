@@ -70,26 +70,19 @@ def rewrite_silu(source: Path, out: Path, to: str) -> int:
     """Diagnostic copy with every x * Sigmoid(x) replaced by ``Relu`` or ORT's fused ``QuickGelu``."""
     import onnx
 
+    from edgetally.converters.graph.activations import replace_silu
+
     model = onnx.load(str(source))
-    graph = model.graph
-    sigmoid = {n.output[0]: n for n in graph.node if n.op_type == "Sigmoid"}
-    dropped = []
-    for node in graph.node:
-        gate = sigmoid.get(node.input[1]) if node.op_type == "Mul" and len(node.input) == 2 else None
-        if gate is None or gate.input[0] != node.input[0]:
-            continue
-        dropped.append(gate)
-        del node.input[1]
-        node.op_type = to
-        if to == "QuickGelu":  # x * sigmoid(alpha * x), one pass over memory
-            node.domain = "com.microsoft"
-            node.attribute.append(onnx.helper.make_attribute("alpha", 1.0))
-    for gate in dropped:
-        graph.node.remove(gate)
-    if to == "QuickGelu":
+    if to == "QuickGelu":  # x * sigmoid(alpha * x), one pass over memory
+        model, names = replace_silu(model, "QuickGelu", domain="com.microsoft")
+        for node in model.graph.node:
+            if node.name in set(names):
+                node.attribute.append(onnx.helper.make_attribute("alpha", 1.0))
         model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    else:
+        model, names = replace_silu(model, to)
     onnx.save(model, str(out))
-    return len(dropped)
+    return len(names)
 
 
 def clamp_silu(source: Path, out: Path) -> int:

@@ -27,6 +27,7 @@ class EvalImage:
     path: Path
     image: np.ndarray  # (H, W, 3) uint8 BGR, decoded once and shared by every model evaluated
     truth: ImageBoxes | None  # None: no labels directory given (label-free agreement only)
+    sha256: str = ""  # content hash of the file / decoded frame (never train or calibrate on it)
 
 
 def read_yolo_labels(path: Path, width: int, height: int) -> ImageBoxes:
@@ -57,7 +58,8 @@ def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha2
     excluded = set(exclude_sha256)
     result: list[EvalImage] = []
     for path in list_images(images_dir):
-        if excluded and file_sha256(path) in excluded:
+        digest = file_sha256(path)
+        if digest in excluded:
             continue
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
@@ -65,7 +67,7 @@ def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha2
         truth = None
         if labels_dir is not None:
             truth = read_yolo_labels(Path(labels_dir) / f"{path.stem}.txt", image.shape[1], image.shape[0])
-        result.append(EvalImage(path, image, truth))
+        result.append(EvalImage(path, image, truth, digest))
         if limit is not None and len(result) >= limit:
             break
     if not result:

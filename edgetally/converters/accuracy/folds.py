@@ -145,7 +145,7 @@ def eval_items(source: Source, indices: Sequence[int], exclude: frozenset[str] =
         if source.labels is not None:
             label = source.labels / f"{Path(source.names[index]).stem}.txt"
             truth = read_yolo_labels(label, image.shape[1], image.shape[0])
-        items.append(EvalImage(source.path / source.names[index], image, truth))
+        items.append(EvalImage(source.path / source.names[index], image, truth, digest))
     return items
 
 

@@ -31,6 +31,11 @@ class Strategy:
     # cannot see the difference.
     activation_ranges: ActivationRanges = "moving-average"
     grid_clips: bool = False
+    # onnxruntime only (edgetally.converters.targets.onnxruntime): keep the N layers whose INT8 error is largest
+    # in float (edgetally.converters.graph.sensitivity), and correct each quantised Conv's per-channel output
+    # drift through its INT32 bias (edgetally.converters.targets.ort_bias). activation_ranges "mse" applies too.
+    float_sensitive: int = 0
+    bias_correction: bool = False
 
     def describe(self) -> dict:
         return {
@@ -44,6 +49,8 @@ class Strategy:
             "split_depthwise_channels": self.split_depthwise_channels,
             "activation_ranges": self.activation_ranges,
             "grid_clips": self.grid_clips,
+            "float_sensitive": self.float_sensitive,
+            "bias_correction": self.bias_correction,
         }
 
 

@@ -67,3 +67,50 @@ def speed_words(ratio: float, what: str = "INT8", baseline: str = "FP32") -> str
     else:
         verdict = "SLOWER"
     return f"{what} {ratio:.2f}x {baseline}: {verdict}"
+
+
+def fp32_baseline(artifact: Artifact) -> tuple[Artifact, str] | None:
+    """The model ``artifact`` should beat, run the way this board would run it instead, from the FP32
+    reference the converter stores in ``reference/``: (artifact, description), or None if there is none.
+
+    TensorRT: the FP16 engine of ``model.fp16.onnx`` when the artifact carries it (FP32 on a Jetson GPU is
+    not the alternative anyone ships); OpenVINO: the reference ONNX compiled by OpenVINO in f32; others:
+    the reference on its own runtime (onnxruntime)."""
+    m = artifact.manifest
+    if m.precision == "fp32":
+        return None
+    if m.runtime == "tensorrt" and (artifact.directory / "model.fp16.onnx").is_file():
+        from edgetally.artifact import sha256_file
+
+        manifest = m.model_copy(update={"model_file": "model.fp16.onnx", "precision": "fp16",
+                                        "model_sha256": sha256_file(artifact.directory / "model.fp16.onnx")})
+        return Artifact(artifact.directory, manifest), "FP16 engine (model.fp16.onnx)"
+    reference_dir = artifact.directory / "reference"
+    if not (reference_dir / "manifest.json").is_file():
+        return None
+    reference = Artifact.load(reference_dir)
+    if m.runtime in ("openvino", "tensorrt"):
+        manifest = reference.manifest.model_copy(update={"runtime": m.runtime, "format": _format_for(m.runtime)})
+        return Artifact(reference_dir, manifest), f"FP32 reference on {m.runtime}"
+    return reference, f"FP32 reference on {reference.manifest.runtime}"
+
+
+def _format_for(runtime: str) -> str:
+    return {"openvino": "onnx", "tensorrt": "onnx-tensorrt"}[runtime]
+
+
+def compare_with_fp32(artifact: Artifact, threads: int, runs: int = 50) -> dict:
+    """The artifact against its FP32 baseline on this machine, interleaved: ratio and the words for it."""
+    baseline = fp32_baseline(artifact)
+    if baseline is None:
+        return {"statement": "no FP32 baseline in the artifact (reference/ missing or already FP32)"}
+    other, described = baseline
+    try:
+        base_row, row = measure_interleaved([other, artifact], threads, runs)
+    except Exception as exc:  # the baseline's runtime may be missing on the board: say so, do not fail the bench
+        return {"statement": f"cannot time the {described}: {exc}"}
+    ratio = round(row["p50_ms"] / max(base_row["p50_ms"], 1e-9), 3)
+    return {"baseline": described, "baseline_p50_ms": base_row["p50_ms"], "artifact_p50_ms": row["p50_ms"],
+            "ratio": ratio, "threads": threads, "runs": runs,
+            "statement": speed_words(ratio, artifact.manifest.precision.upper(), described)
+            + ("; ship the FP32 build instead (reference/)" if ratio > 1.03 else "")}

@@ -117,9 +117,9 @@ def build_int8(reference: Artifact, out: Path, target: Target | str, folds: Sequ
     if artifact is None and options.fallback:
         artifact = _install(target.load("fallback")(ref, work / "fallback").directory, out, options.profile)
     report = _report(ref, artifact, result, folds, config, options, target, work)
-    if artifact is not None and result.passed and options.speed_fallback and report["speed"].get("slower"):
+    if artifact is not None and result.passed and ship_fp32_instead(report.get("speed", {}), options.speed_fallback):
         log(f"[speed] {report['speed']['statement']}: shipping FP32 (profile speed_fallback)")
-        artifact = _install(_fp32_instead(target, ref, artifact, work).directory, out, options.profile)
+        artifact = _install(fp32_instead(target, ref, artifact, work).directory, out, options.profile)
         report.update({"shipped": "fp32 (INT8 slower here)", "model_file": artifact.manifest.model_file,
                        "precision": "fp32"})
     if artifact is not None and result.passed and target.finish and artifact.manifest.precision != "fp32":
@@ -141,7 +141,12 @@ def _fp16_ladder() -> tuple[Strategy, ...]:
     return (FP16,)
 
 
-def _fp32_instead(target: Target, ref: Artifact, int8: Artifact, work: Path) -> Artifact:
+def ship_fp32_instead(speed: dict, speed_fallback: bool) -> bool:
+    """A gated INT8 model that ran clearly slower than FP32 here gives way to FP32 when the profile says so."""
+    return speed_fallback and bool(speed.get("slower"))
+
+
+def fp32_instead(target: Target, ref: Artifact, int8: Artifact, work: Path) -> Artifact:
     """The target's FP32 model, shipped instead of a slower INT8 one; the INT8 model stays beside it for the record."""
     fp32 = target.load("fallback")(ref, work / "speed-fallback")
     for path in (int8.model_path, int8.model_path.with_suffix(".bin")):

@@ -7,7 +7,8 @@ images: latency does not depend on the calibration method or on which images), t
 them at 1 thread in ONE process, runs interleaved, with the runner's session / compile options
 (edgetally/runtimes/onnxruntime.py, edgetally/runtimes/openvino.py) plus the setting under test. Speed only:
 accuracy is benchmarks/convert_bench.py's job. Rows named "diagnostic" change the model and are
-not deployable: "SiLU->ReLU" shows what the convolutions alone cost; "SiLU as one float QuickGelu"
+not deployable as they are (edge convert --activation retrains them): "SiLU->ReLU" shows what the
+convolutions alone cost, "SiLU->HardSwish" what OpenVINO's fused HSwish post-op costs; "SiLU as one float QuickGelu"
 is the best layout of "keep the activations float" that ORT can run (its quantiser leaves Sigmoid
 and Mul apart and ORT then gives each its own DequantizeLinear, so they never fuse); "SiLU clamped
 >= 0" shows what the activation zero point costs OpenVINO. Writes
@@ -208,7 +209,7 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
     for index, (name, overrides) in enumerate(ORT_VARIANTS.items()):
         log(f"building {name}")
         onnx[name] = ort_int8(source, work / f"ort{index}.onnx", calibration, input_name, overrides)
-    for to in ("QuickGelu", "Relu"):
+    for to in ("QuickGelu", "Relu", "HardSwish"):
         rewrite_silu(source, work / f"{to}.onnx", to)
     onnx["diagnostic: ORT FP32 SiLU->ReLU"] = work / "Relu.onnx"
     log("building the SiLU diagnostics")
@@ -216,6 +217,8 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
                                                                        calibration, input_name, {})
     onnx["diagnostic: ORT INT8 SiLU->ReLU"] = ort_int8(work / "Relu.onnx", work / "relu8.onnx", calibration,
                                                        input_name, {})
+    onnx["diagnostic: ORT INT8 SiLU->HardSwish"] = ort_int8(work / "HardSwish.onnx", work / "hswish8.onnx",
+                                                            calibration, input_name, {})
     convert_fp32(source, work / "ov_fp32.xml")
     ir: dict[str, tuple[Path, str]] = {"OV FP32 (f32 hint)": (work / "ov_fp32.xml", "fp32"),
                                        "OV FP32 (plugin default precision)": (work / "ov_fp32.xml", "int8")}
@@ -224,6 +227,8 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
         ir[name] = (nncf_int8(source, work / f"ov{index}.xml", calibration, overrides), "int8")
     ir["diagnostic: OV INT8 SiLU->ReLU"] = (
         nncf_int8(work / "Relu.onnx", work / "ov_relu.xml", calibration, {}), "int8")
+    ir["diagnostic: OV INT8 SiLU->HardSwish"] = (
+        nncf_int8(work / "HardSwish.onnx", work / "ov_hswish.xml", calibration, {}), "int8")
     clamp_silu(source, work / "clamped.onnx")
     ir["diagnostic: OV INT8 SiLU clamped >= 0 (unsigned, zero point 0)"] = (
         nncf_int8(work / "clamped.onnx", work / "ov_clamped.xml", calibration, {}), "int8")

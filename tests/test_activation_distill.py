@@ -116,3 +116,38 @@ def test_training_images_never_include_what_a_fold_evaluates(tmp_path: Path) -> 
     with pytest.raises(UsageError, match="no gate fold evaluates on; found 0: give --distill-images"):
         distill.training_tensors([Fold(_calibration(x[:8], "h"), everything)], [],
                                  InputSpec(name="images", shape=[1, 3, 32, 32]))
+
+
+def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
+    """The CLI wiring: rewrite, refit, distil within the budget, quantise the student, gate against the ORIGINAL
+    FP32 model, record it all in report.json. A tiny model read as a one-class YOLOX head with stride 1."""
+    import json
+
+    import cv2
+    from click.testing import CliRunner
+
+    from edgetally.cli.convert import convert
+
+    model = tiny_detector(tmp_path / "tiny.onnx")
+    (tmp_path / "labels.txt").write_text("thing\n")
+    folder, labels = tmp_path / "imgs", tmp_path / "lbl"
+    folder.mkdir()
+    labels.mkdir()
+    for index, image in enumerate(images(24, seed=3)):
+        cv2.imwrite(str(folder / f"{index:02d}.png"), image.transpose(1, 2, 0).astype(np.uint8))
+        (labels / f"{index:02d}.txt").write_text("0 0.5 0.5 0.4 0.4\n")
+    args = [str(model), "--decoder", "yolox", "--input-size", "32", "--labels", str(tmp_path / "labels.txt"),
+            "--strides", "1", "--precision", "int8", "--calib", str(folder), "--calib-count", "8",
+            "--eval-labels", str(labels), "--folds", "1", "--activation", "relu", "--distill-budget", "3s",
+            "--threads", "1", "--latency-runs", "0", "--max-map-drop", "100", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(convert, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    distilled = report["distillation"]
+    assert distilled["activation"] == "relu" and distilled["replaced"] == 2 and distilled["steps"] > 0
+    assert distilled["images"] == 8 and {"before", "after_refit", "after"} <= set(distilled)
+    assert distilled["seconds"] >= 3.0 and "activations relu" in result.output
+    quantised = onnx.load(str(tmp_path / "out" / "model.int8.onnx"))
+    assert "Relu" in {n.op_type for n in quantised.graph.node} or not silu_pairs(quantised)
+    reference = onnx.load(str(tmp_path / "out" / "reference" / "tiny.onnx"))
+    assert len(silu_pairs(reference)) == 2  # the gate's baseline is the original SiLU model

@@ -196,7 +196,8 @@ def test_integer_io_profiles_need_tflite(tmp_path: Path) -> None:
         resolve_target(get_profile(str(tmp_path / "odd.yaml")))
 
 
-def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_set, tmp_path: Path) -> None:
+def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_set, shared_data: Path,
+                                                       tmp_path: Path) -> None:
     pytest.importorskip("onnxconverter_common")
     import onnx
 
@@ -222,6 +223,19 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
                    if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits]
     assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
     assert report["passed"] and report["tensorrt"]["build_script"] == "build_engine.sh"
+    # The runner's tensorrt runtime takes this artifact as it is: engine built from model.int8.onnx (INT8+FP16
+    # flags) on first start and cached; TensorRT itself is faked here (no GPU), the runtime's contract is real.
+    from edgetally.postprocess import build_decoder
+    from edgetally.preprocess import Preprocessor
+    from edgetally.runtimes.tensorrt import EngineCache, TensorRtRuntime
+    from tests.trt_fake import FakeBackend
+
+    backend = FakeBackend()
+    runtime = TensorRtRuntime(Artifact.load(artifact.directory), backend, EngineCache(tmp_path / "engines"))
+    assert backend.builds[0][0].flags == ("INT8", "FP16")
+    tensor, letterbox = Preprocessor(m.input)(cv2.imread(str(shared_data / "models" / "dog.jpg")))
+    detections = build_decoder(m, score_threshold=0.5)(runtime.infer(tensor), letterbox)
+    assert sorted(detections.class_ids.tolist()) == [1, 2, 16]  # bicycle, car, dog, as FP32 sees them
 
 
 def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eval_set, tmp_path: Path) -> None:
@@ -308,3 +322,33 @@ def test_cli_fp16_refuses_what_it_does_not_build(shared_data: Path, small_eval: 
                                                  message: str) -> None:
     result = _fp16_cli(shared_data, small_eval, tmp_path / "o", "--profile", profile)
     assert isinstance(result.exception, (UsageError, ConversionError)) and message in str(result.exception)
+
+
+@pytest.fixture(scope="session")
+def coco40(coco: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 labelled COCO images (links): two folds of 20 evaluation images, CI-sized."""
+    root = tmp_path_factory.mktemp("coco40")
+    for sub in ("images", "labels"):
+        (root / sub).mkdir()
+    for image in sorted((coco / "images").glob("*.jpg"))[:40]:
+        (root / "images" / image.name).symlink_to(image)
+        label = coco / "labels" / f"{image.stem}.txt"
+        if label.is_file():
+            (root / "labels" / label.name).symlink_to(label)
+    return root
+
+
+def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path: Path) -> None:
+    from edgetally.converters.accuracy.folds import SplitRequest, plan_folds
+
+    folds, info = plan_folds(SplitRequest(coco40 / "images", 12, 2, eval_labels=coco40 / "labels"), fp32.manifest.input)
+    artifact, report = build_int8(fp32, tmp_path / "kf", "onnxruntime", folds, GateConfig(max_map_drop=3.0),
+                                  BuildOptions(strategies=(MIXED_STEM,), latency_runs=0, eval_info=info),
+                                  log=lambda _m: None)
+    attempt = report["attempts"][0]
+    assert [f["name"] for f in attempt["folds"]] == ["fold 1/2", "fold 2/2"] and report["gate"]["folds"] == 2
+    drops = report["accuracy"]["folds"]["map50_95_drop_points"]
+    assert len(drops["per_fold"]) == 2 and drops["worst"] == max(drops["per_fold"]) <= 3.0
+    assert drops["spread"] == pytest.approx(abs(drops["per_fold"][0] - drops["per_fold"][1]), abs=1e-3)
+    assert report["evaluation"]["per_fold"][1]["images"] == 20 and report["calibration"]["count"] == 12
+    assert report["float_layers"][:3] == ["Conv_41", "Conv_44", "Conv_47"]  # the float stem, then the tail

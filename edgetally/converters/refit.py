@@ -80,7 +80,7 @@ def conv_outputs(module: Any, images: Sequence[Any]) -> dict[str, list]:
             elif node.op != "output":
                 env[node] = _call(module, node, env, len(images))
                 if node.op == "call_module" and isinstance(module.get_submodule(node.target), torch.nn.Conv2d):
-                    found[node.target] = env[node]
+                    found[node.target] = [t.half() for t in env[node]]  # half the memory; regression targets only
             for arg in node.all_input_nodes:
                 if last.get(arg) is node:
                     env.pop(arg, None)
@@ -106,7 +106,7 @@ def fit_conv(conv: Any, inputs: Sequence[Any], targets: Sequence[Any], rng: np.r
     groups, out_per_group = conv.groups, conv.out_channels // conv.groups
     gram = cov = None
     for x, y in zip(inputs, targets):
-        y = y[0].reshape(conv.out_channels, -1)  # (C_out, L)
+        y = y[0].float().reshape(conv.out_channels, -1)  # (C_out, L)
         positions = rng.choice(y.shape[1], MAX_POSITIONS, replace=False) if y.shape[1] > MAX_POSITIONS else None
         if positions is not None:
             y = y[:, positions]
@@ -127,8 +127,8 @@ def fit_conv(conv: Any, inputs: Sequence[Any], targets: Sequence[Any], rng: np.r
         else:
             conv.bias.copy_(bias)
     fitted = [conv(x) for x in inputs]
-    error = sum(float(((f - t) ** 2).sum()) for f, t in zip(fitted, targets))
-    return error / max(sum(float((t ** 2).sum()) for t in targets), 1e-12)
+    error = sum(float(((f - t.float()) ** 2).sum()) for f, t in zip(fitted, targets))
+    return error / max(sum(float((t.float() ** 2).sum()) for t in targets), 1e-12)
 
 
 def refit(student: Any, teacher_convs: dict[str, list], images: Sequence[Any], seed: int = 0) -> dict[str, float]:

@@ -69,7 +69,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     # NNCF preset MIXED; oneDNN fuses ReLU and HSwish into INT8 convolutions as post-ops. HardSwish: YOLOX-nano
     # INT8 0.71x ORT FP32 (ReLU 0.61x) but its refit alone recovers 28.1 of 33.7 mAP50-95 points (ReLU 5.0).
     Target("openvino", "openvino", "openvino", f"{_T}.openvino:int8_builder", f"{_T}.openvino:fp32_fallback",
-           fp16=f"{_T}.fp16:openvino_fp16_builder", time_own_fp32=True, fused_activation="hardswish"),
+           fp16=f"{_T}.fp16:openvino_fp16_builder", time_own_fp32=True, fused_activation="hardswish",
+           repairs="edgetally.converters.accuracy.strategy:OPENVINO_REPAIRS"),
     # ai-edge-quantizer, int8 input and float output; XNNPACK fuses ReLU into its INT8 convolutions.
     Target("litert", "litert", "tflite", f"{_T}.tflite:tflite_builder", f"{_T}.onnxruntime:fp32_fallback",
            repairs=f"{_T}.tflite:TFLITE_REPAIRS", unsupported={"fp16": "FP16 TFLite is not implemented; use an onnxruntime or openvino "

@@ -85,6 +85,8 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     assert attempts[0]["passed"] is False and attempts[0]["metrics"]["map50_95_drop_points"] > 10
     assert report["passed"] and report["strategy"]["name"] == "tail-float+float-stem"
     assert report["accuracy"]["map50_95_drop_points"] <= 3.0
+    cost = report["float_layers_cost"]  # the float stem timed against the all-INT8 first rung
+    assert cost["compared_with"] == "naive" and cost["ratio_1_thread"] > 0 and "latency at 1 thread" in cost["statement"]
     m = artifact.manifest
     assert (m.format, m.runtime, m.precision, m.model_file) == ("onnx", "onnxruntime", "int8", "model.int8.onnx")
     assert report["sizes"]["ratio"] <= 0.5

@@ -163,6 +163,23 @@ def _runtime_fp32(target: Target, ref: Artifact, artifact: Artifact, work: Path)
     return target.load("fallback")(ref, work / "runtime-fp32")
 
 
+def _float_layers_cost(result: GateResult, artifact: Artifact, runs: int, target: Target) -> dict | None:
+    """The accepted model against the ladder's first rung (its most-INT8 build), 1 thread, interleaved."""
+    from edgetally.latency import measure_interleaved
+
+    first = result.attempts[0] if result.attempts else None
+    if not result.passed or first is None or first is result.attempts[-1] or first.artifact is None:
+        return None
+    if not first.artifact.model_path.is_file():
+        return None
+    accepted_row, first_row = measure_interleaved([artifact, first.artifact], 1, runs,
+                                                  runtimes=[target.executor, target.executor])
+    ratio = round(accepted_row["p50_ms"] / max(first_row["p50_ms"], 1e-9), 3)
+    return {"compared_with": first.strategy.name, "accepted_p50_ms": accepted_row["p50_ms"],
+            "first_rung_p50_ms": first_row["p50_ms"], "ratio_1_thread": ratio,
+            "statement": f"the float layers cost {100 * (ratio - 1):+.0f}% latency at 1 thread vs {first.strategy.name}"}
+
+
 def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds: Sequence[Fold], config: GateConfig,
             options: BuildOptions, target: Target, work: Path) -> dict:
     accepted = result.attempts[-1] if result.passed else None
@@ -197,6 +214,7 @@ def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds:
             report["latency"] = latency_table(ref, artifact, runs=options.latency_runs, runtime_fp32=own,
                                               executor=target.executor)
             report["speed"] = speed_verdict(report["latency"], artifact.manifest.precision, options.speed_threads)
+            report["float_layers_cost"] = _float_layers_cost(result, artifact, options.latency_runs, target)
         else:
             report["latency"] = {"skipped": "latency runs set to 0"}
             report["speed"] = {"statement": "not measured (latency runs set to 0)"}

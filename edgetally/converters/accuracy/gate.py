@@ -144,6 +144,7 @@ class Attempt:
     build: dict
     seconds: float
     folds: tuple[FoldResult, ...] = ()
+    artifact: Artifact | None = None  # fold 1's build, kept until the conversion's work directory goes
 
     def as_dict(self) -> dict:
         return {"strategy": self.strategy.describe(), "passed": self.verdict.passed, "reason": self.verdict.reason,
@@ -217,7 +218,8 @@ def run_gate(builder_for: Callable[[int], Builder], references: References, fold
     """Try ``strategies`` in order; keep the first whose artifact passes on every fold (worst fold decides).
 
     Fold 1's artifact is the one that ships; the other folds' are judged and deleted. A strategy stops at its
-    first failing fold. Failed builds are deleted."""
+    first failing fold. Failed fold-1 builds stay in ``work_dir`` (the report times the first, all-INT8 rung
+    beside the accepted one: what the float layers cost); the caller deletes ``work_dir``."""
     attempts: list[Attempt] = []
     for index, strategy in enumerate(strategies):
         started = time.perf_counter()
@@ -236,9 +238,8 @@ def run_gate(builder_for: Callable[[int], Builder], references: References, fold
             if not results[-1].passed:
                 break
         verdict = _combined(results, len(folds))
-        attempts.append(Attempt(strategy, verdict, info, time.perf_counter() - started, tuple(results)))
+        attempts.append(Attempt(strategy, verdict, info, time.perf_counter() - started, tuple(results), shipped))
         log(f"[gate] {strategy.name}: {'PASS' if verdict.passed else 'fail'}: {verdict.reason}")
         if verdict.passed:
             return GateResult(attempts, shipped)
-        shutil.rmtree(Path(work_dir) / f"attempt{index}-{strategy.name}", ignore_errors=True)
     return GateResult(attempts, None)

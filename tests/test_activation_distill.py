@@ -28,6 +28,10 @@ from edgetally.converters.refit import conv_outputs, refit  # noqa: E402
 from edgetally.errors import UsageError  # noqa: E402
 from tests.tiny_models import images, run, tiny_detector  # noqa: E402
 
+# One thread, as the converter sets it: on a shared 2-core machine torch's default OpenMP threads spin
+# against each other (a tiny forward pass measured 0.4 s with 2 threads, 1.5 ms with 1).
+torch.set_num_threads(1)
+
 
 @pytest.fixture()
 def teacher(tmp_path: Path) -> Path:

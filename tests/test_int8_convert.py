@@ -92,6 +92,19 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     assert report["sizes"]["ratio"] <= 0.5
 
 
+def test_bench_compares_the_artifact_with_the_fp32_it_replaces(ort_int8, shared_data: Path) -> None:
+    from edgetally.cli.bench import bench
+
+    artifact, _ = ort_int8
+    result = CliRunner().invoke(bench, ["--model", str(artifact.directory), "--source",
+                                        str(shared_data / "videos" / "traffic_road.mp4"), "--max-frames", "8",
+                                        "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    compared = json.loads(result.output.strip().splitlines()[-1])["vs_fp32"]
+    assert compared["baseline"] == "FP32 reference on onnxruntime" and compared["ratio"] > 0
+    assert compared["statement"].startswith(f"INT8 {compared['ratio']:.2f}x FP32 reference on onnxruntime: ")
+
+
 def test_ort_artifact_is_qdq_per_channel_opset13(ort_int8) -> None:
     import onnx
 
@@ -238,6 +251,10 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
     tensor, letterbox = Preprocessor(m.input)(cv2.imread(str(shared_data / "models" / "dog.jpg")))
     detections = build_decoder(m, score_threshold=0.5)(runtime.infer(tensor), letterbox)
     assert sorted(detections.class_ids.tolist()) == [1, 2, 16]  # bicycle, car, dog, as FP32 sees them
+    from edgetally.latency import fp32_baseline
+
+    baseline, described = fp32_baseline(artifact)  # what `edge bench` times it against on the Jetson
+    assert described == "FP16 engine (model.fp16.onnx)" and baseline.manifest.precision == "fp16"
 
 
 def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eval_set, tmp_path: Path) -> None:

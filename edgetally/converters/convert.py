@@ -82,6 +82,9 @@ def convert_int8(request: Int8Request, package_options: Mapping[str, Any],
     if request.calib is None:
         raise UsageError("--calib is required for INT8: an image folder or a video from the deployment camera")
     budget = DEFAULT_MAX_MAP_DROP if request.max_map_drop is None else request.max_map_drop
+    if profile is not None and profile.int8_pays == "with-activation-replacement" and request.activation is None:
+        log(f"note: on {profile.board}, INT8 is expected to beat FP32 only once SiLU is replaced by "
+            f"{target.fused_activation} (--activation auto); report.json will say how it compares")
     with tempfile.TemporaryDirectory(prefix="edge-convert-") as tmp:
         reference = package_fp32(request.model, Path(tmp) / "fp32", request.decoder, request.input_size,
                                  request.labels, **package_options)

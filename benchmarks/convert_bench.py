@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activation", action="store_true", help="also --activation auto for ORT and OpenVINO")
     parser.add_argument("--only-activation", action="store_true", help="only the --activation runs")
     parser.add_argument("--distill-budget", type=float, default=900.0)
+    parser.add_argument("--activation-profiles", nargs="+", default=["generic-onnxruntime", "intel-x86-openvino"],
+                        choices=["generic-onnxruntime", "intel-x86-openvino"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "convert_bench.json")
     args = parser.parse_args(argv)
     if not MODEL.is_file():
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 _save(results, args.out)
         if args.activation or args.only_activation:
             calib, evals = halves(work)
-            for profile in ("generic-onnxruntime", "intel-x86-openvino"):
+            for profile in args.activation_profiles:
                 results["profiles"].append(convert(profile, work / f"{profile}-act", args, calib, evals, True))
                 _save(results, args.out)
     print(json.dumps(results, indent=2))

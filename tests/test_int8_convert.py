@@ -105,6 +105,17 @@ def test_bench_compares_the_artifact_with_the_fp32_it_replaces(ort_int8, shared_
     assert compared["statement"].startswith(f"INT8 {compared['ratio']:.2f}x FP32 reference on onnxruntime: ")
 
 
+def test_a_slower_int8_model_gives_way_to_fp32_and_stays_beside_it(ort_int8, tmp_path: Path) -> None:
+    from edgetally.converters.build import fp32_instead
+    from edgetally.converters.targets import TARGETS
+
+    artifact, _ = ort_int8
+    shipped = fp32_instead(TARGETS["onnxruntime"], Artifact.load(artifact.directory / "reference"), artifact, tmp_path)
+    m = shipped.manifest
+    assert (m.precision, m.model_file, m.runtime) == ("fp32", "model.fp32.onnx", "onnxruntime")
+    assert (shipped.directory / "model.int8.onnx").is_file() and "ran slower than FP32" in m.notes[0]
+
+
 def test_ort_artifact_is_qdq_per_channel_opset13(ort_int8) -> None:
     import onnx
 

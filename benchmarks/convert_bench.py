@@ -11,8 +11,9 @@ Figures: mAP50-95 drop per fold (worst, spread), agreement, latency vs ORT FP32 
 
 ``--activation``: the generic-onnxruntime and intel-x86-openvino profiles again with ``--activation
 auto`` (SiLU -> ReLU / HardSwish, refit + distillation within ``--distill-budget`` seconds). Its
-distillation must not see any image a fold evaluates, so those runs calibrate on half of coco128 and
-evaluate (K folds) on the other half, and distil on the calibration half plus the bottles video.
+distillation must not see any image a fold evaluates, so those runs calibrate (K folds) on half of
+coco128 and are judged on the whole other half in every fold, and distil on the calibration half plus
+the bottles video.
 Writes benchmarks/results/convert_bench.json (and prints it).
 """
 

@@ -61,11 +61,11 @@ def test_one_fold_is_the_split_edge_convert_always_made(tmp_path: Path) -> None:
     assert _names(fold.images) == _names(load_eval_set(folder, None, calibration.sha256))
 
 
-def test_separate_evaluation_folder_still_varies_calibration_per_fold(tmp_path: Path) -> None:
-    calib, evals = _folder(tmp_path / "c", 30, seed=1), _folder(tmp_path / "e", 51, seed=2)
+def test_separate_evaluation_folder_is_judged_whole_while_calibration_varies(tmp_path: Path) -> None:
+    calib, evals = _folder(tmp_path / "c", 30, seed=1), _folder(tmp_path / "e", 20, seed=2)
     folds, _ = plan_folds(SplitRequest(calib, calib_count=16, folds=3, eval_images=evals), SPEC)
     assert len({f.calibration.sources for f in folds}) == 3
-    assert [len(f.images) for f in folds] == [17, 17, 17]
+    assert [len(f.images) for f in folds] == [20, 20, 20]
 
 
 def test_video_holdout_uses_time_segments_and_keeps_their_neighbours_out_of_calibration(tmp_path: Path) -> None:

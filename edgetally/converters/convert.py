@@ -49,7 +49,7 @@ def resolve_target(profile: Profile | None, name: str | None = None) -> Target:
 
 
 def _folds(request: Int8Request, reference: Artifact, calibrate: bool) -> tuple[list, dict]:
-    from edgetally.converters.accuracy.folds import MIN_EVAL_IMAGES, Fold, SplitRequest, plan_folds
+    from edgetally.converters.accuracy.folds import MIN_EVAL_IMAGES, MIN_LABELLED_EVAL_IMAGES, Fold, SplitRequest, plan_folds
 
     if calibrate:
         return plan_folds(SplitRequest(request.calib, request.calib_count, request.folds, request.eval_images,
@@ -57,9 +57,9 @@ def _folds(request: Int8Request, reference: Artifact, calibrate: bool) -> tuple[
     from edgetally.converters.accuracy.evaluate import load_eval_set
 
     images = load_eval_set(request.eval_images, request.eval_labels)
-    if len(images) < MIN_EVAL_IMAGES:
-        raise UsageError(f"{request.eval_images}: only {len(images)} evaluation images; the gate needs at least "
-                         f"{MIN_EVAL_IMAGES}")
+    need = MIN_LABELLED_EVAL_IMAGES if request.eval_labels else MIN_EVAL_IMAGES
+    if len(images) < need:
+        raise UsageError(f"{request.eval_images}: only {len(images)} evaluation images; the gate needs at least {need}")
     return [Fold(None, images)], {"images_dir": str(request.eval_images), "count": len(images), "folds": 1,
                                   "labels_dir": str(request.eval_labels) if request.eval_labels else None}
 

@@ -2,13 +2,13 @@
 
 Sources: the calibration source (image folder or video), a labelled or unlabelled evaluation folder
 (``--eval-images``), and a label-free holdout from the deployment camera (``--holdout``: video or
-folder). Each evaluation source is cut into K groups -- every K-th image of a folder (so each group
+folder). The calibration source is cut into K groups -- every K-th image of a folder (so each group
 spans the folder), K contiguous time segments of a video (neighbouring frames are near-copies, so an
-interleaved split would evaluate on the calibration frames' twins). Fold i evaluates on group i of
-each source and calibrates on the calibration source minus anything that shares a source with its
-evaluation: group i itself (plus the sampled frames next to a video segment) when the calibration
-source is also evaluated, else group i of the calibration source, so every fold still calibrates on a
-different subset. The gate requires every fold to pass: the worst fold decides.
+interleaved split would evaluate on the calibration frames' twins). Fold i calibrates on everything
+but group i (and, for a video, the sampled frames beside segment i). When the calibration source is
+also evaluated (a shared folder, or a calibration video as its own holdout), fold i judges group i;
+a separate evaluation source is judged whole in every fold (it never calibrates; the folds then differ
+by their calibration subsets). The gate requires every fold to pass: the worst fold decides.
 
 K = 1 is the single split ``edge convert`` always made: calibration evenly spaced over the source,
 evaluation on the evaluation folder minus the calibration images (by content hash).
@@ -31,6 +31,9 @@ from edgetally.converters.accuracy.evaluate import EvalImage, load_eval_set, rea
 from edgetally.errors import ConversionError, UsageError
 
 MIN_EVAL_IMAGES = 16
+# With labels the gate compares mAP, FP32 vs INT8 on the same boxes (paired): a camera's own validation
+# split (`edge label` keeps the last 20 % of ~50 frames, each with many objects) is enough.
+MIN_LABELLED_EVAL_IMAGES = 8
 # Video frames kept for evaluation are shrunk to at most this multiple of the model input side: the
 # letterbox shrinks them anyway, and a 1080p pool would otherwise hold gigabytes.
 _MAX_FRAME_SCALE = 2
@@ -187,10 +190,12 @@ def plan_folds(request: SplitRequest, spec: InputSpec) -> tuple[list[Fold], dict
         raise UsageError("--eval-labels needs --eval-images (the calibration source is a video)")
     folds = _single_split(request, spec) if request.folds == 1 else _k_folds(request, spec)
     for fold in folds:
-        if max(len(fold.images), len(fold.holdout)) < MIN_EVAL_IMAGES:
+        labelled = bool(fold.images) and fold.images[0].truth is not None
+        if len(fold.images) < (MIN_LABELLED_EVAL_IMAGES if labelled else MIN_EVAL_IMAGES) and \
+                len(fold.holdout) < MIN_EVAL_IMAGES:
             raise UsageError(f"{fold.name}: only {len(fold.images)} evaluation images and {len(fold.holdout)} holdout "
                              f"frames not used for calibration; the gate needs at least {MIN_EVAL_IMAGES} "
-                             "(give --eval-images or --holdout, or fewer --folds)")
+                             f"({MIN_LABELLED_EVAL_IMAGES} labelled) (give --eval-images or --holdout, or fewer --folds)")
     return folds, _describe(request, folds)
 
 
@@ -228,9 +233,14 @@ def _k_folds(request: SplitRequest, spec: InputSpec) -> list[Fold]:
     for i in range(k):
         calibration = calibration_from(calib, _calibration_picks(calib, evaluated, k, i, count), spec)
         used = frozenset(calibration.sha256)
-        images, holdout = ([] if s is None else eval_items(s, s.groups(k)[i], used) for s in evaluated)
+        images, holdout = ([] if s is None else eval_items(s, _judged(s, calib, k, i), used) for s in evaluated)
         folds.append(Fold(calibration, images, holdout, f"fold {i + 1}/{k}"))
     return folds
+
+
+def _judged(source: Source, calib: Source, k: int, i: int) -> Sequence[int]:
+    """What fold i judges of ``source``: its group i when it is also the calibration source, else all of it."""
+    return source.groups(k)[i] if source is calib else range(len(source.names))
 
 
 def _reuse(calib: Source, path: Path | None, labels: Path | None, k: int, spec: InputSpec) -> Source | None:
@@ -239,7 +249,7 @@ def _reuse(calib: Source, path: Path | None, labels: Path | None, k: int, spec: 
         return None
     if Path(path).resolve() == calib.path.resolve():
         return calib
-    return open_source(path, k * 2 * MIN_EVAL_IMAGES, labels if Path(path).is_dir() else None, _max_side(spec))
+    return open_source(path, 4 * MIN_EVAL_IMAGES, labels if Path(path).is_dir() else None, _max_side(spec))
 
 
 def _calibration_picks(calib: Source, evaluated: Sequence[Source | None], k: int, i: int, count: int) -> list[int]:

@@ -76,7 +76,7 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
     folds = accuracy.get("folds", {})
     latency = report.get("latency", {})
     ratios = {str(c["threads"]): round(c["p50_ms"] / f["p50_ms"], 3)
-              for f, c in zip(latency.get("fp32", []), latency.get("candidate", []))}
+              for f, c in zip(latency.get("fp32", []), latency.get("candidate", []), strict=True)}
     return {
         "profile": profile, "activation_replaced": activation, "passed": report.get("passed"),
         "strategy": (report.get("strategy") or {}).get("name"),

@@ -110,8 +110,8 @@ def clamp_silu(source: Path, out: Path) -> int:
 def ort_int8(source: Path, out: Path, calibration, input_name: str, overrides: dict) -> Path:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from edgetally.converters.targets.onnxruntime import _Reader, excluded_nodes, prepare_fp32
     from edgetally.converters.accuracy.strategy import Strategy
+    from edgetally.converters.targets.onnxruntime import _Reader, excluded_nodes, prepare_fp32
 
     options = dict(overrides)
     strategy = Strategy("probe", float_stem_convs=options.pop("float_stem_convs", 3))
@@ -198,8 +198,8 @@ def time_interleaved(runners: dict[str, Callable[[], object]], runs: int, warmup
 def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple[dict, dict]:
     """Every model file: ``onnx`` maps row name -> .onnx for ORT, ``ir`` row name -> (.xml, precision)."""
     from edgetally.converters.accuracy.calibration import load_calibration
-    from edgetally.converters.targets.openvino import convert_fp32
     from edgetally.converters.package import package_fp32
+    from edgetally.converters.targets.openvino import convert_fp32
 
     reference = package_fp32(MODEL, work / "fp32", "yolox", 416, "coco80")
     source = reference.model_path

@@ -25,8 +25,8 @@ MODEL = ROOT.parent / "shared" / "data" / "models" / "yolox_nano.onnx"
 def run(calib_count: int, max_map_drop: float, out: Path) -> dict:
     from edgetally.converters.accuracy.calibration import load_calibration
     from edgetally.converters.accuracy.evaluate import load_eval_set
-    from edgetally.converters.accuracy.gate import GateConfig
     from edgetally.converters.accuracy.folds import Fold
+    from edgetally.converters.accuracy.gate import GateConfig
     from edgetally.converters.build import BuildOptions, build_int8
     from edgetally.converters.package import package_fp32
 

@@ -9,15 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from edgetally.structures import Detections, Tracks
-
-if TYPE_CHECKING:
-    from edgetally.pipeline import Pipeline, RunSummary
-    from edgetally.structures import CountEvent
+from edgetally.hooks import Hook, RunContext
+from edgetally.structures import Detections, FrameResult, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +33,9 @@ class DrawLine:
     p2: tuple[float, float]
 
 
-def lines_from_settings(settings: Any) -> list[DrawLine]:
-    """RunSettings.lines -> DrawLine list."""
-    return [DrawLine(ln.name, tuple(ln.points[0]), tuple(ln.points[1])) for ln in settings.lines]
+def lines_of(context: RunContext) -> list[DrawLine]:
+    """The run's counting lines, as drawn."""
+    return [DrawLine(c.name, c.points[0], c.points[1]) for c in context.counters if c.kind == "line"]
 
 
 def class_colour(class_id: int) -> tuple[int, int, int]:
@@ -157,33 +154,37 @@ def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
     return buf.tobytes()
 
 
-class VideoAnnotator:
-    """Observer for ``edge run --annotate OUT.mp4``: one annotated frame per processed frame."""
+class VideoAnnotator(Hook):
+    """Hook for ``edge run --annotate OUT.mp4``: one annotated frame per processed frame."""
 
     def __init__(self, out: Path, fps: float | None = None) -> None:
         self.out = Path(out)
         self._fps = fps
         self._writer: Any = None
-        self._lines: list[DrawLine] = []
+        self._context: RunContext | None = None
         self.frames = 0
 
-    def attach(self, pipeline: Pipeline) -> None:
-        self._lines = lines_from_settings(pipeline.settings)
+    def open(self, context: RunContext) -> None:
+        self._context = context
 
-    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None:
-        frame = pipeline.current_frame
-        if frame is None:
+    def reconfigured(self, context: RunContext) -> None:
+        self._context = context
+
+    def frame(self, result: FrameResult) -> None:
+        context = self._context
+        if context is None:
             return
-        img = annotate(frame.image, pipeline.current_tracks, pipeline.labels, self._lines, pipeline.totals.values)
+        labels = context.model.labels if context.model is not None else ()
+        img = annotate(result.frame.image, result.tracks, labels, lines_of(context), context.totals.values)
         if self._writer is None:
-            self._writer = self._open(img.shape[1], img.shape[0], pipeline)
+            self._writer = self._open(img.shape[1], img.shape[0], context.source_fps)
         self._writer.write(img)
         self.frames += 1
 
-    def _open(self, width: int, height: int, pipeline: Pipeline) -> Any:
+    def _open(self, width: int, height: int, source_fps: float | None) -> Any:
         import cv2
 
-        fps = self._fps or float(getattr(pipeline.source, "fps", 0) or 0) or 15.0
+        fps = self._fps or float(source_fps or 0) or 15.0
         self.out.parent.mkdir(parents=True, exist_ok=True)
         writer = cv2.VideoWriter(str(self.out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
@@ -191,7 +192,7 @@ class VideoAnnotator:
         log.info("writing the annotated video to %s (%dx%d, %.1f fps)", self.out, width, height, fps)
         return writer
 
-    def stopped(self, pipeline: Pipeline, state: str) -> None:
+    def close(self, final_state: str = "stopped") -> None:
         if self._writer is not None:
             self._writer.release()
             self._writer = None

@@ -14,12 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgetally.errors import ArtifactError
-from edgetally.runtime_table import check_format, check_runtime
+from edgetally.runtimes import RuntimeName, check_format
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 
-DecoderFamily = Literal["yolox", "yolov8", "boxes_scores"]
 
 
 class _Strict(BaseModel):
@@ -98,7 +97,7 @@ class OutputSpec(_Strict):
 
 
 class DecoderSpec(_Strict):
-    family: DecoderFamily
+    family: str = Field(description="a name in edgetally.postprocess.DECODERS")
     strides: list[int] = Field(default_factory=lambda: [8, 16, 32])
     score_threshold: float = 0.25
     nms_iou: float = 0.45
@@ -107,11 +106,20 @@ class DecoderSpec(_Strict):
     # boxes_scores only: are boxes in input-tensor pixels or normalised 0..1?
     boxes_normalized: bool = False
 
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from edgetally.postprocess import DECODERS  # imports this module: resolved at call time
+
+        if value not in DECODERS:
+            raise ValueError(f"unknown decoder family {value!r}; known: {', '.join(sorted(DECODERS))}")
+        return value
+
 
 class Manifest(_Strict):
     schema_version: int = SCHEMA_VERSION
-    format: str  # one of the runtime's formats (edgetally.runtime_table)
-    runtime: str  # a runtime in edgetally.runtime_table
+    format: str  # one of the runtime's formats (edgetally.runtimes.RUNTIMES)
+    runtime: RuntimeName
     model_file: str
     precision: Literal["fp32", "fp16", "int8", "mixed"]
     input: InputSpec
@@ -124,11 +132,6 @@ class Manifest(_Strict):
     tools: dict[str, str] = Field(default_factory=dict)
     created: str = ""
     notes: list[str] = Field(default_factory=list)
-
-    @field_validator("runtime")
-    @classmethod
-    def _runtime_known(cls, value: str) -> str:
-        return check_runtime(value)
 
     @model_validator(mode="after")
     def _runtime_runs_format(self) -> Manifest:

@@ -1,8 +1,8 @@
 """`edge bench`: inference-only vs full-pipeline throughput, measured in one run on the same frames.
 
-Inference-only = runtime.infer on already-preprocessed tensors (the ceiling). Pipeline = the real
-`edge run` path (capture + decode + preprocess on one thread, inference on another, decode + track +
-count on the frame loop). Their ratio is what the threading buys or costs; both come from one
+Inference-only = the detector's ``infer`` on already-preprocessed tensors (the ceiling). Pipeline =
+the real `edge run` path (capture + decode + preprocess on one thread, inference on another, decode +
+track + count on the frame loop). Their ratio is what the threading buys or costs; both come from one
 process so machine noise affects them alike.
 """
 
@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from edgetally.build import build_pipeline
+from edgetally.capture import open_source
 from edgetally.config.models import LineSettings, RunSettings
+from edgetally.detector import Detector
 from edgetally.errors import CameraError
-from edgetally.pipeline import Pipeline
 from edgetally.structures import Frame
 
 _WARMUP = 5
@@ -30,12 +32,10 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
 
 def _first_frames(source: str) -> tuple[list[Frame], int | None]:
     """Up to _MAX_CACHED decoded frames, and the source's frame count when it knows it."""
-    from edgetally.capture import open_source
-
     frames: list[Frame] = []
     src = open_source(source)
     try:
-        total = getattr(src, "frame_count", None)
+        total = src.frame_count
         for frame in src:
             frames.append(frame)
             if len(frames) >= _MAX_CACHED:
@@ -47,18 +47,16 @@ def _first_frames(source: str) -> tuple[list[Frame], int | None]:
     return frames, total
 
 
-def _inference_only(pipeline: Pipeline, frames: list[Frame], n: int) -> list[float]:
-    """Time runtime.infer() alone over n preprocessed tensors (the cached frames, cycled)."""
-    from edgetally.preprocess import Preprocessor
-
-    pre = Preprocessor(pipeline.artifact.manifest.input)
+def _inference_only(detector: Detector, frames: list[Frame], n: int) -> list[float]:
+    """Time the model alone over n preprocessed tensors (the cached frames, cycled)."""
+    pre = detector.new_preprocessor()
     tensors = [pre(f.image)[0].copy() for f in frames]
     for t in tensors[:_WARMUP]:
-        pipeline.runtime.infer(t)
+        detector.infer(t)
     times = []
     for i in range(n):
         t0 = time.perf_counter()
-        pipeline.runtime.infer(tensors[i % len(tensors)])
+        detector.infer(tensors[i % len(tensors)])
         times.append((time.perf_counter() - t0) * 1000.0)
     return times
 
@@ -70,15 +68,15 @@ def run_bench(model: Path, source: str, threads: int = 2, max_frames: int | None
     mid = frames[0].width / 2
     settings = RunSettings(model=model, source=source, threads=threads, max_frames=max_frames,
                            lines=[LineSettings(name="bench", points=[(mid, 0.0), (mid, float(frames[0].height))])])
-    pipeline = Pipeline(settings)
-    infer_ms = _inference_only(pipeline, frames, n)
+    detector = Detector.from_artifact(model, threads=threads)
+    infer_ms = _inference_only(detector, frames, n)
     inference_fps = 1000.0 / float(np.mean(infer_ms))
-    summary = Pipeline(settings).run()
-    pipe_ms = summary.infer_ms
+    summary = build_pipeline(settings, sinks=[]).run()
+    pipe_ms = list(summary.infer_ms)
     return {
         "model": str(model),
-        "runtime": pipeline.artifact.manifest.runtime,
-        "precision": pipeline.artifact.manifest.precision,
+        "runtime": detector.manifest.runtime,
+        "precision": detector.manifest.precision,
         "threads": threads,
         "frames": summary.frames,
         "inference_fps": round(inference_fps, 2),

@@ -41,7 +41,7 @@ def measure_interleaved(artifacts: Sequence[Artifact], threads: int, runs: int =
     from edgetally.runtimes import load_runtime
 
     chosen = list(runtimes) if runtimes is not None else [None] * len(artifacts)
-    models = [load_runtime(a, threads=threads, runtime=r) for a, r in zip(artifacts, chosen)]
+    models = [load_runtime(a, threads=threads, runtime=r) for a, r in zip(artifacts, chosen, strict=True)]
     tensors = [random_frame(a) for a in artifacts]
     times: list[list[float]] = [[] for _ in artifacts]
     try:

@@ -1,38 +1,37 @@
-"""Composes the stages: source -> preprocess -> runtime -> decode -> tracker -> counters -> sinks.
+"""The frame loop: source -> detector -> tracker -> counters -> sinks and hooks.
+
+    pipeline = Pipeline(open_source("road.mp4"), Detector.from_artifact("art"), Tracker(),
+                        [LineCounter("L", (320, 0), (320, 360), labels)], sinks=[JsonlEventSink("ev.jsonl")])
+    summary = pipeline.run()
 
 Three threads, each a stage, with short queues between them: capture + video decode +
 preprocessing; inference; and the frame loop (the caller's thread): output decoding, tracking,
-counting, sinks and observers. So the work around inference overlaps it instead of adding to it.
+counting, sinks and hooks. So the work around inference overlaps it instead of adding to it.
 Tensors are written into a small ring of preallocated buffers, so the hot path allocates almost
-nothing per frame.
+nothing per frame. ``build_pipeline`` (edgetally.build) assembles one from run settings.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from edgetally.artifact import Artifact
-from edgetally.capture import open_source
-from edgetally.config.models import RunSettings
-from edgetally.counting import LineCounter, ZoneCounter
-from edgetally.errors import ConfigError
-from edgetally.postprocess import build_decoder
-from edgetally.preprocess import Letterbox, Preprocessor
+from edgetally.capture import FrameSource
+from edgetally.counting import Counter
+from edgetally.detector import Detector
+from edgetally.hooks import CounterInfo, Hook, ModelInfo, RunContext, RunStats, Sink
+from edgetally.preprocess import Letterbox
 from edgetally.progress import Progress
-from edgetally.runtimes import Runtime, load_runtime
-from edgetally.sinks import CounterInfo, RunContext, RunStats, Sink, TotalsAwareSink
-from edgetally.structures import CountEvent, CountTotals, Detections, Frame, Tracks
-from edgetally.tracking import Tracker, TrackerConfig
+from edgetally.structures import CountEvent, CountTotals, Detections, Frame, FrameResult, Tracks
+from edgetally.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +43,21 @@ _QUEUE_DEPTH = 2
 # Once inferred it is free: the frame loop only sees outputs.
 _RING = _QUEUE_DEPTH + 2
 _INFER_WINDOW = 10_000
+DEFAULT_STATS_INTERVAL_S = 5.0
+
+# What a reload produces: the new counters and the new class filter (None: every class).
+Reconfiguration = tuple[list[Counter], "list[str] | None"]
 
 
 @dataclass(frozen=True)
-class Prepared:
+class _Prepared:
     frame: Frame
     tensor: np.ndarray
     letterbox: Letterbox
 
 
 @dataclass(frozen=True)
-class Inferred:
+class _Inferred:
     frame: Frame
     letterbox: Letterbox
     outputs: list[np.ndarray]
@@ -75,15 +78,6 @@ class RunSummary:
 
     def to_json(self) -> dict[str, object]:
         return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2), "counts": self.counts}
-
-
-class Observer(Protocol):
-    """Watches the frame loop (sd_notify, health endpoint, ...). Called from the frame loop thread;
-    must return quickly."""
-
-    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None: ...
-
-    def stopped(self, pipeline: Pipeline, state: str) -> None: ...
 
 
 class Stage(Generic[In, Out]):
@@ -143,73 +137,40 @@ class Stage(Generic[In, Out]):
         self._thread.join(timeout=5.0)
 
 
-def build_counters(settings: RunSettings, labels: list[str]) -> list[LineCounter | ZoneCounter]:
-    # A counter must remember a track at least as long as the tracker may re-find it, or a track
-    # recovered after a gap looks new to the counter and its crossing is lost.
-    forget_s = tracker_config(settings.tracker).track_buffer_s + 1.0
-    counters: list[LineCounter | ZoneCounter] = []
-    for line in settings.lines:
-        counters.append(LineCounter(line.name, line.points[0], line.points[1], labels, anchor=line.anchor,
-                                    forget_after_s=forget_s))
-    for zone in settings.zones:
-        counters.append(ZoneCounter(zone.name, zone.polygon, labels, anchor=zone.anchor, forget_after_s=forget_s))
-    return counters
-
-
-def class_filter(classes: list[str] | None, labels: list[str]) -> np.ndarray | None:
-    """Boolean lookup table class_id -> keep, or None to keep everything."""
-    if not classes:
-        return None
-    unknown = [c for c in classes if c not in labels]
-    if unknown:
-        raise ConfigError(f"classes: unknown class name(s) {unknown}; the model knows: {', '.join(labels)}")
-    keep = np.zeros(len(labels), dtype=bool)
-    keep[[labels.index(c) for c in classes]] = True
-    return keep
-
-
-def tracker_config(overrides: dict[str, float | int | bool]) -> TrackerConfig:
-    try:
-        return TrackerConfig(**overrides)
-    except TypeError as exc:
-        raise ConfigError(f"tracker: {exc}") from exc
-
-
-def _stats_interval(settings: RunSettings) -> float:
-    """Seconds between stats handed to the sinks: the mqtt block's ``stats_interval_s`` (validated
-    with the MQTT settings when the sinks are built), else MqttSettings' default."""
-    from edgetally.sinks.mqtt_settings import MqttSettings  # pydantic only, no paho
-
-    default = MqttSettings.model_fields["stats_interval_s"].default
-    return float((settings.mqtt or {}).get("stats_interval_s", default))
+def counter_info(counter: Counter) -> CounterInfo:
+    return CounterInfo(counter.name, counter.kind, counter.directions, counter.points)
 
 
 class Pipeline:
-    """One camera, one model, its counters and sinks."""
+    """One source, one detector, one tracker, its counters, sinks and hooks.
 
-    def __init__(self, settings: RunSettings, sinks: list[Sink] | None = None,
-                 on_detections: Callable[[Frame, Detections], None] | None = None) -> None:
-        self.settings = settings
-        self.artifact = Artifact.load(settings.model)
-        self.labels = self.artifact.manifest.labels
-        self.keep = class_filter(settings.classes, self.labels)
-        self.runtime: Runtime = load_runtime(self.artifact, threads=settings.threads)
-        self.decode = build_decoder(self.artifact.manifest, settings.score_threshold, settings.max_detections)
-        self.tracker = Tracker(tracker_config(settings.tracker))
-        self.counters = build_counters(settings, self.labels)
-        self.sinks = sinks or []
-        self.on_detections = on_detections
-        self.observers: list[Observer] = []
-        self.reload_settings: Callable[[], RunSettings] | None = None
-        self._stages: list[Stage] = []
-        self.source: object | None = None  # the open FrameSource while running (stats for observers)
-        # The frame being processed and its tracks, for observers that draw (annotated video, snapshots).
-        self.current_frame: Frame | None = None
-        self.current_tracks: Tracks = Tracks.empty()
+    ``device_id``: the name sinks publish under (default: the hostname, resolved by the caller).
+    ``max_frames``: stop after that many frames. ``stats_interval_s``: how often sinks get stats.
+    ``reload``: called in the frame loop on a reload request; returns the new counters and class
+    filter. Counters keep their per-track state where their geometry did not change.
+    """
+
+    def __init__(self, source: FrameSource, detector: Detector, tracker: Tracker, counters: Sequence[Counter],
+                 sinks: Sequence[Sink] = (), hooks: Sequence[Hook] = (), *, device_id: str = "edgetally",
+                 max_frames: int | None = None, stats_interval_s: float = DEFAULT_STATS_INTERVAL_S,
+                 reload: Callable[[], Reconfiguration] | None = None) -> None:
+        self.source = source
+        self.detector = detector
+        self.tracker = tracker
+        self.counters = list(counters)
+        self.sinks = list(sinks)
+        self.hooks = list(hooks)
+        self.device_id = device_id
+        self.max_frames = max_frames
+        self.stats_interval_s = stats_interval_s
+        self.reload = reload
         self.totals = CountTotals()
+        self._classes = list(detector.labels)
+        self._stages: list[Stage[Any, Any]] = []
         self._commands: deque[dict[str, object]] = deque(maxlen=100)
         self._stop = threading.Event()
-        self.stats_interval_s = _stats_interval(settings)
+
+    # -- control (any thread) ------------------------------------------------------------------
 
     def stop(self) -> None:
         """Ask the frame loop to finish after the current frame (safe from signal handlers)."""
@@ -217,72 +178,46 @@ class Pipeline:
         for stage in self._stages:
             stage.stop_soon()
 
-    def _context(self) -> RunContext:
-        infos = [CounterInfo(c.name, "line", ("in", "out")) if isinstance(c, LineCounter)
-                 else CounterInfo(c.name, "zone", ("entered", "exited")) for c in self.counters]
-        classes = self.settings.classes or list(self.labels)
-        device = self.settings.device_id or socket.gethostname()
-        return RunContext(device, infos, classes, self.totals, commands=self.request)
+    def request(self, command: dict[str, object]) -> None:
+        """Queue a command for the frame loop (thread- and signal-safe): reset or reload."""
+        self._commands.append(command)
 
-    def infer(self, _n: int, item: Prepared) -> Inferred:
-        t0 = time.perf_counter()
-        outputs = self.runtime.infer(item.tensor)
-        return Inferred(item.frame, item.letterbox, outputs, (time.perf_counter() - t0) * 1000.0)
+    def context(self) -> RunContext:
+        manifest = self.detector.manifest
+        model = ModelInfo(str(self.detector.artifact.directory), str(manifest.runtime), str(manifest.precision),
+                          tuple(manifest.labels))
+        return RunContext(self.device_id, [counter_info(c) for c in self.counters], list(self._classes), self.totals,
+                          model=model, source_name=self.source.name, source_fps=self.source.fps,
+                          commands=self.request, health=self._health, metrics=self._metrics)
 
-    def detect(self, item: Inferred) -> Detections:
-        detections = self.decode(item.outputs, item.letterbox)
-        if self.keep is not None and len(detections):
-            detections = detections.select(self.keep[detections.class_ids])
-        return detections
+    def _health(self) -> list[str]:
+        return [problem for sink in self.sinks for problem in sink.problems()]
 
-    def _start_stages(self, source: Iterable[Frame]) -> Stage[Prepared, Inferred]:
-        """Capture + preprocess on one thread, inference on another; the frame loop gets outputs.
+    def _metrics(self) -> dict[str, float]:
+        stats = self.source.stats
+        values = {"dropped_frames_total": float(stats.dropped), "camera_reconnects_total": float(stats.reconnects)}
+        if stats.last_frame_age_s is not None:
+            values["camera_frame_age_seconds"] = float(stats.last_frame_age_s)
+        for sink in self.sinks:
+            values.update(sink.metrics())
+        return values
 
-        Inference runs back to back while the frame loop decodes, tracks and counts the previous
-        frame, so those stages cost the throughput almost nothing.
-        """
-        pre = [Preprocessor(self.artifact.manifest.input) for _ in range(_RING)]
-
-        def prepare(n: int, frame: Frame) -> Prepared:
-            tensor, box = pre[n % _RING](frame.image)
-            return Prepared(frame, tensor, box)
-
-        frames = islice(source, self.settings.max_frames)
-        reader = Stage("frame-reader", frames, prepare)
-        inference = Stage("inference", reader, self.infer)
-        self._stages = [reader, inference]
-        return inference
-
-    def _count(self, frame: Frame, detections: Detections) -> list[CountEvent]:
-        tracks = self.current_tracks = self.tracker.update(detections, frame.timestamp)
-        events: list[CountEvent] = []
-        for counter in self.counters:
-            events.extend(counter.update(tracks, frame.index, frame.timestamp))
-        self._emit(events)
-        return events
-
-    def _emit(self, events: list[CountEvent]) -> None:
-        for event in events:
-            cumulative = self.totals.add(event)
-            for sink in self.sinks:
-                sink.event(event, cumulative)
+    # -- the run -------------------------------------------------------------------------------
 
     def run(self, progress: Progress | None = None) -> RunSummary:
-        """Process the source to its end (or until ``stop()``); sinks and the source are always closed."""
+        """Process the source to its end (or until ``stop()``); sinks, hooks and the source are always closed."""
         summary = RunSummary(counts=self.totals.values)
-        opened: list[Sink] = []
-        source = None
+        opened: list[Hook] = []
         state = "stopped"
         start = time.monotonic()
         try:
-            context = self._context()
-            for sink in self.sinks:  # before the camera: totals restored by a sink count from frame one
-                sink.open(context)
-                opened.append(sink)
-            source = self.source = open_source(self.settings.source, _capture_options(self.settings))
+            context = self.context()
+            for listener in [*self.sinks, *self.hooks]:  # sinks first: totals they restore count from frame one
+                listener.open(context)
+                opened.append(listener)
             if progress is not None:
-                progress.set_total(getattr(source, "frame_count", None))
-            results = self._start_stages(source)
+                progress.set_total(self.source.frame_count)
+            results = self._start_stages()
             start = time.monotonic()
             self._loop(results, summary, progress, start)
             # Final stats: a run shorter than one interval still reports its fps and frame count.
@@ -297,29 +232,48 @@ class Pipeline:
             summary.seconds = time.monotonic() - start
             for stage in reversed(self._stages):
                 stage.close()
-            if source is not None:
-                source.close()
-            for sink in opened:
-                sink.close(state)
-            for observer in self.observers:
-                observer.stopped(self, state)
+            self.source.close()
+            for listener in opened:
+                listener.close(state)
         self._fill_zero_counts(summary)
         return summary
 
-    def _loop(self, results: Iterable[Inferred], summary: RunSummary, progress: Progress | None,
+    def _start_stages(self) -> Stage[_Prepared, _Inferred]:
+        """Capture + preprocess on one thread, inference on another; the frame loop gets outputs.
+
+        Inference runs back to back while the frame loop decodes, tracks and counts the previous
+        frame, so those stages cost the throughput almost nothing.
+        """
+        pre = [self.detector.new_preprocessor() for _ in range(_RING)]
+
+        def prepare(n: int, frame: Frame) -> _Prepared:
+            tensor, box = pre[n % _RING](frame.image)
+            return _Prepared(frame, tensor, box)
+
+        def infer(_n: int, item: _Prepared) -> _Inferred:
+            t0 = time.perf_counter()
+            outputs = self.detector.infer(item.tensor)
+            return _Inferred(item.frame, item.letterbox, outputs, (time.perf_counter() - t0) * 1000.0)
+
+        reader = Stage("frame-reader", islice(self.source, self.max_frames), prepare)
+        inference = Stage("inference", reader, infer)
+        self._stages = [reader, inference]
+        return inference
+
+    def _loop(self, results: Iterable[_Inferred], summary: RunSummary, progress: Progress | None,
               start: float) -> None:
-        """The frame loop: decode, track, count, publish, for every inferred frame in order."""
+        """Decode, track, count and publish every inferred frame, in order."""
         last_stats = start
         for item in results:
-            self.current_frame = item.frame
-            detections = self.detect(item)
-            summary.infer_ms.append(item.infer_ms)
-            if self.on_detections is not None:
-                self.on_detections(item.frame, detections)
-            events = self._count(item.frame, detections)
+            detections, tracks = self._track(item)
+            events = [e for counter in self.counters for e in counter.update(tracks, item.frame.index,
+                                                                             item.frame.timestamp)]
+            self._emit(events)
             summary.frames += 1
-            for observer in self.observers:
-                observer.frame_done(self, summary, events)
+            summary.infer_ms.append(item.infer_ms)
+            result = FrameResult(item.frame, detections, tracks, tuple(events), summary.frames, item.infer_ms)
+            for listener in [*self.sinks, *self.hooks]:
+                listener.frame(result)
             self._drain_commands()
             if progress is not None:
                 progress(summary.frames)
@@ -330,70 +284,68 @@ class Pipeline:
             if self._stop.is_set():
                 break
 
+    def _track(self, item: _Inferred) -> tuple[Detections, Tracks]:
+        detections = self.detector.decode(item.outputs, item.letterbox)
+        return detections, self.tracker.update(detections, item.frame.timestamp)
+
+    def _emit(self, events: list[CountEvent]) -> None:
+        for event in events:
+            cumulative = self.totals.add(event)
+            for sink in self.sinks:
+                sink.event(event, cumulative)
+
     def _publish_stats(self, summary: RunSummary, elapsed: float) -> None:
         recent = list(summary.infer_ms)[-200:]
-        src_stats = getattr(self.source, "stats", None)
+        src = self.source.stats
         stats = RunStats(
             frames=summary.frames,
             fps=summary.frames / elapsed if elapsed > 0 else 0.0,
             infer_ms_p50=float(np.median(recent)) if recent else 0.0,
-            dropped_frames=int(getattr(src_stats, "dropped", 0)),
-            camera_age_s=float(getattr(src_stats, "last_frame_age_s", None) or 0.0),
-            reconnects=int(getattr(src_stats, "reconnects", 0)),
+            dropped_frames=int(src.dropped),
+            camera_age_s=float(src.last_frame_age_s or 0.0),
+            reconnects=int(src.reconnects),
         )
         for sink in self.sinks:
             sink.stats(stats)
 
-    def request(self, command: dict[str, object]) -> None:
-        """Queue a command for the frame loop (thread- and signal-safe): reset or reload."""
-        self._commands.append(command)
+    # -- commands (frame loop only) -------------------------------------------------------------
 
     def _drain_commands(self) -> None:
         while self._commands:
             command = self._commands.popleft()
             if command.get("cmd") == "reset":
-                name = command.get("counter")
-                for key in [k for k in self.totals.values if name in (None, k)]:
-                    self.totals.values[key].clear()
-                for sink in self.sinks:
-                    if isinstance(sink, TotalsAwareSink):
-                        sink.totals_changed()
-                log.info("counter reset: %s", name or "all")
-            elif command.get("cmd") == "reload" and self.reload_settings is not None:
+                self._reset(command.get("counter"))
+            elif command.get("cmd") == "reload" and self.reload is not None:
                 self._reload()
 
-    def _reload(self) -> None:
-        """Re-read the settings and rebuild the counters; totals and tracks carry on.
+    def _reset(self, name: object) -> None:
+        for key in [k for k in self.totals.values if name in (None, k)]:
+            self.totals.values[key].clear()
+        for sink in self.sinks:
+            sink.totals_changed()
+        log.info("counter reset: %s", name or "all")
 
-        Only counting geometry and class filters change on reload; a new model or source needs a restart.
-        """
+    def _reload(self) -> None:
+        """Swap the counters and the class filter; totals and tracks carry on. A new model or
+        source needs a restart."""
+        assert self.reload is not None
         try:
-            settings = self.reload_settings() if self.reload_settings else self.settings
-            counters = build_counters(settings, self.labels)
-            keep = class_filter(settings.classes, self.labels)
+            counters, classes = self.reload()
+            self.detector.set_classes(classes)
         except Exception as exc:  # a bad edit must not stop a running counter
             log.error("reload failed, keeping the running settings: %s", exc)
             return
-        self.counters, self.keep = counters, keep
-        self.settings = settings.model_copy(update={"model": self.settings.model, "source": self.settings.source})
+        self.counters = counters
+        self._classes = list(classes or self.detector.labels)
+        context = self.context()
+        for listener in [*self.sinks, *self.hooks]:
+            listener.reconfigured(context)
         log.info("reloaded: %d counter(s)", len(self.counters))
 
     def _fill_zero_counts(self, summary: RunSummary) -> None:
         """Every counter appears in the summary, with both directions for each class it saw."""
         for counter in self.counters:
-            dirs = ("in", "out") if isinstance(counter, LineCounter) else ("entered", "exited")
             per_class = summary.counts.setdefault(counter.name, {})
             for values in per_class.values():
-                for d in dirs:
+                for d in counter.directions:
                     values.setdefault(d, 0)
-
-
-def _capture_options(settings: RunSettings):  # -> CaptureOptions
-    from edgetally.capture import CaptureOptions
-
-    c = settings.capture
-    return CaptureOptions(
-        width=c.width, height=c.height, fps=c.fps, fourcc=c.fourcc, frame_timeout_s=c.watchdog_s,
-        reconnect_initial_s=c.reconnect_initial_s, reconnect_max_s=c.reconnect_max_s,
-        max_reconnects=c.max_reconnects,
-    )

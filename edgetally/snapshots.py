@@ -1,6 +1,6 @@
 """Annotated JPEG snapshots over MQTT: ``<prefix>/<device>/snapshot`` (retained), for dashboards.
 
-An Observer of the frame loop: every ``interval_s`` it draws tracks, lines and counts on the current
+A hook of the frame loop: every ``interval_s`` it draws tracks, lines and counts on the current
 frame and hands the JPEG to its own small paho client (QoS 0: a lost snapshot is replaced by the
 next one; the MQTT sink's connection and outbox stay reserved for counts).
 """
@@ -8,16 +8,15 @@ next one; the MQTT sink's connection and outbox stay reserved for counts).
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from edgetally.annotate import annotate, encode_jpeg, lines_from_settings
+from edgetally.annotate import annotate, encode_jpeg, lines_of
+from edgetally.hooks import Hook, RunContext
+from edgetally.structures import FrameResult
 
 if TYPE_CHECKING:
-    from edgetally.pipeline import Pipeline, RunSummary
     from edgetally.sinks.mqtt_settings import MqttSettings
-    from edgetally.structures import CountEvent
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,8 @@ def snapshot_topic(prefix: str, device_id: str) -> str:
     return Topics.build(prefix, device_id).snapshot
 
 
-class SnapshotPublisher:
-    """Observer: publish an annotated JPEG of the current frame at most every ``interval_s``."""
+class SnapshotPublisher(Hook):
+    """Hook: publish an annotated JPEG of the current frame at most every ``interval_s``."""
 
     def __init__(self, settings: MqttSettings, interval_s: float = 2.0, max_width: int = 960) -> None:
         self.settings = settings
@@ -36,31 +35,38 @@ class SnapshotPublisher:
         self.max_width = max_width
         self.published = 0
         self._client: Any = None
+        self._context: RunContext | None = None
         self._topic = ""
         self._next = 0.0
+        self._last: FrameResult | None = None
 
-    def attach(self, pipeline: Pipeline) -> None:
+    def open(self, context: RunContext) -> None:
         s = self.settings
-        device = s.resolve_device_id(pipeline.settings.device_id or socket.gethostname())
+        self._context = context
+        device = s.resolve_device_id(context.device_id)
         self._topic = snapshot_topic(s.prefix, device)
         client = s.new_client(f"edgetally-{device}-snapshot")
         client.connect_async(s.broker.host, s.broker.port, keepalive=s.keepalive_s)
         client.loop_start()
         self._client = client
 
-    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None:
+    def reconfigured(self, context: RunContext) -> None:
+        self._context = context
+
+    def frame(self, result: FrameResult) -> None:
+        self._last = result
         now = time.monotonic()
         if now < self._next:
             return
         self._next = now + self.interval_s
-        self._publish(pipeline)
+        self._publish()
 
-    def _publish(self, pipeline: Pipeline) -> Any:
-        frame = pipeline.current_frame
-        if frame is None or self._client is None or not self._client.is_connected():
+    def _publish(self) -> Any:
+        result, context = self._last, self._context
+        if result is None or context is None or self._client is None or not self._client.is_connected():
             return None
-        img = annotate(frame.image, pipeline.current_tracks, pipeline.labels, lines_from_settings(pipeline.settings),
-                       pipeline.totals.values)
+        labels = context.model.labels if context.model is not None else ()
+        img = annotate(result.frame.image, result.tracks, labels, lines_of(context), context.totals.values)
         if img.shape[1] > self.max_width:
             import cv2
 
@@ -70,10 +76,10 @@ class SnapshotPublisher:
         self.published += 1
         return info
 
-    def stopped(self, pipeline: Pipeline, state: str) -> None:
+    def close(self, final_state: str = "stopped") -> None:
         if self._client is None:
             return
-        info = self._publish(pipeline)  # the final counts, so the dashboard's picture matches its numbers
+        info = self._publish()  # the final counts, so the dashboard's picture matches its numbers
         if info is not None:
             try:
                 info.wait_for_publish(timeout=2.0)

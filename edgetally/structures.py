@@ -133,15 +133,16 @@ class Tracks:
         return int(self.ids.shape[0])
 
 
-Direction = Literal["in", "out", "entered", "exited"]
+# Lines: in/out; zones: entered/exited; movements (counting/movements.py): "ORIGIN->DESTINATION".
+Direction = str
 
 
 @dataclass(frozen=True)
 class CountEvent:
-    """One counted crossing (line) or entry/exit (zone)."""
+    """One counted crossing (line), entry/exit (zone) or turning movement (junction)."""
 
     counter: str
-    kind: Literal["line", "zone"]
+    kind: Literal["line", "zone", "movement"]
     class_name: str
     direction: Direction
     track_id: int
@@ -173,3 +174,22 @@ class CountTotals:
         per_class = self.values.setdefault(event.counter, {}).setdefault(event.class_name, {})
         per_class[event.direction] = per_class.get(event.direction, 0) + 1
         return per_class[event.direction]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The outcome of one frame, handed to every sink and hook.
+
+    detections: the detector's output for this frame (after the class filter), or None when the
+        detector did not look at this frame (tracks then come from motion alone).
+    tracks: the confirmed tracks after this frame; events: what the counters counted on it.
+    frames: frames processed in this run so far, this one included.
+    infer_ms: model inference time for this frame (None without detection).
+    """
+
+    frame: Frame
+    detections: Detections | None
+    tracks: Tracks
+    events: tuple[CountEvent, ...]
+    frames: int
+    infer_ms: float | None = None

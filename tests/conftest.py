@@ -28,3 +28,35 @@ def yolox_fp32_artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFact
                "--input-size", "416", "--labels", "coco80", "--out", str(out)])
     assert rc == 0, "edge convert failed on the shared YOLOX-nano"
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_fp32_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed demo detector (models/demo) packaged FP32, once per test session. Read-only."""
+    pytest.importorskip("onnx", reason="packaging the demo detector needs the convert extra")
+    from edgetally.converters.package import package_fp32
+
+    out = tmp_path_factory.mktemp("demo_art") / "art"
+    return package_fp32(REPO / "models/demo/detector.onnx", out, "yolox", (192, 320), REPO / "models/demo/labels.txt",
+                        decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3}).directory
+
+
+@pytest.fixture(scope="session")
+def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rendered 8 s synthetic traffic scene (640x360; its truth JSON beside it)."""
+    from edgetally.demo.scene import DEFAULT_LINE, SceneConfig, render_scene
+
+    video = tmp_path_factory.mktemp("scene") / "scene.mp4"
+    scene = render_scene(SceneConfig(seconds=8, seed=5), video)
+    scene.write_truth_json(video.with_suffix(".truth.json"), DEFAULT_LINE, "L")
+    return video
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _state_directory(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The runner keeps its outbox and interval history in $STATE_DIRECTORY (else ~/.local/state):
+    tests (and the runners they start as subprocesses) never write into the user's home."""
+    import os
+
+    if "STATE_DIRECTORY" not in os.environ:
+        os.environ["STATE_DIRECTORY"] = str(tmp_path_factory.mktemp("state"))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgetally.sinks import CounterInfo, RunContext
+from edgetally.hooks import CounterInfo, RunContext
 from edgetally.structures import CountEvent, CountTotals
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
@@ -38,11 +38,11 @@ class Mosquitto:
     """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off."""
 
     def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
-                 persistence: bool = False) -> None:
+                 persistence: bool = False, acl: str | None = None) -> None:
         if MOSQUITTO is None:
             raise RuntimeError("mosquitto binary not found")
         self.workdir, self.port = workdir, port or free_port()
-        self.users, self.persistence = users, persistence
+        self.users, self.persistence, self.acl = users, persistence, acl
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -60,6 +60,10 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines.append("allow_anonymous true")
+        if self.acl is not None:
+            acl = self.workdir / "acl"
+            acl.write_text(self.acl)
+            lines.append(f"acl_file {acl}")
         conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf

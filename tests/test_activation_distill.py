@@ -16,17 +16,17 @@ pytest.importorskip("onnxruntime")
 if importlib.util.find_spec("onnx2torch") is None:
     pytest.skip("onnx2torch is not installed (scripts/test.sh installs it)", allow_module_level=True)
 
-import onnx  # noqa: E402
-import torch  # noqa: E402
+import onnx
+import torch
 
-from edgetally.converters import distill  # noqa: E402
-from edgetally.converters.accuracy.calibration import CalibrationSet  # noqa: E402
-from edgetally.converters.accuracy.evaluate import EvalImage  # noqa: E402
-from edgetally.converters.accuracy.folds import Fold  # noqa: E402
-from edgetally.converters.graph.activations import ONNX_OPS, replace_silu, silu_pairs  # noqa: E402
-from edgetally.converters.refit import conv_outputs, refit  # noqa: E402
-from edgetally.errors import UsageError  # noqa: E402
-from tests.tiny_models import images, run, tiny_detector  # noqa: E402
+from edgetally.converters import distill
+from edgetally.converters.accuracy.calibration import CalibrationSet
+from edgetally.converters.accuracy.evaluate import EvalImage
+from edgetally.converters.accuracy.folds import Fold
+from edgetally.converters.graph.activations import ONNX_OPS, replace_silu, silu_pairs
+from edgetally.converters.refit import conv_outputs, refit
+from edgetally.errors import UsageError
+from tests.tiny_models import images, run, tiny_detector
 
 # One thread, as the converter sets it: on a shared 2-core machine torch's default OpenMP threads spin
 # against each other (a tiny forward pass measured 0.4 s with 2 threads, 1.5 ms with 1).

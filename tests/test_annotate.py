@@ -70,16 +70,11 @@ def test_snapshot_command(tmp_path: Path) -> None:
     assert sum(_is_line_colour(img[y, 320]) for y in range(40, 360, 20)) >= 12  # the vertical line at x=320
 
 
-def test_run_annotate(tmp_path: Path) -> None:
-    pytest.importorskip("onnx", reason="packaging the demo detector needs the convert extra")
+def test_run_annotate(tmp_path: Path, demo_fp32_artifact: Path) -> None:
     import cv2
 
-    from edgetally.converters.package import package_fp32
-
-    art = package_fp32(REPO / "models/demo/detector.onnx", tmp_path / "art", "yolox", (192, 320),
-                       REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3})
     out = tmp_path / "annotated.mp4"
-    proc = subprocess.run([sys.executable, "-m", "edgetally", "run", "--model", str(art.directory), "--source",
+    proc = subprocess.run([sys.executable, "-m", "edgetally", "run", "--model", str(demo_fp32_artifact), "--source",
                            str(_scene(tmp_path)), "--line", "L=320,0,320,360", "--annotate", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

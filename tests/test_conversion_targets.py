@@ -11,7 +11,7 @@ from edgetally.artifact import DecoderSpec, InputSpec, Manifest, OutputSpec
 from edgetally.converters.targets import TARGETS, check_precision, resolve
 from edgetally.errors import ConfigError, ConversionError, UsageError
 from edgetally.profiles import PROFILES_DIR, list_profiles, load_profile_file
-from edgetally.runtime_table import FORMATS, RUNTIMES
+from edgetally.runtimes import FORMATS, RUNTIMES
 
 
 def test_every_target_runs_on_a_known_runtime_in_one_of_its_formats() -> None:
@@ -76,10 +76,10 @@ def _manifest(**changes) -> dict:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"runtime": "tpu"}, "runtime 'tpu' is not known; known: onnxruntime, openvino, litert, tensorrt"),
+    ({"runtime": "tpu"}, "unknown runtime 'tpu'; known: litert, onnxruntime, openvino, tensorrt"),
     ({"runtime": "litert", "format": "onnx"}, "runtime 'litert' runs format.s. tflite, not 'onnx'"),
 ])
-def test_manifest_runtime_and_format_come_from_the_runtime_table(changes: dict, message: str) -> None:
+def test_manifest_runtime_and_format_come_from_the_runtime_registry(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Manifest.model_validate(_manifest(**changes))
     for runtime, info in RUNTIMES.items():  # every declared pair is accepted

@@ -311,6 +311,7 @@ def test_zone_rejects_bad_polygon() -> None:
 # -- bounded state -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_100k_frames_of_traffic_keep_counter_state_bounded() -> None:
     """Cars enter every 15 frames, cross a vertical line at 8 px/frame with jitter, leave."""
     rng = np.random.default_rng(1)

@@ -57,24 +57,14 @@ def _chromium() -> tuple[str, str]:
     return browser, driver
 
 
-def _artifact(tmp: Path) -> Path:
-    pytest.importorskip("onnx", reason="packaging the demo detector needs the convert extra")
-    from edgetally.converters.package import package_fp32
-
-    return package_fp32(REPO / "models/demo/detector.onnx", tmp / "art", "yolox", (192, 320),
-                        REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3}).directory
-
-
 def _publish_run(artifact: Path, video: Path, device: str, broker_url: str, work: Path) -> dict:
     from edgetally.config.models import RunSettings
     from edgetally.runner import run_counting
-    from edgetally.sinks.mqtt_settings import MqttSettings
-    from edgetally.snapshots import SnapshotPublisher
 
-    mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device}
+    mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device, "snapshot_interval_s": 0.5}
     settings = RunSettings.model_validate({"model": artifact, "source": str(video), "device_id": device,
                                            "mqtt": mqtt, "lines": [{"name": "L", "points": "320,0,320,360"}]})
-    return run_counting(settings, observers=[SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=0.5)])
+    return run_counting(settings)
 
 
 def _nonzero(counts: dict) -> dict:
@@ -92,7 +82,7 @@ def _dom_counts(driver, device: str) -> dict:
     return out
 
 
-def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
+def test_dashboard_in_headless_chromium(tmp_path: Path, demo_fp32_artifact: Path) -> None:
     browser, driver_path = _chromium()
     pytest.importorskip("amqtt", reason="needs the broker extra")
     from selenium import webdriver
@@ -103,7 +93,7 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
     from edgetally.sinks.broker import run_embedded_broker
     from tests.mqtt_support import free_port, wait_until
 
-    artifact = _artifact(tmp_path)
+    artifact = demo_fp32_artifact
     broker = run_embedded_broker("127.0.0.1", free_port())
     board = Dashboard(broker.url, 0).start()
     opts = webdriver.ChromeOptions()

@@ -46,7 +46,7 @@ def test_shared_folder_folds_partition_the_evaluation_and_never_overlap_calibrat
     evaluated = [_names(f.images) for f in folds]
     assert [len(e) for e in evaluated] == [20, 20, 20]
     assert set.union(*evaluated) == {f"{i:03d}.png" for i in range(60)} and not evaluated[0] & evaluated[1]
-    for fold, names in zip(folds, evaluated):
+    for fold, names in zip(folds, evaluated, strict=True):
         assert len(fold.calibration) == 24 and not set(fold.calibration.sources) & names
         assert not set(fold.calibration.sha256) & {i.sha256 for i in fold.images}
     assert info["folds"] == 3 and [p["images"] for p in info["per_fold"]] == [20, 20, 20]

@@ -20,17 +20,17 @@ from click.testing import CliRunner
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from edgetally.converters.accuracy.calibration import load_calibration  # noqa: E402
-from edgetally.cli.convert import convert, verify_command  # noqa: E402
-from edgetally.converters.accuracy.evaluate import load_eval_set  # noqa: E402
-from edgetally.converters.accuracy.gate import GateConfig  # noqa: E402
-from edgetally.converters.accuracy.folds import Fold  # noqa: E402
-from edgetally.converters.build import BuildOptions, build_int8  # noqa: E402
-from edgetally.converters.package import package_fp32  # noqa: E402
-from edgetally.profiles import PROFILES_DIR  # noqa: E402
-from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT  # noqa: E402
-from edgetally.artifact import Artifact  # noqa: E402
-from edgetally.errors import ConversionError, UsageError  # noqa: E402
+from edgetally.artifact import Artifact
+from edgetally.cli.convert import convert, verify_command
+from edgetally.converters.accuracy.calibration import load_calibration
+from edgetally.converters.accuracy.evaluate import load_eval_set
+from edgetally.converters.accuracy.folds import Fold
+from edgetally.converters.accuracy.gate import GateConfig
+from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT
+from edgetally.converters.build import BuildOptions, build_int8
+from edgetally.converters.package import package_fp32
+from edgetally.errors import ConversionError, UsageError
+from edgetally.profiles import PROFILES_DIR
 
 CALIB, EVAL = 32, 32
 
@@ -179,8 +179,8 @@ def test_known_bad_tflite_is_rejected_with_a_reason(fp32, shared_data: Path, coc
 @pytest.mark.parametrize("runtime", ["openvino", "litert"])
 def test_parity_fp32_builds_detect_the_same(fp32, shared_data: Path, tmp_path: Path, runtime: str) -> None:
     """The same frame through FP32 ONNX (ORT) and the runtime's float build gives the same detections."""
-    from edgetally.converters.derive import derive
     from edgetally.converters.accuracy.evaluate import EvalImage, detect_all
+    from edgetally.converters.derive import derive
 
     if runtime == "openvino":
         pytest.importorskip("openvino")

@@ -11,7 +11,7 @@ import pytest
 
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, feed, make_context, make_event, retained, wait_until
 
-from edgetally.sinks import RunStats
+from edgetally.hooks import RunStats
 from edgetally.sinks.mqtt import MqttSettings, MqttSink
 from edgetally.sinks.outbox import Outbox
 

@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from edgetally.converters.accuracy.calibration import CalibrationSet  # noqa: E402
-from edgetally.converters.accuracy.strategy import Strategy  # noqa: E402
-from edgetally.converters.graph.sensitivity import layers, only_layer_quantised, rank_layers  # noqa: E402
-from edgetally.converters.targets.onnxruntime import OrtFold  # noqa: E402
-from edgetally.converters.targets.ort_ranges import mse_ranges, silu_inputs, tapped_session  # noqa: E402
-from tests.tiny_models import images, run, tiny_detector  # noqa: E402
+from edgetally.converters.accuracy.calibration import CalibrationSet
+from edgetally.converters.accuracy.strategy import Strategy
+from edgetally.converters.graph.sensitivity import layers, only_layer_quantised, rank_layers
+from edgetally.converters.targets.onnxruntime import OrtFold
+from edgetally.converters.targets.ort_ranges import mse_ranges, silu_inputs, tapped_session
+from tests.tiny_models import images, run, tiny_detector
 
 
 def _calibration(x: np.ndarray) -> CalibrationSet:
@@ -47,7 +47,7 @@ def test_the_layer_with_a_wide_range_ranks_most_sensitive(tmp_path: Path) -> Non
     path = tiny_detector(tmp_path / "m.onnx", first_bias=bias)
     x = [img[None] for img in images(6)]
     session, names = tapped_session(path)
-    values = [dict(zip(names, session.run(names, {"images": b}))) for b in x]
+    values = [dict(zip(names, session.run(names, {"images": b}), strict=True)) for b in x]
     ranges = {n: (min(float(v[n].min()) for v in values), max(float(v[n].max()) for v in values)) for n in names}
     ranked = rank_layers(path, ranges, x)
     assert ranked[0][0] == "conv1" and ranked[0][1] > 3 * ranked[1][1]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from service_helpers import REPO
 
 from edgetally.errors import ConfigError, EdgeError
-from edgetally.service.bundle import FALLBACK, load_profile, make_bundle
+from edgetally.profiles import get_profile
+from edgetally.service.bundle import make_bundle
 
 pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum needed by install.sh")
 STUB = """#!/bin/sh
@@ -27,22 +27,29 @@ case "$1" in is-active) exit 3;; esac
 """
 
 
-@pytest.mark.parametrize("name, extra, dropins, site", [
-    ("rpi5", "ort", ("raspberrypi",), True), ("jetson", "tensorrt", ("jetson",), True),
-    ("intel", "openvino", ("v4l2", "openvino"), False), ("coral", "litert", ("v4l2", "coral"), False),
+@pytest.mark.parametrize("name, extra, dropins, site, pins", [
+    ("rpi4", "ort", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
+    ("rpi5", "openvino", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
+    ("jetson", "ort", ["jetson"], False, []),
+    ("intel", "openvino", ["v4l2", "openvino"], False, []), ("coral", "litert", ["v4l2", "coral"], False, []),
+    ("generic", "ort", ["v4l2"], False, []),
 ])
-def test_fallback_profiles(tmp_path: Path, name: str, extra: str, dropins: tuple[str, ...], site: bool) -> None:
-    p = load_profile(name, tmp_path)
-    assert (p.extra, p.dropins, p.system_site_packages) == (extra, dropins, site)
-    assert all((REPO / "systemd/dropins" / f"{d}.conf").is_file() for d in p.dropins)
+def test_profiles_say_how_to_deploy(name: str, extra: str, dropins: list[str], site: bool, pins: list[str]) -> None:
+    p = get_profile(name)
+    assert (p.extra, p.deploy.dropins, p.deploy.system_site_packages, p.deploy.pip_constraints) == (extra, dropins, site, pins)
+    assert all((REPO / "systemd/dropins" / f"{d}.conf").is_file() for d in p.deploy.dropins)
 
 
-def test_profile_file_overrides_the_fallback(tmp_path: Path) -> None:
-    (tmp_path / "rpi5.yaml").write_text("name: rpi5\nruntime: litert\nprecision: int8\nthreads: 4\n")
-    p = load_profile("rpi5", tmp_path)
-    assert p.extra == "litert" and p.system_site_packages and p.dropins == FALLBACK["rpi5"].dropins
-    with pytest.raises(ConfigError, match="not one of"):
-        load_profile("toaster", tmp_path)
+def test_a_profile_file_and_unknown_or_ambiguous_names(tmp_path: Path) -> None:
+    path = tmp_path / "mybox.yaml"
+    path.write_text("name: mybox\nboard: my box\nruntime: litert\nformat: tflite\nprecision: int8\ninput_size: 320\n"
+                    "threads: 4\ncamera: {source: v4l2, width: 640, height: 480, fps: 30}\n")
+    p = get_profile(str(path))
+    assert p.extra == "litert" and p.deploy.dropins == ["v4l2"] and p.deploy.pip_constraints == []
+    with pytest.raises(ConfigError, match="unknown profile 'toaster'"):
+        get_profile("toaster")
+    with pytest.raises(ConfigError, match="ambiguous profile 'rpi'"):
+        get_profile("rpi")
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +102,17 @@ def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path,
     assert (etc / "systemd/system/edgetally.service.d/board-v4l2.conf").is_file()
     assert (etc / "edgetally/mqtt-password").stat().st_mode & 0o777 == 0o600
     edge = prefix / "venv/bin/edge"
+    # The installed wheel, not this checkout (run from elsewhere), with its package data (the profiles).
+    where = subprocess.run([str(prefix / "venv/bin/python"), "-c", "import edgetally; print(edgetally.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(prefix)), where
+    profiles = subprocess.run([str(edge), "profiles"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert profiles.returncode == 0, profiles.stderr
+    assert all(name in profiles.stdout for name in ("rpi4", "rpi5", "jetson-orin-nano-jp6", "intel-x86-openvino",
+                                                     "generic-onnxruntime", "coral-edgetpu"))
     run = subprocess.run([str(edge), "run", "--config", str(etc / "edgetally/config.yaml"), "--model",
                           str(prefix / "model"), "--source", str(shared_data / "videos/traffic_road.mp4"),
-                          "--max-frames", "30"], capture_output=True, text=True, timeout=120)
+                          "--max-frames", "30"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.splitlines()[-1])["frames"] == 30
     listing = subprocess.run([str(prefix / "venv/bin/python"), "-m", "pip", "list", "--format=json"],

@@ -1,5 +1,5 @@
-"""sd_notify and the health observer against real AF_UNIX sockets, with a fake clock and a fake
-pipeline (the frame loop itself is exercised in test_service_run.py)."""
+"""sd_notify and the health hook against real AF_UNIX sockets, with a fake clock and a hand-made run
+context (the frame loop itself is exercised in test_service_run.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import socket
 import threading
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from service_helpers import metric_value
 
 from edgetally.errors import ConfigError
-from edgetally.service.checks import sink_alive, sink_problems
-from edgetally.service.health import MetricsObserver, parse_addr, render_metrics
+from edgetally.hooks import ModelInfo, RunContext
+from edgetally.sinks.mqtt import MqttSink
+from edgetally.sinks.mqtt_settings import MqttSettings
+from edgetally.structures import CountTotals, Frame, FrameResult, Tracks
+from edgetally.service.health import MetricsHook, parse_addr, render_metrics
 from edgetally.service.sdnotify import Notify, SystemdNotifier, notify_address, status_line, watchdog_interval
 
 
@@ -76,32 +79,33 @@ class FakeClock:
         return self.t
 
 
-class DeadThreadSink:
-    def __init__(self) -> None:
-        self._thread = threading.Thread(target=lambda: None)
-        self._thread.start()
-        self._thread.join()
+def dead_mqtt_sink() -> MqttSink:
+    """An MQTT sink whose publisher thread has ended (as after a crash in it)."""
+    sink = MqttSink(MqttSettings.model_validate({"url": "mqtt://127.0.0.1:1"}))
+    sink._thread = threading.Thread(target=lambda: None)
+    sink._thread.start()
+    sink._thread.join()
+    return sink
 
 
-def fake_pipeline(sinks: list[object] | None = None) -> SimpleNamespace:
-    manifest = SimpleNamespace(runtime="onnxruntime", precision="fp32")
-    return SimpleNamespace(totals=SimpleNamespace(values={}), sinks=sinks or [], counters=[],
-                           artifact=SimpleNamespace(manifest=manifest), settings=SimpleNamespace(device_id="cam1"),
-                           source=None)
+def context(problems: list[str] | None = None) -> RunContext:
+    return RunContext("cam1", [], [], CountTotals(), model=ModelInfo("art", "onnxruntime", "fp32", ()),
+                      health=lambda: list(problems or []))
 
 
-def summary(frames: int, infer: float = 10.0) -> SimpleNamespace:
-    return SimpleNamespace(frames=frames, infer_ms=[infer] * min(frames, 3))
+def result(frames: int, infer: float = 10.0) -> FrameResult:
+    frame = Frame(np.zeros((4, 4, 3), np.uint8), frames - 1, (frames - 1) / 10)
+    return FrameResult(frame, None, Tracks.empty(), (), frames, infer)
 
 
 def test_ready_only_after_first_frame_then_watchdog_rate_limited(tmp_path: Path) -> None:
     rx, clock = Receiver(True, tmp_path), FakeClock()
     notifier = SystemdNotifier(env={**rx.env, "WATCHDOG_USEC": "2000000"}, clock=clock, status_interval_s=5.0)
     assert rx.drain() == []  # nothing before a frame went through
-    pipeline = fake_pipeline()
+    notifier.open(context())
     sent = []
     for frame in range(1, 41):  # 40 frames at 10 fps = 4 s, watchdog interval 1 s
-        notifier.frame_done(pipeline, summary(frame), [])
+        notifier.frame(result(frame))
         sent.append(rx.drain())
         clock.t += 0.1
     assert sent[0][0] == "READY=1" and "WATCHDOG=1" in sent[0]
@@ -113,38 +117,38 @@ def test_ready_only_after_first_frame_then_watchdog_rate_limited(tmp_path: Path)
 def test_no_watchdog_ping_while_a_sink_worker_is_dead(tmp_path: Path) -> None:
     rx, clock = Receiver(True, tmp_path), FakeClock()
     notifier = SystemdNotifier(env={**rx.env, "WATCHDOG_USEC": "1000000"}, clock=clock)
-    pipeline = fake_pipeline([DeadThreadSink()])
+    notifier.open(context(dead_mqtt_sink().problems()))
     for frame in range(1, 11):
-        notifier.frame_done(pipeline, summary(frame), [])
+        notifier.frame(result(frame))
         clock.t += 1.0
     lines = rx.drain()
     assert "READY=1" in lines and "WATCHDOG=1" not in lines
-    assert any(line.startswith("STATUS=unhealthy: DeadThreadSink worker stopped") for line in lines)
+    assert any(line.startswith("STATUS=unhealthy: MqttSink worker stopped") for line in lines)
 
 
 def test_reload_sends_reloading_with_monotonic_then_ready_after_the_reload_ran(tmp_path: Path) -> None:
     rx, clock = Receiver(True, tmp_path), FakeClock()
     notifier = SystemdNotifier(env=rx.env, clock=clock)
-    pipeline = fake_pipeline()
-    notifier.frame_done(pipeline, summary(1), [])
+    notifier.open(context())
+    notifier.frame(result(1))
     rx.drain()
     notifier.reloading()
     lines = rx.drain()
     assert lines[0] == "RELOADING=1" and lines[1].startswith("MONOTONIC_USEC=") and int(lines[1].split("=")[1]) > 0
-    notifier.frame_done(pipeline, summary(2), [])
+    notifier.frame(result(2))
     assert "READY=1" not in rx.drain()  # the frame loop has not applied it yet
     load = notifier.wrap_reload(lambda: (_ for _ in ()).throw(ValueError("bad yaml")))
     with pytest.raises(ValueError):
         load()  # a rejected config still ends the reload: the service keeps counting
-    notifier.frame_done(pipeline, summary(3), [])
+    notifier.frame(result(3))
     assert "READY=1" in rx.drain()
-    notifier.stopped(pipeline, "stopped")
+    notifier.close("stopped")
     assert rx.drain()[0] == "STOPPING=1"
 
 
 def test_status_line_sums_classes_per_direction() -> None:
     totals = {"L": {"car": {"in": 2, "out": 5}, "bus": {"in": 1}}, "Z": {}}
-    line = status_line(SimpleNamespace(frames=480, infer_ms=[8.14]), totals, 12.34)
+    line = status_line(result(480, infer=8.14), totals, 12.34)
     assert line == "12.3 fps, infer 8.1 ms, 480 frames; L: in 3 out 5; Z: 0"
 
 
@@ -161,22 +165,20 @@ def test_parse_addr_rejects(value: str) -> None:
         parse_addr(value)
 
 
-def test_sink_liveness() -> None:
-    class Alive:
-        alive = True
-
-    assert sink_alive(Alive()) and sink_alive(object()) and not sink_alive(DeadThreadSink())
-    assert sink_problems([Alive(), DeadThreadSink()]) == ["DeadThreadSink worker stopped"]
+def test_mqtt_sink_reports_a_dead_publisher() -> None:
+    assert MqttSink(MqttSettings.model_validate({"url": "mqtt://127.0.0.1:1"})).problems() == []  # not started
+    assert dead_mqtt_sink().problems() == ["MqttSink worker stopped"]
 
 
 def test_health_and_metrics_follow_the_frames() -> None:
     clock = FakeClock()
-    obs = MetricsObserver(stall_s=5.0, clock=clock)
+    obs = MetricsHook(stall_s=5.0, clock=clock)
     assert obs.health() == "starting: no frame yet"
-    pipeline = fake_pipeline()
-    pipeline.totals.values = {"L": {"car": {"in": 2}}}
+    ctx = context()
+    ctx.totals.values = {"L": {"car": {"in": 2}}}
+    obs.open(ctx)
     for frame in range(1, 21):
-        obs.frame_done(pipeline, summary(frame, infer=20.0), [])
+        obs.frame(result(frame, infer=20.0))
         clock.t += 0.1
     assert obs.health() is None
     text = render_metrics(obs)
@@ -190,5 +192,5 @@ def test_health_and_metrics_follow_the_frames() -> None:
     clock.t += 6.0
     assert obs.health().startswith("frames stalled: no frame for 6.")
     assert "edgetally_up 0" in render_metrics(obs)
-    obs.stopped(pipeline, "error")
+    obs.close("error")
     assert obs.health() == "stopped (error)"

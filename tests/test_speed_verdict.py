@@ -16,7 +16,7 @@ def test_speed_words(ratio: float, words: str) -> None:
 
 
 def _table(fp32: list[float], candidate: list[float], own: list[float] | None = None) -> dict:
-    rows = lambda values: [{"threads": t, "p50_ms": v} for t, v in zip((1, 2), values)]  # noqa: E731
+    rows = lambda values: [{"threads": t, "p50_ms": v} for t, v in zip((1, 2), values, strict=True)]  # noqa: E731
     return {"fp32": rows(fp32), "candidate": rows(candidate), **({"runtime_fp32": rows(own)} if own else {})}
 
 

@@ -17,16 +17,21 @@ import pytest
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-import onnx  # noqa: E402
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
-from edgetally.artifact import Artifact, DecoderSpec, InputSpec, Manifest, OutputSpec, sha256_file  # noqa: E402
-from edgetally.errors import RuntimeLoadError  # noqa: E402
-from edgetally.runtimes import load_runtime  # noqa: E402
-from edgetally.runtimes.tensorrt import (  # noqa: E402
-    ENV_CACHE, BuildSettings, EngineCache, TensorRtRuntime, default_cache_dir, engine_key,
+from edgetally.artifact import Artifact, DecoderSpec, InputSpec, Manifest, OutputSpec, sha256_file
+from edgetally.errors import RuntimeLoadError
+from edgetally.runtimes import load_runtime
+from edgetally.runtimes.tensorrt import (
+    ENV_CACHE,
+    BuildSettings,
+    EngineCache,
+    TensorRtRuntime,
+    default_cache_dir,
+    engine_key,
 )
-from tests.trt_fake import FakeBackend  # noqa: E402
+from tests.trt_fake import FakeBackend
 
 
 def _tiny_artifact(directory: Path, precision: str = "int8", scale: float = 2.0, output: str = "output") -> Artifact:

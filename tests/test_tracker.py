@@ -257,6 +257,7 @@ def test_two_instances_have_independent_ids() -> None:
     assert out_a.ids.tolist() == [1, 2, 3] and first_b == [1]
 
 
+@pytest.mark.slow
 def test_bounded_state_over_many_frames_of_churn() -> None:
     """Objects appear, cross and leave, plus random one-frame false positives."""
     rng = np.random.default_rng(7)

@@ -23,7 +23,7 @@ class FakeEngine:
         self.outputs = [o.name for o in self._session.get_outputs()]
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self.outputs, self._session.run(self.outputs, inputs)))
+        return dict(zip(self.outputs, self._session.run(self.outputs, inputs), strict=True))
 
     def close(self) -> None:
         self._session = None

@@ -11,7 +11,9 @@ yield only the newest frame (see live.py for the watchdog and reconnect rules).
 
 from __future__ import annotations
 
-from edgetally.capture.backends import SourceSpec, ffmpeg_connect, gst_connect, parse_uri, redact, v4l2_connect
+from typing import Callable
+
+from edgetally.capture.backends import Connect, SourceSpec, ffmpeg_connect, gst_connect, parse_uri, redact, v4l2_connect
 from edgetally.capture.files import ImageFolderSource, VideoFileSource
 from edgetally.capture.live import LiveSource
 from edgetally.capture.types import CaptureOptions, CaptureStats, FrameSource
@@ -30,6 +32,23 @@ __all__ = [
 ]
 
 
+def _picamera2(target: str, opts: CaptureOptions) -> Connect:
+    from edgetally.capture.picamera import picamera2_connect  # needs the picamera2 module: only for picamera2:N
+
+    return picamera2_connect(int(target), opts)
+
+
+# Live source kinds (``parse_uri`` tells the kind) -> a connect factory for ``LiveSource``. Files and
+# image folders are finite sources of their own. Adding a camera backend is one function here.
+LIVE_BACKENDS: dict[str, Callable[[str, CaptureOptions], Connect]] = {
+    "v4l2": v4l2_connect,
+    "rtsp": ffmpeg_connect,
+    "http": ffmpeg_connect,
+    "gst": gst_connect,
+    "picamera2": _picamera2,
+}
+
+
 def open_source(uri: str, options: CaptureOptions | None = None) -> FrameSource:
     """Open a frame source. Raises CameraError at once for what cannot get better by waiting
     (missing file, unreadable video, unknown scheme, GStreamer or picamera2 not installed);
@@ -40,14 +59,4 @@ def open_source(uri: str, options: CaptureOptions | None = None) -> FrameSource:
         return VideoFileSource(spec.target, opts)
     if spec.kind == "folder":
         return ImageFolderSource(spec.target, opts)
-    if spec.kind == "v4l2":
-        connect = v4l2_connect(spec.target, opts)
-    elif spec.kind in ("rtsp", "http"):
-        connect = ffmpeg_connect(spec.target, opts)
-    elif spec.kind == "gst":
-        connect = gst_connect(spec.target, opts)
-    else:
-        from edgetally.capture.picamera import picamera2_connect
-
-        connect = picamera2_connect(int(spec.target), opts)
-    return LiveSource(spec.name, connect, opts)
+    return LiveSource(spec.name, LIVE_BACKENDS[spec.kind](spec.target, opts), opts)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from edgetally.service.bundle import FALLBACK, make_bundle
+from edgetally.service.bundle import make_bundle
 
 
 @click.command("bundle")
-@click.option("--profile", required=True, help=f"Device profile: edgetally/device_configs/NAME.yaml, or one of {', '.join(FALLBACK)}.")
+@click.option("--profile", required=True, help="Device profile: a name from 'edge profiles' (or its unique start, e.g. "
+              "'rpi5', 'jetson') or a profile YAML file.")
 @click.option("--artifact", required=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="Artifact directory (made by 'edge convert').")
 @click.option("--config", required=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),

@@ -19,6 +19,7 @@ import click
 
 from edgetally.converters.targets import TARGETS
 from edgetally.errors import UsageError
+from edgetally.postprocess import DECODERS
 
 ACTIVATIONS = ("auto", "relu", "hardswish")
 DEFAULT_FOLDS = 3
@@ -30,7 +31,7 @@ def _parse_duration(_ctx: click.Context, _param: click.Parameter, value: str | N
     if value is None:
         return None
     text = value.strip().lower()
-    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
     try:
         seconds = float(text[:-1] if unit else text) * (unit or 1)
     except ValueError:
@@ -114,7 +115,7 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
               help="State_dict for a module:factory MODEL (loaded with torch.load(weights_only=True)).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="fp32 (default), int8 (default with --profile), or fp16; int8/fp16 pass the accuracy gate.")
-@click.option("--decoder", "decoder", type=click.Choice(["yolox", "yolov8", "boxes_scores"]), required=True,
+@click.option("--decoder", "decoder", type=click.Choice(sorted(DECODERS)), required=True,
               help="How to read the model's outputs.")
 @click.option("--input-size", callback=_parse_input_size, required=True, metavar="N|HxW", help="N or HxW, e.g. 416 or 384x640.")
 @click.option("--labels", default="coco80", show_default=True,

@@ -16,6 +16,8 @@ from typing import Any, Callable
 import click
 
 from edgetally.errors import ConfigError
+from edgetally.hooks import Hook
+from edgetally.structures import FrameResult
 
 DEVICE_ID = "demo"
 LINE_NAME = "L"
@@ -31,27 +33,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Pacer:
-    """Observer that holds the frame loop to the source's timeline x ``speed`` (a file otherwise
+class Pacer(Hook):
+    """Hook that holds the frame loop to the source's timeline x ``speed`` (a file otherwise
     runs as fast as the CPU allows, too fast to watch on the dashboard)."""
 
     def __init__(self, speed: float) -> None:
         self.speed = speed
         self._t0: float | None = None
 
-    def frame_done(self, pipeline: Any, summary: Any, events: list) -> None:
-        frame = pipeline.current_frame
-        if frame is None:
-            return
+    def frame(self, result: FrameResult) -> None:
+        frame = result.frame
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now - frame.timestamp / self.speed
         delay = self._t0 + frame.timestamp / self.speed - now
         if delay > 0:
             time.sleep(min(delay, 1.0))
-
-    def stopped(self, pipeline: Any, state: str) -> None:
-        pass
 
 
 def make_scene(work: Path, seed: int, seconds: float) -> tuple[Path, Path]:
@@ -87,24 +84,19 @@ def _mqtt_block(url: str, work: Path) -> dict[str, Any]:
     outbox = work / "outbox-demo.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{outbox}{suffix}").unlink(missing_ok=True)
-    return {"url": url, "outbox": str(outbox), "device_id": DEVICE_ID}
+    return {"url": url, "outbox": str(outbox), "device_id": DEVICE_ID, "snapshot_interval_s": 1.0}
 
 
 def _run(artifact: Path, video: Path, lines: dict[str, str], mqtt: dict[str, Any], speed: float,
          threads: int) -> dict[str, Any]:
     from edgetally.config.models import RunSettings
     from edgetally.runner import run_counting
-    from edgetally.sinks.mqtt_settings import MqttSettings
-    from edgetally.snapshots import SnapshotPublisher
 
     settings = RunSettings.model_validate({
         "model": artifact, "source": str(video), "device_id": DEVICE_ID, "threads": threads, "mqtt": mqtt,
         "lines": [{"name": n, "points": p} for n, p in lines.items()],
     })
-    observers: list[Any] = [SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=1.0)]
-    if speed > 0:
-        observers.append(Pacer(speed))
-    return run_counting(settings, observers=observers)
+    return run_counting(settings, hooks=[Pacer(speed)] if speed > 0 else [])
 
 
 def _mqtt_counts(bridge_state: Any, counter: str, expected: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:

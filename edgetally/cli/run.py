@@ -62,11 +62,13 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
               help="Serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9108).")
 @click.option("--annotate", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.mp4",
               help="Also write a video with boxes, track ids, lines and running counts.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X",
+              help="Play a video file at X times its own speed, like a live camera (default: as fast as possible).")
 def run(config: Path | None, model: Path | None, source: str | None, lines: tuple[str, ...], zones: tuple[str, ...],
         classes: str | None, threads: int | None, score_threshold: float | None, max_detections: int | None,
         max_frames: int | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
         device_id: str | None, mqtt_url: str | None, outbox: Path | None, health_addr: str | None,
-        annotate: Path | None) -> None:
+        annotate: Path | None, speed: float | None) -> None:
     """Count objects from a video or camera with a converted model."""
     from edgetally.runner import run_counting
 
@@ -86,12 +88,16 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
         merged = {**settings.outputs.model_dump(exclude_none=True), **outputs}
         settings = settings.model_copy(update={"outputs": type(settings.outputs)(**merged)})
     reload = (lambda: _settings(config, flags)) if config is not None else None
-    observers = []
+    hooks = []
     if annotate is not None:
         from edgetally.annotate import VideoAnnotator
 
-        observers.append(VideoAnnotator(annotate))
-    summary = run_counting(settings, reload=reload, health_addr=health_addr, observers=observers)
+        hooks.append(VideoAnnotator(annotate))
+    if speed is not None:
+        from edgetally.cli.demo import Pacer
+
+        hooks.append(Pacer(speed))
+    summary = run_counting(settings, reload=reload, health_addr=health_addr, hooks=hooks, config_path=config)
     click.echo(json.dumps(summary, indent=None))
 
 

@@ -44,15 +44,10 @@ def grab_frame(source: str, index: int):  # -> Frame
 
 
 def detect(model: Path, image, score_threshold: float | None):  # -> (Detections, labels)
-    from edgetally.artifact import Artifact
-    from edgetally.postprocess import build_decoder
-    from edgetally.preprocess import Preprocessor
-    from edgetally.runtimes import load_runtime
+    from edgetally.detector import Detector
 
-    artifact = Artifact.load(model)
-    tensor, box = Preprocessor(artifact.manifest.input)(image)
-    outputs = load_runtime(artifact, threads=2).infer(tensor)
-    return build_decoder(artifact.manifest, score_threshold)(outputs, box), artifact.manifest.labels
+    detector = Detector.from_artifact(model, score_threshold=score_threshold)
+    return detector(image), detector.labels
 
 
 @click.command("snapshot")

@@ -8,7 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from edgetally.history.bins import DEFAULT_BIN, parse_bin
 
 Anchor = Literal["bottom_center", "center", "top_center"]
 
@@ -82,6 +85,80 @@ class OutputSettings(_Strict):
     detections: Path | None = None
 
 
+class IntervalSettings(_Strict):
+    """``intervals:``: counts per counter x class x direction in fixed, wall-clock-aligned bins, kept
+    on the device (docs/intervals.md)."""
+
+    enabled: bool = True
+    bin: str = Field(default=DEFAULT_BIN, description="bin length dividing an hour: 1m, 5m, 15m (default), 60m, 30s")
+    history: Path | None = Field(default=None, description="SQLite file; default $STATE_DIRECTORY or "
+                                 "~/.local/state/edgetally, history-<device>.sqlite")
+    sync: Literal["full", "normal"] = Field(default="full", description="full: every count survives a power cut")
+    gap_s: float = Field(default=5.0, gt=0, description="no frame for longer than this: the time is not observed")
+    retention_days: int = Field(default=400, ge=1)
+    publish: bool = Field(default=True, description="publish closed bins over MQTT (when mqtt is configured)")
+
+    @field_validator("bin", mode="before")
+    @classmethod
+    def _one_bin(cls, value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 1:
+                raise ValueError(
+                    f"one bin length only, got {list(value)}: bins of several lengths overlap (every count would be "
+                    "in two of them); store the finest and let `edge report --bin 60m` add them up")
+            value = value[0]
+        parse_bin(value)
+        return str(value).strip()
+
+    @property
+    def bin_s(self) -> int:
+        return parse_bin(self.bin)
+
+
+class MovementSettings(_Strict):
+    """One junction: its approaches are lines or zones; every track's first and last approach give
+    its origin -> destination movement (docs/intervals.md)."""
+
+    name: str = Field(min_length=1)
+    approaches: list[str] = Field(min_length=2, description="names of lines/zones, one per junction arm")
+    entry: Literal["in", "out"] = Field(default="in", description="the line direction that enters the junction")
+
+    @field_validator("approaches")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        dupes = sorted({a for a in value if value.count(a) > 1})
+        if dupes:
+            raise ValueError(f"each approach once; repeated: {', '.join(dupes)}")
+        return value
+
+
+def _check_movements(movements: list[MovementSettings], info: ValidationInfo) -> list[MovementSettings]:
+    """Every approach names a line or zone of this config; a movement's name is not a counter's."""
+    if "lines" not in info.data or "zones" not in info.data:
+        return movements  # the lines or zones themselves are invalid: that error says enough
+    counters = [c.name for c in info.data["lines"]] + [z.name for z in info.data["zones"]]
+    known = ", ".join(counters) or "none defined"
+    errors: list[InitErrorDetails] = []
+    for i, mv in enumerate(movements):
+        if mv.name in counters:
+            errors.append(_error((i, "name"), mv.name, f"movement name {mv.name!r} is already a line or zone name"))
+        for j, approach in enumerate(mv.approaches):
+            if approach not in counters:
+                errors.append(_error((i, "approaches", j), approach,
+                                     f"unknown approach {approach!r}: not a line or zone of this config (known: {known})"))
+    names = [m.name for m in movements]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            errors.append(_error((i, "name"), name, f"movement names must be unique; {name!r} repeats"))
+    if errors:
+        raise ValidationError.from_exception_data("movements", errors)
+    return movements
+
+
+def _error(loc: tuple[int | str, ...], value: Any, message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("value_error", "{msg}", {"msg": message}), loc=loc, input=value)
+
+
 class RunSettings(_Strict):
     """Everything `edge run` needs. YAML keys are these field names."""
 
@@ -99,6 +176,13 @@ class RunSettings(_Strict):
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     mqtt: dict[str, Any] | None = Field(default=None, description="MQTT sink settings (see docs/mqtt.md)")
+    intervals: IntervalSettings = Field(default_factory=IntervalSettings)
+    movements: list[MovementSettings] = Field(default_factory=list, description="junctions: origin -> destination")
+
+    @field_validator("movements")
+    @classmethod
+    def _movements_known(cls, value: list[MovementSettings], info: ValidationInfo) -> list[MovementSettings]:
+        return _check_movements(value, info)
 
     @field_validator("classes", mode="before")
     @classmethod

@@ -49,7 +49,13 @@ def resolve_target(profile: Profile | None, name: str | None = None) -> Target:
 
 
 def _folds(request: Int8Request, reference: Artifact, calibrate: bool) -> tuple[list, dict]:
-    from edgetally.converters.accuracy.folds import MIN_EVAL_IMAGES, MIN_LABELLED_EVAL_IMAGES, Fold, SplitRequest, plan_folds
+    from edgetally.converters.accuracy.folds import (
+        MIN_EVAL_IMAGES,
+        MIN_LABELLED_EVAL_IMAGES,
+        Fold,
+        SplitRequest,
+        plan_folds,
+    )
 
     if calibrate:
         return plan_folds(SplitRequest(request.calib, request.calib_count, request.folds, request.eval_images,
@@ -184,7 +190,7 @@ def _latency_lines(report: dict, runtime: str) -> list[str]:
     own = latency.get("runtime_fp32", [])
     precision = str(report.get("precision", "")).upper()
     lines = []
-    for index, (fp32, cand) in enumerate(zip(latency.get("fp32", []), latency.get("candidate", []))):
+    for index, (fp32, cand) in enumerate(zip(latency.get("fp32", []), latency.get("candidate", []), strict=True)):
         line = (f"  latency {fp32['threads']} thread(s): FP32 ORT p50 {fp32['p50_ms']:.1f} ms, artifact p50 "
                 f"{cand['p50_ms']:.1f} ms ({speed_words(cand['p50_ms'] / fp32['p50_ms'], precision, 'ORT FP32')})")
         if index < len(own):

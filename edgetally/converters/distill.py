@@ -111,7 +111,7 @@ def _head_loss(s_out: Any, t_out: Any) -> Any:
 
 def _loss(s_out: Any, t_out: Any, s_feats: list, t_feats: list) -> Any:
     """Mean relative error over the replaced activations, plus the head's output."""
-    features = sum(_relative_mse(s, t) for s, t in zip(s_feats, t_feats)) / max(len(t_feats), 1)
+    features = sum(_relative_mse(s, t) for s, t in zip(s_feats, t_feats, strict=True)) / max(len(t_feats), 1)
     return features + _head_loss(s_out, t_out)
 
 
@@ -225,14 +225,14 @@ def training_tensors(folds: Sequence[Fold], extra: Sequence[Path], spec: Any,
     chosen: dict[str, np.ndarray] = {}
     for fold in folds:
         calibration = fold.calibration
-        for tensor, digest in zip(calibration.tensors, calibration.sha256) if calibration is not None else ():
+        for tensor, digest in zip(calibration.tensors, calibration.sha256, strict=True) if calibration is not None else ():
             if digest not in evaluated:
                 chosen.setdefault(digest, tensor)
     from_calibration = len(chosen)
     for path in extra:
         source = open_source(path, 256, max_side=2 * max(spec.height, spec.width))
         extra_set = calibration_from(source, range(len(source.names)), spec)
-        for tensor, digest in zip(extra_set.tensors, extra_set.sha256):
+        for tensor, digest in zip(extra_set.tensors, extra_set.sha256, strict=True):
             if digest not in evaluated:
                 chosen.setdefault(digest, tensor)
     if len(chosen) < 8:

@@ -20,19 +20,8 @@ from pydantic import ValidationError
 from edgetally.converters.labels import load_labels
 from edgetally.artifact import Artifact, DecoderSpec, InputSpec, Manifest, OutputSpec, sha256_file
 from edgetally.errors import ArtifactError, ConversionError
-from edgetally.postprocess.shapes import validate_output_shapes
+from edgetally.postprocess import DECODERS, validate_output_shapes
 
-# Preprocessing each family was trained with, unless the caller overrides a field.
-PREPROCESS_DEFAULTS: dict[str, dict[str, Any]] = {
-    # YOLOX (Megvii): BGR 0-255, no normalisation, image placed top-left, pad 114.
-    "yolox": {"color": "BGR", "mean": [0.0] * 3, "std": [1.0] * 3, "letterbox_align": "top-left", "pad_value": 114},
-    # Ultralytics: RGB scaled to 0..1, centred letterbox, pad 114.
-    "yolov8": {"color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3, "letterbox_align": "center", "pad_value": 114},
-    # Most exports with decoded outputs come from Ultralytics-style pipelines; override when not.
-    "boxes_scores": {
-        "color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3, "letterbox_align": "center", "pad_value": 114,
-    },
-}
 PREPROCESS_KEYS = ("color", "mean", "std", "letterbox_align", "pad_value", "resize")
 DECODER_KEYS = ("strides", "score_threshold", "nms_iou", "max_detections", "class_agnostic_nms", "boxes_normalized")
 ROLES = ("raw", "boxes", "scores", "class_ids", "count")
@@ -60,8 +49,8 @@ def package_fp32(
     """
     model, out = Path(model), Path(out)
     _check_model_file(model, out)
-    if decoder not in PREPROCESS_DEFAULTS:
-        raise ConversionError(f"--decoder {decoder!r} is not known; choose one of {', '.join(PREPROCESS_DEFAULTS)}")
+    if decoder not in DECODERS:
+        raise ConversionError(f"--decoder {decoder!r} is not known; choose one of {', '.join(sorted(DECODERS))}")
     height, width = _parse_size(input_size)
     names = list(labels) if isinstance(labels, (list, tuple)) else load_labels(labels)
     proto = _load_onnx(model)
@@ -131,7 +120,7 @@ def _input_spec(
     unknown = set(overrides) - set(PREPROCESS_KEYS)
     if unknown:
         raise ConversionError(f"preprocessing option(s) {sorted(unknown)} not known; known: {list(PREPROCESS_KEYS)}")
-    fields = {**PREPROCESS_DEFAULTS[decoder], **{k: v for k, v in overrides.items() if v is not None}}
+    fields = {**DECODERS[decoder].input_defaults, **{k: v for k, v in overrides.items() if v is not None}}
     for key in ("mean", "std"):
         fields[key] = _three(key, fields[key])
     try:

@@ -105,7 +105,7 @@ def fit_conv(conv: Any, inputs: Sequence[Any], targets: Sequence[Any], rng: np.r
 
     groups, out_per_group = conv.groups, conv.out_channels // conv.groups
     gram = cov = None
-    for x, y in zip(inputs, targets):
+    for x, y in zip(inputs, targets, strict=True):
         y = y[0].float().reshape(conv.out_channels, -1)  # (C_out, L)
         positions = rng.choice(y.shape[1], MAX_POSITIONS, replace=False) if y.shape[1] > MAX_POSITIONS else None
         if positions is not None:
@@ -127,7 +127,7 @@ def fit_conv(conv: Any, inputs: Sequence[Any], targets: Sequence[Any], rng: np.r
         else:
             conv.bias.copy_(bias)
     fitted = [conv(x) for x in inputs]
-    error = sum(float(((f - t.float()) ** 2).sum()) for f, t in zip(fitted, targets))
+    error = sum(float(((f - t.float()) ** 2).sum()) for f, t in zip(fitted, targets, strict=True))
     return error / max(sum(float((t.float() ** 2).sum()) for t in targets), 1e-12)
 
 

@@ -54,7 +54,7 @@ def speed_verdict(latency: dict, precision: str, threads: int = 1) -> dict:
 
     Decided at the largest measured thread count <= ``threads`` (the board's setting); every count is stated."""
     baseline_key = "runtime_fp32" if "runtime_fp32" in latency else "fp32"
-    rows = list(zip(latency[baseline_key], latency["candidate"]))
+    rows = list(zip(latency[baseline_key], latency["candidate"], strict=True))
     ratios = {row["threads"]: round(cand["p50_ms"] / max(row["p50_ms"], 1e-9), 3) for row, cand in rows}
     deciding = max((t for t in ratios if t <= threads), default=min(ratios))
     baseline = "its runtime's FP32" if baseline_key == "runtime_fp32" else "ORT FP32"

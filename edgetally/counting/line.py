@@ -143,6 +143,11 @@ class LineCounter:
         self._tracks: dict[int, _LineTrack] = {}
 
     @property
+    def points(self) -> tuple[tuple[float, float], ...]:
+        """The directed segment (p1, p2) in source pixels."""
+        return (float(self.p1[0]), float(self.p1[1])), (float(self.p2[0]), float(self.p2[1]))
+
+    @property
     def num_tracked(self) -> int:
         """Per-track states held now (bounded-memory tests watch this)."""
         return len(self._tracks)

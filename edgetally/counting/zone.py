@@ -67,6 +67,11 @@ class ZoneCounter:
         self._tracks: dict[int, _ZoneTrack] = {}
 
     @property
+    def points(self) -> tuple[tuple[float, float], ...]:
+        """The polygon in source pixels."""
+        return tuple((float(x), float(y)) for x, y in self.polygon)
+
+    @property
     def num_tracked(self) -> int:
         return len(self._tracks)
 

@@ -17,6 +17,8 @@ from typing import Any
 
 _MINUTES_KEPT = 60
 _SEQS_KEPT = 10_000
+_BINS_KEPT = 300  # interval bins kept per device (e.g. 3 days of 15 min bins)
+_RESULTS_KEPT = 50
 
 
 @dataclass
@@ -31,6 +33,26 @@ class DeviceView:
     last_seen: float = 0.0
     seen_seqs: set[int] = field(default_factory=set)
     seq_order: deque[int] = field(default_factory=deque)
+    config: dict[str, Any] | None = None  # the device's retained counting config (the editor's input)
+    intervals: dict[tuple[int, int, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # cmd/result answers by request id
+
+    def add_interval(self, row: dict[str, Any]) -> None:
+        """A closed bin's row (``intervals`` or the retained ``interval/...`` latest); replays overwrite."""
+        key = (int(row["start_ts"]), int(row["bin_s"]), str(row["counter"]), str(row["class"]), str(row["direction"]))
+        self.intervals[key] = row
+        starts = sorted({k[0] for k in self.intervals})
+        if len(starts) > _BINS_KEPT:
+            cut = starts[-_BINS_KEPT]
+            for k in [k for k in self.intervals if k[0] < cut]:
+                del self.intervals[k]
+
+    def add_result(self, result: dict[str, Any]) -> None:
+        rid = result.get("id")
+        if isinstance(rid, str):
+            self.results[rid] = result
+            for old in list(self.results)[:-_RESULTS_KEPT]:
+                del self.results[old]
 
     def add_event(self, event: dict[str, Any]) -> None:
         seq = event.get("seq")
@@ -51,7 +73,8 @@ class DeviceView:
             "availability": self.availability, "state": self.state, "counters": self.counters,
             "stats": self.stats, "per_minute": [[m * 60, n] for m, n in sorted(self.per_minute.items())],
             "snapshot_version": self.snapshot_version if self.snapshot is not None else 0,
-            "last_seen": round(self.last_seen, 3),
+            "last_seen": round(self.last_seen, 3), "has_config": self.config is not None,
+            "interval_bins": len({k[:2] for k in self.intervals}),
         }
 
 
@@ -94,6 +117,22 @@ class DashboardState:
             view = self._devices.get(device)
             return view.snapshot if view is not None else None
 
+    def device_config(self, device: str) -> dict[str, Any] | None:
+        with self._lock:
+            view = self._devices.get(device)
+            return None if view is None or view.config is None else dict(view.config)
+
+    def interval_rows(self, device: str) -> list[dict[str, Any]]:
+        """The bins received from ``device``, oldest first."""
+        with self._lock:
+            view = self._devices.get(device)
+            return [] if view is None else [view.intervals[k] for k in sorted(view.intervals)]
+
+    def result(self, device: str, request_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            view = self._devices.get(device)
+            return None if view is None else view.results.get(request_id)
+
 
 def _apply(view: DeviceView, rest: list[str], payload: bytes) -> bool:
     kind = rest[0]
@@ -108,6 +147,15 @@ def _apply(view: DeviceView, rest: list[str], payload: bytes) -> bool:
             view.add_event(json.loads(payload))
         elif kind == "stats" and len(rest) == 1:
             view.stats = json.loads(payload)
+        elif (kind == "intervals" and len(rest) == 1) or (kind == "interval" and len(rest) == 4):
+            view.add_interval(json.loads(payload))
+        elif kind == "config" and len(rest) == 1:
+            config = json.loads(payload)
+            if not isinstance(config, dict):
+                return False
+            view.config = config
+        elif kind == "cmd" and rest[1:] == ["result"]:
+            view.add_result(json.loads(payload))
         elif kind == "snapshot" and len(rest) == 1:
             if not payload:  # an empty retained message clears the picture
                 view.snapshot = None
@@ -115,6 +163,6 @@ def _apply(view: DeviceView, rest: list[str], payload: bytes) -> bool:
             view.snapshot, view.snapshot_version = bytes(payload), view.snapshot_version + 1
         else:
             return False
-    except (ValueError, UnicodeDecodeError, TypeError):
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
         return False
     return True

@@ -1,37 +1,29 @@
-"""Raw model outputs -> Detections in source-image pixels, one decoder per output family.
+"""The decoder base: raw model outputs -> Detections in source-image pixels.
 
 A decoder is built once from the manifest (grids and shapes precomputed) and then called per
 frame: ``decoder(outputs, letterbox) -> Detections``. Every family follows the same steps:
 best class per anchor, drop anchors under the score threshold (cheap, before anything else),
-decode only the survivors' boxes, NMS, cap, and map back through the letterbox.
-
-Families:
-- ``yolox``: raw head ``[1, A, 5 + nc]`` (x, y offsets, log w, log h, objectness, class
-  probabilities), score = objectness x class probability, grid/stride decode done here.
-- ``yolov8``: Ultralytics export ``[1, 4 + nc, A]`` (cx, cy, w, h in input pixels, class
-  probabilities), no objectness.
-- ``boxes_scores``: already-decoded ``boxes [1, N, 4]`` xyxy (input pixels or 0..1) and
-  ``scores [1, N, nc]`` (or ``[1, N]`` plus ``class_ids [1, N]``), optional ``count``.
+decode only the survivors' boxes, NMS, cap, and map back through the letterbox. A family (one
+module each: yolox, yolov8, boxes_scores) adds ``candidates``, the shape check of its outputs and
+the preprocessing its models are trained with.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from edgetally.artifact import Manifest
 from edgetally.errors import ArtifactError
 from edgetally.postprocess.nms import batched_nms
-from edgetally.postprocess.shapes import role_indices, validate_output_shapes
+from edgetally.postprocess.shapes import Shape
 from edgetally.structures import Detections
 
 if TYPE_CHECKING:  # edgetally.preprocess imports cv2; postprocess must not (any object with to_source works)
     from edgetally.preprocess import Letterbox
-
-__all__ = ["Decoder", "build_decoder", "make_grid", "validate_output_shapes"]
 
 # Above this many candidates NMS would dominate the frame time; keep the best ones only.
 MAX_NMS_CANDIDATES = 4096
@@ -40,9 +32,12 @@ Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class Decoder(ABC):
-    """Base of all decoders: thresholds, NMS, cap and letterbox mapping; families add ``candidates``."""
+    """Base of all decoders: thresholds, NMS, cap and letterbox mapping; families add ``candidates``,
+    ``check_shapes`` and ``input_defaults`` (the colour order, mean/std and letterbox their models
+    are trained with: the converter's defaults for a manifest)."""
 
-    family: str = ""
+    family: ClassVar[str] = ""
+    input_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None):
         spec = manifest.decoder
@@ -54,7 +49,12 @@ class Decoder(ABC):
         self.input_height = manifest.input.height
         self.input_width = manifest.input.width
         self.output_shapes: tuple[tuple[int, ...], ...] = tuple(tuple(o.shape) for o in manifest.outputs)
-        validate_output_shapes(manifest, self.output_shapes)
+        self.check_shapes(manifest, list(self.output_shapes))
+
+    @classmethod
+    @abstractmethod
+    def check_shapes(cls, manifest: Manifest, shapes: list[Shape]) -> None:
+        """Raise ArtifactError saying why ``shapes`` (one per manifest output) do not fit this family."""
 
     def __call__(self, outputs: Sequence[np.ndarray], letterbox: Letterbox) -> Detections:
         """outputs: the runtime's float arrays in manifest order -> Detections in source pixels."""
@@ -97,96 +97,6 @@ def make_grid(height: int, width: int, strides: Sequence[int]) -> tuple[np.ndarr
     return xy, np.concatenate(cell_strides).astype(np.float32)[:, None]
 
 
-def _cxcywh_to_xyxy(cxcy: np.ndarray, wh: np.ndarray) -> np.ndarray:
+def cxcywh_to_xyxy(cxcy: np.ndarray, wh: np.ndarray) -> np.ndarray:
     half = wh * np.float32(0.5)
     return np.concatenate([cxcy - half, cxcy + half], axis=1)
-
-
-class YoloxDecoder(Decoder):
-    """Raw YOLOX head: cx = (x + gx) * s, cy = (y + gy) * s, w = exp(w) * s, h = exp(h) * s."""
-
-    family = "yolox"
-
-    def __init__(self, manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None):
-        super().__init__(manifest, score_threshold, max_detections)
-        self._grid, self._strides = make_grid(self.input_height, self.input_width, manifest.decoder.strides)
-
-    def candidates(self, outputs: Sequence[np.ndarray]) -> Candidates:
-        head = np.asarray(outputs[0], dtype=np.float32)[0]
-        objectness = head[:, 4]
-        # Class probabilities are <= 1 (sigmoid in the head), so obj * cls >= t implies obj >= t:
-        # filtering on the single objectness column first skips the class argmax for most anchors.
-        rows = np.flatnonzero(objectness >= self.score_threshold)
-        class_probs = head[rows, 5:]
-        class_ids = class_probs.argmax(axis=1)
-        scores = objectness[rows] * class_probs[np.arange(rows.shape[0]), class_ids]
-        passed = scores >= self.score_threshold
-        rows, class_ids, scores = rows[passed], class_ids[passed], scores[passed]
-        strides = self._strides[rows]
-        cxcy = (head[rows, 0:2] + self._grid[rows]) * strides
-        wh = np.exp(head[rows, 2:4]) * strides
-        return _cxcywh_to_xyxy(cxcy, wh), scores, class_ids.astype(np.int64)
-
-
-class Yolov8Decoder(Decoder):
-    """Ultralytics export [1, 4 + nc, A]: cx, cy, w, h in input pixels; score = best class probability."""
-
-    family = "yolov8"
-
-    def candidates(self, outputs: Sequence[np.ndarray]) -> Candidates:
-        pred = np.asarray(outputs[0], dtype=np.float32)[0]
-        class_probs = pred[4:]
-        best = class_probs.max(axis=0)
-        cols = np.flatnonzero(best >= self.score_threshold)
-        class_ids = class_probs[:, cols].argmax(axis=0).astype(np.int64)
-        box = pred[:4, cols].T
-        return _cxcywh_to_xyxy(box[:, 0:2], box[:, 2:4]), best[cols], class_ids
-
-
-class BoxesScoresDecoder(Decoder):
-    """Decoded boxes [1, N, 4] xyxy + scores [1, N, nc] (or [1, N] + class_ids), optional count [1]."""
-
-    family = "boxes_scores"
-
-    def __init__(self, manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None):
-        super().__init__(manifest, score_threshold, max_detections)
-        self._roles = role_indices(manifest)
-        w, h = float(self.input_width), float(self.input_height)
-        scale = [w, h, w, h] if manifest.decoder.boxes_normalized else [1.0, 1.0, 1.0, 1.0]
-        self._box_scale = np.asarray(scale, dtype=np.float32)
-
-    def candidates(self, outputs: Sequence[np.ndarray]) -> Candidates:
-        roles = self._roles
-        boxes = np.asarray(outputs[roles["boxes"]], dtype=np.float32)[0]
-        scores = np.asarray(outputs[roles["scores"]], dtype=np.float32)[0]
-        if "count" in roles:
-            # Models with NMS inside pad to a fixed N; only the first `count` rows are real.
-            n = int(np.asarray(outputs[roles["count"]]).reshape(-1)[0])
-            boxes, scores = boxes[:n], scores[:n]
-        if scores.ndim == 2:
-            best = scores.max(axis=1)
-            rows = np.flatnonzero(best >= self.score_threshold)
-            class_ids = scores[rows].argmax(axis=1).astype(np.int64)
-            kept_scores = best[rows]
-        else:
-            rows = np.flatnonzero(scores >= self.score_threshold)
-            class_ids = np.asarray(outputs[roles["class_ids"]]).reshape(-1)[rows].astype(np.int64)
-            kept_scores = scores[rows]
-        return boxes[rows] * self._box_scale, kept_scores, class_ids
-
-
-_FAMILIES: dict[str, type[Decoder]] = {
-    "yolox": YoloxDecoder,
-    "yolov8": Yolov8Decoder,
-    "boxes_scores": BoxesScoresDecoder,
-}
-
-
-def build_decoder(
-    manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None
-) -> Decoder:
-    """The decoder for ``manifest.decoder.family``; thresholds default to the manifest's."""
-    family = manifest.decoder.family
-    if family not in _FAMILIES:
-        raise ArtifactError(f"decoder family '{family}' is not known; known: {', '.join(sorted(_FAMILIES))}")
-    return _FAMILIES[family](manifest, score_threshold, max_detections)

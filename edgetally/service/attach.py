@@ -1,12 +1,13 @@
-"""One call that makes a pipeline a good systemd citizen: sd_notify observer, optional health/metrics
-server, SIGHUP -> reload (RELOADING=1 ... READY=1). ``run_counting`` calls it; so does the test
-harness.
+"""What makes a run a good systemd citizen: the sd_notify hook, optional /healthz + /metrics, and
+SIGHUP -> reload (RELOADING=1 ... READY=1). ``run_counting`` uses it; so does the test harness.
 
-    hooks = attach_service(pipeline, health_addr="127.0.0.1:9108", reload=lambda: load_config(path))
+    service = ServiceHooks.create(health_addr="127.0.0.1:9108", stall_s=30.0)
+    pipeline = build_pipeline(settings, hooks=service.hooks, reload=service.notifier.wrap_reload(load))
+    install_sighup(pipeline, service.notifier)
     try:
         pipeline.run()
     finally:
-        hooks.close()
+        service.close()
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import signal
 import threading
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from edgetally.service.health import HealthServer, MetricsObserver
+from edgetally.hooks import Hook
+from edgetally.service.health import HealthServer, MetricsHook
 from edgetally.service.sdnotify import SystemdNotifier
 
 if TYPE_CHECKING:
-    from edgetally.config.models import RunSettings
     from edgetally.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -34,35 +35,30 @@ HEALTH_ADDR_ENV = "EDGE_HEALTH_ADDR"
 @dataclass
 class ServiceHooks:
     notifier: SystemdNotifier
-    metrics: MetricsObserver | None = None
+    metrics: MetricsHook | None = None
     server: HealthServer | None = None
+
+    @classmethod
+    def create(cls, *, health_addr: str | None = None, stall_s: float = 30.0,
+               env: Mapping[str, str] | None = None) -> ServiceHooks:
+        """The sd_notify hook, plus the health server when ``health_addr`` or $EDGE_HEALTH_ADDR is set.
+        ``stall_s``: /healthz turns 503 after this long without a frame."""
+        env = os.environ if env is None else env
+        service = cls(SystemdNotifier(env=env))
+        addr = health_addr or env.get(HEALTH_ADDR_ENV)
+        if addr:
+            service.metrics = MetricsHook(stall_s=stall_s)
+            service.server = HealthServer(service.metrics, addr).start()
+        return service
+
+    @property
+    def hooks(self) -> list[Hook]:
+        return [self.notifier] + ([self.metrics] if self.metrics is not None else [])
 
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
         self.notifier.notify.close()
-
-
-def attach_service(pipeline: Pipeline, *, health_addr: str | None = None,
-                   reload: Callable[[], RunSettings] | None = None, stall_s: float | None = None,
-                   env: Mapping[str, str] | None = None) -> ServiceHooks:
-    """Add the observers, start the health server (when ``health_addr`` or $EDGE_HEALTH_ADDR is
-    set) and install SIGHUP (main thread only). ``stall_s``: /healthz turns 503 after this long
-    without a frame (default: the capture watchdog + 10 s, so a camera reconnect is not a failure)."""
-    env = os.environ if env is None else env
-    notifier = SystemdNotifier(env=env)
-    pipeline.observers.append(notifier)
-    hooks = ServiceHooks(notifier)
-    addr = health_addr or env.get(HEALTH_ADDR_ENV)
-    if addr:
-        stall = stall_s if stall_s is not None else pipeline.settings.capture.watchdog_s + 10.0
-        hooks.metrics = MetricsObserver(stall_s=stall)
-        hooks.server = HealthServer(hooks.metrics, addr).start()
-        pipeline.observers.append(hooks.metrics)
-    if reload is not None:
-        pipeline.reload_settings = notifier.wrap_reload(reload)
-    install_sighup(pipeline, notifier if reload is not None else None)
-    return hooks
 
 
 def install_sighup(pipeline: Pipeline, notifier: SystemdNotifier | None) -> None:
@@ -72,7 +68,7 @@ def install_sighup(pipeline: Pipeline, notifier: SystemdNotifier | None) -> None
         return
 
     def _handler(signum: int, _frame: FrameType | None) -> None:
-        if notifier is None:
+        if notifier is None or pipeline.reload is None:
             log.warning("SIGHUP: nothing to reload (started without --config)")
             return
         log.info("SIGHUP: reloading the config")

@@ -15,12 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgetally.runtime_table import RUNTIMES
-
 DEFAULT_CONFIG = Path("/etc/edgetally/config.yaml")
 DEFAULT_MODEL = Path("/opt/edgetally/model")
-# runtime name in the manifest -> importable modules that provide it (first found wins)
-RUNTIME_MODULES = {name: info.imports for name, info in RUNTIMES.items()}
 
 
 @dataclass(frozen=True)
@@ -78,9 +74,11 @@ def check_cameras(source: str | None) -> list[Check]:
 
 def check_runtimes(needed: str | None) -> list[Check]:
     checks = []
-    for runtime, modules in RUNTIME_MODULES.items():
+    from edgetally.runtimes import RUNTIMES
+
+    for runtime, entry in RUNTIMES.items():
         status, detail = ("FAIL" if runtime == needed else "SKIP"), "not installed"
-        for module_name in modules:
+        for module_name in entry.provides:
             try:
                 module = importlib.import_module(module_name)
             except Exception as exc:  # a broken install raises more than ImportError

@@ -2,7 +2,7 @@
 
 Default address: ``127.0.0.1:9108`` (loopback only: the numbers are not secret, but nothing on a
 board should listen on the network unless asked; use ``0.0.0.0:9108`` to let Prometheus scrape
-from another host). ``MetricsObserver`` is a pipeline Observer: the frame loop hands it cheap,
+from another host). ``MetricsHook`` is a pipeline hook: the frame loop hands it cheap,
 immutable snapshots, so the HTTP thread never iterates a dict the frame loop is changing.
 
 /healthz: 200 ``ok`` while frames flow and sink workers live; 503 with the reason otherwise
@@ -18,14 +18,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from edgetally.errors import ConfigError
-from edgetally.service.checks import outbox_stats, sink_problems
-
-if TYPE_CHECKING:
-    from edgetally.pipeline import Pipeline, RunSummary
-    from edgetally.structures import CountEvent
+from edgetally.hooks import Hook, RunContext
+from edgetally.structures import FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +54,14 @@ class Snapshot:
     info: dict[str, str] = field(default_factory=dict)
 
 
-class MetricsObserver:
-    """Pipeline Observer that keeps the numbers for /metrics and /healthz."""
+class MetricsHook(Hook):
+    """Pipeline hook that keeps the numbers for /metrics and /healthz."""
 
     def __init__(self, stall_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.stall_s = stall_s
         self.clock = clock
         self.snapshot = Snapshot()
-        self.pipeline: Pipeline | None = None
+        self.context: RunContext | None = None
         self.started = time.time()
         self.last_frame: float | None = None
         self.state: str | None = None  # set when the loop ends
@@ -73,34 +70,41 @@ class MetricsObserver:
         self._infer_count = 0
         self._fps_window: deque[tuple[float, int]] = deque(maxlen=21)
         self._last_refresh = float("-inf")
-        self._counters_seen: object = None
 
-    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None:
+    def open(self, context: RunContext) -> None:
+        self.context = context
+
+    def reconfigured(self, context: RunContext) -> None:
+        self.context = context
+        self._last_refresh = float("-inf")  # show the new counters at once
+
+    def frame(self, result: FrameResult) -> None:
         now = self.clock()
-        self.pipeline, self.last_frame = pipeline, now
-        if summary.infer_ms:  # only the newest value: the summary's list may be long
-            self._ring.append(summary.infer_ms[-1])
-            self._infer_sum += summary.infer_ms[-1]
+        self.last_frame = now
+        if result.infer_ms is not None:
+            self._ring.append(result.infer_ms)
+            self._infer_sum += result.infer_ms
             self._infer_count += 1
-        if events or now - self._last_refresh >= _REFRESH_S or pipeline.counters is not self._counters_seen:
-            self._refresh(pipeline, summary, now)
+        if result.events or now - self._last_refresh >= _REFRESH_S:
+            self._refresh(result.frames, now)
 
-    def _refresh(self, pipeline: Pipeline, summary: RunSummary, now: float) -> None:
+    def _refresh(self, frames: int, now: float) -> None:
+        context = self.context
+        if context is None:
+            return
         self._last_refresh = now
-        self._counters_seen = pipeline.counters
-        self._fps_window.append((now, summary.frames))
+        self._fps_window.append((now, frames))
         t0, f0 = self._fps_window[0]
-        fps = (summary.frames - f0) / (now - t0) if now > t0 else 0.0
-        counts = {c: {k: dict(d) for k, d in per.items()} for c, per in pipeline.totals.values.items()}
-        kinds = tuple((c.name, type(c).__name__.replace("Counter", "").lower()) for c in pipeline.counters)
-        manifest = pipeline.artifact.manifest
-        info = {"runtime": str(manifest.runtime), "precision": str(manifest.precision),
-                "device_id": pipeline.settings.device_id or ""}
-        self.snapshot = Snapshot(summary.frames, self._infer_sum, self._infer_count, tuple(self._ring), fps,
-                                 counts, kinds, info)
+        fps = (frames - f0) / (now - t0) if now > t0 else 0.0
+        counts = {c: {k: dict(d) for k, d in per.items()} for c, per in context.totals.values.items()}
+        kinds = tuple((c.name, c.kind) for c in context.counters)
+        info = {"device_id": context.device_id}
+        if context.model is not None:
+            info = {"runtime": context.model.runtime, "precision": context.model.precision, **info}
+        self.snapshot = Snapshot(frames, self._infer_sum, self._infer_count, tuple(self._ring), fps, counts, kinds, info)
 
-    def stopped(self, pipeline: Pipeline, state: str) -> None:
-        self.state = state
+    def close(self, final_state: str = "stopped") -> None:
+        self.state = final_state
 
     def health(self) -> str | None:
         """None when healthy, else why not."""
@@ -111,7 +115,7 @@ class MetricsObserver:
         age = self.clock() - self.last_frame
         if age > self.stall_s:
             return f"frames stalled: no frame for {age:.1f} s"
-        problems = sink_problems(self.pipeline.sinks) if self.pipeline is not None else []
+        problems = self.context.health() if self.context is not None else []
         return "; ".join(problems) if problems else None
 
     def live(self) -> dict[str, float]:
@@ -119,16 +123,8 @@ class MetricsObserver:
         values: dict[str, float] = {"start_time_seconds": self.started}
         if self.last_frame is not None:
             values["last_frame_age_seconds"] = self.clock() - self.last_frame
-        pipeline = self.pipeline
-        if pipeline is None:
-            return values
-        stats = getattr(pipeline.source, "stats", None)
-        if stats is not None:
-            values["dropped_frames_total"] = float(stats.dropped)
-            values["camera_reconnects_total"] = float(stats.reconnects)
-            if stats.last_frame_age_s is not None:
-                values["camera_frame_age_seconds"] = float(stats.last_frame_age_s)
-        values.update(outbox_stats(pipeline.sinks))
+        if self.context is not None:
+            values.update(self.context.metrics())
         return values
 
 
@@ -159,7 +155,7 @@ _LIVE = [
 ]
 
 
-def render_metrics(observer: MetricsObserver, prefix: str = "edgetally") -> str:
+def render_metrics(observer: MetricsHook, prefix: str = "edgetally") -> str:
     """Prometheus text exposition format 0.0.4."""
     snap, live, out = observer.snapshot, observer.live(), []
 
@@ -190,7 +186,7 @@ def render_metrics(observer: MetricsObserver, prefix: str = "edgetally") -> str:
 class HealthServer:
     """Serves /healthz and /metrics from a daemon thread; ``close()`` stops it."""
 
-    def __init__(self, observer: MetricsObserver, addr: str = DEFAULT_ADDR) -> None:
+    def __init__(self, observer: MetricsHook, addr: str = DEFAULT_ADDR) -> None:
         self.observer = observer
         host, port = parse_addr(addr)
         try:
@@ -216,7 +212,7 @@ class HealthServer:
         self._thread.join(timeout=5)
 
 
-def _handler(observer: MetricsObserver) -> type[BaseHTTPRequestHandler]:
+def _handler(observer: MetricsHook) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # scrapes every 15 s would flood the journal
             pass

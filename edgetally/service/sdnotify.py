@@ -1,6 +1,6 @@
 """sd_notify(3) without libsystemd: one AF_UNIX datagram per message to $NOTIFY_SOCKET.
 
-``SystemdNotifier`` is a pipeline Observer (called from the frame loop) that tells systemd:
+``SystemdNotifier`` is a pipeline hook (called from the frame loop) that tells systemd:
 
 - ``READY=1`` after the first frame went through the model (warm) and the counters, not at start;
 - ``WATCHDOG=1`` at most every WATCHDOG_USEC/2, only from the frame loop (so only while frames
@@ -18,13 +18,10 @@ import logging
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
+from typing import Callable, Mapping, TypeVar
 
-from edgetally.service.checks import sink_problems
-
-if TYPE_CHECKING:
-    from edgetally.pipeline import Pipeline, RunSummary
-    from edgetally.structures import CountEvent
+from edgetally.hooks import Hook, RunContext
+from edgetally.structures import FrameResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,9 +93,9 @@ class Notify:
             self._sock = None
 
 
-def status_line(summary: RunSummary, totals: dict[str, dict[str, dict[str, int]]], fps: float) -> str:
+def status_line(result: FrameResult, totals: dict[str, dict[str, dict[str, int]]], fps: float) -> str:
     """'12.3 fps, infer 8.1 ms, 480 frames; L: in 9 out 17' (counts summed over classes)."""
-    infer = summary.infer_ms[-1] if summary.infer_ms else 0.0
+    infer = result.infer_ms or 0.0
     parts = []
     for counter, per_class in totals.items():
         dirs: dict[str, int] = {}
@@ -107,48 +104,52 @@ def status_line(summary: RunSummary, totals: dict[str, dict[str, dict[str, int]]
                 dirs[direction] = dirs.get(direction, 0) + n
         parts.append(f"{counter}: " + " ".join(f"{d} {n}" for d, n in sorted(dirs.items())) if dirs else f"{counter}: 0")
     counts = "; ".join(parts) if parts else "no counters"
-    return f"{fps:.1f} fps, infer {infer:.1f} ms, {summary.frames} frames; {counts}"[:400]
+    return f"{fps:.1f} fps, infer {infer:.1f} ms, {result.frames} frames; {counts}"[:400]
 
 
-class SystemdNotifier:
-    """Pipeline Observer speaking sd_notify. ``health`` returns a reason when the service must not
-    ping the watchdog (default: a sink worker died)."""
+class SystemdNotifier(Hook):
+    """A pipeline hook speaking sd_notify. The watchdog is not pinged while the run's ``health``
+    reports a problem (a sink's worker died)."""
 
-    def __init__(self, notify: Notify | None = None, *, health: Callable[[Pipeline], str | None] | None = None,
-                 status_interval_s: float = 5.0, env: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, notify: Notify | None = None, *, status_interval_s: float = 5.0,
+                 env: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.notify = notify if notify is not None else Notify(env=env)
         self.watchdog_s = watchdog_interval(env)
-        self.health = health or _default_health
         self.status_interval_s = status_interval_s
         self.clock = clock
         self.ready = False
+        self._context: RunContext | None = None
         self._reload_done = False
         self._last_ping = self._last_status = 0.0
         self._status_frames = 0
         self._unhealthy: str | None = None
 
-    def frame_done(self, pipeline: Pipeline, summary: RunSummary, events: list[CountEvent]) -> None:
+    def open(self, context: RunContext) -> None:
+        self._context = context
+
+    def frame(self, result: FrameResult) -> None:
         now = self.clock()
+        totals = self._context.totals.values if self._context is not None else {}
         if not self.ready:
             self.ready = True
-            self._last_status, self._status_frames = now, summary.frames
-            self.notify.send("READY=1", "STATUS=" + status_line(summary, pipeline.totals.values, 0.0))
+            self._last_status, self._status_frames = now, result.frames
+            self.notify.send("READY=1", "STATUS=" + status_line(result, totals, 0.0))
             log.info("ready: first frame processed")
         elif self._reload_done:
             self._reload_done = False
             self.notify.send("READY=1", "STATUS=reloaded")
-        self._watchdog(pipeline, now)
+        self._watchdog(now)
         if now - self._last_status >= self.status_interval_s:
-            fps = (summary.frames - self._status_frames) / max(now - self._last_status, 1e-6)
-            self._last_status, self._status_frames = now, summary.frames
-            self.notify.send("STATUS=" + status_line(summary, pipeline.totals.values, fps))
+            fps = (result.frames - self._status_frames) / max(now - self._last_status, 1e-6)
+            self._last_status, self._status_frames = now, result.frames
+            self.notify.send("STATUS=" + status_line(result, totals, fps))
 
-    def _watchdog(self, pipeline: Pipeline, now: float) -> None:
+    def _watchdog(self, now: float) -> None:
         if self.watchdog_s is None or now - self._last_ping < self.watchdog_s:
             return
-        reason = self.health(pipeline)
-        if reason is not None:
+        problems = self._context.health() if self._context is not None else []
+        if problems:
+            reason = "; ".join(problems)
             if reason != self._unhealthy:
                 log.error("not pinging the systemd watchdog: %s", reason)
                 self.notify.send(f"STATUS=unhealthy: {reason}")
@@ -158,17 +159,17 @@ class SystemdNotifier:
         self._last_ping = now
         self.notify.send("WATCHDOG=1")
 
-    def stopped(self, pipeline: Pipeline, state: str) -> None:
-        self.notify.send("STOPPING=1", f"STATUS=stopping ({state})")
+    def close(self, final_state: str = "stopped") -> None:
+        self.notify.send("STOPPING=1", f"STATUS=stopping ({final_state})")
 
     def reloading(self) -> None:
         """Call from the SIGHUP handler, before ``pipeline.request({'cmd': 'reload'})``."""
         self.notify.send("RELOADING=1", f"MONOTONIC_USEC={monotonic_usec()}", "STATUS=reloading")
 
     def wrap_reload(self, load: Callable[[], T]) -> Callable[[], T]:
-        """Wrap ``pipeline.reload_settings``: the frame loop calls it while applying a reload; the
-        next frame then sends READY=1, whether the new settings were accepted or rejected (the
-        service keeps counting either way, and systemd must leave the 'reloading' state)."""
+        """Wrap the settings loader the pipeline calls while applying a reload; the next frame then
+        sends READY=1, whether the new settings were accepted or rejected (the service keeps
+        counting either way, and systemd must leave the 'reloading' state)."""
 
         def load_and_mark() -> T:
             try:
@@ -177,8 +178,3 @@ class SystemdNotifier:
                 self._reload_done = True
 
         return load_and_mark
-
-
-def _default_health(pipeline: Pipeline) -> str | None:
-    problems = sink_problems(pipeline.sinks)
-    return "; ".join(problems) if problems else None

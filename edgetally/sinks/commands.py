@@ -6,6 +6,9 @@ out. Nothing here touches counts: a payload that does not validate changes nothi
 - ``cmd/reset``    ``{"counter": "<name>"}`` resets one counter, ``{}`` (or empty) resets all.
 - ``cmd/snapshot`` ``{}``: re-publish every retained counter now.
 - ``cmd/reload``   ``{}``: ask the runner to reload its configuration.
+- ``cmd/config``   ``{"lines": [...], "zones": [...], "classes": [...]}``: change the counting geometry
+  (any of the three keys; ``"classes": []`` counts every class). Only the shape is checked here;
+  the device validates the resulting configuration like ``edge validate-config`` (config/edit.py).
 Every command may carry ``"id"`` (string, <= 64 chars), echoed in the answer on ``cmd/result``.
 """
 
@@ -19,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_PAYLOAD_BYTES = 4096
+MAX_CONFIG_BYTES = 65536  # a few dozen polygons
 
 
 class _Cmd(BaseModel):
@@ -38,7 +42,14 @@ class ReloadCmd(_Cmd):
     pass
 
 
-MODELS: dict[str, type[_Cmd]] = {"reset": ResetCmd, "snapshot": SnapshotCmd, "reload": ReloadCmd}
+class ConfigCmd(_Cmd):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    lines: list[dict[str, Any]] | None = Field(default=None, max_length=64)
+    zones: list[dict[str, Any]] | None = Field(default=None, max_length=64)
+    classes: list[str] | None = Field(default=None, max_length=1000)
+
+
+MODELS: dict[str, type[_Cmd]] = {"reset": ResetCmd, "snapshot": SnapshotCmd, "reload": ReloadCmd, "config": ConfigCmd}
 
 
 @dataclass(frozen=True)
@@ -52,9 +63,9 @@ class Parsed:
     request_id: str | None = None
 
 
-def _decode(payload: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return None, f"payload too large: {len(payload)} bytes (max {MAX_PAYLOAD_BYTES})"
+def _decode(payload: bytes, limit: int = MAX_PAYLOAD_BYTES) -> tuple[dict[str, Any] | None, str | None]:
+    if len(payload) > limit:
+        return None, f"payload too large: {len(payload)} bytes (max {limit})"
     if not payload.strip():
         return {}, None
     try:
@@ -82,7 +93,7 @@ def parse_command(name: str, payload: bytes, known_counters: Collection[str]) ->
     model = MODELS.get(name)
     if model is None:
         return Parsed(name, None, f"unknown command {name!r}; expected one of {sorted(MODELS)}")
-    data, error = _decode(payload)
+    data, error = _decode(payload, MAX_CONFIG_BYTES if model is ConfigCmd else MAX_PAYLOAD_BYTES)
     rid = _request_id(data)
     if data is None:
         return Parsed(name, None, error, rid)
@@ -95,4 +106,8 @@ def parse_command(name: str, payload: bytes, known_counters: Collection[str]) ->
     out: dict[str, object] = {"cmd": name}
     if isinstance(cmd, ResetCmd):
         out["counter"] = cmd.counter
+    if isinstance(cmd, ConfigCmd):
+        if not cmd.model_fields_set - {"id"}:
+            return Parsed(name, None, "payload: expected at least one of lines, zones, classes", rid)
+        out.update({k: getattr(cmd, k) for k in ("lines", "zones", "classes") if k in cmd.model_fields_set})
     return Parsed(name, out, None, cmd.id)

@@ -9,6 +9,11 @@ paho's network thread (``loop_start``) handles PUBACKs: it queues the mid, and t
 mid -> seq and deletes acknowledged rows in batches. paho keeps handed-over QoS 1 messages across
 reconnects and re-sends them, so nothing is handed over twice within one process; after a crash
 the outbox re-sends what was never acknowledged (same seq: consumers de-duplicate).
+
+Other sinks publish through this one (never a second client): ``publish_durable(topic, payload)``
+goes through the outbox like an event (interval rows, movements), ``set_retained(topic, payload)``
+keeps a retained topic that is re-sent on every reconnect, and ``add_command(name, handler)`` routes
+a validated ``cmd/<name>`` to its handler, which answers with ``answer()``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from edgetally.sinks import RunContext, RunStats
+from edgetally.config.models import RunSettings
+from edgetally.errors import ConfigError
+from edgetally.hooks import RunContext, RunStats, Sink
 from edgetally.sinks.commands import parse_command
 from edgetally.sinks.homeassistant import discovery_payload
 from edgetally.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
@@ -35,8 +43,23 @@ log = logging.getLogger(__name__)
 _AUTH_REASONS = ("not authorized", "bad user name or password", "bad username or password")
 
 
-class MqttSink:
-    """Implements the Sink protocol (plus ``totals_changed()`` and ``set_state()``)."""
+def from_settings(settings: RunSettings, earlier: Sequence[Sink] = ()) -> MqttSink | None:
+    """The sink for the run settings' ``mqtt:`` block (the device id defaults to the run's)."""
+    if settings.mqtt is None:
+        return None
+    from pydantic import ValidationError
+
+    block = {**settings.mqtt}
+    block.setdefault("device_id", settings.device_id)
+    try:
+        return MqttSink(MqttSettings.model_validate(block))
+    except ValidationError as exc:
+        lines = [f"mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid MQTT settings:\n  " + "\n  ".join(lines)) from exc
+
+
+class MqttSink(Sink):
+    """The durable MQTT sink (plus ``set_state()`` for the device state topic)."""
 
     def __init__(self, settings: MqttSettings) -> None:
         self.settings = settings
@@ -50,7 +73,12 @@ class MqttSink:
         self._thread: threading.Thread | None = None
         self._acked_mids: collections.deque[int] = collections.deque()
         self._inflight: dict[int, int] = {}  # mid -> seq; publisher thread only
+        self._inflight_msgs: dict[int, int] = {}  # mid -> outbox message id; publisher thread only
         self._last_handed = 0
+        self._last_handed_msg = 0
+        self._retained: dict[str, bytes] = {}
+        self._retained_dirty: set[str] = set()
+        self._handlers: dict[str, Callable[[dict[str, object], str | None], None]] = {}
         self._counters: dict[CounterKey, int] = {}
         self._dirty: set[CounterKey] = set()
         self._republish = False
@@ -102,6 +130,7 @@ class MqttSink:
             "frames": stats.frames, "fps": round(stats.fps, 2), "infer_ms_p50": round(stats.infer_ms_p50, 2),
             "dropped_frames": stats.dropped_frames, "camera_age_s": round(stats.camera_age_s, 2),
             "camera_reconnects": stats.reconnects, "outbox_depth": self.outbox.depth,
+            "outbox_messages": self.outbox.message_depth,
             "outbox_dropped": self.outbox.dropped, "mqtt_reconnects": self.reconnects, **stats.extra,
         }
         degraded = stats.camera_age_s > self.settings.degraded_camera_age_s
@@ -143,6 +172,33 @@ class MqttSink:
             self._discovery_dirty = True
         self._wake.set()
 
+    def publish_durable(self, topic: str, payload: bytes) -> None:
+        """Through the outbox, QoS 1, not retained: on disk before it is sent, replayed after an outage."""
+        assert self.outbox is not None, "open() first"
+        self.outbox.enqueue(topic, payload)
+        self._wake.set()
+
+    def set_retained(self, topic: str, payload: bytes) -> None:
+        """A retained topic this sink keeps current: published now and again on every reconnect."""
+        with self._lock:
+            if self._retained.get(topic) != payload:
+                self._retained[topic] = payload
+                self._retained_dirty.add(topic)
+        self._wake.set()
+
+    def add_command(self, name: str, handler: Callable[[dict[str, object], str | None], None]) -> None:
+        """Route the validated ``cmd/<name>`` (see commands.py) to ``handler(command, request_id)`` on
+        paho's network thread: it must return quickly and answer with ``answer()``."""
+        self._handlers[name] = handler
+
+    def answer(self, cmd: str, ok: bool, detail: str, request_id: str | None = None,
+               extra: dict[str, Any] | None = None) -> None:
+        """Publish a command's answer on ``cmd/result`` (QoS 1); ``extra`` adds keys (e.g. errors)."""
+        if self._client is None or self.topics is None:
+            return
+        payload = {**result_payload(cmd, ok, detail, request_id), **(extra or {})}
+        self._client.publish(self.topics.cmd_result, encode(payload), qos=1)
+
     def set_state(self, state: str) -> None:
         if state not in STATES:
             raise ValueError(f"state: expected one of {STATES}, got {state!r}")
@@ -153,6 +209,24 @@ class MqttSink:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    def problems(self) -> list[str]:
+        # A frame loop that runs while the publisher thread is dead must not look healthy.
+        thread = self._thread
+        if thread is not None and thread.ident is not None and not thread.is_alive():
+            return ["MqttSink worker stopped"]
+        return []
+
+    def metrics(self) -> dict[str, float]:
+        if self.outbox is None:
+            return {}
+        return {"outbox_depth": float(self.outbox.depth), "outbox_dropped": float(self.outbox.dropped),
+                "mqtt_connected": 1.0 if self._connected else 0.0, "mqtt_reconnects": float(self.reconnects)}
+
+    @property
+    def context(self) -> RunContext:
+        assert self._ctx is not None, "open() first"
+        return self._ctx
 
     def _set_state_locked(self, state: str) -> None:
         if state != self._state:
@@ -240,7 +314,10 @@ class MqttSink:
         parsed = parse_command(name, payload, known)
         if parsed.command is None:
             log.warning("MQTT command %r refused: %s", name, parsed.error)
-            self._answer(name, False, parsed.error or "invalid", parsed.request_id)
+            self.answer(name, False, parsed.error or "invalid", parsed.request_id)
+            return
+        if name in self._handlers:
+            self._handlers[name](parsed.command, parsed.request_id)
             return
         if name == "snapshot":
             with self._lock:
@@ -251,11 +328,7 @@ class MqttSink:
             self._ctx.commands(parsed.command)
             detail = "queued for the runner"
         log.info("MQTT command %s accepted: %s", parsed.command, detail)
-        self._answer(name, True, detail, parsed.request_id)
-
-    def _answer(self, cmd: str, ok: bool, detail: str, request_id: str | None) -> None:
-        assert self.topics is not None
-        self._client.publish(self.topics.cmd_result, encode(result_payload(cmd, ok, detail, request_id)), qos=1)
+        self.answer(name, True, detail, parsed.request_id)
 
     # -- publisher thread ----------------------------------------------------------------------
     def _publisher(self) -> None:
@@ -275,15 +348,23 @@ class MqttSink:
             return
         self._publish_meta()
         self._publish_events()
+        self._publish_messages()
 
     def _process_acks(self) -> None:
-        seqs = []
+        seqs, ids = [], []
         while self._acked_mids:
-            seq = self._inflight.pop(self._acked_mids.popleft(), None)
+            mid = self._acked_mids.popleft()
+            seq = self._inflight.pop(mid, None)
             if seq is not None:
                 seqs.append(seq)
-        if seqs and self.outbox is not None:
-            self.outbox.ack(seqs)
+            msg_id = self._inflight_msgs.pop(mid, None)
+            if msg_id is not None:
+                ids.append(msg_id)
+        if self.outbox is not None:
+            if seqs:
+                self.outbox.ack(seqs)
+            if ids:
+                self.outbox.ack_messages(ids)
 
     def _publish_meta(self) -> None:
         assert self.topics is not None
@@ -296,6 +377,8 @@ class MqttSink:
             self._state_dirty = self._discovery_dirty = False
             counters = {k: self._counters[k] for k in self._dirty}
             self._dirty.clear()
+            extra = {t: self._retained[t] for t in (self._retained if republish else self._retained_dirty)}
+            self._retained_dirty.clear()
             stats, self._stats = self._stats, None
         pub = self._client.publish
         if republish:
@@ -306,6 +389,8 @@ class MqttSink:
             pub(self.topics.ha_discovery, encode(discovery_payload(self.topics, self._discovery_keys())), qos=1, retain=True)
         for (counter, cls, direction), value in sorted(counters.items()):
             pub(self.topics.counter(counter, cls, direction), counter_payload(value), qos=1, retain=True)
+        for topic, payload in sorted(extra.items()):
+            pub(topic, payload, qos=1, retain=True)
         if stats is not None:
             pub(self.topics.stats, stats, qos=0, retain=True)
 
@@ -328,13 +413,28 @@ class MqttSink:
                 self._last_handed = entry.seq
             room -= len(batch)
 
+    def _publish_messages(self) -> None:
+        """The outbox's other messages (interval rows, movements), in id order, after the events."""
+        assert self.outbox is not None
+        room = self.settings.max_inflight - len(self._inflight) - len(self._inflight_msgs)
+        while room > 0 and self._connected:
+            batch = self.outbox.pending_messages(self._last_handed_msg, min(room, 500))
+            if not batch:
+                return
+            for msg in batch:
+                info = self._client.publish(msg.topic, msg.payload, qos=1)
+                self._inflight_msgs[info.mid] = msg.id
+                self._last_handed_msg = msg.id
+            room -= len(batch)
+
     # -- shutdown --------------------------------------------------------------------------------
     def _drain(self, timeout: float) -> None:
         """Give the backlog up to ``timeout`` seconds to reach the broker before stopping, waiting
         for a reconnect too (what is still unsent after that stays in the outbox for the next start)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.outbox is not None:
-            if self.outbox.depth == 0 and not self._dirty and not self._inflight:
+            if (self.outbox.depth == 0 and self.outbox.message_depth == 0 and not self._dirty
+                    and not self._retained_dirty and not self._inflight and not self._inflight_msgs):
                 return
             self._wake.set()
             time.sleep(0.02)

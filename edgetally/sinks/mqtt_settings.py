@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgetally.errors import ConfigError
+from edgetally.statedir import state_dir
 
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -71,6 +72,9 @@ class MqttSettings(BaseModel):
     outbox_sync: Literal["full", "normal"] = "full"
     max_inflight: int = Field(default=200, ge=1, le=10_000)
     stats_interval_s: float = Field(default=5.0, gt=0)  # seconds between stats messages
+    # seconds between annotated JPEG snapshots (<prefix>/<device>/snapshot, retained, QoS 0): what the
+    # dashboard shows and its line editor draws on; 0 = none
+    snapshot_interval_s: float = Field(default=10.0, ge=0)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=60.0, gt=0)
     close_timeout_s: float = Field(default=5.0, ge=0)
@@ -139,9 +143,7 @@ class MqttSettings(BaseModel):
         """Explicit path, else systemd's $STATE_DIRECTORY, else ~/.local/state/edgetally."""
         if self.outbox is not None:
             return self.outbox
-        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-        base = Path(state) if state else Path.home() / ".local" / "state" / "edgetally"
-        return base / f"outbox-{device_id}.sqlite"
+        return state_dir() / f"outbox-{device_id}.sqlite"
 
 
 def _opt(path: Path | None) -> str | None:

@@ -31,6 +31,8 @@ CounterKey = tuple[str, str, str]  # (counter, class, direction)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,
+  created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (
   counter TEXT NOT NULL, class TEXT NOT NULL, dir TEXT NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (counter, class, dir));
@@ -41,6 +43,15 @@ _DROP_LOG_INTERVAL_S = 10.0
 @dataclass(frozen=True)
 class OutboxEntry:
     seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A durable message for a topic other than ``events`` (interval rows, movements)."""
+
+    id: int
+    topic: str
     payload: bytes
 
 
@@ -67,6 +78,7 @@ class Outbox:
         self._next_seq = self._meta("next_seq", 1)
         self._dropped = self._meta("dropped", 0)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        self._message_depth = int(self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
         self._last_drop_log = 0.0
 
     def _meta(self, key: str, default: int) -> int:
@@ -130,6 +142,52 @@ class Outbox:
                 "Retained counters still carry every count; only per-event messages were lost.",
                 self.max_events, self._dropped,
             )
+
+    def enqueue(self, topic: str, payload: bytes) -> int:
+        """Commit one non-event message (its own id sequence: event ``seq`` numbers stay gap-free).
+        The same cap as events: past ``max_events`` waiting messages the oldest go, counted."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute("INSERT INTO messages(topic, payload, created) VALUES(?, ?, ?)",
+                                       (topic, payload, time.time()))
+                excess = self._message_depth + 1 - self.max_events
+                if excess > 0:
+                    self._db.execute("DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT ?)",
+                                     (excess,))
+                    self._set_meta("dropped", self._dropped + excess)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._message_depth += 1 - max(excess, 0)
+            if excess > 0:
+                self._dropped += excess
+                self._log_drop()
+            return int(cur.lastrowid or 0)
+
+    def pending_messages(self, after_id: int = 0, limit: int = 500) -> list[OutboxMessage]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, topic, payload FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                                    (after_id, limit)).fetchall()
+        return [OutboxMessage(int(i), str(t), bytes(p)) for i, t, p in rows]
+
+    def ack_messages(self, ids: Iterable[int]) -> int:
+        batch = [(int(i),) for i in ids]
+        if not batch:
+            return 0
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM messages WHERE id=?", batch)
+            self._db.execute("COMMIT")
+            removed = self._db.total_changes - before
+            self._message_depth -= removed
+            return removed
+
+    @property
+    def message_depth(self) -> int:
+        return self._message_depth
 
     def set_counters(self, values: dict[CounterKey, int], replace: bool = True) -> None:
         """Persist totals wholesale (after a reset): ``replace`` forgets keys not in ``values``."""

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.calibration import list_images
 from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult, agreement_f1, mean_average_precision
-from edgetally.artifact import Artifact
 from edgetally.errors import ConversionError
 
 # COCO evaluation settings: a low threshold so the whole PR curve exists, 100 detections per image.
@@ -86,23 +86,20 @@ def detect_all(artifact: Artifact, images: Sequence[EvalImage], threads: int = 2
                score_threshold: float = EVAL_SCORE_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS,
                runtime: str | None = None) -> list[ImageBoxes]:
     """Detections of ``artifact`` on every image, in source-image pixels."""
-    from edgetally.postprocess import build_decoder
-    from edgetally.preprocess import Preprocessor
+    from edgetally.detector import Detector
     from edgetally.runtimes import load_runtime
 
-    preprocess = Preprocessor(artifact.manifest.input)
-    decoder = build_decoder(artifact.manifest, score_threshold=score_threshold, max_detections=max_detections)
-    model = load_runtime(artifact, threads=threads, runtime=runtime or executor_for(artifact))
+    detector = Detector(artifact, load_runtime(artifact, threads=threads, runtime=runtime or executor_for(artifact)),
+                        score_threshold=score_threshold, max_detections=max_detections)
     try:
         results = []
         for item in images:
-            tensor, letterbox = preprocess(item.image)
-            dets = decoder(model.infer(tensor), letterbox)
+            dets = detector(item.image)
             results.append(ImageBoxes(np.asarray(dets.xyxy, dtype=np.float64), np.asarray(dets.class_ids),
                                       np.asarray(dets.scores, dtype=np.float64)))
         return results
     finally:
-        model.close()
+        detector.close()
 
 
 def score(images: Sequence[EvalImage], detections: Sequence[ImageBoxes]) -> MapResult | None:

@@ -25,7 +25,13 @@ import numpy as np
 
 from edgetally.artifact import InputSpec
 from edgetally.converters.accuracy.calibration import (
-    MIN_COUNT, VIDEO_SUFFIXES, CalibrationSet, evenly_spaced, file_sha256, list_images, load_calibration,
+    MIN_COUNT,
+    VIDEO_SUFFIXES,
+    CalibrationSet,
+    evenly_spaced,
+    file_sha256,
+    list_images,
+    load_calibration,
 )
 from edgetally.converters.accuracy.evaluate import EvalImage, load_eval_set, read_yolo_labels
 from edgetally.errors import ConversionError, UsageError

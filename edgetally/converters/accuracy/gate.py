@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.evaluate import EvalImage, agreement, detect_all, score
 from edgetally.converters.accuracy.folds import Fold
 from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult
 from edgetally.converters.accuracy.strategy import Strategy
-from edgetally.artifact import Artifact
 
 DEFAULT_MAX_MAP_DROP = 1.0  # mAP50-95 points
 # Label-free floor: measured FP32-vs-INT8 F1 for good YOLOX-nano INT8 builds was 0.90-0.94,

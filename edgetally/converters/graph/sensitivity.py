@@ -131,7 +131,7 @@ def _toposorted(model: Any) -> Any:
 def output_error(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> float:
     """Relative squared error of the outputs; a packed YOLO head's boxes and scores count separately."""
     total = 0.0
-    for ref, out in zip(reference, outputs):
+    for ref, out in zip(reference, outputs, strict=True):
         parts = [(..., slice(0, 4)), (..., slice(4, None))] if ref.ndim == 3 and ref.shape[-1] > 5 else [(...,)]
         for part in parts:
             r, o = ref[part], out[part]
@@ -149,7 +149,7 @@ def rank_layers(model_path: Path, ranges: dict[str, tuple[float, float]], sample
     scores = []
     for layer in layers(model):
         outputs = _run(only_layer_quantised(model, layer, ranges), samples, threads)
-        error = float(np.mean([output_error(r, o) for r, o in zip(reference, outputs)]))
+        error = float(np.mean([output_error(r, o) for r, o in zip(reference, outputs, strict=True)]))
         scores.append((layer.name, round(error, 6)))
     return sorted(scores, key=lambda item: -item[1])
 

@@ -1,6 +1,6 @@
 """Conversion targets: ONE table, the single source of truth for what ``edge convert`` can build.
 
-A target names the runtime that runs its artifacts (``edgetally.runtime_table``), the manifest
+A target names the runtime that runs its artifacts (``edgetally.runtimes.RUNTIMES``), the manifest
 format, the precisions and model I/O dtypes it builds, the builder factories, its repair ladder,
 its FP32 fallback, the activation its INT8 kernels fuse into a convolution (what
 ``--activation auto`` picks) and whether INT8 is expected to beat FP32 on that runtime. The CLI's
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgetally.errors import ConversionError, UsageError
-from edgetally.runtime_table import RUNTIMES
+from edgetally.runtimes import RUNTIMES
 
 _T = "edgetally.converters.targets"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from edgetally.converters.accuracy.strategy import Strategy
 from edgetally.artifact import Artifact
+from edgetally.converters.accuracy.strategy import Strategy
 from edgetally.errors import ConversionError
 
 FP16 = Strategy("fp16", keep_tail_float=False)  # one "strategy": FP16 needs no calibration or repairs

@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 from edgetally.converters.accuracy.calibration import CalibrationSet
-from edgetally.converters.graph.nodes import head_output_convs, name_nodes, stem_nodes, tail_nodes, upgrade_opset
 from edgetally.converters.accuracy.strategy import Strategy
+from edgetally.converters.graph.nodes import head_output_convs, name_nodes, stem_nodes, tail_nodes, upgrade_opset
 from edgetally.errors import ConversionError
 
 # Entropy calibration with 2048 bins took >13 GB RAM here (toolchain-notes): keep histograms small.

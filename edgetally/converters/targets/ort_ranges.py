@@ -55,7 +55,7 @@ def tensor_values(session: Any, names: Sequence[str], batches: Iterator[np.ndarr
     """{tensor name: value} for each calibration batch."""
     feed = session.get_inputs()[0].name
     for batch in batches:
-        yield dict(zip(names, session.run(list(names), {feed: batch})))
+        yield dict(zip(names, session.run(list(names), {feed: batch}), strict=True))
 
 
 def mse_ranges(model_path: Path, batches: list[np.ndarray], silu_inputs: frozenset = frozenset()) -> dict[str, tuple]:

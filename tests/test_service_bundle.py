@@ -30,7 +30,7 @@ case "$1" in is-active) exit 3;; esac
 @pytest.mark.parametrize("name, extra, dropins, site, pins", [
     ("rpi4", "ort", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
     ("rpi5", "openvino", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
-    ("jetson", "ort", ["jetson"], False, []),
+    ("jetson", "ort", ["jetson"], True, []),  # JetPack's TensorRT comes from apt
     ("intel", "openvino", ["v4l2", "openvino"], False, []), ("coral", "litert", ["v4l2", "coral"], False, []),
     ("generic", "ort", ["v4l2"], False, []),
 ])

@@ -7,17 +7,20 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import socket
 from pathlib import Path
 from typing import Callable, Sequence
 
 from edgetally.capture import CaptureOptions, open_source
+from edgetally.config.geometry import geometry_warnings
 from edgetally.config.models import RunSettings
 from edgetally.counting import Counter, LineCounter, ZoneCounter
 from edgetally.detector import Detector
 from edgetally.errors import ConfigError
 from edgetally.hooks import Hook, Sink
 from edgetally.pipeline import Pipeline, Reconfiguration
+from edgetally.structures import FrameResult
 from edgetally.sinks.config_command import ConfigCommand
 from edgetally.sinks.intervals import IntervalSink
 from edgetally.sinks.mqtt import MqttSink
@@ -29,6 +32,8 @@ from edgetally.tracking import Tracker, TrackerConfig
 # deliver. Each module has ``from_settings(settings, earlier_sinks) -> Sink | None`` (the interval
 # history publishes through the MQTT sink); adding a sink is one module plus its line here.
 SINK_MODULES = ("edgetally.sinks.mqtt", "edgetally.sinks.jsonl", "edgetally.sinks.intervals")
+
+log = logging.getLogger(__name__)
 
 
 def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: Sequence[Sink] | None = None,
@@ -58,6 +63,8 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
     if mqtt is not None and mqtt.settings.snapshot_interval_s > 0:
         hooks.append(SnapshotPublisher(mqtt.settings, interval_s=mqtt.settings.snapshot_interval_s))
     intervals = next((s for s in built_sinks if isinstance(s, IntervalSink)), None)
+    geometry = GeometryCheck(settings)
+    hooks.append(geometry)
     source = open_source(settings.source, capture_options(settings))
 
     def reconfigure() -> Reconfiguration:
@@ -69,6 +76,7 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
             if editor is not None:
                 editor.reload_result(False, str(exc), None)
             raise
+        geometry.settings = fresh
         if intervals is not None:
             intervals.settings_changed(fresh)
         if editor is not None:
@@ -80,6 +88,22 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
     return Pipeline(source, detector, Tracker(tracker_config(settings.tracker)), counters, built_sinks, hooks,
                     device_id=settings.device_id or socket.gethostname(), max_frames=settings.max_frames,
                     stats_interval_s=stats_interval(settings), reload=reconfigure if reload is not None else None)
+
+
+class GeometryCheck(Hook):
+    """Warns once per frame size when a line or zone lies (partly) outside the frame: drawn for
+    another resolution, it would count nothing without a word."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self._checked: tuple[int, int, int] | None = None
+
+    def frame(self, result: FrameResult) -> None:
+        key = (result.frame.width, result.frame.height, id(self.settings))
+        if key != self._checked:
+            self._checked = key
+            for warning in geometry_warnings(self.settings, result.frame.width, result.frame.height):
+                log.warning("%s", warning)
 
 
 def build_sinks(settings: RunSettings) -> list[Sink]:
@@ -116,7 +140,8 @@ def capture_options(settings: RunSettings) -> CaptureOptions:
     return CaptureOptions(
         width=c.width, height=c.height, fps=c.fps, fourcc=c.fourcc, frame_timeout_s=c.watchdog_s,
         reconnect_initial_s=c.reconnect_initial_s, reconnect_max_s=c.reconnect_max_s,
-        max_reconnects=c.max_reconnects,
+        max_reconnects=c.max_reconnects, isolate=c.isolate, max_bad_frames=c.max_bad_frames,
+        decoder_timeout_s=c.decoder_timeout_s, decoder_max_rss_mb=c.decoder_max_rss_mb,
     )
 
 

@@ -60,3 +60,13 @@ def _state_directory(tmp_path_factory: pytest.TempPathFactory) -> None:
 
     if "STATE_DIRECTORY" not in os.environ:
         os.environ["STATE_DIRECTORY"] = str(tmp_path_factory.mktemp("state"))
+
+
+@pytest.fixture(scope="session")
+def demo_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 s synthetic scene (640x360, 15 fps) whose objects cross x=320: real crossings for the demo detector."""
+    from edgetally.demo.scene import SceneConfig, render_scene
+
+    video = tmp_path_factory.mktemp("demo-video") / "scene.mp4"
+    render_scene(SceneConfig(seconds=4, seed=7), video)
+    return video

@@ -35,7 +35,8 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, step: float = 0.
 
 
 class Mosquitto:
-    """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off."""
+    """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off; ``acl`` is
+    the text of an acl_file."""
 
     def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
                  persistence: bool = False, acl: str | None = None) -> None:
@@ -61,9 +62,8 @@ class Mosquitto:
         else:
             lines.append("allow_anonymous true")
         if self.acl is not None:
-            acl = self.workdir / "acl"
-            acl.write_text(self.acl)
-            lines.append(f"acl_file {acl}")
+            (self.workdir / "acl").write_text(self.acl)
+            lines.append(f"acl_file {self.workdir / 'acl'}")
         conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf

@@ -21,7 +21,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgetally.artifact import Artifact, DecoderSpec, InputSpec, Manifest, OutputSpec, sha256_file
-from edgetally.errors import RuntimeLoadError
+from edgetally.errors import ArtifactError, RuntimeLoadError
 from edgetally.runtimes import load_runtime
 from edgetally.runtimes.tensorrt import (
     ENV_CACHE,
@@ -124,7 +124,7 @@ def test_an_unwritable_cache_still_runs(artifact: Artifact, tmp_path: Path) -> N
 
 def test_manifest_outputs_must_exist_in_the_engine(tmp_path: Path) -> None:
     artifact = _tiny_artifact(tmp_path / "a", output="logits")  # the model names its output differently
-    with pytest.raises(RuntimeLoadError, match=r"manifest outputs \['output'\] are not in the engine"):
+    with pytest.raises(ArtifactError, match=r"manifest output\(s\) \['output'\] are not in the model"):
         TensorRtRuntime(artifact, FakeBackend(), EngineCache(tmp_path / "c"))
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -52,7 +53,7 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--score-threshold", type=float, help="Override the manifest's detection score threshold.")
 @click.option("--max-detections", type=int, help="Override the manifest's max detections per frame.")
 @click.option("--max-frames", type=int, help="Stop after N frames.")
-@click.option("--events-out", type=click.Path(path_type=Path), help="Write one JSON line per count event.")
+@click.option("--events-out", type=click.Path(path_type=Path), help="Append one JSON line per count event (plus a run_start/run_end marker line per run).")
 @click.option("--summary-json", type=click.Path(path_type=Path), help="Write totals, frames and fps at the end.")
 @click.option("--detections-out", type=click.Path(path_type=Path), help="Write per-frame detections (JSONL) before tracking.")
 @click.option("--device-id", help="Device id used by sinks (default: hostname).")

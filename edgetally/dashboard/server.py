@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -24,11 +24,13 @@ from edgetally.dashboard.device_page import DEVICE_PAGE
 from edgetally.dashboard.editor_page import EDITOR_PAGE
 from edgetally.dashboard.history import history_view
 from edgetally.dashboard.page import PAGE
-from edgetally.dashboard.state import DashboardState
+from edgetally.dashboard.state import MAX_DEVICES, DashboardState
+from edgetally.service.httpserver import BoundedHTTPServer
 
 log = logging.getLogger(__name__)
 
 
+_REFUSED_LOG_S = 60.0
 _MAX_CONFIG_BODY = 65536
 CONFIG_TIMEOUT_S = 15.0
 
@@ -52,7 +54,7 @@ def _handler(state: DashboardState, editor: ConfigSender | None) -> type[BaseHTT
                 config = state.device_config(unquote(path[len("/api/config/"):-len(".json")]))
                 self._json(200, {"config": config, "editable": editor is not None})
             elif path == "/state.json":
-                self._send(200, "application/json", json.dumps(state.to_json()).encode())
+                self._send(200, "application/json", state.dumps())
             elif path.startswith("/snapshot/") and path.endswith(".jpg"):
                 jpeg = state.snapshot(unquote(path[len("/snapshot/"):-len(".jpg")]))
                 self._send(200, "image/jpeg", jpeg) if jpeg else self._send(404, "text/plain", b"no snapshot\n")
@@ -97,25 +99,31 @@ def _handler(state: DashboardState, editor: ConfigSender | None) -> type[BaseHTT
 
 
 class MqttBridge:
-    """paho subscriber that feeds a DashboardState (also used by `edge demo` to read back counts)."""
+    """paho subscriber that feeds a DashboardState (also used by `edge demo` to read back counts).
 
-    def __init__(self, mqtt_url: str, state: DashboardState) -> None:
+    ``username`` / ``password`` override the URL's (a password in the URL shows in ``ps``)."""
+
+    def __init__(self, mqtt_url: str, state: DashboardState, username: str | None = None,
+                 password: str | None = None) -> None:
         from edgetally.sinks.mqtt_settings import parse_mqtt_url
 
         self.broker = parse_mqtt_url(mqtt_url)
         self.state = state
+        self.username = username or self.broker.username
+        self.password = password if password is not None else self.broker.password
         self._client: Any = None
+        self._refused_logged = 0.0
 
     def start(self) -> MqttBridge:
         import paho.mqtt.client as mqtt
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edgetally-dashboard-{id(self):x}")
-        if self.broker.username:
-            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
         if self.broker.tls:
             client.tls_set()
         client.on_connect = self._on_connect
-        client.on_message = lambda c, u, msg: self.state.handle(msg.topic, bytes(msg.payload))
+        client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
         client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         client.loop_start()
@@ -128,6 +136,19 @@ class MqttBridge:
             return
         client.subscribe(self.state.subscription, qos=1)
         log.info("dashboard: subscribed to %s on %s:%d", self.state.subscription, self.broker.host, self.broker.port)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        """Runs on paho's network thread: an exception here would end it (and every update)."""
+        try:
+            ok = self.state.handle(msg.topic, bytes(msg.payload))
+        except Exception:
+            log.exception("dashboard: message on %r could not be handled", getattr(msg, "topic", "?"))
+            return
+        now = time.monotonic()
+        if not ok and now - self._refused_logged >= _REFUSED_LOG_S:
+            self._refused_logged = now
+            log.warning("dashboard: refused a message on %r (%d refused so far: malformed, or over a size or "
+                        "device limit)", msg.topic[:200], self.state.refused)
 
     def publish(self, topic: str, payload: bytes) -> None:
         if self._client is None:
@@ -179,13 +200,13 @@ class Dashboard:
     ``editable=False``: the line editor is view-only (no ``cmd/config`` is ever published)."""
 
     def __init__(self, mqtt_url: str, port: int = 8080, host: str = "127.0.0.1", prefix: str = "edgetally",
-                 editable: bool = True) -> None:
-        self.state = DashboardState(prefix)
-        self.bridge = MqttBridge(mqtt_url, self.state)
+                 editable: bool = True, username: str | None = None, password: str | None = None,
+                 max_devices: int = MAX_DEVICES) -> None:
+        self.state = DashboardState(prefix, max_devices)
+        self.bridge = MqttBridge(mqtt_url, self.state, username, password)
         self.broker = self.bridge.broker
         self.editor = ConfigSender(self.bridge, self.state) if editable else None
-        self._http = ThreadingHTTPServer((host, port), _handler(self.state, self.editor))
-        self._http.daemon_threads = True
+        self._http = BoundedHTTPServer((host, port), _handler(self.state, self.editor))
         self._thread = threading.Thread(target=self._http.serve_forever, name="dashboard-http", daemon=True)
 
     @property

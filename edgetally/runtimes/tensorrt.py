@@ -30,7 +30,8 @@ from typing import Protocol
 import numpy as np
 
 from edgetally.artifact import Artifact
-from edgetally.errors import RuntimeLoadError
+from edgetally.errors import ArtifactError, RuntimeLoadError
+from edgetally.runtimes import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +157,10 @@ class TensorRtRuntime:
         self._engine = open_engine(artifact, backend, cache)
         self._input = manifest.input.name
         if self._input not in self._engine.inputs:
-            raise RuntimeLoadError(f"{artifact.model_path}: manifest input '{self._input}' is not in the engine "
-                                   f"(inputs: {self._engine.inputs})")
+            raise ArtifactError(f"{artifact.model_path}: manifest input '{self._input}' is not in the engine "
+                                f"(inputs: {self._engine.inputs})")
         self._outputs = [o.name for o in manifest.outputs]
-        missing = [o for o in self._outputs if o not in self._engine.outputs]
-        if missing:
-            raise RuntimeLoadError(f"{artifact.model_path}: manifest outputs {missing} are not in the engine "
-                                   f"(outputs: {self._engine.outputs})")
+        check_outputs(artifact.model_path, self._outputs, self._engine.outputs)
 
     def infer(self, tensor: np.ndarray) -> list[np.ndarray]:
         results = self._engine.run({self._input: tensor})

@@ -15,7 +15,9 @@ Every command may carry ``"id"`` (string, <= 64 chars), echoed in the answer on 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import logging
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +74,8 @@ def _decode(payload: bytes, limit: int = MAX_PAYLOAD_BYTES) -> tuple[dict[str, A
         data = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return None, f"payload is not UTF-8 JSON: {exc}"
+    except RecursionError:  # [[[[...]]]] within the size cap: the json module gives up, we answer
+        return None, "payload is nested too deeply"
     if not isinstance(data, dict):
         return None, f"payload must be a JSON object, got {type(data).__name__}"
     return data, None
@@ -86,6 +90,49 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err.get("loc", ())) or "payload"
     return f"{loc}: {err.get('msg', 'invalid')}"
+
+
+class Throttle:
+    """At most ``rate`` per second on average, bursts of ``burst`` (a token bucket). ``allow()``
+    says whether to act now; ``suppressed`` counts the refusals since the last allowed one."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens, self._last = float(burst), clock()
+        self.suppressed = 0
+
+    def allow(self) -> bool:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        count, self.suppressed = self.suppressed, 0
+        return count
+
+
+class Refusals:
+    """Refused commands are logged and answered, both throttled: a flood of bad commands must
+    flood neither the journal (one warning a minute, with the count since) nor the broker
+    (answers 5/s, bursts of 20)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.log = logger
+        self._warn = Throttle(rate=1 / 60, burst=1)
+        self._answer = Throttle(rate=5.0, burst=20)
+
+    def refused(self, name: str, error: str) -> bool:
+        """Log the refusal (maybe); True when it should be answered now."""
+        if self._warn.allow():
+            more = self._warn.take_suppressed()
+            self.log.warning("MQTT command %r refused: %s%s", name[:64], error[:200],
+                             f" ({more} more refused since the last warning)" if more else "")
+        return self._answer.allow()
 
 
 def parse_command(name: str, payload: bytes, known_counters: Collection[str]) -> Parsed:

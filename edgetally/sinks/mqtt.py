@@ -19,6 +19,7 @@ a validated ``cmd/<name>`` to its handler, which answers with ``answer()``.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -28,12 +29,21 @@ from typing import Any
 from edgetally.config.models import RunSettings
 from edgetally.errors import ConfigError
 from edgetally.hooks import RunContext, RunStats, Sink
-from edgetally.sinks.commands import parse_command
+from edgetally.sinks.commands import Refusals, parse_command
 from edgetally.sinks.homeassistant import discovery_payload
 from edgetally.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
 from edgetally.sinks.outbox import CounterKey, Outbox
 from edgetally.sinks.topics import (
-    OFFLINE, ONLINE, STATES, STOPPED, Topics, counter_payload, encode, event_payload, result_payload, stats_payload,
+    OFFLINE,
+    ONLINE,
+    STATES,
+    STOPPED,
+    Topics,
+    counter_payload,
+    encode,
+    event_payload,
+    result_payload,
+    stats_payload,
 )
 from edgetally.structures import CountEvent
 
@@ -86,9 +96,11 @@ class MqttSink(Sink):
         self._state = "init"
         self._state_dirty = True
         self._stats: bytes | None = None
+        self._camera_stale = False
         self._connected = False
         self.reconnects = 0
         self._last_fail_log = 0.0
+        self._refusals = Refusals(log)
 
     # -- Sink protocol (frame-loop thread) -------------------------------------------------
     def open(self, context: RunContext) -> None:
@@ -96,7 +108,7 @@ class MqttSink(Sink):
         device = s.resolve_device_id(context.device_id)
         self.topics = Topics.build(s.prefix, device, s.homeassistant_prefix)
         self._ctx = context
-        self.outbox = Outbox(s.resolve_outbox_path(device), s.outbox_max_events, s.outbox_sync)
+        self.outbox = Outbox(s.resolve_outbox_path(device), s.outbox_max_events, s.outbox_sync, s.outbox_retry_s)
         self._counters = self.outbox.counters()
         _restore_totals(context, self._counters)
         self._client = self._make_client(device)
@@ -112,33 +124,54 @@ class MqttSink(Sink):
         self._thread.start()
 
     def event(self, event: CountEvent, cumulative: int) -> None:
+        """Commit one event to the outbox (durable when this returns, see ``outbox_problem``)."""
+        self.events([(event, cumulative)])
+
+    def events(self, batch: Sequence[tuple[CountEvent, int]]) -> None:
+        """Commit a frame's events in one outbox transaction (one fsync for all of them): on disk
+        when this returns, unless ``outbox_problem`` says the disk is failing (then in memory)."""
         assert self.outbox is not None, "open() first"
-        key: CounterKey = (event.counter, event.class_name, event.direction)
-        self.outbox.append(lambda seq: encode(event_payload(seq, event)), key, cumulative)
+        if not batch:
+            return
+        keys = [(e.counter, e.class_name, e.direction) for e, _ in batch]
+        self.outbox.append_many([(functools.partial(_event_bytes, e), k, n) for (e, n), k in zip(batch, keys)])
         with self._lock:
-            if key not in self._counters:
-                self._discovery_dirty = True
-            self._counters[key] = cumulative
-            self._dirty.add(key)
-            if self._state == "init":
-                self._set_state_locked("ready")
+            for key, (_, cumulative) in zip(keys, batch):
+                if key not in self._counters:
+                    self._discovery_dirty = True
+                self._counters[key] = cumulative
+                self._dirty.add(key)
+            self._update_state_locked()
         self._wake.set()
 
     def stats(self, stats: RunStats) -> None:
         assert self.outbox is not None, "open() first"
+        box = self.outbox
         fields: dict[str, float | int] = {
             "frames": stats.frames, "fps": round(stats.fps, 2), "infer_ms_p50": round(stats.infer_ms_p50, 2),
             "dropped_frames": stats.dropped_frames, "camera_age_s": round(stats.camera_age_s, 2),
-            "camera_reconnects": stats.reconnects, "outbox_depth": self.outbox.depth,
-            "outbox_messages": self.outbox.message_depth,
-            "outbox_dropped": self.outbox.dropped, "mqtt_reconnects": self.reconnects, **stats.extra,
+            "camera_reconnects": stats.reconnects, "outbox_depth": box.depth, "outbox_dropped": box.dropped,
+            "outbox_messages": box.message_depth, "outbox_on_disk": int(box.on_disk),
+            "outbox_memory_events": box.memory_depth, "mqtt_reconnects": self.reconnects, **stats.extra,
         }
-        degraded = stats.camera_age_s > self.settings.degraded_camera_age_s
         with self._lock:
             self._stats = encode(stats_payload(fields))
-            if self._state in ("init", "ready", "degraded"):
-                self._set_state_locked("degraded" if degraded else "ready")
+            self._camera_stale = stats.camera_age_s > self.settings.degraded_camera_age_s
+            self._update_state_locked()
         self._wake.set()
+
+    @property
+    def outbox_problem(self) -> str | None:
+        """None while every count is on disk; else why not (disk full, I/O error): counting and
+        publishing go on from memory, retried every few seconds. Surface it (state, stats, metrics)."""
+        return None if self.outbox is None else self.outbox.problem
+
+    def _update_state_locked(self, started: bool = True) -> None:
+        """ready, or degraded while the camera is stale or the outbox is off disk; ``init`` holds
+        until the first event or stats (``started``); ``set_state("error")`` is never overridden."""
+        if self._state not in ("init", "ready", "degraded") or (self._state == "init" and not started):
+            return
+        self._set_state_locked("degraded" if self._camera_stale or self.outbox_problem is not None else "ready")
 
     def close(self, final_state: str = "stopped") -> None:
         if self._client is None:
@@ -220,7 +253,9 @@ class MqttSink(Sink):
     def metrics(self) -> dict[str, float]:
         if self.outbox is None:
             return {}
-        return {"outbox_depth": float(self.outbox.depth), "outbox_dropped": float(self.outbox.dropped),
+        box = self.outbox
+        return {"outbox_depth": float(box.depth), "outbox_dropped": float(box.dropped),
+                "outbox_on_disk": 1.0 if box.on_disk else 0.0, "outbox_memory_events": float(box.memory_depth),
                 "mqtt_connected": 1.0 if self._connected else 0.0, "mqtt_reconnects": float(self.reconnects)}
 
     @property
@@ -313,8 +348,8 @@ class MqttSink(Sink):
         known = {c.name for c in self._ctx.counters} | {k[0] for k in self._counters}
         parsed = parse_command(name, payload, known)
         if parsed.command is None:
-            log.warning("MQTT command %r refused: %s", name, parsed.error)
-            self.answer(name, False, parsed.error or "invalid", parsed.request_id)
+            if self._refusals.refused(name, parsed.error or "invalid"):
+                self.answer(name[:64], False, parsed.error or "invalid", parsed.request_id)
             return
         if name in self._handlers:
             self._handlers[name](parsed.command, parsed.request_id)
@@ -344,11 +379,24 @@ class MqttSink(Sink):
 
     def _publish_round(self) -> None:
         self._process_acks()
+        self._check_outbox()
         if not self._connected:
             return
         self._publish_meta()
         self._publish_events()
         self._publish_messages()
+
+    def _check_outbox(self) -> None:
+        """While the disk fails, retry it (every few seconds) and keep the state up to date."""
+        assert self.outbox is not None
+        if self.outbox.problem is not None:
+            self.outbox.retry()
+        with self._lock:
+            before = self._state
+            self._update_state_locked(started=False)
+            changed = self._state != before
+        if changed:
+            log.warning("MQTT state %s: %s", self._state, self.outbox.problem or "outbox on disk again")
 
     def _process_acks(self) -> None:
         seqs, ids = [], []
@@ -455,6 +503,10 @@ class MqttSink(Sink):
             except (RuntimeError, ValueError):
                 pass  # connection dropped meanwhile: the last will says "offline"
 
+
+
+def _event_bytes(event: CountEvent, seq: int) -> bytes:
+    return encode(event_payload(seq, event))
 
 
 def _flatten(totals: Any) -> dict[CounterKey, int]:

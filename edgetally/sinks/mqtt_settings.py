@@ -70,6 +70,7 @@ class MqttSettings(BaseModel):
     outbox: Path | None = None
     outbox_max_events: int = Field(default=100_000, ge=1)
     outbox_sync: Literal["full", "normal"] = "full"
+    outbox_retry_s: float = Field(default=5.0, gt=0, description="while the disk fails: seconds between write retries")
     max_inflight: int = Field(default=200, ge=1, le=10_000)
     stats_interval_s: float = Field(default=5.0, gt=0)  # seconds between stats messages
     # seconds between annotated JPEG snapshots (<prefix>/<device>/snapshot, retained, QoS 0): what the
@@ -121,9 +122,9 @@ class MqttSettings(BaseModel):
                     f"mqtt.password_credential {self.password_credential!r}: $CREDENTIALS_DIRECTORY is not set "
                     "(set LoadCredential= in the systemd unit, or use mqtt.password_file)"
                 )
-            return _read_secret(Path(creds) / self.password_credential, "mqtt.password_credential")
+            return read_secret(Path(creds) / self.password_credential, "mqtt.password_credential")
         if self.password_file:
-            return _read_secret(self.password_file, "mqtt.password_file")
+            return read_secret(self.password_file, "mqtt.password_file")
         return self.broker.password
 
     def new_client(self, client_id: str) -> Any:
@@ -150,7 +151,8 @@ def _opt(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def _read_secret(path: Path, key: str) -> str:
+def read_secret(path: Path, key: str) -> str:
+    """A secret file's text without its trailing newline; ConfigError naming ``key`` when unreadable."""
     try:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:

@@ -27,6 +27,7 @@ Wiring (the pipeline, per camera):
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -119,12 +120,14 @@ class RateSplit:
         self._interval: float | None = None  # smoothed camera frame interval, s
         self._infer_s: float | None = None  # smoothed inference time, s
         self._recent: deque[tuple[float, bool]] = deque(maxlen=4096)
+        self._lock = threading.Lock()  # decide() runs on the capture thread, stats() on the frame loop
 
     def decide(self, timestamp: float, detector_busy: bool | None = None) -> bool:
         """Call once per frame in capture order. True: run the detector on this frame."""
-        self._track_interval(timestamp)
-        detect = (not detector_busy) and self._wanted(timestamp)
-        self._record(timestamp, detect)
+        with self._lock:
+            self._track_interval(timestamp)
+            detect = (not detector_busy) and self._wanted(timestamp)
+            self._record(timestamp, detect)
         return detect
 
     def inference_done(self, seconds: float) -> None:
@@ -133,10 +136,11 @@ class RateSplit:
         self._infer_s = s if self._infer_s is None else self._infer_s + _EMA * (s - self._infer_s)
 
     def stats(self) -> RateStats:
-        frames, detected = self._n, self._detected
-        span = self._recent[-1][0] - self._recent[0][0] if len(self._recent) > 1 else 0.0
-        n_recent = len(self._recent)
-        d_recent = sum(1 for _, d in self._recent if d)
+        with self._lock:
+            frames, detected, recent = self._n, self._detected, list(self._recent)
+        span = recent[-1][0] - recent[0][0] if len(recent) > 1 else 0.0
+        n_recent = len(recent)
+        d_recent = sum(1 for _, d in recent if d)
         camera_fps = (n_recent - 1) / span if span > 0 else 0.0
         return RateStats(
             camera_fps=camera_fps,

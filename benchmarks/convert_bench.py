@@ -1,14 +1,20 @@
-"""INT8/FP16 conversion figures: mAP drop, latency vs ORT FP32, conversion time, size, per format.
+"""INT8 conversion figures per device profile, judged on images the converter never calibrated on.
 
-    .venv/bin/python -m benchmarks.convert_bench [--targets onnxruntime openvino fp16 coral] [--calib-count 64]
+    .venv/bin/python -m benchmarks.convert_bench [--profiles generic-onnxruntime intel-x86-openvino ...]
+        [--folds 3] [--calib-count 64] [--activation] [--distill-budget 900] [--threads 1]
 
-Calibrates on ``--calib-count`` images picked evenly from ../shared/data/coco/coco128_train2017 and
-evaluates on the rest (never on calibration images), exactly as `edge convert` does, then checks
-the known-bad TFLite specimen with the same gate. Last, every accepted artifact plus OpenVINO's FP32
-build (INFERENCE_PRECISION_HINT=f32) is timed at 1 thread in ONE process, runs interleaved, so load
-from other processes on a shared machine hits all models alike. ``coral`` (full-integer uint8 TFLite)
-also times its last all-integer rung (the model the Edge TPU would run whole) even when the gate
-rejects it. Writes benchmarks/results/convert_bench.json.
+Per profile, exactly as `edge convert --profile P` runs: the gate's K folds over coco128 (every image
+is evaluated by exactly one fold and never calibrates that fold; the worst fold decides), plus
+label-free agreement with FP32 on held-out frames of a DIFFERENT source (the shared traffic video).
+Figures: mAP50-95 drop per fold (worst, spread), agreement, latency vs ORT FP32 at 1 and 2 threads
+(interleaved in one process), size ratio, conversion time, the strategy and the layers kept float.
+
+``--activation``: the generic-onnxruntime and intel-x86-openvino profiles again with ``--activation
+auto`` (SiLU -> ReLU / HardSwish, refit + distillation within ``--distill-budget`` seconds). Its
+distillation must not see any image a fold evaluates, so those runs calibrate (K folds) on half of
+coco128 and are judged on the whole other half in every fold, and distil on the calibration half plus
+the bottles video.
+Writes benchmarks/results/convert_bench.json (and prints it).
 """
 
 from __future__ import annotations
@@ -24,114 +30,115 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 COCO = SHARED / "coco" / "coco128_train2017"
 MODEL = SHARED / "models" / "yolox_nano.onnx"
-BAD = SHARED / "models" / "yolox_nano_full_int8_known_bad.tflite"
+HOLDOUT = SHARED / "videos" / "traffic_road.mp4"
+DISTILL_VIDEO = SHARED / "videos" / "bottles_table.mp4"
+PROFILES = ("generic-onnxruntime", "intel-x86-openvino", "coral-edgetpu", "rpi4", "rpi5")
+INPUT_SIZE = {"coral-edgetpu": 320, "rpi4": 320}
 
 
-def _convert(target: str, out: Path, calib_count: int) -> dict:
-    from edgetally.converters.convert import Int8Request, convert_fp16, convert_int8, summary
+def halves(work: Path) -> tuple[Path, Path]:
+    """coco128 split by sorted position (even / odd) into two linked folders with their labels."""
+    parts = (work / "coco_even", work / "coco_odd")
+    for part in parts:
+        for sub in ("images", "labels"):
+            (part / sub).mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(sorted((COCO / "images").glob("*.jpg"))):
+        part = parts[index % 2]
+        (part / "images" / image.name).symlink_to(image)
+        label = COCO / "labels" / f"{image.stem}.txt"
+        if label.is_file():
+            (part / "labels" / label.name).symlink_to(label)
+    return parts
 
-    profile = {"onnxruntime": "generic-onnxruntime", "openvino": "intel-x86-openvino",
-               "tensorrt": "jetson-orin-nano-jp6", "fp16": None, "openvino-fp16": "intel-x86-openvino",
-               "coral": "coral-edgetpu"}[target]
-    fp16 = target.endswith("fp16")  # no calibration: evaluated on all images (INT8: on the non-calibration ones)
-    request = Int8Request(MODEL, out, "yolox", 416, "coco80", None if fp16 else COCO / "images", COCO / "images",
-                          COCO / "labels", 1.0, False, profile, calib_count, 2)
+
+def convert(profile: str, out: Path, args: argparse.Namespace, calib: Path, evals: Path, activation: bool) -> dict:
+    from edgetally.converters.convert import Int8Request, convert_int8, summary
+
+    request = Int8Request(MODEL, out, "yolox", INPUT_SIZE.get(profile, 416), "coco80", calib / "images",
+                          evals / "images", evals / "labels", 1.0, False, profile, args.calib_count, args.threads,
+                          args.latency_runs, folds=args.folds, holdout=HOLDOUT,
+                          activation="auto" if activation else None, distill_budget_s=args.distill_budget,
+                          distill_images=DISTILL_VIDEO if activation else None)
     started = time.perf_counter()
-    build = convert_fp16 if fp16 else convert_int8
-    artifact, report = build(request, {}, log=lambda m: print(m, file=sys.stderr))
-    print(summary(artifact, report))
+    try:
+        artifact, report = convert_int8(request, {}, log=lambda m: print(m, file=sys.stderr))
+    except Exception as exc:  # a failed gate is a result too: keep its report
+        report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
+        print(f"{profile}: {exc}", file=sys.stderr)
+        artifact = None
+    else:
+        print(summary(artifact, report), file=sys.stderr)
+    return row(profile, report, round(time.perf_counter() - started, 1), activation)
+
+
+def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
+    accuracy = report.get("accuracy", {})
+    folds = accuracy.get("folds", {})
     latency = report.get("latency", {})
-    one = {"fp32": latency.get("fp32", [{}])[0].get("p50_ms"), "artifact": latency.get("candidate", [{}])[0].get("p50_ms")}
-    if "runtime_fp32" in latency:
-        one["runtime_fp32"] = latency["runtime_fp32"][0]["p50_ms"]
-    return {"target": target, "profile": profile, "strategy": report["strategy"]["name"],
-            "map50_95_fp32": report["accuracy"]["fp32"]["map50_95"],
-            "map50_95_artifact": report["accuracy"]["candidate"]["map50_95"],
-            "map50_95_drop_points": report["accuracy"]["map50_95_drop_points"],
-            "agreement_f1": report["accuracy"]["agreement_f1_iou50"],
-            "precision": report["precision"], "latency_1thread_p50_ms": one,
-            "latency_ratio_1thread": latency.get("ratio_1_thread"),
-            "size_ratio": report["sizes"]["ratio"], "conversion_seconds": round(time.perf_counter() - started, 1),
-            "eval_images": report["evaluation"]["count"], "attempts": [a["strategy"]["name"] for a in report["attempts"]]}
-
-
-def _all_integer(reference: Path, out: Path, calib_count: int) -> Path:
-    """The coral ladder's last all-integer rung (every op INT8, uint8 I/O: what the Edge TPU runs whole),
-    built for timing even if the gate rejects it."""
-    from edgetally.converters.accuracy.calibration import load_calibration
-    from edgetally.converters.targets.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
-    from edgetally.artifact import Artifact
-
-    ref = Artifact.load(reference)
-    calibration = load_calibration(COCO / "images", ref.manifest.input, calib_count)
-    rung = [s for s in FULL_INTEGER_REPAIRS if not (s.keep_tail_float or s.float_stem_convs or s.float_head_convs)][-1]
-    artifact, _info = full_integer_builder(ref, calibration, out / "work", "uint8")(rung, out / "art")
-    return artifact.directory
-
-
-def _latency_all(out_dirs: dict[str, Path], runs: int) -> dict:
-    """Every accepted artifact, ORT FP32 and OpenVINO FP32 (f32 hint) at 1 thread, interleaved, one process."""
-    from edgetally.converters.derive import derive
-    from edgetally.converters.targets.openvino import convert_fp32
-    from edgetally.converters.report import measure_interleaved
-    from edgetally.artifact import Artifact
-
-    reference = Artifact.load(next(iter(out_dirs.values())) / "reference")
-    models = {"onnxruntime FP32": reference}
-    ov_dir = next(iter(out_dirs.values())).parent / "openvino-fp32"
-    ov_dir.mkdir(exist_ok=True)
-    convert_fp32(reference.model_path, ov_dir / "model.fp32.xml")
-    models["openvino FP32 (f32 hint)"] = derive(reference, ov_dir, "model.fp32.xml", format="openvino",
-                                                runtime="openvino", precision="fp32")
-    for target, directory in out_dirs.items():
-        artifact = Artifact.load(directory)
-        models[f"{target} {artifact.manifest.precision.upper()} ({artifact.manifest.runtime})"] = artifact
-    rows = measure_interleaved(list(models.values()), threads=1, runs=runs)
-    base = rows[0]["p50_ms"]
-    return {"threads": 1, "runs": runs, "note": "infer only, random frame, models interleaved in one process",
-            "rows": {name: {**row, "ratio_vs_ort_fp32": round(row["p50_ms"] / base, 3)}
-                     for name, row in zip(models, rows)}}
-
-
-def _known_bad(reference_dir: Path, out: Path) -> dict:
-    from edgetally.converters.accuracy.gate import GateConfig
-    from edgetally.converters.targets.tflite_wrap import wrap_tflite
-    from edgetally.converters.accuracy.verify import verify
-    from edgetally.artifact import Artifact
-
-    bad = wrap_tflite(BAD, Artifact.load(reference_dir), out)
-    verdict = verify(bad.directory, COCO / "images", COCO / "labels", reference_dir, GateConfig())
-    return {"passed": verdict.passed, "reason": verdict.reason,
-            "map50_95": verdict.metrics.get("candidate", {}).get("map50_95"),
-            "agreement_f1": verdict.metrics.get("agreement_f1_iou50")}
+    ratios = {str(c["threads"]): round(c["p50_ms"] / f["p50_ms"], 3)
+              for f, c in zip(latency.get("fp32", []), latency.get("candidate", []), strict=True)}
+    return {
+        "profile": profile, "activation_replaced": activation, "passed": report.get("passed"),
+        "strategy": (report.get("strategy") or {}).get("name"),
+        "attempts": [a["strategy"]["name"] for a in report.get("attempts", [])],
+        "map50_95_fp32_fold1": accuracy.get("fp32", {}).get("map50_95"),
+        "map50_95_drop_points_per_fold": folds.get("map50_95_drop_points", {}).get("per_fold"),
+        "map50_95_drop_points_worst": folds.get("map50_95_drop_points", {}).get("worst"),
+        "map50_95_drop_points_spread": folds.get("map50_95_drop_points", {}).get("spread"),
+        "agreement_f1_worst": folds.get("agreement_f1_iou50", {}).get("worst"),
+        "holdout_agreement_f1_worst": folds.get("holdout_agreement_f1", {}).get("worst"),
+        "latency_p50_ms": {"ort_fp32": [r["p50_ms"] for r in latency.get("fp32", [])],
+                           "artifact": [r["p50_ms"] for r in latency.get("candidate", [])],
+                           "runtime_fp32": [r["p50_ms"] for r in latency.get("runtime_fp32", [])]},
+        "latency_ratio_vs_ort_fp32_by_threads": ratios,
+        "speed": (report.get("speed") or {}).get("statement"),
+        "size_ratio": report.get("sizes", {}).get("ratio"),
+        "float_layers": report.get("float_layers"),
+        "distillation": {k: v for k, v in (report.get("distillation") or {}).items()
+                         if k in ("activation", "before", "after_refit", "after", "seconds", "steps", "images",
+                                  "refit_seconds", "summary")} or None,
+        "conversion_seconds": seconds,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", nargs="+", default=["onnxruntime", "openvino", "fp16"],
-                        choices=["onnxruntime", "openvino", "tensorrt", "fp16", "openvino-fp16", "coral"])
+    parser.add_argument("--profiles", nargs="+", default=list(PROFILES), choices=PROFILES)
+    parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--calib-count", type=int, default=64)
-    parser.add_argument("--latency-runs", type=int, default=200, help="runs per model in the 1-thread table")
+    parser.add_argument("--threads", type=int, default=1, help="evaluation and distillation threads")
+    parser.add_argument("--latency-runs", type=int, default=100)
+    parser.add_argument("--activation", action="store_true", help="also --activation auto for ORT and OpenVINO")
+    parser.add_argument("--only-activation", action="store_true", help="only the --activation runs")
+    parser.add_argument("--distill-budget", type=float, default=900.0)
+    parser.add_argument("--activation-profiles", nargs="+", default=["generic-onnxruntime", "intel-x86-openvino"],
+                        choices=["generic-onnxruntime", "intel-x86-openvino"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "convert_bench.json")
     args = parser.parse_args(argv)
     if not MODEL.is_file():
         print(f"{MODEL} not found: the benchmark needs ../shared/data", file=sys.stderr)
         return 2
-    results: dict = {"model": MODEL.name, "calib_count": args.calib_count, "targets": []}
+    results: dict = {"model": MODEL.name, "folds": args.folds, "calib_count": args.calib_count,
+                     "holdout": HOLDOUT.name, "profiles": []}
     with tempfile.TemporaryDirectory(prefix="convert-bench-") as tmp:
-        for target in args.targets:
-            results["targets"].append(_convert(target, Path(tmp) / target, args.calib_count))
-        timed = {t: Path(tmp) / t for t in args.targets}
-        if "coral" in args.targets:
-            timed["coral all-integer rung"] = _all_integer(Path(tmp) / "coral" / "reference", Path(tmp) / "allint",
-                                                           args.calib_count)
-        results["latency_1thread"] = _latency_all(timed, args.latency_runs)
-        reference = Path(tmp) / args.targets[0] / "reference"
-        results["known_bad_tflite"] = _known_bad(reference, Path(tmp) / "bad")
+        work = Path(tmp)
+        if not args.only_activation:
+            for profile in args.profiles:
+                results["profiles"].append(convert(profile, work / profile, args, COCO, COCO, False))
+                _save(results, args.out)
+        if args.activation or args.only_activation:
+            calib, evals = halves(work)
+            for profile in args.activation_profiles:
+                results["profiles"].append(convert(profile, work / f"{profile}-act", args, calib, evals, True))
+                _save(results, args.out)
     print(json.dumps(results, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _save(results: dict, out: Path) -> None:
+    """After every profile: a long run that is stopped keeps what it measured."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ images: latency does not depend on the calibration method or on which images), t
 them at 1 thread in ONE process, runs interleaved, with the runner's session / compile options
 (edgetally/runtimes/onnxruntime.py, edgetally/runtimes/openvino.py) plus the setting under test. Speed only:
 accuracy is benchmarks/convert_bench.py's job. Rows named "diagnostic" change the model and are
-not deployable: "SiLU->ReLU" shows what the convolutions alone cost; "SiLU as one float QuickGelu"
+not deployable as they are (edge convert --activation retrains them): "SiLU->ReLU" shows what the
+convolutions alone cost, "SiLU->HardSwish" what OpenVINO's fused HSwish post-op costs; "SiLU as one float QuickGelu"
 is the best layout of "keep the activations float" that ORT can run (its quantiser leaves Sigmoid
 and Mul apart and ORT then gives each its own DequantizeLinear, so they never fuse); "SiLU clamped
 >= 0" shows what the activation zero point costs OpenVINO. Writes
@@ -70,26 +71,19 @@ def rewrite_silu(source: Path, out: Path, to: str) -> int:
     """Diagnostic copy with every x * Sigmoid(x) replaced by ``Relu`` or ORT's fused ``QuickGelu``."""
     import onnx
 
+    from edgetally.converters.graph.activations import replace_silu
+
     model = onnx.load(str(source))
-    graph = model.graph
-    sigmoid = {n.output[0]: n for n in graph.node if n.op_type == "Sigmoid"}
-    dropped = []
-    for node in graph.node:
-        gate = sigmoid.get(node.input[1]) if node.op_type == "Mul" and len(node.input) == 2 else None
-        if gate is None or gate.input[0] != node.input[0]:
-            continue
-        dropped.append(gate)
-        del node.input[1]
-        node.op_type = to
-        if to == "QuickGelu":  # x * sigmoid(alpha * x), one pass over memory
-            node.domain = "com.microsoft"
-            node.attribute.append(onnx.helper.make_attribute("alpha", 1.0))
-    for gate in dropped:
-        graph.node.remove(gate)
-    if to == "QuickGelu":
+    if to == "QuickGelu":  # x * sigmoid(alpha * x), one pass over memory
+        model, names = replace_silu(model, "QuickGelu", domain="com.microsoft")
+        for node in model.graph.node:
+            if node.name in set(names):
+                node.attribute.append(onnx.helper.make_attribute("alpha", 1.0))
         model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    else:
+        model, names = replace_silu(model, to)
     onnx.save(model, str(out))
-    return len(dropped)
+    return len(names)
 
 
 def clamp_silu(source: Path, out: Path) -> int:
@@ -116,8 +110,8 @@ def clamp_silu(source: Path, out: Path) -> int:
 def ort_int8(source: Path, out: Path, calibration, input_name: str, overrides: dict) -> Path:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from edgetally.converters.targets.onnxruntime import _Reader, excluded_nodes, prepare_fp32
     from edgetally.converters.accuracy.strategy import Strategy
+    from edgetally.converters.targets.onnxruntime import _Reader, excluded_nodes, prepare_fp32
 
     options = dict(overrides)
     strategy = Strategy("probe", float_stem_convs=options.pop("float_stem_convs", 3))
@@ -204,8 +198,8 @@ def time_interleaved(runners: dict[str, Callable[[], object]], runs: int, warmup
 def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple[dict, dict]:
     """Every model file: ``onnx`` maps row name -> .onnx for ORT, ``ir`` row name -> (.xml, precision)."""
     from edgetally.converters.accuracy.calibration import load_calibration
-    from edgetally.converters.targets.openvino import convert_fp32
     from edgetally.converters.package import package_fp32
+    from edgetally.converters.targets.openvino import convert_fp32
 
     reference = package_fp32(MODEL, work / "fp32", "yolox", 416, "coco80")
     source = reference.model_path
@@ -215,7 +209,7 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
     for index, (name, overrides) in enumerate(ORT_VARIANTS.items()):
         log(f"building {name}")
         onnx[name] = ort_int8(source, work / f"ort{index}.onnx", calibration, input_name, overrides)
-    for to in ("QuickGelu", "Relu"):
+    for to in ("QuickGelu", "Relu", "HardSwish"):
         rewrite_silu(source, work / f"{to}.onnx", to)
     onnx["diagnostic: ORT FP32 SiLU->ReLU"] = work / "Relu.onnx"
     log("building the SiLU diagnostics")
@@ -223,6 +217,8 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
                                                                        calibration, input_name, {})
     onnx["diagnostic: ORT INT8 SiLU->ReLU"] = ort_int8(work / "Relu.onnx", work / "relu8.onnx", calibration,
                                                        input_name, {})
+    onnx["diagnostic: ORT INT8 SiLU->HardSwish"] = ort_int8(work / "HardSwish.onnx", work / "hswish8.onnx",
+                                                            calibration, input_name, {})
     convert_fp32(source, work / "ov_fp32.xml")
     ir: dict[str, tuple[Path, str]] = {"OV FP32 (f32 hint)": (work / "ov_fp32.xml", "fp32"),
                                        "OV FP32 (plugin default precision)": (work / "ov_fp32.xml", "int8")}
@@ -231,6 +227,8 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
         ir[name] = (nncf_int8(source, work / f"ov{index}.xml", calibration, overrides), "int8")
     ir["diagnostic: OV INT8 SiLU->ReLU"] = (
         nncf_int8(work / "Relu.onnx", work / "ov_relu.xml", calibration, {}), "int8")
+    ir["diagnostic: OV INT8 SiLU->HardSwish"] = (
+        nncf_int8(work / "HardSwish.onnx", work / "ov_hswish.xml", calibration, {}), "int8")
     clamp_silu(source, work / "clamped.onnx")
     ir["diagnostic: OV INT8 SiLU clamped >= 0 (unsigned, zero point 0)"] = (
         nncf_int8(work / "clamped.onnx", work / "ov_clamped.xml", calibration, {}), "int8")

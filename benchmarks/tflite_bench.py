@@ -25,16 +25,17 @@ MODEL = ROOT.parent / "shared" / "data" / "models" / "yolox_nano.onnx"
 def run(calib_count: int, max_map_drop: float, out: Path) -> dict:
     from edgetally.converters.accuracy.calibration import load_calibration
     from edgetally.converters.accuracy.evaluate import load_eval_set
+    from edgetally.converters.accuracy.folds import Fold
     from edgetally.converters.accuracy.gate import GateConfig
-    from edgetally.converters.build import build_int8
+    from edgetally.converters.build import BuildOptions, build_int8
     from edgetally.converters.package import package_fp32
 
     started = time.perf_counter()
     reference = package_fp32(MODEL, out / "fp32", "yolox", 416)
     calibration = load_calibration(COCO / "images", reference.manifest.input, calib_count)
     images = load_eval_set(COCO / "images", COCO / "labels", calibration.sha256)
-    artifact, report = build_int8(reference, out / "int8", "litert", calibration, images,
-                                  GateConfig(max_map_drop=max_map_drop, threads=2), fallback=True,
+    artifact, report = build_int8(reference, out / "int8", "litert", [Fold(calibration, images)],
+                                  GateConfig(max_map_drop=max_map_drop, threads=2), BuildOptions(fallback=True),
                                   log=lambda m: print(m, file=sys.stderr))
     latency = report.get("latency", {})
     return {"model": MODEL.name, "calib_count": len(calibration), "eval_images": len(images), "passed": report["passed"],

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgetally.errors import ArtifactError
-from edgetally.runtimes import RuntimeName
+from edgetally.runtimes import RuntimeName, check_format
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -118,7 +118,7 @@ class DecoderSpec(_Strict):
 
 class Manifest(_Strict):
     schema_version: int = SCHEMA_VERSION
-    format: Literal["onnx", "openvino", "tflite", "onnx-tensorrt"]
+    format: str  # one of the runtime's formats (edgetally.runtimes.RUNTIMES)
     runtime: RuntimeName
     model_file: str
     precision: Literal["fp32", "fp16", "int8", "mixed"]
@@ -143,6 +143,10 @@ class Manifest(_Strict):
             raise ValueError(f"must be a file name inside the artifact directory, got {value!r}")
         return value
 
+    @model_validator(mode="after")
+    def _runtime_runs_format(self) -> Manifest:
+        check_format(self.runtime, self.format)
+        return self
 
 
 def sha256_file(path: Path) -> str:

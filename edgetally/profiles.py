@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgetally.errors import ConfigError
-from edgetally.runtimes import RUNTIMES, RuntimeName
+from edgetally.runtimes import RUNTIMES, RuntimeName, check_format
 
 PROFILES_DIR = Path(__file__).resolve().parent / "device_configs"  # package data: present in a wheel too
 
@@ -47,14 +47,25 @@ class Profile(BaseModel):
     name: str
     board: str
     runtime: RuntimeName
-    format: Literal["onnx", "openvino", "tflite", "onnx-tensorrt"]
+    format: str  # one of the runtime's formats (edgetally.runtimes.RUNTIMES)
     precision: Literal["fp32", "fp16", "int8"]
     input_size: int = Field(gt=0)
     threads: int = Field(ge=1)
     io_dtype: Literal["float32", "int8", "uint8"] = "float32"
+    # Is INT8 expected to beat FP32 on this board? "with-activation-replacement": only once SiLU is
+    # replaced by the activation the runtime's INT8 kernels fuse (`edge convert --activation auto`).
+    int8_pays: Literal["yes", "no", "with-activation-replacement", "unknown"] = "unknown"
+    # Ship the runtime's FP32 model instead of an accepted INT8 one that ran slower (> 1.03x) on the
+    # converting machine: only for profiles whose board is the same class of machine as the converter.
+    speed_fallback: bool = False
     camera: CameraDefaults
     constraints: list[str] = Field(default_factory=list, description="notes for the person deploying")
     deploy: Deploy = Field(default_factory=Deploy)
+
+    @model_validator(mode="after")
+    def _runtime_runs_format(self) -> Profile:
+        check_format(self.runtime, self.format)
+        return self
 
     @property
     def extra(self) -> str:

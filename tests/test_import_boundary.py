@@ -16,7 +16,8 @@ PROBE = """
 import json, sys
 import edgetally, edgetally.cli, edgetally.cli.run, edgetally.pipeline, edgetally.runner, edgetally.bench, edgetally.capture
 import edgetally.tracking, edgetally.counting
-import edgetally.postprocess, edgetally.sinks.jsonl, edgetally.runtimes, edgetally.runtimes.onnxruntime
+import edgetally.postprocess, edgetally.sinks.jsonl, edgetally.runtimes, edgetally.runtimes.onnxruntime, edgetally.latency
+import edgetally.runtimes.tensorrt, edgetally.cli.bench
 import edgetally.cli.label, edgetally.label.session, edgetally.label.server, edgetally.label.replay
 {extra}
 roots = sorted({{m.split('.')[0] for m in sys.modules}}

@@ -20,16 +20,17 @@ from click.testing import CliRunner
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from edgetally.converters.accuracy.calibration import load_calibration  # noqa: E402
-from edgetally.cli.convert import convert, verify_command  # noqa: E402
-from edgetally.converters.accuracy.evaluate import load_eval_set  # noqa: E402
-from edgetally.converters.accuracy.gate import GateConfig  # noqa: E402
-from edgetally.converters.build import build_int8  # noqa: E402
-from edgetally.converters.package import package_fp32  # noqa: E402
-from edgetally.profiles import PROFILES_DIR  # noqa: E402
-from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT  # noqa: E402
-from edgetally.artifact import Artifact  # noqa: E402
-from edgetally.errors import ConversionError, UsageError  # noqa: E402
+from edgetally.artifact import Artifact
+from edgetally.cli.convert import convert, verify_command
+from edgetally.converters.accuracy.calibration import load_calibration
+from edgetally.converters.accuracy.evaluate import load_eval_set
+from edgetally.converters.accuracy.folds import Fold
+from edgetally.converters.accuracy.gate import GateConfig
+from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT
+from edgetally.converters.build import BuildOptions, build_int8
+from edgetally.converters.package import package_fp32
+from edgetally.errors import ConversionError, UsageError
+from edgetally.profiles import PROFILES_DIR
 
 CALIB, EVAL = 32, 32
 
@@ -58,16 +59,16 @@ def eval_set(calibration, coco: Path):
 def ort_int8(fp32, calibration, eval_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("ort") / "int8"
     config = GateConfig(max_map_drop=3.0, threads=2)
-    return build_int8(fp32, out, "onnxruntime", calibration, eval_set, config, strategies=(NAIVE, MIXED_STEM),
-                      latency_runs=10, log=lambda _m: None)
+    return build_int8(fp32, out, "onnxruntime", [Fold(calibration, eval_set)], config,
+                      BuildOptions(strategies=(NAIVE, MIXED_STEM), latency_runs=10), log=lambda _m: None)
 
 
 @pytest.fixture(scope="session")
 def ov_int8(fp32, calibration, eval_set, tmp_path_factory):
     pytest.importorskip("nncf")
     out = tmp_path_factory.mktemp("ov") / "int8"
-    return build_int8(fp32, out, "openvino", calibration, eval_set, GateConfig(threads=2), latency_runs=10,
-                      log=lambda _m: None)
+    return build_int8(fp32, out, "openvino", [Fold(calibration, eval_set)], GateConfig(threads=2),
+                      BuildOptions(latency_runs=10), log=lambda _m: None)
 
 
 def test_evaluation_never_uses_calibration_images(calibration, eval_set) -> None:
@@ -84,9 +85,35 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     assert attempts[0]["passed"] is False and attempts[0]["metrics"]["map50_95_drop_points"] > 10
     assert report["passed"] and report["strategy"]["name"] == "tail-float+float-stem"
     assert report["accuracy"]["map50_95_drop_points"] <= 3.0
+    cost = report["float_layers_cost"]  # the float stem timed against the all-INT8 first rung
+    assert cost["compared_with"] == "naive" and cost["ratio_1_thread"] > 0 and "latency at 1 thread" in cost["statement"]
     m = artifact.manifest
     assert (m.format, m.runtime, m.precision, m.model_file) == ("onnx", "onnxruntime", "int8", "model.int8.onnx")
     assert report["sizes"]["ratio"] <= 0.5
+
+
+def test_bench_compares_the_artifact_with_the_fp32_it_replaces(ort_int8, shared_data: Path) -> None:
+    from edgetally.cli.bench import bench
+
+    artifact, _ = ort_int8
+    result = CliRunner().invoke(bench, ["--model", str(artifact.directory), "--source",
+                                        str(shared_data / "videos" / "traffic_road.mp4"), "--max-frames", "8",
+                                        "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    compared = json.loads(result.output.strip().splitlines()[-1])["vs_fp32"]
+    assert compared["baseline"] == "FP32 reference on onnxruntime" and compared["ratio"] > 0
+    assert compared["statement"].startswith(f"INT8 {compared['ratio']:.2f}x FP32 reference on onnxruntime: ")
+
+
+def test_a_slower_int8_model_gives_way_to_fp32_and_stays_beside_it(ort_int8, tmp_path: Path) -> None:
+    from edgetally.converters.build import fp32_instead
+    from edgetally.converters.targets import TARGETS
+
+    artifact, _ = ort_int8
+    shipped = fp32_instead(TARGETS["onnxruntime"], Artifact.load(artifact.directory / "reference"), artifact, tmp_path)
+    m = shipped.manifest
+    assert (m.precision, m.model_file, m.runtime) == ("fp32", "model.fp32.onnx", "onnxruntime")
+    assert (shipped.directory / "model.int8.onnx").is_file() and "ran slower than FP32" in m.notes[0]
 
 
 def test_ort_artifact_is_qdq_per_channel_opset13(ort_int8) -> None:
@@ -152,8 +179,8 @@ def test_known_bad_tflite_is_rejected_with_a_reason(fp32, shared_data: Path, coc
 @pytest.mark.parametrize("runtime", ["openvino", "litert"])
 def test_parity_fp32_builds_detect_the_same(fp32, shared_data: Path, tmp_path: Path, runtime: str) -> None:
     """The same frame through FP32 ONNX (ORT) and the runtime's float build gives the same detections."""
-    from edgetally.converters.derive import derive
     from edgetally.converters.accuracy.evaluate import EvalImage, detect_all
+    from edgetally.converters.derive import derive
 
     if runtime == "openvino":
         pytest.importorskip("openvino")
@@ -188,23 +215,22 @@ def test_integer_io_profiles_need_tflite(tmp_path: Path) -> None:
     from edgetally.converters.convert import resolve_target
     from edgetally.profiles import get_profile
 
-    assert resolve_target(get_profile("coral-edgetpu")) == "litert"
+    assert resolve_target(get_profile("coral-edgetpu")).name == "litert-full-integer"
     body = (PROFILES_DIR / "generic-onnxruntime.yaml").read_text().replace("name: generic-onnxruntime", "name: odd")
     (tmp_path / "odd.yaml").write_text(body + "\nio_dtype: uint8\n")
-    with pytest.raises(ConversionError, match="io_dtype uint8 .* is implemented for TFLite"):
+    with pytest.raises(ConversionError, match="io_dtype uint8 .* is implemented for runtime.s. litert only"):
         resolve_target(get_profile(str(tmp_path / "odd.yaml")))
 
 
-def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_set, tmp_path: Path) -> None:
+def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_set, shared_data: Path,
+                                                       tmp_path: Path) -> None:
     pytest.importorskip("onnxconverter_common")
     import onnx
 
-    from edgetally.profiles import get_profile
-    from edgetally.converters.targets.tensorrt import build_tensorrt
-
-    artifact, report = build_tensorrt(fp32, tmp_path / "trt", calibration, eval_set, GateConfig(max_map_drop=10.0),
-                                      get_profile("jetson-orin-nano-jp6"), None, log=lambda _m: None,
-                                      strategies=(MIXED_STEM,))
+    artifact, report = build_int8(fp32, tmp_path / "trt", "tensorrt", [Fold(calibration, eval_set)],
+                                  GateConfig(max_map_drop=10.0),
+                                  BuildOptions(strategies=(MIXED_STEM,), profile="jetson-orin-nano-jp6", latency_runs=3),
+                                  log=lambda _m: None)
     m = artifact.manifest
     assert (m.format, m.runtime, m.precision, m.profile) == ("onnx-tensorrt", "tensorrt", "int8", "jetson-orin-nano-jp6")
     script = (artifact.directory / "build_engine.sh").read_text()
@@ -223,13 +249,31 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
                    if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits]
     assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
     assert report["passed"] and report["tensorrt"]["build_script"] == "build_engine.sh"
+    # The runner's tensorrt runtime takes this artifact as it is: engine built from model.int8.onnx (INT8+FP16
+    # flags) on first start and cached; TensorRT itself is faked here (no GPU), the runtime's contract is real.
+    from edgetally.postprocess import build_decoder
+    from edgetally.preprocess import Preprocessor
+    from edgetally.runtimes.tensorrt import EngineCache, TensorRtRuntime
+    from tests.trt_fake import FakeBackend
+
+    backend = FakeBackend()
+    runtime = TensorRtRuntime(Artifact.load(artifact.directory), backend, EngineCache(tmp_path / "engines"))
+    assert backend.builds[0][0].flags == ("INT8", "FP16")
+    tensor, letterbox = Preprocessor(m.input)(cv2.imread(str(shared_data / "models" / "dog.jpg")))
+    detections = build_decoder(m, score_threshold=0.5)(runtime.infer(tensor), letterbox)
+    assert sorted(detections.class_ids.tolist()) == [1, 2, 16]  # bicycle, car, dog, as FP32 sees them
+    from edgetally.latency import fp32_baseline
+
+    baseline, described = fp32_baseline(artifact)  # what `edge bench` times it against on the Jetson
+    assert described == "FP16 engine (model.fp16.onnx)" and baseline.manifest.precision == "fp16"
 
 
 def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eval_set, tmp_path: Path) -> None:
     """An impossible budget (the model must *gain* 100 points): nothing passes, --fallback ships FP32."""
     config = GateConfig(max_map_drop=-100.0)
-    artifact, report = build_int8(fp32, tmp_path / "fb", "onnxruntime", calibration.subset(8), eval_set, config,
-                                  strategies=(TAIL_FLOAT,), fallback=True, latency_runs=3, log=lambda _m: None)
+    artifact, report = build_int8(fp32, tmp_path / "fb", "onnxruntime", [Fold(calibration.subset(8), eval_set)], config,
+                                  BuildOptions(strategies=(TAIL_FLOAT,), fallback=True, latency_runs=3),
+                                  log=lambda _m: None)
     m = artifact.manifest
     assert (m.precision, m.model_file, m.runtime) == ("fp32", "model.fp32.onnx", "onnxruntime")
     assert any("FP32 fallback" in n for n in m.notes)
@@ -293,8 +337,8 @@ def test_cli_fp16_fails_loudly_with_report_and_falls_back_when_asked(shared_data
 
 def test_openvino_fp16_ir(fp32, eval_set, tmp_path: Path) -> None:
     pytest.importorskip("openvino")
-    artifact, report = build_int8(fp32, tmp_path / "ovfp16", "openvino", None, eval_set, GateConfig(),
-                                  latency_runs=3, log=lambda _m: None, precision="fp16")
+    artifact, report = build_int8(fp32, tmp_path / "ovfp16", "openvino", [Fold(None, eval_set)], GateConfig(),
+                                  BuildOptions(latency_runs=3, precision="fp16"), log=lambda _m: None)
     m = artifact.manifest
     assert (m.precision, m.model_file, m.runtime) == ("fp16", "model.fp16.xml", "openvino")
     # passes the real budget (on this CPU OpenVINO computes it in bf16: +-1.5 points of noise on 32 images)
@@ -308,3 +352,33 @@ def test_cli_fp16_refuses_what_it_does_not_build(shared_data: Path, small_eval: 
                                                  message: str) -> None:
     result = _fp16_cli(shared_data, small_eval, tmp_path / "o", "--profile", profile)
     assert isinstance(result.exception, (UsageError, ConversionError)) and message in str(result.exception)
+
+
+@pytest.fixture(scope="session")
+def coco40(coco: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 labelled COCO images (links): two folds of 20 evaluation images, CI-sized."""
+    root = tmp_path_factory.mktemp("coco40")
+    for sub in ("images", "labels"):
+        (root / sub).mkdir()
+    for image in sorted((coco / "images").glob("*.jpg"))[:40]:
+        (root / "images" / image.name).symlink_to(image)
+        label = coco / "labels" / f"{image.stem}.txt"
+        if label.is_file():
+            (root / "labels" / label.name).symlink_to(label)
+    return root
+
+
+def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path: Path) -> None:
+    from edgetally.converters.accuracy.folds import SplitRequest, plan_folds
+
+    folds, info = plan_folds(SplitRequest(coco40 / "images", 12, 2, eval_labels=coco40 / "labels"), fp32.manifest.input)
+    artifact, report = build_int8(fp32, tmp_path / "kf", "onnxruntime", folds, GateConfig(max_map_drop=3.0),
+                                  BuildOptions(strategies=(MIXED_STEM,), latency_runs=0, eval_info=info),
+                                  log=lambda _m: None)
+    attempt = report["attempts"][0]
+    assert [f["name"] for f in attempt["folds"]] == ["fold 1/2", "fold 2/2"] and report["gate"]["folds"] == 2
+    drops = report["accuracy"]["folds"]["map50_95_drop_points"]
+    assert len(drops["per_fold"]) == 2 and drops["worst"] == max(drops["per_fold"]) <= 3.0
+    assert drops["spread"] == pytest.approx(abs(drops["per_fold"][0] - drops["per_fold"][1]), abs=1e-3)
+    assert report["evaluation"]["per_fold"][1]["images"] == 20 and report["calibration"]["count"] == 12
+    assert report["float_layers"][:3] == ["Conv_41", "Conv_44", "Conv_47"]  # the float stem, then the tail

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from service_helpers import REPO
 
 from edgetally.errors import ConfigError, EdgeError
@@ -26,12 +25,15 @@ STUB = """#!/bin/sh
 echo "$@" >> "{log}"
 case "$1" in is-active) exit 3;; esac
 """
+# What the installed service sees: no PYTHONPATH (run with PYTHONPATH=<checkout>, the installed venv
+# would import the checkout instead of its wheel).
+BOARD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 @pytest.mark.parametrize("name, extra, dropins, site, pins", [
     ("rpi4", "ort", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
     ("rpi5", "openvino", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
-    ("jetson", "ort", ["jetson"], False, []),
+    ("jetson", "ort", ["jetson"], True, []),  # JetPack's TensorRT comes from apt
     ("intel", "openvino", ["v4l2", "openvino"], False, []), ("coral", "litert", ["v4l2", "coral"], False, []),
     ("generic", "ort", ["v4l2"], False, []),
 ])
@@ -68,7 +70,7 @@ def install(bundle_dir: Path, root: Path, log: Path) -> subprocess.CompletedProc
     stub = log.with_suffix(".sh")
     stub.write_text(STUB.format(log=log))
     stub.chmod(0o755)
-    env = {**os.environ, "DESTDIR": str(root), "SYSTEMCTL": str(stub), "PYTHON": sys.executable}
+    env = {**BOARD_ENV, "DESTDIR": str(root), "SYSTEMCTL": str(stub), "PYTHON": sys.executable}
     return subprocess.run([str(bundle_dir / "install.sh")], env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -105,19 +107,19 @@ def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path,
     edge = prefix / "venv/bin/edge"
     # The installed wheel, not this checkout (run from elsewhere), with its package data (the profiles).
     where = subprocess.run([str(prefix / "venv/bin/python"), "-c", "import edgetally; print(edgetally.__file__)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+                           cwd=tmp_path, env=BOARD_ENV, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(prefix)), where
-    profiles = subprocess.run([str(edge), "profiles"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    profiles = subprocess.run([str(edge), "profiles"], cwd=tmp_path, env=BOARD_ENV, capture_output=True, text=True, timeout=60)
     assert profiles.returncode == 0, profiles.stderr
     assert all(name in profiles.stdout for name in ("rpi4", "rpi5", "jetson-orin-nano-jp6", "intel-x86-openvino",
                                                      "generic-onnxruntime", "coral-edgetpu"))
     run = subprocess.run([str(edge), "run", "--config", str(etc / "edgetally/config.yaml"), "--model",
                           str(prefix / "model"), "--source", str(shared_data / "videos/traffic_road.mp4"),
-                          "--max-frames", "30"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          "--max-frames", "30"], cwd=tmp_path, env=BOARD_ENV, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.splitlines()[-1])["frames"] == 30
     listing = subprocess.run([str(prefix / "venv/bin/python"), "-m", "pip", "list", "--format=json"],
-                             capture_output=True, text=True, check=True).stdout
+                             env=BOARD_ENV, capture_output=True, text=True, check=True).stdout
     installed = {p["name"].lower() for p in json.loads(listing)}
     assert "onnxruntime" in installed and not installed & {"onnx", "torch", "openvino", "pytest"}
 
@@ -142,9 +144,9 @@ def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path,
     assert "name: L2" in (etc / "edgetally/config.yaml").read_text()  # unedited config follows the bundle
     assert (state / "outbox-pole1.sqlite").read_bytes() == b"counters"
     assert (etc / "systemd/system/edgetally.service.d/override.conf").is_file()
-    assert subprocess.run([str(prefix / "venv/bin/edge"), "--version"], capture_output=True).returncode == 0
+    assert subprocess.run([str(prefix / "venv/bin/edge"), "--version"], env=BOARD_ENV, capture_output=True).returncode == 0
 
-    env = {**os.environ, "DESTDIR": str(root), "SYSTEMCTL": str(log.with_suffix(".sh"))}
+    env = {**BOARD_ENV, "DESTDIR": str(root), "SYSTEMCTL": str(log.with_suffix(".sh"))}
     subprocess.run([str(second / "uninstall.sh")], env=env, check=True, capture_output=True)
     assert not prefix.exists() and not (etc / "systemd/system/edgetally.service").exists()
     assert (etc / "edgetally/config.yaml").is_file() and (state / "outbox-pole1.sqlite").is_file()

@@ -17,8 +17,29 @@ from pathlib import Path
 
 import click
 
+from edgetally.converters.targets import TARGETS
 from edgetally.errors import UsageError
 from edgetally.postprocess import DECODERS
+
+ACTIVATIONS = ("auto", "relu", "hardswish")
+DEFAULT_FOLDS = 3
+DEFAULT_DISTILL_S = 15 * 60.0
+
+
+def _parse_duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """'15m' / '90s' / '1h' / '600' (seconds) -> seconds."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    unit = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
+    try:
+        seconds = float(text[:-1] if unit else text) * (unit or 1)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected a duration such as 15m, 90s or 1h") from None
+    if seconds <= 0:
+        raise click.BadParameter(f"{value!r}: must be positive")
+    return seconds
+
 
 def _parse_input_size(_ctx: click.Context, _param: click.Parameter, value: str) -> int | tuple[int, int]:
     """'416' -> 416; '384x640' or '384,640' -> (384, 640) as (height, width)."""
@@ -63,14 +84,23 @@ def _roles(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
     return roles
 
 
+INT8_ONLY = ("--calib", "--folds", "--holdout", "--activation", "--distill-budget", "--distill-images")
+
+
 def _check_precision_options(precision: str, profile: str | None, gated: dict[str, object]) -> None:
     """Refuse options that do not apply to ``precision`` instead of silently ignoring them."""
-    if precision == "int8":
-        return
     given = [name for name, value in gated.items() if value not in (None, False)]
+    if precision == "int8":
+        if "--distill-budget" in given and "--activation" not in given:
+            raise UsageError("--distill-budget applies only with --activation (distillation after replacing SiLU)")
+        if "--distill-images" in given and "--activation" not in given:
+            raise UsageError("--distill-images applies only with --activation (distillation after replacing SiLU)")
+        return
     if precision == "fp16":
-        if "--calib" in given:
-            raise UsageError("--calib applies only to --precision int8 (FP16 needs no calibration)")
+        int8_only = [n for n in given if n in INT8_ONLY]
+        if int8_only:
+            verb = "applies" if len(int8_only) == 1 else "apply"
+            raise UsageError(f"{', '.join(int8_only)} {verb} only to --precision int8 (FP16 needs no calibration)")
         return
     if profile is not None:
         raise UsageError(f"--profile {profile} builds the profile's INT8 artifact: drop --precision fp32")
@@ -92,9 +122,24 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
               help="'coco80' or a .txt (one name per line) / .yaml ('names:') file, in class order.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Artifact directory.")
 @click.option("--profile", default=None, help="Device profile (picks format/runtime; with INT8).")
+@click.option("--target", type=click.Choice(list(TARGETS)), default=None,
+              help="Conversion target (default: the profile's, else onnxruntime); `edge profiles` lists the boards.")
 @click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration images or video (INT8).")
-@click.option("--eval-images", type=click.Path(path_type=Path), default=None, help="Images for the accuracy gate (INT8).")
+@click.option("--eval-images", type=click.Path(path_type=Path), default=None,
+              help="Images for the accuracy gate (default: the --calib folder's images not used for calibration).")
 @click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels for --eval-images.")
+@click.option("--holdout", type=click.Path(path_type=Path), default=None,
+              help="Unlabelled video/images from the deployment camera: INT8 must agree with FP32 on them too "
+                   "(the --calib video itself is split in time: never the same segment for both) (INT8).")
+@click.option("--folds", type=click.IntRange(1), default=None,
+              help="K-fold calibration/evaluation splits; every fold must pass, the worst decides; default 3 (INT8).")
+@click.option("--activation", type=click.Choice(ACTIVATIONS), default=None,
+              help="Replace SiLU with an activation the target's INT8 kernels fuse (auto: the target's), then "
+                   "recover accuracy by distillation from FP32 on unlabelled images before quantising (INT8).")
+@click.option("--distill-budget", callback=_parse_duration, default=None, metavar="DURATION",
+              help="Time budget for distillation, e.g. 15m (default), 90s, 1h (with --activation).")
+@click.option("--distill-images", type=click.Path(path_type=Path), default=None,
+              help="More unlabelled images or a video for distillation (default: the --calib source) (with --activation).")
 @click.option("--max-map-drop", type=float, default=None, help="Accuracy gate: max mAP50-95 points lost (default 1.0).")
 @click.option("--fallback", is_flag=True, default=False, help="Ship FP32 if no INT8/FP16 model passes the gate.")
 @click.option("--calib-count", type=click.IntRange(8), default=64, show_default=True,
@@ -117,18 +162,22 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
 @click.option("--output-role", "output_roles", multiple=True, callback=_roles, metavar="NAME=ROLE",
               help="boxes_scores: NAME=boxes|scores|class_ids|count (repeatable); guessed when absent.")
 def convert(model: str, checkpoint: Path | None, precision: str | None, decoder: str, input_size: int | tuple[int, int],
-            labels: str, out: Path, profile: str | None, calib: Path | None, eval_images: Path | None,
-            eval_labels: Path | None, max_map_drop: float | None, fallback: bool, output_roles: dict[str, str],
+            labels: str, out: Path, profile: str | None, target: str | None, calib: Path | None,
+            eval_images: Path | None, eval_labels: Path | None, holdout: Path | None, folds: int | None,
+            activation: str | None, distill_budget: float | None, distill_images: Path | None,
+            max_map_drop: float | None, fallback: bool, output_roles: dict[str, str],
             calib_count: int, threads: int, latency_runs: int | None, **overrides: object) -> None:
     """Package MODEL as an artifact directory for `edge run`; with --precision int8 or --profile, quantise
     it (--precision fp16: halve it) and accept it only if it passes the accuracy gate (report.json).
 
     MODEL: an ONNX file; or PyTorch: package.module:factory with --checkpoint FILE (a state_dict), a
     TorchScript file, or a torch.export .pt2 -- exported to ONNX (opset 13, input 'images') first."""
-    precision = precision or ("int8" if profile else "fp32")
+    precision = precision or ("int8" if profile or target else "fp32")
     _check_precision_options(precision, profile, {
-        "--calib": calib, "--eval-images": eval_images, "--eval-labels": eval_labels,
-        "--max-map-drop": max_map_drop, "--fallback": fallback, "--latency-runs": latency_runs,
+        "--calib": calib, "--eval-images": eval_images, "--eval-labels": eval_labels, "--holdout": holdout,
+        "--folds": folds, "--activation": activation, "--distill-budget": distill_budget,
+        "--distill-images": distill_images, "--max-map-drop": max_map_drop, "--fallback": fallback,
+        "--latency-runs": latency_runs, "--target": target,
     })
     from edgetally.converters.package import DECODER_KEYS, PREPROCESS_KEYS, package_fp32
 
@@ -143,7 +192,9 @@ def convert(model: str, checkpoint: Path | None, precision: str | None, decoder:
 
             request = Int8Request(onnx_model, out, decoder, input_size, labels, calib, eval_images, eval_labels,
                                   max_map_drop, fallback, profile, calib_count, threads,
-                                  100 if latency_runs is None else latency_runs)
+                                  100 if latency_runs is None else latency_runs, target,
+                                  DEFAULT_FOLDS if folds is None else folds, holdout, activation,
+                                  DEFAULT_DISTILL_S if distill_budget is None else distill_budget, distill_images)
             build = convert_int8 if precision == "int8" else convert_fp16
             artifact, report = build(request, options, log=lambda m: click.echo(m, err=True))
             click.echo(summary(artifact, report))
@@ -204,5 +255,6 @@ def profiles_command() -> None:
     from edgetally.profiles import PROFILES_DIR, list_profiles
 
     for p in list_profiles():
-        click.echo(f"{p.name:22} {p.runtime:12} {p.format:14} {p.precision:5} {p.input_size:4}px {p.threads} thr  {p.board}")
+        click.echo(f"{p.name:22} {p.runtime:12} {p.format:14} {p.precision:5} {p.input_size:4}px {p.threads} thr  "
+                   f"INT8 pays: {p.int8_pays:27} {p.board}")
     click.echo(f"({PROFILES_DIR})")

@@ -1,13 +1,17 @@
-"""FP32 artifact -> accuracy-gated INT8 (or FP16) artifact for one runtime, with report.json.
+"""FP32 artifact -> accuracy-gated INT8 (or FP16) artifact for one conversion target, with report.json.
 
 Layout of the output directory::
 
     out/model.int8.onnx | model.int8.xml+.bin   the accepted model (model.fp16.* for FP16,
-                                                model.fp32.* for an FP32 --fallback)
+                                                model.fp32.* for an FP32 fallback)
     out/manifest.json                           the runner's contract
-    out/report.json                             sizes, accuracy, latency, provenance, every attempt
+    out/report.json                             sizes, accuracy per fold, latency, speed verdict,
+                                                provenance, every attempt
     out/reference/                              the FP32 artifact the gate compared against
-                                                (so `edge verify out` can re-check it later)
+                                                (so `edge verify out` / `edge bench` can re-check it later)
+
+What is built for a target (builders, repair ladder, fallback) comes from the target registry
+(edgetally.converters.targets); this module only runs the gate over the folds and writes the report.
 """
 
 from __future__ import annotations
@@ -15,172 +19,203 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from edgetally.converters.accuracy.calibration import CalibrationSet
-from edgetally.converters.derive import copy_reference, derive, tool_versions
-from edgetally.converters.accuracy.evaluate import EvalImage
-from edgetally.converters.accuracy.gate import GateConfig, GateResult, evaluate_reference, run_gate
-from edgetally.converters.report import latency_table, model_bytes, write_report
-from edgetally.converters.accuracy.strategy import DEFAULT_REPAIRS, Strategy
 from edgetally.artifact import Artifact
+from edgetally.converters.accuracy.folds import Fold
+from edgetally.converters.accuracy.gate import Builder, GateConfig, GateResult, References, run_gate
+from edgetally.converters.accuracy.strategy import Strategy
+from edgetally.converters.derive import copy_reference, derive, tool_versions
+from edgetally.converters.report import latency_table, model_bytes, speed_verdict, write_report
+from edgetally.converters.targets import Target, check_precision, get_target
 from edgetally.errors import ConversionError
 
 REFERENCE_DIR = "reference"
-# "tensorrt-qdq": S8 symmetric QDQ ONNX for TensorRT, gated here with onnxruntime as the executor.
-# "litert": INT8 TFLite via ai-edge-quantizer: int8 input and float output (edgetally.converters.targets.tflite), or
-# with io_dtype int8/uint8 full-integer input and outputs, the packed output split (edgetally.converters.targets.tflite_full_int).
-TARGETS = ("onnxruntime", "openvino", "tensorrt-qdq", "litert")
-FALLBACK_NOTE = "no reduced-precision model passed the accuracy gate: FP32 fallback (--fallback)"
+SLOWER_NOTE = "the INT8 model passed the accuracy gate but ran slower than FP32 here: FP32 shipped (profile speed_fallback)"
 
 
-def _onnx_builder(reference: Artifact, calibration: CalibrationSet, symmetric_s8: bool = False):
-    from edgetally.converters.targets.onnxruntime import quantize_onnx
+@dataclass(frozen=True)
+class BuildOptions:
+    """How ``build_int8`` runs besides the target and the folds."""
 
-    def build(strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
-        directory.mkdir(parents=True, exist_ok=True)
-        info = quantize_onnx(reference.model_path, directory / "model.int8.onnx", calibration, strategy,
-                             reference.manifest.input.name, symmetric_s8=symmetric_s8)
-        notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
-        artifact = derive(reference, directory, "model.int8.onnx", format="onnx", runtime="onnxruntime",
-                          precision="int8", notes=notes, tools=tool_versions("onnx", "onnxruntime"))
-        return artifact, info
-
-    return build
-
-
-def _openvino_builder(reference: Artifact, calibration: CalibrationSet):
-    from edgetally.converters.targets.openvino import quantize_openvino
-
-    def build(strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
-        directory.mkdir(parents=True, exist_ok=True)
-        info = quantize_openvino(reference.model_path, directory / "model.int8.xml", calibration, strategy)
-        notes = [f"OpenVINO IR INT8 (NNCF, preset MIXED), strategy {strategy.name}"]
-        artifact = derive(reference, directory, "model.int8.xml", format="openvino", runtime="openvino",
-                          precision="int8", notes=notes, tools=tool_versions("openvino", "nncf"))
-        return artifact, info
-
-    return build
+    strategies: Sequence[Strategy] | None = None  # None: the target's repair ladder
+    fallback: bool = False  # ship FP32 when nothing passes
+    speed_fallback: bool = False  # ship FP32 when the gated INT8 model is slower than it here
+    speed_threads: int = 1  # the thread count whose latency ratio decides speed_fallback
+    profile: str | None = None
+    eval_info: dict | None = None
+    latency_runs: int = 100
+    precision: str = "int8"
+    io_dtype: str = "float32"
+    source: Artifact | None = None  # the FP32 model to quantise when it is not the reference (distilled)
+    extra_report: dict | None = None  # merged into report.json (e.g. distillation)
 
 
-def _fallback(reference: Artifact, target: str, directory: Path) -> Artifact:
-    """The FP32 model for ``target`` (used only when the user asked for --fallback)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if target == "openvino":
-        from edgetally.converters.targets.openvino import convert_fp32
+def _builders(target: Target, source: Artifact, folds: Sequence[Fold], work: Path,
+              options: BuildOptions) -> Callable[[int], Builder]:
+    """A builder per fold (each fold calibrates on its own images), made on first use and kept for every rung."""
+    made: dict[int, Builder] = {}
 
-        convert_fp32(reference.model_path, directory / "model.fp32.xml")
-        return derive(reference, directory, "model.fp32.xml", format="openvino", runtime="openvino", precision="fp32",
-                      notes=[FALLBACK_NOTE])
-    shutil.copy2(reference.model_path, directory / "model.fp32.onnx")
-    return derive(reference, directory, "model.fp32.onnx", format="onnx", runtime="onnxruntime", precision="fp32",
-                  notes=[FALLBACK_NOTE])
+    def builder_for(index: int) -> Builder:
+        if index not in made:
+            if options.precision == "fp16":
+                made[index] = target.load("fp16")(source)
+            else:
+                made[index] = target.load("int8")(source, folds[index].calibration, work / f"fold{index + 1}",
+                                                  options.io_dtype)
+        return made[index]
+
+    return builder_for
 
 
-def _install(source: Path, out: Path) -> Artifact:
-    """Move the accepted attempt's files into ``out`` (next to reference/ and report.json)."""
+def _install(source: Path, out: Path, profile: str | None) -> Artifact:
+    """Move the accepted attempt's files into ``out`` (next to reference/ and report.json); record the profile."""
     for item in source.iterdir():
         target = out / item.name
-        if target.exists():
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
             target.unlink()
         shutil.move(str(item), str(target))
-    return Artifact.load(out)
+    artifact = Artifact.load(out)
+    if profile is not None:
+        artifact = Artifact(out, artifact.manifest.model_copy(update={"profile": profile}))
+        artifact.save()
+    return artifact
 
 
-def build_int8(reference: Artifact, out: Path, target: str, calibration: CalibrationSet | None, images: Sequence[EvalImage],
-               config: GateConfig = GateConfig(), strategies: Sequence[Strategy] = DEFAULT_REPAIRS,
-               fallback: bool = False, profile: str | None = None, eval_info: dict | None = None,
-               latency_runs: int = 100, log: Callable[[str], None] = print,
-               precision: str = "int8", io_dtype: str = "float32") -> tuple[Artifact, dict]:
-    """Quantise ``reference`` (an FP32 ONNX artifact) for ``target``; raise ConversionError if the gate fails.
-
-    ``precision="fp16"``: build the target's FP16 model instead (one attempt, same gate, same report).
-    ``io_dtype`` (litert only): "int8"/"uint8" builds a full-integer TFLite (integer input and outputs)."""
-    if precision == "fp16":
-        from edgetally.converters.targets.fp16 import FP16, fp16_builder
-
-        fp16_builder(reference, target)  # refuses unsupported targets before any work
-        strategies = (FP16,)
-    elif target not in TARGETS:
-        raise ConversionError(f"INT8 for runtime '{target}' is not supported here; supported: {', '.join(TARGETS)}")
-    elif calibration is None:
+def _check(target: Target, folds: Sequence[Fold], reference: Artifact, options: BuildOptions) -> None:
+    check_precision(target, options.precision)
+    if options.precision == "int8" and any(f.calibration is None for f in folds):
         raise ConversionError("INT8 needs a calibration set")
     if reference.manifest.format != "onnx":
-        raise ConversionError(f"{reference.directory}: {precision.upper()} conversion starts from an FP32 ONNX artifact")
+        raise ConversionError(f"{reference.directory}: {options.precision.upper()} conversion starts from an FP32 ONNX artifact")
+
+
+def build_int8(reference: Artifact, out: Path, target: Target | str, folds: Sequence[Fold],
+               config: GateConfig = GateConfig(), options: BuildOptions = BuildOptions(),
+               log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
+    """Quantise (``options.precision="fp16"``: halve) ``reference`` for ``target``; raise ConversionError if the gate
+    fails on any fold (unless ``options.fallback``). ``options.source`` replaces the model that is quantised (a
+    distilled copy) while the gate still compares with ``reference``."""
+    target = get_target(target) if isinstance(target, str) else target
+    _check(target, folds, reference, options)
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ref = copy_reference(reference, out / REFERENCE_DIR)
-    ref_eval = evaluate_reference(ref, images, config)
-    if precision == "fp16":
-        builder = fp16_builder(ref, target)
-    elif target == "openvino":
-        builder = _openvino_builder(ref, calibration)
-    elif target == "litert" and io_dtype != "float32":
-        from edgetally.converters.targets.tflite_full_int import FULL_INTEGER_REPAIRS, full_integer_builder
-
-        builder = full_integer_builder(ref, calibration, out / ".attempts", io_dtype)
-        strategies = FULL_INTEGER_REPAIRS if strategies is DEFAULT_REPAIRS else strategies
-    elif target == "litert":
-        from edgetally.converters.targets.tflite import TFLITE_REPAIRS, tflite_builder
-
-        builder = tflite_builder(ref, calibration, out / ".attempts")
-        strategies = TFLITE_REPAIRS if strategies is DEFAULT_REPAIRS else strategies
-    else:
-        builder = _onnx_builder(ref, calibration, symmetric_s8=target == "tensorrt-qdq")
     work = out / ".attempts"
-    result = run_gate(builder, ref_eval, images, strategies, config, work, log)
-    artifact = _install(result.artifact.directory, out) if result.passed else None
-    if artifact is None and fallback:
-        artifact = _install(_fallback(ref, target, work / "fallback").directory, out)
-    report = _report(ref, artifact, result, calibration, config, profile, eval_info, started, latency_runs, work)
+    ref = copy_reference(reference, out / REFERENCE_DIR)
+    source = ref if options.source is None else copy_reference(options.source, work / "source")
+    if options.strategies:
+        strategies = options.strategies
+    else:
+        strategies = _fp16_ladder() if options.precision == "fp16" else target.load("repairs")
+    result = run_gate(_builders(target, source, folds, work, options), References(ref, folds, config), folds,
+                      strategies, config, work, log)
+    artifact = _install(result.artifact.directory, out, options.profile) if result.passed else None
+    if artifact is None and options.fallback:
+        artifact = _install(target.load("fallback")(ref, work / "fallback").directory, out, options.profile)
+    report = _report(ref, artifact, result, folds, config, options, target, work)
+    if artifact is not None and result.passed and ship_fp32_instead(report.get("speed", {}), options.speed_fallback):
+        log(f"[speed] {report['speed']['statement']}: shipping FP32 (profile speed_fallback)")
+        artifact = _install(fp32_instead(target, ref, artifact, work).directory, out, options.profile)
+        report.update({"shipped": "fp32 (INT8 slower here)", "model_file": artifact.manifest.model_file,
+                       "precision": "fp32"})
+    if artifact is not None and result.passed and target.finish and artifact.manifest.precision != "fp32":
+        target.load("finish")(out, report, ref, folds, config)
+    report["conversion_seconds"] = round(time.perf_counter() - started, 1)
     shutil.rmtree(work, ignore_errors=True)
     path = write_report(out, report)
-    if not result.passed and not fallback:
+    if not result.passed and not options.fallback:
         last = result.attempts[-1].verdict.reason if result.attempts else "no strategy tried"
-        raise ConversionError(f"{precision.upper()} failed the accuracy gate after {len(result.attempts)} attempts "
-                              f"({last}); "
-                              f"see {path}. Use --fallback to ship FP32"
-                              + (", or calibrate on deployment frames." if precision == "int8" else "."))
-    return artifact, report  # type: ignore[return-value]
+        raise ConversionError(f"{options.precision.upper()} failed the accuracy gate after {len(result.attempts)} "
+                              f"attempts ({last}); see {path}. Use --fallback to ship FP32"
+                              + (", or calibrate on deployment frames." if options.precision == "int8" else "."))
+    return Artifact.load(out), report
 
 
-def _runtime_fp32(ref: Artifact, artifact: Artifact, work: Path) -> Artifact | None:
-    """The candidate runtime's own FP32 build, timed beside it (OpenVINO only: ORT FP32 is ``ref``)."""
-    if artifact.manifest.runtime != "openvino" or artifact.manifest.precision == "fp32":
+def _fp16_ladder() -> tuple[Strategy, ...]:
+    from edgetally.converters.targets.fp16 import FP16
+
+    return (FP16,)
+
+
+def ship_fp32_instead(speed: dict, speed_fallback: bool) -> bool:
+    """A gated INT8 model that ran clearly slower than FP32 here gives way to FP32 when the profile says so."""
+    return speed_fallback and bool(speed.get("slower"))
+
+
+def fp32_instead(target: Target, ref: Artifact, int8: Artifact, work: Path) -> Artifact:
+    """The target's FP32 model, shipped instead of a slower INT8 one; the INT8 model stays beside it for the record."""
+    fp32 = target.load("fallback")(ref, work / "speed-fallback")
+    for path in (int8.model_path, int8.model_path.with_suffix(".bin")):
+        if path.is_file():
+            shutil.copy2(path, fp32.directory / path.name)
+    return derive(fp32, fp32.directory, fp32.manifest.model_file, format=fp32.manifest.format,
+                  runtime=fp32.manifest.runtime, precision="fp32", notes=[SLOWER_NOTE, f"INT8 model kept: {int8.manifest.model_file}"])
+
+
+def _runtime_fp32(target: Target, ref: Artifact, artifact: Artifact, work: Path) -> Artifact | None:
+    """The candidate runtime's own FP32 build, timed beside it (OpenVINO: ORT FP32 is ``ref``)."""
+    if not target.time_own_fp32 or artifact.manifest.precision == "fp32":
         return None
-    from edgetally.converters.targets.openvino import convert_fp32
-
-    directory = work / "runtime-fp32"
-    directory.mkdir(parents=True, exist_ok=True)
-    convert_fp32(ref.model_path, directory / "model.fp32.xml")
-    return derive(ref, directory, "model.fp32.xml", format="openvino", runtime="openvino", precision="fp32")
+    return target.load("fallback")(ref, work / "runtime-fp32")
 
 
-def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, calibration: CalibrationSet | None,
-            config: GateConfig, profile: str | None, eval_info: dict | None, started: float, runs: int,
-            work: Path) -> dict:
+def _float_layers_cost(result: GateResult, artifact: Artifact, runs: int, target: Target) -> dict | None:
+    """The accepted model against the ladder's first rung (its most-INT8 build), 1 thread, interleaved."""
+    from edgetally.latency import measure_interleaved
+
+    first = result.attempts[0] if result.attempts else None
+    if not result.passed or first is None or first is result.attempts[-1] or first.artifact is None:
+        return None
+    if not first.artifact.model_path.is_file():
+        return None
+    accepted_row, first_row = measure_interleaved([artifact, first.artifact], 1, runs,
+                                                  runtimes=[target.executor, target.executor])
+    ratio = round(accepted_row["p50_ms"] / max(first_row["p50_ms"], 1e-9), 3)
+    return {"compared_with": first.strategy.name, "accepted_p50_ms": accepted_row["p50_ms"],
+            "first_rung_p50_ms": first_row["p50_ms"], "ratio_1_thread": ratio,
+            "statement": f"the float layers cost {100 * (ratio - 1):+.0f}% latency at 1 thread vs {first.strategy.name}"}
+
+
+def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds: Sequence[Fold], config: GateConfig,
+            options: BuildOptions, target: Target, work: Path) -> dict:
     accepted = result.attempts[-1] if result.passed else None
+    last = accepted or (result.attempts[-1] if result.attempts else None)
+    calibration = folds[0].calibration if folds else None
     fp32_size = model_bytes(ref)
     report: dict = {
         "passed": result.passed,
         "fallback": artifact is not None and not result.passed,
-        "profile": profile,
+        "profile": options.profile,
+        "target": target.describe(),
         "strategy": accepted.strategy.describe() if accepted else None,
-        "gate": {"max_map_drop_points": config.max_map_drop, "min_agreement_f1": config.min_agreement},
-        "accuracy": accepted.verdict.metrics if accepted else (result.attempts[-1].verdict.metrics if result.attempts else {}),
+        "gate": {"max_map_drop_points": config.max_map_drop, "min_agreement_f1": config.min_agreement,
+                 "folds": len(folds), "rule": "every fold must pass: the worst fold decides"},
+        "accuracy": last.verdict.metrics if last else {},
         "attempts": [a.as_dict() for a in result.attempts],
         "calibration": calibration.provenance() if calibration is not None else None,
-        "evaluation": eval_info or {},
+        "evaluation": options.eval_info or {},
         "sizes": {"fp32_bytes": fp32_size},
         "tools": tool_versions("onnx", "onnxruntime", "openvino", "nncf", "numpy"),
+        **(options.extra_report or {}),
     }
+    if accepted is not None:
+        report["float_layers"] = accepted.build.get("float_layers", accepted.build.get("nodes_excluded"))
     if artifact is not None:
         size = model_bytes(artifact)
         report["model_file"] = artifact.manifest.model_file
         report["precision"] = artifact.manifest.precision
         report["sizes"].update({"artifact_bytes": size, "ratio": round(size / fp32_size, 3)})
-        report["latency"] = (latency_table(ref, artifact, runs=runs, runtime_fp32=_runtime_fp32(ref, artifact, work))
-                             if runs > 0 else {"skipped": "latency runs set to 0"})
-    report["conversion_seconds"] = round(time.perf_counter() - started, 1)
+        if options.latency_runs > 0:
+            own = _runtime_fp32(target, ref, artifact, work)
+            report["latency"] = latency_table(ref, artifact, runs=options.latency_runs, runtime_fp32=own,
+                                              executor=target.executor)
+            report["speed"] = speed_verdict(report["latency"], artifact.manifest.precision, options.speed_threads)
+            report["float_layers_cost"] = _float_layers_cost(result, artifact, options.latency_runs, target)
+        else:
+            report["latency"] = {"skipped": "latency runs set to 0"}
+            report["speed"] = {"statement": "not measured (latency runs set to 0)"}
     return report

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from edgetally.artifact import Artifact, sha256_file
 
+FALLBACK_NOTE = "no reduced-precision model passed the accuracy gate: FP32 fallback (--fallback)"
+
 
 def tool_versions(*modules: str) -> dict[str, str]:
     """Installed versions of the named distributions (absent ones are left out)."""

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from edgetally.artifact import Artifact
+from edgetally.latency import measure_interleaved, speed_words
 
 REPORT_NAME = "report.json"
+SLOWER_ABOVE = 1.03  # latency ratios within 3% of FP32 are noise on a shared machine, not "slower"
 
 
 def model_bytes(artifact: Artifact) -> int:
@@ -23,61 +21,18 @@ def model_bytes(artifact: Artifact) -> int:
     return size
 
 
-def _frame(artifact: Artifact) -> np.ndarray:
-    from edgetally.preprocess import Preprocessor
-
-    spec = artifact.manifest.input
-    image = np.random.default_rng(0).integers(0, 255, (spec.height, spec.width, 3), dtype=np.uint8)
-    return Preprocessor(spec)(image)[0].copy()
-
-
-def _summary(times: list[float], threads: int) -> dict:
-    return {"threads": threads, "runs": len(times), "p50_ms": round(float(np.percentile(times, 50)), 3),
-            "p95_ms": round(float(np.percentile(times, 95)), 3)}
-
-
-def measure_interleaved(artifacts: Sequence[Artifact], threads: int, runs: int = 100, warmup: int = 5) -> list[dict]:
-    """p50/p95 ms of ``infer`` alone for every model, runs interleaved in one process.
-
-    Interleaving (A, B, C, C, B, A, ...) makes the ratios fair on a shared machine: a burst of load
-    from other processes slows every model alike instead of whichever happened to run then, and
-    alternating the order removes any first/last-in-the-round cache advantage.
-    """
-    from edgetally.converters.accuracy.evaluate import executor_for
-    from edgetally.runtimes import load_runtime
-
-    models = [load_runtime(a, threads=threads, runtime=executor_for(a)) for a in artifacts]
-    tensors = [_frame(a) for a in artifacts]
-    times: list[list[float]] = [[] for _ in artifacts]
-    try:
-        for step in range(warmup + runs):
-            order = range(len(models)) if step % 2 == 0 else reversed(range(len(models)))
-            for index in order:
-                start = time.perf_counter()
-                models[index].infer(tensors[index])
-                if step >= warmup:
-                    times[index].append((time.perf_counter() - start) * 1000.0)
-    finally:
-        for model in models:
-            model.close()
-    return [_summary(t, threads) for t in times]
-
-
-def measure_pair(reference: Artifact, candidate: Artifact, threads: int, runs: int = 100,
-                 warmup: int = 5) -> tuple[dict, dict]:
-    ref_row, cand_row = measure_interleaved([reference, candidate], threads, runs, warmup)
-    return ref_row, cand_row
-
-
 def latency_table(reference: Artifact, candidate: Artifact, thread_counts: tuple[int, ...] = (1, 2), runs: int = 100,
-                  runtime_fp32: Artifact | None = None) -> dict:
-    """FP32 on onnxruntime vs the candidate (and, if given, the candidate runtime's own FP32 build)."""
+                  runtime_fp32: Artifact | None = None, executor: str | None = None) -> dict:
+    """FP32 on onnxruntime vs the candidate (and, if given, the candidate runtime's own FP32 build).
+
+    executor: the runtime that runs the candidate here when it is not its own (TensorRT QDQ: onnxruntime)."""
     table: dict = {"fp32": [], "candidate": []}
     models = [reference, candidate] + ([runtime_fp32] if runtime_fp32 is not None else [])
+    runtimes = [None, executor] + ([None] if runtime_fp32 is not None else [])
     if runtime_fp32 is not None:
         table["runtime_fp32"] = []
     for threads in thread_counts:
-        rows = measure_interleaved(models, threads, runs)
+        rows = measure_interleaved(models, threads, runs, runtimes=runtimes)
         table["fp32"].append(rows[0])
         table["candidate"].append(rows[1])
         if runtime_fp32 is not None:
@@ -92,6 +47,23 @@ def latency_table(reference: Artifact, candidate: Artifact, thread_counts: tuple
                      "process (load from other processes hits them alike); fp32 = the reference ONNX on onnxruntime"
                      f"{own}; measured on the converting machine: measure on the target too")
     return table
+
+
+def speed_verdict(latency: dict, precision: str, threads: int = 1) -> dict:
+    """Is the artifact faster than the FP32 it replaces (its runtime's own FP32 build when timed, else ORT FP32)?
+
+    Decided at the largest measured thread count <= ``threads`` (the board's setting); every count is stated."""
+    baseline_key = "runtime_fp32" if "runtime_fp32" in latency else "fp32"
+    rows = list(zip(latency[baseline_key], latency["candidate"], strict=True))
+    ratios = {row["threads"]: round(cand["p50_ms"] / max(row["p50_ms"], 1e-9), 3) for row, cand in rows}
+    deciding = max((t for t in ratios if t <= threads), default=min(ratios))
+    baseline = "its runtime's FP32" if baseline_key == "runtime_fp32" else "ORT FP32"
+    what = precision.upper()
+    statements = [f"{speed_words(r, what, baseline)} at {t} thread{'s' if t > 1 else ''}" for t, r in ratios.items()]
+    return {"baseline": baseline_key, "ratios_by_threads": ratios, "deciding_threads": deciding,
+            "faster": ratios[deciding] < 1.0, "slower": ratios[deciding] > SLOWER_ABOVE,
+            "statement": "; ".join(statements),
+            "note": "measured on the converting machine; run `edge bench --model ARTIFACT` on the board"}
 
 
 def write_report(directory: Path, report: dict) -> Path:

@@ -38,21 +38,27 @@ class Runtime(Protocol):
 @dataclass(frozen=True)
 class RuntimeEntry:
     """module: the edgetally module with ``load``; extra: the pip extra a board installs for it;
-    provides: importable modules that provide the library (the first that imports wins)."""
+    provides: importable modules that provide the library (the first that imports wins);
+    formats: the manifest formats it runs; install: how to get the library when pip is not the way."""
 
     name: str
     module: str
     extra: str
     provides: tuple[str, ...]
+    formats: tuple[str, ...]
+    install: str = ""
 
 
 RUNTIMES: dict[str, RuntimeEntry] = {e.name: e for e in (
-    RuntimeEntry("onnxruntime", "edgetally.runtimes.onnxruntime", "ort", ("onnxruntime",)),
-    RuntimeEntry("openvino", "edgetally.runtimes.openvino", "openvino", ("openvino",)),
-    RuntimeEntry("litert", "edgetally.runtimes.litert", "litert", ("ai_edge_litert", "tflite_runtime")),
+    RuntimeEntry("onnxruntime", "edgetally.runtimes.onnxruntime", "ort", ("onnxruntime",), ("onnx",)),
+    RuntimeEntry("openvino", "edgetally.runtimes.openvino", "openvino", ("openvino",), ("openvino", "onnx")),
+    RuntimeEntry("litert", "edgetally.runtimes.litert", "litert", ("ai_edge_litert", "tflite_runtime"), ("tflite",)),
     # JetPack ships TensorRT's Python bindings (apt); the ort extra runs the CPU fallback and the tools.
-    RuntimeEntry("tensorrt", "edgetally.runtimes.tensorrt", "ort", ("tensorrt",)),
+    RuntimeEntry("tensorrt", "edgetally.runtimes.tensorrt", "ort", ("tensorrt",), ("onnx-tensorrt",),
+                 install="JetPack's TensorRT: apt install python3-libnvinfer, and a venv made with "
+                         "--system-site-packages"),
 )}
+FORMATS: tuple[str, ...] = tuple(dict.fromkeys(f for e in RUNTIMES.values() for f in e.formats))
 
 
 def available_runtimes() -> list[str]:
@@ -70,6 +76,13 @@ def known_runtime(name: str) -> str:
 RuntimeName = Annotated[str, AfterValidator(known_runtime)]
 
 
+def check_format(runtime: str, fmt: str) -> None:
+    """ValueError when ``runtime`` cannot run models of format ``fmt`` (manifests and profiles call it)."""
+    entry = RUNTIMES.get(runtime)
+    if entry is not None and fmt not in entry.formats:
+        raise ValueError(f"runtime {runtime!r} runs format(s) {', '.join(entry.formats)}, not {fmt!r}")
+
+
 def load_runtime(artifact: Artifact, threads: int = 2, runtime: str | None = None) -> Runtime:
     """Load ``artifact`` with its manifest's runtime (or ``runtime`` if given)."""
     name = runtime or artifact.manifest.runtime
@@ -83,9 +96,8 @@ def load_runtime(artifact: Artifact, threads: int = 2, runtime: str | None = Non
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("edgetally"):
             raise RuntimeLoadError(f"runtime '{name}' is not built into this edgetally version") from exc
-        raise RuntimeLoadError(
-            f"runtime '{name}' needs {' or '.join(entry.provides)}: pip install 'edgetally[{entry.extra}]' ({exc.msg})"
-        ) from exc
+        how = entry.install or f"pip install 'edgetally[{entry.extra}]'"
+        raise RuntimeLoadError(f"runtime '{name}' needs {' or '.join(entry.provides)}: {how} ({exc.msg})") from exc
     return loaded
 
 

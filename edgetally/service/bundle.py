@@ -22,10 +22,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-
 from edgetally.errors import ConfigError, EdgeError
 from edgetally.profiles import Profile, get_profile
-
 
 
 def project_root(start: Path | None = None) -> Path:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 DEFAULT_CONFIG = Path("/etc/edgetally/config.yaml")
 DEFAULT_MODEL = Path("/opt/edgetally/model")
 

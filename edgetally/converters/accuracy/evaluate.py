@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.calibration import list_images
 from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult, agreement_f1, mean_average_precision
-from edgetally.artifact import Artifact
 from edgetally.errors import ConversionError
 
 # COCO evaluation settings: a low threshold so the whole PR curve exists, 100 detections per image.
@@ -27,6 +27,7 @@ class EvalImage:
     path: Path
     image: np.ndarray  # (H, W, 3) uint8 BGR, decoded once and shared by every model evaluated
     truth: ImageBoxes | None  # None: no labels directory given (label-free agreement only)
+    sha256: str = ""  # content hash of the file / decoded frame (never train or calibrate on it)
 
 
 def read_yolo_labels(path: Path, width: int, height: int) -> ImageBoxes:
@@ -57,7 +58,8 @@ def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha2
     excluded = set(exclude_sha256)
     result: list[EvalImage] = []
     for path in list_images(images_dir):
-        if excluded and file_sha256(path) in excluded:
+        digest = file_sha256(path)
+        if digest in excluded:
             continue
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
@@ -65,7 +67,7 @@ def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha2
         truth = None
         if labels_dir is not None:
             truth = read_yolo_labels(Path(labels_dir) / f"{path.stem}.txt", image.shape[1], image.shape[0])
-        result.append(EvalImage(path, image, truth))
+        result.append(EvalImage(path, image, truth, digest))
         if limit is not None and len(result) >= limit:
             break
     if not result:
@@ -74,8 +76,10 @@ def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha2
 
 
 def executor_for(artifact: Artifact) -> str | None:
-    """The runtime that executes an artifact here: TensorRT QDQ models are checked with onnxruntime."""
-    return "onnxruntime" if artifact.manifest.runtime == "tensorrt" else None
+    """The runtime that executes an artifact here (the target registry's executor: TensorRT QDQ -> onnxruntime)."""
+    from edgetally.converters.targets import executor_for as registry_executor
+
+    return registry_executor(artifact.manifest.runtime)
 
 
 def detect_all(artifact: Artifact, images: Sequence[EvalImage], threads: int = 2,

@@ -1,8 +1,10 @@
 """The accuracy gate: an INT8 artifact is accepted only if it is still as accurate as FP32.
 
 With labels: the mAP50-95 drop (points, paired on the same images) must be <= the budget.
-Without labels: detections at the deployment threshold must agree with FP32 (F1 at IoU 0.5).
-``run_gate`` tries strategies in order and keeps the first artifact that passes.
+Without labels: detections at the deployment threshold must agree with FP32 (F1 at IoU 0.5), on
+the evaluation images and on held-out frames from the deployment camera (``Fold.holdout``).
+``run_gate`` tries strategies in order and keeps the first artifact that passes on EVERY fold
+(edgetally.converters.accuracy.folds): the worst fold decides, and report.json gets the spread.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.evaluate import EvalImage, agreement, detect_all, score
+from edgetally.converters.accuracy.folds import Fold
 from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult
 from edgetally.converters.accuracy.strategy import Strategy
-from edgetally.artifact import Artifact
 
 DEFAULT_MAX_MAP_DROP = 1.0  # mAP50-95 points
 # Label-free floor: measured FP32-vs-INT8 F1 for good YOLOX-nano INT8 builds was 0.90-0.94,
@@ -88,44 +91,155 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
     return Verdict(passed, reason, metrics)
 
 
+def judge_holdout(reference: Reference, candidate: Artifact, frames: Sequence[EvalImage], config: GateConfig) -> Verdict:
+    """Label-free: detections on frames from the deployment camera must agree with FP32."""
+    f1 = agreement(reference.detections, detect_all(candidate, frames, threads=config.threads),
+                   reference.artifact.manifest.decoder.score_threshold)
+    passed = f1 >= config.min_agreement
+    return Verdict(passed, f"holdout agreement F1 {f1:.3f} {'>=' if passed else '<'} {config.min_agreement}",
+                   {"agreement_f1_iou50": round(f1, 4), "images": len(frames)})
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    name: str
+    verdict: Verdict  # the evaluation images' verdict (or the holdout's when there are no images)
+    holdout: Verdict | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed and (self.holdout is None or self.holdout.passed)
+
+    @property
+    def reason(self) -> str:
+        failed = [v.reason for v in (self.verdict, self.holdout) if v is not None and not v.passed]
+        return "; ".join(failed) or self.verdict.reason
+
+    def as_dict(self) -> dict:
+        metrics = {k: v for k, v in self.verdict.metrics.items() if k != "per_class_drop_points"}
+        return {"name": self.name, "passed": self.passed, "reason": self.reason, "metrics": metrics,
+                "holdout": self.holdout.metrics if self.holdout is not None else None}
+
+
+def fold_summary(results: Sequence[FoldResult]) -> dict:
+    """Per-fold figures, the worst (which decides) and the spread."""
+    summary: dict = {"count": len(results), "evaluated": [r.name for r in results]}
+    series = {"map50_95_drop_points": [r.verdict.metrics.get("map50_95_drop_points") for r in results],
+              "agreement_f1_iou50": [r.verdict.metrics.get("agreement_f1_iou50") for r in results],
+              "holdout_agreement_f1": [r.holdout.metrics["agreement_f1_iou50"] if r.holdout else None for r in results]}
+    for key, values in series.items():
+        values = [v for v in values if v is not None]
+        if not values:
+            continue
+        worst = max(values) if key.endswith("drop_points") else min(values)
+        summary[key] = {"per_fold": values, "worst": worst, "spread": round(max(values) - min(values), 4),
+                        "mean": round(sum(values) / len(values), 4)}
+    return summary
+
+
 @dataclass(frozen=True)
 class Attempt:
     strategy: Strategy
     verdict: Verdict
     build: dict
     seconds: float
+    folds: tuple[FoldResult, ...] = ()
+    artifact: Artifact | None = None  # fold 1's build, kept until the conversion's work directory goes
 
     def as_dict(self) -> dict:
         return {"strategy": self.strategy.describe(), "passed": self.verdict.passed, "reason": self.verdict.reason,
-                "metrics": self.verdict.metrics, "build": self.build, "seconds": round(self.seconds, 2)}
+                "metrics": self.verdict.metrics, "build": self.build, "seconds": round(self.seconds, 2),
+                "folds": [f.as_dict() for f in self.folds]}
 
 
 @dataclass(frozen=True)
 class GateResult:
     attempts: list[Attempt]
-    artifact: Artifact | None  # the first passing artifact, moved to its final place; None if all failed
+    artifact: Artifact | None  # the first passing artifact (fold 1's), moved to its final place; None if all failed
 
     @property
     def passed(self) -> bool:
         return self.artifact is not None
 
 
-# build(strategy, directory) -> (artifact written in directory, build info for the report)
+# build(strategy, directory) -> (artifact written in directory, build info for the report); one per fold,
+# made by ``builder_for(fold_index)`` (each fold calibrates on its own images).
 Builder = Callable[[Strategy, Path], "tuple[Artifact, dict]"]
 
 
-def run_gate(build: Builder, reference: Reference, images: Sequence[EvalImage], strategies: Sequence[Strategy],
-             config: GateConfig, work_dir: Path, log: Callable[[str], None] = lambda _m: None) -> GateResult:
-    """Try ``strategies`` in order; keep the first whose artifact passes. Failed builds are deleted."""
+class References:
+    """FP32 detections per fold, computed the first time a fold is judged."""
+
+    def __init__(self, reference: Artifact, folds: Sequence[Fold], config: GateConfig) -> None:
+        self._reference, self._folds, self._config = reference, folds, config
+        self._cache: dict[int, tuple[Reference | None, Reference | None]] = {}
+
+    def __call__(self, index: int) -> tuple[Reference | None, Reference | None]:
+        if index not in self._cache:
+            fold = self._folds[index]
+            self._cache[index] = tuple(evaluate_reference(self._reference, list(s), self._config) if s else None
+                                       for s in (fold.images, fold.holdout))  # type: ignore[assignment]
+        return self._cache[index]
+
+
+def judge_fold(refs: tuple[Reference | None, Reference | None], candidate: Artifact, fold: Fold,
+               config: GateConfig) -> FoldResult:
+    images_ref, holdout_ref = refs
+    holdout = judge_holdout(holdout_ref, candidate, fold.holdout, config) if holdout_ref is not None else None
+    if images_ref is None:
+        return FoldResult(fold.name, holdout)  # type: ignore[arg-type]
+    return FoldResult(fold.name, judge(images_ref, candidate, fold.images, config), holdout)
+
+
+def _combined(results: Sequence[FoldResult], total: int) -> Verdict:
+    """Fold 1's metrics (the artifact that ships) plus every fold's; the worst fold's reason decides."""
+    failed = [r for r in results if not r.passed]
+    passed = not failed and len(results) == total
+    reason = results[0].reason if total == 1 else (
+        f"all {total} folds pass; worst: {_worst(results)}" if passed else f"{failed[0].name}: {failed[0].reason}")
+    metrics = dict(results[0].verdict.metrics)
+    if results[0].holdout is not None:
+        metrics["holdout_agreement_f1"] = results[0].holdout.metrics["agreement_f1_iou50"]
+    metrics["folds"] = fold_summary(results)
+    return Verdict(passed, reason, metrics)
+
+
+def _worst(results: Sequence[FoldResult]) -> str:
+    drops = [(r.verdict.metrics.get("map50_95_drop_points"), r) for r in results]
+    if all(d is not None for d, _ in drops):
+        drop, result = max(drops, key=lambda pair: pair[0])
+        return f"{result.name} drop {drop:.2f} points (spread {max(d for d, _ in drops) - min(d for d, _ in drops):.2f})"
+    return min((r for r in results), key=lambda r: r.verdict.metrics.get("agreement_f1_iou50", 1.0)).reason
+
+
+def run_gate(builder_for: Callable[[int], Builder], references: References, folds: Sequence[Fold],
+             strategies: Sequence[Strategy], config: GateConfig, work_dir: Path,
+             log: Callable[[str], None] = lambda _m: None) -> GateResult:
+    """Try ``strategies`` in order; keep the first whose artifact passes on every fold (worst fold decides).
+
+    Fold 1's artifact is the one that ships; the other folds' are judged and deleted. A strategy stops at its
+    first failing fold. Failed fold-1 builds stay in ``work_dir`` (the report times the first, all-INT8 rung
+    beside the accepted one: what the float layers cost); the caller deletes ``work_dir``."""
     attempts: list[Attempt] = []
     for index, strategy in enumerate(strategies):
-        directory = Path(work_dir) / f"attempt{index}-{strategy.name}"
         started = time.perf_counter()
-        artifact, info = build(strategy, directory)
-        verdict = judge(reference, artifact, images, config)
-        attempts.append(Attempt(strategy, verdict, info, time.perf_counter() - started))
+        results: list[FoldResult] = []
+        shipped, info = None, {}
+        for f, fold in enumerate(folds):
+            directory = Path(work_dir) / f"attempt{index}-{strategy.name}" / f"fold{f + 1}"
+            artifact, built = builder_for(f)(strategy, directory)
+            results.append(judge_fold(references(f), artifact, fold, config))
+            if f == 0:
+                shipped, info = artifact, built
+            else:
+                shutil.rmtree(directory, ignore_errors=True)
+            if len(folds) > 1:
+                log(f"[gate] {strategy.name} {fold.name}: {'pass' if results[-1].passed else 'fail'}: {results[-1].reason}")
+            if not results[-1].passed:
+                break
+        verdict = _combined(results, len(folds))
+        attempts.append(Attempt(strategy, verdict, info, time.perf_counter() - started, tuple(results), shipped))
         log(f"[gate] {strategy.name}: {'PASS' if verdict.passed else 'fail'}: {verdict.reason}")
         if verdict.passed:
-            return GateResult(attempts, artifact)
-        shutil.rmtree(directory, ignore_errors=True)
+            return GateResult(attempts, shipped)
     return GateResult(attempts, None)

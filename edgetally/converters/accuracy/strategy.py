@@ -31,6 +31,11 @@ class Strategy:
     # cannot see the difference.
     activation_ranges: ActivationRanges = "moving-average"
     grid_clips: bool = False
+    # onnxruntime only (edgetally.converters.targets.onnxruntime): keep the N layers whose INT8 error is largest
+    # in float (edgetally.converters.graph.sensitivity), and correct each quantised Conv's per-channel output
+    # drift through its INT32 bias (edgetally.converters.targets.ort_bias). activation_ranges "mse" applies too.
+    float_sensitive: int = 0
+    bias_correction: bool = False
 
     def describe(self) -> dict:
         return {
@@ -44,6 +49,8 @@ class Strategy:
             "split_depthwise_channels": self.split_depthwise_channels,
             "activation_ranges": self.activation_ranges,
             "grid_clips": self.grid_clips,
+            "float_sensitive": self.float_sensitive,
+            "bias_correction": self.bias_correction,
         }
 
 
@@ -60,6 +67,21 @@ MIXED_STEM_PERCENTILE = Strategy("tail-float+float-stem+percentile", float_stem_
 MIXED_STEM_HEAD_PERCENTILE = Strategy(
     "tail-float+float-stem+float-head+percentile", float_stem_convs=3, float_head_convs=True, calibrator="percentile"
 )
+# onnxruntime since the k-fold gate: which layers stay float is measured, not assumed (the 3 layers whose
+# INT8 error is largest, edgetally.converters.graph.sensitivity), on MSE activation ranges; then the weight
+# rounding drift removed through the biases; then twice the float layers. On YOLOX-nano the ranking picks
+# the first two stem convs and one backbone conv (not the third stem conv the fixed rung kept), and the
+# rung lost -0.10 points where the fixed float stem with min/max ranges lost 0.61 (32 calibration, 32 other
+# images); the k-fold figures are in benchmarks/results/convert_bench.json. The old last rung stays last.
+SENSITIVE_MSE = Strategy("tail-float+3-sensitive-float+mse", float_sensitive=3, activation_ranges="mse")
+SENSITIVE_MSE_BIAS = Strategy("tail-float+3-sensitive-float+mse+bias-correction", float_sensitive=3,
+                              activation_ranges="mse", bias_correction=True)
+SENSITIVE6_MSE_BIAS = Strategy("tail-float+6-sensitive-float+mse+bias-correction", float_sensitive=6,
+                               activation_ranges="mse", bias_correction=True)
 
-DEFAULT_REPAIRS: tuple[Strategy, ...] = (TAIL_FLOAT, MIXED_STEM, MIXED_STEM_PERCENTILE, MIXED_STEM_HEAD_PERCENTILE)
-BY_NAME = {s.name: s for s in (NAIVE, *DEFAULT_REPAIRS)}
+ORT_REPAIRS: tuple[Strategy, ...] = (TAIL_FLOAT, SENSITIVE_MSE, SENSITIVE_MSE_BIAS, SENSITIVE6_MSE_BIAS,
+                                     MIXED_STEM_HEAD_PERCENTILE)
+# NNCF maps only the calibrator and the float stem/head/tail onto its own knobs.
+OPENVINO_REPAIRS: tuple[Strategy, ...] = (TAIL_FLOAT, MIXED_STEM, MIXED_STEM_PERCENTILE, MIXED_STEM_HEAD_PERCENTILE)
+DEFAULT_REPAIRS = ORT_REPAIRS
+BY_NAME = {s.name: s for s in (NAIVE, *ORT_REPAIRS, *OPENVINO_REPAIRS)}

@@ -13,12 +13,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from edgetally.converters.accuracy.strategy import Strategy
 from edgetally.artifact import Artifact
+from edgetally.converters.accuracy.strategy import Strategy
 from edgetally.errors import ConversionError
 
 FP16 = Strategy("fp16", keep_tail_float=False)  # one "strategy": FP16 needs no calibration or repairs
-FP16_TARGETS = ("onnxruntime", "openvino", "tensorrt-qdq")
 
 
 def to_fp16_onnx(source: Path, out_path: Path) -> dict:
@@ -50,22 +49,28 @@ def to_fp16_openvino(source: Path, out_xml: Path) -> dict:
     return {"format": "openvino-ir", "weights": "fp16 (compressed)", "compute": "plugin default"}
 
 
-def fp16_builder(reference: Artifact, target: str):
-    """A gate builder (strategy, directory) -> (artifact, info) for ``target``'s FP16 model."""
+def onnx_fp16_builder(reference: Artifact, runtime: str = "onnxruntime", format: str = "onnx"):
+    """A gate builder (strategy, directory) -> (FP16 ONNX artifact, build info) for the target registry."""
     from edgetally.converters.derive import derive, tool_versions
-
-    if target not in FP16_TARGETS:
-        raise ConversionError(f"FP16 for runtime '{target}' is not implemented; supported: onnxruntime, openvino, tensorrt")
 
     def build(_strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
         directory.mkdir(parents=True, exist_ok=True)
-        if target == "openvino":
-            info = to_fp16_openvino(reference.model_path, directory / "model.fp16.xml")
-            return derive(reference, directory, "model.fp16.xml", format="openvino", runtime="openvino",
-                          precision="fp16", notes=["OpenVINO IR, FP16 weights"], tools=tool_versions("openvino")), info
         info = to_fp16_onnx(reference.model_path, directory / "model.fp16.onnx")
-        return derive(reference, directory, "model.fp16.onnx", format="onnx", runtime="onnxruntime", precision="fp16",
+        return derive(reference, directory, "model.fp16.onnx", format=format, runtime=runtime, precision="fp16",
                       notes=["ONNX FP16 (float32 input/output)"],
                       tools=tool_versions("onnx", "onnxruntime", "onnxconverter-common")), info
+
+    return build
+
+
+def openvino_fp16_builder(reference: Artifact):
+    """A gate builder (strategy, directory) -> (FP16 IR artifact, build info) for the target registry."""
+    from edgetally.converters.derive import derive, tool_versions
+
+    def build(_strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
+        directory.mkdir(parents=True, exist_ok=True)
+        info = to_fp16_openvino(reference.model_path, directory / "model.fp16.xml")
+        return derive(reference, directory, "model.fp16.xml", format="openvino", runtime="openvino",
+                      precision="fp16", notes=["OpenVINO IR, FP16 weights"], tools=tool_versions("openvino")), info
 
     return build

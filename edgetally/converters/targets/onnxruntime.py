@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 from edgetally.converters.accuracy.calibration import CalibrationSet
-from edgetally.converters.graph.nodes import head_output_convs, name_nodes, stem_nodes, tail_nodes, upgrade_opset
 from edgetally.converters.accuracy.strategy import Strategy
+from edgetally.converters.graph.nodes import head_output_convs, name_nodes, stem_nodes, tail_nodes, upgrade_opset
 from edgetally.errors import ConversionError
 
 # Entropy calibration with 2048 bins took >13 GB RAM here (toolchain-notes): keep histograms small.
@@ -84,27 +84,131 @@ def _calibrate_method(name: str):
             "entropy": CalibrationMethod.Entropy}[name]
 
 
-def quantize_onnx(source: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy,
-                  input_name: str, symmetric_s8: bool = False) -> dict:
-    """symmetric_s8: S8 activations with zero point 0 (TensorRT's explicit-quantisation rule) instead of U8."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+class OrtFold:
+    """One fold's quantisation state: the prepared FP32 model, plus the activation ranges and the layer
+    sensitivities measured on its calibration set -- each once, shared by every rung of the ladder."""
 
-    calib = calibration if strategy.calib_count is None else calibration.subset(strategy.calib_count)
-    with tempfile.TemporaryDirectory(prefix="edge-ort-int8-") as tmp:
-        prepared = prepare_fp32(Path(source), Path(tmp))
-        exclude = excluded_nodes(prepared, strategy)
-        extra = {"CalibMovingAverage": False, "ActivationSymmetric": symmetric_s8, "WeightSymmetric": True}
-        if strategy.calibrator in ("percentile", "entropy"):
+    SENSITIVITY_IMAGES = 8
+    BIAS_IMAGES = 16
+
+    def __init__(self, source: Path, calibration: CalibrationSet, input_name: str, work_dir: Path,
+                 symmetric_s8: bool = False) -> None:
+        self.work = Path(work_dir) / "ort"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.source, self.calibration, self.input_name, self.symmetric_s8 = source, calibration, input_name, symmetric_s8
+        self.prepared = prepare_fp32(Path(source), self.work)
+
+    def _mse_cache(self, calib: CalibrationSet) -> Path:
+        from edgetally.converters.targets.ort_ranges import mse_ranges, silu_inputs, write_cache
+
+        path = self.work / f"ranges-mse-{len(calib)}.json"
+        if not path.is_file():
+            write_cache(mse_ranges(self.prepared, list(calib.batches()), silu_inputs(self.prepared)), path)
+        return path
+
+    def ranges(self, strategy: Strategy, calib: CalibrationSet) -> tuple[Path, str]:
+        """(calibration cache quantize_static reads or writes, its calibration method)."""
+        if strategy.activation_ranges == "mse":
+            return self._mse_cache(calib), "minmax"
+        return self.work / f"ranges-{strategy.calibrator}-{len(calib)}.json", strategy.calibrator
+
+    def sensitive_layers(self, count: int) -> list:
+        """The ``count`` layers whose INT8 error is largest (ranked once on calibration images, MSE ranges)."""
+        import json
+
+        import onnx
+        from onnxruntime.quantization.calibrate import load_tensors_data
+
+        from edgetally.converters.graph.sensitivity import layers, rank_layers
+
+        path = self.work / "sensitivity.json"
+        if not path.is_file():
+            data = load_tensors_data(self._mse_cache(self.calibration))
+            ranges = {name: tuple(float(v) for v in data[name].range_value) for name in data}
+            samples = list(self.calibration.subset(self.SENSITIVITY_IMAGES).batches())
+            path.write_text(json.dumps(rank_layers(self.prepared, ranges, samples)))
+        ranked = [name for name, _ in json.loads(path.read_text())]
+        by_name = {layer.name: layer for layer in layers(onnx.load(str(self.prepared)))}
+        return [by_name[name] for name in ranked[:count]]
+
+    def quantize(self, strategy: Strategy, out_path: Path) -> dict:
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+        calib = self.calibration if strategy.calib_count is None else self.calibration.subset(strategy.calib_count)
+        exclude = excluded_nodes(self.prepared, strategy)
+        sensitive = self.sensitive_layers(strategy.float_sensitive) if strategy.float_sensitive else []
+        exclude = list(dict.fromkeys(exclude + [n for layer in sensitive for n in layer.nodes]))
+        cache, method = self.ranges(strategy, calib)
+        extra = {"CalibMovingAverage": False, "ActivationSymmetric": self.symmetric_s8, "WeightSymmetric": True}
+        if method in ("percentile", "entropy"):
             extra.update({"CalibNumBins": _HISTOGRAM_BINS, "CalibPercentile": 99.99})
         try:
             quantize_static(
-                str(prepared), str(out_path), _Reader(input_name, calib),
+                str(self.prepared), str(out_path), _Reader(self.input_name, calib),
                 quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QInt8 if symmetric_s8 else QuantType.QUInt8,
-                weight_type=QuantType.QInt8, calibrate_method=_calibrate_method(strategy.calibrator),
-                nodes_to_exclude=exclude, extra_options=extra,
+                activation_type=QuantType.QInt8 if self.symmetric_s8 else QuantType.QUInt8,
+                weight_type=QuantType.QInt8, calibrate_method=_calibrate_method(method),
+                nodes_to_exclude=exclude, extra_options=extra, calibration_cache_path=str(cache),
             )
         except Exception as exc:  # onnxruntime raises untyped errors for unsupported graphs
-            raise ConversionError(f"{source}: onnxruntime static quantisation failed: {exc}") from exc
-    return {"nodes_excluded": exclude, "calibration_images": len(calib), "activations": "s8 symmetric" if symmetric_s8 else "u8",
-            "weights": "s8 per-channel", "format": "QDQ", "opset": 13}
+            raise ConversionError(f"{self.source}: onnxruntime static quantisation failed: {exc}") from exc
+        info = {"nodes_excluded": exclude, "float_layers": float_layers(self.prepared, exclude),
+                "sensitive_layers": [layer.name for layer in sensitive], "calibration_images": len(calib),
+                "activation_ranges": "mse" if strategy.activation_ranges == "mse" else method,
+                "activations": "s8 symmetric" if self.symmetric_s8 else "u8",
+                "weights": "s8 per-channel", "format": "QDQ", "opset": 13}
+        if strategy.bias_correction:
+            from edgetally.converters.targets.ort_bias import correct_biases
+
+            info.update(correct_biases(out_path, self.prepared, list(calib.subset(self.BIAS_IMAGES).batches())))
+        return info
+
+
+def float_layers(model_path: Path, exclude: list[str]) -> list[str]:
+    """The weighted ops among ``exclude`` (what costs speed), plus one entry for the float decode tail."""
+    import onnx
+
+    from edgetally.converters.graph.nodes import WEIGHTED_OPS
+
+    model = onnx.load(str(model_path))
+    excluded = set(exclude)
+    weighted = [n.name for n in model.graph.node if n.op_type in WEIGHTED_OPS and n.name in excluded]
+    tail = [n for n in tail_nodes(model) if n in excluded]
+    return weighted + ([f"decode tail ({len(tail)} nodes)"] if tail else [])
+
+
+def quantize_onnx(source: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy,
+                  input_name: str, symmetric_s8: bool = False) -> dict:
+    """One-off quantisation (a fold's builder keeps an ``OrtFold`` instead, to measure things once)."""
+    with tempfile.TemporaryDirectory(prefix="edge-ort-int8-") as tmp:
+        return OrtFold(source, calibration, input_name, Path(tmp), symmetric_s8).quantize(strategy, out_path)
+
+
+def int8_builder(reference, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32",
+                 symmetric_s8: bool = False, runtime: str = "onnxruntime", format: str = "onnx"):
+    """A gate builder (strategy, directory) -> (INT8 QDQ artifact, build info) for the target registry."""
+    from edgetally.converters.derive import derive, tool_versions
+
+    fold = OrtFold(reference.model_path, calibration, reference.manifest.input.name, work_dir, symmetric_s8)
+
+    def build(strategy: Strategy, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        info = fold.quantize(strategy, directory / "model.int8.onnx")
+        notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
+        artifact = derive(reference, directory, "model.int8.onnx", format=format, runtime=runtime,
+                          precision="int8", notes=notes, tools=tool_versions("onnx", "onnxruntime"))
+        return artifact, info
+
+    return build
+
+
+def fp32_fallback(reference, directory: Path, runtime: str = "onnxruntime", format: str = "onnx"):
+    """The FP32 ONNX itself (shipped only on --fallback, or when INT8 is slower and the profile says so)."""
+    import shutil
+
+    from edgetally.converters.derive import FALLBACK_NOTE, derive
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(reference.model_path, directory / "model.fp32.onnx")
+    return derive(reference, directory, "model.fp32.onnx", format=format, runtime=runtime, precision="fp32",
+                  notes=[FALLBACK_NOTE])

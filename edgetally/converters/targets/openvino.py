@@ -106,3 +106,28 @@ def quantize_openvino(source: Path, out_xml: Path, calibration: CalibrationSet, 
     except Exception as exc:
         raise ConversionError(f"{source}: NNCF quantisation failed: {exc}") from exc
     return {"ops_ignored": ignored, "calibration_images": len(calib), "preset": "MIXED", "format": "openvino-ir"}
+
+
+def int8_builder(reference, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32"):
+    """A gate builder (strategy, directory) -> (INT8 IR artifact, build info) for the target registry."""
+    from edgetally.converters.derive import derive, tool_versions
+
+    def build(strategy: Strategy, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        info = quantize_openvino(reference.model_path, directory / "model.int8.xml", calibration, strategy)
+        notes = [f"OpenVINO IR INT8 (NNCF, preset MIXED), strategy {strategy.name}"]
+        artifact = derive(reference, directory, "model.int8.xml", format="openvino", runtime="openvino",
+                          precision="int8", notes=notes, tools=tool_versions("openvino", "nncf"))
+        return artifact, info
+
+    return build
+
+
+def fp32_fallback(reference, directory: Path):
+    """OpenVINO's own FP32 IR (the --fallback model, and the 'runtime FP32' row of the latency table)."""
+    from edgetally.converters.derive import FALLBACK_NOTE, derive
+
+    directory.mkdir(parents=True, exist_ok=True)
+    convert_fp32(reference.model_path, directory / "model.fp32.xml")
+    return derive(reference, directory, "model.fp32.xml", format="openvino", runtime="openvino", precision="fp32",
+                  notes=[FALLBACK_NOTE])

@@ -89,8 +89,8 @@ def load_onnx_as_torch(source: Path) -> tuple[Any, list[str], Any]:
     """(fx module with baked constants, ONNX node names, the named ONNX proto); module name == node name."""
     import onnx
 
-    from edgetally.converters.graph.nodes import name_nodes
     from edgetally.converters.graph.fx_bake import bake_constants
+    from edgetally.converters.graph.nodes import name_nodes
 
     _torchvision_stand_in()
     import onnx2torch
@@ -126,9 +126,9 @@ def _constants_as_initializers(proto: Any) -> Any:
 def onnx_to_fp32_tflite(source: Path, out_path: Path, example: np.ndarray) -> dict:
     """FP32 ONNX -> FP32 .tflite (onnx2torch + baked constants + litert-torch); -> build info."""
     _require()
-    import torch
-
     import os
+
+    import torch
 
     started = time.perf_counter()
     module, _names, _proto = load_onnx_as_torch(Path(source))
@@ -285,7 +285,7 @@ def quantize_tflite(fp32_tflite: Path, out_path: Path, calibration: CalibrationS
             **range_info, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def tflite_builder(reference: Any, calibration: CalibrationSet, work_dir: Path):
+def tflite_builder(reference: Any, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32"):
     """A gate builder (strategy, directory) -> (INT8 TFLite artifact, build info) for edgetally.converters.build.
 
     The FP32 .tflite is converted once (in ``work_dir``) and re-quantised per strategy.

@@ -1,0 +1,157 @@
+"""SiLU replacement, the layer-wise refit and the distillation loop, on a tiny model (seconds).
+
+The YOLOX-nano figures (accuracy before/after, time) come from benchmarks/distill_bench.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+if importlib.util.find_spec("onnx2torch") is None:
+    pytest.skip("onnx2torch is not installed (scripts/test.sh installs it)", allow_module_level=True)
+
+import onnx
+import torch
+
+from edgetally.converters import distill
+from edgetally.converters.accuracy.calibration import CalibrationSet
+from edgetally.converters.accuracy.evaluate import EvalImage
+from edgetally.converters.accuracy.folds import Fold
+from edgetally.converters.graph.activations import ONNX_OPS, replace_silu, silu_pairs
+from edgetally.converters.refit import conv_outputs, refit
+from edgetally.errors import UsageError
+from tests.tiny_models import images, run, tiny_detector
+
+# One thread, as the converter sets it: on a shared 2-core machine torch's default OpenMP threads spin
+# against each other (a tiny forward pass measured 0.4 s with 2 threads, 1.5 ms with 1).
+torch.set_num_threads(1)
+
+
+@pytest.fixture()
+def teacher(tmp_path: Path) -> Path:
+    return tiny_detector(tmp_path / "teacher.onnx")
+
+
+def _student(teacher: Path, activation: str, directory: Path) -> tuple[Path, list[str]]:
+    model, names = replace_silu(onnx.load(str(teacher)), ONNX_OPS[activation])
+    path = directory / f"{activation}.onnx"
+    onnx.save(model, str(path))
+    return path, names
+
+
+def _error(a: np.ndarray, b: np.ndarray) -> float:
+    """Relative squared error of the logits (the model ends in a sigmoid, which squashes differences)."""
+    logit = lambda p: np.log(np.clip(p, 1e-7, 1 - 1e-7) / np.clip(1 - p, 1e-7, 1))  # noqa: E731
+    return float(((logit(a) - logit(b)) ** 2).sum() / (logit(b) ** 2).sum())
+
+
+@pytest.mark.parametrize("activation", ["relu", "hardswish"])
+def test_silu_becomes_one_node_keeping_every_name(teacher: Path, tmp_path: Path, activation: str) -> None:
+    original = onnx.load(str(teacher))
+    assert len(silu_pairs(original)) == 2
+    student, names = _student(teacher, activation, tmp_path)
+    model = onnx.load(str(student))
+    assert names == ["silu1", "silu2"] and not silu_pairs(model)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    assert ops["silu1"] == ops["silu2"] == ONNX_OPS[activation]
+    assert "sig1" not in ops and [i.name for i in model.graph.initializer] == [i.name for i in original.graph.initializer]
+    x = images(2)
+    assert run(student, x).shape == run(teacher, x).shape and _error(run(student, x), run(teacher, x)) > 0
+
+
+@pytest.mark.parametrize("activation", ["relu", "hardswish"])
+def test_refit_brings_the_student_close_to_the_teacher(teacher: Path, tmp_path: Path, activation: str) -> None:
+    student_path, _ = _student(teacher, activation, tmp_path)
+    x = images(8)
+    before = _error(run(student_path, x), run(teacher, x))
+    t_module, s_module = distill._module(teacher).eval(), distill._module(student_path).eval()
+    batch = [torch.from_numpy(img[None]) for img in x]
+    residuals = refit(s_module, conv_outputs(t_module, batch), batch)
+    assert set(residuals) == {"conv1", "conv2", "head"}
+    assert residuals["conv1"] < 1e-4  # same input as the teacher: the teacher's own weights solve it
+    distill.write_back(s_module, student_path, tmp_path / "refit.onnx")
+    after = _error(run(tmp_path / "refit.onnx", x), run(teacher, x))
+    # ReLU drops SiLU's negative part: a mean shift the next layer's refit absorbs; HardSwish is close to SiLU
+    # already, and what differs is curvature no linear refit removes on a 3-layer model
+    assert after < {"relu": 0.5, "hardswish": 0.95}[activation] * before, (before, after)
+
+
+def test_distillation_lowers_the_loss_within_its_time_budget(teacher: Path, tmp_path: Path) -> None:
+    student_path, taps = _student(teacher, "relu", tmp_path)
+    t_module, s_module = distill._module(teacher).eval(), distill._module(student_path).eval()
+    x = images(16)
+    config = distill.DistillConfig("relu", budget_s=3.0, learning_rate=3e-3)
+    ticks: list[float] = []
+    stats = distill.distil(t_module, s_module, taps, x, config, 3.0, lambda elapsed, _loss: ticks.append(elapsed))
+    assert stats["steps"] > 20 and 2.5 <= stats["distill_seconds"] < 5.0 and ticks == sorted(ticks)
+    assert stats["loss_last"] < stats["loss_first"]
+    distill.write_back(s_module, student_path, tmp_path / "trained.onnx")
+    with torch.no_grad():  # the ONNX written back computes what the trained torch module computes
+        expected = s_module(torch.from_numpy(x[:1])).numpy()
+    np.testing.assert_allclose(run(tmp_path / "trained.onnx", x[:1]), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_schedule_warms_up_then_decays_to_zero() -> None:
+    values = [distill._schedule(p) for p in (0.0, distill.WARMUP / 2, distill.WARMUP, 0.5, 1.0)]
+    assert values[0] == 0.0 and values[1] == pytest.approx(0.5) and values[2] == pytest.approx(1.0)
+    assert 0.4 < values[3] < 0.6 and values[4] == pytest.approx(0.0, abs=1e-9)
+
+
+def _calibration(tensors: np.ndarray, prefix: str) -> CalibrationSet:
+    names = tuple(f"{prefix}{i}" for i in range(len(tensors)))
+    return CalibrationSet(tensors, names, names, "test")
+
+
+def test_training_images_never_include_what_a_fold_evaluates(tmp_path: Path) -> None:
+    from edgetally.artifact import InputSpec
+
+    x = images(12)
+    fold_a = Fold(_calibration(x[:8], "h"), [EvalImage(Path("e"), np.zeros((4, 4, 3), np.uint8), None, "h3")])
+    fold_b = Fold(_calibration(x[4:], "g"), [EvalImage(Path("e"), np.zeros((4, 4, 3), np.uint8), None, "g0")])
+    tensors, info = distill.training_tensors([fold_a, fold_b], [], InputSpec(name="images", shape=[1, 3, 32, 32]))
+    assert info["images"] == len(tensors) == 14 and info["excluded_evaluated"]  # 8 + 8, minus h3 and g0
+    everything = [EvalImage(Path("e"), np.zeros((4, 4, 3), np.uint8), None, f"h{i}") for i in range(8)]
+    with pytest.raises(UsageError, match="no gate fold evaluates on; found 0: give --distill-images"):
+        distill.training_tensors([Fold(_calibration(x[:8], "h"), everything)], [],
+                                 InputSpec(name="images", shape=[1, 3, 32, 32]))
+
+
+def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
+    """The CLI wiring: rewrite, refit, distil within the budget, quantise the student, gate against the ORIGINAL
+    FP32 model, record it all in report.json. A tiny model read as a one-class YOLOX head with stride 1."""
+    import json
+
+    import cv2
+    from click.testing import CliRunner
+
+    from edgetally.cli.convert import convert
+
+    model = tiny_detector(tmp_path / "tiny.onnx")
+    (tmp_path / "labels.txt").write_text("thing\n")
+    folder, labels = tmp_path / "imgs", tmp_path / "lbl"
+    folder.mkdir()
+    labels.mkdir()
+    for index, image in enumerate(images(24, seed=3)):
+        cv2.imwrite(str(folder / f"{index:02d}.png"), image.transpose(1, 2, 0).astype(np.uint8))
+        (labels / f"{index:02d}.txt").write_text("0 0.5 0.5 0.4 0.4\n")
+    args = [str(model), "--decoder", "yolox", "--input-size", "32", "--labels", str(tmp_path / "labels.txt"),
+            "--strides", "1", "--precision", "int8", "--calib", str(folder), "--calib-count", "8",
+            "--eval-labels", str(labels), "--folds", "1", "--activation", "relu", "--distill-budget", "3s",
+            "--threads", "1", "--latency-runs", "0", "--max-map-drop", "100", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(convert, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    distilled = report["distillation"]
+    assert distilled["activation"] == "relu" and distilled["replaced"] == 2 and distilled["steps"] > 0
+    assert distilled["images"] == 8 and {"before", "after_refit", "after"} <= set(distilled)
+    assert distilled["seconds"] >= 3.0 and "activations relu" in result.output
+    quantised = onnx.load(str(tmp_path / "out" / "model.int8.onnx"))
+    assert "Relu" in {n.op_type for n in quantised.graph.node} or not silu_pairs(quantised)
+    reference = onnx.load(str(tmp_path / "out" / "reference" / "tiny.onnx"))
+    assert len(silu_pairs(reference)) == 2  # the gate's baseline is the original SiLU model

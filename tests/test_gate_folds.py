@@ -1,0 +1,103 @@
+"""K-fold splits for the accuracy gate: no fold ever evaluates on an image (or a video frame's twin) it calibrated on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgetally.artifact import InputSpec
+from edgetally.converters.accuracy.calibration import load_calibration
+from edgetally.converters.accuracy.evaluate import load_eval_set
+from edgetally.converters.accuracy.folds import SplitRequest, plan_folds
+from edgetally.converters.accuracy.gate import FoldResult, Verdict, _combined
+from edgetally.errors import UsageError
+
+SPEC = InputSpec(name="images", shape=[1, 3, 32, 32])
+
+
+def _folder(root: Path, count: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    for index in range(count):  # distinct content: hashes tell them apart
+        cv2.imwrite(str(root / f"{index:03d}.png"), rng.integers(0, 255, (24, 40, 3), dtype=np.uint8))
+    return root
+
+
+def _video(path: Path, frames: int) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 32))
+    for index in range(frames):
+        frame = np.full((32, 48, 3), index * 255 // frames, np.uint8)
+        cv2.putText(frame, str(index), (2, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def _names(items) -> set[str]:
+    return {Path(str(i.path)).name for i in items}
+
+
+def test_shared_folder_folds_partition_the_evaluation_and_never_overlap_calibration(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "imgs", 60)
+    folds, info = plan_folds(SplitRequest(folder, calib_count=24, folds=3), SPEC)
+    evaluated = [_names(f.images) for f in folds]
+    assert [len(e) for e in evaluated] == [20, 20, 20]
+    assert set.union(*evaluated) == {f"{i:03d}.png" for i in range(60)} and not evaluated[0] & evaluated[1]
+    for fold, names in zip(folds, evaluated, strict=True):
+        assert len(fold.calibration) == 24 and not set(fold.calibration.sources) & names
+        assert not set(fold.calibration.sha256) & {i.sha256 for i in fold.images}
+    assert info["folds"] == 3 and [p["images"] for p in info["per_fold"]] == [20, 20, 20]
+
+
+def test_one_fold_is_the_split_edge_convert_always_made(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "imgs", 40)
+    (fold,), _ = plan_folds(SplitRequest(folder, calib_count=16, folds=1), SPEC)
+    calibration = load_calibration(folder, SPEC, 16)
+    assert fold.calibration.sources == calibration.sources
+    np.testing.assert_array_equal(fold.calibration.tensors, calibration.tensors)
+    assert _names(fold.images) == _names(load_eval_set(folder, None, calibration.sha256))
+
+
+def test_separate_evaluation_folder_is_judged_whole_while_calibration_varies(tmp_path: Path) -> None:
+    calib, evals = _folder(tmp_path / "c", 30, seed=1), _folder(tmp_path / "e", 20, seed=2)
+    folds, _ = plan_folds(SplitRequest(calib, calib_count=16, folds=3, eval_images=evals), SPEC)
+    assert len({f.calibration.sources for f in folds}) == 3
+    assert [len(f.images) for f in folds] == [20, 20, 20]
+
+
+def test_video_holdout_uses_time_segments_and_keeps_their_neighbours_out_of_calibration(tmp_path: Path) -> None:
+    video = _video(tmp_path / "cam.avi", 120)
+    folds, info = plan_folds(SplitRequest(video, calib_count=24, folds=3), SPEC)
+    for index, fold in enumerate(folds):
+        frames = sorted(int(str(i.path).rsplit("#", 1)[1]) for i in fold.holdout)
+        calibrated = sorted(int(s.rsplit("#", 1)[1]) for s in fold.calibration.sources)
+        assert frames and all(f * 3 // 120 == index for f in frames)  # evaluation frames: one segment
+        gap = min(abs(c - f) for c in calibrated for f in frames)
+        assert gap > 120 / 40, "a calibration frame sits right next to an evaluated one"
+        assert not fold.images and len(fold.holdout) >= 16
+    assert info["holdout"] and info["metric"] == "agreement F1@IoU0.5 vs FP32"
+
+
+def test_too_few_images_for_the_folds_is_a_usage_error(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "imgs", 30)
+    with pytest.raises(UsageError, match="fold 1/3: only 10 evaluation images .* at least 16"):
+        plan_folds(SplitRequest(folder, calib_count=16, folds=3), SPEC)
+    with pytest.raises(UsageError, match="--holdout is the calibration source: use --folds 2"):
+        plan_folds(SplitRequest(_video(tmp_path / "v.avi", 40), calib_count=8, folds=1, holdout=tmp_path / "v.avi"), SPEC)
+
+
+def _fold(name: str, drop: float, passed: bool) -> FoldResult:
+    return FoldResult(name, Verdict(passed, f"drop {drop}", {"map50_95_drop_points": drop, "agreement_f1_iou50": 0.9}))
+
+
+def test_the_worst_fold_decides_and_the_spread_is_reported() -> None:
+    verdict = _combined([_fold("fold 1/3", 0.2, True), _fold("fold 2/3", 0.9, True), _fold("fold 3/3", 0.5, True)], 3)
+    assert verdict.passed and "worst: fold 2/3 drop 0.90 points (spread 0.70)" in verdict.reason
+    summary = verdict.metrics["folds"]["map50_95_drop_points"]
+    assert summary == {"per_fold": [0.2, 0.9, 0.5], "worst": 0.9, "spread": 0.7, "mean": 0.5333}
+    assert verdict.metrics["map50_95_drop_points"] == 0.2  # the shipped artifact's own fold
+    failed = _combined([_fold("fold 1/3", 0.2, True), _fold("fold 2/3", 1.4, False)], 3)
+    assert not failed.passed and failed.reason.startswith("fold 2/3: drop 1.4")

@@ -76,6 +76,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "broker": ("broker", "broker_command", "Run an embedded MQTT broker (needs the 'broker' extra)."),
     "demo": ("demo", "demo_command", "Run the whole chain on a synthetic scene: convert, count, MQTT, dashboard, truth."),
     "dashboard": ("dashboard", "dashboard_command", "Serve a live web dashboard of the devices on an MQTT broker."),
+    "collect": ("collect", "collect_command", "Store every device's counts from MQTT in PostgreSQL or SQLite, exactly once."),
 }
 for _name, (_module, _attr, _help) in COMMANDS.items():
     cli.add_command(_LazyCommand(_name, f"edgetally.cli.{_module}", _attr, _help))

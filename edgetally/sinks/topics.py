@@ -6,6 +6,7 @@ Layout (DESIGN.md section 4)::
     <prefix>/<device>/state                             init | ready | degraded | error     retained
     <prefix>/<device>/counter/<counter>/<class>/<dir>   cumulative integer                  retained, QoS 1
     <prefix>/<device>/events                            JSON event, one per crossing        QoS 1
+    <prefix>/<device>/intervals                         JSON interval count, one per closed bin x counter x class x dir   QoS 1
     <prefix>/<device>/stats                             JSON stats                          retained
     <prefix>/<device>/snapshot                          annotated JPEG (optional, demo)     retained
     <prefix>/<device>/cmd/<name>                        commands in (reset, snapshot, reload)
@@ -78,6 +79,10 @@ class Topics:
         return f"{self.base}/events"
 
     @property
+    def intervals(self) -> str:
+        return f"{self.base}/intervals"
+
+    @property
     def stats(self) -> str:
         return f"{self.base}/stats"
 
@@ -140,6 +145,33 @@ def event_payload(seq: int, event: CountEvent, ts: float | None = None) -> dict[
         "frame": int(event.frame_index),
         "src_ts": round(float(event.timestamp), 4),
     }
+
+
+def interval_payload(
+    start: float, end: float, counter: str, kind: str, class_name: str, direction: str, count: int,
+    observed_s: float, frames: int | None = None, **extra: Any,
+) -> dict[str, Any]:
+    """One closed bin of one counter/class/direction (the contract in docs/collect.md).
+
+    ``start``/``end``: wall-clock epoch seconds of the bin; ``observed_s``: seconds of it the device
+    actually saw frames (a camera outage shows as ``observed_s < end - start``, not as a low count)."""
+    payload: dict[str, Any] = {
+        "v": PAYLOAD_VERSION, "start": round(float(start), 3), "end": round(float(end), 3), "counter": counter,
+        "kind": kind, "class": class_name, "dir": direction, "count": int(count), "observed_s": round(float(observed_s), 3),
+    }
+    if frames is not None:
+        payload["frames"] = int(frames)
+    return {**extra, **payload}
+
+
+def split_device_topic(prefix: str, topic: str) -> tuple[str, str] | None:
+    """``<prefix>/<device>/<leaf>`` -> ``(device, leaf)``; anything else (other prefix, deeper or
+    shallower topics) -> None. The device level is returned as sent: callers validate it."""
+    head = prefix.strip("/") + "/"
+    if not topic.startswith(head):
+        return None
+    parts = topic[len(head):].split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def counter_payload(value: int) -> bytes:

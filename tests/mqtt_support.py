@@ -35,14 +35,15 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, step: float = 0.
 
 
 class Mosquitto:
-    """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off."""
+    """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off; ``extra``:
+    more config lines (a bridge)."""
 
     def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
-                 persistence: bool = False) -> None:
+                 persistence: bool = False, extra: list[str] | None = None) -> None:
         if MOSQUITTO is None:
             raise RuntimeError("mosquitto binary not found")
         self.workdir, self.port = workdir, port or free_port()
-        self.users, self.persistence = users, persistence
+        self.users, self.persistence, self.extra = users, persistence, extra or []
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -60,6 +61,7 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines.append("allow_anonymous true")
+        lines += self.extra
         conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf

@@ -51,6 +51,7 @@ class Postgres:
             raise RuntimeError("PostgreSQL is not installed")
         self.port = port or free_port()
         self.durable = durable
+        self.test_db = "tests"  # the database the test fixtures make their schemas in
         self.base = Path(tempfile.mkdtemp(prefix="edgetally-pg-"))
         self.data = self.base / "data"
         self._user: str | None = None

@@ -1,0 +1,113 @@
+"""What `edge collect` accepts from the wire: a table of payloads -> record or refusal reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgetally.collect.messages import EventRecord, IntervalRecord, Rejected, StatusRecord, parse_message
+from edgetally.sinks.topics import Topics, encode, event_payload, interval_payload
+from edgetally.structures import CountEvent
+
+T = 1_800_000_000.0
+EVENT = {"v": 1, "seq": 7, "ts": T, "counter": "north", "kind": "line", "class": "car", "dir": "in",
+         "track_id": 3, "score": 0.8, "frame": 120, "src_ts": 4.8}
+INTERVAL = {"v": 1, "start": T, "end": T + 900, "counter": "north", "kind": "line", "class": "car", "dir": "in",
+            "count": 12, "observed_s": 897.5, "frames": 22400}
+
+
+def parse(topic: str, payload: bytes | dict, prefix: str = "edgetally") -> object:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return parse_message(prefix, topic, body, received_at=T + 1)
+
+
+def reason(result: object) -> str:
+    assert isinstance(result, Rejected), f"expected a refusal, got {result!r}"
+    return result.reason
+
+
+def test_the_runners_own_event_payload_round_trips() -> None:
+    ev = CountEvent(counter="north line", kind="line", class_name="car", direction="out", track_id=9,
+                    frame_index=44, timestamp=1.76, score=0.91)
+    topics = Topics.build("site/edgetally", "junction-3")
+    rec = parse(topics.events, encode(event_payload(12, ev, ts=T)), prefix="site/edgetally")
+    assert rec == EventRecord("junction-3", 12, T, "north line", "line", "car", "out", 9, 0.91, 44, 1.76, None, T + 1)
+
+
+def test_the_interval_contract_round_trips_and_keeps_unknown_keys() -> None:
+    payload = interval_payload(T, T + 900, "north", "line", "car", "in", 12, 897.5, frames=22400, movement="N>E")
+    rec = parse(Topics.build("edgetally", "j1").intervals, encode(payload))
+    assert isinstance(rec, IntervalRecord)
+    assert (rec.start, rec.end, rec.count, rec.observed_s, rec.frames) == (T, T + 900, 12, 897.5, 22400)
+    assert json.loads(rec.extra or "{}") == {"movement": "N>E"}
+
+
+@pytest.mark.parametrize(("leaf", "payload", "field", "value"), [
+    ("availability", b"online", "availability", "online"),
+    ("availability", b"offline", "availability", "offline"),
+    ("state", b"degraded", "state", "degraded"),
+    ("stats", json.dumps({"v": 1, "ts": T, "fps": 12.5, "outbox_dropped": 0}).encode(), "stats",
+     '{"fps":12.5,"outbox_dropped":0,"ts":1800000000.0,"v":1}'),
+])
+def test_device_state_topics(leaf: str, payload: bytes, field: str, value: str) -> None:
+    assert parse(f"edgetally/j1/{leaf}", payload) == StatusRecord("j1", field, value, T + 1)  # type: ignore[arg-type]
+
+
+def test_extra_event_keys_are_kept_as_json() -> None:
+    rec = parse("edgetally/j1/events", {**EVENT, "movement": {"from": "N", "to": "E"}})
+    assert isinstance(rec, EventRecord) and json.loads(rec.extra or "") == {"movement": {"from": "N", "to": "E"}}
+
+
+@pytest.mark.parametrize("topic", [
+    "edgetally/j1/counter/north/car/in", "edgetally/j1/snapshot", "edgetally/j1/cmd/reset", "other/j1/events",
+    "edgetally/events", "edgetally/j1/events/extra", "homeassistant/device/j1/config",
+])
+def test_topics_the_collector_does_not_read_are_ignored(topic: str) -> None:
+    assert parse(topic, EVENT) is None
+
+
+BAD = [
+    # (name, topic, payload, reason)
+    ("malformed JSON", "edgetally/j1/events", b'{"v": 1, "seq": ', "bad_json"),
+    ("not UTF-8", "edgetally/j1/events", b'\xff\xfe{"v":1}', "bad_json"),
+    ("a JSON array", "edgetally/j1/events", b"[1, 2]", "bad_json"),
+    ("NaN", "edgetally/j1/events", json.dumps({**EVENT, "ts": float("nan")}).encode(), "bad_json"),
+    ("deep nesting", "edgetally/j1/events", b"[" * 30_000 + b"]" * 30_000, "bad_json"),
+    ("10 MB", "edgetally/j1/events", b'{"v":1,"pad":"' + b"x" * 10_000_000 + b'"}', "too_large"),
+    ("schema v2", "edgetally/j1/events", {**EVENT, "v": 2}, "bad_version"),
+    ("v as a string", "edgetally/j1/events", {**EVENT, "v": "1"}, "bad_version"),
+    ("no version", "edgetally/j1/stats", {"ts": T}, "bad_version"),
+    ("SQL in the device id", "edgetally/x';DROP TABLE events;--/events", EVENT, "bad_device_id"),
+    ("path in the device id", "edgetally/../events", EVENT, "bad_device_id"),
+    ("spaces in the device id", "edgetally/junction 3/events", EVENT, "bad_device_id"),
+    ("65-character device id", "edgetally/" + "a" * 65 + "/events", EVENT, "bad_device_id"),
+    ("missing seq", "edgetally/j1/events", {k: v for k, v in EVENT.items() if k != "seq"}, "missing_field"),
+    ("seq 0", "edgetally/j1/events", {**EVENT, "seq": 0}, "bad_field"),
+    ("negative seq", "edgetally/j1/events", {**EVENT, "seq": -5}, "bad_field"),
+    ("seq as a bool", "edgetally/j1/events", {**EVENT, "seq": True}, "bad_field"),
+    ("seq as a float", "edgetally/j1/events", {**EVENT, "seq": 7.0}, "bad_field"),
+    ("seq beyond bigint", "edgetally/j1/events", {**EVENT, "seq": 2**63}, "bad_field"),
+    ("ts as a string", "edgetally/j1/events", {**EVENT, "ts": "yesterday"}, "bad_field"),
+    ("ts in year 5000+", "edgetally/j1/events", {**EVENT, "ts": 1e12}, "bad_field"),
+    ("score above 1", "edgetally/j1/events", {**EVENT, "score": 1.5}, "bad_field"),
+    ("zone direction on a line", "edgetally/j1/events", {**EVENT, "dir": "entered"}, "bad_field"),
+    ("unknown kind", "edgetally/j1/events", {**EVENT, "kind": "polygon"}, "bad_field"),
+    ("NUL in the counter", "edgetally/j1/events", {**EVENT, "counter": "a\u0000b"}, "bad_field"),
+    ("lone surrogate in the class", "edgetally/j1/events", b'{"v":1,"seq":7,"ts":1800000000,"counter":"n",'
+     b'"kind":"line","class":"\\ud800","dir":"in","track_id":1,"score":0.5,"frame":1,"src_ts":1}', "bad_field"),
+    ("NUL in an extra key", "edgetally/j1/events", {**EVENT, "note": "x\u0000"}, "bad_field"),
+    ("200-char counter", "edgetally/j1/events", {**EVENT, "counter": "c" * 200}, "bad_field"),
+    ("interval end before start", "edgetally/j1/intervals", {**INTERVAL, "end": T - 1}, "bad_field"),
+    ("interval longer than a day", "edgetally/j1/intervals", {**INTERVAL, "end": T + 90_000}, "bad_field"),
+    ("interval observed more than its length", "edgetally/j1/intervals", {**INTERVAL, "observed_s": 5000}, "bad_field"),
+    ("negative interval count", "edgetally/j1/intervals", {**INTERVAL, "count": -1}, "bad_field"),
+    ("availability garbage", "edgetally/j1/availability", b"maybe", "bad_value"),
+    ("state garbage", "edgetally/j1/state", b"'; DROP TABLE devices; --", "bad_value"),
+    ("stats not JSON", "edgetally/j1/stats", b"fps=12", "bad_json"),
+]
+
+
+@pytest.mark.parametrize(("topic", "payload", "why"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_is_refused_with_a_reason(topic: str, payload: bytes | dict, why: str) -> None:
+    assert reason(parse(topic, payload)) == why

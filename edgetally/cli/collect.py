@@ -62,9 +62,10 @@ def collect_command(mqtt_url: str, db_url: str | None, prefix: str, share_group:
         db_url=db_url, share_group=None if no_share else share_group, client_id=client_id, spool=spool,
         spool_max_messages=spool_max, batch_max=batch_max, gap_grace_s=gap_grace, session_expiry_s=session_expiry,
     )
-    collector = Collector(settings).start()
-    server = _metrics_server(collector, metrics_addr)
+    collector = Collector(settings)
+    server = _metrics_server(collector, metrics_addr)  # a bad address fails before anything starts
     try:
+        collector.start()
         _serve(collector)
     finally:
         collector.stop()

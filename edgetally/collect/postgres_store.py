@@ -30,6 +30,7 @@ from edgetally.collect.store import (
     unique_intervals,
     walk_gaps,
 )
+from edgetally.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,6 @@ class PostgresStore(Store):
         try:
             params = {**_DEFAULTS, **conninfo_to_dict(self.url)}
         except psycopg.ProgrammingError as exc:
-            from edgetally.errors import ConfigError
-
             raise ConfigError(f"--db {self.description}: {exc}") from None
         try:
             conn = psycopg.connect(**params)
@@ -115,6 +114,8 @@ class PostgresStore(Store):
                 conn.execute("INSERT INTO edgetally_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
                              (str(schema.SCHEMA_VERSION),))
         except psycopg.OperationalError as exc:
+            if str(exc).startswith("connection is bad: invalid"):  # libpq refused an option value: no retry helps
+                raise ConfigError(f"--db {self.description}: {str(exc).removeprefix('connection is bad: ')}") from None
             raise StoreUnavailable(f"{self.description}: {str(exc).strip()}") from None
         self._conn = conn
 

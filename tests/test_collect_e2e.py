@@ -1,0 +1,207 @@
+"""`edge collect` end to end with real parts: mosquitto, PostgreSQL (or SQLite) and simulated
+devices that publish through the runner's own MqttSink + outbox. A handful of devices, seconds each;
+the 200-device figures are benchmarks/fleet.py's job."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from collect_support import Device, collector, event_summary, query, wait_stored
+from mqtt_support import MOSQUITTO, Mosquitto, wait_until
+
+pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto not installed (scripts/test.sh installs it)")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    b = Mosquitto(tmp_path / "broker", persistence=True).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'counts.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def devices(broker: Mosquitto, tmp: Path, n: int) -> list[Device]:
+    return [Device(f"dev{i}", broker.url, tmp) for i in range(n)]
+
+
+def assert_exactly(db_url: str, fleet: list[Device]) -> None:
+    """Every event each device counted is one row: seq 1..sent, nothing twice, nothing missing."""
+    assert event_summary(db_url) == {d.name: (d.sent, d.sent, 1, d.sent) for d in fleet}
+    assert query(db_url, "SELECT count(*) FROM seq_gaps") == [(0,)]
+
+
+def test_a_fleet_lands_in_the_database_exactly_once(broker: Mosquitto, db_url: str, tmp_path: Path) -> None:
+    col = collector(broker.url, db_url, tmp_path)
+    fleet = devices(broker, tmp_path, 3)
+    try:
+        for d in fleet:
+            d.emit(40)
+        assert wait_stored([col], 120, 20), col.metrics.render()
+        for d in fleet:
+            d.close()
+        assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE availability = 'stopped'") == [(3,)], 10)
+        assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE checked_seq = 40") == [(3,)], 10)
+    finally:
+        col.stop()
+    assert_exactly(db_url, fleet)
+    assert col.metrics.total("rejected_total") == 0
+    per_dir = dict(query(db_url, "SELECT dir, sum(count) FROM event_counts_15m GROUP BY dir"))
+    assert {k: int(v) for k, v in per_dir.items()} == {"in": 60, "out": 60}
+
+
+def publish_raw(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    for topic, payload in messages:
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+    client.loop_stop()
+    client.disconnect()
+
+
+def event(seq: int, ts: float, **kw: object) -> bytes:
+    return json.dumps({"v": 1, "seq": seq, "ts": ts, "counter": "north", "kind": "line", "class": "car", "dir": "in",
+                       "track_id": seq, "score": 0.9, "frame": seq, "src_ts": 1.0, **kw}).encode()
+
+
+WIRE = [
+    ("edgetally/j1/events", b'{"v": 1, "seq": 3, ', "bad_json"),
+    ("edgetally/j1/events", "v2", "bad_version"),
+    ("edgetally/j1';DELETE FROM events;--/events", "good", "bad_device_id"),
+    ("edgetally/../events", "good", "bad_device_id"),
+    ("edgetally/j1/events", "backwards", "seq_backwards"),
+    ("edgetally/j1/events", b'{"v":1,"pad":"' + b"x" * 10_000_000 + b'"}', "too_large"),
+]
+
+
+def test_bad_input_on_the_wire_is_refused_counted_and_never_stored(broker: Mosquitto, pg_url: str,
+                                                                   tmp_path: Path) -> None:
+    col = collector(broker.url, pg_url, tmp_path)
+    now = time.time()
+    payloads = {"v2": event(4, now, v=2), "good": event(5, now), "backwards": event(2, now + 60)}
+    try:
+        assert wait_until(lambda: col.connected, 10)
+        publish_raw(broker, [("edgetally/j1/events", event(10, now))])  # the device's newest event so far
+        assert wait_stored([col], 1, 10)
+        publish_raw(broker, [(t, payloads[p] if isinstance(p, str) else p) for t, p, _ in WIRE])
+        publish_raw(broker, [("edgetally/j1/events", event(11, now + 1))])  # still alive and storing
+        assert wait_stored([col], 2, 20)
+        assert wait_until(lambda: col.metrics.total("rejected_total") >= len(WIRE), 10)
+        assert col.health() is None
+    finally:
+        col.stop()
+    expected: dict[str, int] = {}
+    for _, _, why in WIRE:
+        expected[why] = expected.get(why, 0) + 1
+    assert col.metrics.by_label("rejected_total") == expected
+    assert query(pg_url, "SELECT device_id, seq FROM events ORDER BY seq") == [("j1", 10), ("j1", 11)]
+    assert query(pg_url, "SELECT device_id FROM devices") == [("j1",)]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_database_outage_is_spooled_then_replayed(broker: Mosquitto, db_url: str, tmp_path: Path,
+                                                    postgres_server: object) -> None:
+    col = collector(broker.url, db_url, tmp_path)
+    fleet = devices(broker, tmp_path, 2)
+    try:
+        for d in fleet:
+            d.emit(20)
+        assert wait_stored([col], 40, 20)
+        postgres_server.stop()  # type: ignore[attr-defined]
+        try:
+            for d in fleet:
+                d.emit(30)
+            assert wait_until(lambda: col.spool.depth >= 60, 20), col.metrics.render()
+            assert not col.db_up and col.metrics.total("stored_total", "events") == 40
+            assert all(d.outbox_depth == 0 for d in fleet)  # the broker (and so the devices) got their acks
+        finally:
+            postgres_server.start()  # type: ignore[attr-defined]
+        assert wait_stored([col], 100, 30), col.metrics.render()
+        assert wait_until(lambda: col.spool.depth == 0, 10)
+    finally:
+        for d in fleet:
+            d.close()
+        col.stop()
+    assert_exactly(db_url, fleet)
+    assert col.metrics.total("db_errors_total") >= 1
+
+
+def test_a_broker_restart_and_a_collector_restart_lose_nothing(broker: Mosquitto, tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'counts.db'}"
+    col = collector(broker.url, db_url, tmp_path)
+    fleet = devices(broker, tmp_path, 2)
+    try:
+        for d in fleet:
+            d.emit(15)
+        assert wait_stored([col], 30, 20)
+        broker.stop(kill=False)  # a clean restart: mosquitto writes its persistence file
+        for d in fleet:
+            d.emit(15)  # counted while the broker is away: they wait in the outboxes
+        broker.start()
+        assert wait_stored([col], 60, 30), col.metrics.render()
+        assert col.metrics.total("mqtt_reconnects_total") == 1
+        col.stop()
+        for d in fleet:
+            d.emit(15)  # the broker queues these in the collector's persistent session
+        assert wait_until(lambda: all(d.outbox_depth == 0 for d in fleet), 20)
+        col = collector(broker.url, db_url, tmp_path)  # same client id: the session resumes
+        assert wait_stored([col], 30, 30), col.metrics.render()
+    finally:
+        for d in fleet:
+            d.close()
+        col.stop()
+    assert_exactly(db_url, fleet)
+
+
+def test_two_collectors_share_one_subscription(broker: Mosquitto, pg_url: str, tmp_path: Path) -> None:
+    cols = [collector(broker.url, pg_url, tmp_path, client_id=f"collector-{i}") for i in (1, 2)]
+    fleet = devices(broker, tmp_path, 4)
+    try:
+        assert wait_until(lambda: all(c.connected for c in cols), 10)
+        for _ in range(5):
+            for d in fleet:
+                d.emit(10)
+        assert wait_stored(cols, 200, 30), [c.metrics.render() for c in cols]
+        assert wait_until(lambda: query(pg_url, "SELECT count(*) FROM devices WHERE checked_seq = 50") == [(4,)], 10)
+    finally:
+        for d in fleet:
+            d.close()
+        for c in cols:
+            c.stop()
+    shares = [c.metrics.total("stored_total", "events") for c in cols]
+    assert sum(shares) == 200 and min(shares) > 0, shares  # both took part, no event twice
+    assert_exactly(pg_url, fleet)
+
+
+def test_devices_behind_a_bridged_edge_broker(tmp_path: Path) -> None:
+    """Two mosquittos: a site broker the devices use, bridged up to the central broker the collector uses."""
+    central = Mosquitto(tmp_path / "central", persistence=True).start()
+    site = Mosquitto(tmp_path / "site", persistence=True, extra=[
+        "connection central", f"address 127.0.0.1:{central.port}", "topic edgetally/# out 1",
+        "cleansession false", "bridge_protocol_version mqttv311", "remote_clientid site-bridge",
+    ]).start()
+    db_url = f"sqlite:///{tmp_path / 'counts.db'}"
+    col = collector(central.url, db_url, tmp_path)
+    fleet = devices(site, tmp_path, 3)
+    try:
+        for d in fleet:
+            d.emit(20)
+        assert wait_stored([col], 60, 30), col.metrics.render()
+        assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE availability = 'online'") == [(3,)], 10)
+    finally:
+        for d in fleet:
+            d.close()
+        col.stop()
+        site.stop()
+        central.stop()
+    assert_exactly(db_url, fleet)

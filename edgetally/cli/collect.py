@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
               help="sqlite:///relative.db, sqlite:////absolute.db or postgresql://user@host:5432/dbname "
                    "(password: ~/.pgpass or $PGPASSFILE). Default: sqlite in $STATE_DIRECTORY or ~/.local/state/edgetally.")
 @click.option("--prefix", default="edgetally", show_default=True, help="Topic prefix the devices publish under.")
-@click.option("--share", "share_group", default="edgetally-collect", show_default=True, metavar="GROUP",
-              help="Shared-subscription group ($share/GROUP/...): collectors in one group split the events.")
-@click.option("--no-share", is_flag=True, help="Plain subscription (a broker without MQTT 5 shared subscriptions).")
+@click.option("--share", "share_group", metavar="GROUP",
+              help="Join the MQTT 5 shared subscription $share/GROUP/...: collectors in one group split the events. "
+                   "Default: a plain subscription (one collector; on mosquitto 2.0 the only kind that survives a "
+                   "broker restart while the collector is away, see docs/collect.md).")
 @click.option("--client-id", metavar="ID", help="MQTT client id; keep it across restarts (the broker queues for it). "
               "Default edgetally-collect-<hostname>.")
 @click.option("--mqtt-password-file", type=click.Path(path_type=Path, dir_okay=False), help="File with the MQTT password.")
@@ -35,15 +36,17 @@ log = logging.getLogger(__name__)
               help="Messages the spool holds; when full the collector stops acknowledging and the broker keeps the rest.")
 @click.option("--batch", "batch_max", type=click.IntRange(1, 100_000), default=1000, show_default=True,
               help="Most messages per database transaction.")
+@click.option("--batch-wait", type=click.FloatRange(0.001, 10), default=0.05, show_default=True, metavar="SECONDS",
+              help="How long a batch waits for more messages before it is written (latency vs transactions/s).")
 @click.option("--gap-grace", type=click.FloatRange(0), default=30.0, show_default=True, metavar="SECONDS",
               help="How long a hole in a device's seq may stay open before it is reported as a gap.")
 @click.option("--session-expiry", type=click.IntRange(0, 2**32 - 1), default=7 * 86400, show_default=True,
               metavar="SECONDS", help="How long the broker keeps queueing for this collector while it is away.")
 @click.option("--metrics", "metrics_addr", default="127.0.0.1:9109", show_default=True, metavar="HOST:PORT",
               help="Serve /metrics (Prometheus) and /healthz here; 'off' to disable.")
-def collect_command(mqtt_url: str, db_url: str | None, prefix: str, share_group: str, no_share: bool,
+def collect_command(mqtt_url: str, db_url: str | None, prefix: str, share_group: str | None,
                     client_id: str | None, mqtt_password_file: Path | None, mqtt_tls_ca: Path | None,
-                    spool: Path | None, spool_max: int, batch_max: int, gap_grace: float, session_expiry: int,
+                    spool: Path | None, spool_max: int, batch_max: int, batch_wait: float, gap_grace: float, session_expiry: int,
                     metrics_addr: str) -> None:
     """Store every device's events, interval counts and state in a database, exactly once.
 
@@ -51,7 +54,7 @@ def collect_command(mqtt_url: str, db_url: str | None, prefix: str, share_group:
     Examples:
       edge collect --mqtt mqtt://broker.lan --db sqlite:///counts.db
       edge collect --mqtt mqtts://collector@broker.city --db postgresql://edgetally@db.city/counts
-    Run several with the same --share group (and different --client-id) to split a fleet's load.
+    Run several with the same --share GROUP (and different --client-id) to split a fleet's load.
     Tables, views and queries: docs/collect.md.
     """
     from edgetally.collect.collector import Collector
@@ -59,8 +62,8 @@ def collect_command(mqtt_url: str, db_url: str | None, prefix: str, share_group:
     settings = _settings(
         mqtt={"url": mqtt_url, "prefix": prefix, "password_file": mqtt_password_file, "tls_ca": mqtt_tls_ca,
               "homeassistant": False},
-        db_url=db_url, share_group=None if no_share else share_group, client_id=client_id, spool=spool,
-        spool_max_messages=spool_max, batch_max=batch_max, gap_grace_s=gap_grace, session_expiry_s=session_expiry,
+        db_url=db_url, share_group=share_group, client_id=client_id, spool=spool,
+        spool_max_messages=spool_max, batch_max=batch_max, batch_wait_s=batch_wait, gap_grace_s=gap_grace, session_expiry_s=session_expiry,
     )
     collector = Collector(settings)
     server = _metrics_server(collector, metrics_addr)  # a bad address fails before anything starts

@@ -162,9 +162,12 @@ def _reject_constant(name: str) -> Any:
     raise _Bad("bad_json", f"{name} is not a number JSON allows")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one instance: json.loads(**kw) builds one per call
+
+
 def _json_object(payload: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
+        obj = _DECODER.decode(payload.decode("utf-8"))
     except _Bad:
         raise
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError

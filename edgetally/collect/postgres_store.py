@@ -39,13 +39,18 @@ _RETRIES = 3
 _DEFAULTS = {"connect_timeout": "5", "application_name": "edge collect", "keepalives": "1",
              "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3", "tcp_user_timeout": "20000"}
 
+# a batch of events is COPYed into a temporary table (fast, whatever the batch size), then moved
+_INCOMING = """
+CREATE TEMP TABLE IF NOT EXISTS incoming_events (
+  device_id text, seq bigint, ts float8, counter text, kind text, class text, dir text, track_id bigint,
+  score float4, frame bigint, src_ts float8, extra text, received_at float8) ON COMMIT DELETE ROWS"""
+_COPY_EVENTS = "COPY incoming_events FROM STDIN"
 _INSERT_EVENTS = """
 INSERT INTO events (device_id, seq, ts, counter, kind, class, dir, track_id, score, frame, src_ts, extra,
                     received_at, stored_at)
-SELECT d, s, to_timestamp(t), c, k, cl, di, tr, sc, f, st, x::jsonb, to_timestamp(r), to_timestamp(%s)
-FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
-            %s::float4[], %s::bigint[], %s::float8[], %s::text[], %s::float8[])
-     AS u(d, s, t, c, k, cl, di, tr, sc, f, st, x, r)
+SELECT device_id, seq, to_timestamp(ts), counter, kind, class, dir, track_id, score, frame, src_ts, extra::jsonb,
+       to_timestamp(received_at), to_timestamp(%s)
+FROM incoming_events ORDER BY device_id, seq
 ON CONFLICT (device_id, seq) DO NOTHING
 RETURNING device_id, seq"""
 _STORED_EVENTS = """
@@ -166,9 +171,12 @@ class PostgresStore(Store):
         events, result = dedupe_batch(events)
         events, refused = screen_backwards(events, known)
         result.refused += refused
-        cols = list(zip(*[(e.device_id, e.seq, e.ts, e.counter, e.kind, e.class_name, e.direction, e.track_id,
-                           e.score, e.frame, e.src_ts, e.extra, e.received_at) for e in events])) or [[]] * 13
-        cur.execute(_INSERT_EVENTS, (now, *map(list, cols)))
+        cur.execute(_INCOMING)
+        with cur.copy(_COPY_EVENTS) as copy:
+            for e in events:
+                copy.write_row((e.device_id, e.seq, e.ts, e.counter, e.kind, e.class_name, e.direction, e.track_id,
+                                e.score, e.frame, e.src_ts, e.extra, e.received_at))
+        cur.execute(_INSERT_EVENTS, (now,))
         new = {(d, int(s)) for d, s in cur.fetchall()}
         inserted = [e for e in events if (e.device_id, e.seq) in new]
         result.inserted["events"] = len(inserted)

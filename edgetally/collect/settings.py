@@ -25,14 +25,14 @@ class CollectSettings(BaseModel):
 
     mqtt: MqttSettings = Field(default_factory=MqttSettings)  # url, credentials, TLS, prefix, keepalive
     db_url: str | None = None  # default: sqlite:///<state dir>/collect.db
-    share_group: str | None = "edgetally-collect"  # None: a plain subscription (one collector)
+    share_group: str | None = None  # $share/<group>/...: collectors in one group split the events (docs/collect.md)
     client_id: str | None = None  # default edgetally-collect-<hostname>; must stay the same across restarts
     session_expiry_s: int = Field(default=7 * 86400, ge=0, le=2**32 - 1)  # how long the broker queues for us
     receive_maximum: int = Field(default=4000, ge=10, le=65535)  # unacknowledged messages in flight to us
     spool: Path | None = None  # default: <state dir>/collect-spool-<client id>.sqlite
     spool_max_messages: int = Field(default=1_000_000, ge=1)
     batch_max: int = Field(default=1000, ge=1, le=100_000)
-    batch_wait_s: float = Field(default=0.2, gt=0, le=10)
+    batch_wait_s: float = Field(default=0.05, gt=0, le=10)  # linger for a fuller batch
     gap_grace_s: float = Field(default=30.0, ge=0)
     gap_check_s: float = Field(default=5.0, gt=0)
     max_payload_bytes: int = Field(default=MAX_PAYLOAD_BYTES, ge=1024)

@@ -169,16 +169,19 @@ class SeqUpdate:
 
 def seq_updates(inserted: list[EventRecord]) -> list[SeqUpdate]:
     """Per device (sorted): lowest and highest inserted seq, the ts at the highest, newest receive."""
-    out: dict[str, SeqUpdate] = {}
+    lo: dict[str, int] = {}
+    hi: dict[str, EventRecord] = {}
+    last: dict[str, float] = {}
     for ev in inserted:
-        cur = out.get(ev.device_id)
-        if cur is None:
-            out[ev.device_id] = SeqUpdate(ev.device_id, ev.seq, ev.seq, ev.ts, ev.received_at)
+        dev = ev.device_id
+        if dev not in hi:
+            lo[dev], hi[dev], last[dev] = ev.seq, ev, ev.received_at
             continue
-        top = ev.seq > cur.max_seq
-        out[ev.device_id] = SeqUpdate(ev.device_id, min(cur.first_seq, ev.seq), max(cur.max_seq, ev.seq),
-                                      ev.ts if top else cur.max_seq_ts, max(cur.last_event_at, ev.received_at))
-    return [out[k] for k in sorted(out)]
+        lo[dev] = min(lo[dev], ev.seq)
+        if ev.seq > hi[dev].seq:
+            hi[dev] = ev
+        last[dev] = max(last[dev], ev.received_at)
+    return [SeqUpdate(d, lo[d], hi[d].seq, hi[d].ts, last[d]) for d in sorted(hi)]
 
 
 def unique_intervals(intervals: list[IntervalRecord]) -> list[IntervalRecord]:

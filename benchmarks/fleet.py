@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from mqtt_support import Mosquitto, free_port, wait_until
 from pg_support import Postgres, why_no_postgres
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fleet.json"
+DEVICES_PER_PROCESS = 50
 STORED = 'stored_total{kind="events"}'
 RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -82,28 +84,59 @@ class CollectorProcess:
 
 
 class Pacer(threading.Thread):
-    """Every device emits one event every 1/rate s, staggered evenly across the fleet."""
+    """Device k of the fleet emits one event every 1/rate s, at offset k/N of a period (evenly staggered)."""
 
-    def __init__(self, devices: list[Device], rate: float, seconds: float) -> None:
+    def __init__(self, devices: list[tuple[int, Device]], fleet_size: int, rate: float, seconds: float) -> None:
         super().__init__(name="pacer", daemon=True)
-        self.devices, self.period, self.seconds = devices, 1.0 / rate, seconds
+        self.devices, self.n, self.period, self.seconds = devices, fleet_size, 1.0 / rate, seconds
         self.behind_max = 0.0
 
     def run(self) -> None:
-        n = len(self.devices)
         t0 = time.monotonic()
-        k = 0
+        schedule = sorted((k * self.period / self.n, i) for i, (k, _) in enumerate(self.devices))
+        tick = 0
         while True:
-            due = t0 + (k // n) * self.period + (k % n) * self.period / n
-            if due - t0 >= self.seconds:
-                return
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                self.behind_max = max(self.behind_max, -delay)
-            self.devices[k % n].emit(1)
-            k += 1
+            for offset, i in schedule:
+                due = t0 + tick * self.period + offset
+                if due - t0 >= self.seconds:
+                    return
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    self.behind_max = max(self.behind_max, -delay)
+                self.devices[i][1].emit(1)
+            tick += 1
+
+
+def _device_worker(indices: list[int], fleet_size: int, broker_url: str, workdir: str, rate: float, seconds: float,
+                   ready: Any, go: Any, results: Any) -> None:
+    """One process of up to DEVICES_PER_PROCESS simulated boards (paho's select() caps one process
+    near 1024 file descriptors: ~170 clients with their outboxes)."""
+    logging.basicConfig(level=logging.ERROR)
+    devices = [(k, Device(f"dev{k:03d}", broker_url, Path(workdir))) for k in indices]
+    wait_until(lambda: all(d.sink.connected for _, d in devices), 120)
+    ready.put(sum(d.sink.connected for _, d in devices))
+    go.wait()
+    pacer = Pacer(devices, fleet_size, rate, seconds)
+    pacer.start()
+    pacer.join()
+    with ThreadPoolExecutor(8) as pool:  # what a board does on stop: drain for a few seconds, keep the rest
+        list(pool.map(lambda kd: kd[1].close(), devices))
+    results.put(({d.name: d.sent for _, d in devices}, pacer.behind_max))
+
+
+def _start_fleet(args: argparse.Namespace, tmp: Path, broker: Mosquitto) -> tuple[list[Any], Any, Any]:
+    ctx = mp.get_context("fork")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    groups = [list(range(args.devices))[i:i + DEVICES_PER_PROCESS] for i in range(0, args.devices, DEVICES_PER_PROCESS)]
+    workers = [ctx.Process(target=_device_worker, args=(g, args.devices, broker.url, str(tmp), args.rate, args.seconds,
+                                                        ready, go, results)) for g in groups]
+    for w in workers:
+        w.start()
+    connected = sum(ready.get(timeout=180) for _ in workers)
+    assert connected == args.devices, f"only {connected} of {args.devices} devices connected"
+    return workers, go, results
 
 
 def scenario(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postgres | None) -> dict[str, Any]:
@@ -111,25 +144,30 @@ def scenario(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postgre
     share = ["--share", "fleet"] if args.collectors > 1 else []
     cols = [CollectorProcess(broker, db_url, tmp, f"fleet-{i}", "--gap-grace", "10", *share).start()
             for i in range(args.collectors)]
-    devices = [Device(f"dev{i:03d}", broker.url, tmp) for i in range(args.devices)]
-    assert wait_until(lambda: all(d.sink.connected for d in devices), 60)
-    pacer = Pacer(devices, args.rate, args.seconds)
+    workers, go, results = _start_fleet(args, tmp, broker)
     t0 = time.time()
-    pacer.start()
+    go.set()
     windows = _outages(args.seconds, t0, broker, db)
-    pacer.join()
+    time.sleep(max(0.0, t0 + args.seconds - time.time()))
     t_end = time.time()
-    with ThreadPoolExecutor(16) as pool:  # what a board does on stop: drain for a few seconds, keep the rest
-        list(pool.map(Device.close, devices))
-    sent = sum(d.sent for d in devices)
+    sent_by_device: dict[str, int] = {}
+    behind = 0.0
+    for _ in workers:
+        sent, lag = results.get(timeout=300)
+        sent_by_device.update(sent)
+        behind = max(behind, lag)
+    for w in workers:
+        w.join(60)
+    sent_total = sum(sent_by_device.values())
+
     def stored() -> float:
         return sum(c.metric(STORED) for c in cols)
 
-    if not wait_until(lambda: stored() >= sent, 300, 0.5):
-        print(f"warning: the collectors stored {stored()} of {sent} events", file=sys.stderr)
+    if not wait_until(lambda: stored() >= sent_total, 300, 0.5):
+        print(f"warning: the collectors stored {stored()} of {sent_total} events", file=sys.stderr)
     time.sleep(12)  # past --gap-grace and one gap check: a hole would be reported by now
-    result = _score(db_url, devices, sent, windows, t0, t_end)
-    result.update({"collectors": len(cols), "pacer_behind_max_s": round(pacer.behind_max, 3),
+    result = _score(db_url, sent_by_device, windows, t0, t_end)
+    result.update({"collectors": len(cols), "pacer_behind_max_s": round(behind, 3),
                    **{k: sum(c.metric(m) for c in cols) for k, m in (
                        ("rejected", "rejected_total"), ("collector_duplicates", "duplicates_total"),
                        ("gaps_metric", "seq_gaps_total"), ("missing_in_gaps", "missing_events"),
@@ -158,12 +196,13 @@ def _outages(seconds: float, t0: float, broker: Mosquitto, db: Postgres | None) 
     return windows
 
 
-def _score(db_url: str, devices: list[Device], sent: int, windows: list[tuple[float, float]], t0: float,
+def _score(db_url: str, sent_by_device: dict[str, int], windows: list[tuple[float, float]], t0: float,
            t_end: float) -> dict[str, Any]:
+    sent = sum(sent_by_device.values())
     ts_col = "extract(epoch FROM {c})::float8" if not db_url.startswith("sqlite") else "{c}"
     rows = query(db_url, f"SELECT device_id, seq, {ts_col.format(c='ts')}, {ts_col.format(c='stored_at')} FROM events")
     seqs = {(d, int(s)) for d, s, _, _ in rows}
-    expected = {(d.name, s) for d in devices for s in range(1, d.sent + 1)}
+    expected = {(d, s) for d, n in sent_by_device.items() for s in range(1, n + 1)}
     ts = np.array([r[2] for r in rows])
     lag = np.array([r[3] - r[2] for r in rows])
     calm = np.ones(len(rows), bool)
@@ -173,7 +212,7 @@ def _score(db_url: str, devices: list[Device], sent: int, windows: list[tuple[fl
     per_second = np.bincount((stored - t0).astype(int).clip(0)) if len(stored) else np.zeros(1)
     steady = per_second[2:int(len(per_second) * 0.2)]  # before the first outage
     return {
-        "devices": len(devices), "seconds": round(t_end - t0, 1), "events_sent": sent, "rows": len(rows),
+        "devices": len(sent_by_device), "seconds": round(t_end - t0, 1), "events_sent": sent, "rows": len(rows),
         "lost": len(expected - seqs), "unexpected_rows": len(seqs - expected), "duplicate_rows": len(rows) - len(seqs),
         "seq_gaps_table": int(query(db_url, "SELECT count(*) FROM seq_gaps")[0][0]),
         "devices_with_open_holes": int(query(db_url, "SELECT count(*) FROM devices WHERE checked_seq < max_seq")[0][0]),

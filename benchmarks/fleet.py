@@ -235,7 +235,7 @@ def max_ingest(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postg
     db_url = db.create_database(name) if db is not None else f"sqlite:///{tmp / (name + '.db')}"
     share = ["--share", name] if n_collectors > 1 else []
     cols = [CollectorProcess(broker, db_url, tmp, f"{name}-{i}", *share) for i in range(n_collectors)]
-    for c in cols:  # creates the sessions and the shared subscription, then leaves
+    for c in cols:  # creates the sessions (and the shared subscription), then leaves
         c.start().stop()
     per_device = args.ingest_events // 20
     devices = [Device(f"{name}-dev{i:02d}", broker.url, tmp) for i in range(20)]
@@ -247,14 +247,47 @@ def max_ingest(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postg
     total = per_device * 20
     for c in cols:
         c.start()
+    pids = {"collectors": [c.proc.pid for c in cols if c.proc], "mosquitto": [broker.proc.pid] if broker.proc else [],
+            "postgres": _postgres_pids(db)}
+    cpu0 = {k: _cpu_seconds(v) for k, v in pids.items()}
     ok = wait_until(lambda: int(query(db_url, "SELECT count(*) FROM events")[0][0]) >= total, 600, 0.5)
+    cpu = {k: round(_cpu_seconds(v) - cpu0[k], 2) for k, v in pids.items()}
     shares = [c.metric(STORED) for c in cols]
     for c in cols:
         c.stop()
     epoch = "extract(epoch FROM stored_at)::float8" if db is not None else "stored_at"
     first, last, rows = query(db_url, f"SELECT min({epoch}), max({epoch}), count(*) FROM events")[0]
     return {"collectors": n_collectors, "events": total, "rows": int(rows), "complete": ok and int(rows) == total,
-            "per_collector": shares, "seconds": round(last - first, 2), "events_per_s": round(int(rows) / (last - first), 1)}
+            "per_collector": shares, "seconds": round(last - first, 2), "events_per_s": round(int(rows) / (last - first), 1),
+            "cpu_seconds_during_drain": cpu,
+            "collector_cpu_us_per_event": round(cpu["collectors"] / total * 1e6, 1)}
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU of these processes (Linux /proc), so figures can be read apart from the load."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _postgres_pids(db: Postgres | None) -> list[int]:
+    if db is None:
+        return []
+    master = int((db.data / "postmaster.pid").read_text().split()[0])
+    kids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(int(p.name)) == master]
+    return [master, *kids]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return -1
 
 
 def main() -> int:

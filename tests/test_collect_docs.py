@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from edgetally.collect.messages import EventRecord, IntervalRecord, StatusRecord, parse_message
+from edgetally.collect.messages import (
+    EventRecord,
+    IntervalRecord,
+    StatusRecord,
+    parse_message,
+)
 from edgetally.collect.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +29,7 @@ DASHBOARD = json.loads((REPO / "docs" / "grafana" / "edgetally-fleet.json").read
 
 
 def blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", DOC, flags=re.S)
+    return re.findall(rf"```{lang}\n(.*?)```", DOC, flags=re.DOTALL)
 
 
 def sample(url: str) -> None:
@@ -84,7 +89,7 @@ def test_documented_sqlite_queries_run(tmp_path: Path) -> None:
 
 def test_the_documented_interval_payload_is_what_the_collector_accepts() -> None:
     section = DOC[DOC.index("## Interval counts"):]
-    payload = re.search(r"```json\n(.*?)```", section, flags=re.S).group(1)  # type: ignore[union-attr]
+    payload = re.search(r"```json\n(.*?)```", section, flags=re.DOTALL).group(1)  # type: ignore[union-attr]
     rec = parse_message("edgetally", "edgetally/j1/intervals", payload.encode(), 0.0)
     assert isinstance(rec, IntervalRecord) and (rec.count, rec.observed_s) == (12, 897.5)
 
@@ -101,5 +106,5 @@ def test_the_collector_unit_verifies(tmp_path: Path) -> None:
     text = (REPO / "systemd" / "edgetally-collect.service").read_text()
     unit = tmp_path / "edgetally-collect.service"
     unit.write_text(text.replace("/opt/edgetally/venv/bin/edge", sys.executable))
-    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr

@@ -13,6 +13,9 @@ import pytest
 from collect_support import Device, collector, event_summary, query, wait_stored
 from mqtt_support import MOSQUITTO, Mosquitto, wait_until
 
+from edgetally.sinks import RunStats
+from edgetally.sinks.topics import Topics, encode, interval_payload
+
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto not installed (scripts/test.sh installs it)")
 
 
@@ -44,7 +47,9 @@ def test_a_fleet_lands_in_the_database_exactly_once(broker: Mosquitto, db_url: s
     try:
         for d in fleet:
             d.emit(40)
+            d.sink.stats(RunStats(frames=1000, fps=12.5, infer_ms_p50=20.0, dropped_frames=0, camera_age_s=0.1, reconnects=0))
         assert wait_stored([col], 120, 20), col.metrics.render()
+        assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE stats IS NOT NULL") == [(3,)], 10)
         for d in fleet:
             d.close()
         assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE availability = 'stopped'") == [(3,)], 10)
@@ -106,6 +111,23 @@ def test_bad_input_on_the_wire_is_refused_counted_and_never_stored(broker: Mosqu
     assert col.metrics.by_label("rejected_total") == expected
     assert query(pg_url, "SELECT device_id, seq FROM events ORDER BY seq") == [("j1", 10), ("j1", 11)]
     assert query(pg_url, "SELECT device_id FROM devices") == [("j1",)]
+
+
+def test_interval_counts_from_the_wire(broker: Mosquitto, db_url: str, tmp_path: Path) -> None:
+    """Until the runner publishes bins (issue 16), publish the documented payload directly."""
+    col = collector(broker.url, db_url, tmp_path)
+    topic = Topics.build("edgetally", "j1").intervals
+    start = 1_800_000_000.0
+    bins = [encode(interval_payload(start + 900 * i, start + 900 * (i + 1), "north", "line", "car", "in", 10 + i, 900.0))
+            for i in range(3)]
+    try:
+        assert wait_until(lambda: col.connected, 10)
+        publish_raw(broker, [(topic, b) for b in bins + bins[:1]])  # one bin delivered twice
+        assert wait_until(lambda: col.metrics.total("messages_total", "intervals") == 4, 10)
+        assert wait_until(lambda: col.queue_depth() == 0 and col.metrics.total("stored_total", "intervals") == 3, 10)
+    finally:
+        col.stop()
+    assert [int(n) for (n,) in query(db_url, "SELECT count FROM interval_counts ORDER BY bin_start")] == [10, 11, 12]
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
@@ -251,3 +273,47 @@ def test_devices_behind_a_bridged_edge_broker(tmp_path: Path) -> None:
         site.stop()
         central.stop()
     assert_exactly(db_url, fleet)
+
+
+def test_events_a_device_had_to_drop_are_reported_as_a_gap(broker: Mosquitto, tmp_path: Path) -> None:
+    """The board's outbox cap drops the oldest events during a long broker outage: the collector
+    cannot store them, but it must say so (seq_gaps, a log line, a metric)."""
+    db_url = f"sqlite:///{tmp_path / 'counts.db'}"
+    col = collector(broker.url, db_url, tmp_path)
+    board = Device("pole1", broker.url, tmp_path, outbox_max_events=10)
+    try:
+        board.emit(5)
+        assert wait_stored([col], 5, 20)
+        broker.stop(kill=False)
+        board.emit(30)  # seq 6..35; the outbox keeps 26..35
+        broker.start()
+        assert wait_until(lambda: col.metrics.total("seq_gaps_total") == 1, 30), col.metrics.render()
+        assert wait_until(lambda: col.metrics.gauges.get("missing_events") == 20, 10)
+    finally:
+        board.close()
+        col.stop()
+    assert query(db_url, "SELECT device_id, first_seq, last_seq, missing FROM seq_gap_status") == [("pole1", 6, 25, 20)]
+    assert event_summary(db_url) == {"pole1": (15, 15, 1, 35)}
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(broker: Mosquitto, db_url: str,
+                                                                        tmp_path: Path, postgres_server: object) -> None:
+    col = collector(broker.url, db_url, tmp_path, spool_max_messages=8, batch_max=4)
+    board = Device("pole1", broker.url, tmp_path)
+    try:
+        board.emit(2)
+        assert wait_stored([col], 2, 20)
+        postgres_server.stop()  # type: ignore[attr-defined]
+        try:
+            board.emit(30)
+            assert wait_until(lambda: col.health() == "database unreachable and spool full: not acknowledging messages", 20)
+            assert col.spool.depth == 8 and col.queue_depth() > 0  # held, unacknowledged: the broker re-sends if we die
+        finally:
+            postgres_server.start()  # type: ignore[attr-defined]
+        assert wait_stored([col], 32, 30), col.metrics.render()
+        assert wait_until(lambda: col.spool.depth == 0 and col.health() is None, 10)
+    finally:
+        board.close()
+        col.stop()
+    assert event_summary(db_url) == {"pole1": (32, 32, 1, 32)}

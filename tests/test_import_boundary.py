@@ -48,3 +48,13 @@ def test_forbidden_names_are_really_importable_or_absent(name: str) -> None:
 
     if importlib.util.find_spec(name) is not None:
         assert name in loaded
+
+
+def test_the_collector_loads_no_converter_stack() -> None:
+    """`edge collect` runs on a server: a PostgreSQL driver is fine, torch and friends are not."""
+    extra = ("import edgetally.cli.collect, edgetally.collect.collector, edgetally.collect.postgres_store\n"
+             "import edgetally.collect.sqlite_store, edgetally.collect.metrics\n"
+             "from edgetally.collect.store import open_store; open_store('postgresql://x@127.0.0.1:1/db')")
+    loaded = _loaded_roots(extra)
+    assert "edgetally" in loaded
+    assert not loaded.intersection(FORBIDDEN), f"the collector imported {sorted(loaded.intersection(FORBIDDEN))}"

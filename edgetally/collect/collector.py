@@ -53,6 +53,7 @@ class Collector:
     def __init__(self, settings: CollectSettings, store: Store | None = None, spool: Spool | None = None,
                  metrics: CollectMetrics | None = None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self._prefix = settings.prefix  # computed once: it is read for every message
         self.store = store or open_store(settings.resolved_db_url())
         self.spool = spool or Spool(settings.resolved_spool(), settings.spool_max_messages)
         self.metrics = metrics or CollectMetrics()
@@ -75,7 +76,8 @@ class Collector:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> Collector:
         s = self.settings
-        log.info("collect: %s -> %s (client id %s, %s, spool %s)", s.mqtt.url, self.store.description,
+        broker = s.mqtt.broker  # not the URL: it may hold a password
+        log.info("collect: mqtt %s:%d -> %s (client id %s, %s, spool %s)", broker.host, broker.port, self.store.description,
                  s.resolved_client_id(), f"shared group {s.share_group}" if s.share_group else "no shared subscription",
                  self.spool.path)
         self._try_store(self.clock())
@@ -172,7 +174,7 @@ class Collector:
 
     def _accept(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         now = self.clock()
-        parsed = parse_message(self.settings.prefix, topic, payload, now, self.settings.max_payload_bytes)
+        parsed = parse_message(self._prefix, topic, payload, now, self.settings.max_payload_bytes)
         if parsed is None:
             self.metrics.inc("ignored_total")
             self._ack_now(mid, qos)
@@ -181,9 +183,10 @@ class Collector:
             self._ack_now(mid, qos)
         else:
             self.metrics.inc("messages_total", label=topic.rsplit("/", 1)[-1])
-            with self._ready:
-                self._queue.append(_Item(topic, payload, now, parsed, mid, qos, self._epoch))
-                self._ready.notify()
+            self._queue.append(_Item(topic, payload, now, parsed, mid, qos, self._epoch))  # deque: thread-safe
+            if len(self._queue) >= self.settings.batch_max:  # else the writer takes it when its linger ends
+                with self._ready:
+                    self._ready.notify()
 
     def _ack_now(self, mid: int, qos: int) -> None:
         if qos and self._client is not None:
@@ -287,7 +290,7 @@ class Collector:
         if result.duplicates:
             self.metrics.inc("duplicates_total", result.duplicates)
         for rec, reason, detail in result.refused:
-            self._refused(f"{self.settings.prefix}/{rec.device_id}", reason, detail)
+            self._refused(f"{self._prefix}/{rec.device_id}", reason, detail)
         self.metrics.add_lags(result.lags_s)
 
     # -- database availability and the spool ---------------------------------------------------------
@@ -323,7 +326,7 @@ class Collector:
             entries = self.spool.oldest(self.settings.batch_max)
             records: list[Record] = []
             for e in entries:
-                parsed = parse_message(self.settings.prefix, e.topic, e.payload, e.received_at, self.settings.max_payload_bytes)
+                parsed = parse_message(self._prefix, e.topic, e.payload, e.received_at, self.settings.max_payload_bytes)
                 if isinstance(parsed, Rejected):
                     self._refused(e.topic, parsed.reason, parsed.detail)
                 elif parsed is not None:

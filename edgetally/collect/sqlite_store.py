@@ -27,6 +27,7 @@ from edgetally.collect.store import (
     unique_intervals,
     walk_gaps,
 )
+from edgetally.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class SqliteStore(Store):
         self.path = path
         self.description = f"sqlite:///{path}"
         self._db: sqlite3.Connection | None = None
+        self._opened_once = False
 
     def open(self) -> None:
         try:
@@ -68,8 +70,11 @@ class SqliteStore(Store):
             db.executescript(schema.SQLITE)
             db.execute("INSERT OR IGNORE INTO edgetally_meta VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),))
         except (OSError, sqlite3.Error) as exc:
+            if not self._opened_once:  # a local file that cannot be opened at start is a wrong path, not an outage
+                raise ConfigError(f"--db {self.description}: cannot open: {exc}") from None
             raise StoreUnavailable(f"{self.path}: {exc}") from None
         self._db = db
+        self._opened_once = True
 
     def close(self) -> None:
         if self._db is not None:

@@ -214,9 +214,7 @@ class Collector:
                 self._housekeeping(now)
             except Exception:
                 log.exception("collect: writer error (retrying in 1 s)")
-                if items:
-                    self._requeue(items)
-                self._stopping.wait(1.0)
+                self._hold(items)
             if self._stopping.is_set() and not self._queue:
                 return
 
@@ -254,8 +252,14 @@ class Collector:
             self._spool_full_logged = True
             log.error("collect: spool full (%d messages) and database away: not acknowledging; the broker "
                       "keeps the rest in our session", self.spool.depth)
-        self._requeue(items)
-        self._stopping.wait(1.0)
+        self._hold(items)
+
+    def _hold(self, items: list[_Item]) -> None:
+        """Keep unacknowledged items for the next try in 1 s; when stopping, let them go: the broker
+        still has them in our session and re-sends them to the next start."""
+        if items and not self._stopping.is_set():
+            self._requeue(items)
+            self._stopping.wait(1.0)
 
     def _ack(self, items: list[_Item]) -> None:
         epoch = self._epoch

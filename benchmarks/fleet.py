@@ -36,9 +36,9 @@ import numpy as np
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
-from collect_support import Device, query
-from mqtt_support import Mosquitto, free_port, wait_until
-from pg_support import Postgres, why_no_postgres
+from collect_support import Device, query  # noqa: E402
+from mqtt_support import Mosquitto, free_port, wait_until  # noqa: E402
+from pg_support import Postgres, why_no_postgres  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fleet.json"
 DEVICES_PER_PROCESS = 50

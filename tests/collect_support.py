@@ -14,7 +14,7 @@ from mqtt_support import make_context, make_event
 
 from edgetally.collect.collector import Collector
 from edgetally.collect.settings import CollectSettings
-from edgetally.sinks import RunContext
+from edgetally.hooks import RunContext
 from edgetally.sinks.mqtt import MqttSettings, MqttSink
 
 

@@ -13,7 +13,7 @@ import pytest
 from collect_support import Device, collector, event_summary, query, wait_stored
 from mqtt_support import MOSQUITTO, Mosquitto, wait_until
 
-from edgetally.sinks import RunStats
+from edgetally.hooks import RunStats
 from edgetally.sinks.topics import Topics, encode, interval_payload
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto not installed (scripts/test.sh installs it)")

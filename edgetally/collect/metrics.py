@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -44,7 +44,7 @@ _SERIES = [
 class CollectMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.counters: Counter[tuple[str, str]] = Counter()  # (name, label value) -> n
+        self.counters: defaultdict[tuple[str, str], float] = defaultdict(float)  # (name, label value) -> n
         self.gauges: dict[str, float] = {}
         self.lags: deque[float] = deque(maxlen=4096)
         self.started = time.time()

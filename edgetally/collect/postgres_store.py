@@ -105,14 +105,14 @@ class PostgresStore(Store):
 
     def open(self) -> None:
         import psycopg
-        from psycopg.conninfo import conninfo_to_dict
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         try:
-            params = {**_DEFAULTS, **conninfo_to_dict(self.url)}
+            conninfo = make_conninfo("", **{**_DEFAULTS, **conninfo_to_dict(self.url)})
         except psycopg.ProgrammingError as exc:
             raise ConfigError(f"--db {self.description}: {exc}") from None
         try:
-            conn = psycopg.connect(**params)
+            conn = psycopg.connect(conninfo)
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
                 conn.execute(schema.POSTGRES)
@@ -187,7 +187,7 @@ class PostgresStore(Store):
         updates = seq_updates(inserted)
         if updates:
             cur.execute(_UPSERT_SEQ, [list(c) for c in zip(*[(u.device_id, u.first_seq, u.max_seq, u.max_seq_ts,
-                                                               u.last_event_at) for u in updates])])
+                                                               u.last_event_at) for u in updates], strict=True)])
         return result
 
     @staticmethod
@@ -207,7 +207,7 @@ class PostgresStore(Store):
     def _write_intervals(cur: Any, intervals: list[Any], now: float) -> WriteResult:
         result = WriteResult()
         cols = [list(c) for c in zip(*[(r.device_id, r.counter, r.class_name, r.direction, r.start, r.end, r.kind,
-                                        r.count, r.observed_s, r.frames, r.extra, r.received_at) for r in intervals])]
+                                        r.count, r.observed_s, r.frames, r.extra, r.received_at) for r in intervals], strict=True)]
         cur.execute(_UPSERT_INTERVALS, (now, *cols))
         result.inserted["intervals"] += len(cur.fetchall())
         return result

@@ -3,7 +3,8 @@ publish through the runner's own MqttSink + outbox (threads in this process), an
 as the real `edge collect` command in its own process.
 
     .venv/bin/python -m benchmarks.fleet [--devices 200] [--rate 2] [--seconds 60] [--db postgres|sqlite]
-                                         [--ingest-events 50000] [--skip-scenario] [--skip-ingest]
+                                         [--collectors 1] [--ingest-events 50000] [--ingest-repeats 2]
+                                         [--skip-scenario] [--skip-ingest]
 
 Scenario: N devices x R events/s for S seconds; the broker is restarted once (at S/4) and the
 database stopped for 10 s (from S/2). Reports events lost, duplicates, sequence gaps, ingest
@@ -56,12 +57,18 @@ class CollectorProcess:
                      "--spool", str(workdir / f"spool-{client_id}.sqlite"), "--metrics", f"127.0.0.1:{self.port}", *extra]
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> CollectorProcess:
+    def spawn(self) -> CollectorProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_healthy(self) -> CollectorProcess:
         if not wait_until(lambda: self.get("/healthz").startswith("ok"), 60, 0.1):
             raise RuntimeError(f"collector did not become healthy; see {self.log}")
         return self
+
+    def start(self) -> CollectorProcess:
+        return self.spawn().wait_healthy()
 
     def get(self, path: str) -> str:
         try:
@@ -230,13 +237,16 @@ def _ms(values: np.ndarray, q: float) -> float | None:
 
 
 def max_ingest(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postgres | None, n_collectors: int,
-               ) -> dict[str, Any]:
-    name = f"ingest{n_collectors}"
+               repeat: int = 0) -> dict[str, Any]:
+    name = f"ingest{n_collectors}r{repeat}"
     db_url = db.create_database(name) if db is not None else f"sqlite:///{tmp / (name + '.db')}"
     share = ["--share", name] if n_collectors > 1 else []
     cols = [CollectorProcess(broker, db_url, tmp, f"{name}-{i}", *share) for i in range(n_collectors)]
-    for c in cols:  # creates the sessions (and the shared subscription), then leaves
-        c.start().stop()
+    startup_cpu = 0.0
+    for c in cols:  # creates the sessions (and the shared subscription), then leaves; measures a start's CPU
+        c.start()
+        startup_cpu += _cpu_seconds([c.proc.pid] if c.proc else [])
+        c.stop()
     per_device = args.ingest_events // 20
     devices = [Device(f"{name}-dev{i:02d}", broker.url, tmp) for i in range(20)]
     for d in devices:
@@ -245,13 +255,17 @@ def max_ingest(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postg
     for d in devices:
         d.close()
     total = per_device * 20
-    for c in cols:
-        c.start()
-    pids = {"collectors": [c.proc.pid for c in cols if c.proc], "mosquitto": [broker.proc.pid] if broker.proc else [],
-            "postgres": _postgres_pids(db)}
+    pids = {"mosquitto": [broker.proc.pid] if broker.proc else [], "postgres": _postgres_pids(db)}
     cpu0 = {k: _cpu_seconds(v) for k, v in pids.items()}
+    for c in cols:  # all at once: the drain's clock starts with the first row stored
+        c.spawn()
+    for c in cols:
+        c.wait_healthy()
+    pids["postgres"] = _postgres_pids(db)  # with the collectors' backends
     ok = wait_until(lambda: int(query(db_url, "SELECT count(*) FROM events")[0][0]) >= total, 600, 0.5)
-    cpu = {k: round(_cpu_seconds(v) - cpu0[k], 2) for k, v in pids.items()}
+    cpu = {k: round(_cpu_seconds(v) - cpu0.get(k, 0.0), 2) for k, v in pids.items()}
+    # a collector's CPU from its start, less what starting one costs (imports, connect)
+    cpu["collectors"] = round(_cpu_seconds([c.proc.pid for c in cols if c.proc]) - startup_cpu, 2)
     shares = [c.metric(STORED) for c in cols]
     for c in cols:
         c.stop()
@@ -298,6 +312,7 @@ def main() -> int:
     ap.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     ap.add_argument("--collectors", type=int, default=1, help="scenario collectors (2+: a shared subscription)")
     ap.add_argument("--ingest-events", type=int, default=50_000)
+    ap.add_argument("--ingest-repeats", type=int, default=2, help="runs of (1 collector, 2 collectors), interleaved")
     ap.add_argument("--skip-scenario", action="store_true")
     ap.add_argument("--skip-ingest", action="store_true")
     args = ap.parse_args()
@@ -316,7 +331,8 @@ def main() -> int:
                 out["scenario"] = scenario(args, tmp, broker, db)
                 print("scenario", json.dumps(out["scenario"]), flush=True)
             if not args.skip_ingest:
-                out["max_ingest"] = [max_ingest(args, tmp, broker, db, n) for n in (1, 2)]
+                out["max_ingest"] = [max_ingest(args, tmp, broker, db, n, r)
+                                     for r in range(args.ingest_repeats) for n in (1, 2)]  # interleaved
                 print("max_ingest", json.dumps(out["max_ingest"]), flush=True)
         finally:
             broker.stop()

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _REJECT_LOG_EVERY_S = 10.0
 _REPLAY_BUDGET_S = 1.0
+_DB_WARN_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ class Collector:
         self._db_next_try = 0.0
         self._db_backoff = 1.0
         self._last_reject_log: dict[str, float] = {}
-        self._spool_full_logged = False
+        self._holding = False  # messages we can neither store nor spool: acknowledgements stopped
+        self._last_db_warning = -1e9
         self._next_gap_check = 0.0
         self._next_log = 0.0
 
@@ -112,7 +114,7 @@ class Collector:
             return "writer thread stopped"
         if not self.connected:
             return "not connected to the MQTT broker"
-        if not self.db_up and self.spool.room() == 0:
+        if self._holding:
             return "database unreachable and spool full: not acknowledging messages"
         return None
 
@@ -239,20 +241,23 @@ class Collector:
             try:
                 self._account(self._write([i.record for i in items]))
                 self._ack(items)
+                self._holding = False
                 return
             except StoreUnavailable as exc:
                 self._lost_db(exc)
-        if self.spool.room() >= len(items):
-            self.spool.append([(i.topic, i.payload, i.received_at) for i in items])
-            self.metrics.inc("spooled_total", len(items))
-            self._spool_full_logged = False
-            self._ack(items)
+        fits, rest = items[:self.spool.room()], items[self.spool.room():]
+        if fits:
+            self.spool.append([(i.topic, i.payload, i.received_at) for i in fits])
+            self.metrics.inc("spooled_total", len(fits))
+            self._ack(fits)
+        if not rest:
+            self._holding = False
             return
-        if not self._spool_full_logged:
-            self._spool_full_logged = True
+        if not self._holding:
             log.error("collect: spool full (%d messages) and database away: not acknowledging; the broker "
                       "keeps the rest in our session", self.spool.depth)
-        self._hold(items)
+        self._holding = True
+        self._hold(rest)
 
     def _hold(self, items: list[_Item]) -> None:
         """Keep unacknowledged items for the next try in 1 s; when stopping, let them go: the broker
@@ -305,10 +310,11 @@ class Collector:
             self.store.open()
         except StoreUnavailable as exc:
             self._db_next_try = now + self._db_backoff
-            if self._db_backoff == 1.0 or self._db_backoff >= self.settings.db_retry_max_s:
-                log.warning("collect: database %s unreachable (%s); spooling to %s, retrying",
-                            self.store.description, exc, self.spool.path)
             self._db_backoff = min(self._db_backoff * 2, self.settings.db_retry_max_s)
+            if time.monotonic() - self._last_db_warning >= _DB_WARN_EVERY_S:
+                self._last_db_warning = time.monotonic()
+                log.warning("collect: database %s unreachable (%s); spooling to %s, retrying every %.0f s at most",
+                            self.store.description, exc, self.spool.path, self.settings.db_retry_max_s)
             return
         self.db_up, self._db_backoff = True, 1.0
         self.metrics.set("db_up", 1)

@@ -121,7 +121,7 @@ class PostgresStore(Store):
         except psycopg.OperationalError as exc:
             if str(exc).startswith("connection is bad: invalid"):  # libpq refused an option value: no retry helps
                 raise ConfigError(f"--db {self.description}: {str(exc).removeprefix('connection is bad: ')}") from None
-            raise StoreUnavailable(f"{self.description}: {str(exc).strip()}") from None
+            raise StoreUnavailable(str(exc).strip().replace("\n", " ")) from None
         except psycopg.Error as exc:  # e.g. no right to create tables: retrying will not help either
             raise ConfigError(f"--db {self.description}: cannot set up the collector's tables: {str(exc).splitlines()[0]}") from None
         self._conn = conn

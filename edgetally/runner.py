@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Sequence
 
@@ -20,11 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None = None,
-                 health_addr: str | None = None, hooks: Sequence[Hook] = ()) -> dict[str, Any]:
+                 health_addr: str | None = None, hooks: Sequence[Hook] = (),
+                 config_path: Path | None = None) -> dict[str, Any]:
     """Run one counting pipeline to the end of its source (or a signal); return the summary dict.
 
     ``reload`` re-reads the settings on SIGHUP or an MQTT reload command; ``health_addr`` serves
-    /healthz and /metrics. ``hooks``: extra listeners (annotated video, snapshots).
+    /healthz and /metrics. ``hooks``: extra listeners (annotated video, pacing). ``config_path``:
+    the settings' YAML, which the dashboard's editor may change (``cmd/config``).
     """
     previous = _current_handlers()
     early = _hold_sighup()
@@ -33,7 +36,7 @@ def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None
     progress = Progress(settings.max_frames)
     try:
         load = service.notifier.wrap_reload(reload) if reload is not None else None
-        pipeline = build_pipeline(settings, hooks=[*hooks, *service.hooks], reload=load)
+        pipeline = build_pipeline(settings, hooks=[*hooks, *service.hooks], reload=load, config_path=config_path)
         _install_stop_signals(pipeline)
         install_sighup(pipeline, service.notifier)
         if early.is_set():

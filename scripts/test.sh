@@ -25,6 +25,19 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
+# Other system tools some tests drive for real (each test skips with a reason without its tool):
+# cloud-init validates `edge provision` output; strace counts the outbox's fsyncs.
+for tool in cloud-init:cloud-init strace:strace; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}" >/dev/null) \
+        || echo "warning: could not install ${tool#*:}; the tests that need it will skip" >&2
+    else
+      echo "warning: ${tool%%:*} not found and not root; the tests that need it will skip" >&2
+    fi
+  fi
+done
+
 # `edge collect`'s tests run a real PostgreSQL server (initdb + pg_ctl in a temp dir, as an
 # unprivileged user); same pattern: install it where we can, otherwise they skip.
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

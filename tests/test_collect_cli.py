@@ -17,6 +17,14 @@ from mqtt_support import MOSQUITTO, Mosquitto, free_port, wait_until
 from edgetally.cli import main
 
 RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
+try:
+    import psycopg  # noqa: F401
+
+    NO_PSYCOPG = False
+except ImportError:
+    NO_PSYCOPG = True
+_NEEDS_PSYCOPG = pytest.mark.skipif(NO_PSYCOPG, reason="psycopg not installed (pip install 'edgetally[collect]'): "
+                                                       "it checks the PostgreSQL URL")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -24,8 +32,10 @@ RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
     (["--db", "sqlite:///"], "expected sqlite:///path/to/file.db"),
     (["--share", "a/b"], "share_group"),
     (["--mqtt", "http://broker"], "expected scheme mqtt:// or mqtts://"),
-    (["--db", "postgresql://x@127.0.0.1/db?sslmode=sometimes"], 'invalid sslmode value: "sometimes"'),
-    (["--db", "postgresql://x@127.0.0.1/db?bogus=1"], 'invalid URI query parameter: "bogus"'),
+    pytest.param(["--db", "postgresql://x@127.0.0.1/db?sslmode=sometimes"], 'invalid sslmode value: "sometimes"',
+                 marks=_NEEDS_PSYCOPG),
+    pytest.param(["--db", "postgresql://x@127.0.0.1/db?bogus=1"], 'invalid URI query parameter: "bogus"',
+                 marks=_NEEDS_PSYCOPG),
     (["--metrics", "nowhere"], "expected HOST:PORT"),
     (["--batch", "0"], "Invalid value for '--batch'"),
     (["--db", "sqlite:////proc/no/such/dir/counts.db"], "cannot open"),

@@ -22,6 +22,8 @@ from edgetally.collect.messages import (
     parse_message,
 )
 from edgetally.collect.store import open_store
+from edgetally.history.rows import IntervalRow
+from edgetally.sinks.topics import interval_payload
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = (REPO / "docs" / "collect.md").read_text()
@@ -41,6 +43,8 @@ def sample(url: str) -> None:
         for dev in ("j1", "j2") for seq in (*range(1, 40), *range(45, 60))
     ]
     records += [IntervalRecord("j1", "north", "line", "car", "in", now - 1800, now - 900, 9, 812.0, 20000, None, now),
+                IntervalRecord("j1", "junction", "movement", "car", "north->east", now - 1800, now - 900, 4, 812.0, 20000,
+                               None, now),
                 StatusRecord("j1", "availability", "online", now), StatusRecord("j2", "availability", "offline", now),
                 StatusRecord("j1", "stats", '{"v":1,"ts":1,"fps":12.5,"outbox_depth":0,"outbox_dropped":3}', now)]
     store = open_store(url)
@@ -91,7 +95,9 @@ def test_the_documented_interval_payload_is_what_the_collector_accepts() -> None
     section = DOC[DOC.index("## Interval counts"):]
     payload = re.search(r"```json\n(.*?)```", section, flags=re.DOTALL).group(1)  # type: ignore[union-attr]
     rec = parse_message("edgetally", "edgetally/j1/intervals", payload.encode(), 0.0)
-    assert isinstance(rec, IntervalRecord) and (rec.count, rec.observed_s) == (12, 897.5)
+    assert isinstance(rec, IntervalRecord) and (rec.count, rec.observed_s, rec.extra) == (12, 897.5, None)
+    device = interval_payload(IntervalRow(1777875300, 900, "junction-3", "north", "line", "car", "in", 12, 22400, 897.5).to_json())
+    assert json.loads(payload).keys() == device.keys()  # the documented row is the device's row, key for key
 
 
 def test_dashboard_is_an_importable_grafana_dashboard() -> None:

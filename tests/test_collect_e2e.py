@@ -13,8 +13,13 @@ import pytest
 from collect_support import Device, collector, event_summary, query, wait_stored
 from mqtt_support import MOSQUITTO, Mosquitto, wait_until
 
-from edgetally.hooks import RunStats
+from edgetally.config.models import IntervalSettings, MovementSettings
+from edgetally.history.rows import stored_rows
+from edgetally.history.store import HistoryStore
+from edgetally.hooks import CounterInfo, RunContext, RunStats
+from edgetally.sinks.intervals import IntervalSink
 from edgetally.sinks.topics import Topics, encode, interval_payload
+from edgetally.structures import CountEvent, CountTotals
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto not installed (scripts/test.sh installs it)")
 
@@ -113,21 +118,66 @@ def test_bad_input_on_the_wire_is_refused_counted_and_never_stored(broker: Mosqu
     assert query(pg_url, "SELECT device_id FROM devices") == [("j1",)]
 
 
-def test_interval_counts_from_the_wire(broker: Mosquitto, db_url: str, tmp_path: Path) -> None:
-    """Until the runner publishes bins (issue 16), publish the documented payload directly."""
+def test_a_devices_interval_sink_lands_in_interval_counts(broker: Mosquitto, db_url: str, tmp_path: Path) -> None:
+    """The device's own IntervalSink (1-minute bins, a zone, a junction) publishing through its MqttSink's
+    outbox: every closed bin's rows are stored as the device computed them (counts, observed seconds,
+    frames, zone occupancy, movements), a redelivered row changes nothing."""
+    t0 = 1_800_000_000  # a bin boundary
+    clock = [float(t0)]
+    dev = Device("j1", broker.url, tmp_path)
+    ctx = RunContext("j1", [CounterInfo("line1", "line", ("in", "out")), CounterInfo("gate", "line", ("in", "out")),
+                            CounterInfo("Z", "zone", ("entered", "exited"))], ["car"], CountTotals())
+    history = tmp_path / "history-j1.sqlite"
+    sink = IntervalSink(IntervalSettings(bin="1m", history=history, sync="normal"),
+                        [MovementSettings(name="junction", approaches=["line1", "gate"])], device_id="j1",
+                        publisher=dev.sink, declared_classes=["car"], clock=lambda: clock[0], timer_s=None)
+    events = {2 * k + s: CountEvent(c, "line", "car", d, k, 2 * k + s, 2.0 * k + s)
+              for k in range(1, 5) for s, c, d in ((0, "line1", "in"), (1, "gate", "out"))}  # 4 cars line1 -> gate
+    events[12] = CountEvent("Z", "zone", "car", "entered", 9, 12, 12.0)
+    events[22] = CountEvent("Z", "zone", "car", "exited", 9, 22, 22.0)
+    events[70] = CountEvent("line1", "line", "car", "out", 5, 70, 70.0)  # bin 2: a car leaving by line1 (?->line1)
     col = collector(broker.url, db_url, tmp_path)
-    topic = Topics.build("edgetally", "j1").intervals
-    start = 1_800_000_000.0
-    bins = [encode(interval_payload(start + 900 * i, start + 900 * (i + 1), "north", "line", "car", "in", 10 + i, 900.0))
-            for i in range(3)]
     try:
-        assert wait_until(lambda: col.connected, 10)
-        publish_raw(broker, [(topic, b) for b in bins + bins[:1]])  # one bin delivered twice
-        assert wait_until(lambda: col.metrics.total("messages_total", "intervals") == 4, 10)
-        assert wait_until(lambda: col.queue_depth() == 0 and col.metrics.total("stored_total", "intervals") == 3, 10)
+        sink.open(ctx)
+        assert wait_until(lambda: col.connected and dev.sink.connected, 10)
+        # a frame each second: bin 1 fully observed; bin 2 seen for 29 s, then the camera is out until t0 + 125
+        for second in [*range(0, 90), 125]:
+            clock[0] = t0 + second
+            ev = events.get(second)
+            if ev is not None:
+                cumulative = ctx.totals.add(ev)
+                dev.sink.event(ev, cumulative)
+                sink.event(ev, cumulative)
+            sink.observe([], float(second))
+        rows = 7 + 8  # line1, gate: in/out; Z: entered/exited; line1->gate; bin 2 also ?->line1 (a key once seen)
+        assert wait_until(lambda: col.metrics.total("stored_total", "intervals") == rows, 20), col.metrics.render()
+        first = Topics.build("edgetally", "j1").intervals
+        publish_raw(broker, [(first, encode(interval_payload(stored_rows(HistoryStore(history, "j1"))[0].to_json())))])
+        assert wait_until(lambda: col.metrics.total("messages_total", "intervals") == rows + 1 and col.queue_depth() == 0, 10)
     finally:
+        sink.close()
+        dev.close()
         col.stop()
-    assert [int(n) for (n,) in query(db_url, "SELECT count FROM interval_counts ORDER BY bin_start")] == [10, 11, 12]
+    assert col.metrics.total("rejected_total") == 0 and col.metrics.total("stored_total", "intervals") == rows
+    start = "bin_start" if db_url.startswith("sqlite") else "extract(epoch FROM bin_start)"
+    stored = {(c, cls, d, int(s)): (k, int(n), float(o), int(f), json.loads(x) if isinstance(x, str) else x)
+              for c, cls, d, s, k, n, o, f, x in query(db_url, f"SELECT counter, class, dir, {start}, kind, count, "
+                                                              "observed_s, frames, extra FROM interval_counts")}
+    device = {(r.counter, r.class_name, r.direction, r.start): r for r in stored_rows(HistoryStore(history, "j1"))
+              if r.start < t0 + 120}
+    # a key first counted in bin 2 was unknown when bin 1 was published; the device's history reads it 0 there
+    unpublished = ("junction", "car", "?->line1", t0)
+    assert device.keys() - stored.keys() == {unpublished} and device[unpublished].count == 0
+    for key in stored:
+        r = device[key]
+        occupancy = {"occupancy_mean": r.to_json()["occupancy_mean"], "occupancy_peak": r.occupancy_peak} \
+            if r.kind == "zone" else None
+        assert stored[key] == (r.kind, r.count, r.observed_s, r.frames, occupancy), key
+    assert stored[("line1", "car", "in", t0)][1:4] == (4, 60.0, 60)
+    assert stored[("line1", "car", "out", t0 + 60)][1:4] == (1, 29.0, 30)
+    assert stored[("junction", "car", "line1->gate", t0)][:2] == ("movement", 4)
+    assert stored[("junction", "car", "?->line1", t0 + 60)][:2] == ("movement", 1)
+    assert stored[("Z", "car", "entered", t0)][4] == {"occupancy_mean": round(10 / 60, 3), "occupancy_peak": 1}
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)

@@ -13,14 +13,26 @@ from edgetally.collect.messages import (
     StatusRecord,
     parse_message,
 )
+from edgetally.history.rows import IntervalRow
 from edgetally.sinks.topics import Topics, encode, event_payload, interval_payload
 from edgetally.structures import CountEvent
 
 T = 1_800_000_000.0
 EVENT = {"v": 1, "seq": 7, "ts": T, "counter": "north", "kind": "line", "class": "car", "dir": "in",
          "track_id": 3, "score": 0.8, "frame": 120, "src_ts": 4.8}
-INTERVAL = {"v": 1, "start": T, "end": T + 900, "counter": "north", "kind": "line", "class": "car", "dir": "in",
-            "count": 12, "observed_s": 897.5, "frames": 22400}
+TI = 1_800_000_000  # a 900 s bin boundary
+
+
+def device_interval(kind: str = "line", direction: str = "in", **fields: object) -> dict:
+    """What a device's IntervalSink publishes for one closed bin: ``IntervalRow.to_json`` through
+    ``topics.interval_payload``."""
+    row = IntervalRow(**{"start": TI, "bin_s": 900, "device": "j1", "counter": "north", "kind": kind,  # type: ignore[arg-type]
+                         "class_name": "car", "direction": direction, "count": 12, "frames": 22400,
+                         "observed_s": 897.5, **fields})
+    return interval_payload(row.to_json())
+
+
+INTERVAL = device_interval()
 
 
 def parse(topic: str, payload: bytes | dict, prefix: str = "edgetally") -> object:
@@ -41,12 +53,30 @@ def test_the_runners_own_event_payload_round_trips() -> None:
     assert rec == EventRecord("junction-3", 12, T, "north line", "line", "car", "out", 9, 0.91, 44, 1.76, None, T + 1)
 
 
-def test_the_interval_contract_round_trips_and_keeps_unknown_keys() -> None:
-    payload = interval_payload(T, T + 900, "north", "line", "car", "in", 12, 897.5, frames=22400, movement="N>E")
-    rec = parse(Topics.build("edgetally", "j1").intervals, encode(payload))
+def test_the_devices_interval_row_round_trips() -> None:
+    rec = parse(Topics.build("edgetally", "j1").intervals, encode(INTERVAL))
+    assert rec == IntervalRecord("j1", "north", "line", "car", "in", TI, TI + 900, 12, 897.5, 22400, None, T + 1)
+
+
+def test_a_zone_rows_occupancy_is_kept_in_extra() -> None:
+    payload = device_interval("zone", "entered", count=3, observed_s=900.0, occ_s=1800.0, occupancy_peak=4)
+    rec = parse("edgetally/j1/intervals", encode(payload))
+    assert isinstance(rec, IntervalRecord) and (rec.kind, rec.direction, rec.count) == ("zone", "entered", 3)
+    assert json.loads(rec.extra or "{}") == {"occupancy_mean": 2.0, "occupancy_peak": 4}
+
+
+@pytest.mark.parametrize("movement", ["west->north", "north->north", "north->?", "?->east"])
+def test_movement_rows_keep_origin_to_destination_as_the_direction(movement: str) -> None:
+    payload = device_interval("movement", movement, count=5)
+    assert payload["origin"] + "->" + payload["destination"] == movement  # restated by the device, not stored twice
+    rec = parse("edgetally/j1/intervals", encode(payload))
     assert isinstance(rec, IntervalRecord)
-    assert (rec.start, rec.end, rec.count, rec.observed_s, rec.frames) == (T, T + 900, 12, 897.5, 22400)
-    assert json.loads(rec.extra or "{}") == {"movement": "N>E"}
+    assert (rec.kind, rec.direction, rec.count, rec.extra) == ("movement", movement, 5, None)
+
+
+def test_unknown_interval_keys_are_kept_as_json() -> None:
+    rec = parse("edgetally/j1/intervals", {**INTERVAL, "lane": 2})
+    assert isinstance(rec, IntervalRecord) and json.loads(rec.extra or "{}") == {"lane": 2}
 
 
 @pytest.mark.parametrize(("leaf", "payload", "field", "value"), [
@@ -104,8 +134,22 @@ BAD = [
      json.dumps({**EVENT, "class": "SURROGATE"}).replace("SURROGATE", "\\ud800").encode(), "bad_field"),
     ("NUL in an extra key", "edgetally/j1/events", {**EVENT, "note": "x\u0000"}, "bad_field"),
     ("200-char counter", "edgetally/j1/events", {**EVENT, "counter": "c" * 200}, "bad_field"),
-    ("interval end before start", "edgetally/j1/intervals", {**INTERVAL, "end": T - 1}, "bad_field"),
-    ("interval longer than a day", "edgetally/j1/intervals", {**INTERVAL, "end": T + 90_000}, "bad_field"),
+    ("interval end before start", "edgetally/j1/intervals", {**INTERVAL, "end_ts": TI - 1}, "bad_field"),
+    ("interval longer than a day", "edgetally/j1/intervals", {**INTERVAL, "end_ts": TI + 90_000, "bin_s": 90_000},
+     "bad_field"),
+    ("interval bin_s not end - start", "edgetally/j1/intervals", {**INTERVAL, "bin_s": 60}, "bad_field"),
+    ("interval without kind", "edgetally/j1/intervals", {k: v for k, v in INTERVAL.items() if k != "kind"},
+     "missing_field"),
+    ("interval of an unknown kind", "edgetally/j1/intervals", {**INTERVAL, "kind": "polygon"}, "bad_field"),
+    ("zone direction on a line interval", "edgetally/j1/intervals", {**INTERVAL, "direction": "entered"}, "bad_field"),
+    ("movement direction on a line interval", "edgetally/j1/intervals", {**INTERVAL, "direction": "north->east"},
+     "bad_field"),
+    ("movement without ->", "edgetally/j1/intervals", device_interval("movement", "north"), "bad_field"),
+    ("movement with an empty end", "edgetally/j1/intervals", device_interval("movement", "north->"), "bad_field"),
+    ("movement with two ->", "edgetally/j1/intervals", device_interval("movement", "a->b->c"), "bad_field"),
+    ("interval in a made-up start/end/dir form", "edgetally/j1/intervals",
+     {"v": 1, "start": T, "end": T + 900, "counter": "north", "kind": "line", "class": "car", "dir": "in", "count": 1,
+      "observed_s": 900.0}, "missing_field"),
     ("interval observed more than its length", "edgetally/j1/intervals", {**INTERVAL, "observed_s": 5000}, "bad_field"),
     ("negative interval count", "edgetally/j1/intervals", {**INTERVAL, "count": -1}, "bad_field"),
     ("availability garbage", "edgetally/j1/availability", b"maybe", "bad_value"),

@@ -42,9 +42,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
             with sqlite3.connect(tmp_path / "c.db") as conn:
                 return conn.execute(sql).fetchall()
     else:
+        url = request.getfixturevalue("pg_url")  # skips without a server or psycopg
         import psycopg
-
-        url = request.getfixturevalue("pg_url")
 
         def query(sql: str) -> list[tuple]:
             with psycopg.connect(url) as conn:

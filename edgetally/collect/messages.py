@@ -2,7 +2,8 @@
 
 Everything a device can send is validated here, before anything touches a database: a payload
 that fails is refused with a stable ``reason`` (a metric label), never written. The contract is
-the one in docs/mqtt.md (events, state) and docs/collect.md (interval counts). Unknown keys in
+the one in docs/mqtt.md (events, state) and docs/collect.md (interval counts: what the device's
+``IntervalSink`` publishes, ``IntervalRow.to_json`` through ``topics.interval_payload``). Unknown keys in
 an event or interval are kept (``extra``, JSON): devices may add keys without bumping ``"v"``.
 Strings must be storable everywhere: no control characters (PostgreSQL text refuses NUL) and
 valid UTF-8 (a JSON ``"\\ud800"`` escape would decode to a lone surrogate).
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from edgetally.history.rows import MOVEMENT_SEPARATOR
 from edgetally.sinks.topics import (
     AVAILABILITY,
     PAYLOAD_VERSION,
@@ -31,6 +33,7 @@ _DEVICE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")  # what sinks.topics.sanitize_
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 LINE_DIRS, ZONE_DIRS = ("in", "out"), ("entered", "exited")
+INTERVAL_KINDS = ("line", "zone", "movement")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class EventRecord:
 class IntervalRecord:
     device_id: str
     counter: str
-    kind: str | None
+    kind: str  # line | zone | movement
     class_name: str
     direction: str
     start: float
@@ -121,7 +124,11 @@ def parse_message(prefix: str, topic: str, payload: bytes, received_at: float,
 
 # -- payload kinds ---------------------------------------------------------------------------------
 _EVENT_KEYS = ("v", "seq", "ts", "counter", "kind", "class", "dir", "track_id", "score", "frame", "src_ts")
-_INTERVAL_KEYS = ("v", "start", "end", "counter", "kind", "class", "dir", "count", "observed_s", "frames")
+# The device's IntervalRow.to_json (edgetally.history.rows) through topics.interval_payload. The ISO
+# bin_start/bin_end, bin_s, the payload's device and a movement's origin/destination restate other
+# keys (the topic's device id is the one stored); zone occupancy and any newer key go to ``extra``.
+_INTERVAL_KEYS = ("v", "start_ts", "end_ts", "counter", "kind", "class", "direction", "count", "observed_s", "frames",
+                  "bin_start", "bin_end", "bin_s", "device", "origin", "destination")
 
 
 def _event(device: str, obj: dict[str, Any], received_at: float) -> EventRecord:
@@ -140,21 +147,36 @@ def _event(device: str, obj: dict[str, Any], received_at: float) -> EventRecord:
 
 def _interval(device: str, obj: dict[str, Any], received_at: float) -> IntervalRecord:
     _version(obj)
-    start = _number(_need(obj, "start"), "start", 0, MAX_TS)
-    end = _number(_need(obj, "end"), "end", start, MAX_TS)
+    start = _number(_need(obj, "start_ts"), "start_ts", 0, MAX_TS)
+    end = _number(_need(obj, "end_ts"), "end_ts", start, MAX_TS)
     if not 0 < end - start <= 86400:
-        raise _Bad("bad_field", f"end - start: expected 0 < seconds <= 86400, got {end - start:g}")
-    kind = None if obj.get("kind") is None else _choice(obj["kind"], "kind", ("line", "zone"))
-    dirs = LINE_DIRS if kind == "line" else ZONE_DIRS if kind == "zone" else LINE_DIRS + ZONE_DIRS
+        raise _Bad("bad_field", f"end_ts - start_ts: expected 0 < seconds <= 86400, got {end - start:g}")
+    if "bin_s" in obj and _number(obj["bin_s"], "bin_s", 0, 86400) != end - start:
+        raise _Bad("bad_field", f"bin_s: expected end_ts - start_ts = {end - start:g}, got {str(obj['bin_s'])[:40]!r}")
+    kind = _choice(_need(obj, "kind"), "kind", INTERVAL_KINDS)
     frames = obj.get("frames")
     return IntervalRecord(
         device_id=device, counter=_text(_need(obj, "counter"), "counter"), kind=kind,
-        class_name=_text(_need(obj, "class"), "class"), direction=_choice(_need(obj, "dir"), "dir", dirs),
+        class_name=_text(_need(obj, "class"), "class"), direction=_interval_direction(kind, _need(obj, "direction")),
         start=start, end=end, count=_int(_need(obj, "count"), "count", 0),
         observed_s=_number(_need(obj, "observed_s"), "observed_s", 0, end - start + 1.0),
         frames=None if frames is None else _int(frames, "frames", 0), extra=_extra(obj, _INTERVAL_KEYS),
         received_at=received_at,
     )
+
+
+def _interval_direction(kind: str, value: Any) -> str:
+    """``in``/``out`` (line), ``entered``/``exited`` (zone), ``ORIGIN->DESTINATION`` (movement, ``?`` for
+    an open end, as ``edgetally.counting.movements.movement_name`` writes it)."""
+    if kind == "line":
+        return _choice(value, "direction", LINE_DIRS)
+    if kind == "zone":
+        return _choice(value, "direction", ZONE_DIRS)
+    text = _text(value, "direction")
+    origin, sep, destination = text.partition(MOVEMENT_SEPARATOR)
+    if not sep or not origin or not destination or MOVEMENT_SEPARATOR in destination:
+        raise _Bad("bad_field", f"direction: a movement is ORIGIN{MOVEMENT_SEPARATOR}DESTINATION, got {text[:40]!r}")
+    return text
 
 
 # -- field checks ----------------------------------------------------------------------------------

@@ -6,10 +6,13 @@ Layout (DESIGN.md section 4)::
     <prefix>/<device>/state                             init | ready | degraded | error     retained
     <prefix>/<device>/counter/<counter>/<class>/<dir>   cumulative integer                  retained, QoS 1
     <prefix>/<device>/events                            JSON event, one per crossing        QoS 1
-    <prefix>/<device>/intervals                         JSON interval count, one per closed bin x counter x class x dir   QoS 1
     <prefix>/<device>/stats                             JSON stats                          retained
     <prefix>/<device>/snapshot                          annotated JPEG (optional, demo)     retained
-    <prefix>/<device>/cmd/<name>                        commands in (reset, snapshot, reload)
+    <prefix>/<device>/intervals                         JSON row per closed bin x key       QoS 1 (outbox)
+    <prefix>/<device>/interval/<counter>/<class>/<dir>  latest closed bin's row             retained
+    <prefix>/<device>/movements                         JSON per decided track movement     QoS 1 (outbox)
+    <prefix>/<device>/config                            geometry, classes, labels, frame    retained
+    <prefix>/<device>/cmd/<name>                        commands in (reset, snapshot, reload, config)
     <prefix>/<device>/cmd/result                        command answers out
     <ha_prefix>/device/<device>/config                  Home Assistant device discovery    retained
 
@@ -31,7 +34,7 @@ PAYLOAD_VERSION = 1
 ONLINE, OFFLINE, STOPPED = "online", "offline", "stopped"
 AVAILABILITY = (ONLINE, OFFLINE, STOPPED)
 STATES = ("init", "ready", "degraded", "error")
-COMMANDS = ("reset", "snapshot", "reload")
+COMMANDS = ("reset", "snapshot", "reload", "config")
 RESULT = "result"
 
 # MQTT wildcards, the level separator, NUL and anything not printable would either split a
@@ -79,16 +82,28 @@ class Topics:
         return f"{self.base}/events"
 
     @property
-    def intervals(self) -> str:
-        return f"{self.base}/intervals"
-
-    @property
     def stats(self) -> str:
         return f"{self.base}/stats"
 
     @property
     def snapshot(self) -> str:
         return f"{self.base}/snapshot"
+
+    @property
+    def intervals(self) -> str:
+        return f"{self.base}/intervals"
+
+    def interval(self, counter: str, class_name: str, direction: str) -> str:
+        segs = (sanitize_segment(counter), sanitize_segment(class_name), sanitize_segment(direction))
+        return f"{self.base}/interval/{'/'.join(segs)}"
+
+    @property
+    def movements(self) -> str:
+        return f"{self.base}/movements"
+
+    @property
+    def config(self) -> str:
+        return f"{self.base}/config"
 
     def counter(self, counter: str, class_name: str, direction: str) -> str:
         segs = (sanitize_segment(counter), sanitize_segment(class_name), sanitize_segment(direction))
@@ -147,21 +162,20 @@ def event_payload(seq: int, event: CountEvent, ts: float | None = None) -> dict[
     }
 
 
-def interval_payload(
-    start: float, end: float, counter: str, kind: str, class_name: str, direction: str, count: int,
-    observed_s: float, frames: int | None = None, **extra: Any,
-) -> dict[str, Any]:
-    """One closed bin of one counter/class/direction (the contract in docs/collect.md).
+def interval_payload(row: dict[str, Any]) -> dict[str, Any]:
+    """One closed bin x counter x class x direction (``edgetally.history.rows.IntervalRow.to_json``)."""
+    return {"v": PAYLOAD_VERSION, **row}
 
-    ``start``/``end``: wall-clock epoch seconds of the bin; ``observed_s``: seconds of it the device
-    actually saw frames (a camera outage shows as ``observed_s < end - start``, not as a low count)."""
-    payload: dict[str, Any] = {
-        "v": PAYLOAD_VERSION, "start": round(float(start), 3), "end": round(float(end), 3), "counter": counter,
-        "kind": kind, "class": class_name, "dir": direction, "count": int(count), "observed_s": round(float(observed_s), 3),
+
+def movement_payload(event: CountEvent, device: str, ts: float | None = None) -> dict[str, Any]:
+    """One track's decided movement at a junction (``counter`` = the junction)."""
+    origin, _, destination = event.direction.partition("->")
+    return {
+        "v": PAYLOAD_VERSION, "ts": round(time.time() if ts is None else ts, 3), "device": device,
+        "junction": event.counter, "class": event.class_name, "movement": event.direction, "origin": origin,
+        "destination": destination, "status": "unfinished" if "?" in (origin, destination) else "complete",
+        "track_id": int(event.track_id), "frame": int(event.frame_index), "src_ts": round(float(event.timestamp), 4),
     }
-    if frames is not None:
-        payload["frames"] = int(frames)
-    return {**extra, **payload}
 
 
 def split_device_topic(prefix: str, topic: str) -> tuple[str, str] | None:

@@ -38,6 +38,17 @@ for tool in cloud-init:cloud-init strace:strace; do
   fi
 done
 
+# `edge collect`'s tests run a real PostgreSQL server (initdb + pg_ctl in a temp dir, as an
+# unprivileged user); same pattern: install it where we can, otherwise they skip.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+      || echo "warning: could not install postgresql; PostgreSQL collector tests will skip" >&2
+  else
+    echo "warning: PostgreSQL (initdb) not found and not root; PostgreSQL collector tests will skip" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
@@ -45,7 +56,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 # torch first, pinned (the CPU build): anything resolved later must find it already satisfied.
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench,torch,convert-tflite]"
+.venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench,torch,convert-tflite,collect]"
 # litert-torch / litert-converter / onnx2torch declare pins that break this environment (see the
 # convert-tflite extra in pyproject.toml); everything they really import is in that extra.
 .venv/bin/python -m pip install -q --no-deps litert-torch==0.10.0 litert-converter==0.5.0 onnx2torch==1.5.15

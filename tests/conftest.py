@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pg_support import Postgres
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -70,3 +75,31 @@ def demo_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     video = tmp_path_factory.mktemp("demo-video") / "scene.mp4"
     render_scene(SceneConfig(seconds=4, seed=7), video)
     return video
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the session (tests/pg_support.py); skips with the reason when absent."""
+    from pg_support import Postgres, why_no_postgres
+
+    reason = why_no_postgres()
+    if reason:
+        pytest.skip(reason)
+    server = Postgres().start()
+    server.create_database(server.test_db)
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Postgres) -> str:
+    """A fresh, empty schema for one test (its URL sets search_path): milliseconds, where a new
+    database takes most of a second on a loaded machine."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(postgres_server.test_db), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    return f"{postgres_server.url(postgres_server.test_db)}?options=-csearch_path%3D{name}"

@@ -61,3 +61,13 @@ def test_edge_label_and_train_help_load_no_training_stack() -> None:
              "    assert r.exit_code == 0, r.output")
     loaded = _loaded_roots(extra)
     assert not loaded.intersection(FORBIDDEN), f"'edge label/train --help' imported {sorted(loaded.intersection(FORBIDDEN))}"
+
+
+def test_the_collector_loads_no_converter_stack() -> None:
+    """`edge collect` runs on a server: a PostgreSQL driver is fine, torch and friends are not."""
+    extra = ("import edgetally.cli.collect, edgetally.collect.collector, edgetally.collect.postgres_store\n"
+             "import edgetally.collect.sqlite_store, edgetally.collect.metrics\n"
+             "from edgetally.collect.store import open_store; open_store('postgresql://x@127.0.0.1:1/db')")
+    loaded = _loaded_roots(extra)
+    assert "edgetally" in loaded
+    assert not loaded.intersection(FORBIDDEN), f"the collector imported {sorted(loaded.intersection(FORBIDDEN))}"

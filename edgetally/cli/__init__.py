@@ -79,6 +79,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("report", "report_command", "Interval counts (and peak hours) from the device's history: CSV, JSON, Markdown."),
     "label": ("label", "label_command", "Label frames of one camera in the browser, with boxes proposed by motion."),
     "train": ("train", "train_command", "Fine-tune a detector on a labelled dataset (workstation, CPU)."),
+    "collect": ("collect", "collect_command", "Store every device's counts from MQTT in PostgreSQL or SQLite, exactly once."),
 }
 for _name, (_module, _attr, _help) in COMMANDS.items():
     cli.add_command(_LazyCommand(_name, f"edgetally.cli.{_module}", _attr, _help))

@@ -127,11 +127,12 @@ class MqttSettings(BaseModel):
             return read_secret(self.password_file, "mqtt.password_file")
         return self.broker.password
 
-    def new_client(self, client_id: str) -> Any:
-        """A paho 2.x client with this broker's credentials and TLS applied (not yet connected)."""
+    def new_client(self, client_id: str, **options: Any) -> Any:
+        """A paho 2.x client with this broker's credentials and TLS applied (not yet connected).
+        ``options`` go to ``paho.mqtt.client.Client`` (``protocol=MQTTv5``, ``manual_ack=True``)."""
         import paho.mqtt.client as mqtt
 
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, **options)
         user = self.resolve_username()
         if user is not None:
             client.username_pw_set(user, self.resolve_password())

@@ -178,6 +178,16 @@ def movement_payload(event: CountEvent, device: str, ts: float | None = None) ->
     }
 
 
+def split_device_topic(prefix: str, topic: str) -> tuple[str, str] | None:
+    """``<prefix>/<device>/<leaf>`` -> ``(device, leaf)``; anything else (other prefix, deeper or
+    shallower topics) -> None. The device level is returned as sent: callers validate it."""
+    head = prefix.strip("/") + "/"
+    if not topic.startswith(head):
+        return None
+    parts = topic[len(head):].split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
 def counter_payload(value: int) -> bytes:
     """Retained counters are bare integers: HA, Node-RED and Grafana read them without templates."""
     return str(int(value)).encode("ascii")

@@ -25,13 +25,23 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
+# `edge provision`'s first-boot files are checked by cloud-init itself; same pattern.
+if ! command -v cloud-init >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cloud-init >/dev/null) \
+      || echo "warning: could not install cloud-init; the two cloud-init provision tests will skip" >&2
+  else
+    echo "warning: cloud-init not found and not root; the two cloud-init provision tests will skip" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-# torch first, pinned (the CPU build): anything resolved later must find it already satisfied.
-.venv/bin/python -m pip install -q torch==2.13.0
+# torch first, pinned, the CPU build: anything resolved later must find it already satisfied.
+bash scripts/install_torch.sh .venv/bin/python
 .venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench,torch,convert-tflite]"
 # litert-torch / litert-converter / onnx2torch declare pins that break this environment (see the
 # convert-tflite extra in pyproject.toml); everything they really import is in that extra.

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
+from edgetally.cli.serving import wait_until_interrupted
 from edgetally.dashboard.server import Dashboard
 
 
@@ -20,9 +19,6 @@ def dashboard_command(mqtt_url: str, port: int, host: str, prefix: str) -> None:
     board = Dashboard(mqtt_url, port, host, prefix).start()
     click.echo(f"dashboard: {board.url}  (MQTT {board.broker.host}:{board.broker.port}, {prefix}/+/#; Ctrl-C to stop)")
     try:
-        while True:
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        pass
+        wait_until_interrupted()
     finally:
         board.stop()

@@ -137,9 +137,10 @@ def build_int8(reference: Artifact, out: Path, target: str, calibration: Calibra
     shutil.rmtree(work, ignore_errors=True)
     path = write_report(out, report)
     if not result.passed and not fallback:
-        last = result.attempts[-1].verdict.reason if result.attempts else "no strategy tried"
+        best = result.best
+        closest = f"best: {best.strategy.name}: {best.verdict.reason}" if best else "no strategy tried"
         raise ConversionError(f"{precision.upper()} failed the accuracy gate after {len(result.attempts)} attempts "
-                              f"({last}); "
+                              f"({closest}); "
                               f"see {path}. Use --fallback to ship FP32"
                               + (", or calibrate on deployment frames." if precision == "int8" else "."))
     return artifact, report  # type: ignore[return-value]
@@ -168,7 +169,7 @@ def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, calibr
         "profile": profile,
         "strategy": accepted.strategy.describe() if accepted else None,
         "gate": {"max_map_drop_points": config.max_map_drop, "min_agreement_f1": config.min_agreement},
-        "accuracy": accepted.verdict.metrics if accepted else (result.attempts[-1].verdict.metrics if result.attempts else {}),
+        "accuracy": result.best.verdict.metrics if result.best else {},
         "attempts": [a.as_dict() for a in result.attempts],
         "calibration": calibration.provenance() if calibration is not None else None,
         "evaluation": eval_info or {},

@@ -4,8 +4,13 @@ MQTT -> counts vs exact ground truth. Real everything, a 20 s scene, --no-dashbo
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +71,72 @@ def test_demo_video_needs_model(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "edgetally", "demo", "--video", str(video), "--work", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--video needs --model" in proc.stderr
+
+
+class _Demo:
+    """`edge demo` as a real subprocess; its stderr collected line by line on a thread."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "edgetally", "demo", *args], cwd=REPO, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.err: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.err.extend(iter(self.proc.stderr.readline, "")),
+                                        daemon=True)
+        self._reader.start()
+
+    def wait_for(self, pattern: str, timeout: float = 120.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.err):
+                if (m := re.search(pattern, line)) is not None:
+                    return m
+            assert self.proc.poll() is None, f"demo exited {self.proc.returncode}:\n{''.join(self.err)[-3000:]}"
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} within {timeout} s:\n{''.join(self.err)[-3000:]}")
+
+    def stop(self, signum: int, timeout: float = 30.0) -> tuple[int, str, str]:
+        self.proc.send_signal(signum)
+        out, _ = self.proc.communicate(timeout=timeout)
+        self._reader.join(5)
+        return self.proc.returncode, out, "".join(self.err)
+
+
+@pytest.mark.parametrize("signum, host", [(signal.SIGINT, "127.0.0.1"), (signal.SIGTERM, "0.0.0.0")],
+                         ids=["ctrl-c", "sigterm-on-all-addresses"])
+def test_keep_serving_serves_until_ctrl_c_or_sigterm(tmp_path: Path, demo_fp32_artifact: Path, demo_scene: Path,
+                                                     signum: int, host: str) -> None:
+    _need("amqtt", "paho.mqtt")
+    from tests.service_helpers import http_get
+
+    demo = _Demo("--keep-serving", "--host", host, "--dashboard-port", "0", "--speed", "0", "--work", str(tmp_path),
+                 "--model", str(demo_fp32_artifact), "--video", str(demo_scene),
+                 "--truth", str(demo_scene.with_suffix(".truth.json")))
+    try:
+        url = demo.wait_for(r"\[dashboard\] still serving (http://(\S+?):(\d+)/)")
+        assert url[2] == (socket.gethostname() if host == "0.0.0.0" else "127.0.0.1")  # an address others can use
+        code, body = http_get(f"http://127.0.0.1:{url[3]}/state.json")
+        counters = json.loads(body)["devices"]["demo"]["counters"]["L"]
+        assert code == 200 and sum(n for dirs in counters.values() for n in dirs.values()) > 0
+        assert any(re.match(r"\[run\] frame \d+/\d+ .* counted L: in \d+ out \d+", line) for line in demo.err)
+        rc, out, err = demo.stop(signum)
+    finally:
+        demo.proc.kill()
+    assert rc == 0 and "[dashboard] stopped" in err, err[-2000:]
+    assert "counted vs ground truth" in out
+
+
+def test_sigterm_while_counting_stops_the_demo_cleanly(tmp_path: Path, demo_fp32_artifact: Path,
+                                                       demo_scene: Path) -> None:
+    _need("amqtt", "paho.mqtt")
+    demo = _Demo("--no-dashboard", "--speed", "0.5", "--work", str(tmp_path), "--model", str(demo_fp32_artifact),
+                 "--video", str(demo_scene), "--truth", str(demo_scene.with_suffix(".truth.json")))
+    try:
+        demo.wait_for(r"ready: first frame processed")  # the runner's own Ctrl-C/SIGTERM handling is in place
+        time.sleep(1.0)
+        rc, out, err = demo.stop(signal.SIGTERM)
+    finally:
+        demo.proc.kill()
+    assert rc == 0, err[-2000:]
+    assert "received SIGTERM: stopping after this frame" in err
+    frames = int(re.search(r"\[run\] (\d+) frames in", err)[1])
+    assert 0 < frames < 8 * 15  # stopped part-way through the 8 s scene, with the partial counts reported

@@ -22,14 +22,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-BLOCK = re.compile(r"<!-- output of: (?P<command>.+?) -->\n```text\n(?P<body>.*?)```\n", re.S)
+BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- output of: (?P<command>.+?) -->\n(?P=indent)```text\n(?P<body>.*?)^(?P=indent)```\n",
+                   re.S | re.M)
 # Lines whose numbers change from run to run (wall times) are not documented.
 VOLATILE = re.compile(r"^demo finished in ")
 
 
 def documented(text: str) -> dict[str, str]:
-    """command -> the documented output block under its marker."""
-    return {m["command"]: m["body"] for m in BLOCK.finditer(text)}
+    """command -> the documented output block under its marker (its indentation, in a list item, removed)."""
+    return {m["command"]: _indent(m["body"], m["indent"], remove=True) for m in BLOCK.finditer(text)}
+
+
+def _indent(body: str, indent: str, remove: bool = False) -> str:
+    if remove:
+        return "".join(line.removeprefix(indent) for line in body.splitlines(True))
+    return "".join(indent + line for line in body.splitlines(True))
 
 
 def normalise(output: str) -> str:
@@ -55,7 +62,10 @@ def run_documented(command: str, work: Path) -> str:
 
 def replace_block(text: str, command: str, body: str) -> str:
     def sub(m: re.Match[str]) -> str:
-        return m[0] if m["command"] != command else f"<!-- output of: {command} -->\n```text\n{body}```\n"
+        if m["command"] != command:
+            return m[0]
+        i = m["indent"]
+        return f"{i}<!-- output of: {command} -->\n{i}```text\n{_indent(body, i)}{i}```\n"
 
     return BLOCK.sub(sub, text)
 

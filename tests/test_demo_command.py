@@ -4,7 +4,9 @@ MQTT -> counts vs exact ground truth. Real everything, a 20 s scene, --no-dashbo
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,6 +20,10 @@ import pytest
 from edgetally.demo.compare import compare_counts, format_table
 
 REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+README_COMMAND = "edge demo --no-dashboard --seconds 20"
+sys.path.insert(0, str(REPO / "scripts"))
+import readme_outputs  # noqa: E402
 
 
 def _need(*modules: str) -> None:
@@ -44,15 +50,24 @@ def test_edge_demo_end_to_end(tmp_path: Path) -> None:
     work = tmp_path / "work"
     cmd = [sys.executable, "-m", "edgetally", "demo", "--seconds", "20", "--no-dashboard", "--work", str(work),
            "--json", str(out)]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    # README command 1 installs no torch: the demo must not need it (an importable 'torch' that fails).
+    blocker = tmp_path / "no-torch" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('torch is blocked: README command 1 has none')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "counted vs ground truth" in proc.stdout
+    # The README shows this run's table: it must be what the program prints (README_COMMAND + --work/--json,
+    # which change where files go, not what is counted).
+    assert set(shlex.split(README_COMMAND)[2:]) <= set(cmd[4:])
+    assert readme_outputs.normalise(proc.stdout) == readme_outputs.documented(README.read_text())[README_COMMAND], (
+        "README.md's demo table differs from the program's: python scripts/readme_outputs.py --write")
     result = json.loads(out.read_text())
     truth = json.loads(next(work.glob("scene-s7-20s.truth.json")).read_text())
     assert result["truth_total"] == truth["total"]["in"] + truth["total"]["out"] >= 15
     assert result["total_error_pct"] <= 5.0, proc.stdout
     assert result["mqtt_matches"], "counts received over MQTT differ from the runner's"
-    assert result["model"]["source"] in ("pytorch", "onnx") and not result["model"]["cached"]
+    assert result["model"]["source"] == "onnx" and not result["model"]["cached"]
     artifact = Path(result["model"]["artifact"])
     manifest = json.loads((artifact / "manifest.json").read_text())
     assert manifest["precision"] == "int8"

@@ -31,7 +31,7 @@ from edgetally.hooks import Hook, RunContext  # noqa: E402
 from edgetally.structures import FrameResult  # noqa: E402
 
 SEED, SECONDS, LINE = 7, 24.0, "320,0,320,360"
-WINDOW = (1180, 720)
+WINDOW = (760, 770)  # one card across the page; headless Chromium keeps ~140 px of the height for itself
 
 
 class PauseAt(Hook):
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             broker.stop()
     args.out.mkdir(parents=True, exist_ok=True)
     assert pause.image is not None
-    save_png(shot, args.out / "dashboard.png", width=960)
+    save_png(shot, args.out / "dashboard.png")
     save_png(pause.image, args.out / "annotated-frame.png")
     for name in ("dashboard.png", "annotated-frame.png"):
         print(f"wrote {args.out / name} ({(args.out / name).stat().st_size // 1024} KiB)")

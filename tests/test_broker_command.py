@@ -15,7 +15,7 @@ from tests.mqtt_support import free_port, wait_until
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM], ids=["sigterm"])  # Ctrl-C: the same helper, tests/test_demo_command.py
 def test_broker_serves_quietly_and_stops_on_a_signal(signum: int) -> None:
     pytest.importorskip("amqtt", reason="needs the broker extra")
     import paho.mqtt.client as mqtt

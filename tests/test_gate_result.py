@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("onnx", reason="the converters need the convert extra")
 
-from edgetally.converters.accuracy.gate import Attempt, GateResult, Verdict  # noqa: E402
-from edgetally.converters.accuracy.strategy import Strategy  # noqa: E402
+from edgetally.converters.accuracy.gate import Attempt, GateResult, Verdict
+from edgetally.converters.accuracy.strategy import Strategy
 
 
 def _attempt(name: str, passed: bool = False, **metrics: float) -> Attempt:

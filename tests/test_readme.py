@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-import readme_outputs  # noqa: E402
+import readme_outputs
 
 README = (REPO / "README.md").read_text()
 DEMO_COMMAND = "edge demo --no-dashboard --seconds 20"  # its block is checked in test_demo_command.py

@@ -3,6 +3,7 @@ MQTT -> counts vs exact ground truth. Real everything, a 20 s scene, --no-dashbo
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -156,3 +158,31 @@ def test_sigterm_while_counting_stops_the_demo_cleanly(tmp_path: Path, demo_fp32
     assert "received SIGTERM: stopping after this frame" in err
     frames = int(re.search(r"\[run\] (\d+) frames in", err)[1])
     assert 0 < frames < 8 * 15  # stopped part-way through the 8 s scene, with the partial counts reported
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["terminal", "log"])
+def test_progress_line_shows_frames_and_running_counts(tty: bool) -> None:
+    from edgetally.demo.progress import CountProgress
+    from edgetally.structures import CountTotals
+
+    stream = _Stream(tty)
+    progress = CountProgress(3, stream, interval_s=0.0)
+    totals = CountTotals({"L": {"car": {"in": 2, "out": 1}, "bus": {"in": 1}}})
+    progress.open(SimpleNamespace(totals=totals))  # type: ignore[arg-type]
+    for i in range(3):
+        progress.frame(SimpleNamespace(frames=i + 1, frame=SimpleNamespace(timestamp=i / 15)))  # type: ignore[arg-type]
+    progress.close()
+    text = stream.getvalue()
+    last = re.split(r"[\r\n]", text.rstrip("\n"))[-1].replace("\x1b[K", "")
+    assert re.fullmatch(r"\[run\] frame 3/3 +video +0\.1 s +[\d.]+ fps +counted L: in 3 out 1", last), last
+    # a terminal: one line rewritten in place (twice a second at most); a log: a line per update
+    assert text.count("\n") == (1 if tty else 3) and ("\r" in text) == tty

@@ -113,7 +113,11 @@ class _Demo:
 
     def stop(self, signum: int, timeout: float = 30.0) -> tuple[int, str, str]:
         self.proc.send_signal(signum)
-        self.proc.wait(timeout)  # stdout is small (the table); stderr is the reader thread's alone
+        try:
+            self.proc.wait(timeout)  # stdout is small (the table); stderr is the reader thread's alone
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {timeout:g} s after {signal.Signals(signum).name}:\n"
+                                 + "".join(self.err)[-3000:]) from None
         self._reader.join(5)
         assert self.proc.stdout is not None
         return self.proc.returncode, self.proc.stdout.read(), "".join(self.err)

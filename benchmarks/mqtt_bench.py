@@ -1,10 +1,11 @@
 """MQTT sink benchmark against a local mosquitto (QoS 1, durable SQLite outbox).
 
-    .venv/bin/python benchmarks/mqtt_bench.py [--events 5000] [--sync full|normal]
+    .venv/bin/python benchmarks/mqtt_bench.py [--events 5000] [--sync full|normal] [--batches 1,2,5,10]
 
-Prints: sustained rate (events/s, sink.event() -> all received by a subscriber), crossing ->
-subscriber latency p50/p99 at a paced 200 events/s, outbox replay rate after an outage of
---replay events (broker down while they are counted, then started).
+Prints: sustained rate (events/s, sink -> all received by a subscriber) for each batch size (events
+per sink call: 1 = ``event()`` per event, N = ``events()`` with a frame's N events, one commit
+and one fsync per call), crossing -> subscriber latency p50/p99 at a paced 200 events/s, outbox
+replay rate after an outage of --replay events (broker down while they are counted, then started).
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from mqtt_support import Mosquitto, Subscriber, feed, make_context, make_event, wait_until  # noqa: E402
+from mqtt_support import (
+    Mosquitto,
+    Subscriber,
+    feed,
+    make_context,
+    make_event,
+    wait_until,
+)
 
-from edgetally.sinks.mqtt import MqttSettings, MqttSink  # noqa: E402
+from edgetally.sinks.mqtt import MqttSettings, MqttSink
 
 EVENTS = "edgetally/bench/events"
 
@@ -34,19 +42,23 @@ def _sink(url: str, tmp: Path, name: str, sync: str, **kw: object) -> tuple[Mqtt
     return sink, ctx
 
 
-def sustained(broker: Mosquitto, tmp: Path, n: int, sync: str) -> dict[str, float]:
+def sustained(broker: Mosquitto, tmp: Path, n: int, sync: str, batch: int = 1) -> dict[str, float]:
     sub = Subscriber(broker.port, EVENTS).start()
-    sink, ctx = _sink(broker.url, tmp, "sustained", sync)
+    sink, ctx = _sink(broker.url, tmp, f"sustained{batch}", sync)
     assert wait_until(lambda: sink.connected, 10)
     events = [make_event(i) for i in range(1, n + 1)]
     t0 = time.perf_counter()
-    feed(sink, ctx, events)
+    if batch == 1:
+        feed(sink, ctx, events)
+    else:
+        for i in range(0, n, batch):
+            sink.events([(ev, ctx.totals.add(ev)) for ev in events[i:i + batch]])
     t_commit = time.perf_counter() - t0
     assert wait_until(lambda: len(sub.on(EVENTS)) >= n, 120, 0.005)
     t_all = time.perf_counter() - t0
     sink.close()
     sub.stop()
-    return {"events": n, "commit_rate": n / t_commit, "end_to_end_rate": n / t_all}
+    return {"events": n, "batch": batch, "commit_rate": round(n / t_commit), "end_to_end_rate": round(n / t_all)}
 
 
 def latency(broker: Mosquitto, tmp: Path, n: int, rate: float, sync: str) -> dict[str, float]:
@@ -103,14 +115,16 @@ def main() -> int:
     ap.add_argument("--latency-events", type=int, default=1000)
     ap.add_argument("--replay", type=int, default=10_000)
     ap.add_argument("--sync", choices=["full", "normal"], default="full")
+    ap.add_argument("--batches", default="1,2,5,10", help="events per sink call, comma-separated")
     args = ap.parse_args()
     global Subscriber
-    Subscriber = TimedSubscriber  # noqa: F811  (latency needs receive timestamps)
+    Subscriber = TimedSubscriber
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         broker = Mosquitto(tmp / "broker").start()
         try:
-            print("sustained", json.dumps(sustained(broker, tmp, args.events, args.sync)))
+            for batch in (int(b) for b in args.batches.split(",")):
+                print("sustained", json.dumps(sustained(broker, tmp, args.events, args.sync, batch)))
             print("latency  ", json.dumps(latency(broker, tmp, args.latency_events, 200.0, args.sync)))
             print("replay   ", json.dumps(replay(broker, tmp, args.replay, args.sync)))
         finally:

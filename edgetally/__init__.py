@@ -37,7 +37,11 @@ _EXPORTS = {
     "EdgeError": "edgetally.errors", "ConfigError": "edgetally.errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [  # the names of _EXPORTS (tests/test_api.py checks they agree)
+    "ConfigError", "CountEvent", "Detections", "Detector", "EdgeError", "Frame", "FrameResult", "Hook",
+    "JsonlEventSink", "LineCounter", "Pipeline", "RunContext", "RunSettings", "RunSummary", "Sink", "Tracker",
+    "TrackerConfig", "Tracks", "ZoneCounter", "__version__", "build_pipeline", "load_config", "open_source",
+]
 
 if TYPE_CHECKING:
     from edgetally.build import build_pipeline

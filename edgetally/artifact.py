@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -132,6 +132,16 @@ class Manifest(_Strict):
     tools: dict[str, str] = Field(default_factory=dict)
     created: str = ""
     notes: list[str] = Field(default_factory=list)
+
+    @field_validator("model_file")
+    @classmethod
+    def _inside_the_artifact(cls, value: str) -> str:
+        """The model travels with its manifest: a path out of the directory (absolute, ``..``)
+        would load a file the artifact does not contain (and `edge bundle` would ship none)."""
+        path = PurePosixPath(value.replace("\\", "/"))
+        if not value or path.is_absolute() or PureWindowsPath(value).drive or ".." in path.parts or path.name in ("", "."):
+            raise ValueError(f"must be a file name inside the artifact directory, got {value!r}")
+        return value
 
 
 

@@ -7,31 +7,43 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import socket
+from pathlib import Path
 from typing import Callable, Sequence
 
 from edgetally.capture import CaptureOptions, open_source
+from edgetally.config.geometry import geometry_warnings
 from edgetally.config.models import RunSettings
 from edgetally.counting import Counter, LineCounter, ZoneCounter
 from edgetally.detector import Detector
 from edgetally.errors import ConfigError
 from edgetally.hooks import Hook, Sink
 from edgetally.pipeline import Pipeline, Reconfiguration
+from edgetally.structures import FrameResult
+from edgetally.sinks.config_command import ConfigCommand
+from edgetally.sinks.intervals import IntervalSink
+from edgetally.sinks.mqtt import MqttSink
+from edgetally.snapshots import SnapshotPublisher
 from edgetally.tracking import Tracker, TrackerConfig
 
 # Sinks made from run settings, in this order: the durable MQTT outbox first, so an event is in the
 # outbox before it is anywhere else and a kill between two sinks never leaves a count MQTT will not
-# deliver. Each module has ``from_settings(settings) -> Sink | None``; adding a sink is one module
-# plus its line here.
-SINK_MODULES = ("edgetally.sinks.mqtt", "edgetally.sinks.jsonl")
+# deliver. Each module has ``from_settings(settings, earlier_sinks) -> Sink | None`` (the interval
+# history publishes through the MQTT sink); adding a sink is one module plus its line here.
+SINK_MODULES = ("edgetally.sinks.mqtt", "edgetally.sinks.jsonl", "edgetally.sinks.intervals")
+
+log = logging.getLogger(__name__)
 
 
 def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: Sequence[Sink] | None = None,
-                   reload: Callable[[], RunSettings] | None = None) -> Pipeline:
+                   reload: Callable[[], RunSettings] | None = None, config_path: Path | None = None) -> Pipeline:
     """Load the model, open the source and build the tracker, counters and sinks of ``settings``.
 
     ``sinks``: instead of the ones the settings ask for. ``reload``: re-reads the settings on a
-    reload request (SIGHUP, MQTT ``cmd/reload``); only counters and the class filter change.
+    reload request (SIGHUP, MQTT ``cmd/reload`` and ``cmd/config``); only counters, the class filter
+    and the interval history's movements change. ``config_path``: the YAML the settings came from,
+    which the dashboard's editor may change over MQTT (``cmd/config``).
     """
     detector = Detector.from_artifact(settings.model, threads=settings.threads, score_threshold=settings.score_threshold,
                                       max_detections=settings.max_detections, classes=settings.classes)
@@ -43,21 +55,64 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
 
         hooks.append(DetectionsWriter(settings.outputs.detections, labels))
     built_sinks = build_sinks(settings) if sinks is None else list(sinks)
+    mqtt = next((s for s in built_sinks if isinstance(s, MqttSink)), None)
+    editor = ConfigCommand(mqtt, config_path, labels) if mqtt is not None else None
+    if editor is not None:
+        editor.publish_state(settings)
+        hooks.append(editor)
+    if mqtt is not None and mqtt.settings.snapshot_interval_s > 0:
+        hooks.append(SnapshotPublisher(mqtt.settings, interval_s=mqtt.settings.snapshot_interval_s))
+    intervals = next((s for s in built_sinks if isinstance(s, IntervalSink)), None)
+    geometry = GeometryCheck(settings)
+    hooks.append(geometry)
     source = open_source(settings.source, capture_options(settings))
 
     def reconfigure() -> Reconfiguration:
         assert reload is not None
-        fresh = reload()
-        return build_counters(fresh, labels), fresh.classes
+        try:
+            fresh = reload()
+            counters = build_counters(fresh, labels)
+        except Exception as exc:
+            if editor is not None:
+                editor.reload_result(False, str(exc), None)
+            raise
+        geometry.settings = fresh
+        if intervals is not None:
+            intervals.settings_changed(fresh)
+        if editor is not None:
+            classes = ", ".join(fresh.classes) if fresh.classes else "all"
+            editor.reload_result(True, f"{len(fresh.lines)} line(s), {len(fresh.zones)} zone(s), classes {classes}",
+                                 fresh)
+        return counters, fresh.classes
 
     return Pipeline(source, detector, Tracker(tracker_config(settings.tracker)), counters, built_sinks, hooks,
                     device_id=settings.device_id or socket.gethostname(), max_frames=settings.max_frames,
                     stats_interval_s=stats_interval(settings), reload=reconfigure if reload is not None else None)
 
 
+class GeometryCheck(Hook):
+    """Warns once per frame size when a line or zone lies (partly) outside the frame: drawn for
+    another resolution, it would count nothing without a word."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self._checked: tuple[int, int, int] | None = None
+
+    def frame(self, result: FrameResult) -> None:
+        key = (result.frame.width, result.frame.height, id(self.settings))
+        if key != self._checked:
+            self._checked = key
+            for warning in geometry_warnings(self.settings, result.frame.width, result.frame.height):
+                log.warning("%s", warning)
+
+
 def build_sinks(settings: RunSettings) -> list[Sink]:
-    sinks = [importlib.import_module(name).from_settings(settings) for name in SINK_MODULES]
-    return [sink for sink in sinks if sink is not None]
+    sinks: list[Sink] = []
+    for name in SINK_MODULES:
+        sink = importlib.import_module(name).from_settings(settings, sinks)
+        if sink is not None:
+            sinks.append(sink)
+    return sinks
 
 
 def build_counters(settings: RunSettings, labels: list[str]) -> list[Counter]:
@@ -85,7 +140,8 @@ def capture_options(settings: RunSettings) -> CaptureOptions:
     return CaptureOptions(
         width=c.width, height=c.height, fps=c.fps, fourcc=c.fourcc, frame_timeout_s=c.watchdog_s,
         reconnect_initial_s=c.reconnect_initial_s, reconnect_max_s=c.reconnect_max_s,
-        max_reconnects=c.max_reconnects,
+        max_reconnects=c.max_reconnects, isolate=c.isolate, max_bad_frames=c.max_bad_frames,
+        decoder_timeout_s=c.decoder_timeout_s, decoder_max_rss_mb=c.decoder_max_rss_mb,
     )
 
 

@@ -30,7 +30,13 @@ class RuntimeLoadError(EdgeError):
 
 
 class CameraError(EdgeError):
-    """A frame source cannot be opened or has stopped delivering frames."""
+    """A frame source cannot be opened or has stopped delivering frames. ``retryable``: a fresh
+    process could get it going again (a wedged capture backend), as opposed to a source that
+    is gone or was given up on."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class BadSourceError(CameraError):

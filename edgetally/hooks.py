@@ -15,7 +15,7 @@ Neither reads the pipeline's internals: everything they may use is in the contex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from edgetally.structures import CountEvent, CountTotals, FrameResult
 
@@ -93,6 +93,13 @@ class Sink(Hook):
 
     def event(self, event: CountEvent, cumulative: int) -> None:
         """``cumulative``: the counter/class/direction total after this event."""
+
+    def events(self, batch: Sequence[tuple[CountEvent, int]]) -> None:
+        """All the count events of one frame, with their running totals, in order. The pipeline
+        calls this; a durable sink commits the batch together (the MQTT outbox: one fsync per
+        frame, every event on disk when the call returns). By default: ``event()`` per event."""
+        for event, cumulative in batch:
+            self.event(event, cumulative)
 
     def stats(self, stats: RunStats) -> None:
         """About once per ``stats_interval_s`` and once at the end."""

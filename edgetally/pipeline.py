@@ -25,7 +25,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from edgetally.capture import FrameSource
-from edgetally.counting import Counter
+from edgetally.counting import Counter, carry_over
 from edgetally.detector import Detector
 from edgetally.hooks import CounterInfo, Hook, ModelInfo, RunContext, RunStats, Sink
 from edgetally.preprocess import Letterbox
@@ -76,8 +76,19 @@ class RunSummary:
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    # Frames a damaged file could not decode (skipped), decoder processes that crashed, hung or leaked,
+    # and why the last one did: the run's input problems, in the summary rather than only in a log.
+    corrupt_frames: int = 0
+    decoder_restarts: int = 0
+    decoder_error: str | None = None
+
     def to_json(self) -> dict[str, object]:
-        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2), "counts": self.counts}
+        out: dict[str, object] = {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
+                                  "counts": self.counts}
+        if self.corrupt_frames or self.decoder_restarts:
+            out.update(corrupt_frames=self.corrupt_frames, decoder_restarts=self.decoder_restarts,
+                       decoder_error=self.decoder_error)
+        return out
 
 
 class Stage(Generic[In, Out]):
@@ -233,6 +244,9 @@ class Pipeline:
             for stage in reversed(self._stages):
                 stage.close()
             self.source.close()
+            src = self.source.stats
+            summary.corrupt_frames, summary.decoder_restarts = src.corrupt_frames, src.decoder_restarts
+            summary.decoder_error = src.decoder_error
             for listener in opened:
                 listener.close(state)
         self._fill_zero_counts(summary)
@@ -289,10 +303,11 @@ class Pipeline:
         return detections, self.tracker.update(detections, item.frame.timestamp)
 
     def _emit(self, events: list[CountEvent]) -> None:
-        for event in events:
-            cumulative = self.totals.add(event)
-            for sink in self.sinks:
-                sink.event(event, cumulative)
+        if not events:
+            return
+        batch = [(event, self.totals.add(event)) for event in events]
+        for sink in self.sinks:  # one call per frame: a durable sink commits the frame's events together
+            sink.events(batch)
 
     def _publish_stats(self, summary: RunSummary, elapsed: float) -> None:
         recent = list(summary.infer_ms)[-200:]
@@ -304,6 +319,7 @@ class Pipeline:
             dropped_frames=int(src.dropped),
             camera_age_s=float(src.last_frame_age_s or 0.0),
             reconnects=int(src.reconnects),
+            extra={"corrupt_frames": float(src.corrupt_frames), "decoder_restarts": float(src.decoder_restarts)},
         )
         for sink in self.sinks:
             sink.stats(stats)
@@ -335,6 +351,7 @@ class Pipeline:
         except Exception as exc:  # a bad edit must not stop a running counter
             log.error("reload failed, keeping the running settings: %s", exc)
             return
+        carry_over(self.counters, counters)  # unchanged counters keep their tracks: no double count
         self.counters = counters
         self._classes = list(classes or self.detector.labels)
         context = self.context()

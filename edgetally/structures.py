@@ -133,15 +133,16 @@ class Tracks:
         return int(self.ids.shape[0])
 
 
-Direction = Literal["in", "out", "entered", "exited"]
+# Lines: in/out; zones: entered/exited; movements (counting/movements.py): "ORIGIN->DESTINATION".
+Direction = str
 
 
 @dataclass(frozen=True)
 class CountEvent:
-    """One counted crossing (line) or entry/exit (zone)."""
+    """One counted crossing (line), entry/exit (zone) or turning movement (junction)."""
 
     counter: str
-    kind: Literal["line", "zone"]
+    kind: Literal["line", "zone", "movement"]
     class_name: str
     direction: Direction
     track_id: int

@@ -25,15 +25,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   fi
 fi
 
-# `edge provision`'s first-boot files are checked by cloud-init itself; same pattern.
-if ! command -v cloud-init >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cloud-init >/dev/null) \
-      || echo "warning: could not install cloud-init; the two cloud-init provision tests will skip" >&2
-  else
-    echo "warning: cloud-init not found and not root; the two cloud-init provision tests will skip" >&2
+# Other system tools some tests drive for real (each test skips with a reason without its tool):
+# cloud-init validates `edge provision` output; strace counts the outbox's fsyncs.
+for tool in cloud-init:cloud-init strace:strace; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}" >/dev/null) \
+        || echo "warning: could not install ${tool#*:}; the tests that need it will skip" >&2
+    else
+      echo "warning: ${tool%%:*} not found and not root; the tests that need it will skip" >&2
+    fi
   fi
-fi
+done
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -26,12 +26,44 @@ UNIT=edgetally.service
 log() { printf 'edgetally install: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# shellcheck source=/dev/null
-. "$BUNDLE/bundle.env"
+# 1. Verify before reading anything. Every file this script uses must be listed in SHA256SUMS
+#    (a line removed from it must not skip a file's check) and match.
+verify_bundle() {
+  [ -f "$BUNDLE/SHA256SUMS" ] || die "SHA256SUMS missing: not a complete bundle, re-copy it"
+  local f
+  for f in bundle.env config.yaml install.sh uninstall.sh systemd/edgetally.service; do
+    grep -qxE "[0-9a-f]{64}  $f" "$BUNDLE/SHA256SUMS" || die "SHA256SUMS does not list $f: re-copy the bundle"
+  done
+  (cd "$BUNDLE" && sha256sum --check --quiet --strict SHA256SUMS) || die "bundle checksums do not match: re-copy it"
+}
+
+# 2. bundle.env is data, never executed: KEY='value' lines with known keys and checked values.
+read_bundle_env() {
+  local line key value n=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    case "$line" in ''|'#'*) continue ;; esac
+    [[ "$line" =~ ^([A-Z_]+)=\'([^\']*)\'$ ]] || die "bundle.env:$n: expected KEY='value', got: ${line:0:80}"
+    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+    case "$key" in
+      PROFILE|VERSION) [[ "$value" =~ ^[A-Za-z0-9._+-]+$ ]] ;;
+      EXTRA) [[ "$value" =~ ^[a-z0-9_-]+$ ]] ;;
+      DROPINS) [[ "$value" =~ ^[a-z0-9_\ -]*$ ]] ;;
+      WHEEL) [[ "$value" =~ ^[A-Za-z0-9._+-]+\.whl$ ]] ;;
+      SYSTEM_SITE_PACKAGES|OFFLINE) [[ "$value" =~ ^[01]$ ]] ;;
+      *) die "bundle.env:$n: unknown key $key" ;;
+    esac || die "bundle.env:$n: bad value for $key: ${value:0:80}"
+    printf -v "$key" '%s' "$value"
+  done < "$BUNDLE/bundle.env"
+  for key in PROFILE EXTRA DROPINS SYSTEM_SITE_PACKAGES VERSION WHEEL OFFLINE; do
+    [ -n "${!key+set}" ] || die "bundle.env: $key missing"
+  done
+}
+
+verify_bundle
+read_bundle_env
 [ -n "$DESTDIR" ] || [ "$(id -u)" = 0 ] || die "run as root (or set DESTDIR to stage into a directory)"
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found (apt install python3 python3-venv)"
-
-(cd "$BUNDLE" && sha256sum --check --quiet SHA256SUMS) || die "bundle checksums do not match: re-copy it"
 ID="$VERSION-$(sha256sum "$BUNDLE/SHA256SUMS" | cut -c1-12)"
 ROOT="$DESTDIR$PREFIX"
 VENV="$ROOT/venvs/$ID"

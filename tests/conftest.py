@@ -50,3 +50,23 @@ def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scene = render_scene(SceneConfig(seconds=8, seed=5), video)
     scene.write_truth_json(video.with_suffix(".truth.json"), DEFAULT_LINE, "L")
     return video
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _state_directory(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The runner keeps its outbox and interval history in $STATE_DIRECTORY (else ~/.local/state):
+    tests (and the runners they start as subprocesses) never write into the user's home."""
+    import os
+
+    if "STATE_DIRECTORY" not in os.environ:
+        os.environ["STATE_DIRECTORY"] = str(tmp_path_factory.mktemp("state"))
+
+
+@pytest.fixture(scope="session")
+def demo_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 s synthetic scene (640x360, 15 fps) whose objects cross x=320: real crossings for the demo detector."""
+    from edgetally.demo.scene import SceneConfig, render_scene
+
+    video = tmp_path_factory.mktemp("demo-video") / "scene.mp4"
+    render_scene(SceneConfig(seconds=4, seed=7), video)
+    return video

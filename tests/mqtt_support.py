@@ -35,14 +35,15 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, step: float = 0.
 
 
 class Mosquitto:
-    """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off."""
+    """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off; ``acl`` is
+    the text of an acl_file."""
 
     def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
-                 persistence: bool = False) -> None:
+                 persistence: bool = False, acl: str | None = None) -> None:
         if MOSQUITTO is None:
             raise RuntimeError("mosquitto binary not found")
         self.workdir, self.port = workdir, port or free_port()
-        self.users, self.persistence = users, persistence
+        self.users, self.persistence, self.acl = users, persistence, acl
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -60,6 +61,9 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {pw}"]
         else:
             lines.append("allow_anonymous true")
+        if self.acl is not None:
+            (self.workdir / "acl").write_text(self.acl)
+            lines.append(f"acl_file {self.workdir / 'acl'}")
         conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import subprocess
@@ -13,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 import edgetally
 from edgetally import Detector, JsonlEventSink, LineCounter, Pipeline, Tracker, open_source
+from edgetally.sinks.jsonl import read_events
 
 
 def readme_examples() -> list[str]:
@@ -43,7 +42,7 @@ def test_readme_library_examples_run_as_written(tmp_path: Path, demo_fp32_artifa
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(pipeline, names)
-    written = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    written = read_events(tmp_path / "events.jsonl")
     # The README reuses the first example's line counter; its tracks are new ids, so it counts anew.
     assert len(written) >= len(printed) and "'L'" in out.getvalue()
 
@@ -61,7 +60,7 @@ def test_the_parts_by_hand_count_what_the_pipeline_counts(tmp_path: Path, demo_f
     pipeline = Pipeline(open_source(str(demo_scene)), detector, Tracker(),
                         [LineCounter("L", (320, 0), (320, 360), detector.labels)], sinks=[sink])
     summary = pipeline.run()
-    threaded = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    threaded = read_events(tmp_path / "events.jsonl")
     assert [e.to_json() for e in by_hand] == threaded
     assert sum(n for per in summary.counts["L"].values() for n in per.values()) == len(threaded) > 0
 
@@ -71,6 +70,7 @@ def test_import_is_cheap_and_every_public_name_resolves() -> None:
              "sys.modules}; print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+    assert sorted(edgetally.__all__) == sorted([*edgetally._EXPORTS, "__version__"])
     for name in edgetally.__all__:
         assert getattr(edgetally, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):

@@ -12,12 +12,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from mjpeg_server import MjpegServer
 
-from edgetally.capture import CaptureOptions, FrameSource, LiveSource, open_source, parse_uri, redact
+from edgetally.capture import (
+    CaptureOptions,
+    FrameSource,
+    LiveSource,
+    open_source,
+    parse_uri,
+    redact,
+)
 from edgetally.capture.backends import gstreamer_available
 from edgetally.errors import CameraError, ConfigError
-
-from mjpeg_server import MjpegServer
 
 FAST = CaptureOptions(frame_timeout_s=1.0, open_timeout_s=1.0, reconnect_initial_s=0.1, reconnect_max_s=0.4)
 
@@ -262,7 +268,7 @@ class _HungReader:
     def __init__(self, released: list[str], unblock: threading.Event) -> None:
         self._released, self._unblock, self._frames = released, unblock, 0
 
-    def isOpened(self) -> bool:  # noqa: N802 - cv2's name
+    def isOpened(self) -> bool:
         return True
 
     def read(self) -> tuple[bool, np.ndarray | None]:
@@ -281,10 +287,9 @@ def test_watchdog_abandons_a_hung_read_then_gives_up_when_the_backend_stays_wedg
     unblock = threading.Event()
     opts = CaptureOptions(frame_timeout_s=0.2, reconnect_initial_s=0.02, reconnect_max_s=0.02)
     src = LiveSource("wedged", lambda: _HungReader(released, unblock), opts)
-    frames = []
+    frames: list = []
     with pytest.raises(CameraError, match="backend hung"):
-        for frame in src:
-            frames.append(frame)
+        frames.extend(src)
     assert len(frames) >= 1 and src.stats.reconnects == 2  # each reconnect got a frame, then hung again
     assert released == []  # nobody released a capture under a blocked read
     unblock.set()
@@ -302,6 +307,48 @@ def test_v4l2_device_paths_map_to_camera_numbers(tmp_path: Path) -> None:
 
 def test_missing_v4l2_camera_retries_then_raises() -> None:
     opts = CaptureOptions(reconnect_initial_s=0.02, reconnect_max_s=0.02, max_reconnects=1)
-    with open_source("/dev/video99", opts) as src:
-        with pytest.raises(CameraError, match="/dev/video99: could not open the stream; gave up after 1"):
-            next(src)
+    with open_source("/dev/video99", opts) as src, pytest.raises(
+            CameraError, match="/dev/video99: could not open the stream; gave up after 1"):
+        next(src)
+
+
+# ----------------------------------------------------------------------------- damaged files
+def _damaged_mp4(tmp: Path, frames: int = 60, bad: tuple[int, ...] = (41,)) -> Path:
+    """An MPEG-4 part 2 .mp4 whose frames ``bad`` have 300 bytes zeroed from their VOP start code
+    (the decoder then fails on exactly those frames, and can go on after them)."""
+    path = tmp / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    rng = np.random.default_rng(0)
+    for i in range(frames):
+        img = np.full((120, 160, 3), (i * 5) % 255, np.uint8)
+        img[80:] = rng.integers(0, 255, (40, 160, 3), dtype=np.uint8)
+        writer.write(img)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    vops = [i for i in range(len(data) - 3) if data[i:i + 4] == b"\x00\x00\x01\xb6"]
+    assert len(vops) == frames
+    for k in bad:
+        data[vops[k]:vops[k] + 300] = bytes(300)
+    damaged = tmp / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
+@pytest.mark.parametrize("bad, delivered", [((41,), 59), ((10, 11, 12, 30), 56), ((), 60)])
+def test_damaged_video_skips_bad_frames_and_counts_them(tmp_path: Path, isolate: bool, bad: tuple[int, ...],
+                                                        delivered: int) -> None:
+    path = _damaged_mp4(tmp_path, bad=bad)
+    with open_source(str(path), CaptureOptions(isolate=isolate)) as src:
+        frames = list(src)
+        stats = src.stats
+    assert len(frames) == delivered and stats.corrupt_frames == len(bad)  # before: stopped at the first bad frame
+    assert [f.index for f in frames] == list(range(delivered))
+    good = [i / 10.0 for i in range(60) if i not in bad]  # each frame keeps its place on the file's timeline
+    assert [f.timestamp for f in frames] == pytest.approx(good)
+
+
+def test_too_many_bad_frames_in_a_row_end_the_file(tmp_path: Path) -> None:
+    path = _damaged_mp4(tmp_path, bad=tuple(range(20, 30)))
+    with open_source(str(path), CaptureOptions(isolate=False, max_bad_frames=5)) as src:
+        assert len(list(src)) == 20 and src.stats.corrupt_frames == 0  # 10 in a row > 5: treated as the end

@@ -39,12 +39,12 @@ def test_state_per_device_and_replayed_events() -> None:
         state.handle(f"site/edgetally/{dev}/counter/L/truck/out", str(n).encode())
     for seq in (1, 2, 2, 3):  # seq 2 replayed by the outbox after a reconnect: charted once
         state.handle("site/edgetally/a/events", json.dumps({"seq": seq, "ts": 600.5}).encode())
-    state.handle("site/edgetally/a/snapshot", b"jpeg")
+    state.handle("site/edgetally/a/snapshot", b"\xff\xd8jpeg")
     data = state.to_json()["devices"]
     assert data["a"]["counters"] == {"L": {"truck": {"out": 3}}}
     assert data["b"]["counters"] == {"L": {"truck": {"out": 5}}}
     assert data["a"]["per_minute"] == [[600, 3]]
-    assert data["a"]["snapshot_version"] == 1 and state.snapshot("a") == b"jpeg" and state.snapshot("b") is None
+    assert data["a"]["snapshot_version"] == 1 and state.snapshot("a") == b"\xff\xd8jpeg" and state.snapshot("b") is None
 
 
 def _chromium() -> tuple[str, str]:
@@ -60,13 +60,11 @@ def _chromium() -> tuple[str, str]:
 def _publish_run(artifact: Path, video: Path, device: str, broker_url: str, work: Path) -> dict:
     from edgetally.config.models import RunSettings
     from edgetally.runner import run_counting
-    from edgetally.sinks.mqtt_settings import MqttSettings
-    from edgetally.snapshots import SnapshotPublisher
 
-    mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device}
+    mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device, "snapshot_interval_s": 0.5}
     settings = RunSettings.model_validate({"model": artifact, "source": str(video), "device_id": device,
                                            "mqtt": mqtt, "lines": [{"name": "L", "points": "320,0,320,360"}]})
-    return run_counting(settings, hooks=[SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=0.5)])
+    return run_counting(settings)
 
 
 def _nonzero(counts: dict) -> dict:
@@ -114,7 +112,7 @@ def test_dashboard_in_headless_chromium(tmp_path: Path, demo_fp32_artifact: Path
         for device, summary in summaries.items():
             expected = {c: d for c, d in summary["counts"]["L"].items() if any(d.values())}
             assert sum(n for d in expected.values() for n in d.values()) > 0
-            ok = wait_until(lambda: _nonzero(_dom_counts(driver, device)) == _nonzero(expected), timeout=15)
+            ok = wait_until(lambda d=device, e=expected: _nonzero(_dom_counts(driver, d)) == _nonzero(e), timeout=15)
             assert ok, f"{device}: page shows {_dom_counts(driver, device)}, runner counted {expected}"
         badge = driver.execute_script(
             "return document.querySelector('section[data-device=\"cam-north\"] [data-role=availability]').textContent")

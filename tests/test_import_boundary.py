@@ -1,4 +1,5 @@
-"""The runner must not pull the converter stack (torch, tensorflow, nncf, onnx, converters) onto a board."""
+"""The runner (and `edge label`, which may run on a board over its recent frames) must not pull the converter
+stack (torch, tensorflow, nncf, onnx, converters, edge train's fine-tuning) onto a board."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import sys
 import pytest
 
 FORBIDDEN = ("torch", "tensorflow", "nncf", "onnx", "openvino", "tflite_runtime", "ai_edge_litert",
-             "onnxconverter_common", "litert_torch", "onnx2torch", "edgetally.converters")
+             "onnxconverter_common", "litert_torch", "onnx2torch", "edgetally.converters", "edgetally.train")
 
 PROBE = """
 import json, sys
 import edgetally, edgetally.cli, edgetally.cli.run, edgetally.pipeline, edgetally.runner, edgetally.bench, edgetally.capture
 import edgetally.tracking, edgetally.counting
 import edgetally.postprocess, edgetally.sinks.jsonl, edgetally.runtimes, edgetally.runtimes.onnxruntime
+import edgetally.cli.label, edgetally.label.session, edgetally.label.server, edgetally.label.replay
 {extra}
-roots = sorted({{m.split('.')[0] for m in sys.modules}} | {{m for m in sys.modules if m.startswith('edgetally.converters')}})
+roots = sorted({{m.split('.')[0] for m in sys.modules}}
+               | {{m for m in sys.modules if m.startswith(('edgetally.converters', 'edgetally.train'))}})
 print(json.dumps(roots))
 """
 
@@ -48,3 +51,12 @@ def test_forbidden_names_are_really_importable_or_absent(name: str) -> None:
 
     if importlib.util.find_spec(name) is not None:
         assert name in loaded
+
+
+def test_edge_label_and_train_help_load_no_training_stack() -> None:
+    extra = ("from click.testing import CliRunner\n"
+             "for c in ('label', 'train'):\n"
+             "    r = CliRunner().invoke(edgetally.cli.cli, [c, '--help'])\n"
+             "    assert r.exit_code == 0, r.output")
+    loaded = _loaded_roots(extra)
+    assert not loaded.intersection(FORBIDDEN), f"'edge label/train --help' imported {sorted(loaded.intersection(FORBIDDEN))}"

@@ -15,15 +15,16 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, retained, wait_until
+
+from edgetally.sinks.jsonl import read_events
 
 RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 @functools.lru_cache(maxsize=1)
 def _run_help() -> str:
-    out = subprocess.run([sys.executable, "-c", RUN, "run", "--help"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", RUN, "run", "--help"], check=False, capture_output=True, text=True, timeout=60)
     return out.stdout
 
 
@@ -56,7 +57,7 @@ def test_run_publishes_exactly_the_events_out_file(artifact: Path, shared_data: 
     broker = Mosquitto(tmp_path / "broker").start()
     sub = Subscriber(broker.port, "edgetally/e2e/events").start()
     subprocess.run(_cmd(artifact, shared_data / "videos/traffic_road.mp4", broker.url, tmp_path), check=True, timeout=600)
-    written = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    written = read_events(tmp_path / "events.jsonl")
     assert written, "the video should produce crossings"
     assert wait_until(lambda: len(sub.on("edgetally/e2e/events")) >= len(written), 10)
     got = [json.loads(p) for p in sub.on("edgetally/e2e/events")]
@@ -74,10 +75,10 @@ def test_sigkill_mid_run_loses_no_counted_event(artifact: Path, shared_data: Pat
     sub = Subscriber(broker.port, "edgetally/e2e/events").start()
     proc = subprocess.Popen(_cmd(artifact, shared_data / "videos/traffic_road.mp4", broker.url, tmp_path))
     events = tmp_path / "events.jsonl"
-    assert wait_until(lambda: events.exists() and len(events.read_text().splitlines()) >= 3, 300, 0.05)
+    assert wait_until(lambda: events.exists() and len(read_events(events)) >= 3, 300, 0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    before = [json.loads(line) for line in events.read_text().splitlines() if line.strip()]
+    before = read_events(events)
     time.sleep(0.5)
     (tmp_path / "run2").mkdir()
     cmd = _cmd(artifact, shared_data / "videos/traffic_road.mp4", broker.url, tmp_path / "run2")
@@ -108,13 +109,13 @@ def test_broker_down_for_20s_mid_run_loses_nothing(artifact: Path, shared_data: 
     )
     proc = subprocess.Popen([sys.executable, "-c", RUN, "run", "--config", str(config)])
     events = tmp_path / "events.jsonl"
-    assert wait_until(lambda: events.exists() and len(events.read_text().splitlines()) >= 1, 300, 0.05)
+    assert wait_until(lambda: events.exists() and len(read_events(events)) >= 1, 300, 0.05)
     broker.stop()
-    counted_while_down = len(events.read_text().splitlines())
+    counted_while_down = len(read_events(events))
     time.sleep(20)
     broker.start()
     assert proc.wait(timeout=300) == 0
-    written = [json.loads(line) for line in events.read_text().splitlines()]
+    written = read_events(events)
     assert len(written) > counted_while_down, "the run should keep counting while the broker is away"
     assert wait_until(lambda: len({json.loads(p)["seq"] for p in sub.on("edgetally/e2e/events")}) >= len(written), 30)
     by_seq = {json.loads(p)["seq"]: json.loads(p) for p in sub.on("edgetally/e2e/events")}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgetally.cli import main
+from edgetally.sinks.jsonl import read_events
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def _run(artifact: Path, source: Path, out: Path, *args: str) -> tuple[dict, lis
                "--events-out", str(out / "events.jsonl"), *args])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
-    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    events = read_events(out / "events.jsonl")
     return summary, events
 
 

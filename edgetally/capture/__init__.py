@@ -6,7 +6,9 @@ number (V4L2); ``rtsp://`` / ``rtsps://`` and ``http(s)://`` MJPEG (OpenCV FFmpe
 imported only then); ``file://`` paths.
 
 Files and folders yield every frame in order (no thread); live sources run a reader thread and
-yield only the newest frame (see live.py for the watchdog and reconnect rules).
+yield only the newest frame (see live.py for the watchdog and reconnect rules). By default
+(``CaptureOptions.isolate``) all of it runs in a child process (isolated.py), so a decoder that
+crashes, hangs or leaks costs a restart of that process, not the runner.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "LiveSource",
     "SourceSpec",
     "VideoFileSource",
+    "open_direct",
     "open_source",
     "parse_uri",
     "redact",
@@ -52,7 +55,19 @@ LIVE_BACKENDS: dict[str, Callable[[str, CaptureOptions], Connect]] = {
 def open_source(uri: str, options: CaptureOptions | None = None) -> FrameSource:
     """Open a frame source. Raises CameraError at once for what cannot get better by waiting
     (missing file, unreadable video, unknown scheme, GStreamer or picamera2 not installed);
-    live connection failures are retried in the background (see CaptureOptions.max_reconnects)."""
+    live connection failures are retried in the background (see CaptureOptions.max_reconnects).
+    Decodes in a child process unless ``options.isolate`` is False."""
+    opts = options or CaptureOptions()
+    if opts.isolate:
+        from edgetally.capture.isolated import IsolatedSource
+
+        parse_uri(uri)  # a bad URI is a clear error here, without starting a process
+        return IsolatedSource(uri, opts)
+    return open_direct(uri, opts)
+
+
+def open_direct(uri: str, options: CaptureOptions | None = None) -> FrameSource:
+    """Open a frame source in this process (what the decoder process of an isolated source runs)."""
     opts = options or CaptureOptions()
     spec = parse_uri(uri)
     if spec.kind == "file":

@@ -17,14 +17,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from edgetally.capture.types import CaptureOptions, CaptureStats
 from edgetally.errors import CameraError
 from edgetally.structures import Frame
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ CLOSE_JOIN_S = 2.0
 class Reader(Protocol):
     """What a live backend must offer (cv2.VideoCapture's own method names)."""
 
-    def isOpened(self) -> bool: ...  # noqa: N802 - cv2's name
+    def isOpened(self) -> bool: ...
 
     def read(self) -> tuple[bool, np.ndarray | None]: ...
 
@@ -152,7 +156,7 @@ class LiveSource:
             log.warning("camera %s: %d capture thread(s) still blocked in the backend after close "
                         "(daemon threads; they exit when the backend returns)", self.name, len(stuck))
 
-    def __enter__(self) -> LiveSource:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -219,12 +223,12 @@ class LiveSource:
             self._abandoned.append(session.thread)
         if len(self._abandoned) > MAX_STUCK:
             self._fail(f"camera {self.name}: capture backend hung ({len(self._abandoned)} reader threads "
-                       "blocked); restart the process")
+                       "blocked); restart the process", retryable=True)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, retryable: bool = False) -> None:
         log.error("%s", message)
         with self._cond:
-            self._error = CameraError(message)
+            self._error = CameraError(message, retryable)
             self._connected = False
             self._cond.notify_all()
 
@@ -241,7 +245,7 @@ class LiveSource:
                 return
             session.opened, session.progress = True, time.monotonic()
             self._pump(reader, session)
-        except Exception as exc:  # any backend failure ends this session only; the supervisor logs it
+        except Exception as exc:  # noqa: BLE001 - any backend failure ends this session only; the supervisor logs it
             session.reason = f"{type(exc).__name__}: {exc}"
         finally:
             if reader is not None:

@@ -36,7 +36,7 @@ class Picamera2Reader:
         self._cam.start()
         self._open = True
 
-    def isOpened(self) -> bool:  # noqa: N802 - cv2's name
+    def isOpened(self) -> bool:
         return self._open
 
     def read(self) -> tuple[bool, np.ndarray | None]:

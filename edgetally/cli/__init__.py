@@ -76,6 +76,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "broker": ("broker", "broker_command", "Run an embedded MQTT broker (needs the 'broker' extra)."),
     "demo": ("demo", "demo_command", "Run the whole chain on a synthetic scene: convert, count, MQTT, dashboard, truth."),
     "dashboard": ("dashboard", "dashboard_command", "Serve a live web dashboard of the devices on an MQTT broker."),
+    "report": ("report", "report_command", "Interval counts (and peak hours) from the device's history: CSV, JSON, Markdown."),
+    "label": ("label", "label_command", "Label frames of one camera in the browser, with boxes proposed by motion."),
+    "train": ("train", "train_command", "Fine-tune a detector on a labelled dataset (workstation, CPU)."),
 }
 for _name, (_module, _attr, _help) in COMMANDS.items():
     cli.add_command(_LazyCommand(_name, f"edgetally.cli.{_module}", _attr, _help))

@@ -111,7 +111,7 @@ def _mqtt_block(url: str, work: Path) -> dict[str, Any]:
     outbox = work / "outbox-demo.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{outbox}{suffix}").unlink(missing_ok=True)
-    return {"url": url, "outbox": str(outbox), "device_id": DEVICE_ID}
+    return {"url": url, "outbox": str(outbox), "device_id": DEVICE_ID, "snapshot_interval_s": 1.0}
 
 
 def _run(artifact: Path, video: Path, lines: dict[str, str], mqtt: dict[str, Any], speed: float,
@@ -119,15 +119,12 @@ def _run(artifact: Path, video: Path, lines: dict[str, str], mqtt: dict[str, Any
     from edgetally.config.models import RunSettings
     from edgetally.demo.progress import CountProgress
     from edgetally.runner import run_counting
-    from edgetally.sinks.mqtt_settings import MqttSettings
-    from edgetally.snapshots import SnapshotPublisher
 
     settings = RunSettings.model_validate({
         "model": artifact, "source": str(video), "device_id": DEVICE_ID, "threads": threads, "mqtt": mqtt,
         "lines": [{"name": n, "points": p} for n, p in lines.items()],
     })
-    hooks: list[Hook] = [SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=1.0),
-                         CountProgress(_frame_count(video))]
+    hooks: list[Hook] = [CountProgress(_frame_count(video))]
     if speed > 0:
         hooks.append(Pacer(speed))
     return run_counting(settings, hooks=hooks, show_progress=False)

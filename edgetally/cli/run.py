@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -52,7 +53,7 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--score-threshold", type=float, help="Override the manifest's detection score threshold.")
 @click.option("--max-detections", type=int, help="Override the manifest's max detections per frame.")
 @click.option("--max-frames", type=int, help="Stop after N frames.")
-@click.option("--events-out", type=click.Path(path_type=Path), help="Write one JSON line per count event.")
+@click.option("--events-out", type=click.Path(path_type=Path), help="Append one JSON line per count event (plus a run_start/run_end marker line per run).")
 @click.option("--summary-json", type=click.Path(path_type=Path), help="Write totals, frames and fps at the end.")
 @click.option("--detections-out", type=click.Path(path_type=Path), help="Write per-frame detections (JSONL) before tracking.")
 @click.option("--device-id", help="Device id used by sinks (default: hostname).")
@@ -62,11 +63,13 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
               help="Serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9108).")
 @click.option("--annotate", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.mp4",
               help="Also write a video with boxes, track ids, lines and running counts.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X",
+              help="Play a video file at X times its own speed, like a live camera (default: as fast as possible).")
 def run(config: Path | None, model: Path | None, source: str | None, lines: tuple[str, ...], zones: tuple[str, ...],
         classes: str | None, threads: int | None, score_threshold: float | None, max_detections: int | None,
         max_frames: int | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
         device_id: str | None, mqtt_url: str | None, outbox: Path | None, health_addr: str | None,
-        annotate: Path | None) -> None:
+        annotate: Path | None, speed: float | None) -> None:
     """Count objects from a video or camera with a converted model."""
     from edgetally.runner import run_counting
 
@@ -94,7 +97,11 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
         from edgetally.annotate import VideoAnnotator
 
         hooks.append(VideoAnnotator(annotate))
-    summary = run_counting(settings, reload=reload, health_addr=health_addr, hooks=hooks)
+    if speed is not None:
+        from edgetally.cli.demo import Pacer
+
+        hooks.append(Pacer(speed))
+    summary = run_counting(settings, reload=reload, health_addr=health_addr, hooks=hooks, config_path=config)
     click.echo(json.dumps(summary, indent=None))
 
 

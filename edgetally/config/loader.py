@@ -45,11 +45,24 @@ def format_errors(path: Path, exc: ValidationError, root: yaml.Node | None) -> l
     return messages
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a device config is a few KB; a 19 MB one took 5 minutes and 3.7 GB
+
+
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: config is {size / 1e6:.1f} MB; at most {MAX_CONFIG_BYTES // 1024} KB is read "
+                              "(a device config is a few KB: is this the right file?)")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          "save the file as UTF-8") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

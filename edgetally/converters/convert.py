@@ -14,6 +14,9 @@ from edgetally.artifact import Artifact
 from edgetally.errors import ConversionError, UsageError
 
 MIN_EVAL_IMAGES = 16
+# With labels the gate compares mAP, FP32 vs INT8 on the same boxes (paired): a camera's own validation
+# split (`edge label` keeps the last 20 % of ~50 frames, each with many objects) is enough.
+MIN_LABELLED_EVAL_IMAGES = 8
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,10 @@ def _eval_set(request: Int8Request, calibration) -> tuple[list, dict]:
             raise UsageError("--eval-images is required for the accuracy gate when --calib is a video")
         images_dir = request.calib  # the calibration folder's unused images, label-free unless labels given
     images = load_eval_set(images_dir, request.eval_labels, calibration.sha256 if calibration is not None else ())
-    if len(images) < MIN_EVAL_IMAGES:
+    need = MIN_LABELLED_EVAL_IMAGES if request.eval_labels else MIN_EVAL_IMAGES
+    if len(images) < need:
         raise UsageError(f"{images_dir}: only {len(images)} evaluation images not used for calibration; "
-                         f"the gate needs at least {MIN_EVAL_IMAGES} (give --eval-images)")
+                         f"the gate needs at least {need}{' labelled' if request.eval_labels else ''} (give --eval-images)")
     info = {"images_dir": str(images_dir), "labels_dir": str(request.eval_labels) if request.eval_labels else None,
             "count": len(images), "excluded_calibration_images": calibration is not None,
             "metric": "COCO mAP50-95" if request.eval_labels else "agreement F1@IoU0.5 vs FP32"}

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from edgetally.counting.geometry import ANCHORS, anchor_points
 from edgetally.counting.line import LineCounter
+from edgetally.counting.movements import MovementCounter, movement_name, split_movement
+from edgetally.counting.reload import carry_over
 from edgetally.counting.zone import ZoneCounter
 
 Counter = LineCounter | ZoneCounter
@@ -16,4 +18,5 @@ def counter_state_size(counters: Iterable[Counter]) -> int:
     return sum(c.num_tracked for c in counters)
 
 
-__all__ = ["ANCHORS", "Counter", "LineCounter", "ZoneCounter", "anchor_points", "counter_state_size"]
+__all__ = ["ANCHORS", "Counter", "LineCounter", "MovementCounter", "ZoneCounter", "anchor_points", "carry_over",
+           "counter_state_size", "movement_name", "split_movement"]

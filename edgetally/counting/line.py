@@ -70,6 +70,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgetally.counting.geometry import anchor_points, crossing_param, signed_distance
+from edgetally.counting.quiet import QuietTracks
 from edgetally.structures import CountEvent, Tracks
 
 _EPS_S = 1e-6  # timestamps like i / fps: 0.7 - 0.2 must count as 0.5 s
@@ -141,6 +142,7 @@ class LineCounter:
         self.settle_s = float(settle_s)
         self.smoothing_s = float(smoothing_s)
         self._tracks: dict[int, _LineTrack] = {}
+        self._quiet = QuietTracks(self.forget_after_s)
 
     @property
     def points(self) -> tuple[tuple[float, float], ...]:
@@ -152,13 +154,34 @@ class LineCounter:
         """Per-track states held now (bounded-memory tests watch this)."""
         return len(self._tracks)
 
+    @property
+    def track_ids(self) -> frozenset[int]:
+        """Ids of the tracks this counter holds state for."""
+        return frozenset(self._tracks)
+
+    @property
+    def geometry(self) -> tuple[object, ...]:
+        """What the per-track state depends on: a counter with equal geometry can take it over."""
+        return ("line", tuple(self.p1.tolist()), tuple(self.p2.tolist()), self.anchor)
+
+    def take_state(self, other: LineCounter) -> None:
+        """Adopt ``other``'s per-track state (a reload with unchanged geometry); ``other`` is left empty."""
+        self._tracks, other._tracks = other._tracks, {}
+
+    def start_quiet(self, track_ids: Collection[int]) -> None:
+        """Tracks alive before this counter existed (a reload that changed its geometry) are
+        armed where they are next clearly seen, never from their birth box: no crossing that
+        happened before the reload is counted by the new line."""
+        self._quiet.add(track_ids)
+
     def update(self, tracks: Tracks, frame_index: int, timestamp: float) -> list[CountEvent]:
         """Feed the tracker's output for one frame; return the crossings committed now."""
         events: list[CountEvent] = []
         ids = tracks.ids.tolist()
         states = [self._tracks.get(tid) for tid in ids]
         points = self._smoothed(states, anchor_points(tracks.xyxy, self.anchor), timestamp)
-        new = [i for i, st in enumerate(states) if st is None]
+        new = [i for i, st in enumerate(states) if st is None and not self._quiet.take(ids[i])]
+        self._quiet.tick(timestamp)
         if new and tracks.first_xyxy is not None:
             self._arm_at_birth(tracks, new, timestamp)
             states = [self._tracks.get(tid) for tid in ids]

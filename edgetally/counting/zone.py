@@ -21,7 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgetally.counting.geometry import PolygonGeometry, anchor_points, segment_edge_crossings
+from edgetally.counting.geometry import (
+    PolygonGeometry,
+    anchor_points,
+    segment_edge_crossings,
+)
+from edgetally.counting.quiet import QuietTracks
 from edgetally.structures import CountEvent, Tracks
 
 
@@ -65,6 +70,7 @@ class ZoneCounter:
         self.classes = None if classes is None else frozenset(classes)
         self.forget_after_s = float(forget_after_s)
         self._tracks: dict[int, _ZoneTrack] = {}
+        self._quiet = QuietTracks(self.forget_after_s)
 
     @property
     def points(self) -> tuple[tuple[float, float], ...]:
@@ -74,6 +80,26 @@ class ZoneCounter:
     @property
     def num_tracked(self) -> int:
         return len(self._tracks)
+
+    @property
+    def track_ids(self) -> frozenset[int]:
+        """Ids of the tracks this counter holds state for."""
+        return frozenset(self._tracks)
+
+    @property
+    def geometry(self) -> tuple[object, ...]:
+        """What the per-track state depends on: a counter with equal geometry can take it over."""
+        return ("zone", tuple(map(tuple, self.polygon.tolist())), self.anchor)
+
+    def take_state(self, other: ZoneCounter) -> None:
+        """Adopt ``other``'s per-track state (a reload with unchanged geometry); ``other`` is left empty."""
+        self._tracks, other._tracks = other._tracks, {}
+
+    def start_quiet(self, track_ids: Collection[int]) -> None:
+        """Tracks alive before this counter existed (a reload that changed its polygon) are taken
+        in where they are next seen, without an ``entered`` event; they count ``exited`` when
+        they leave (the entry was counted by the zone as it was)."""
+        self._quiet.add(track_ids)
 
     def occupancy(self) -> dict[str, int]:
         """Tracks inside now (including ones briefly unseen, until forgotten), per class."""
@@ -95,6 +121,9 @@ class ZoneCounter:
         passes = self._pass_through(states, points, inside_arr).tolist()
         rows = zip(ids, states, points.tolist(), inside, clear, passes, tracks.class_ids.tolist(), tracks.scores.tolist())
         for tid, st, point, inside_i, clear_i, pass_i, cid, score in rows:
+            if st is None and self._quiet.take(tid):  # alive before a reload: taken in where it is
+                self._tracks[tid] = _ZoneTrack(point, inside_i, timestamp, cid, score)
+                continue
             if st is None:
                 st = self._tracks[tid] = _ZoneTrack(point, False, timestamp, cid, score)
                 clear_i = True  # first sight: no history to protect against flicker
@@ -105,6 +134,7 @@ class ZoneCounter:
             elif not st.inside and not inside_i and pass_i:
                 self._emit(st, tid, "entered", frame_index, timestamp, events)
                 self._emit(st, tid, "exited", frame_index, timestamp, events)
+        self._quiet.tick(timestamp)
         self._expire(frame_index, timestamp, events)
         return events
 

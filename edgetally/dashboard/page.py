@@ -29,6 +29,7 @@ td.n{font-variant-numeric:tabular-nums;font-weight:600}tr.total td{border-top:2p
 img.snap{width:100%;border-radius:6px;border:1px solid var(--line);background:#000;min-height:60px}
 canvas{width:100%;height:140px;display:block}h3{font-size:12px;color:var(--dim);font-weight:500;margin:10px 0 4px;text-transform:uppercase;letter-spacing:.05em}
 .empty{color:var(--dim);padding:30px 20px}
+.links{margin-left:auto;font-size:13px}.links a{color:var(--acc)}
 </style></head>
 <body>
 <header><h1>edgetally</h1><span class="dim" id="summary">connecting&hellip;</span></header>
@@ -94,7 +95,9 @@ function card(name) {
     stats: $("div", {"class": "stats"}), counts: $("div", {}), chart: $("canvas", {"data-role": "chart"}),
     img: $("img", {"class": "snap", "alt": "latest snapshot of " + name, "data-role": "snapshot"}), version: -1,
   };
-  c.root.append($("div", {"class": "top"}, $("h2", {}, name), c.avail, c.state), c.stats,
+  const links = $("span", {"class": "links"}, $("a", {"href": "device/" + encodeURIComponent(name), "data-role": "history"}, "history"),
+    " \u00b7 ", $("a", {"href": "editor/" + encodeURIComponent(name), "data-role": "editor"}, "edit lines"));
+  c.root.append($("div", {"class": "top"}, $("h2", {}, name), c.avail, c.state, links), c.stats,
     $("div", {"class": "row"}, $("div", {}, $("h3", {}, "counts"), c.counts, $("h3", {}, "counts per minute"), c.chart),
       $("div", {}, $("h3", {}, "latest snapshot"), c.img)));
   cards[name] = c;

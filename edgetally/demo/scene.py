@@ -12,6 +12,9 @@ and the camera (noise, lighting). The ground truth depends only on the traffic s
 
     truth = render_scene(SceneConfig(seconds=30, seed=7), Path("scene.mp4"))
     truth.counts("320,0,320,360")   # {"car": {"in": .., "out": ..}, ...}
+
+``view="topdown"`` films the same kind of traffic from straight above (topdown.py): four lanes and
+two cycle lanes at one scale, no occluders; the truth is computed the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from edgetally.demo.render import draw_background, draw_occluders, make_camera, paste
 from edgetally.demo.sprites import CLASSES, Sprite, make_sprite
+from edgetally.demo.topdown import TOPDOWN_LANES, TOPDOWN_SCALE, draw_topdown_background, make_topdown_sprite
 from edgetally.demo.truth import Crossing, FrameBoxes, SceneTruth, parse_line
 
 __all__ = ["CLASSES", "Crossing", "DEFAULT_LINE", "FrameBoxes", "SceneConfig", "SceneTruth",
@@ -57,6 +61,9 @@ LANES: tuple[Lane, ...] = (
     Lane(0.935, +1, 1.06, ("bicycle",), (1.0,), 0.10),
 )
 # Screen speed at scale 1, px/s (uniform range per class).
+VIEWS = ("side", "topdown")
+# Top-down lanes: ground_y is the lane's centre line (a sprite is centred on it, see _spawn).
+TOPDOWN = tuple(Lane(c, d, TOPDOWN_SCALE, k, w, r) for c, d, k, w, r in TOPDOWN_LANES)
 SPEEDS = {"car": (95.0, 165.0), "truck": (70.0, 115.0), "bus": (65.0, 100.0), "bicycle": (32.0, 60.0)}
 
 
@@ -72,6 +79,13 @@ class SceneConfig:
     lighting: float = 0.3  # amplitude of the slow brightness change (0 = constant light)
     occluders: bool = True  # a tree and a pole in front of the road
     lanes: tuple[Lane, ...] = field(default=LANES)
+    view: str = "side"  # "side" (elevated, oblique) or "topdown" (straight above; its own lanes)
+
+    def __post_init__(self) -> None:
+        if self.view not in VIEWS:
+            raise ValueError(f"view: expected one of {VIEWS}, got {self.view!r}")
+        if self.view == "topdown" and self.lanes is LANES:
+            object.__setattr__(self, "lanes", TOPDOWN)
 
     @property
     def num_frames(self) -> int:
@@ -94,7 +108,8 @@ class _Vehicle:
 def _spawn(cfg: SceneConfig, lane_idx: int, vid: int, rng: np.random.Generator, ahead: _Vehicle | None) -> _Vehicle:
     lane = cfg.lanes[lane_idx]
     kind = lane.kinds[int(rng.choice(len(lane.kinds), p=np.asarray(lane.weights) / sum(lane.weights)))]
-    sprite = make_sprite(kind, lane.scale * cfg.height / 360.0, rng)
+    draw = make_topdown_sprite if cfg.view == "topdown" else make_sprite
+    sprite = draw(kind, lane.scale * cfg.height / 360.0, rng)
     if lane.direction < 0:
         sprite = sprite.mirrored()
     speed = rng.uniform(*SPEEDS[kind]) * lane.scale * cfg.height / 360.0 / cfg.fps
@@ -102,6 +117,8 @@ def _spawn(cfg: SceneConfig, lane_idx: int, vid: int, rng: np.random.Generator, 
     if ahead is not None:
         speed = min(speed, _max_safe_speed(cfg, ahead, sprite.width, x))
     y2 = int(round(lane.ground_y * cfg.height)) + int(rng.integers(-2, 3))
+    if cfg.view == "topdown":
+        y2 += sprite.height // 2
     return _Vehicle(vid, CLASSES.index(kind), lane_idx, sprite, x, y2, speed * lane.direction)
 
 
@@ -220,8 +237,11 @@ def iter_scene(cfg: SceneConfig) -> Iterator[tuple[np.ndarray, FrameBoxes, dict[
     """
     traffic_rng, camera_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     w, h, n = cfg.width, cfg.height, cfg.num_frames
-    background = draw_background(w, h, camera_rng)
-    occluders = draw_occluders(w, h, camera_rng) if cfg.occluders else []
+    if cfg.view == "topdown":
+        background, occluders = draw_topdown_background(w, h, camera_rng), []
+    else:
+        background = draw_background(w, h, camera_rng)
+        occluders = draw_occluders(w, h, camera_rng) if cfg.occluders else []
     camera = make_camera(w, h, cfg.fps, cfg.lighting, cfg.noise_sigma, camera_rng)
     traffic = _Traffic(cfg, traffic_rng)
     warmup = int(round(_WARMUP_S * cfg.fps))

@@ -92,7 +92,7 @@ class SceneTruth:
         out: list[Crossing] = []
         for vid, (frames, boxes) in self.trajectories().items():
             name = self.labels[self.vehicle_classes[vid]]
-            for frame, direction in _track_crossings(frames, boxes, p1, p2):
+            for frame, direction in track_crossings(frames, boxes, p1, p2):
                 out.append(Crossing(frame, name, direction, vid))
         return sorted(out, key=lambda c: (c.frame, c.vehicle_id))
 
@@ -126,7 +126,7 @@ class SceneTruth:
         return path
 
 
-def _track_crossings(frames: np.ndarray, boxes: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> list[tuple[int, str]]:
+def track_crossings(frames: np.ndarray, boxes: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> list[tuple[int, str]]:
     """(frame, direction) of each crossing of one vehicle's anchor path. A gap in the frames
     (never happens for a vehicle that stays in view) would still be treated as one move."""
     points = anchor_points(boxes, "bottom_center")

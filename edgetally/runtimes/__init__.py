@@ -12,16 +12,17 @@ line here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Protocol
 
 import numpy as np
 from pydantic import AfterValidator
 
-from edgetally.errors import RuntimeLoadError
+from edgetally.errors import ArtifactError, RuntimeLoadError
 
 if TYPE_CHECKING:
-    from edgetally.artifact import Artifact
+    from edgetally.artifact import Artifact, InputSpec
 
 
 class Runtime(Protocol):
@@ -86,6 +87,24 @@ def load_runtime(artifact: Artifact, threads: int = 2, runtime: str | None = Non
             f"runtime '{name}' needs {' or '.join(entry.provides)}: pip install 'edgetally[{entry.extra}]' ({exc.msg})"
         ) from exc
     return loaded
+
+
+def check_input(path: object, spec: InputSpec, dtype: str, shape: Sequence[object]) -> None:
+    """Refuse, at load, a manifest whose input does not match the model's (dtype, rank, fixed
+    dims): otherwise the first frame fails inside the runtime with its own traceback."""
+    if dtype != spec.dtype:
+        raise ArtifactError(f"{path}: the manifest says input '{spec.name}' is {spec.dtype}, the model takes {dtype}")
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    if len(fixed) != len(spec.shape) or any(m is not None and m != d for m, d in zip(fixed, spec.shape)):
+        raise ArtifactError(f"{path}: the manifest says input '{spec.name}' has shape {spec.shape}, "
+                            f"the model's is {[d if d is not None else '?' for d in fixed]}")
+
+
+def check_outputs(path: object, wanted: Sequence[str], available: Sequence[str]) -> None:
+    """Refuse, at load, manifest output names the model does not have."""
+    missing = [n for n in wanted if n not in available]
+    if missing:
+        raise ArtifactError(f"{path}: manifest output(s) {missing} are not in the model (it has: {list(available)})")
 
 
 def dequantize(array: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgetally.artifact import Artifact, Quantization
-from edgetally.errors import RuntimeLoadError
-from edgetally.runtimes import dequantize
+from edgetally.errors import ArtifactError, RuntimeLoadError
+from edgetally.runtimes import check_input, dequantize
 
 
 def _interpreter_class():
@@ -34,7 +34,7 @@ def _by_name(details: list[dict], name: str, path: object) -> dict:
         if item["name"] == name:
             return item
     known = [d["name"] for d in details]
-    raise RuntimeLoadError(f"{path}: tensor '{name}' named in the manifest is not in the model (has: {known})")
+    raise ArtifactError(f"{path}: tensor '{name}' named in the manifest is not in the model (has: {known})")
 
 
 class LiteRtRuntime:
@@ -49,7 +49,9 @@ class LiteRtRuntime:
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise RuntimeLoadError(f"{path}: LiteRT cannot load the model: {exc}") from exc
-        self._input = _by_name(self._interpreter.get_input_details(), manifest.input.name, path)["index"]
+        model_input = _by_name(self._interpreter.get_input_details(), manifest.input.name, path)
+        check_input(path, manifest.input, np.dtype(model_input["dtype"]).name, list(model_input["shape"]))
+        self._input = model_input["index"]
         details = self._interpreter.get_output_details()
         # Per logical output: the (tensor index, quantisation) of each model tensor that makes it up.
         self._outputs = [[(_by_name(details, t.name, path)["index"], t.quantization) for t in (o.parts or [o])]

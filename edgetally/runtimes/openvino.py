@@ -11,8 +11,8 @@ import numpy as np
 import openvino as ov
 
 from edgetally.artifact import Artifact
-from edgetally.errors import RuntimeLoadError
-from edgetally.runtimes import dequantize
+from edgetally.errors import ArtifactError, RuntimeLoadError
+from edgetally.runtimes import check_input, check_outputs, dequantize
 
 
 def compile_config(precision: str, threads: int) -> dict[str, str]:
@@ -40,11 +40,13 @@ class OpenVinoRuntime:
             raise RuntimeLoadError(f"{path}: OpenVINO cannot load the model: {exc}") from exc
         names = {n for port in self._compiled.inputs for n in port.get_names()}
         if manifest.input.name not in names:
-            raise RuntimeLoadError(f"{path}: manifest input '{manifest.input.name}' is not in the model (inputs: {sorted(names)})")
-        try:
-            self._outputs = [self._compiled.output(o.name) for o in manifest.outputs]
-        except RuntimeError as exc:
-            raise RuntimeLoadError(f"{path}: a manifest output is not in the model: {exc}") from exc
+            raise ArtifactError(f"{path}: manifest input '{manifest.input.name}' is not in the model (inputs: {sorted(names)})")
+        port = self._compiled.input(manifest.input.name)
+        shape = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
+        check_input(path, manifest.input, np.dtype(port.get_element_type().to_dtype()).name, shape)
+        check_outputs(path, [o.name for o in manifest.outputs],
+                      [n for out in self._compiled.outputs for n in out.get_names()])
+        self._outputs = [self._compiled.output(o.name) for o in manifest.outputs]
         self._quant = [o.quantization for o in manifest.outputs]
         self._request = self._compiled.create_infer_request()
         self._input = self._compiled.input(manifest.input.name)

@@ -16,12 +16,13 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from http.server import BaseHTTPRequestHandler
 
 from edgetally.errors import ConfigError
 from edgetally.hooks import Hook, RunContext
+from edgetally.service.httpserver import BoundedHTTPServer
 from edgetally.structures import FrameResult
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,8 @@ _LIVE = [
     ("last_frame_age_seconds", "gauge", "Seconds since the frame loop finished a frame.", "last_frame_age_seconds"),
     ("outbox_depth", "gauge", "Count events in the MQTT outbox not yet acknowledged by the broker.", "outbox_depth"),
     ("outbox_dropped_total", "counter", "Events dropped because the outbox was full.", "outbox_dropped"),
+    ("outbox_on_disk", "gauge", "0 while the disk fails (full, I/O error) and events are held in memory only.", "outbox_on_disk"),
+    ("outbox_memory_events", "gauge", "Count events held in memory only (lost by a crash) while the disk fails.", "outbox_memory_events"),
     ("mqtt_connected", "gauge", "1 while connected to the MQTT broker.", "mqtt_connected"),
     ("mqtt_reconnects_total", "counter", "MQTT reconnects.", "mqtt_reconnects"),
     ("start_time_seconds", "gauge", "Process start, Unix time.", "start_time_seconds"),
@@ -184,16 +187,16 @@ def render_metrics(observer: MetricsHook, prefix: str = "edgetally") -> str:
 
 
 class HealthServer:
-    """Serves /healthz and /metrics from a daemon thread; ``close()`` stops it."""
+    """Serves /healthz and /metrics from a daemon thread; ``close()`` stops it. At most 32
+    connections at a time, 5 s each to send a request (httpserver.BoundedHTTPServer)."""
 
     def __init__(self, observer: MetricsHook, addr: str = DEFAULT_ADDR) -> None:
         self.observer = observer
         host, port = parse_addr(addr)
         try:
-            self._httpd = ThreadingHTTPServer((host, port), _handler(observer))
+            self._httpd = BoundedHTTPServer((host, port), _handler(observer))
         except OSError as exc:
             raise ConfigError(f"health address {addr}: cannot listen: {exc.strerror or exc}") from None
-        self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="health-http", daemon=True)
 
     @property
@@ -217,7 +220,7 @@ def _handler(observer: MetricsHook) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:  # scrapes every 15 s would flood the journal
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 reason = observer.health()

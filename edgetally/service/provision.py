@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -21,6 +21,29 @@ from edgetally.errors import ConfigError
 
 PI_BOOT_MOUNT = "/boot/firmware"  # where Raspberry Pi OS mounts the FAT boot partition
 FIRSTBOOT = "/usr/local/sbin/edgetally-firstboot"
+SCRUB = "/usr/local/sbin/edgetally-scrub-boot"
+
+# The FAT boot partition is world-readable on Raspberry Pi OS. Once cloud-init has applied the
+# Wi-Fi (netplan, /etc/netplan/50-cloud-init.yaml, root only) and written the MQTT password
+# (/etc/edgetally/mqtt-password, 0600), the copies on the boot partition are replaced by the
+# same files without the secrets, made by `edge provision` (cloud-init does not re-apply them:
+# meta-data's instance-id is unchanged).
+_SCRUB_SCRIPT = """#!/bin/sh
+# Removes the Wi-Fi and MQTT passwords from the boot partition once cloud-init has applied them.
+set -eu
+boot=${1:-/boot/firmware}
+for name in user-data network-config; do
+  clean="$boot/edgetally/$name.scrubbed"
+  [ -f "$clean" ] || continue
+  cp "$clean" "$boot/$name.tmp"
+  mv -f "$boot/$name.tmp" "$boot/$name"
+  rm -f "$clean"
+done
+sync
+echo "edgetally: Wi-Fi and MQTT passwords removed from $boot"
+"""
+_SCRUBBED_NOTE = ("# Passwords removed by edgetally after first boot. Applied copies: /etc/netplan/50-cloud-init.yaml,\n"
+                  "# /etc/edgetally/mqtt-password (both root only).\n")
 
 _FIRSTBOOT_SCRIPT = """#!/bin/sh
 # Installs an edgetally bundle (run once by cloud-init or edgetally-firstboot.service).
@@ -60,14 +83,16 @@ def read_ssh_keys(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def user_data(board: Board, bundle_path: str, packages: tuple[str, ...]) -> str:
-    files = [{"path": FIRSTBOOT, "permissions": "0755", "owner": "root:root", "content": _FIRSTBOOT_SCRIPT}]
+    files = [{"path": FIRSTBOOT, "permissions": "0755", "owner": "root:root", "content": _FIRSTBOOT_SCRIPT},
+             {"path": SCRUB, "permissions": "0755", "owner": "root:root", "content": _SCRUB_SCRIPT}]
     if board.mqtt_password is not None:
         files.append({"path": "/etc/edgetally/mqtt-password", "permissions": "0600", "owner": "root:root",
                       "content": board.mqtt_password})
     runcmd: list[object] = [["systemctl", "enable", "--now", "ssh"]]
     if board.wifi_country:  # Raspberry Pi OS keeps Wi-Fi rfkill-blocked until a country is set
-        runcmd.append(["sh", "-c", f"command -v raspi-config >/dev/null && raspi-config nonint do_wifi_country "
-                                   f"{board.wifi_country} || true"])
+        runcmd.append(["sh", "-c", (f"command -v raspi-config >/dev/null && raspi-config nonint do_wifi_country "
+                                    f"{board.wifi_country} || true")])
+    runcmd.append([SCRUB, PI_BOOT_MOUNT])  # before the install: the secrets are applied by now
     runcmd.append([FIRSTBOOT, bundle_path])
     config: dict[str, object] = {
         "hostname": board.hostname, "manage_etc_hosts": True,
@@ -83,11 +108,16 @@ def user_data(board: Board, bundle_path: str, packages: tuple[str, ...]) -> str:
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=120)
 
 
+def scrubbed(board: Board) -> Board:
+    """The same board without its secrets (what stays on the boot partition after first boot)."""
+    return replace(board, wifi_password=None, mqtt_password=None)
+
+
 def network_config(board: Board) -> str:
     net: dict[str, object] = {"version": 2, "ethernets": {"eth0": {"dhcp4": True, "optional": True}}}
     if board.wifi_ssid:
-        wlan: dict[str, object] = {"dhcp4": True, "optional": True,
-                                   "access-points": {board.wifi_ssid: {"password": board.wifi_password or ""}}}
+        point = {} if board.wifi_password is None else {"password": board.wifi_password}
+        wlan: dict[str, object] = {"dhcp4": True, "optional": True, "access-points": {board.wifi_ssid: point}}
         if board.wifi_country:
             wlan["regulatory-domain"] = board.wifi_country
         net["wifis"] = {"wlan0": wlan}
@@ -109,13 +139,17 @@ def provision_pi(boot: Path, bundle: Path, board: Board, packages: tuple[str, ..
         raise ConfigError(f"--boot {boot}: no config.txt or cmdline.txt: not a Raspberry Pi boot partition")
     (boot / "edgetally").mkdir(exist_ok=True)
     shutil.copyfile(bundle, boot / "edgetally" / bundle.name)
-    ud = user_data(board, f"{PI_BOOT_MOUNT}/edgetally/{bundle.name}", packages)
+    bundle_path = f"{PI_BOOT_MOUNT}/edgetally/{bundle.name}"
+    ud = user_data(board, bundle_path, packages)
     nc = network_config(board)
-    written = []
-    for name, text in (("user-data", ud), ("network-config", nc), ("meta-data", meta_data(board, ud, nc))):
+    clean = scrubbed(board)
+    files = {"user-data": ud, "network-config": nc, "meta-data": meta_data(board, ud, nc),
+             "edgetally/user-data.scrubbed": "#cloud-config\n" + _SCRUBBED_NOTE + user_data(clean, bundle_path, packages)
+             .removeprefix("#cloud-config\n"),
+             "edgetally/network-config.scrubbed": _SCRUBBED_NOTE + network_config(clean)}
+    for name, text in files.items():
         (boot / name).write_text(text)
-        written.append(boot / name)
-    return written + [boot / "edgetally" / bundle.name]
+    return [boot / name for name in files] + [boot / "edgetally" / bundle.name]
 
 
 def jetson_script(board: Board, bundle_name: str) -> str:
@@ -133,19 +167,22 @@ def jetson_script(board: Board, bundle_name: str) -> str:
         if board.wifi_country:
             lines.append(f"iw reg set {q(board.wifi_country)} || true")
         lines += ["nmcli connection delete edgetally-wifi >/dev/null 2>&1 || true",
-                  f"nmcli connection add type wifi ifname '*' con-name edgetally-wifi ssid {q(board.wifi_ssid)} "
-                  f"wifi-sec.key-mgmt wpa-psk wifi-sec.psk {q(board.wifi_password or '')} connection.autoconnect yes",
+                  (f"nmcli connection add type wifi ifname '*' con-name edgetally-wifi ssid {q(board.wifi_ssid)} "
+                   f"wifi-sec.key-mgmt wpa-psk wifi-sec.psk {q(board.wifi_password or '')} connection.autoconnect yes"),
                   "nmcli connection up edgetally-wifi || echo 'Wi-Fi not up yet; it will retry' >&2"]
     if board.timezone:
         lines.append(f"timedatectl set-timezone {q(board.timezone)}")
     if board.mqtt_password is not None:
         lines += ["install -d -m 0755 /etc/edgetally", "umask 077",
                   f"printf '%s' {q(board.mqtt_password)} > /etc/edgetally/mqtt-password"]
-    lines += ["command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null "
-              "|| { apt-get update && apt-get install -y python3-venv; }",
+    lines += [("command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null "
+               "|| { apt-get update && apt-get install -y python3-venv; }"),
               "work=$(mktemp -d)", "trap 'rm -rf \"$work\"' EXIT",
               f'tar -xzf "$here/{bundle_name}" -C "$work"', '"$work/edgetally-bundle/install.sh"',
-              "touch /var/lib/edgetally-provisioned", "echo 'edgetally: provisioned; systemctl status edgetally'"]
+              "touch /var/lib/edgetally-provisioned",
+              '# this script holds the Wi-Fi and MQTT passwords: applied now, so it goes',
+              'rm -f -- "${BASH_SOURCE[0]}"',
+              "echo 'edgetally: provisioned; systemctl status edgetally'"]
     return "\n".join(lines) + "\n"
 
 

@@ -9,25 +9,41 @@ paho's network thread (``loop_start``) handles PUBACKs: it queues the mid, and t
 mid -> seq and deletes acknowledged rows in batches. paho keeps handed-over QoS 1 messages across
 reconnects and re-sends them, so nothing is handed over twice within one process; after a crash
 the outbox re-sends what was never acknowledged (same seq: consumers de-duplicate).
+
+Other sinks publish through this one (never a second client): ``publish_durable(topic, payload)``
+goes through the outbox like an event (interval rows, movements), ``set_retained(topic, payload)``
+keeps a retained topic that is re-sent on every reconnect, and ``add_command(name, handler)`` routes
+a validated ``cmd/<name>`` to its handler, which answers with ``answer()``.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edgetally.config.models import RunSettings
 from edgetally.errors import ConfigError
 from edgetally.hooks import RunContext, RunStats, Sink
-from edgetally.sinks.commands import parse_command
+from edgetally.sinks.commands import Refusals, parse_command
 from edgetally.sinks.homeassistant import discovery_payload
 from edgetally.sinks.mqtt_settings import MqttSettings, MqttUrl, parse_mqtt_url
 from edgetally.sinks.outbox import CounterKey, Outbox
 from edgetally.sinks.topics import (
-    OFFLINE, ONLINE, STATES, STOPPED, Topics, counter_payload, encode, event_payload, result_payload, stats_payload,
+    OFFLINE,
+    ONLINE,
+    STATES,
+    STOPPED,
+    Topics,
+    counter_payload,
+    encode,
+    event_payload,
+    result_payload,
+    stats_payload,
 )
 from edgetally.structures import CountEvent
 
@@ -37,7 +53,7 @@ log = logging.getLogger(__name__)
 _AUTH_REASONS = ("not authorized", "bad user name or password", "bad username or password")
 
 
-def from_settings(settings: RunSettings) -> MqttSink | None:
+def from_settings(settings: RunSettings, earlier: Sequence[Sink] = ()) -> MqttSink | None:
     """The sink for the run settings' ``mqtt:`` block (the device id defaults to the run's)."""
     if settings.mqtt is None:
         return None
@@ -67,7 +83,12 @@ class MqttSink(Sink):
         self._thread: threading.Thread | None = None
         self._acked_mids: collections.deque[int] = collections.deque()
         self._inflight: dict[int, int] = {}  # mid -> seq; publisher thread only
+        self._inflight_msgs: dict[int, int] = {}  # mid -> outbox message id; publisher thread only
         self._last_handed = 0
+        self._last_handed_msg = 0
+        self._retained: dict[str, bytes] = {}
+        self._retained_dirty: set[str] = set()
+        self._handlers: dict[str, Callable[[dict[str, object], str | None], None]] = {}
         self._counters: dict[CounterKey, int] = {}
         self._dirty: set[CounterKey] = set()
         self._republish = False
@@ -75,9 +96,11 @@ class MqttSink(Sink):
         self._state = "init"
         self._state_dirty = True
         self._stats: bytes | None = None
+        self._camera_stale = False
         self._connected = False
         self.reconnects = 0
         self._last_fail_log = 0.0
+        self._refusals = Refusals(log)
 
     # -- Sink protocol (frame-loop thread) -------------------------------------------------
     def open(self, context: RunContext) -> None:
@@ -85,7 +108,7 @@ class MqttSink(Sink):
         device = s.resolve_device_id(context.device_id)
         self.topics = Topics.build(s.prefix, device, s.homeassistant_prefix)
         self._ctx = context
-        self.outbox = Outbox(s.resolve_outbox_path(device), s.outbox_max_events, s.outbox_sync)
+        self.outbox = Outbox(s.resolve_outbox_path(device), s.outbox_max_events, s.outbox_sync, s.outbox_retry_s)
         self._counters = self.outbox.counters()
         _restore_totals(context, self._counters)
         self._client = self._make_client(device)
@@ -101,32 +124,54 @@ class MqttSink(Sink):
         self._thread.start()
 
     def event(self, event: CountEvent, cumulative: int) -> None:
+        """Commit one event to the outbox (durable when this returns, see ``outbox_problem``)."""
+        self.events([(event, cumulative)])
+
+    def events(self, batch: Sequence[tuple[CountEvent, int]]) -> None:
+        """Commit a frame's events in one outbox transaction (one fsync for all of them): on disk
+        when this returns, unless ``outbox_problem`` says the disk is failing (then in memory)."""
         assert self.outbox is not None, "open() first"
-        key: CounterKey = (event.counter, event.class_name, event.direction)
-        self.outbox.append(lambda seq: encode(event_payload(seq, event)), key, cumulative)
+        if not batch:
+            return
+        keys = [(e.counter, e.class_name, e.direction) for e, _ in batch]
+        self.outbox.append_many([(functools.partial(_event_bytes, e), k, n) for (e, n), k in zip(batch, keys)])
         with self._lock:
-            if key not in self._counters:
-                self._discovery_dirty = True
-            self._counters[key] = cumulative
-            self._dirty.add(key)
-            if self._state == "init":
-                self._set_state_locked("ready")
+            for key, (_, cumulative) in zip(keys, batch):
+                if key not in self._counters:
+                    self._discovery_dirty = True
+                self._counters[key] = cumulative
+                self._dirty.add(key)
+            self._update_state_locked()
         self._wake.set()
 
     def stats(self, stats: RunStats) -> None:
         assert self.outbox is not None, "open() first"
+        box = self.outbox
         fields: dict[str, float | int] = {
             "frames": stats.frames, "fps": round(stats.fps, 2), "infer_ms_p50": round(stats.infer_ms_p50, 2),
             "dropped_frames": stats.dropped_frames, "camera_age_s": round(stats.camera_age_s, 2),
-            "camera_reconnects": stats.reconnects, "outbox_depth": self.outbox.depth,
-            "outbox_dropped": self.outbox.dropped, "mqtt_reconnects": self.reconnects, **stats.extra,
+            "camera_reconnects": stats.reconnects, "outbox_depth": box.depth, "outbox_dropped": box.dropped,
+            "outbox_messages": box.message_depth, "outbox_on_disk": int(box.on_disk),
+            "outbox_memory_events": box.memory_depth, "mqtt_reconnects": self.reconnects, **stats.extra,
         }
-        degraded = stats.camera_age_s > self.settings.degraded_camera_age_s
         with self._lock:
             self._stats = encode(stats_payload(fields))
-            if self._state in ("init", "ready", "degraded"):
-                self._set_state_locked("degraded" if degraded else "ready")
+            self._camera_stale = stats.camera_age_s > self.settings.degraded_camera_age_s
+            self._update_state_locked()
         self._wake.set()
+
+    @property
+    def outbox_problem(self) -> str | None:
+        """None while every count is on disk; else why not (disk full, I/O error): counting and
+        publishing go on from memory, retried every few seconds. Surface it (state, stats, metrics)."""
+        return None if self.outbox is None else self.outbox.problem
+
+    def _update_state_locked(self, started: bool = True) -> None:
+        """ready, or degraded while the camera is stale or the outbox is off disk; ``init`` holds
+        until the first event or stats (``started``); ``set_state("error")`` is never overridden."""
+        if self._state not in ("init", "ready", "degraded") or (self._state == "init" and not started):
+            return
+        self._set_state_locked("degraded" if self._camera_stale or self.outbox_problem is not None else "ready")
 
     def close(self, final_state: str = "stopped") -> None:
         if self._client is None:
@@ -160,6 +205,33 @@ class MqttSink(Sink):
             self._discovery_dirty = True
         self._wake.set()
 
+    def publish_durable(self, topic: str, payload: bytes) -> None:
+        """Through the outbox, QoS 1, not retained: on disk before it is sent, replayed after an outage."""
+        assert self.outbox is not None, "open() first"
+        self.outbox.enqueue(topic, payload)
+        self._wake.set()
+
+    def set_retained(self, topic: str, payload: bytes) -> None:
+        """A retained topic this sink keeps current: published now and again on every reconnect."""
+        with self._lock:
+            if self._retained.get(topic) != payload:
+                self._retained[topic] = payload
+                self._retained_dirty.add(topic)
+        self._wake.set()
+
+    def add_command(self, name: str, handler: Callable[[dict[str, object], str | None], None]) -> None:
+        """Route the validated ``cmd/<name>`` (see commands.py) to ``handler(command, request_id)`` on
+        paho's network thread: it must return quickly and answer with ``answer()``."""
+        self._handlers[name] = handler
+
+    def answer(self, cmd: str, ok: bool, detail: str, request_id: str | None = None,
+               extra: dict[str, Any] | None = None) -> None:
+        """Publish a command's answer on ``cmd/result`` (QoS 1); ``extra`` adds keys (e.g. errors)."""
+        if self._client is None or self.topics is None:
+            return
+        payload = {**result_payload(cmd, ok, detail, request_id), **(extra or {})}
+        self._client.publish(self.topics.cmd_result, encode(payload), qos=1)
+
     def set_state(self, state: str) -> None:
         if state not in STATES:
             raise ValueError(f"state: expected one of {STATES}, got {state!r}")
@@ -181,8 +253,15 @@ class MqttSink(Sink):
     def metrics(self) -> dict[str, float]:
         if self.outbox is None:
             return {}
-        return {"outbox_depth": float(self.outbox.depth), "outbox_dropped": float(self.outbox.dropped),
+        box = self.outbox
+        return {"outbox_depth": float(box.depth), "outbox_dropped": float(box.dropped),
+                "outbox_on_disk": 1.0 if box.on_disk else 0.0, "outbox_memory_events": float(box.memory_depth),
                 "mqtt_connected": 1.0 if self._connected else 0.0, "mqtt_reconnects": float(self.reconnects)}
+
+    @property
+    def context(self) -> RunContext:
+        assert self._ctx is not None, "open() first"
+        return self._ctx
 
     def _set_state_locked(self, state: str) -> None:
         if state != self._state:
@@ -269,8 +348,11 @@ class MqttSink(Sink):
         known = {c.name for c in self._ctx.counters} | {k[0] for k in self._counters}
         parsed = parse_command(name, payload, known)
         if parsed.command is None:
-            log.warning("MQTT command %r refused: %s", name, parsed.error)
-            self._answer(name, False, parsed.error or "invalid", parsed.request_id)
+            if self._refusals.refused(name, parsed.error or "invalid"):
+                self.answer(name[:64], False, parsed.error or "invalid", parsed.request_id)
+            return
+        if name in self._handlers:
+            self._handlers[name](parsed.command, parsed.request_id)
             return
         if name == "snapshot":
             with self._lock:
@@ -281,11 +363,7 @@ class MqttSink(Sink):
             self._ctx.commands(parsed.command)
             detail = "queued for the runner"
         log.info("MQTT command %s accepted: %s", parsed.command, detail)
-        self._answer(name, True, detail, parsed.request_id)
-
-    def _answer(self, cmd: str, ok: bool, detail: str, request_id: str | None) -> None:
-        assert self.topics is not None
-        self._client.publish(self.topics.cmd_result, encode(result_payload(cmd, ok, detail, request_id)), qos=1)
+        self.answer(name, True, detail, parsed.request_id)
 
     # -- publisher thread ----------------------------------------------------------------------
     def _publisher(self) -> None:
@@ -301,19 +379,40 @@ class MqttSink(Sink):
 
     def _publish_round(self) -> None:
         self._process_acks()
+        self._check_outbox()
         if not self._connected:
             return
         self._publish_meta()
         self._publish_events()
+        self._publish_messages()
+
+    def _check_outbox(self) -> None:
+        """While the disk fails, retry it (every few seconds) and keep the state up to date."""
+        assert self.outbox is not None
+        if self.outbox.problem is not None:
+            self.outbox.retry()
+        with self._lock:
+            before = self._state
+            self._update_state_locked(started=False)
+            changed = self._state != before
+        if changed:
+            log.warning("MQTT state %s: %s", self._state, self.outbox.problem or "outbox on disk again")
 
     def _process_acks(self) -> None:
-        seqs = []
+        seqs, ids = [], []
         while self._acked_mids:
-            seq = self._inflight.pop(self._acked_mids.popleft(), None)
+            mid = self._acked_mids.popleft()
+            seq = self._inflight.pop(mid, None)
             if seq is not None:
                 seqs.append(seq)
-        if seqs and self.outbox is not None:
-            self.outbox.ack(seqs)
+            msg_id = self._inflight_msgs.pop(mid, None)
+            if msg_id is not None:
+                ids.append(msg_id)
+        if self.outbox is not None:
+            if seqs:
+                self.outbox.ack(seqs)
+            if ids:
+                self.outbox.ack_messages(ids)
 
     def _publish_meta(self) -> None:
         assert self.topics is not None
@@ -326,6 +425,8 @@ class MqttSink(Sink):
             self._state_dirty = self._discovery_dirty = False
             counters = {k: self._counters[k] for k in self._dirty}
             self._dirty.clear()
+            extra = {t: self._retained[t] for t in (self._retained if republish else self._retained_dirty)}
+            self._retained_dirty.clear()
             stats, self._stats = self._stats, None
         pub = self._client.publish
         if republish:
@@ -336,6 +437,8 @@ class MqttSink(Sink):
             pub(self.topics.ha_discovery, encode(discovery_payload(self.topics, self._discovery_keys())), qos=1, retain=True)
         for (counter, cls, direction), value in sorted(counters.items()):
             pub(self.topics.counter(counter, cls, direction), counter_payload(value), qos=1, retain=True)
+        for topic, payload in sorted(extra.items()):
+            pub(topic, payload, qos=1, retain=True)
         if stats is not None:
             pub(self.topics.stats, stats, qos=0, retain=True)
 
@@ -358,13 +461,28 @@ class MqttSink(Sink):
                 self._last_handed = entry.seq
             room -= len(batch)
 
+    def _publish_messages(self) -> None:
+        """The outbox's other messages (interval rows, movements), in id order, after the events."""
+        assert self.outbox is not None
+        room = self.settings.max_inflight - len(self._inflight) - len(self._inflight_msgs)
+        while room > 0 and self._connected:
+            batch = self.outbox.pending_messages(self._last_handed_msg, min(room, 500))
+            if not batch:
+                return
+            for msg in batch:
+                info = self._client.publish(msg.topic, msg.payload, qos=1)
+                self._inflight_msgs[info.mid] = msg.id
+                self._last_handed_msg = msg.id
+            room -= len(batch)
+
     # -- shutdown --------------------------------------------------------------------------------
     def _drain(self, timeout: float) -> None:
         """Give the backlog up to ``timeout`` seconds to reach the broker before stopping, waiting
         for a reconnect too (what is still unsent after that stays in the outbox for the next start)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.outbox is not None:
-            if self.outbox.depth == 0 and not self._dirty and not self._inflight:
+            if (self.outbox.depth == 0 and self.outbox.message_depth == 0 and not self._dirty
+                    and not self._retained_dirty and not self._inflight and not self._inflight_msgs):
                 return
             self._wake.set()
             time.sleep(0.02)
@@ -385,6 +503,10 @@ class MqttSink(Sink):
             except (RuntimeError, ValueError):
                 pass  # connection dropped meanwhile: the last will says "offline"
 
+
+
+def _event_bytes(event: CountEvent, seq: int) -> bytes:
+    return encode(event_payload(seq, event))
 
 
 def _flatten(totals: Any) -> dict[CounterKey, int]:

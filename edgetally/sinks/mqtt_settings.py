@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgetally.errors import ConfigError
+from edgetally.statedir import state_dir
 
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -69,8 +70,12 @@ class MqttSettings(BaseModel):
     outbox: Path | None = None
     outbox_max_events: int = Field(default=100_000, ge=1)
     outbox_sync: Literal["full", "normal"] = "full"
+    outbox_retry_s: float = Field(default=5.0, gt=0, description="while the disk fails: seconds between write retries")
     max_inflight: int = Field(default=200, ge=1, le=10_000)
     stats_interval_s: float = Field(default=5.0, gt=0)  # seconds between stats messages
+    # seconds between annotated JPEG snapshots (<prefix>/<device>/snapshot, retained, QoS 0): what the
+    # dashboard shows and its line editor draws on; 0 = none
+    snapshot_interval_s: float = Field(default=10.0, ge=0)
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=60.0, gt=0)
     close_timeout_s: float = Field(default=5.0, ge=0)
@@ -117,9 +122,9 @@ class MqttSettings(BaseModel):
                     f"mqtt.password_credential {self.password_credential!r}: $CREDENTIALS_DIRECTORY is not set "
                     "(set LoadCredential= in the systemd unit, or use mqtt.password_file)"
                 )
-            return _read_secret(Path(creds) / self.password_credential, "mqtt.password_credential")
+            return read_secret(Path(creds) / self.password_credential, "mqtt.password_credential")
         if self.password_file:
-            return _read_secret(self.password_file, "mqtt.password_file")
+            return read_secret(self.password_file, "mqtt.password_file")
         return self.broker.password
 
     def new_client(self, client_id: str) -> Any:
@@ -139,16 +144,15 @@ class MqttSettings(BaseModel):
         """Explicit path, else systemd's $STATE_DIRECTORY, else ~/.local/state/edgetally."""
         if self.outbox is not None:
             return self.outbox
-        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-        base = Path(state) if state else Path.home() / ".local" / "state" / "edgetally"
-        return base / f"outbox-{device_id}.sqlite"
+        return state_dir() / f"outbox-{device_id}.sqlite"
 
 
 def _opt(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def _read_secret(path: Path, key: str) -> str:
+def read_secret(path: Path, key: str) -> str:
+    """A secret file's text without its trailing newline; ConfigError naming ``key`` when unreadable."""
     try:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:

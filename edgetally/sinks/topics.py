@@ -8,7 +8,11 @@ Layout (DESIGN.md section 4)::
     <prefix>/<device>/events                            JSON event, one per crossing        QoS 1
     <prefix>/<device>/stats                             JSON stats                          retained
     <prefix>/<device>/snapshot                          annotated JPEG (optional, demo)     retained
-    <prefix>/<device>/cmd/<name>                        commands in (reset, snapshot, reload)
+    <prefix>/<device>/intervals                         JSON row per closed bin x key       QoS 1 (outbox)
+    <prefix>/<device>/interval/<counter>/<class>/<dir>  latest closed bin's row             retained
+    <prefix>/<device>/movements                         JSON per decided track movement     QoS 1 (outbox)
+    <prefix>/<device>/config                            geometry, classes, labels, frame    retained
+    <prefix>/<device>/cmd/<name>                        commands in (reset, snapshot, reload, config)
     <prefix>/<device>/cmd/result                        command answers out
     <ha_prefix>/device/<device>/config                  Home Assistant device discovery    retained
 
@@ -30,7 +34,7 @@ PAYLOAD_VERSION = 1
 ONLINE, OFFLINE, STOPPED = "online", "offline", "stopped"
 AVAILABILITY = (ONLINE, OFFLINE, STOPPED)
 STATES = ("init", "ready", "degraded", "error")
-COMMANDS = ("reset", "snapshot", "reload")
+COMMANDS = ("reset", "snapshot", "reload", "config")
 RESULT = "result"
 
 # MQTT wildcards, the level separator, NUL and anything not printable would either split a
@@ -84,6 +88,22 @@ class Topics:
     @property
     def snapshot(self) -> str:
         return f"{self.base}/snapshot"
+
+    @property
+    def intervals(self) -> str:
+        return f"{self.base}/intervals"
+
+    def interval(self, counter: str, class_name: str, direction: str) -> str:
+        segs = (sanitize_segment(counter), sanitize_segment(class_name), sanitize_segment(direction))
+        return f"{self.base}/interval/{'/'.join(segs)}"
+
+    @property
+    def movements(self) -> str:
+        return f"{self.base}/movements"
+
+    @property
+    def config(self) -> str:
+        return f"{self.base}/config"
 
     def counter(self, counter: str, class_name: str, direction: str) -> str:
         segs = (sanitize_segment(counter), sanitize_segment(class_name), sanitize_segment(direction))
@@ -139,6 +159,22 @@ def event_payload(seq: int, event: CountEvent, ts: float | None = None) -> dict[
         "score": round(float(event.score), 4),
         "frame": int(event.frame_index),
         "src_ts": round(float(event.timestamp), 4),
+    }
+
+
+def interval_payload(row: dict[str, Any]) -> dict[str, Any]:
+    """One closed bin x counter x class x direction (``edgetally.history.rows.IntervalRow.to_json``)."""
+    return {"v": PAYLOAD_VERSION, **row}
+
+
+def movement_payload(event: CountEvent, device: str, ts: float | None = None) -> dict[str, Any]:
+    """One track's decided movement at a junction (``counter`` = the junction)."""
+    origin, _, destination = event.direction.partition("->")
+    return {
+        "v": PAYLOAD_VERSION, "ts": round(time.time() if ts is None else ts, 3), "device": device,
+        "junction": event.counter, "class": event.class_name, "movement": event.direction, "origin": origin,
+        "destination": destination, "status": "unfinished" if "?" in (origin, destination) else "complete",
+        "track_id": int(event.track_id), "frame": int(event.frame_index), "src_ts": round(float(event.timestamp), 4),
     }
 
 

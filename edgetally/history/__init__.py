@@ -1,0 +1,1 @@
+"""Interval counts on the device: bin arithmetic, the SQLite history, reports over it. No numpy."""

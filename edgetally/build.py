@@ -66,6 +66,11 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
     geometry = GeometryCheck(settings)
     hooks.append(geometry)
     source = open_source(settings.source, capture_options(settings))
+    try:
+        rate = settings.rate_plan(source.fps)
+    except Exception:
+        source.close()
+        raise
 
     def reconfigure() -> Reconfiguration:
         assert reload is not None
@@ -87,7 +92,8 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
 
     return Pipeline(source, detector, Tracker(tracker_config(settings.tracker)), counters, built_sinks, hooks,
                     device_id=settings.device_id or socket.gethostname(), max_frames=settings.max_frames,
-                    stats_interval_s=stats_interval(settings), reload=reconfigure if reload is not None else None)
+                    stats_interval_s=stats_interval(settings), reload=reconfigure if reload is not None else None,
+                    rate=rate)
 
 
 class GeometryCheck(Hook):

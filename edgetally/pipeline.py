@@ -9,6 +9,11 @@ preprocessing; inference; and the frame loop (the caller's thread): output decod
 counting, sinks and hooks. So the work around inference overlaps it instead of adding to it.
 Tensors are written into a small ring of preallocated buffers, so the hot path allocates almost
 nothing per frame. ``build_pipeline`` (edgetally.build) assembles one from run settings.
+
+Detection and tracking at different rates (``rate=plan_rate(detect_fps=5)``): the capture thread
+decides per frame whether the detector sees it (edgetally.motion.rate); the others pass through
+the inference stage untouched and the frame loop carries every track over them by optical flow
+(edgetally.motion), so the counters see each path at the camera's rate.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -28,6 +34,7 @@ from edgetally.capture import FrameSource
 from edgetally.counting import Counter, carry_over
 from edgetally.detector import Detector
 from edgetally.hooks import CounterInfo, Hook, ModelInfo, RunContext, RunStats, Sink
+from edgetally.motion.rate import RatePlan, RateSplit
 from edgetally.preprocess import Letterbox
 from edgetally.progress import Progress
 from edgetally.structures import CountEvent, CountTotals, Detections, Frame, FrameResult, Tracks
@@ -42,6 +49,9 @@ _QUEUE_DEPTH = 2
 # A tensor slot may be: queued for inference (_QUEUE_DEPTH), being inferred (1), being written (1).
 # Once inferred it is free: the frame loop only sees outputs.
 _RING = _QUEUE_DEPTH + 2
+# With a rate split, the frames after a detection wait for its result before flow can carry the
+# tracks over them: the queue holds about one inference's worth of camera frames (30 fps x 250 ms).
+_SPLIT_QUEUE_DEPTH = 8
 _INFER_WINDOW = 10_000
 DEFAULT_STATS_INTERVAL_S = 5.0
 
@@ -52,15 +62,16 @@ Reconfiguration = tuple[list[Counter], "list[str] | None"]
 @dataclass(frozen=True)
 class _Prepared:
     frame: Frame
-    tensor: np.ndarray
-    letterbox: Letterbox
+    tensor: np.ndarray | None  # None: the detector skips this frame (motion carries the tracks)
+    letterbox: Letterbox | None
+    slot: int = -1
 
 
 @dataclass(frozen=True)
 class _Inferred:
     frame: Frame
-    letterbox: Letterbox
-    outputs: list[np.ndarray]
+    letterbox: Letterbox | None
+    outputs: list[np.ndarray] | None  # None: not detected
     infer_ms: float
 
 
@@ -81,10 +92,20 @@ class RunSummary:
     corrupt_frames: int = 0
     decoder_restarts: int = 0
     decoder_error: str | None = None
+    # Frames the detector saw; the rest were carried by optical flow (a rate split).
+    detected_frames: int = 0
+    rate: str | None = None  # the rate plan, said in words, when the detector skips frames
+    camera_fps: float = 0.0  # frames per second of the source's own timeline (recent), with a rate split
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
                                   "counts": self.counts}
+        if self.rate is not None:
+            # Per second of video (the source's timestamps), not of processing: what a board would see live.
+            detect_fps = self.camera_fps * self.detected_frames / self.frames if self.frames else 0.0
+            out.update(rate=self.rate, detected_frames=self.detected_frames,
+                       propagated_frames=self.frames - self.detected_frames, camera_fps=round(self.camera_fps, 2),
+                       detect_fps=round(detect_fps, 2))
         if self.corrupt_frames or self.decoder_restarts:
             out.update(corrupt_frames=self.corrupt_frames, decoder_restarts=self.decoder_restarts,
                        decoder_error=self.decoder_error)
@@ -99,10 +120,10 @@ class Stage(Generic[In, Out]):
     consumer; ``stop_soon`` ends iteration promptly even while the camera delivers nothing.
     """
 
-    def __init__(self, name: str, items: Iterable[In], step: Callable[[int, In], Out]) -> None:
+    def __init__(self, name: str, items: Iterable[In], step: Callable[[int, In], Out], depth: int = _QUEUE_DEPTH) -> None:
         self._items = items
         self._step = step
-        self._queue: queue.Queue[Out | BaseException | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self._queue: queue.Queue[Out | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -159,15 +180,25 @@ class Pipeline:
     ``max_frames``: stop after that many frames. ``stats_interval_s``: how often sinks get stats.
     ``reload``: called in the frame loop on a reload request; returns the new counters and class
     filter. Counters keep their per-track state where their geometry did not change.
+    ``rate``: which frames the detector sees (``plan_rate(detect_every=k)`` or ``detect_fps=N|"auto"``);
+    default every frame. Below that, optical flow carries the tracks.
     """
 
     def __init__(self, source: FrameSource, detector: Detector, tracker: Tracker, counters: Sequence[Counter],
                  sinks: Sequence[Sink] = (), hooks: Sequence[Hook] = (), *, device_id: str = "edgetally",
                  max_frames: int | None = None, stats_interval_s: float = DEFAULT_STATS_INTERVAL_S,
-                 reload: Callable[[], Reconfiguration] | None = None) -> None:
+                 reload: Callable[[], Reconfiguration] | None = None, rate: RatePlan | None = None) -> None:
         self.source = source
         self.detector = detector
         self.tracker = tracker
+        self.rate = rate or RatePlan()
+        self.split: RateSplit | None = None
+        if self.rate != RatePlan():
+            from edgetally.motion.stage import MotionTracker  # cv2: only when frames are skipped
+
+            self.split = RateSplit(self.rate, live=source.is_live)
+            self._motion = MotionTracker(tracker)
+            self._reconnects = 0
         self.counters = list(counters)
         self.sinks = list(sinks)
         self.hooks = list(hooks)
@@ -180,12 +211,15 @@ class Pipeline:
         self._stages: list[Stage[Any, Any]] = []
         self._commands: deque[dict[str, object]] = deque(maxlen=100)
         self._stop = threading.Event()
+        self._slots: _TensorSlots | None = None
 
     # -- control (any thread) ------------------------------------------------------------------
 
     def stop(self) -> None:
         """Ask the frame loop to finish after the current frame (safe from signal handlers)."""
         self._stop.set()
+        if self._slots is not None:
+            self._slots.close()
         for stage in self._stages:
             stage.stop_soon()
 
@@ -209,6 +243,7 @@ class Pipeline:
         values = {"dropped_frames_total": float(stats.dropped), "camera_reconnects_total": float(stats.reconnects)}
         if stats.last_frame_age_s is not None:
             values["camera_frame_age_seconds"] = float(stats.last_frame_age_s)
+        values.update(self._rate_values())
         for sink in self.sinks:
             values.update(sink.metrics())
         return values
@@ -217,7 +252,7 @@ class Pipeline:
 
     def run(self, progress: Progress | None = None) -> RunSummary:
         """Process the source to its end (or until ``stop()``); sinks, hooks and the source are always closed."""
-        summary = RunSummary(counts=self.totals.values)
+        summary = RunSummary(counts=self.totals.values, rate=None if self.split is None else self.rate.describe())
         opened: list[Hook] = []
         state = "stopped"
         start = time.monotonic()
@@ -241,6 +276,10 @@ class Pipeline:
             raise
         finally:
             summary.seconds = time.monotonic() - start
+            if self.split is not None:
+                summary.camera_fps = self.split.stats().camera_fps
+            if self._slots is not None:
+                self._slots.close()
             for stage in reversed(self._stages):
                 stage.close()
             self.source.close()
@@ -259,17 +298,39 @@ class Pipeline:
         frame, so those stages cost the throughput almost nothing.
         """
         pre = [self.detector.new_preprocessor() for _ in range(_RING)]
+        split = self.split
+        if split is None:
+            def prepare(n: int, frame: Frame) -> _Prepared:
+                tensor, box = pre[n % _RING](frame.image)
+                return _Prepared(frame, tensor, box)
+        else:
+            slots = self._slots = _TensorSlots(_RING)
+            # A live source's frame that arrives while the detector is busy is carried by motion: the
+            # board lowers its own detection rate instead of queueing frames and falling behind.
+            live = self.source.is_live
 
-        def prepare(n: int, frame: Frame) -> _Prepared:
-            tensor, box = pre[n % _RING](frame.image)
-            return _Prepared(frame, tensor, box)
+            def prepare(n: int, frame: Frame) -> _Prepared:
+                if not split.decide(frame.timestamp, detector_busy=slots.busy() if live else None):
+                    return _Prepared(frame, None, None)
+                slot = slots.take()
+                if slot is None:
+                    return _Prepared(frame, None, None)
+                tensor, box = pre[slot](frame.image)
+                return _Prepared(frame, tensor, box, slot)
 
         def infer(_n: int, item: _Prepared) -> _Inferred:
+            if item.tensor is None:
+                return _Inferred(item.frame, None, None, 0.0)
             t0 = time.perf_counter()
             outputs = self.detector.infer(item.tensor)
-            return _Inferred(item.frame, item.letterbox, outputs, (time.perf_counter() - t0) * 1000.0)
+            seconds = time.perf_counter() - t0
+            if split is not None:
+                split.inference_done(seconds)
+                slots.give_back(item.slot)
+            return _Inferred(item.frame, item.letterbox, outputs, seconds * 1000.0)
 
-        reader = Stage("frame-reader", islice(self.source, self.max_frames), prepare)
+        depth = _QUEUE_DEPTH if split is None else _SPLIT_QUEUE_DEPTH
+        reader = Stage("frame-reader", islice(self.source, self.max_frames), prepare, depth)
         inference = Stage("inference", reader, infer)
         self._stages = [reader, inference]
         return inference
@@ -284,8 +345,11 @@ class Pipeline:
                                                                              item.frame.timestamp)]
             self._emit(events)
             summary.frames += 1
-            summary.infer_ms.append(item.infer_ms)
-            result = FrameResult(item.frame, detections, tracks, tuple(events), summary.frames, item.infer_ms)
+            if detections is not None:
+                summary.detected_frames += 1
+                summary.infer_ms.append(item.infer_ms)
+            result = FrameResult(item.frame, detections, tracks, tuple(events), summary.frames,
+                                 None if detections is None else item.infer_ms)
             for listener in [*self.sinks, *self.hooks]:
                 listener.frame(result)
             self._drain_commands()
@@ -298,9 +362,29 @@ class Pipeline:
             if self._stop.is_set():
                 break
 
-    def _track(self, item: _Inferred) -> tuple[Detections, Tracks]:
-        detections = self.detector.decode(item.outputs, item.letterbox)
-        return detections, self.tracker.update(detections, item.frame.timestamp)
+    def _track(self, item: _Inferred) -> tuple[Detections | None, Tracks]:
+        """The one place detection and motion meet: detections (None on a skipped frame) -> tracks."""
+        detections = None
+        if item.outputs is not None:
+            assert item.letterbox is not None
+            detections = self.detector.decode(item.outputs, item.letterbox)
+        if self.split is None:
+            assert detections is not None
+            return detections, self.tracker.update(detections, item.frame.timestamp)
+        reconnects = self.source.stats.reconnects
+        if reconnects != self._reconnects:  # a camera restart: no flow across the gap
+            self._reconnects = reconnects
+            self._motion.reset()
+        return detections, self._motion.step(item.frame.image, detections, item.frame.timestamp)
+
+    def _rate_values(self) -> dict[str, float]:
+        """The rate split's figures for stats and /metrics (nothing when the detector sees every frame)."""
+        if self.split is None:
+            return {}
+        rate = self.split.stats()
+        return {"camera_fps": rate.camera_fps, "detect_fps": rate.detect_fps, "frames_detected_total": float(rate.detected),
+                "frames_propagated_total": float(rate.propagated), "frames_per_detection": rate.detect_every,
+                "flow_ms": self._motion.last_flow_ms}
 
     def _emit(self, events: list[CountEvent]) -> None:
         if not events:
@@ -319,7 +403,8 @@ class Pipeline:
             dropped_frames=int(src.dropped),
             camera_age_s=float(src.last_frame_age_s or 0.0),
             reconnects=int(src.reconnects),
-            extra={"corrupt_frames": float(src.corrupt_frames), "decoder_restarts": float(src.decoder_restarts)},
+            extra={"corrupt_frames": float(src.corrupt_frames), "decoder_restarts": float(src.decoder_restarts),
+                   **{k: round(v, 3) for k, v in self._rate_values().items()}},
         )
         for sink in self.sinks:
             sink.stats(stats)
@@ -366,3 +451,34 @@ class Pipeline:
             for values in per_class.values():
                 for d in counter.directions:
                     values.setdefault(d, 0)
+
+
+class _TensorSlots:
+    """Which of the preprocessors' tensor buffers are free, when the detector skips frames: the
+    queue then holds more frames than tensors, so a buffer is taken per detected frame and given
+    back once inferred. ``busy()``: a detection is queued or running."""
+
+    def __init__(self, n: int) -> None:
+        self._free: queue.Queue[int] = queue.Queue()
+        for i in range(n):
+            self._free.put(i)
+        self._n = n
+        self._closed = threading.Event()
+
+    def busy(self) -> bool:
+        return self._free.qsize() < self._n
+
+    def take(self) -> int | None:
+        """A free buffer, waiting for one; None once the run is over (the frame is then skipped)."""
+        while not self._closed.is_set():
+            try:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
+    def give_back(self, slot: int) -> None:
+        self._free.put(slot)
+
+    def close(self) -> None:
+        self._closed.set()

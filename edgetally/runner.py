@@ -58,6 +58,9 @@ def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None
         settings.outputs.summary.parent.mkdir(parents=True, exist_ok=True)
         settings.outputs.summary.write_text(json.dumps(result, indent=2) + "\n")
     log.info("%d frames in %.1f s (%.1f fps)", summary.frames, summary.seconds, summary.fps)
+    if summary.rate is not None:
+        log.info("%s: the detector saw %d of %d frames, optical flow carried the rest", summary.rate,
+                 summary.detected_frames, summary.frames)
     return result
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgetally.counting import LineCounter, ZoneCounter, anchor_points, counter_state_size
+from edgetally.counting import (
+    LineCounter,
+    ZoneCounter,
+    anchor_points,
+    counter_state_size,
+)
 from edgetally.structures import Tracks
 
 LABELS = ["person", "bicycle", "car"]
@@ -351,3 +356,79 @@ def test_tracking_and_counting_import_no_cv2_or_runtime() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# -- fixed-lag stitching: a track lost before the line + a new id past it = one crossing ------
+
+
+def _two_tracklets(a: list[float | None], b: list[float | None], bx: float = 100.0, b_class: int = CAR):
+    """Track 1 on path ``a`` (x = 100), track 2 on ``b`` (x = bx); None = not reported."""
+    frames = []
+    for ya, yb in zip(a, b):
+        pts = {} if ya is None else {1: (100.0, ya)}
+        tr = tracks_at(pts)
+        if yb is not None:
+            tb = tracks_at({2: (bx, yb)}, b_class)
+            tr = Tracks(np.r_[tr.ids, tb.ids], np.r_[tr.xyxy, tb.xyxy], np.r_[tr.scores, tb.scores],
+                        np.r_[tr.class_ids, tb.class_ids])
+        frames.append(tr)
+    return frames
+
+
+_ = None
+STITCH_CASES = [
+    # (name, track 1 path, track 2 path, track 2 x, track 2 class, expected directions)
+    ("lost before, found past on its path: one crossing",
+     [60, 70, 80, 90, _, _, _, _, _], [_, _, _, _, _, _, 120, 130, 140], 100.0, CAR, ["in"]),
+    ("found past the line in another lane: none", [60, 70, 80, 90, _, _, _, _, _],
+     [_, _, _, _, _, _, 120, 130, 140], 160.0, CAR, []),
+    ("another class: none", [60, 70, 80, 90, _, _, _, _, _], [_, _, _, _, _, _, 120, 130, 140], 100.0, 1, []),
+    ("too long a gap: none", [60, 70, 80, 90] + [_] * 12, [_] * 15 + [250], 100.0, CAR, []),
+    ("first track moving away from the line: none", [90, 80, 70, 60, _, _, _], [_, _, _, _, _, 120, 130],
+     100.0, CAR, []),
+    ("far faster than the first track moved: none", [60, 62, 64, 66, _, _], [_, _, _, _, 150, 160], 100.0, CAR, []),
+    ("first track crossed itself: counted once", [60, 80, 110, 130, _, _, _], [_, _, _, _, _, 170, 180],
+     100.0, CAR, ["in"]),
+    ("first track comes back within the lag: it counts itself, once",
+     [60, 70, 80, 90, _, _, _, 95, 108, 120, 130], [_, _, _, _, _, 125, 135, 145, 155, 165, 175], 100.0, CAR,
+     ["in"]),
+]
+
+
+@pytest.mark.parametrize("name,a,b,bx,b_class,expected", STITCH_CASES, ids=[c[0] for c in STITCH_CASES])
+def test_stitch_table(name: str, a, b, bx: float, b_class: int, expected: list[str]) -> None:
+    counter = horizontal_line()
+    events = []
+    for i, tr in enumerate(_two_tracklets(a, b, bx, b_class)):
+        events += counter.update(tr, i, i / FPS)
+    events += counter.flush()
+    assert [e.direction for e in events] == expected
+
+
+def test_stitched_crossing_is_decided_late_with_the_true_crossing_time() -> None:
+    counter = horizontal_line(stitch_lag_s=0.5)
+    frames = _two_tracklets([60, 70, 80, 90] + [None] * 9, [None] * 6 + [120, 130, 140, 150, 160, 170, 180])
+    got = [(i, counter.update(tr, i, i / FPS)) for i, tr in enumerate(frames)]
+    decided = [(i, ev) for i, ev in got if ev]
+    assert len(decided) == 1
+    i, (event,) = decided[0]
+    assert i == 11  # track 2 first seen at frame 6, + 0.5 s
+    # The path 90 (frame 3) -> 120 (frame 6) meets y = 100 a third of the way: t = 0.4 s, frame 4.
+    assert (event.direction, event.track_id, event.frame_index) == ("in", 2, 4)
+    assert event.timestamp == pytest.approx(0.4)
+
+
+def test_flush_commits_a_pending_stitch() -> None:
+    counter = horizontal_line()  # 1 s lag: the stream ends first
+    events = []
+    for i, tr in enumerate(_two_tracklets([60, 70, 80, 90, None, None], [None] * 5 + [115])):
+        events += counter.update(tr, i, i / FPS)
+    assert events == []
+    assert [e.direction for e in counter.flush()] == ["in"]
+
+
+def test_stitching_can_be_disabled() -> None:
+    counter = horizontal_line(stitch_gap_s=0.0)
+    frames = _two_tracklets([60, 70, 80, 90, None, None, None], [None] * 5 + [115, 125])
+    events = [e for i, tr in enumerate(frames) for e in counter.update(tr, i, i / FPS)] + counter.flush()
+    assert events == []

@@ -340,7 +340,7 @@ def test_mot17_tracks_and_line_counts_match_ground_truth(shared_data, divisor: i
     # in 1, out 7 on the tracks vs in 1, out 8 on the ground truth, at both frame rates.
     assert covered / total >= 0.78
     assert switches <= 35
-    count = lambda evs, d: sum(e.direction == d for e in evs)  # noqa: E731
+    count = lambda evs, d: sum(e.direction == d for e in evs)
     for direction in ("in", "out"):
         assert abs(count(ev_t, direction) - count(ev_g, direction)) <= 1, (direction, len(ev_t), len(ev_g))
 
@@ -356,3 +356,77 @@ def test_lost_track_refound_with_a_box_grown_by_its_gap(per_s: float, same_id: b
     ids = run(tracker, frames, 10.0)
     assert ids[0] == [] and ids[1] == [1] and ids[3:7] == [[]] * 4
     assert (ids[-1] == [1]) is same_id
+
+
+# -- a slow detector (issue 13) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cross_class_iou,tracks", [(0.7, 1), (1.0, 2)])
+def test_one_object_boxed_as_two_classes_is_one_track(cross_class_iou: float, tracks: int) -> None:
+    """Per-class NMS keeps a car box and a truck box on one vehicle; both would start a track."""
+    tracker = Tracker(TrackerConfig(cross_class_iou=cross_class_iou))
+    ids = set()
+    for f in range(4):
+        car, truck = box_at(10 + 4 * f), box_at(11 + 4 * f, 101)
+        ids |= set(tracker.update(dets([car, truck], [0.8, 0.6], [2, 7]), f / 30).ids.tolist())
+    assert len(ids) == tracks
+
+
+def lane(f: int) -> list[float]:
+    """A car in another lane, 20 px per detection (half its width): shows the tracker that
+    objects here move far between two detections of a slow detector."""
+    return box_at(600 - 20 * f, 300)
+
+
+@pytest.mark.parametrize(
+    "fps,score,others_move,confirmed",
+    [
+        (30.0, 0.35, True, False),  # full rate: a 0.35 box starts nothing (new_track_score 0.5)
+        (4.0, 0.35, True, True),  # slow detector: few boxes before a line, start from 0.3
+        (4.0, 0.25, True, False),
+        (4.0, 0.35, False, False),  # slow, but nothing moves far between detections: full-rate rules
+    ],
+)
+def test_a_slow_detector_starts_tracks_from_lower_scores(fps: float, score: float, others_move: bool,
+                                                         confirmed: bool) -> None:
+    tracker = Tracker()
+    other = lane if others_move else (lambda f: box_at(400, 300))
+    for f in range(4):  # the other car alone first: it is confirmed and its motion learned
+        tracker.update(dets([other(f)], [0.9]), f / fps)
+    out = [tracker.update(dets([other(f), box_at(10 + 3 * f)], [0.9, score]), f / fps) for f in range(4, 8)]
+    assert (len(out[-1]) == 2) is confirmed
+
+
+def test_a_tentative_track_survives_one_missed_detection_of_a_slow_detector() -> None:
+    """At 3 detections per second one missed detection is 0.67 s, far beyond tentative_timeout_s."""
+    tracker = Tracker()
+    for f in range(4):
+        tracker.update(dets([lane(f)]), f / 3.0)
+    frames = [[box_at(10)], [], [box_at(30)], [box_at(40)]]
+    out = [tracker.update(dets([lane(f + 4), *b]), (f + 4) / 3.0).ids.tolist() for f, b in enumerate(frames)]
+    assert out[2:] == [[1, 2], [1, 2]]
+
+
+@pytest.mark.parametrize("jump_gate,ids", [(9.21, {2}), (0.0, set())])  # 0: never confirmed
+def test_boxes_that_no_longer_overlap_are_matched_by_motion(jump_gate: float, ids: set[int]) -> None:
+    """4 detections per second of a 40 px wide object moving 48 px between them: no IoU, even
+    grown, between consecutive boxes. The Kalman-gated centre distance keeps one id."""
+    tracker = Tracker(TrackerConfig(jump_gate=jump_gate))
+    got = set()
+    for f in range(12):
+        boxes = [lane(f)] + ([box_at(10 + 48 * (f - 4))] if f >= 4 else [])
+        got |= set(tracker.update(dets(boxes), f / 4.0).ids.tolist()) - {1}  # 1: the car in the other lane
+    assert got == ids
+
+
+def test_a_low_score_box_far_away_does_not_confirm_a_new_track() -> None:
+    """Without overlap or velocity, a link needs two confident boxes (jump_tentative_score)."""
+    tracker = Tracker()
+    got = set()
+    for f in range(10):
+        boxes, scores = [lane(f)], [0.9]
+        if f >= 4:
+            boxes.append(box_at(10 + 48 * (f - 4)))
+            scores.append(0.9 if f == 4 else 0.35)
+        got |= set(tracker.update(dets(boxes, scores), f / 4.0).ids.tolist()) - {1}
+    assert got == set()

@@ -53,6 +53,10 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--score-threshold", type=float, help="Override the manifest's detection score threshold.")
 @click.option("--max-detections", type=int, help="Override the manifest's max detections per frame.")
 @click.option("--max-frames", type=int, help="Stop after N frames.")
+@click.option("--detect-every", metavar="K", help="Run the detector on every K-th frame; optical flow carries the "
+              "tracks over the frames between (counts stay right on a board too slow for every frame).")
+@click.option("--detect-fps", metavar="auto|N", help="Run the detector N times per second of video, or 'auto': as "
+              "often as it keeps up (on a live camera, on the newest frame whenever it is free).")
 @click.option("--events-out", type=click.Path(path_type=Path), help="Append one JSON line per count event (plus a run_start/run_end marker line per run).")
 @click.option("--summary-json", type=click.Path(path_type=Path), help="Write totals, frames and fps at the end.")
 @click.option("--detections-out", type=click.Path(path_type=Path), help="Write per-frame detections (JSONL) before tracking.")
@@ -67,7 +71,7 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
               help="Play a video file at X times its own speed, like a live camera (default: as fast as possible).")
 def run(config: Path | None, model: Path | None, source: str | None, lines: tuple[str, ...], zones: tuple[str, ...],
         classes: str | None, threads: int | None, score_threshold: float | None, max_detections: int | None,
-        max_frames: int | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
+        max_frames: int | None, detect_every: str | None, detect_fps: str | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
         device_id: str | None, mqtt_url: str | None, outbox: Path | None, health_addr: str | None,
         annotate: Path | None, speed: float | None) -> None:
     """Count objects from a video or camera with a converted model."""
@@ -77,6 +81,7 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
     flags: dict[str, Any] = {
         "model": model, "source": source, "classes": classes, "threads": threads,
         "score_threshold": score_threshold, "max_detections": max_detections, "max_frames": max_frames,
+        "detect_every": detect_every, "detect_fps": detect_fps,
         "device_id": device_id,
         "lines": _parse_named(lines, "--line", "points") or None,
         "zones": _parse_named(zones, "--zone", "polygon") or None,

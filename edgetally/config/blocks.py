@@ -41,6 +41,17 @@ class TrackerSettings(BaseModel):
     duplicate_iou: float | None = Iou
     max_tracks: int | None = Field(default=None, ge=1, le=100_000)
     height_iou: bool | None = None
+    flow_meas_weight: float | None = Field(default=None, gt=0.0, le=1.0)
+    cross_class_iou: float | None = Iou
+    slow_detect_fps: float | None = Field(default=None, ge=0.0, le=1000.0)
+    slow_min_step: float | None = Field(default=None, ge=0.0, le=100.0)
+    slow_new_track_score: float | None = UnitFloat
+    slow_init_size_vel_factor: float | None = Field(default=None, gt=0.0, le=100.0)
+    tentative_timeout_detections: float | None = Field(default=None, ge=0.0, le=100.0)
+    jump_gate: float | None = Field(default=None, ge=0.0, le=1000.0)
+    jump_size_ratio: float | None = Field(default=None, ge=1.0, le=100.0)
+    jump_min_motion: float | None = Field(default=None, ge=0.0, le=100.0)
+    jump_tentative_score: float | None = UnitFloat
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from edgetally.errors import ConfigError
 from edgetally.history.bins import DEFAULT_BIN, parse_bin
+from edgetally.motion.rate import RatePlan, plan_rate
 
 from edgetally.config.blocks import check_mqtt, check_tracker
 
@@ -189,6 +191,10 @@ class RunSettings(_Strict):
     score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     max_detections: int | None = Field(default=None, ge=1)
     max_frames: int | None = Field(default=None, ge=1)
+    detect_every: int | None = Field(default=None, description="the detector sees every k-th frame; optical flow "
+                                     "carries the tracks over the others")
+    detect_fps: float | Literal["auto"] | None = Field(default=None, description="detections per second, or auto: "
+                                                       "as often as the detector keeps up (newest frame)")
     tracker: dict[str, Any] = Field(default_factory=dict, description="TrackerConfig overrides (config/blocks.py)")
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
@@ -200,6 +206,24 @@ class RunSettings(_Strict):
     @classmethod
     def _movements_known(cls, value: list[MovementSettings], info: ValidationInfo) -> list[MovementSettings]:
         return _check_movements(value, info)
+
+    @field_validator("detect_every", "detect_fps", mode="before")
+    @classmethod
+    def _rate(cls, value: Any, info: ValidationInfo) -> Any:
+        """One validation for config and flags: edgetally.motion.rate.plan_rate's."""
+        if value is None:
+            return None
+        try:
+            plan = plan_rate(**{info.field_name: value})
+        except ConfigError as exc:
+            raise ValueError(str(exc).partition(": ")[2] or str(exc)) from None
+        if info.field_name == "detect_every":
+            return plan.detect_every
+        return "auto" if plan.auto else plan.detect_fps
+
+    def rate_plan(self, source_fps: float | None = None) -> RatePlan:
+        """Which frames the detector sees; ConfigError when a detection rate exceeds ``source_fps``."""
+        return plan_rate(self.detect_every, self.detect_fps, source_fps)
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -218,4 +242,6 @@ class RunSettings(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"counter names must be unique; repeated: {', '.join(dupes)}")
+        if self.detect_every is not None and self.detect_fps is not None:
+            raise ValueError("detect_every and detect_fps: set one of them, not both")
         return self

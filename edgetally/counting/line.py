@@ -1,69 +1,39 @@
 """Directed line counter with hysteresis. Pure geometry, numpy only.
 
-Semantics (the contract the tests pin down):
+The contract (the tests pin it down; the measurements behind each rule and default are in
+docs/benchmarks-tracking.md, "Why the line counter's rules"):
 
-- The line is the directed segment p1 -> p2. ``s(P) = (p2 - p1) x (P - p1) / |p2 - p1|`` is the
-  signed distance of an anchor point P. ``in`` = s goes from negative to positive, ``out`` the
-  reverse (image coordinates, y down).
-- A move is the segment between a track's previous and current anchor. A move changes the
-  track's side when s changes sign; it *passes the line* only if it meets the counting segment
-  itself, not its infinite extension (so a fast object at low FPS that jumps across still counts,
-  and an object walking around the end of the line does not).
-- One crossing definition, shared with the tracking benchmark's truth
-  (benchmarks/tracking/counting.py): the anchor is clearly on one side (|s| > band), then clearly
-  on the other side for at least ``settle_s``, without being back on its first side in between
-  (or the track ends / is forgotten on the far side). Defaults band = 0.1 x box height (at least
-  ``hysteresis_px``), settle_s = 0.5 s: a person whose feet go a hand's width over the line and
-  back within half a second has not crossed it; a person who walks over and stays, or walks
-  over and leaves the view, has. Fed MOT17 ground-truth tracks, the counter with its defaults
-  finds exactly the true crossings (0 % error at 30 and 15 fps, 2 % at 5 fps).
-- Why 0.1 x height and a settle time rather than a wider band (0.2 x height, no settle, until
-  2026-11): the wider band missed 18 of 184 true crossings even on perfect tracks (people who
-  stop, turn or leave just past the line), while the settle time removes the same tracker
-  jitter: a jittered box that pops over the line for a frame or two and back cancels instead of
-  counting in + out. MOT17-derived detections, our tracker, abs error 30 / 15 / 5 fps:
-  0.2 x h 27 / 20 / 28 %; 0.1 x h alone 46 / 36 / 28 %; 0.1 x h + settle 0.5 s 14 / 14 / 20 %
-  (docs/benchmarks-tracking.md). Relative band: a detector's box edges jitter by a fraction of
-  the box, so a fixed pixel band is too narrow for near objects and too wide for far ones.
-  Height, not the box's extent across the line: it measures distance from the camera whatever
-  the object's shape (a car seen side-on is twice as wide as tall).
-- smoothing_s (default 0 = off): EMA of each track's anchor with this time constant. 0.2 s cut
-  the benchmark error by a further 2-4 points at every frame rate, but lags fast objects (on
-  traffic_road.mp4 it lost a car: out 15 vs 16) and costs 2 % on perfect tracks, so it is off.
-- Every track has an *armed* side (where it was last clearly, |s| > band). A crossing is
-  committed when the track has been clearly on the other side of its armed side for settle_s
-  (its settle clock restarts whenever its anchor is back on the armed side's sign, even inside
-  the band) and its last side change passed the line. Box flicker inside the band therefore never counts, however often s
-  changes sign, and an object that stops on the line counts once, when it goes on.
-- A new track's side comes from the detection that started it (``Tracks.first_xyxy``, one or
-  two frames before the tracker confirms and reports it) when that was well clear of the line
-  (BIRTH_MARGIN bands): at 4 fps a car moves 50-60 px between its first detection and its
-  confirmation and may be confirmed already past the line; traffic_road.mp4 at 4 fps counted
-  16 of 26 cars without this, 19 with it.
-- A track first seen inside the band has no side until it is first clearly on one: leaving the
-  band is not a crossing. A new id that appears on the line is most often an id switch or a box
-  that blinked on mid-crossing; arming it on the sign of its in-band position counted such
-  cases twice (the counter fed MOT17 ground-truth tracks, band = the benchmark truth's 0.1 x
-  height, overcounted by 16 % with that rule, 6.5 % without it).
-- Count once per crossing: after a commit the armed side flips, so the same track counts again
-  only after it has clearly gone back (a real U-turn counts ``in`` then ``out``).
-- Lines near the frame edge: an object leaving the frame may never get a band's width past a line
-  drawn near the edge (its box is clipped, then it is gone). A track that passed the line and was
-  last seen on the far side, inside the band, is committed when it is forgotten (unseen for
-  forget_after_s) or when ``flush`` is called at the end of a stream.
-- ID switch mid-crossing: a new id's only history is its first detection, which is already
-  after the switch, so the switch itself is never a crossing; the new id is armed where it was
-  first well clear. If the old id had passed the line it is committed when forgotten; otherwise
-  the crossing is lost. A miss is preferred to a double count.
-- Event time: ``frame_index`` / ``timestamp`` of an event are those of the update in which the
-  anchor passed the line (the physical crossing), which can be a few frames before the update that
-  emits the event.
-- Per-track state is dropped ``forget_after_s`` after a track was last reported (bounded memory);
+- The line is the directed segment p1 -> p2; ``s(P) = (p2 - p1) x (P - p1) / |p2 - p1|`` is the
+  signed distance of an anchor point P (bottom-centre by default). ``in`` = s goes from negative
+  to positive, ``out`` the reverse (image coordinates, y down).
+- A move (previous -> current anchor) changes a track's side when s changes sign; it *passes
+  the line* only if it meets the counting segment, not its extension: a fast object that jumps
+  across at a low frame rate counts, one walking around the end of the line does not.
+- One crossing definition, shared with the tracking benchmark's truth: clearly on one side
+  (|s| > band, band = max(hysteresis_px, hysteresis x box height)), then clearly on the other
+  for ``settle_s`` without coming back to its first side's sign, or the track ends on the far
+  side. Box flicker inside the band never counts; an object that stops on the line counts once.
+- Every track has an *armed* side (where it was last clearly). A new track is armed from the
+  detection that started it (``Tracks.first_xyxy``) when that was BIRTH_MARGIN bands clear of
+  the line (a fast object may be confirmed already past it); otherwise it has no side until it
+  is first clear (a new id on the line is usually an id switch: a miss beats a double count).
+- Count once per crossing: after a commit the armed side flips (a real U-turn counts in, out).
+- A track that passed the line and is forgotten (unseen for forget_after_s) or flushed at the
+  end of a stream while still inside the band is committed (objects leaving at a frame edge).
+- A track lost just before the line and a new id armed just past it, on the first one's path,
+  are one crossing, decided up to stitch_lag_s later (edgetally/counting/stitch.py).
+- smoothing_s (default 0 = off): EMA of each track's anchor with that time constant.
+- Event time: ``frame_index`` / ``timestamp`` are those of the update in which the anchor
+  passed the line (for a stitched crossing, where the path between the two tracks meets it),
+  which can be before the update that emits the event.
+- Per-track state is dropped forget_after_s after a track was last reported (bounded memory);
   set it >= the tracker's track_buffer_s so a re-found track keeps its history.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -71,17 +41,16 @@ import numpy as np
 
 from edgetally.counting.geometry import anchor_points, crossing_param, signed_distance
 from edgetally.counting.quiet import QuietTracks
+from edgetally.counting.stitch import Stitch, find_predecessor
 from edgetally.structures import CountEvent, Tracks
 
 _EPS_S = 1e-6  # timestamps like i / fps: 0.7 - 0.2 must count as 0.5 s
-# A track's first detection (Tracks.first_xyxy) arms it only this many bands (0.3 x box height
-# by default) from the line: it is one raw, unfiltered box, and a detector's box edges jitter by
-# 5-10 % of the height, so nearer than that it says nothing about the side. 1 band: MOT17-derived
-# counting 9.3 / 11.2 / 16.8 -> 10.7 / 12.5 / 16.7 % (people standing near a line armed on the
-# wrong side by one jittered box); 3 bands: 9.6 / 11.3 / 16.7 %, and on traffic_road.mp4 at
-# 4 / 6 / 8 fps it keeps the gain for fast cars (16 -> 19, 18 -> 19, 19 -> 19 of 26).
+# A track's first detection arms it only this many bands from the line: it is one raw box whose
+# edges jitter by 5-10 % of its height, so nearer than that it says nothing about the side.
 BIRTH_MARGIN = 3.0
-
+# Time constant of each track's anchor velocity (an EMA of its moves): long enough to average a
+# detector's box jitter, short enough to follow a car that brakes. Used by the stitching only.
+VELOCITY_TAU_S = 0.3
 
 
 @dataclass(slots=True)
@@ -98,6 +67,8 @@ class _LineTrack:
     class_id: int
     score: float
     pending_since: float | None = None  # first time clearly on the far side of ``armed`` (settle clock)
+    height: float = 0.0  # last box height, px
+    velocity: list[float] | None = None  # anchor velocity, px/s (EMA over VELOCITY_TAU_S)
 
 
 class LineCounter:
@@ -119,18 +90,23 @@ class LineCounter:
         hysteresis: float = 0.1,
         settle_s: float = 0.5,
         smoothing_s: float = 0.0,
+        stitch_gap_s: float = 1.0,
+        stitch_lag_s: float = 1.0,
     ) -> None:
         """labels: class names indexed by class id. classes: names to count (None = all).
         The dead band around the line is max(hysteresis_px, hysteresis x box height), per track
-        and frame (see module docstring)."""
+        and frame (see module docstring). stitch_gap_s / stitch_lag_s: a track lost before the
+        line and a new one past it within stitch_gap_s are one crossing, decided stitch_lag_s
+        later (edgetally/counting/stitch.py); stitch_gap_s 0 disables it."""
         self.name = name
         self.p1 = np.asarray(p1, dtype=np.float64).reshape(2)
         self.p2 = np.asarray(p2, dtype=np.float64).reshape(2)
         if np.allclose(self.p1, self.p2):
             raise ValueError(f"line {name!r}: p1 and p2 must differ, got {tuple(p1)} and {tuple(p2)}")
-        if min(hysteresis_px, hysteresis, forget_after_s, settle_s, smoothing_s) < 0:
+        if min(hysteresis_px, hysteresis, forget_after_s, settle_s, smoothing_s, stitch_gap_s, stitch_lag_s) < 0:
             raise ValueError(
-                f"line {name!r}: hysteresis, hysteresis_px, forget_after_s, settle_s and smoothing_s must be >= 0"
+                f"line {name!r}: hysteresis, hysteresis_px, forget_after_s, settle_s, smoothing_s and "
+                "stitch_gap_s / stitch_lag_s must be >= 0"
             )
         anchor_points(np.zeros((0, 4)), anchor)  # validates the anchor name
         self.labels = list(labels)
@@ -141,8 +117,12 @@ class LineCounter:
         self.forget_after_s = float(forget_after_s)
         self.settle_s = float(settle_s)
         self.smoothing_s = float(smoothing_s)
+        self.stitch_gap_s = float(stitch_gap_s)
+        self.stitch_lag_s = float(stitch_lag_s)
         self._tracks: dict[int, _LineTrack] = {}
         self._quiet = QuietTracks(self.forget_after_s)
+        self._stitches: dict[int, Stitch] = {}  # pending, by the later track's id
+        self._frames: deque[tuple[float, int]] = deque(maxlen=1024)  # (timestamp, frame index) seen
 
     @property
     def points(self) -> tuple[tuple[float, float], ...]:
@@ -167,6 +147,8 @@ class LineCounter:
     def take_state(self, other: LineCounter) -> None:
         """Adopt ``other``'s per-track state (a reload with unchanged geometry); ``other`` is left empty."""
         self._tracks, other._tracks = other._tracks, {}
+        self._stitches, other._stitches = other._stitches, {}
+        self._frames, other._frames = other._frames, deque(maxlen=1024)
 
     def start_quiet(self, track_ids: Collection[int]) -> None:
         """Tracks alive before this counter existed (a reload that changed its geometry) are
@@ -177,33 +159,39 @@ class LineCounter:
     def update(self, tracks: Tracks, frame_index: int, timestamp: float) -> list[CountEvent]:
         """Feed the tracker's output for one frame; return the crossings committed now."""
         events: list[CountEvent] = []
+        self._frames.append((timestamp, frame_index))
         ids = tracks.ids.tolist()
+        self._cancel_stitches(ids)
         states = [self._tracks.get(tid) for tid in ids]
         points = self._smoothed(states, anchor_points(tracks.xyxy, self.anchor), timestamp)
         new = [i for i, st in enumerate(states) if st is None and not self._quiet.take(ids[i])]
         self._quiet.tick(timestamp)
+        armed_before = {tid for tid, st in zip(ids, states, strict=True) if st is not None and st.side != 0}
         if new and tracks.first_xyxy is not None:
             self._arm_at_birth(tracks, new, timestamp)
             states = [self._tracks.get(tid) for tid in ids]
         s = signed_distance(points, self.p1, self.p2)
         t = self._pass_params(states, points, s).tolist()
+        heights = (tracks.xyxy[:, 3] - tracks.xyxy[:, 1]).tolist()
         band = self.band(tracks.xyxy).tolist()
         # Python scalars from here: the per-track state machine is branchy, numpy scalars are slow.
-        rows = zip(ids, states, points.tolist(), s.tolist(), t, band, tracks.class_ids.tolist(), tracks.scores.tolist())
-        for tid, state, point, s_i, t_i, band_i, cid, score in rows:
+        rows = zip(ids, states, points.tolist(), s.tolist(), t, band, heights, tracks.class_ids.tolist(),
+                   tracks.scores.tolist())
+        for tid, state, point, s_i, t_i, band_i, h_i, cid, score in rows:
             clear = abs(s_i) > band_i
             if state is None:
                 side = ((s_i > 0) - (s_i < 0)) if clear else 0
-                self._tracks[tid] = _LineTrack(point, side, side, False, -1, timestamp, timestamp, cid, score)
-                continue
-            state.class_id, state.score = cid, score
-            if state.side == 0:  # never clearly on one side yet: arm where it first gets clear
+                state = self._tracks[tid] = _LineTrack(point, side, side, False, -1, timestamp, timestamp, cid, score)
+            elif state.side == 0:  # never clearly on one side yet: arm where it first gets clear
                 state.side = state.armed = ((s_i > 0) - (s_i < 0)) if clear else 0
-                state.point, state.last_seen = point, timestamp
-                continue
-            self._observe(state, point, s_i, t_i, frame_index, timestamp)
-            if clear:
-                self._commit_clear(state, tid, timestamp, events)
+                _move(state, point, timestamp)
+            else:
+                self._observe(state, point, s_i, t_i, frame_index, timestamp)
+                if clear:
+                    self._commit_clear(state, tid, timestamp, events)
+            state.class_id, state.score, state.height = cid, score, h_i
+        self._stitch([tid for tid in ids if tid not in armed_before and self._tracks[tid].side != 0], timestamp)
+        self._commit_stitches(timestamp, events)
         self._expire(timestamp, events)
         return events
 
@@ -211,6 +199,7 @@ class LineCounter:
         """End of stream: commit every crossing that passed the line but never got clear of the
         band (e.g. the last frames of a file), then drop all state."""
         events: list[CountEvent] = []
+        self._commit_stitches(math.inf, events)
         for tid, state in self._tracks.items():
             self._commit_pending(state, tid, events)
         self._tracks.clear()
@@ -271,8 +260,7 @@ class LineCounter:
             st.passed = 0.0 <= t <= 1.0
             st.pass_frame, st.pass_ts = frame_index, ts
         st.side = side
-        st.point = point
-        st.last_seen = ts
+        _move(st, point, ts)
 
     def _commit_clear(self, st: _LineTrack, tid: int, ts: float, events: list[CountEvent]) -> None:
         """The anchor is clearly on one side: back on its armed side cancels a pending crossing;
@@ -301,6 +289,48 @@ class LineCounter:
             CountEvent(self.name, "line", name, direction, tid, st.pass_frame, st.pass_ts, st.score)
         )
 
+    def _stitch(self, armed_now: list[int], timestamp: float) -> None:
+        """Tracks armed for the first time in this update: is each the continuation, past the
+        line, of a track lost just before it (edgetally/counting/stitch.py)?"""
+        if self.stitch_gap_s <= 0:
+            return
+        for tid in armed_now:
+            taken = {st.before for st in self._stitches.values()}
+            found = find_predecessor(tid, self._tracks[tid], self._tracks, timestamp, self.stitch_gap_s,
+                                     self.p1, self.p2, taken)
+            if found is not None:
+                before, crossed_at = found
+                side = self._tracks[tid].side
+                self._stitches[tid] = Stitch(before, tid, side, crossed_at, timestamp + self.stitch_lag_s)
+
+    def _cancel_stitches(self, ids: list[int]) -> None:
+        """A predecessor reported again was not lost: its stitch was wrong."""
+        if self._stitches:
+            seen = set(ids)
+            for after in [a for a, st in self._stitches.items() if st.before in seen]:
+                del self._stitches[after]
+
+    def _commit_stitches(self, timestamp: float, events: list[CountEvent]) -> None:
+        for after, stitch in list(self._stitches.items()):
+            if stitch.due > timestamp + _EPS_S:
+                continue
+            del self._stitches[after]
+            self._tracks.pop(stitch.before, None)  # the predecessor lives on as ``after``
+            state = self._tracks.get(after)
+            name = self._class_name(state.class_id) if state is not None else ""
+            if state is None or (self.classes is not None and name not in self.classes):
+                continue
+            direction = "in" if stitch.side > 0 else "out"
+            events.append(CountEvent(self.name, "line", name, direction, after, self._frame_at(stitch.crossed_at),
+                                     stitch.crossed_at, state.score))
+
+    def _frame_at(self, timestamp: float) -> int:
+        """Index of the first frame seen at or after ``timestamp`` (the crossing's frame)."""
+        for ts, index in self._frames:
+            if ts >= timestamp - _EPS_S:
+                return index
+        return self._frames[-1][1] if self._frames else -1
+
     def _expire(self, timestamp: float, events: list[CountEvent]) -> None:
         """Forget tracks unseen for forget_after_s, committing a crossing they had passed."""
         stale = [tid for tid, st in self._tracks.items() if timestamp - st.last_seen > self.forget_after_s]
@@ -310,3 +340,16 @@ class LineCounter:
 
     def _class_name(self, class_id: int) -> str:
         return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)
+
+
+def _move(st: _LineTrack, point: list[float], ts: float) -> None:
+    """New anchor for a track; its velocity follows the move (EMA, time constant VELOCITY_TAU_S)."""
+    dt = ts - st.last_seen
+    if dt > 0:
+        inst = [(point[0] - st.point[0]) / dt, (point[1] - st.point[1]) / dt]
+        if st.velocity is None:
+            st.velocity = inst
+        else:
+            a = 1.0 - math.exp(-dt / VELOCITY_TAU_S)
+            st.velocity = [v + a * (i - v) for v, i in zip(st.velocity, inst)]
+    st.point, st.last_seen = point, ts

@@ -13,7 +13,7 @@ from edgetally.artifact import Manifest
 from edgetally.errors import ArtifactError
 from edgetally.postprocess.boxes_scores import BoxesScoresDecoder
 from edgetally.postprocess.decoders import Decoder
-from edgetally.postprocess.nms import batched_nms, box_iou, nms
+from edgetally.postprocess.nms import batched_nms, box_iou, cross_class_duplicates, nms
 from edgetally.postprocess.yolov8 import Yolov8Decoder
 from edgetally.postprocess.yolox import YoloxDecoder
 
@@ -42,5 +42,5 @@ def validate_output_shapes(manifest: Manifest, shapes: Sequence[Sequence[int]]) 
     decoder_class(manifest.decoder.family).check_shapes(manifest, shape_list)
 
 
-__all__ = ["DECODERS", "Decoder", "build_decoder", "batched_nms", "box_iou", "decoder_class", "nms",
-           "validate_output_shapes"]
+__all__ = ["DECODERS", "Decoder", "batched_nms", "box_iou", "build_decoder", "cross_class_duplicates", "decoder_class",
+           "nms", "validate_output_shapes"]

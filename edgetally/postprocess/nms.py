@@ -99,6 +99,26 @@ def batched_nms(
     return order[_greedy_scan(overlaps, _limit(boxes.shape[0], max_output))]
 
 
+def cross_class_duplicates(xyxy: Boxes, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Boolean mask (N,) of boxes to keep after dropping every box that overlaps a higher-scoring
+    box of ANOTHER class by IoU >= iou_threshold: per-class NMS keeps a "car" and a "truck" box
+    on one vehicle, and a tracker would start two tracks (two counts) from them. Greedy, best
+    first, so a dropped box never drops another."""
+    boxes = _as_float_boxes(xyxy)
+    n = boxes.shape[0]
+    keep = np.ones(n, dtype=bool)
+    if n < 2:
+        return keep
+    classes = np.asarray(class_ids)
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    overlaps = box_iou(boxes[order], boxes[order]) >= iou_threshold
+    overlaps &= classes[order][:, None] != classes[order][None, :]
+    if not overlaps.any():
+        return keep
+    keep[order] = np.isin(np.arange(n), _greedy_scan(np.triu(overlaps, k=1), n))
+    return keep
+
+
 def _limit(n: int, max_output: int | None) -> int:
     return n if max_output is None else max(0, int(max_output))
 

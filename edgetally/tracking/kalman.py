@@ -39,42 +39,19 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> F64:
 
 @dataclass(frozen=True)
 class KalmanNoise:
-    """Noise weights, relative to the box size.
+    """Noise weights, relative to the box size (measurements behind each default:
+    docs/benchmarks-tracking.md, "Why the tracker's defaults")."""
 
-    pos_weight: std of the process noise on position/size as a fraction of the box side, per
-        reference frame (how far an object may wander from constant velocity), and of the
-        initial position uncertainty (x 2).
-    vel_weight: std of velocity noise as a fraction of the box side, per reference frame.
-    meas_weight: std of a detection's box noise (centre and size) as a fraction of the box side.
-        ByteTrack uses pos_weight (0.05) here: it trusts each detection so much that the track
-        follows every wobble of the box, and its velocity, estimated from those wobbles, is
-        noisy. 0.2 averages the box over a few frames at 30 fps (fewer at low frame rates,
-        where the process noise per frame is larger). Tracking benchmark
-        (docs/benchmarks-tracking.md), 0.05 -> 0.2: MOT15 ACF HOTA 37.3 -> 40.4, IDF1 53.4 ->
-        58.7; MOT15 Faster R-CNN HOTA 36.1 -> 36.9, IDF1 46.1 -> 49.2; MOT17-derived id switches
-        290 / 258 / 176 -> 172 / 162 / 144 at 30 / 15 / 5 fps (fewer on two other noise seeds
-        too); counting abs error, mean of 3 noise seeds, 12.7 / 14.8 / 17.0 -> 9.3 / 11.2 /
-        16.8 % (`python -m benchmarks.tracking.seeds`). traffic_road.mp4 at 24 / 12 /
-        4 fps: unchanged but for one car at 4 fps (back with init_vel_factor 20). 0.3 does better on the synthetic MOT17 noise
-        (counting 8.6 / 9.8 / 14.9 %) but worse on MOT15's real detections (ACF HOTA 39.5, IDF1
-        57.2) and lags sharp boxes: `edge demo` scenes (a detector trained on them, nearly exact
-        boxes) double-count more vehicles (7 errors in 154 crossings on seeds 11-15 vs 4 at 0.05).
-    ref_fps: frame rate the weights were tuned at (ByteTrack: MOT17, ~30 fps). Only used to
-        convert the per-frame weights into per-second quantities.
-    init_vel_factor: initial velocity std = init_vel_factor * vel_weight * ref_fps * size per
-        second (a new track's motion is unknown). ByteTrack's 10 (1.9 box sizes per second) was
-        enough while each detection was trusted (meas_weight 0.05); with meas_weight 0.2 the
-        filter learns a new track's velocity too slowly from a tight prior: a 40 px box moving
-        30 px per frame at 10 fps broke into 10 ids (one id with 0.05). 20 restores that
-        envelope (one id up to 30 px per frame; beyond it no track is confirmed at any setting).
-        Tracking benchmark: MOT15 ACF HOTA 40.4 -> 40.5, Faster R-CNN 36.9 -> 36.7, IDF1 49.2
-        -> 48.6; MOT17-derived counting (3 seeds) within a crossing or two.
-    """
-
+    # Process noise per reference frame (how far an object wanders from constant velocity);
+    # the initial position std is 2 x pos_weight.
     pos_weight: float = 1.0 / 20.0
     vel_weight: float = 1.0 / 160.0
+    # A detection's box noise: 4x ByteTrack's, so a track averages a few boxes instead of
+    # following every wobble (and learning a noisy velocity from them).
     meas_weight: float = 0.2
-    ref_fps: float = 30.0
+    ref_fps: float = 30.0  # the rate the per-frame weights were tuned at (MOT17); converts them to seconds
+    # A new track's velocity std, x vel_weight x ref_fps x size per second: wide, so the filter
+    # learns a fast object's velocity from its first detections despite meas_weight.
     init_vel_factor: float = 20.0
 
 
@@ -90,17 +67,19 @@ class KalmanBoxFilter:
         h = np.maximum(mean[:, 3], _MIN_SIZE)
         return np.stack([w, h, w, h], axis=1)
 
-    def initiate(self, measurements: np.ndarray) -> tuple[F64, F64]:
-        """(N, 4) cxcywh -> mean (N, 8) with zero velocity, cov (N, 8, 8) diagonal."""
+    def initiate(self, measurements: np.ndarray, size_vel_factor: float | None = None) -> tuple[F64, F64]:
+        """(N, 4) cxcywh -> mean (N, 8) with zero velocity, cov (N, 8, 8) diagonal.
+        size_vel_factor: init_vel_factor for the size's rate of change (w, h) when not the
+        centre's."""
         z = np.asarray(measurements, dtype=np.float64).reshape(-1, 4)
         n = z.shape[0]
         mean = np.zeros((n, 8))
         mean[:, :4] = z
         size = self._sizes(mean)
         nz = self.noise
-        std = np.concatenate(
-            [2 * nz.pos_weight * size, nz.init_vel_factor * nz.vel_weight * nz.ref_fps * size], axis=1
-        )
+        size_factor = nz.init_vel_factor if size_vel_factor is None else size_vel_factor
+        vel = np.array([nz.init_vel_factor] * 2 + [size_factor] * 2) * nz.vel_weight * nz.ref_fps
+        std = np.concatenate([2 * nz.pos_weight * size, vel * size], axis=1)
         cov = np.zeros((n, 8, 8))
         idx = np.arange(8)
         cov[:, idx, idx] = std**2
@@ -124,12 +103,17 @@ class KalmanBoxFilter:
         new_cov[:, idx, idx] += np.concatenate([q_pos, q_vel], axis=1)
         return new_mean, new_cov
 
-    def update(self, mean: F64, cov: F64, measurements: np.ndarray) -> tuple[F64, F64]:
-        """Correct N tracks with N measurements (cxcywh, row-aligned). Returns new arrays."""
+    def update(
+        self, mean: F64, cov: F64, measurements: np.ndarray, meas_weight: float | None = None
+    ) -> tuple[F64, F64]:
+        """Correct N tracks with N measurements (cxcywh, row-aligned). Returns new arrays.
+        meas_weight: this measurement's noise (fraction of the box size) when it is not a
+        detection's (``noise.meas_weight``), e.g. a box moved by optical flow."""
         z = np.asarray(measurements, dtype=np.float64).reshape(-1, 4)
         if z.shape[0] == 0:
             return mean.copy(), cov.copy()
-        r = (self.noise.meas_weight * self._sizes(mean)) ** 2
+        weight = self.noise.meas_weight if meas_weight is None else meas_weight
+        r = (weight * self._sizes(mean)) ** 2
         s = cov[:, :4, :4].copy()
         idx = np.arange(4)
         s[:, idx, idx] += r

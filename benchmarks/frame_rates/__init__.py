@@ -1,0 +1,1 @@
+"""python -m benchmarks.frame_rates: counting at low frame rates (issue 13)."""

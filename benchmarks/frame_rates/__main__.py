@@ -1,0 +1,128 @@
+"""python -m benchmarks.frame_rates [--json OUT] [--datasets traffic,mot17,demo] [--seeds 11,12,13]
+                                   [--phases 5] [--jobs N] [--stacks ours,peer] [--only rates|cost]
+                                   [--tracker-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
+                                   [--flow-param KEY=VALUE ...]
+
+Counting error at low frame rates (issue 13), our stack next to the peer stack (trackers'
+ByteTrack + supervision's LineZone) on the same cached detections:
+
+- every k-th frame at 30 / 15 / 8 / 5 / 3 fps (traffic_road.mp4 with its hand count, the
+  MOT17-derived counting benchmark, synthetic demo scenes with exact truth);
+- every frame with the detector at 15 / 8 / 5 / 3 inferences per second and optical flow in
+  between (the videos);
+- each over several phases of the frame grid (which frame is first);
+- propagation cost at 20 and 100 objects (640x360, one thread).
+
+Detections are computed once per video and model and cached (--cache). Needs ../shared/data and
+the 'bench' extra (trackers, supervision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.frame_rates.clips import (
+    REPO,
+    SHARED,
+    TRAFFIC_VIDEO,
+    demo_clip,
+    mot17_clips,
+    traffic_clip,
+)
+from benchmarks.frame_rates.plan import (
+    DETECT_RATES,
+    INPUT_RATES,
+    STACKS,
+    Params,
+    aggregate,
+    default_jobs,
+    make_tasks,
+    run_all,
+)
+from benchmarks.frame_rates.report import render
+
+DATASETS = ("traffic", "mot17", "demo")
+DEFAULT_SEEDS = (11, 12, 13, 14, 15)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.frame_rates", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", type=Path, help="also write the full result as JSON here")
+    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of %(default)s")
+    p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="demo scene seeds")
+    p.add_argument("--phases", type=int, default=5, help="phases of the frame grid per setting (default 5)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel passes (default: the CPUs, at most 16)")
+    p.add_argument("--stacks", default=",".join(STACKS), help="comma-separated subset of %(default)s")
+    p.add_argument("--only", choices=("rates", "cost"), help="only the counting tables or only the cost")
+    p.add_argument("--input-rates", default=",".join(f"{r:g}" for r in INPUT_RATES),
+                   help="every-k-th-frame rates (default %(default)s; empty: none)")
+    p.add_argument("--detect-rates", default=",".join(f"{r:g}" for r in DETECT_RATES),
+                   help="detector rates with flow, videos only (default %(default)s; empty: none)")
+    p.add_argument("--cache", type=Path, default=REPO / ".cache" / "frame_rates",
+                   help="detections, rendered scenes and packaged models (default .cache/frame_rates)")
+    for name in ("tracker", "counter", "flow"):
+        p.add_argument(f"--{name}-param", action="append", default=[], metavar="KEY=VALUE",
+                       help=f"override of our {name} settings")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.tracking.runner import parse_overrides
+
+    args = _parser().parse_args(argv)
+    names = [d for d in args.datasets.split(",") if d]
+    stacks = tuple(s for s in args.stacks.split(",") if s)
+    if set(names) - set(DATASETS) or set(stacks) - set(STACKS) or args.phases < 1:
+        print(f"error: datasets among {DATASETS}, stacks among {STACKS}, --phases >= 1", file=sys.stderr)
+        return 2
+    if not SHARED.is_dir():
+        print(f"error: {SHARED} not found (real videos, models and MOT data)", file=sys.stderr)
+        return 2
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+        rates = [tuple(float(r) for r in v.split(",") if r) for v in (args.input_rates, args.detect_rates)]
+        params = Params(*(parse_overrides(getattr(args, f"{n}_param")) for n in ("tracker", "counter", "flow")))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    result: dict = {"config": {"datasets": names, "seeds": seeds, "phases": args.phases, "stacks": list(stacks),
+                               "params": params.__dict__}}
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    if args.only != "cost":
+        datasets = _datasets(names, seeds, args.cache, log)
+        tasks = make_tasks(datasets, stacks, args.phases, *rates)
+        log(f"{len(tasks)} passes on {args.jobs or default_jobs()} worker(s)")
+        result["rows"] = aggregate(datasets, run_all(datasets, tasks, params, args.jobs or default_jobs(), log))
+        result["infer_ms"] = {n: clips[0].infer_ms for n, clips in datasets.items() if clips[0].infer_ms}
+    if args.only != "rates":
+        from benchmarks.frame_rates.cost import measure
+
+        result["cost"] = measure(TRAFFIC_VIDEO)
+    result["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    print(render(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1, default=float), encoding="utf-8")
+    return 0
+
+
+def _datasets(names: list[str], seeds: list[int], cache: Path, log) -> dict:
+    out = {}
+    if "traffic" in names:
+        out["traffic_road"] = [traffic_clip(cache, log)]
+    if "mot17" in names:
+        out["MOT17-derived"] = mot17_clips()
+    if "demo" in names:
+        clips = [demo_clip(s, cache, log) for s in seeds]
+        out[f"demo scenes x{len(clips)}"] = clips
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

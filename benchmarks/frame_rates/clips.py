@@ -1,0 +1,127 @@
+"""The benchmark's material: real video, synthetic demo scenes and MOT17-derived trajectories.
+
+A Clip is one sequence with its per-frame detections (cached), its counting lines and the true
+number of crossings per line and direction. Video clips also name their file, so optical flow
+can run on the real frames; MOT17 has no images (input-rate rows only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.frame_rates.detections import cached_detections
+from edgetally.structures import Detections
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+TRAFFIC_VIDEO = SHARED / "videos" / "traffic_road.mp4"
+TRAFFIC_TRUTH = SHARED / "videos" / "traffic_road.counts.json"
+YOLOX = SHARED / "models" / "yolox_nano.onnx"
+TRAFFIC_CLASSES = ("car", "truck", "bus")
+DEMO_MODEL = REPO / "models" / "demo"
+DEMO_SECONDS = 30.0
+RUNNER_SCORE = 0.25  # the runner's default decoder threshold (DecoderSpec.score_threshold)
+
+
+@dataclass(frozen=True)
+class CountLine:
+    name: str
+    p1: tuple[float, float]
+    p2: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One sequence. detections[i] is frame i (every class, scores >= score_threshold, already
+    restricted to the counted classes, as ``edge run --classes`` does before the tracker)."""
+
+    name: str
+    fps: float
+    detections: list[Detections]
+    labels: tuple[str, ...]
+    lines: tuple[CountLine, ...]
+    truth: dict[str, dict[str, int]]  # line -> direction -> true crossings
+    video: Path | None = None
+    infer_ms: float = 0.0  # detector time per frame on this machine (0: not measured)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.detections)
+
+
+def _restrict(frames: list[Detections], labels: tuple[str, ...], classes: tuple[str, ...] | None,
+              min_score: float) -> list[Detections]:
+    keep = np.array([classes is None or name in classes for name in labels])
+    return [d.select(keep[d.class_ids] & (d.scores >= min_score)) for d in frames]
+
+
+def traffic_clip(cache: Path, log: Callable[[str], None]) -> Clip:
+    """traffic_road.mp4, YOLOX-nano FP32, line x=320, cars/trucks/buses, the hand count."""
+    from edgetally.converters.labels import load_labels
+
+    artifact = _packaged(cache / "yolox_nano_fp32", lambda out: _package(YOLOX, out, 416, "coco80", {}))
+    run = cached_detections(TRAFFIC_VIDEO, artifact, cache, log)
+    labels = tuple(load_labels("coco80"))
+    counts = json.loads(TRAFFIC_TRUTH.read_text())["counts"]
+    truth = {"L": {"in": int(counts["in"]["total"]), "out": int(counts["out"]["total"])}}
+    line = CountLine("L", (320.0, 0.0), (320.0, 360.0))
+    frames = _restrict(run.detections, labels, TRAFFIC_CLASSES, RUNNER_SCORE)
+    return Clip("traffic_road", 23.976, frames, labels, (line,), truth, TRAFFIC_VIDEO, run.infer_ms)
+
+
+def demo_clip(seed: int, cache: Path, log: Callable[[str], None]) -> Clip:
+    """A synthetic scene (edgetally.demo, exact truth) counted with the demo detector (FP32)."""
+    from edgetally.demo.model_step import DECODER_OPTIONS, INPUT_HW
+    from edgetally.demo.scene import DEFAULT_LINE, SceneConfig, render_scene
+
+    video = cache / f"scene-s{seed}-{DEMO_SECONDS:g}s.mp4"
+    truth_file = video.with_suffix(".truth.json")
+    if not (video.is_file() and truth_file.is_file()):
+        log(f"rendering demo scene seed {seed}")
+        render_scene(SceneConfig(seconds=DEMO_SECONDS, seed=seed), video).write_truth_json(truth_file, DEFAULT_LINE)
+    data = json.loads(truth_file.read_text())
+    artifact = _packaged(cache / "demo_fp32", lambda out: _package(
+        DEMO_MODEL / "detector.onnx", out, INPUT_HW, str(DEMO_MODEL / "labels.txt"), dict(DECODER_OPTIONS)))
+    run = cached_detections(video, artifact, cache, log)
+    labels = tuple(data["labels"])
+    truth = {"L": {d: int(data["total"][d]) for d in ("in", "out")}}
+    line = CountLine("L", tuple(data["line"]["p1"]), tuple(data["line"]["p2"]))
+    frames = _restrict(run.detections, labels, None, RUNNER_SCORE)
+    return Clip(f"demo seed {seed}", float(data["fps"]), frames, labels, (line,), truth, video, run.infer_ms)
+
+
+def mot17_clips(noise_seed: int = 2024) -> list[Clip]:
+    """MOT17-02/04/09 ground truth with the tracking benchmark's derived detections (30 fps) and
+    its four counting lines and true crossings per sequence. Every detection is kept, as in
+    ``python -m benchmarks.tracking``, so the full-rate rows match that benchmark's."""
+    from benchmarks.tracking import counting
+    from benchmarks.tracking.data import MOT_ROOT, load_mot17_noisy
+    from benchmarks.tracking.noise import NoiseSpec, evaluated_gt
+    from edgetally.tracking.mot_io import detections_by_frame
+
+    clips = []
+    for seq in load_mot17_noisy(MOT_ROOT, NoiseSpec(seed=noise_seed)).sequences:
+        gt = evaluated_gt(seq.gt, "MOT17")
+        placed = counting.place_lines(gt, seq.info)
+        lines = tuple(CountLine(ln.name, ln.p1, ln.p2) for ln in placed)
+        truth = {ln.name: counting.true_crossings(gt, ln, seq.info.frame_rate) for ln in placed}
+        frames = detections_by_frame(seq.dets, seq.info.seq_length)
+        clips.append(Clip(seq.name, float(seq.info.frame_rate), frames, ("person",), lines, truth))
+    return clips
+
+
+def _packaged(out: Path, make: Callable[[Path], None]) -> Path:
+    if not (out / "manifest.json").is_file():
+        make(out)
+    return out
+
+
+def _package(model: Path, out: Path, size: int | tuple[int, int], labels: str, decoder_options: dict) -> None:
+    from edgetally.converters.package import package_fp32
+
+    package_fp32(model, out, "yolox", size, labels, decoder_options=decoder_options)

@@ -56,19 +56,47 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, 
     cv2.putText(img, text, (x + 1, y - base + 1), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def draw_lines(img: np.ndarray, lines: Sequence[DrawLine]) -> None:
-    """Each line with an arrow head (its direction) and its name at the start point."""
+def _label_centred(img: np.ndarray, text: str, centre: np.ndarray, colour: tuple[int, int, int]) -> None:
     import cv2
 
+    (w, h), _base = cv2.getTextSize(text, _FONT, 0.45, 1)
+    _label(img, text, (int(round(centre[0] - w / 2)), int(round(centre[1] + h / 2))), colour)
+
+
+def _arrowhead(img: np.ndarray, tip: np.ndarray, unit: np.ndarray, size: float = 14.0) -> None:
+    """A filled triangle pointing along ``unit`` with its point at ``tip``."""
+    import cv2
+
+    normal = np.array([-unit[1], unit[0]])
+    back = tip - size * unit
+    points = np.array([tip, back + 0.5 * size * normal, back - 0.5 * size * normal])
+    cv2.fillConvexPoly(img, np.round(points).astype(np.int32), LINE_COLOUR, cv2.LINE_AA)
+
+
+def draw_lines(img: np.ndarray, lines: Sequence[DrawLine]) -> None:
+    """Each line with its direction (an arrowhead on the line, three quarters of the way along its
+    visible part), its name at the start, and its sides: 'in' (a tick) is the right-hand side of
+    p1 -> p2, where an object's anchor moves to count in."""
+    import cv2
+
+    h, w = img.shape[:2]
     for ln in lines:
         p1, p2 = _ipt(ln.p1), _ipt(ln.p2)
         cv2.line(img, p1, p2, LINE_COLOUR, 2, cv2.LINE_AA)
-        # The 'in' side is the right-hand side of p1 -> p2: mark it with a short tick.
-        mid = (np.add(ln.p1, ln.p2) / 2.0)
-        d = np.subtract(ln.p2, ln.p1)
-        right = np.array([-d[1], d[0]]) / (np.hypot(*d) or 1.0)
+        d = np.subtract(ln.p2, ln.p1).astype(np.float64)
+        length = float(np.hypot(*d))
+        if length < 1.0:
+            continue
+        unit = d / length
+        visible, a, b = cv2.clipLine((0, 0, w, h), p1, p2)
+        if visible:
+            _arrowhead(img, np.add(a, 0.75 * np.subtract(b, a)), unit)
+        mid = np.add(a, b) / 2.0 if visible else (np.add(ln.p1, ln.p2) / 2.0)
+        right = np.array([-unit[1], unit[0]])
         cv2.arrowedLine(img, _ipt(mid), _ipt(mid + 18 * right), LINE_COLOUR, 2, cv2.LINE_AA, tipLength=0.4)
-        _label(img, f"{ln.name} (in ->)", (p1[0] + 4, p1[1] + 16), LINE_COLOUR)
+        _label_centred(img, "in", mid + 32 * right, LINE_COLOUR)
+        _label_centred(img, "out", mid - 24 * right, LINE_COLOUR)
+        _label(img, ln.name, (p1[0] + 4, p1[1] + 16), LINE_COLOUR)
 
 
 def draw_tracks(img: np.ndarray, tracks: Tracks, labels: Sequence[str]) -> None:

@@ -90,10 +90,16 @@ def run_bench(model: Path, source: str, threads: int = 2, max_frames: int | None
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [
+    """The report as aligned text: throughput, then latency percentiles in milliseconds."""
+    quantiles = list(report["infer_ms"])
+    rows = [("latency (ms)", "".join(f"{q:>10}" for q in quantiles))]
+    for name, key in (("  inference only", "infer_ms"), ("  inside the pipeline", "pipeline_infer_ms")):
+        rows.append((name, "".join(f"{report[key].get(q, float('nan')):10.2f}" for q in quantiles)))
+    rows.append(("  whole frame (mean)", f"{report['pipeline_frame_ms_mean']:10.2f}"))
+    return "\n".join([
         f"model        {report['model']} ({report['runtime']}, {report['precision']}, {report['threads']} threads)",
         f"frames       {report['frames']}",
-        f"inference    {report['inference_fps']:8.1f} fps   latency ms {report['infer_ms']}",
-        f"pipeline     {report['pipeline_fps']:8.1f} fps   ({report['pipeline_over_inference']:.2f} x inference-only)",
-    ]
-    return "\n".join(lines)
+        f"throughput   inference only {report['inference_fps']:.1f} fps, full pipeline {report['pipeline_fps']:.1f} fps "
+        f"({report['pipeline_over_inference']:.2f} x inference only)",
+        *(f"{name:<22}{cells}" for name, cells in rows),
+    ])

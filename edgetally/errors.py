@@ -39,5 +39,12 @@ class CameraError(EdgeError):
         self.retryable = retryable
 
 
+class BadSourceError(CameraError):
+    """The source named by the user does not exist or is not a source at all (a missing file, an
+    unknown scheme): a usage error (exit 2), not a camera that may come back."""
+
+    exit_code = 2
+
+
 class ConversionError(EdgeError):
     """A model conversion failed or its result failed the accuracy gate."""

@@ -6,9 +6,10 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from edgetally.build import build_pipeline
 from edgetally.config.models import RunSettings
@@ -22,18 +23,20 @@ log = logging.getLogger(__name__)
 
 def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None = None,
                  health_addr: str | None = None, hooks: Sequence[Hook] = (),
-                 config_path: Path | None = None) -> dict[str, Any]:
+                 config_path: Path | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Run one counting pipeline to the end of its source (or a signal); return the summary dict.
 
     ``reload`` re-reads the settings on SIGHUP or an MQTT reload command; ``health_addr`` serves
-    /healthz and /metrics. ``hooks``: extra listeners (annotated video, pacing). ``config_path``:
-    the settings' YAML, which the dashboard's editor may change (``cmd/config``).
+    /healthz and /metrics. ``hooks``: extra listeners (annotated video, pacing, snapshots). ``config_path``:
+    the settings' YAML, which the dashboard's editor may change (``cmd/config``). ``show_progress``:
+    the progress bar on a terminal (off when a caller draws its own, as `edge demo` does).
     """
     previous = _current_handlers()
     early = _hold_sighup()
     # /healthz may call a camera reconnect (the capture watchdog) a stall only after 10 s more.
     service = ServiceHooks.create(health_addr=health_addr, stall_s=settings.capture.watchdog_s + 10.0)
     progress = Progress(settings.max_frames)
+    progress.enabled = progress.enabled and show_progress
     try:
         load = service.notifier.wrap_reload(reload) if reload is not None else None
         pipeline = build_pipeline(settings, hooks=[*hooks, *service.hooks], reload=load, config_path=config_path)

@@ -54,8 +54,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-# torch first, pinned (the CPU build): anything resolved later must find it already satisfied.
-.venv/bin/python -m pip install -q torch==2.13.0
+# torch first, pinned, the CPU build: anything resolved later must find it already satisfied.
+bash scripts/install_torch.sh .venv/bin/python
 .venv/bin/python -m pip install -q -e ".[ort,convert,dev,broker,bench,torch,convert-tflite,collect]"
 # litert-torch / litert-converter / onnx2torch declare pins that break this environment (see the
 # convert-tflite extra in pyproject.toml); everything they really import is in that extra.

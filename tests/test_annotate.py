@@ -49,6 +49,30 @@ def test_snapshot_grid() -> None:
     assert out[100, 60].max() == 0
 
 
+def _width(img: np.ndarray, at: tuple[float, float], normal: tuple[int, int]) -> int:
+    """Line-coloured pixels across the line at ``at`` (within 10 px either side)."""
+    return sum(_is_line_colour(img[int(at[1] + k * normal[1]), int(at[0] + k * normal[0])]) for k in range(-10, 11))
+
+
+@pytest.mark.parametrize("p1, p2, in_side", [
+    ((100, 0), (100, 199), (-1, 0)),    # drawn top to bottom: 'in' is the left (right-hand side of the arrow)
+    ((299, 120), (0, 120), (0, -1)),    # drawn right to left: 'in' is up
+])
+def test_line_arrowhead_points_along_the_line_and_in_side_is_ticked(p1, p2, in_side) -> None:
+    out = annotate(np.zeros((200, 300, 3), np.uint8), None, [], [DrawLine("L", p1, p2)])
+    d = np.subtract(p2, p1) / np.hypot(*np.subtract(p2, p1))
+    normal = (int(round(-d[1])), int(round(d[0])))
+    tip = np.add(p1, 0.75 * np.subtract(p2, p1))  # three quarters along the (fully visible) line
+    widths = [_width(out, tip - k * d, normal) for k in (2, 6, 10)]
+    assert widths[0] < widths[1] < widths[2] and widths[2] >= 7, widths  # a head, wider behind its tip
+    assert _width(out, np.add(p1, 0.2 * np.subtract(p2, p1)), normal) <= 4  # the plain line elsewhere
+    mid = np.add(p1, p2) / 2.0
+    tick = mid + 12 * np.array(in_side)
+    assert _is_line_colour(out[int(tick[1]), int(tick[0])]), "the 'in' tick is on the right-hand side"
+    away = mid - 12 * np.array(in_side)
+    assert not _is_line_colour(out[int(away[1]), int(away[0])])
+
+
 def _scene(tmp: Path) -> Path:
     from edgetally.demo.scene import SceneConfig, render_scene
 

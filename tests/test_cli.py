@@ -76,9 +76,38 @@ def test_bad_options_are_usage_errors(capsys: pytest.CaptureFixture[str], artifa
     assert rc == code and fragment in err
 
 
-def test_missing_source_is_a_runtime_failure(capsys: pytest.CaptureFixture[str], artifact: Path, tmp_path: Path) -> None:
-    rc, err = _run(capsys, "run", "--model", str(artifact), "--source", str(tmp_path / "missing.mp4"))
-    assert rc == 1 and "missing.mp4" in err
+@pytest.mark.parametrize(("source", "code", "fragment"), [
+    ("missing.mp4", 2, "source not found"),        # a typo on the command line: usage error
+    ("ftp://host/x.mp4", 2, "unsupported source scheme 'ftp'"),
+    ("not-a-video.mp4", 1, "not a video OpenCV can decode"),  # the file is there; its content fails
+])
+def test_source_errors_and_their_exit_codes(capsys: pytest.CaptureFixture[str], artifact: Path, tmp_path: Path,
+                                            source: str, code: int, fragment: str) -> None:
+    (tmp_path / "not-a-video.mp4").write_text("hello")
+    path = source if "://" in source else str(tmp_path / source)
+    rc, err = _run(capsys, "run", "--model", str(artifact), "--source", path, "--line", "L=1,0,1,9")
+    assert rc == code and fragment in err and path.split("/")[-1] in err
+
+
+def test_run_without_a_line_or_zone_warns(capsys: pytest.CaptureFixture[str], artifact: Path, tiny_video: Path) -> None:
+    assert main(["run", "--model", str(artifact), "--source", str(tiny_video)]) == 0
+    assert "warning: no --line or --zone" in capsys.readouterr().err
+    assert main(["run", "--model", str(artifact), "--source", str(tiny_video), "--zone", "Z=0,0,9,0,9,9"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_validate_config_checks_the_model_path(capsys: pytest.CaptureFixture[str], artifact: Path,
+                                               tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: cam.mp4\n# the artifact, relative to this file\nmodel: artifacts/nope\n")
+    assert main(["validate-config", str(cfg)]) == 2
+    assert f"{cfg}:3: model: {tmp_path / 'artifacts/nope'} is not an artifact directory (no such directory)" in (
+        capsys.readouterr().err)
+    assert main(["validate-config", "--no-model-check", str(cfg)]) == 0  # a config for another box
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts/nope").symlink_to(artifact)
+    assert main(["validate-config", str(cfg)]) == 0
+    assert "1 config file(s) OK" in capsys.readouterr().out
 
 
 def test_bad_config_file_reports_every_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -96,6 +125,17 @@ def test_run_on_a_tiny_video_writes_a_summary(capsys: pytest.CaptureFixture[str]
     summary = tmp_path / "s.json"
     rc = main(["run", "--model", str(artifact), "--source", str(tiny_video), "--line", "L=32,0,32,48",
                "--summary-json", str(summary)])
-    assert rc == 0
+    assert rc == 0 and "warning" not in capsys.readouterr().err
     data = json.loads(summary.read_text())
     assert data["frames"] == 5 and data["counts"] == {"L": {}} and data["fps"] > 0
+
+
+def test_bench_prints_latencies_as_a_table(capsys: pytest.CaptureFixture[str], artifact: Path, tiny_video: Path) -> None:
+    assert main(["bench", "--model", str(artifact), "--source", str(tiny_video)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[lines.index(next(x for x in lines if x.startswith("latency (ms)"))):]
+    assert table[0].split()[2:] == ["p50", "p90", "p95", "p99"]
+    for row, cells in zip(table[1:4], (4, 4, 1), strict=True):  # inference only, inside the pipeline, whole frame
+        values = [float(v) for v in row.split()[-cells:]]
+        assert all(v > 0 for v in values), row
+    assert not any("{" in x for x in lines)  # not a Python dict

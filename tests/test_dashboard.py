@@ -117,6 +117,9 @@ def test_dashboard_in_headless_chromium(tmp_path: Path, demo_fp32_artifact: Path
         badge = driver.execute_script(
             "return document.querySelector('section[data-device=\"cam-north\"] [data-role=availability]').textContent")
         assert badge == "stopped"
+        stale = driver.execute_script(  # its retained state is still "ready": not shown beside "stopped"
+            "return document.querySelector('section[data-device=\"cam-north\"] [data-role=state]').hidden")
+        assert stale is True
         assert wait_until(lambda: driver.execute_script(
             "return [...document.querySelectorAll('img.snap')].every(i => i.complete && i.naturalWidth === 640)"),
             timeout=10), "snapshots not shown"

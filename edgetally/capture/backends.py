@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from edgetally.capture.live import Connect, Reader
 from edgetally.capture.types import CaptureOptions
-from edgetally.errors import CameraError
+from edgetally.errors import CameraError, BadSourceError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def parse_uri(uri: str) -> SourceSpec:
     if text.startswith("picamera2:"):
         num = text[len("picamera2:"):] or "0"
         if not num.isdigit():
-            raise CameraError(f"bad source {uri!r}: picamera2:N needs a camera number, got {num!r}")
+            raise BadSourceError(f"bad source {uri!r}: picamera2:N needs a camera number, got {num!r}")
         return SourceSpec("picamera2", num, text)
     if re.fullmatch(r"\d+", text):
         return SourceSpec("v4l2", text, f"/dev/video{text}")
@@ -67,13 +67,13 @@ def parse_uri(uri: str) -> SourceSpec:
         elif scheme in _NETWORK:
             return SourceSpec(_NETWORK[scheme], text, redact(text))  # type: ignore[arg-type]
         else:
-            raise CameraError(f"unsupported source scheme {scheme!r} in {redact(uri)!r}: {URI_HELP}")
+            raise BadSourceError(f"unsupported source scheme {scheme!r} in {redact(uri)!r}: {URI_HELP}")
     path = Path(text).expanduser()
     if path.is_dir():
         return SourceSpec("folder", str(path), path.name)
     if path.exists():
         return SourceSpec("file", str(path), path.name)
-    raise CameraError(f"source not found: {path} ({URI_HELP})")
+    raise BadSourceError(f"source not found: {path} ({URI_HELP})")
 
 
 def v4l2_connect(target: str, options: CaptureOptions) -> Connect:
@@ -147,7 +147,7 @@ def gst_connect(pipeline: str, options: CaptureOptions) -> Connect:
     import cv2
 
     if not pipeline:
-        raise CameraError("gst: source needs a pipeline, e.g. gst:videotestsrc ! videoconvert ! appsink")
+        raise BadSourceError("gst: source needs a pipeline, e.g. gst:videotestsrc ! videoconvert ! appsink")
     if not gstreamer_available():
         raise CameraError("gst: sources need OpenCV built with GStreamer; this OpenCV "
                           f"({cv2.__version__}) has none. Use the system OpenCV (e.g. apt install "

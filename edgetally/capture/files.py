@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgetally.capture.types import CaptureOptions, CaptureStats
-from edgetally.errors import CameraError
+from edgetally.errors import BadSourceError, CameraError
 from edgetally.imagesize import image_size, too_big
 from edgetally.structures import Frame
 
@@ -52,7 +52,7 @@ class VideoFileSource:
         self.path = Path(path)
         self.name = self.path.name
         if not self.path.is_file():
-            raise CameraError(f"video file not found: {self.path}")
+            raise BadSourceError(f"video file not found: {self.path}")
         self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             self._cap.release()
@@ -170,7 +170,7 @@ class ImageFolderSource:
         self.path = Path(path)
         self.name = self.path.name
         if not self.path.is_dir():
-            raise CameraError(f"image folder not found: {self.path}")
+            raise BadSourceError(f"image folder not found: {self.path}")
         files = [p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             raise CameraError(f"no image files in folder {self.path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import threading
-
 import click
 
+from edgetally.cli.serving import wait_until_interrupted
 from edgetally.sinks.broker import run_embedded_broker
 
 
 @click.command("broker")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: the whole LAN).")
 @click.option("--port", default=1883, show_default=True, type=click.IntRange(1, 65535))
 def broker_command(host: str, port: int) -> None:
-    """Run an embedded MQTT broker (amqtt) for demos; use mosquitto in production."""
-    import signal
-
+    """Run an embedded MQTT broker (amqtt) for demos; use mosquitto in production. Ctrl-C or SIGTERM stops it."""
     handle = run_embedded_broker(host, port)
     click.echo(f"MQTT broker listening on {handle.url} (Ctrl-C to stop)")
-    done = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        wait_until_interrupted()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         handle.stop()

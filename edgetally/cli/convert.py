@@ -254,7 +254,10 @@ def profiles_command() -> None:
     """List the device profiles (edgetally/device_configs/*.yaml)."""
     from edgetally.profiles import PROFILES_DIR, list_profiles
 
-    for p in list_profiles():
-        click.echo(f"{p.name:22} {p.runtime:12} {p.format:14} {p.precision:5} {p.input_size:4}px {p.threads} thr  "
-                   f"INT8 pays: {p.int8_pays:27} {p.board}")
-    click.echo(f"({PROFILES_DIR})")
+    rows = [("profile", "runtime", "format", "precision", "input", "threads", "int8_pays", "board")]
+    rows += [(p.name, p.runtime, p.format, p.precision, f"{p.input_size}px", str(p.threads), str(p.int8_pays), p.board)
+             for p in list_profiles()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    click.echo(f"(the YAML files in edgetally/{PROFILES_DIR.name}/; use one with `edge convert --profile NAME`)")

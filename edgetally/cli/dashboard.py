@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 
+from edgetally.cli.serving import wait_until_interrupted
 from edgetally.dashboard.server import Dashboard
 from edgetally.dashboard.state import MAX_DEVICES
 from edgetally.sinks.mqtt_settings import read_secret
@@ -35,9 +35,6 @@ def dashboard_command(mqtt_url: str, username: str | None, password_file: Path |
                       max_devices=max_devices).start()
     click.echo(f"dashboard: {board.url}  (MQTT {board.broker.host}:{board.broker.port}, {prefix}/+/#; Ctrl-C to stop)")
     try:
-        while True:
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        pass
+        wait_until_interrupted()
     finally:
         board.stop()

@@ -94,6 +94,9 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
     if outputs:
         merged = {**settings.outputs.model_dump(exclude_none=True), **outputs}
         settings = settings.model_copy(update={"outputs": type(settings.outputs)(**merged)})
+    if not settings.lines and not settings.zones:
+        click.echo("edge: warning: no --line or --zone (lines:/zones: in a config): nothing will be counted; "
+                   "place one with `edge snapshot --source ... --line NAME=x1,y1,x2,y2`", err=True)
     reload = (lambda: _settings(config, flags)) if config is not None else None
     hooks = []
     if annotate is not None:
@@ -110,11 +113,14 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
 
 @click.command("validate-config")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate_config(files: tuple[Path, ...]) -> None:
-    """Check run config files; print every error as file:line: key: message."""
+@click.option("--no-model-check", is_flag=True,
+              help="Do not require the model artifact to exist here (a config written for another machine).")
+def validate_config(files: tuple[Path, ...], no_model_check: bool) -> None:
+    """Check run config files; print every error as file:line: key: message. The model artifact
+    (relative to the file) must exist unless --no-model-check."""
     from edgetally.config import validate_file
 
-    errors = [e for f in files for e in validate_file(f)]
+    errors = [e for f in files for e in validate_file(f, check_model=not no_model_check)]
     for error in errors:
         click.echo(error, err=True)
     if errors:

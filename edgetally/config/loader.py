@@ -74,8 +74,12 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     return ({} if data is None else data), root
 
 
-def validate_file(path: str | Path, model: type[BaseModel] = RunSettings) -> list[str]:
-    """Every error in a config file as ``file:line: key: message`` (empty list = valid)."""
+def validate_file(path: str | Path, model: type[BaseModel] = RunSettings, check_model: bool = False) -> list[str]:
+    """Every error in a config file as ``file:line: key: message`` (empty list = valid).
+
+    ``check_model``: also require the ``model`` artifact directory to exist on this machine (not
+    for a config written here for another box, such as a bundle's).
+    """
     path = Path(path)
     try:
         data, root = read_yaml(path)
@@ -87,7 +91,23 @@ def validate_file(path: str | Path, model: type[BaseModel] = RunSettings) -> lis
         model.model_validate(data)
     except ValidationError as exc:
         return format_errors(path, exc, root)
-    return []
+    return _missing_model(path, data, root) if check_model else []
+
+
+def _missing_model(path: Path, data: dict[str, Any], root: yaml.Node | None) -> list[str]:
+    """The ``model`` key's error when it names no artifact directory (resolved like load_config does)."""
+    artifact = _resolve(path.parent, data["model"])
+    if (artifact / "manifest.json").is_file():
+        return []
+    why = "no manifest.json in it" if artifact.is_dir() else "no such directory"
+    return [f"{path}:{_node_line(root, ('model',))}: model: {artifact} is not an artifact directory ({why}); "
+            "make one with `edge convert`"]
+
+
+def _resolve(base: Path, value: Any) -> Path:
+    """A path from the config file, relative to the file's folder."""
+    given = Path(str(value)).expanduser()
+    return given if given.is_absolute() else base / given
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSettings:
@@ -100,10 +120,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     if errors:
         raise ConfigError("\n".join(errors))
     data, _ = read_yaml(path)
-    base = path.parent
-    for key in ("model",):
-        if key in data and not Path(str(data[key])).is_absolute():
-            data[key] = str(base / str(data[key]))
+    if "model" in data:
+        data["model"] = str(_resolve(path.parent, data["model"]))
     merged = {**data, **(overrides or {})}
     try:
         return RunSettings.model_validate(merged)

@@ -128,9 +128,10 @@ def build_int8(reference: Artifact, out: Path, target: Target | str, folds: Sequ
     shutil.rmtree(work, ignore_errors=True)
     path = write_report(out, report)
     if not result.passed and not options.fallback:
-        last = result.attempts[-1].verdict.reason if result.attempts else "no strategy tried"
+        best = result.best
+        closest = f"best: {best.strategy.name}: {best.verdict.reason}" if best else "no strategy tried"
         raise ConversionError(f"{options.precision.upper()} failed the accuracy gate after {len(result.attempts)} "
-                              f"attempts ({last}); see {path}. Use --fallback to ship FP32"
+                              f"attempts ({closest}); see {path}. Use --fallback to ship FP32"
                               + (", or calibrate on deployment frames." if options.precision == "int8" else "."))
     return Artifact.load(out), report
 
@@ -183,7 +184,6 @@ def _float_layers_cost(result: GateResult, artifact: Artifact, runs: int, target
 def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds: Sequence[Fold], config: GateConfig,
             options: BuildOptions, target: Target, work: Path) -> dict:
     accepted = result.attempts[-1] if result.passed else None
-    last = accepted or (result.attempts[-1] if result.attempts else None)
     calibration = folds[0].calibration if folds else None
     fp32_size = model_bytes(ref)
     report: dict = {
@@ -194,7 +194,7 @@ def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds:
         "strategy": accepted.strategy.describe() if accepted else None,
         "gate": {"max_map_drop_points": config.max_map_drop, "min_agreement_f1": config.min_agreement,
                  "folds": len(folds), "rule": "every fold must pass: the worst fold decides"},
-        "accuracy": last.verdict.metrics if last else {},
+        "accuracy": result.best.verdict.metrics if result.best else {},
         "attempts": [a.as_dict() for a in result.attempts],
         "calibration": calibration.provenance() if calibration is not None else None,
         "evaluation": options.eval_info or {},

@@ -114,6 +114,9 @@ function render(data) {
     if (!c.root.isConnected) main.append(c.root);
     c.avail.textContent = d.availability; c.avail.className = "badge " + d.availability;
     c.state.textContent = d.state; c.state.className = "badge " + d.state;
+    // The retained state of a stopped or vanished device ("ready") is history, not health: show it only
+    // while the device is online, or when it went down with an error.
+    c.state.hidden = !(d.availability === "online" || d.state === "error");
     const s = d.stats || {};
     c.stats.replaceChildren(...[["fps", fmt(s.fps, 1)], ["inference ms (p50)", fmt(s.infer_ms_p50, 1)], ["frames", s.frames ?? "\u2013"],
       ["dropped", s.dropped_frames ?? "\u2013"]].map(([k, v]) => $("div", {"class": "stat", "data-stat": k}, $("b", {}, String(v)), $("span", {}, k))));

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -211,7 +212,11 @@ class Dashboard:
 
     @property
     def url(self) -> str:
+        """The page's address; on 0.0.0.0 (every interface) the machine's name, which a browser
+        elsewhere on the LAN can use (http://0.0.0.0 only works on this machine)."""
         host, port = self._http.server_address[:2]
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
         return f"http://{host}:{port}/"
 
     def start(self) -> Dashboard:

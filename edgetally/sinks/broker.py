@@ -56,8 +56,17 @@ def _broker_config(host: str, port: int) -> dict[str, Any]:
     }
 
 
+def _quiet_amqtt() -> None:
+    """amqtt logs every client session and every state-machine step (the ``transitions`` package) at
+    INFO, a line per client event. Keep their warnings; ``edge -vv`` (DEBUG) shows everything."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run_embedded_broker(host: str = "127.0.0.1", port: int = 1883, timeout: float = 10.0) -> BrokerHandle:
     """Start amqtt on ``host:port`` in its own asyncio loop on a daemon thread; return when it listens."""
+    _quiet_amqtt()
     try:
         from amqtt.broker import Broker
     except ImportError:

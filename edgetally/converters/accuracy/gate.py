@@ -161,6 +161,22 @@ class GateResult:
     def passed(self) -> bool:
         return self.artifact is not None
 
+    @property
+    def best(self) -> Attempt | None:
+        """The attempt that came closest: the passing one, else the smallest mAP50-95 drop (with
+        labels) or the highest agreement with FP32 (label-free). None when nothing was tried."""
+        if self.passed:
+            return self.attempts[-1]
+        return min(self.attempts, key=_shortfall, default=None)
+
+
+def _shortfall(attempt: Attempt) -> float:
+    """Lower is closer to passing (every attempt of one gate run is judged the same way)."""
+    metrics = attempt.verdict.metrics
+    if "map50_95_drop_points" in metrics:
+        return float(metrics["map50_95_drop_points"])
+    return -float(metrics.get("agreement_f1_iou50", 0.0))
+
 
 # build(strategy, directory) -> (artifact written in directory, build info for the report); one per fold,
 # made by ``builder_for(fold_index)`` (each fold calibrates on its own images).

@@ -7,9 +7,10 @@ lives here on purpose: counting and tracking stay free of it (DESIGN.md section 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

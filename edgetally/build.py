@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 import logging
 import socket
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from edgetally.capture import CaptureOptions, open_source
 from edgetally.config.geometry import geometry_warnings
@@ -20,11 +20,11 @@ from edgetally.detector import Detector
 from edgetally.errors import ConfigError
 from edgetally.hooks import Hook, Sink
 from edgetally.pipeline import Pipeline, Reconfiguration
-from edgetally.structures import FrameResult
 from edgetally.sinks.config_command import ConfigCommand
 from edgetally.sinks.intervals import IntervalSink
 from edgetally.sinks.mqtt import MqttSink
 from edgetally.snapshots import SnapshotPublisher
+from edgetally.structures import FrameResult
 from edgetally.tracking import Tracker, TrackerConfig
 
 # Sinks made from run settings, in this order: the durable MQTT outbox first, so an event is in the

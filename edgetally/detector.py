@@ -9,8 +9,8 @@ A call is ``prepare -> infer -> decode``; the pipeline runs the three parts on d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 

@@ -14,8 +14,8 @@ Neither reads the pipeline's internals: everything they may use is in the contex
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from edgetally.structures import CountEvent, CountTotals, FrameResult
 

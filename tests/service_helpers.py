@@ -33,7 +33,7 @@ class NotifyListener:
         while not self._stop.is_set():
             try:
                 data = self.sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             with self._lock:
                 self.messages.append((time.monotonic(), data.decode()))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from edgetally.artifact import MANIFEST_NAME, Artifact
 from edgetally.cli.convert import convert
 from edgetally.converters.labels import load_labels
 from edgetally.converters.package import package_fp32
-from edgetally.artifact import MANIFEST_NAME, Artifact
 from edgetally.errors import ConversionError, UsageError
 
 pytest.importorskip("onnx")

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from training.demo_model import INPUT_HW, STRIDES, build_model  # noqa: E402
-from training.train_demo_detector import anchor_grid, assign, giou  # noqa: E402
+from training.demo_model import INPUT_HW, STRIDES, build_model
+from training.train_demo_detector import anchor_grid, assign, giou
 
 GRID = anchor_grid(INPUT_HW)
 

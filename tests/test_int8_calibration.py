@@ -8,8 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edgetally.converters.accuracy.calibration import MIN_COUNT, evenly_spaced, exclude_hashes, list_images, load_calibration
 from edgetally.artifact import InputSpec
+from edgetally.converters.accuracy.calibration import (
+    MIN_COUNT,
+    evenly_spaced,
+    exclude_hashes,
+    list_images,
+    load_calibration,
+)
 from edgetally.errors import ConversionError
 from edgetally.preprocess import Preprocessor
 

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgetally.cli.convert import profiles_command
-from edgetally.profiles import PROFILES_DIR, get_profile, list_profiles, load_profile_file
 from edgetally.errors import ConfigError
+from edgetally.profiles import PROFILES_DIR, get_profile, list_profiles, load_profile_file
 
 EXPECTED = {
     "rpi4": ("onnxruntime", "onnx"),

@@ -164,7 +164,7 @@ def test_movements_counted_per_bin_and_published(tmp_path: Path) -> None:
     try:
         mqtt.open(ctx)
         sink.open(ctx)
-        for k, e in enumerate(crossings):
+        for _k, e in enumerate(crossings):
             clock.t = T0 + e.timestamp
             mqtt.event(e, ctx.totals.add(e))
             sink.event(e, 1)

@@ -182,7 +182,8 @@ def test_page_in_headless_chromium(scene: LabelledScene, tmp_path: Path) -> None
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,800"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    state = lambda expr: driver.execute_script(f"return {expr}")
+    def state(expr):
+        return driver.execute_script(f"return {expr}")
     try:
         driver.get(server.url)
         assert wait_until(lambda: state("window.labelState.image.naturalWidth") == 640, timeout=10)

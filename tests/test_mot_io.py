@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from edgetally.cli.track import track_command, track_sequence
 from edgetally.errors import ConfigError
 from edgetally.structures import Tracks
-from edgetally.cli.track import track_command, track_sequence
 from edgetally.tracking.mot_io import (
     detections_by_frame,
     format_mot,
@@ -86,7 +86,7 @@ class _EchoTracker:
     def __init__(self) -> None:
         self.timestamps: list[float] = []
 
-    def update(self, detections, timestamp):  # noqa: ANN001 - test double
+    def update(self, detections, timestamp):
         self.timestamps.append(timestamp)
         n = len(detections)
         return Tracks(np.arange(1, n + 1), detections.xyxy, detections.scores, detections.class_ids)

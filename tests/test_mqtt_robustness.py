@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, feed, free_port, make_context, make_event, wait_until
 
 from edgetally.sinks.commands import parse_command

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, feed, make_context, make_event, retained, wait_until
 
 from edgetally.hooks import RunStats

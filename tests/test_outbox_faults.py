@@ -22,7 +22,6 @@ from mqtt_support import (
     wait_until,
 )
 
-
 from edgetally.hooks import RunStats
 from edgetally.sinks.mqtt import MqttSettings, MqttSink
 from edgetally.sinks.outbox import Outbox
@@ -72,7 +71,8 @@ def test_full_disk_keeps_counting_and_publishing_then_recovers(disk: FullDisk, t
         stats = json.loads(sub.last("edgetally/dev1/stats") or b"{}") if wait_until(
             lambda: sub.last("edgetally/dev1/stats") is not None, 5) else {}
         assert stats.get("outbox_on_disk") == 0 and stats.get("outbox_memory_events", 0) >= 0
-        seqs = lambda: {json.loads(p)["seq"] for p in sub.on("edgetally/dev1/events")}
+        def seqs():
+            return {json.loads(p)["seq"] for p in sub.on("edgetally/dev1/events")}
         assert wait_until(lambda: seqs() == set(range(1, 321)), 20), "every event is published while the disk is full"
         disk.free()
         assert wait_until(lambda: sink.outbox_problem is None, 10), "the outbox goes back to disk"

@@ -279,7 +279,7 @@ def _graph_with_mean_score(path: Path, outputs: dict[str, np.ndarray], dynamic: 
     return path
 
 
-def _run(artifact_dir: Path, image: np.ndarray):  # noqa: ANN202 - returns Detections
+def _run(artifact_dir: Path, image: np.ndarray):
     from edgetally.runtimes import load_runtime
 
     artifact = Artifact.load(artifact_dir)

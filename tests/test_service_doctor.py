@@ -11,7 +11,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-
 from edgetally.cli.doctor import doctor_command
 from edgetally.service.doctor import Check, check_cameras, format_table
 

@@ -14,11 +14,11 @@ from service_helpers import metric_value
 
 from edgetally.errors import ConfigError
 from edgetally.hooks import ModelInfo, RunContext
+from edgetally.service.health import MetricsHook, parse_addr, render_metrics
+from edgetally.service.sdnotify import Notify, SystemdNotifier, notify_address, status_line, watchdog_interval
 from edgetally.sinks.mqtt import MqttSink
 from edgetally.sinks.mqtt_settings import MqttSettings
 from edgetally.structures import CountTotals, Frame, FrameResult, Tracks
-from edgetally.service.health import MetricsHook, parse_addr, render_metrics
-from edgetally.service.sdnotify import Notify, SystemdNotifier, notify_address, status_line, watchdog_interval
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -54,7 +54,7 @@ class Receiver:
         while True:
             try:
                 out.extend(self.sock.recv(4096).decode().split("\n"))
-            except socket.timeout:
+            except TimeoutError:
                 return out
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from mjpeg_server import MjpegServer
 from mqtt_support import MOSQUITTO, Mosquitto, Subscriber
 from service_helpers import REPO, NotifyListener, http_get, metric_value, service_env

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from service_helpers import REPO
 
 ANALYZE = shutil.which("systemd-analyze")

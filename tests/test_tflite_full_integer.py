@@ -18,8 +18,8 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from edgetally.converters.targets.tflite import missing_packages  # noqa: E402
 from edgetally.artifact import Artifact  # noqa: E402
+from edgetally.converters.targets.tflite import missing_packages  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     bool(missing_packages()),
@@ -143,7 +143,7 @@ def test_uint8_full_integer_artifact_runs_with_per_part_scales(tiny: Artifact, t
     (got,) = runtime.infer(tensor)
     expected = ort.InferenceSession(str(tiny.model_path)).run(None, {"images": tensor.astype(np.float32)})[0]
     assert got.shape == expected.shape and got.dtype == np.float32
-    for lo, hi, part in ((0, 4, out.parts[0]), (4, 6, out.parts[1])):
+    for lo, hi, _part in ((0, 4, out.parts[0]), (4, 6, out.parts[1])):
         error = np.abs(got[..., lo:hi] - expected[..., lo:hi]).max()
         spread = float(np.ptp(expected[..., lo:hi]))
         assert error < 0.1 * spread, (lo, error, spread)

@@ -145,4 +145,4 @@ def test_int8_tflite_keeps_the_tail_float_and_matches_fp32(tiny_onnx: Path, fp32
     spread = float(expected.max() - expected.min())
     assert float(np.abs(got - expected).max()) < 0.05 * spread, (np.abs(got - expected).max(), spread)
     scores = got[..., 2:]
-    assert 0.0 <= scores.min() and scores.max() <= 1.0 and len(np.unique(scores)) > 20  # not collapsed to a few levels
+    assert scores.min() >= 0.0 and scores.max() <= 1.0 and len(np.unique(scores)) > 20  # not collapsed to a few levels

@@ -340,7 +340,8 @@ def test_mot17_tracks_and_line_counts_match_ground_truth(shared_data, divisor: i
     # in 1, out 7 on the tracks vs in 1, out 8 on the ground truth, at both frame rates.
     assert covered / total >= 0.78
     assert switches <= 35
-    count = lambda evs, d: sum(e.direction == d for e in evs)
+    def count(evs, d):
+        return sum(e.direction == d for e in evs)
     for direction in ("in", "out"):
         assert abs(count(ev_t, direction) - count(ev_g, direction)) <= 1, (direction, len(ev_t), len(ev_g))
 

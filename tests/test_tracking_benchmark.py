@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("trackeval", reason="the 'bench' extra (trackeval, trackers) is not installed")
 
-from benchmarks.tracking import counting, metrics  # noqa: E402
-from benchmarks.tracking.data import Sequence, load_mot15, load_mot17_noisy, subsample  # noqa: E402
-from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections  # noqa: E402
-from edgetally.tracking.mot_io import SeqInfo, parse_mot  # noqa: E402
+from benchmarks.tracking import counting, metrics
+from benchmarks.tracking.data import Sequence, load_mot15, load_mot17_noisy, subsample
+from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
+from edgetally.tracking.mot_io import SeqInfo, parse_mot
 
 INFO = SeqInfo("Toy", 10.0, 20, 640, 480)
 

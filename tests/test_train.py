@@ -15,8 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="edge train needs torch (the torch extra)")
 
-from edgetally.cli import main
-from tests.label_support import LabelledScene, labelled_scene
+from edgetally.cli import main  # noqa: E402 - after the torch importorskip
+from tests.label_support import LabelledScene, labelled_scene  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = REPO / "models/demo/detector.pt"

@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result: dict = {"config": {"datasets": names, "seeds": seeds, "phases": args.phases, "stacks": list(stacks),
                                "params": params.__dict__}}
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    def log(msg):
+        return print(msg, file=sys.stderr, flush=True)
     if args.only != "cost":
         datasets = _datasets(names, seeds, args.cache, log)
         tasks = make_tasks(datasets, stacks, args.phases, *rates)

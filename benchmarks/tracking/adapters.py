@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from edgetally.structures import Detections
 from edgetally.cli.track import TrackRun, track_sequence
-from edgetally.tracking.mot_io import FRAME, H, ID, MOT_COLUMNS, SCORE, W, X, Y, MotTable
+from edgetally.structures import Detections
+from edgetally.tracking.mot_io import FRAME, ID, MOT_COLUMNS, SCORE, H, MotTable, W, X, Y
 
 OURS = "ours"
 PEERS = ("bytetrack", "ocsort", "sort")

@@ -32,7 +32,7 @@ import numpy as np
 
 from edgetally.counting.geometry import anchor_points, signed_distance
 from edgetally.structures import Tracks
-from edgetally.tracking.mot_io import FRAME, H, ID, SCORE, MotTable, SeqInfo, mot_to_xyxy
+from edgetally.tracking.mot_io import FRAME, ID, SCORE, H, MotTable, SeqInfo, mot_to_xyxy
 
 TRUTH_BAND_FRAC = 0.1
 TRUTH_BAND_MIN_PX = 4.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgetally.tracking.mot_io import CLASS, FRAME, H, ID, SCORE, VIS, W, X, Y, MotTable, SeqInfo
+from edgetally.tracking.mot_io import CLASS, FRAME, ID, SCORE, VIS, H, MotTable, SeqInfo, W, X, Y
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ crashes, hangs or leaks costs a restart of that process, not the runner.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from edgetally.capture.backends import Connect, SourceSpec, ffmpeg_connect, gst_connect, parse_uri, redact, v4l2_connect
 from edgetally.capture.files import ImageFolderSource, VideoFileSource

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from edgetally.capture.live import Connect, Reader
 from edgetally.capture.types import CaptureOptions
-from edgetally.errors import CameraError, BadSourceError
+from edgetally.errors import BadSourceError, CameraError
 
 log = logging.getLogger(__name__)
 

@@ -128,7 +128,7 @@ def child_main(sock: socket.socket) -> None:
     root.setLevel(level)
     try:
         source = resolve(opener)(uri, options)
-    except Exception as exc:  # noqa: BLE001 - any failure to open is the source's error, reported to the parent
+    except Exception as exc:
         channel.send("error", _message(exc), False, None)
         return
     slots = 1 if source.is_live else FILE_SLOTS
@@ -165,7 +165,7 @@ def _pump(channel: _Channel, ring: _Ring, source: FrameSource) -> None:
     except CameraError as exc:
         channel.send("error", str(exc), exc.retryable, source.stats)
         return
-    except Exception as exc:  # noqa: BLE001 - a decoder bug: the parent treats it like a crash of this process
+    except Exception as exc:
         channel.send("error", _message(exc), True, source.stats)
         return
     channel.send("end", source.stats)

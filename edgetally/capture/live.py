@@ -245,7 +245,7 @@ class LiveSource:
                 return
             session.opened, session.progress = True, time.monotonic()
             self._pump(reader, session)
-        except Exception as exc:  # noqa: BLE001 - any backend failure ends this session only; the supervisor logs it
+        except Exception as exc:
             session.reason = f"{type(exc).__name__}: {exc}"
         finally:
             if reader is not None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from edgetally import __version__
 from edgetally.errors import EdgeError
+
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose if verbose else logging.INFO

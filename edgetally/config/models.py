@@ -12,11 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from edgetally.config.blocks import check_mqtt, check_tracker
 from edgetally.errors import ConfigError
 from edgetally.history.bins import DEFAULT_BIN, parse_bin
 from edgetally.motion.rate import RatePlan, plan_rate
-
-from edgetally.config.blocks import check_mqtt, check_tracker
 
 Anchor = Literal["bottom_center", "center", "top_center"]
 MAX_POINTS = 1000  # per zone: each point costs every frame, for every track
@@ -32,7 +31,7 @@ def _points(value: Any, minimum: int) -> list[tuple[float, float]]:
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v]
     if not isinstance(value, (list, tuple)):
-        raise ValueError("expected a list of points")  # noqa: TRY004 - pydantic reports ValueError, not TypeError
+        raise ValueError("expected a list of points")
     if value and all(isinstance(v, (list, tuple)) for v in value):
         flat = [c for p in value for c in p]
         if any(len(p) != 2 for p in value):

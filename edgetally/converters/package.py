@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from edgetally.converters.labels import load_labels
 from edgetally.artifact import Artifact, DecoderSpec, InputSpec, Manifest, OutputSpec, sha256_file
+from edgetally.converters.labels import load_labels
 from edgetally.errors import ArtifactError, ConversionError
 from edgetally.postprocess import DECODERS, validate_output_shapes
 

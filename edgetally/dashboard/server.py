@@ -20,7 +20,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-
 from edgetally.dashboard.device_page import DEVICE_PAGE
 from edgetally.dashboard.editor_page import EDITOR_PAGE
 from edgetally.dashboard.history import history_view
@@ -40,7 +39,7 @@ def _handler(state: DashboardState, editor: ConfigSender | None) -> type[BaseHTT
     page = PAGE.encode("utf-8")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             path = urlparse(self.path).path
             if path in ("/", "/index.html"):
                 self._send(200, "text/html; charset=utf-8", page)

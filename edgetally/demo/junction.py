@@ -330,7 +330,7 @@ def simulate_junction(cfg: JunctionConfig) -> JunctionScene:
     frames, corners = [], []
     classes: dict[int, int] = {}
     planned: dict[int, tuple[str, str | None]] = {}
-    for fb, pts, classes in iter_junction(cfg, planned):
+    for fb, pts, classes in iter_junction(cfg, planned):  # noqa: B007 - the last value is the result
         frames.append(fb)
         corners.append(pts)
     return JunctionScene(cfg, tuple(frames), dict(classes), tuple(corners), planned)

@@ -81,7 +81,7 @@ def render_junction(cfg: JunctionConfig, out_video: Path | None) -> JunctionScen
     classes: dict[int, int] = {}
     planned: dict[int, tuple[str, str | None]] = {}
     try:
-        for fb, corners, classes in iter_junction(cfg, planned):
+        for fb, corners, classes in iter_junction(cfg, planned):  # noqa: B007 - the last value is used below
             frames.append(fb)
             corners_all.append(corners)
             if writer is None:

@@ -283,7 +283,7 @@ def render_scene(config: SceneConfig, out_video: Path | None = None) -> SceneTru
     frames: list[FrameBoxes] = []
     classes: dict[int, int] = {}
     try:
-        for image, boxes, classes in iter_scene(config):
+        for image, boxes, classes in iter_scene(config):  # noqa: B007 - the last value is used below
             if writer is not None:
                 writer.write(image)
             frames.append(boxes)

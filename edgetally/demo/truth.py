@@ -14,13 +14,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from edgetally.counting.geometry import anchor_points, crossing_param, signed_distance
 
-LineLike = Union[Sequence[float], Sequence[Sequence[float]]]
+LineLike = Sequence[float] | Sequence[Sequence[float]]
 
 
 @dataclass(frozen=True)

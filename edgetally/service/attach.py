@@ -16,9 +16,10 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from edgetally.hooks import Hook
 from edgetally.service.health import HealthServer, MetricsHook

@@ -18,7 +18,8 @@ import logging
 import os
 import socket
 import time
-from typing import Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from edgetally.hooks import Hook, RunContext
 from edgetally.structures import FrameResult

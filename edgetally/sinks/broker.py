@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from edgetally.errors import RuntimeLoadError
 
 log = logging.getLogger(__name__)

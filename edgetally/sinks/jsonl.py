@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 from edgetally import __version__
 from edgetally.config.models import RunSettings
@@ -117,7 +118,7 @@ class DetectionsWriter(Hook):
 
     def open(self, context: RunContext) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", encoding="utf-8")
+        self._fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole run, closed in close()
 
     def frame(self, result: FrameResult) -> None:
         detections = result.detections

@@ -39,7 +39,8 @@ def _affine(image: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig,
     out = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(PAD_VALUE,) * 3)
     moved = boxes * s + np.array([tx, ty, tx, ty], np.float32)
     clipped = np.clip(moved, 0, [w, h, w, h])
-    area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    def area(b):
+        return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
     keep = area(clipped) >= MIN_KEPT_AREA * np.maximum(area(moved), 1e-6)
     keep &= (clipped[:, 2] - clipped[:, 0] >= 2) & (clipped[:, 3] - clipped[:, 1] >= 2)
     return out, clipped.astype(np.float32), keep

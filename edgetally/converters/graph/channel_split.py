@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from edgetally.converters.accuracy.calibration import CalibrationSet
-from edgetally.converters.graph.stem_split import GROUP_RATIO, MAX_GROUPS, _branch, _replace, channel_groups, channel_peaks
+from edgetally.converters.graph.stem_split import (
+    GROUP_RATIO,
+    MAX_GROUPS,
+    _branch,
+    _replace,
+    channel_groups,
+    channel_peaks,
+)
 
 PREFIX = "dw_split"
 

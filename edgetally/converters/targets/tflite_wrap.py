@@ -11,8 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from edgetally.converters.derive import derive, tool_versions
 from edgetally.artifact import Artifact, InputSpec, OutputPart, OutputSpec, Quantization
+from edgetally.converters.derive import derive, tool_versions
 from edgetally.errors import ConversionError
 
 _DTYPES = {"float32": "float32", "float16": "float16", "int8": "int8", "uint8": "uint8"}
@@ -40,7 +40,7 @@ def read_io(model: Path) -> tuple[list[dict], list[dict]]:
 def _input_spec(reference: Artifact, detail: dict) -> InputSpec:
     shape = [int(v) for v in detail["shape"]]
     layout = "NCHW" if len(shape) == 4 and shape[1] == 3 else "NHWC"
-    dtype = _DTYPES.get(detail["dtype"].__name__, None)
+    dtype = _DTYPES.get(detail["dtype"].__name__)
     if dtype is None:
         raise ConversionError(f"input dtype {detail['dtype']} is not supported")
     return reference.manifest.input.model_copy(

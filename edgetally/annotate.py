@@ -215,7 +215,7 @@ class VideoAnnotator(Hook):
 
         fps = self._fps or float(source_fps or 0) or 15.0
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        writer = cv2.VideoWriter(str(self.out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        writer = cv2.VideoWriter(str(self.out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise OSError(f"--annotate: cannot open a video writer for {self.out}")
         log.info("writing the annotated video to %s (%dx%d, %.1f fps)", self.out, width, height, fps)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from edgetally.capture import CaptureOptions, open_source
 from edgetally.config.geometry import geometry_warnings
@@ -134,7 +135,7 @@ def build_counters(settings: RunSettings, labels: list[str]) -> list[Counter]:
     return counters
 
 
-def tracker_config(overrides: dict[str, float | int | bool]) -> TrackerConfig:
+def tracker_config(overrides: Mapping[str, Any]) -> TrackerConfig:
     try:
         return TrackerConfig(**overrides)
     except (TypeError, ValueError) as exc:

@@ -64,6 +64,15 @@ bash scripts/install_torch.sh .venv/bin/python
 # opencv-python-headless: install them without their declared dependencies (the bench extra has the rest).
 .venv/bin/python -m pip install -q --no-deps trackers==2.6.1 supervision==0.31.2 trackeval==1.3.0
 
+# Static checks first (seconds): lint, the import layers (pyproject [tool.importlinter]) and types
+# (pyproject [tool.mypy], with its ratchet list of modules that do not type-check yet).
+# EDGE_SKIP_CHECKS=1 skips them (e.g. while iterating on one test).
+if [ -z "${EDGE_SKIP_CHECKS:-}" ]; then
+  .venv/bin/ruff check .
+  .venv/bin/lint-imports
+  .venv/bin/mypy
+fi
+
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

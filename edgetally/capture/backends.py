@@ -105,7 +105,7 @@ def _apply_mode(cap: object, options: CaptureOptions, target: str) -> None:
 
     requests = []
     if options.fourcc:
-        requests.append((cv2.CAP_PROP_FOURCC, float(cv2.VideoWriter_fourcc(*options.fourcc))))
+        requests.append((cv2.CAP_PROP_FOURCC, float(cv2.VideoWriter.fourcc(*options.fourcc))))
     if options.width:
         requests.append((cv2.CAP_PROP_FRAME_WIDTH, float(options.width)))
     if options.height:

@@ -53,7 +53,7 @@ class VideoFileSource:
         self.name = self.path.name
         if not self.path.is_file():
             raise BadSourceError(f"video file not found: {self.path}")
-        self._cap = cv2.VideoCapture(str(self.path))
+        self._cap: cv2.VideoCapture | None = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             self._cap.release()
             raise CameraError(f"cannot open video file {self.path}: not a video OpenCV can decode")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
 
 from edgetally.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgetally.hooks import Hook
 
 
 def _parse_named(values: Sequence[str], option: str, key: str) -> list[dict[str, Any]]:
@@ -98,7 +101,7 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
         click.echo("edge: warning: no --line or --zone (lines:/zones: in a config): nothing will be counted; "
                    "place one with `edge snapshot --source ... --line NAME=x1,y1,x2,y2`", err=True)
     reload = (lambda: _settings(config, flags)) if config is not None else None
-    hooks = []
+    hooks: list[Hook] = []
     if annotate is not None:
         from edgetally.annotate import VideoAnnotator
 

@@ -68,9 +68,9 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
+        where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from exc
+        raise ConfigError(f"{path}{where}: YAML syntax error: {problem}") from exc
     return ({} if data is None else data), root
 
 

@@ -213,7 +213,7 @@ class RunSettings(_Strict):
         if value is None:
             return None
         try:
-            plan = plan_rate(**{info.field_name: value})
+            plan = plan_rate(**{str(info.field_name): value})
         except ConfigError as exc:
             raise ValueError(str(exc).partition(": ")[2] or str(exc)) from None
         if info.field_name == "detect_every":

@@ -18,6 +18,7 @@ to B meets the line. A second is about what a board at 3-8 detections per second
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,7 +58,7 @@ class Stitch:
 
 
 def find_predecessor(
-    b_id: int, b: TrackState, states: dict[int, TrackState], now: float, gap_s: float,
+    b_id: int, b: TrackState, states: Mapping[int, TrackState], now: float, gap_s: float,
     p1: np.ndarray, p2: np.ndarray, taken: set[int],
 ) -> tuple[int, float] | None:
     """The best predecessor A of a newly armed track ``b`` (its id and the crossing time), or

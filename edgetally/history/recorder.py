@@ -54,10 +54,10 @@ class IntervalRecorder:
                 closed.append(self._close(b.start, b.bin_s))
             else:
                 self._observed[(b.start, b.bin_s)] = (b.frames, b.observed_s)
-        for (s, b), per in self.store.occupancy(self.closed_until, None).items():
+        for (s, b_s), per in self.store.occupancy(self.closed_until, None).items():
             for (zone, cls), occ in per.items():
-                if (s, b) in self._observed:
-                    self._occ_acc[(s, b, zone, cls)] = occ
+                if (s, b_s) in self._observed:
+                    self._occ_acc[(s, b_s, zone, cls)] = occ
         self.closed_until = max(self.closed_until, current) if same_bins else current
         self.store.set_meta("closed_until", self.closed_until)
         self.store.set_meta("bin_s", self.bin_s)

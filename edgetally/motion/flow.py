@@ -143,7 +143,7 @@ class FlowPropagator:
                                                 criteria=self._term)
         fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         valid = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb <= cfg.fb_max_px)
-        return p1.reshape(-1, 2), valid
+        return p1.reshape(-1, 2).astype(np.float32, copy=False), valid
 
     def _box_motion(
         self, start: F32, end: F32, valid: BoolArray, boxes: np.ndarray

@@ -105,11 +105,13 @@ class Subscriber:
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: object = None
     subscribed: threading.Event = field(default_factory=threading.Event)
+    client_id: str | None = None  # set: a persistent session (the broker queues QoS 1 messages while it is away)
 
     def start(self) -> Subscriber:
         import paho.mqtt.client as mqtt
 
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id or "",
+                        clean_session=self.client_id is None)
         c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(self.topic, qos=1)
         c.on_subscribe = lambda *a: self.subscribed.set()
         c.on_message = self._on_message

@@ -81,9 +81,11 @@ def _mqtt(port: int, tmp: Path) -> MqttSink:
 
 
 def test_closed_bins_published_through_the_outbox_across_a_broker_outage(tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "mq").start()
+    # The broker keeps the subscriber's session across its restart (persistence, a fixed client id):
+    # rows the device delivers before the subscriber is back are queued for it, not lost.
+    broker = Mosquitto(tmp_path / "mq", persistence=True).start()
     port = broker.port
-    sub = Subscriber(port, "edgetally/dev1/#").start()
+    sub = Subscriber(port, "edgetally/dev1/#", client_id="bins-watcher").start()
     clock = Clock(T0)
     mqtt = _mqtt(port, tmp_path)
     settings = IntervalSettings(bin="1m", history=tmp_path / "history-dev1.sqlite", sync="normal")
@@ -95,15 +97,15 @@ def test_closed_bins_published_through_the_outbox_across_a_broker_outage(tmp_pat
         sink.open(ctx)
         assert wait_until(lambda: mqtt.connected, 10)
         _run(sink, mqtt, clock, events[:60], T0, 2.0)  # ~2 min at one event per 2 s
-        broker.stop()  # the broker dies (no persistence); counting and bin closing go on into the outbox
+        broker.stop(kill=False)  # the broker goes away (saving sessions); counting and bin closing go on into the outbox
         before = sub.on("edgetally/dev1/intervals")
         sub.stop()
         _run(sink, mqtt, clock, events[60:], T0 + 120.0 + 1, 2.0)
         clock.t += 61.0
         sink.observe([], None)  # one more frame closes the last bin with events
         assert mqtt.outbox is not None and mqtt.outbox.message_depth > 0  # held while the broker is away
-        broker = Mosquitto(tmp_path / "mq", port=port).start()
-        sub = Subscriber(port, "edgetally/dev1/#").start()  # subscribed before the sink's reconnect backoff (1 s) ends
+        broker = Mosquitto(tmp_path / "mq", port=port, persistence=True).start()
+        sub = Subscriber(port, "edgetally/dev1/#", client_id="bins-watcher").start()
         assert wait_until(lambda: mqtt.outbox.message_depth == 0, 20), "interval rows not delivered after the outage"
         def received() -> list[dict]:
             return [json.loads(p) for p in before + sub.on("edgetally/dev1/intervals")]

@@ -26,7 +26,7 @@ from benchmarks.memory_bench import make_long_video
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
-PROBE = r'''
+PROBE = r"""
 import json, os, resource, sys, threading, time
 mode, what, video, model = sys.argv[1:5]
 from edgetally.capture import CaptureOptions, open_source
@@ -87,12 +87,18 @@ me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource
 out.update(runner_peak_rss_mb=round(status_kb("self", "VmHWM") / 1024, 1), decoder_peak_rss_mb=round(decoder_hwm[0] / 1024, 1),
            runner_cpu_s=round(me.ru_utime + me.ru_stime, 2), decoder_cpu_s=round(kids.ru_utime + kids.ru_stime, 2))
 print(json.dumps(out))
-'''
+"""
 
 
 def probe(mode: str, what: str, video: Path, model: Path) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, mode, what, str(video), str(model)], cwd=REPO,
-                          capture_output=True, text=True, check=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, mode, what, str(video), str(model)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -100,8 +106,22 @@ def default_model(tmp: Path) -> Path:
     from edgetally.cli import main
 
     out = tmp / "yolox_nano_fp32"
-    rc = main(["convert", str(SHARED / "models/yolox_nano.onnx"), "--precision", "fp32", "--decoder", "yolox",
-               "--input-size", "416", "--labels", "coco80", "--out", str(out)])
+    rc = main(
+        [
+            "convert",
+            str(SHARED / "models/yolox_nano.onnx"),
+            "--precision",
+            "fp32",
+            "--decoder",
+            "yolox",
+            "--input-size",
+            "416",
+            "--labels",
+            "coco80",
+            "--out",
+            str(out),
+        ]
+    )
     if rc != 0:
         raise SystemExit("edge convert failed on the shared YOLOX-nano")
     return out

@@ -54,11 +54,27 @@ def halves(work: Path) -> tuple[Path, Path]:
 def convert(profile: str, out: Path, args: argparse.Namespace, calib: Path, evals: Path, activation: bool) -> dict:
     from edgetally.converters.convert import Int8Request, convert_int8, summary
 
-    request = Int8Request(MODEL, out, "yolox", INPUT_SIZE.get(profile, 416), "coco80", calib / "images",
-                          evals / "images", evals / "labels", 1.0, False, profile, args.calib_count, args.threads,
-                          args.latency_runs, folds=args.folds, holdout=HOLDOUT,
-                          activation="auto" if activation else None, distill_budget_s=args.distill_budget,
-                          distill_images=DISTILL_VIDEO if activation else None)
+    request = Int8Request(
+        MODEL,
+        out,
+        "yolox",
+        INPUT_SIZE.get(profile, 416),
+        "coco80",
+        calib / "images",
+        evals / "images",
+        evals / "labels",
+        1.0,
+        False,
+        profile,
+        args.calib_count,
+        args.threads,
+        args.latency_runs,
+        folds=args.folds,
+        holdout=HOLDOUT,
+        activation="auto" if activation else None,
+        distill_budget_s=args.distill_budget,
+        distill_images=DISTILL_VIDEO if activation else None,
+    )
     started = time.perf_counter()
     try:
         artifact, report = convert_int8(request, {}, log=lambda m: print(m, file=sys.stderr))
@@ -75,10 +91,14 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
     accuracy = report.get("accuracy", {})
     folds = accuracy.get("folds", {})
     latency = report.get("latency", {})
-    ratios = {str(c["threads"]): round(c["p50_ms"] / f["p50_ms"], 3)
-              for f, c in zip(latency.get("fp32", []), latency.get("candidate", []), strict=True)}
+    ratios = {
+        str(c["threads"]): round(c["p50_ms"] / f["p50_ms"], 3)
+        for f, c in zip(latency.get("fp32", []), latency.get("candidate", []), strict=True)
+    }
     return {
-        "profile": profile, "activation_replaced": activation, "passed": report.get("passed"),
+        "profile": profile,
+        "activation_replaced": activation,
+        "passed": report.get("passed"),
         "strategy": (report.get("strategy") or {}).get("name"),
         "attempts": [a["strategy"]["name"] for a in report.get("attempts", [])],
         "map50_95_fp32_fold1": accuracy.get("fp32", {}).get("map50_95"),
@@ -87,16 +107,32 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
         "map50_95_drop_points_spread": folds.get("map50_95_drop_points", {}).get("spread"),
         "agreement_f1_worst": folds.get("agreement_f1_iou50", {}).get("worst"),
         "holdout_agreement_f1_worst": folds.get("holdout_agreement_f1", {}).get("worst"),
-        "latency_p50_ms": {"ort_fp32": [r["p50_ms"] for r in latency.get("fp32", [])],
-                           "artifact": [r["p50_ms"] for r in latency.get("candidate", [])],
-                           "runtime_fp32": [r["p50_ms"] for r in latency.get("runtime_fp32", [])]},
+        "latency_p50_ms": {
+            "ort_fp32": [r["p50_ms"] for r in latency.get("fp32", [])],
+            "artifact": [r["p50_ms"] for r in latency.get("candidate", [])],
+            "runtime_fp32": [r["p50_ms"] for r in latency.get("runtime_fp32", [])],
+        },
         "latency_ratio_vs_ort_fp32_by_threads": ratios,
         "speed": (report.get("speed") or {}).get("statement"),
         "size_ratio": report.get("sizes", {}).get("ratio"),
         "float_layers": report.get("float_layers"),
-        "distillation": {k: v for k, v in (report.get("distillation") or {}).items()
-                         if k in ("activation", "before", "after_refit", "after", "seconds", "steps", "images",
-                                  "refit_seconds", "summary")} or None,
+        "distillation": {
+            k: v
+            for k, v in (report.get("distillation") or {}).items()
+            if k
+            in (
+                "activation",
+                "before",
+                "after_refit",
+                "after",
+                "seconds",
+                "steps",
+                "images",
+                "refit_seconds",
+                "summary",
+            )
+        }
+        or None,
         "conversion_seconds": seconds,
     }
 
@@ -111,15 +147,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activation", action="store_true", help="also --activation auto for ORT and OpenVINO")
     parser.add_argument("--only-activation", action="store_true", help="only the --activation runs")
     parser.add_argument("--distill-budget", type=float, default=900.0)
-    parser.add_argument("--activation-profiles", nargs="+", default=["generic-onnxruntime", "intel-x86-openvino"],
-                        choices=["generic-onnxruntime", "intel-x86-openvino"])
+    parser.add_argument(
+        "--activation-profiles",
+        nargs="+",
+        default=["generic-onnxruntime", "intel-x86-openvino"],
+        choices=["generic-onnxruntime", "intel-x86-openvino"],
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "convert_bench.json")
     args = parser.parse_args(argv)
     if not MODEL.is_file():
         print(f"{MODEL} not found: the benchmark needs ../shared/data", file=sys.stderr)
         return 2
-    results: dict = {"model": MODEL.name, "folds": args.folds, "calib_count": args.calib_count,
-                     "holdout": HOLDOUT.name, "profiles": []}
+    results: dict = {
+        "model": MODEL.name,
+        "folds": args.folds,
+        "calib_count": args.calib_count,
+        "holdout": HOLDOUT.name,
+        "profiles": [],
+    }
     with tempfile.TemporaryDirectory(prefix="convert-bench-") as tmp:
         work = Path(tmp)
         if not args.only_activation:

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     label_clip, count_clip = out / "label_clip.mp4", out / "count_clip.mp4"
     truth = render_scene(SceneConfig(seconds=args.label_seconds, seed=args.seed, view=args.view), label_clip)
-    count_truth = render_scene(SceneConfig(seconds=args.count_seconds, seed=args.seed + 1000, view=args.view), count_clip)
+    count_truth = render_scene(
+        SceneConfig(seconds=args.count_seconds, seed=args.seed + 1000, view=args.view), count_clip
+    )
     truth_json = count_truth.write_truth_json(out / "count_clip.truth.json", DEFAULT_LINE)
     t0 = time.monotonic()
     session = out / "labels"
@@ -60,21 +62,54 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.line())
     line = ",".join(str(v) for v in DEFAULT_LINE)
     t0 = time.monotonic()
-    rc = edge(["train", str(out / "dataset"), "--from", str(args.model), "--out", str(out / "tuned"),
-               "--time-budget", args.budget, "--input-size", args.input_size, "--batch", args.batch, "--threads", args.threads, "--clip", str(count_clip), "--line", f"L={line}", "--truth", str(truth_json)])
+    rc = edge(
+        [
+            "train",
+            str(out / "dataset"),
+            "--from",
+            str(args.model),
+            "--out",
+            str(out / "tuned"),
+            "--time-budget",
+            args.budget,
+            "--input-size",
+            args.input_size,
+            "--batch",
+            args.batch,
+            "--threads",
+            args.threads,
+            "--clip",
+            str(count_clip),
+            "--line",
+            f"L={line}",
+            "--truth",
+            str(truth_json),
+        ]
+    )
     wall = time.monotonic() - t0
     if rc != 0:
         return rc
     report = json.loads((out / "tuned/report.json").read_text())
     result = {
-        "view": args.view, "labelled_clip_frames": truth.num_frames, "proposal_seconds": round(proposals_s, 1),
-        "labelling": effort.as_dict(), "train_frames": report["train_frames"], "val_frames": report["val_frames"],
-        "budget_s": report["budget_s"], "train_seconds": report["train_seconds"], "edge_train_wall_s": round(wall, 1),
-        "iterations": report["iterations"], "stopped": report["stopped"],
-        "map_before": report["map_before"], "map_after": report["map_after"],
-        "counts_truth": report.get("counts_truth"), "count_error_before": report.get("count_error_before"),
+        "view": args.view,
+        "labelled_clip_frames": truth.num_frames,
+        "proposal_seconds": round(proposals_s, 1),
+        "labelling": effort.as_dict(),
+        "train_frames": report["train_frames"],
+        "val_frames": report["val_frames"],
+        "budget_s": report["budget_s"],
+        "train_seconds": report["train_seconds"],
+        "edge_train_wall_s": round(wall, 1),
+        "iterations": report["iterations"],
+        "stopped": report["stopped"],
+        "map_before": report["map_before"],
+        "map_after": report["map_after"],
+        "counts_truth": report.get("counts_truth"),
+        "count_error_before": report.get("count_error_before"),
         "count_error_after": report.get("count_error_after"),
-        "counts_before_total": {k: sum(sum(d.values()) for d in v.values()) for k, v in report["counts_before"].items()},
+        "counts_before_total": {
+            k: sum(sum(d.values()) for d in v.values()) for k, v in report["counts_before"].items()
+        },
         "counts_after_total": {k: sum(sum(d.values()) for d in v.values()) for k, v in report["counts_after"].items()},
     }
     (out / "benchmark.json").write_text(json.dumps(result, indent=1) + "\n")

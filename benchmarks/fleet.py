@@ -53,8 +53,23 @@ class CollectorProcess:
     def __init__(self, broker: Mosquitto, db_url: str, workdir: Path, client_id: str, *extra: str) -> None:
         self.port = free_port()
         self.log = workdir / f"{client_id}.log"
-        self.args = [sys.executable, "-c", RUN, "collect", "--mqtt", broker.url, "--db", db_url, "--client-id", client_id,
-                     "--spool", str(workdir / f"spool-{client_id}.sqlite"), "--metrics", f"127.0.0.1:{self.port}", *extra]
+        self.args = [
+            sys.executable,
+            "-c",
+            RUN,
+            "collect",
+            "--mqtt",
+            broker.url,
+            "--db",
+            db_url,
+            "--client-id",
+            client_id,
+            "--spool",
+            str(workdir / f"spool-{client_id}.sqlite"),
+            "--metrics",
+            f"127.0.0.1:{self.port}",
+            *extra,
+        ]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> CollectorProcess:
@@ -116,8 +131,17 @@ class Pacer(threading.Thread):
             tick += 1
 
 
-def _device_worker(indices: list[int], fleet_size: int, broker_url: str, workdir: str, rate: float, seconds: float,
-                   ready: Any, go: Any, results: Any) -> None:
+def _device_worker(
+    indices: list[int],
+    fleet_size: int,
+    broker_url: str,
+    workdir: str,
+    rate: float,
+    seconds: float,
+    ready: Any,
+    go: Any,
+    results: Any,
+) -> None:
     """One process of up to DEVICES_PER_PROCESS simulated boards (paho's select() caps one process
     near 1024 file descriptors: ~170 clients with their outboxes)."""
     logging.basicConfig(level=logging.ERROR)
@@ -136,9 +160,16 @@ def _device_worker(indices: list[int], fleet_size: int, broker_url: str, workdir
 def _start_fleet(args: argparse.Namespace, tmp: Path, broker: Mosquitto) -> tuple[list[Any], Any, Any]:
     ctx = mp.get_context("fork")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    groups = [list(range(args.devices))[i:i + DEVICES_PER_PROCESS] for i in range(0, args.devices, DEVICES_PER_PROCESS)]
-    workers = [ctx.Process(target=_device_worker, args=(g, args.devices, broker.url, str(tmp), args.rate, args.seconds,
-                                                        ready, go, results)) for g in groups]
+    groups = [
+        list(range(args.devices))[i : i + DEVICES_PER_PROCESS] for i in range(0, args.devices, DEVICES_PER_PROCESS)
+    ]
+    workers = [
+        ctx.Process(
+            target=_device_worker,
+            args=(g, args.devices, broker.url, str(tmp), args.rate, args.seconds, ready, go, results),
+        )
+        for g in groups
+    ]
     for w in workers:
         w.start()
     connected = sum(ready.get(timeout=180) for _ in workers)
@@ -149,8 +180,10 @@ def _start_fleet(args: argparse.Namespace, tmp: Path, broker: Mosquitto) -> tupl
 def scenario(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postgres | None) -> dict[str, Any]:
     db_url = db.create_database("fleet") if db is not None else f"sqlite:///{tmp / 'fleet.db'}"
     share = ["--share", "fleet"] if args.collectors > 1 else []
-    cols = [CollectorProcess(broker, db_url, tmp, f"fleet-{i}", "--gap-grace", "10", *share).start()
-            for i in range(args.collectors)]
+    cols = [
+        CollectorProcess(broker, db_url, tmp, f"fleet-{i}", "--gap-grace", "10", *share).start()
+        for i in range(args.collectors)
+    ]
     workers, go, results = _start_fleet(args, tmp, broker)
     t0 = time.time()
     go.set()
@@ -174,11 +207,23 @@ def scenario(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postgre
         print(f"warning: the collectors stored {stored()} of {sent_total} events", file=sys.stderr)
     time.sleep(12)  # past --gap-grace and one gap check: a hole would be reported by now
     result = _score(db_url, sent_by_device, windows, t0, t_end)
-    result.update({"collectors": len(cols), "pacer_behind_max_s": round(behind, 3),
-                   **{k: sum(c.metric(m) for c in cols) for k, m in (
-                       ("rejected", "rejected_total"), ("collector_duplicates", "duplicates_total"),
-                       ("gaps_metric", "seq_gaps_total"), ("missing_in_gaps", "missing_events"),
-                       ("db_errors", "db_errors_total"), ("mqtt_reconnects", "mqtt_reconnects_total"))}})
+    result.update(
+        {
+            "collectors": len(cols),
+            "pacer_behind_max_s": round(behind, 3),
+            **{
+                k: sum(c.metric(m) for c in cols)
+                for k, m in (
+                    ("rejected", "rejected_total"),
+                    ("collector_duplicates", "duplicates_total"),
+                    ("gaps_metric", "seq_gaps_total"),
+                    ("missing_in_gaps", "missing_events"),
+                    ("db_errors", "db_errors_total"),
+                    ("mqtt_reconnects", "mqtt_reconnects_total"),
+                )
+            },
+        }
+    )
     for c in cols:
         c.stop()
     return result
@@ -203,8 +248,9 @@ def _outages(seconds: float, t0: float, broker: Mosquitto, db: Postgres | None) 
     return windows
 
 
-def _score(db_url: str, sent_by_device: dict[str, int], windows: list[tuple[float, float]], t0: float,
-           t_end: float) -> dict[str, Any]:
+def _score(
+    db_url: str, sent_by_device: dict[str, int], windows: list[tuple[float, float]], t0: float, t_end: float
+) -> dict[str, Any]:
     sent = sum(sent_by_device.values())
     ts_col = "extract(epoch FROM {c})::float8" if not db_url.startswith("sqlite") else "{c}"
     rows = query(db_url, f"SELECT device_id, seq, {ts_col.format(c='ts')}, {ts_col.format(c='stored_at')} FROM events")
@@ -217,17 +263,24 @@ def _score(db_url: str, sent_by_device: dict[str, int], windows: list[tuple[floa
         calm &= ~((ts >= a - 1) & (ts <= b + 15))  # counted during an outage or its catch-up
     stored = np.array(sorted(r[3] for r in rows))
     per_second = np.bincount((stored - t0).astype(int).clip(0)) if len(stored) else np.zeros(1)
-    steady = per_second[2:int(len(per_second) * 0.2)]  # before the first outage
+    steady = per_second[2 : int(len(per_second) * 0.2)]  # before the first outage
     return {
-        "devices": len(sent_by_device), "seconds": round(t_end - t0, 1), "events_sent": sent, "rows": len(rows),
-        "lost": len(expected - seqs), "unexpected_rows": len(seqs - expected), "duplicate_rows": len(rows) - len(seqs),
+        "devices": len(sent_by_device),
+        "seconds": round(t_end - t0, 1),
+        "events_sent": sent,
+        "rows": len(rows),
+        "lost": len(expected - seqs),
+        "unexpected_rows": len(seqs - expected),
+        "duplicate_rows": len(rows) - len(seqs),
         "seq_gaps_table": int(query(db_url, "SELECT count(*) FROM seq_gaps")[0][0]),
         "devices_with_open_holes": int(query(db_url, "SELECT count(*) FROM devices WHERE checked_seq < max_seq")[0][0]),
         "offered_events_per_s": round(sent / (t_end - t0), 1),
         "ingest_events_per_s_steady": round(float(steady.mean()), 1) if len(steady) else None,
         "ingest_events_per_s_peak_1s": int(per_second.max()),
-        "latency_all_p50_ms": _ms(lag, 50), "latency_all_p99_ms": _ms(lag, 99),
-        "latency_outside_outages_p50_ms": _ms(lag[calm], 50), "latency_outside_outages_p99_ms": _ms(lag[calm], 99),
+        "latency_all_p50_ms": _ms(lag, 50),
+        "latency_all_p99_ms": _ms(lag, 99),
+        "latency_outside_outages_p50_ms": _ms(lag[calm], 50),
+        "latency_outside_outages_p99_ms": _ms(lag[calm], 99),
         "outage_windows_s": [(round(a - t0, 1), round(b - t0, 1)) for a, b in windows],
     }
 
@@ -236,8 +289,9 @@ def _ms(values: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(values, q)) * 1000, 1) if len(values) else None
 
 
-def max_ingest(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postgres | None, n_collectors: int,
-               repeat: int = 0) -> dict[str, Any]:
+def max_ingest(
+    args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postgres | None, n_collectors: int, repeat: int = 0
+) -> dict[str, Any]:
     name = f"ingest{n_collectors}r{repeat}"
     db_url = db.create_database(name) if db is not None else f"sqlite:///{tmp / (name + '.db')}"
     share = ["--share", name] if n_collectors > 1 else []
@@ -271,10 +325,17 @@ def max_ingest(args: argparse.Namespace, tmp: Path, broker: Mosquitto, db: Postg
         c.stop()
     epoch = "extract(epoch FROM stored_at)::float8" if db is not None else "stored_at"
     first, last, rows = query(db_url, f"SELECT min({epoch}), max({epoch}), count(*) FROM events")[0]
-    return {"collectors": n_collectors, "events": total, "rows": int(rows), "complete": ok and int(rows) == total,
-            "per_collector": shares, "seconds": round(last - first, 2), "events_per_s": round(int(rows) / (last - first), 1),
-            "cpu_seconds_during_drain": cpu,
-            "collector_cpu_us_per_event": round(cpu["collectors"] / total * 1e6, 1)}
+    return {
+        "collectors": n_collectors,
+        "events": total,
+        "rows": int(rows),
+        "complete": ok and int(rows) == total,
+        "per_collector": shares,
+        "seconds": round(last - first, 2),
+        "events_per_s": round(int(rows) / (last - first), 1),
+        "cpu_seconds_during_drain": cpu,
+        "collector_cpu_us_per_event": round(cpu["collectors"] / total * 1e6, 1),
+    }
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -331,8 +392,9 @@ def main() -> int:
                 out["scenario"] = scenario(args, tmp, broker, db)
                 print("scenario", json.dumps(out["scenario"]), flush=True)
             if not args.skip_ingest:
-                out["max_ingest"] = [max_ingest(args, tmp, broker, db, n, r)
-                                     for r in range(args.ingest_repeats) for n in (1, 2)]  # interleaved
+                out["max_ingest"] = [
+                    max_ingest(args, tmp, broker, db, n, r) for r in range(args.ingest_repeats) for n in (1, 2)
+                ]  # interleaved
                 print("max_ingest", json.dumps(out["max_ingest"]), flush=True)
         finally:
             broker.stop()

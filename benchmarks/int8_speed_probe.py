@@ -45,8 +45,10 @@ ORT_VARIANTS: dict[str, dict] = {
 }
 # name -> (built model, session config entries / graph optimisation level)
 ORT_SESSION_VARIANTS: dict[str, tuple[str, dict]] = {
-    "ORT INT8 + session.x64quantprecision=1": ("ORT INT8 QDQ U8/S8 per-channel (shipped)",
-                                               {"session.x64quantprecision": "1"}),
+    "ORT INT8 + session.x64quantprecision=1": (
+        "ORT INT8 QDQ U8/S8 per-channel (shipped)",
+        {"session.x64quantprecision": "1"},
+    ),
     "ORT INT8 + ORT_ENABLE_EXTENDED": ("ORT INT8 QDQ U8/S8 per-channel (shipped)", {"level": "extended"}),
     "ORT FP32 + ORT_ENABLE_EXTENDED": ("ORT FP32", {"level": "extended"}),
 }
@@ -118,11 +120,15 @@ def ort_int8(source: Path, out: Path, calibration, input_name: str, overrides: d
     with tempfile.TemporaryDirectory(prefix="int8-probe-") as tmp:
         prepared = prepare_fp32(source, Path(tmp))
         quantize_static(
-            str(prepared), str(out), _Reader(input_name, calibration),
+            str(prepared),
+            str(out),
+            _Reader(input_name, calibration),
             quant_format=QuantFormat[options.pop("quant_format", "QDQ")],
-            per_channel=options.pop("per_channel", True), reduce_range=options.pop("reduce_range", False),
+            per_channel=options.pop("per_channel", True),
+            reduce_range=options.pop("reduce_range", False),
             activation_type=QuantType[options.pop("activation_type", "QUInt8")],
-            weight_type=QuantType[options.pop("weight_type", "QInt8")], calibrate_method=CalibrationMethod.MinMax,
+            weight_type=QuantType[options.pop("weight_type", "QInt8")],
+            calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=excluded_nodes(prepared, strategy),
             op_types_to_quantize=options.pop("op_types_to_quantize", None),
             extra_options={"CalibMovingAverage": False, "ActivationSymmetric": False, "WeightSymmetric": True},
@@ -142,7 +148,9 @@ def nncf_int8(source: Path, out_xml: Path, calibration, overrides: dict) -> Path
     model = ov.convert_model(str(source))
     ignored = tail_ops(model) if overrides.get("keep_tail_float", True) else []
     quantized = nncf.quantize(
-        model, nncf.Dataset(list(calibration.batches())), subset_size=len(calibration),
+        model,
+        nncf.Dataset(list(calibration.batches())),
+        subset_size=len(calibration),
         preset=nncf.QuantizationPreset[overrides.get("preset", "MIXED")],
         target_device=nncf.TargetDevice[overrides.get("target_device", "ANY")],
         fast_bias_correction=overrides.get("fast_bias_correction", True),
@@ -160,8 +168,10 @@ def ort_runner(path: Path, config: dict, tensor: np.ndarray) -> Callable[[], obj
 
     options = session_options(threads=1)
     level = config.get("level", "all")
-    options.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                                        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED}[level]
+    options.graph_optimization_level = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    }[level]
     for key, value in config.items():
         if key != "level":
             options.add_session_config_entry(key, value)
@@ -213,25 +223,36 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
         rewrite_silu(source, work / f"{to}.onnx", to)
     onnx["diagnostic: ORT FP32 SiLU->ReLU"] = work / "Relu.onnx"
     log("building the SiLU diagnostics")
-    onnx["diagnostic: ORT INT8 SiLU as one float QuickGelu"] = ort_int8(work / "QuickGelu.onnx", work / "qg8.onnx",
-                                                                       calibration, input_name, {})
-    onnx["diagnostic: ORT INT8 SiLU->ReLU"] = ort_int8(work / "Relu.onnx", work / "relu8.onnx", calibration,
-                                                       input_name, {})
-    onnx["diagnostic: ORT INT8 SiLU->HardSwish"] = ort_int8(work / "HardSwish.onnx", work / "hswish8.onnx",
-                                                            calibration, input_name, {})
+    onnx["diagnostic: ORT INT8 SiLU as one float QuickGelu"] = ort_int8(
+        work / "QuickGelu.onnx", work / "qg8.onnx", calibration, input_name, {}
+    )
+    onnx["diagnostic: ORT INT8 SiLU->ReLU"] = ort_int8(
+        work / "Relu.onnx", work / "relu8.onnx", calibration, input_name, {}
+    )
+    onnx["diagnostic: ORT INT8 SiLU->HardSwish"] = ort_int8(
+        work / "HardSwish.onnx", work / "hswish8.onnx", calibration, input_name, {}
+    )
     convert_fp32(source, work / "ov_fp32.xml")
-    ir: dict[str, tuple[Path, str]] = {"OV FP32 (f32 hint)": (work / "ov_fp32.xml", "fp32"),
-                                       "OV FP32 (plugin default precision)": (work / "ov_fp32.xml", "int8")}
+    ir: dict[str, tuple[Path, str]] = {
+        "OV FP32 (f32 hint)": (work / "ov_fp32.xml", "fp32"),
+        "OV FP32 (plugin default precision)": (work / "ov_fp32.xml", "int8"),
+    }
     for index, (name, overrides) in enumerate(NNCF_VARIANTS.items()):
         log(f"building {name}")
         ir[name] = (nncf_int8(source, work / f"ov{index}.xml", calibration, overrides), "int8")
     ir["diagnostic: OV INT8 SiLU->ReLU"] = (
-        nncf_int8(work / "Relu.onnx", work / "ov_relu.xml", calibration, {}), "int8")
+        nncf_int8(work / "Relu.onnx", work / "ov_relu.xml", calibration, {}),
+        "int8",
+    )
     ir["diagnostic: OV INT8 SiLU->HardSwish"] = (
-        nncf_int8(work / "HardSwish.onnx", work / "ov_hswish.xml", calibration, {}), "int8")
+        nncf_int8(work / "HardSwish.onnx", work / "ov_hswish.xml", calibration, {}),
+        "int8",
+    )
     clamp_silu(source, work / "clamped.onnx")
     ir["diagnostic: OV INT8 SiLU clamped >= 0 (unsigned, zero point 0)"] = (
-        nncf_int8(work / "clamped.onnx", work / "ov_clamped.xml", calibration, {}), "int8")
+        nncf_int8(work / "clamped.onnx", work / "ov_clamped.xml", calibration, {}),
+        "int8",
+    )
     return onnx, ir
 
 
@@ -264,8 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         p50 = time_interleaved(runners_for(onnx, ir, tensor), args.runs)
     base = p50["ORT FP32"]
     rows = {name: {"p50_ms": ms, "ratio_vs_ort_fp32": round(ms / base, 3)} for name, ms in p50.items()}
-    result = {"model": MODEL.name, "threads": 1, "runs": args.runs, "target_ratio": 0.7,
-              "note": "infer only, random 0-255 frame, all models interleaved in one process", "rows": rows}
+    result = {
+        "model": MODEL.name,
+        "threads": 1,
+        "runs": args.runs,
+        "target_ratio": 0.7,
+        "note": "infer only, random 0-255 frame, all models interleaved in one process",
+        "rows": rows,
+    }
     for name, row in rows.items():
         print(f"{row['ratio_vs_ort_fp32']:6.3f}  {row['p50_ms']:7.2f} ms  {name}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,9 @@ ARMS = ["north", "east", "south", "west"]
 
 def _sink(tmp: Path, sync: str, clock: list[float]) -> IntervalSink:
     settings = IntervalSettings(bin="1m", history=tmp / f"history-{sync}.sqlite", sync=sync)  # type: ignore[arg-type]
-    sink = IntervalSink(settings, [MovementSettings(name="j", approaches=ARMS)], device_id="bench",
-                        clock=lambda: clock[0], timer_s=None)
+    sink = IntervalSink(
+        settings, [MovementSettings(name="j", approaches=ARMS)], device_id="bench", clock=lambda: clock[0], timer_s=None
+    )
     sink.open(RunContext("bench", [CounterInfo(a, "line", ("in", "out")) for a in ARMS], ["car"], CountTotals()))
     return sink
 

@@ -19,8 +19,12 @@ from pathlib import Path
 from edgetally.demo.junction import JunctionConfig, simulate_junction
 from edgetally.demo.junction_eval import NoiseSpec, compare_movements, count_movements, format_movements
 
-RUNS = (("exact tracks", "ids", None), ("exact boxes + tracker", "tracker", None),
-        ("noisy 5 %/10 % + tracker", "noisy", (0.05, 0.1)), ("noisy 10 %/20 % + tracker", "noisy", (0.10, 0.2)))
+RUNS = (
+    ("exact tracks", "ids", None),
+    ("exact boxes + tracker", "tracker", None),
+    ("noisy 5 %/10 % + tracker", "noisy", (0.05, 0.1)),
+    ("noisy 10 %/20 % + tracker", "noisy", (0.10, 0.2)),
+)
 
 
 def run(seconds: float, seeds: list[int]) -> dict[str, object]:

@@ -40,9 +40,13 @@ class Effort:
         return (2 * self.boxes + self.frames) / max(self.frames, 1)
 
     def as_dict(self) -> dict[str, float]:
-        return {"frames": self.frames, "boxes": self.boxes, "actions_with_proposals": self.actions,
-                "actions_per_frame_with_proposals": round(self.per_frame, 2),
-                "actions_per_frame_drawing_every_box": round(self.drawing_per_frame, 2)}
+        return {
+            "frames": self.frames,
+            "boxes": self.boxes,
+            "actions_with_proposals": self.actions,
+            "actions_per_frame_with_proposals": round(self.per_frame, 2),
+            "actions_per_frame_drawing_every_box": round(self.drawing_per_frame, 2),
+        }
 
 
 def _match(props: np.ndarray, truth: np.ndarray) -> dict[int, int]:
@@ -66,7 +70,9 @@ def false_tracks(store: LabelStore, truth_for: Callable[[int], tuple[np.ndarray,
         truth, _ = truth_for(frame["index"])
         boxes = [b for b in frame["boxes"] if b.get("track") is not None]
         props = np.array([b["xyxy"] for b in boxes], np.float32).reshape(-1, 4)
-        hits = box_iou(props, truth).max(axis=1) >= MATCH_IOU if len(props) and len(truth) else np.zeros(len(boxes), bool)
+        hits = (
+            box_iou(props, truth).max(axis=1) >= MATCH_IOU if len(props) and len(truth) else np.zeros(len(boxes), bool)
+        )
         for box, hit in zip(boxes, hits):
             seen[box["track"]] = seen.get(box["track"], False) or bool(hit)
     return {t for t, hit in seen.items() if not hit}
@@ -80,8 +86,14 @@ def _set_class(store: LabelStore, index: int, box: dict, name: str, act: Callabl
         act({"op": "set_box_class", "frame": index, "box": box["id"], "class": name})
 
 
-def label_frame(store: LabelStore, index: int, truth_xyxy: np.ndarray, truth_names: Sequence[str],
-                act: Callable[[dict], None], false: set[int] | None = None) -> tuple[int, int]:
+def label_frame(
+    store: LabelStore,
+    index: int,
+    truth_xyxy: np.ndarray,
+    truth_names: Sequence[str],
+    act: Callable[[dict], None],
+    false: set[int] | None = None,
+) -> tuple[int, int]:
     """Make frame ``index`` match the truth; -> (actions, objects)."""
     frame = next(f for f in store.state["frames"] if f["index"] == index)
     actions = 0
@@ -92,8 +104,11 @@ def label_frame(store: LabelStore, index: int, truth_xyxy: np.ndarray, truth_nam
     props = np.array([b["xyxy"] for b in boxes], np.float32).reshape(-1, 4)
     matched = _match(props, truth_xyxy)
     iou = box_iou(props, truth_xyxy) if len(props) and len(truth_xyxy) else None
-    accepted = [k for k, b in enumerate(boxes) if k in matched and store.box_class(b) is None
-                and b.get("suggest") == truth_names[matched[k]]]
+    accepted = [
+        k
+        for k, b in enumerate(boxes)
+        if k in matched and store.box_class(b) is None and b.get("suggest") == truth_names[matched[k]]
+    ]
     for k in accepted:  # the page's 'a' key: every right suggestion on the frame, one key press
         _set_class(store, index, boxes[k], truth_names[matched[k]], act)
     actions += 1 if accepted else 0
@@ -131,7 +146,9 @@ def label_session(store: LabelStore, truth_for: Callable[[int], tuple[np.ndarray
     return effort
 
 
-def scene_truth(truth, min_visibility: float = 0.5, min_side: float = 6.0) -> Callable[[int], tuple[np.ndarray, list[str]]]:
+def scene_truth(
+    truth, min_visibility: float = 0.5, min_side: float = 6.0
+) -> Callable[[int], tuple[np.ndarray, list[str]]]:
     """truth_for() over a SceneTruth: the objects a person would box (mostly visible, not tiny)."""
 
     def truth_for(index: int) -> tuple[np.ndarray, list[str]]:

@@ -52,8 +52,18 @@ def _status_kb(pid: int, key: str) -> int | None:
 
 
 def measure(model: Path, video: Path, line: str) -> dict[str, object]:
-    cmd = [sys.executable, "-c", "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))",
-           "run", "--model", str(model), "--source", str(video), "--line", line]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))",
+        "run",
+        "--model",
+        str(model),
+        "--source",
+        str(video),
+        "--line",
+        line,
+    ]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     samples: list[tuple[float, int]] = []
@@ -69,7 +79,9 @@ def measure(model: Path, video: Path, line: str) -> dict[str, object]:
     summary = json.loads(out.strip().splitlines()[-1])
     tenth = samples[max(1, len(samples) // 10)][1] if samples else 0
     return {
-        "frames": summary["frames"], "seconds": summary["seconds"], "fps": summary["fps"],
+        "frames": summary["frames"],
+        "seconds": summary["seconds"],
+        "fps": summary["fps"],
         "peak_rss_mb": round(peak / 1024, 1),
         "rss_after_first_tenth_mb": round(tenth / 1024, 1),
         "rss_at_end_mb": round(samples[-1][1] / 1024, 1) if samples else 0.0,

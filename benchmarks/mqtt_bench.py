@@ -36,8 +36,18 @@ EVENTS = "edgetally/bench/events"
 
 def _sink(url: str, tmp: Path, name: str, sync: str, **kw: object) -> tuple[MqttSink, object]:
     ctx = make_context("bench")
-    sink = MqttSink(MqttSettings(url=url, outbox=tmp / f"{name}.sqlite", device_id="bench", outbox_sync=sync,
-                                 homeassistant=False, reconnect_min_s=1, reconnect_max_s=1, **kw))
+    sink = MqttSink(
+        MqttSettings(
+            url=url,
+            outbox=tmp / f"{name}.sqlite",
+            device_id="bench",
+            outbox_sync=sync,
+            homeassistant=False,
+            reconnect_min_s=1,
+            reconnect_max_s=1,
+            **kw,
+        )
+    )
     sink.open(ctx)
     return sink, ctx
 
@@ -52,7 +62,7 @@ def sustained(broker: Mosquitto, tmp: Path, n: int, sync: str, batch: int = 1) -
         feed(sink, ctx, events)
     else:
         for i in range(0, n, batch):
-            sink.events([(ev, ctx.totals.add(ev)) for ev in events[i:i + batch]])
+            sink.events([(ev, ctx.totals.add(ev)) for ev in events[i : i + batch]])
     t_commit = time.perf_counter() - t0
     assert wait_until(lambda: len(sub.on(EVENTS)) >= n, 120, 0.005)
     t_all = time.perf_counter() - t0
@@ -79,8 +89,12 @@ def latency(broker: Mosquitto, tmp: Path, n: int, rate: float, sync: str) -> dic
 
 def _latencies(sub: Subscriber, sent: dict[int, float]) -> dict[str, float]:
     lat = np.array([(sub_t - sent[tid]) * 1000 for tid, sub_t in sub.arrivals.items()])  # type: ignore[attr-defined]
-    return {"events": len(lat), "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "max_ms": float(lat.max())}
+    return {
+        "events": len(lat),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+    }
 
 
 def replay(broker: Mosquitto, tmp: Path, n: int, sync: str) -> dict[str, float]:

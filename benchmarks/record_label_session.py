@@ -34,7 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _artifact(work: Path) -> Path:
     from edgetally.converters.package import package_fp32
 
-    return package_fp32(REPO.parent / "shared/data/models/yolox_nano.onnx", work / "art", "yolox", 416, "coco80").directory
+    return package_fp32(
+        REPO.parent / "shared/data/models/yolox_nano.onnx", work / "art", "yolox", 416, "coco80"
+    ).directory
 
 
 def _sheet(store, path: Path) -> None:
@@ -46,7 +48,7 @@ def _sheet(store, path: Path) -> None:
             cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 255), 2)
             cv2.putText(img, name, (x1, max(10, y1 - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1)
         tiles.append(cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2)))
-    rows = [np.hstack(tiles[i:i + 3]) for i in range(0, len(tiles) - len(tiles) % 3, 3)]
+    rows = [np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles) - len(tiles) % 3, 3)]
     cv2.imwrite(str(path), np.vstack(rows))
 
 
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             dets = detector(images[index])
             names = [detector.labels[int(c)] for c in dets.class_ids]
             keep = [k for k, n in enumerate(names) if n in classes and dets.scores[k] >= args.min_score]
-            keep = [keep[k] for k in nms(dets.xyxy[keep], dets.scores[keep], 0.6)]  # one box per vehicle, its best class
+            keep = [
+                keep[k] for k in nms(dets.xyxy[keep], dets.scores[keep], 0.6)
+            ]  # one box per vehicle, its best class
             return dets.xyxy[keep].astype(np.float32).reshape(-1, 4), [names[k] for k in keep]
 
         effort = label_session(store, truth_for)

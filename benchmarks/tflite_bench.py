@@ -34,17 +34,33 @@ def run(calib_count: int, max_map_drop: float, out: Path) -> dict:
     reference = package_fp32(MODEL, out / "fp32", "yolox", 416)
     calibration = load_calibration(COCO / "images", reference.manifest.input, calib_count)
     images = load_eval_set(COCO / "images", COCO / "labels", calibration.sha256)
-    artifact, report = build_int8(reference, out / "int8", "litert", [Fold(calibration, images)],
-                                  GateConfig(max_map_drop=max_map_drop, threads=2), BuildOptions(fallback=True),
-                                  log=lambda m: print(m, file=sys.stderr))
+    artifact, report = build_int8(
+        reference,
+        out / "int8",
+        "litert",
+        [Fold(calibration, images)],
+        GateConfig(max_map_drop=max_map_drop, threads=2),
+        BuildOptions(fallback=True),
+        log=lambda m: print(m, file=sys.stderr),
+    )
     latency = report.get("latency", {})
-    return {"model": MODEL.name, "calib_count": len(calibration), "eval_images": len(images), "passed": report["passed"],
-            "strategy": (report["strategy"] or {}).get("name"),
-            "attempts": [{"strategy": a["strategy"]["name"], "reason": a["reason"], "seconds": a["seconds"]}
-                         for a in report["attempts"]],
-            "accuracy": {k: report["accuracy"].get(k) for k in ("map50_95_drop_points", "map50_drop_points", "agreement_f1_iou50")},
-            "sizes": report["sizes"], "latency": latency,
-            "conversion_seconds_total": round(time.perf_counter() - started, 1)}
+    return {
+        "model": MODEL.name,
+        "calib_count": len(calibration),
+        "eval_images": len(images),
+        "passed": report["passed"],
+        "strategy": (report["strategy"] or {}).get("name"),
+        "attempts": [
+            {"strategy": a["strategy"]["name"], "reason": a["reason"], "seconds": a["seconds"]}
+            for a in report["attempts"]
+        ],
+        "accuracy": {
+            k: report["accuracy"].get(k) for k in ("map50_95_drop_points", "map50_drop_points", "agreement_f1_iou50")
+        },
+        "sizes": report["sizes"],
+        "latency": latency,
+        "conversion_seconds_total": round(time.perf_counter() - started, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

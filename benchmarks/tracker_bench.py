@@ -29,8 +29,11 @@ def make_frames(n_objects: int, n_frames: int, seed: int = 0) -> list[Detections
         xyxy = np.concatenate([xy, xy + size], axis=1) + rng.normal(0, 1.0, (n_objects, 4))
         scores = np.where(rng.random(n_objects) < 0.1, 0.3, 0.9)
         keep = rng.random(n_objects) >= 0.05
-        frames.append(Detections(xyxy[keep].astype(np.float32), scores[keep].astype(np.float32),
-                                 np.full(int(keep.sum()), 2, np.int64)))
+        frames.append(
+            Detections(
+                xyxy[keep].astype(np.float32), scores[keep].astype(np.float32), np.full(int(keep.sum()), 2, np.int64)
+            )
+        )
     return frames
 
 
@@ -46,9 +49,15 @@ def bench(n_objects: int, n_frames: int, warmup: int = 50) -> dict[str, float]:
     ms = np.array(wall[warmup:]) / 1e6
     cpu_ms = np.array(cpu[warmup:]) / 1e6
     # Wall time includes preemption on a busy machine; thread CPU time does not: report both.
-    return {"objects": n_objects, "frames": n_frames, "median_ms": float(np.median(ms)),
-            "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean()),
-            "cpu_median_ms": float(np.median(cpu_ms)), "cpu_p95_ms": float(np.percentile(cpu_ms, 95))}
+    return {
+        "objects": n_objects,
+        "frames": n_frames,
+        "median_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "mean_ms": float(ms.mean()),
+        "cpu_median_ms": float(np.median(cpu_ms)),
+        "cpu_p95_ms": float(np.percentile(cpu_ms, 95)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"tracker_update": results}))
     else:
         for r in results:
-            print(f"{r['objects']:>4} objects: median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms  "
-                  f"mean {r['mean_ms']:.3f} ms | thread CPU median {r['cpu_median_ms']:.3f} ms  "
-                  f"p95 {r['cpu_p95_ms']:.3f} ms  ({r['frames']} frames)")
+            print(
+                f"{r['objects']:>4} objects: median {r['median_ms']:.3f} ms  p95 {r['p95_ms']:.3f} ms  "
+                f"mean {r['mean_ms']:.3f} ms | thread CPU median {r['cpu_median_ms']:.3f} ms  "
+                f"p95 {r['cpu_p95_ms']:.3f} ms  ({r['frames']} frames)"
+            )
     return 0
 
 

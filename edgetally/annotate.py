@@ -162,8 +162,13 @@ def draw_grid(img: np.ndarray, step: int = 40) -> None:
         cv2.putText(img, str(y), (2, y - 2), _FONT, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def annotate(image: np.ndarray, tracks: Tracks | None, labels: Sequence[str], lines: Sequence[DrawLine],
-             counts: dict[str, dict[str, dict[str, int]]] | None = None) -> np.ndarray:
+def annotate(
+    image: np.ndarray,
+    tracks: Tracks | None,
+    labels: Sequence[str],
+    lines: Sequence[DrawLine],
+    counts: dict[str, dict[str, dict[str, int]]] | None = None,
+) -> np.ndarray:
     """A copy of ``image`` (H, W, 3) BGR with tracks, lines and (optionally) counts drawn."""
     img = np.ascontiguousarray(image).copy()
     if tracks is not None:
@@ -227,8 +232,13 @@ class VideoAnnotator(Hook):
             self._writer = None
 
 
-def snapshot_image(image: np.ndarray, lines: Sequence[DrawLine], detections: Detections | None = None,
-                   labels: Sequence[str] = (), grid: int = 40) -> np.ndarray:
+def snapshot_image(
+    image: np.ndarray,
+    lines: Sequence[DrawLine],
+    detections: Detections | None = None,
+    labels: Sequence[str] = (),
+    grid: int = 40,
+) -> np.ndarray:
     """``edge snapshot``: grid + lines (+ detections) on one frame."""
     img = np.ascontiguousarray(image).copy()
     if grid > 0:
@@ -237,4 +247,3 @@ def snapshot_image(image: np.ndarray, lines: Sequence[DrawLine], detections: Det
         draw_detections(img, detections, labels)
     draw_lines(img, lines)
     return img
-

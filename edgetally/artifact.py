@@ -20,7 +20,6 @@ MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 
 
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -92,7 +91,9 @@ class OutputSpec(_Strict):
         if self.parts:
             last = sum(p.shape[-1] for p in self.parts if p.shape)
             if any(p.shape[:-1] != self.shape[:-1] for p in self.parts) or last != self.shape[-1]:
-                raise ValueError(f"parts {[p.shape for p in self.parts]} do not concatenate (last axis) to {self.shape}")
+                raise ValueError(
+                    f"parts {[p.shape for p in self.parts]} do not concatenate (last axis) to {self.shape}"
+                )
         return self
 
 
@@ -139,7 +140,13 @@ class Manifest(_Strict):
         """The model travels with its manifest: a path out of the directory (absolute, ``..``)
         would load a file the artifact does not contain (and `edge bundle` would ship none)."""
         path = PurePosixPath(value.replace("\\", "/"))
-        if not value or path.is_absolute() or PureWindowsPath(value).drive or ".." in path.parts or path.name in ("", "."):
+        if (
+            not value
+            or path.is_absolute()
+            or PureWindowsPath(value).drive
+            or ".." in path.parts
+            or path.name in ("", ".")
+        ):
             raise ValueError(f"must be a file name inside the artifact directory, got {value!r}")
         return value
 

@@ -66,8 +66,13 @@ def run_bench(model: Path, source: str, threads: int = 2, max_frames: int | None
     n = min(v for v in (max_frames, total) if v) if (max_frames or total) else len(frames)
     # A vertical line through the middle so the counting stage does real work.
     mid = frames[0].width / 2
-    settings = RunSettings(model=model, source=source, threads=threads, max_frames=max_frames,
-                           lines=[LineSettings(name="bench", points=[(mid, 0.0), (mid, float(frames[0].height))])])
+    settings = RunSettings(
+        model=model,
+        source=source,
+        threads=threads,
+        max_frames=max_frames,
+        lines=[LineSettings(name="bench", points=[(mid, 0.0), (mid, float(frames[0].height))])],
+    )
     detector = Detector.from_artifact(model, threads=threads)
     infer_ms = _inference_only(detector, frames, n)
     inference_fps = 1000.0 / float(np.mean(infer_ms))
@@ -96,10 +101,12 @@ def format_report(report: dict[str, Any]) -> str:
     for name, key in (("  inference only", "infer_ms"), ("  inside the pipeline", "pipeline_infer_ms")):
         rows.append((name, "".join(f"{report[key].get(q, float('nan')):10.2f}" for q in quantiles)))
     rows.append(("  whole frame (mean)", f"{report['pipeline_frame_ms_mean']:10.2f}"))
-    return "\n".join([
-        f"model        {report['model']} ({report['runtime']}, {report['precision']}, {report['threads']} threads)",
-        f"frames       {report['frames']}",
-        f"throughput   inference only {report['inference_fps']:.1f} fps, full pipeline {report['pipeline_fps']:.1f} fps "
-        f"({report['pipeline_over_inference']:.2f} x inference only)",
-        *(f"{name:<22}{cells}" for name, cells in rows),
-    ])
+    return "\n".join(
+        [
+            f"model        {report['model']} ({report['runtime']}, {report['precision']}, {report['threads']} threads)",
+            f"frames       {report['frames']}",
+            f"throughput   inference only {report['inference_fps']:.1f} fps, full pipeline {report['pipeline_fps']:.1f} fps "
+            f"({report['pipeline_over_inference']:.2f} x inference only)",
+            *(f"{name:<22}{cells}" for name, cells in rows),
+        ]
+    )

@@ -1,7 +1,7 @@
 """Run settings -> a ready ``Pipeline``: the one place that turns configuration into parts.
 
-    pipeline = build_pipeline(load_config("counting.yaml"), hooks=[VideoAnnotator("out.mp4")])
-    summary = pipeline.run()
+pipeline = build_pipeline(load_config("counting.yaml"), hooks=[VideoAnnotator("out.mp4")])
+summary = pipeline.run()
 """
 
 from __future__ import annotations
@@ -37,8 +37,14 @@ SINK_MODULES = ("edgetally.sinks.mqtt", "edgetally.sinks.jsonl", "edgetally.sink
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: Sequence[Sink] | None = None,
-                   reload: Callable[[], RunSettings] | None = None, config_path: Path | None = None) -> Pipeline:
+def build_pipeline(
+    settings: RunSettings,
+    hooks: Sequence[Hook] = (),
+    *,
+    sinks: Sequence[Sink] | None = None,
+    reload: Callable[[], RunSettings] | None = None,
+    config_path: Path | None = None,
+) -> Pipeline:
     """Load the model, open the source and build the tracker, counters and sinks of ``settings``.
 
     ``sinks``: instead of the ones the settings ask for. ``reload``: re-reads the settings on a
@@ -46,8 +52,13 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
     and the interval history's movements change. ``config_path``: the YAML the settings came from,
     which the dashboard's editor may change over MQTT (``cmd/config``).
     """
-    detector = Detector.from_artifact(settings.model, threads=settings.threads, score_threshold=settings.score_threshold,
-                                      max_detections=settings.max_detections, classes=settings.classes)
+    detector = Detector.from_artifact(
+        settings.model,
+        threads=settings.threads,
+        score_threshold=settings.score_threshold,
+        max_detections=settings.max_detections,
+        classes=settings.classes,
+    )
     labels = detector.labels
     counters = build_counters(settings, labels)
     hooks = list(hooks)
@@ -87,14 +98,24 @@ def build_pipeline(settings: RunSettings, hooks: Sequence[Hook] = (), *, sinks: 
             intervals.settings_changed(fresh)
         if editor is not None:
             classes = ", ".join(fresh.classes) if fresh.classes else "all"
-            editor.reload_result(True, f"{len(fresh.lines)} line(s), {len(fresh.zones)} zone(s), classes {classes}",
-                                 fresh)
+            editor.reload_result(
+                True, f"{len(fresh.lines)} line(s), {len(fresh.zones)} zone(s), classes {classes}", fresh
+            )
         return counters, fresh.classes
 
-    return Pipeline(source, detector, Tracker(tracker_config(settings.tracker)), counters, built_sinks, hooks,
-                    device_id=settings.device_id or socket.gethostname(), max_frames=settings.max_frames,
-                    stats_interval_s=stats_interval(settings), reload=reconfigure if reload is not None else None,
-                    rate=rate)
+    return Pipeline(
+        source,
+        detector,
+        Tracker(tracker_config(settings.tracker)),
+        counters,
+        built_sinks,
+        hooks,
+        device_id=settings.device_id or socket.gethostname(),
+        max_frames=settings.max_frames,
+        stats_interval_s=stats_interval(settings),
+        reload=reconfigure if reload is not None else None,
+        rate=rate,
+    )
 
 
 class GeometryCheck(Hook):
@@ -128,8 +149,9 @@ def build_counters(settings: RunSettings, labels: list[str]) -> list[Counter]:
     forget_s = tracker_config(settings.tracker).track_buffer_s + 1.0
     counters: list[Counter] = []
     for line in settings.lines:
-        counters.append(LineCounter(line.name, line.points[0], line.points[1], labels, anchor=line.anchor,
-                                    forget_after_s=forget_s))
+        counters.append(
+            LineCounter(line.name, line.points[0], line.points[1], labels, anchor=line.anchor, forget_after_s=forget_s)
+        )
     for zone in settings.zones:
         counters.append(ZoneCounter(zone.name, zone.polygon, labels, anchor=zone.anchor, forget_after_s=forget_s))
     return counters
@@ -145,10 +167,18 @@ def tracker_config(overrides: Mapping[str, Any]) -> TrackerConfig:
 def capture_options(settings: RunSettings) -> CaptureOptions:
     c = settings.capture
     return CaptureOptions(
-        width=c.width, height=c.height, fps=c.fps, fourcc=c.fourcc, frame_timeout_s=c.watchdog_s,
-        reconnect_initial_s=c.reconnect_initial_s, reconnect_max_s=c.reconnect_max_s,
-        max_reconnects=c.max_reconnects, isolate=c.isolate, max_bad_frames=c.max_bad_frames,
-        decoder_timeout_s=c.decoder_timeout_s, decoder_max_rss_mb=c.decoder_max_rss_mb,
+        width=c.width,
+        height=c.height,
+        fps=c.fps,
+        fourcc=c.fourcc,
+        frame_timeout_s=c.watchdog_s,
+        reconnect_initial_s=c.reconnect_initial_s,
+        reconnect_max_s=c.reconnect_max_s,
+        max_reconnects=c.max_reconnects,
+        isolate=c.isolate,
+        max_bad_frames=c.max_bad_frames,
+        decoder_timeout_s=c.decoder_timeout_s,
+        decoder_max_rss_mb=c.decoder_max_rss_mb,
     )
 
 

@@ -30,8 +30,15 @@ class Detector:
     ``Preprocessor`` per thread (``new_preprocessor()``), as the pipeline does.
     """
 
-    def __init__(self, artifact: Artifact, runtime: Runtime, *, score_threshold: float | None = None,
-                 max_detections: int | None = None, classes: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        runtime: Runtime,
+        *,
+        score_threshold: float | None = None,
+        max_detections: int | None = None,
+        classes: Iterable[str] | None = None,
+    ) -> None:
         self.artifact = artifact
         self.runtime = runtime
         self._decode: Decoder = build_decoder(artifact.manifest, score_threshold, max_detections)
@@ -40,13 +47,25 @@ class Detector:
         self.set_classes(classes)
 
     @classmethod
-    def from_artifact(cls, path: str | Path, *, runtime: str | None = None, threads: int = 2,
-                      score_threshold: float | None = None, max_detections: int | None = None,
-                      classes: Iterable[str] | None = None) -> Detector:
+    def from_artifact(
+        cls,
+        path: str | Path,
+        *,
+        runtime: str | None = None,
+        threads: int = 2,
+        score_threshold: float | None = None,
+        max_detections: int | None = None,
+        classes: Iterable[str] | None = None,
+    ) -> Detector:
         """Load the artifact directory ``path`` with its manifest's runtime (or ``runtime``)."""
         artifact = Artifact.load(Path(path))
-        return cls(artifact, load_runtime(artifact, threads=threads, runtime=runtime),
-                   score_threshold=score_threshold, max_detections=max_detections, classes=classes)
+        return cls(
+            artifact,
+            load_runtime(artifact, threads=threads, runtime=runtime),
+            score_threshold=score_threshold,
+            max_detections=max_detections,
+            classes=classes,
+        )
 
     @property
     def manifest(self) -> Manifest:

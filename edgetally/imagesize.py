@@ -85,5 +85,7 @@ def too_big(width: int, height: int, limit: int = MAX_IMAGE_PIXELS) -> str | Non
     """Why ``width`` x ``height`` is refused, or None when it is fine."""
     if width * height <= limit:
         return None
-    return (f"{width}x{height} = {width * height / 1e6:.0f} MP is over the {limit / 1e6:.0f} MP limit "
-            f"(decoding it would take over {width * height * 3 / 1e9:.1f} GB)")
+    return (
+        f"{width}x{height} = {width * height / 1e6:.0f} MP is over the {limit / 1e6:.0f} MP limit "
+        f"(decoding it would take over {width * height * 3 / 1e9:.1f} GB)"
+    )

@@ -25,12 +25,21 @@ def random_frame(artifact: Artifact) -> np.ndarray:
 
 
 def _summary(times: list[float], threads: int) -> dict:
-    return {"threads": threads, "runs": len(times), "p50_ms": round(float(np.percentile(times, 50)), 3),
-            "p95_ms": round(float(np.percentile(times, 95)), 3)}
+    return {
+        "threads": threads,
+        "runs": len(times),
+        "p50_ms": round(float(np.percentile(times, 50)), 3),
+        "p95_ms": round(float(np.percentile(times, 95)), 3),
+    }
 
 
-def measure_interleaved(artifacts: Sequence[Artifact], threads: int, runs: int = 100, warmup: int = 5,
-                        runtimes: Sequence[str | None] | None = None) -> list[dict]:
+def measure_interleaved(
+    artifacts: Sequence[Artifact],
+    threads: int,
+    runs: int = 100,
+    warmup: int = 5,
+    runtimes: Sequence[str | None] | None = None,
+) -> list[dict]:
     """p50/p95 ms of ``infer`` alone for every model, runs interleaved in one process.
 
     Interleaving (A, B, C, C, B, A, ...) makes the ratios fair on a shared machine: a burst of load
@@ -82,8 +91,13 @@ def fp32_baseline(artifact: Artifact) -> tuple[Artifact, str] | None:
     if m.runtime == "tensorrt" and (artifact.directory / "model.fp16.onnx").is_file():
         from edgetally.artifact import sha256_file
 
-        manifest = m.model_copy(update={"model_file": "model.fp16.onnx", "precision": "fp16",
-                                        "model_sha256": sha256_file(artifact.directory / "model.fp16.onnx")})
+        manifest = m.model_copy(
+            update={
+                "model_file": "model.fp16.onnx",
+                "precision": "fp16",
+                "model_sha256": sha256_file(artifact.directory / "model.fp16.onnx"),
+            }
+        )
         return Artifact(artifact.directory, manifest), "FP16 engine (model.fp16.onnx)"
     reference_dir = artifact.directory / "reference"
     if not (reference_dir / "manifest.json").is_file():
@@ -110,7 +124,13 @@ def compare_with_fp32(artifact: Artifact, threads: int, runs: int = 50) -> dict:
     except Exception as exc:  # the baseline's runtime may be missing on the board: say so, do not fail the bench
         return {"statement": f"cannot time the {described}: {exc}"}
     ratio = round(row["p50_ms"] / max(base_row["p50_ms"], 1e-9), 3)
-    return {"baseline": described, "baseline_p50_ms": base_row["p50_ms"], "artifact_p50_ms": row["p50_ms"],
-            "ratio": ratio, "threads": threads, "runs": runs,
-            "statement": speed_words(ratio, artifact.manifest.precision.upper(), described)
-            + ("; ship the FP32 build instead (reference/)" if ratio > 1.03 else "")}
+    return {
+        "baseline": described,
+        "baseline_p50_ms": base_row["p50_ms"],
+        "artifact_p50_ms": row["p50_ms"],
+        "ratio": ratio,
+        "threads": threads,
+        "runs": runs,
+        "statement": speed_words(ratio, artifact.manifest.precision.upper(), described)
+        + ("; ship the FP32 build instead (reference/)" if ratio > 1.03 else ""),
+    }

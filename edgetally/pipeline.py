@@ -98,17 +98,28 @@ class RunSummary:
     camera_fps: float = 0.0  # frames per second of the source's own timeline (recent), with a rate split
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
-                                  "counts": self.counts}
+        out: dict[str, object] = {
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.fps, 2),
+            "counts": self.counts,
+        }
         if self.rate is not None:
             # Per second of video (the source's timestamps), not of processing: what a board would see live.
             detect_fps = self.camera_fps * self.detected_frames / self.frames if self.frames else 0.0
-            out.update(rate=self.rate, detected_frames=self.detected_frames,
-                       propagated_frames=self.frames - self.detected_frames, camera_fps=round(self.camera_fps, 2),
-                       detect_fps=round(detect_fps, 2))
+            out.update(
+                rate=self.rate,
+                detected_frames=self.detected_frames,
+                propagated_frames=self.frames - self.detected_frames,
+                camera_fps=round(self.camera_fps, 2),
+                detect_fps=round(detect_fps, 2),
+            )
         if self.corrupt_frames or self.decoder_restarts:
-            out.update(corrupt_frames=self.corrupt_frames, decoder_restarts=self.decoder_restarts,
-                       decoder_error=self.decoder_error)
+            out.update(
+                corrupt_frames=self.corrupt_frames,
+                decoder_restarts=self.decoder_restarts,
+                decoder_error=self.decoder_error,
+            )
         return out
 
 
@@ -120,7 +131,9 @@ class Stage(Generic[In, Out]):
     consumer; ``stop_soon`` ends iteration promptly even while the camera delivers nothing.
     """
 
-    def __init__(self, name: str, items: Iterable[In], step: Callable[[int, In], Out], depth: int = _QUEUE_DEPTH) -> None:
+    def __init__(
+        self, name: str, items: Iterable[In], step: Callable[[int, In], Out], depth: int = _QUEUE_DEPTH
+    ) -> None:
         self._items = items
         self._step = step
         self._queue: queue.Queue[Out | BaseException | None] = queue.Queue(maxsize=depth)
@@ -184,10 +197,21 @@ class Pipeline:
     default every frame. Below that, optical flow carries the tracks.
     """
 
-    def __init__(self, source: FrameSource, detector: Detector, tracker: Tracker, counters: Sequence[Counter],
-                 sinks: Sequence[Sink] = (), hooks: Sequence[Hook] = (), *, device_id: str = "edgetally",
-                 max_frames: int | None = None, stats_interval_s: float = DEFAULT_STATS_INTERVAL_S,
-                 reload: Callable[[], Reconfiguration] | None = None, rate: RatePlan | None = None) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        detector: Detector,
+        tracker: Tracker,
+        counters: Sequence[Counter],
+        sinks: Sequence[Sink] = (),
+        hooks: Sequence[Hook] = (),
+        *,
+        device_id: str = "edgetally",
+        max_frames: int | None = None,
+        stats_interval_s: float = DEFAULT_STATS_INTERVAL_S,
+        reload: Callable[[], Reconfiguration] | None = None,
+        rate: RatePlan | None = None,
+    ) -> None:
         self.source = source
         self.detector = detector
         self.tracker = tracker
@@ -229,11 +253,24 @@ class Pipeline:
 
     def context(self) -> RunContext:
         manifest = self.detector.manifest
-        model = ModelInfo(str(self.detector.artifact.directory), str(manifest.runtime), str(manifest.precision),
-                          tuple(manifest.labels))
-        return RunContext(self.device_id, [counter_info(c) for c in self.counters], list(self._classes), self.totals,
-                          model=model, source_name=self.source.name, source_fps=self.source.fps,
-                          commands=self.request, health=self._health, metrics=self._metrics)
+        model = ModelInfo(
+            str(self.detector.artifact.directory),
+            str(manifest.runtime),
+            str(manifest.precision),
+            tuple(manifest.labels),
+        )
+        return RunContext(
+            self.device_id,
+            [counter_info(c) for c in self.counters],
+            list(self._classes),
+            self.totals,
+            model=model,
+            source_name=self.source.name,
+            source_fps=self.source.fps,
+            commands=self.request,
+            health=self._health,
+            metrics=self._metrics,
+        )
 
     def _health(self) -> list[str]:
         return [problem for sink in self.sinks for problem in sink.problems()]
@@ -300,6 +337,7 @@ class Pipeline:
         pre = [self.detector.new_preprocessor() for _ in range(_RING)]
         split = self.split
         if split is None:
+
             def prepare(n: int, frame: Frame) -> _Prepared:
                 tensor, box = pre[n % _RING](frame.image)
                 return _Prepared(frame, tensor, box)
@@ -335,21 +373,27 @@ class Pipeline:
         self._stages = [reader, inference]
         return inference
 
-    def _loop(self, results: Iterable[_Inferred], summary: RunSummary, progress: Progress | None,
-              start: float) -> None:
+    def _loop(self, results: Iterable[_Inferred], summary: RunSummary, progress: Progress | None, start: float) -> None:
         """Decode, track, count and publish every inferred frame, in order."""
         last_stats = start
         for item in results:
             detections, tracks = self._track(item)
-            events = [e for counter in self.counters for e in counter.update(tracks, item.frame.index,
-                                                                             item.frame.timestamp)]
+            events = [
+                e for counter in self.counters for e in counter.update(tracks, item.frame.index, item.frame.timestamp)
+            ]
             self._emit(events)
             summary.frames += 1
             if detections is not None:
                 summary.detected_frames += 1
                 summary.infer_ms.append(item.infer_ms)
-            result = FrameResult(item.frame, detections, tracks, tuple(events), summary.frames,
-                                 None if detections is None else item.infer_ms)
+            result = FrameResult(
+                item.frame,
+                detections,
+                tracks,
+                tuple(events),
+                summary.frames,
+                None if detections is None else item.infer_ms,
+            )
             for listener in [*self.sinks, *self.hooks]:
                 listener.frame(result)
             self._drain_commands()
@@ -382,9 +426,14 @@ class Pipeline:
         if self.split is None:
             return {}
         rate = self.split.stats()
-        return {"camera_fps": rate.camera_fps, "detect_fps": rate.detect_fps, "frames_detected_total": float(rate.detected),
-                "frames_propagated_total": float(rate.propagated), "frames_per_detection": rate.detect_every,
-                "flow_ms": self._motion.last_flow_ms}
+        return {
+            "camera_fps": rate.camera_fps,
+            "detect_fps": rate.detect_fps,
+            "frames_detected_total": float(rate.detected),
+            "frames_propagated_total": float(rate.propagated),
+            "frames_per_detection": rate.detect_every,
+            "flow_ms": self._motion.last_flow_ms,
+        }
 
     def _emit(self, events: list[CountEvent]) -> None:
         if not events:
@@ -403,8 +452,11 @@ class Pipeline:
             dropped_frames=int(src.dropped),
             camera_age_s=float(src.last_frame_age_s or 0.0),
             reconnects=int(src.reconnects),
-            extra={"corrupt_frames": float(src.corrupt_frames), "decoder_restarts": float(src.decoder_restarts),
-                   **{k: round(v, 3) for k, v in self._rate_values().items()}},
+            extra={
+                "corrupt_frames": float(src.corrupt_frames),
+                "decoder_restarts": float(src.decoder_restarts),
+                **{k: round(v, 3) for k, v in self._rate_values().items()},
+            },
         )
         for sink in self.sinks:
             sink.stats(stats)

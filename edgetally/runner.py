@@ -21,9 +21,14 @@ from edgetally.service.attach import ServiceHooks, install_sighup
 log = logging.getLogger(__name__)
 
 
-def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None = None,
-                 health_addr: str | None = None, hooks: Sequence[Hook] = (),
-                 config_path: Path | None = None, show_progress: bool = True) -> dict[str, Any]:
+def run_counting(
+    settings: RunSettings,
+    reload: Callable[[], RunSettings] | None = None,
+    health_addr: str | None = None,
+    hooks: Sequence[Hook] = (),
+    config_path: Path | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Run one counting pipeline to the end of its source (or a signal); return the summary dict.
 
     ``reload`` re-reads the settings on SIGHUP or an MQTT reload command; ``health_addr`` serves
@@ -47,7 +52,9 @@ def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None
             service.notifier.reloading()
             pipeline.request({"cmd": "reload"})
         manifest = pipeline.detector.manifest
-        log.info("counting on %s with %s (%s, %s)", settings.source, settings.model, manifest.runtime, manifest.precision)
+        log.info(
+            "counting on %s with %s (%s, %s)", settings.source, settings.model, manifest.runtime, manifest.precision
+        )
         summary = pipeline.run(progress=progress)
     finally:
         progress.close()
@@ -59,8 +66,12 @@ def run_counting(settings: RunSettings, reload: Callable[[], RunSettings] | None
         settings.outputs.summary.write_text(json.dumps(result, indent=2) + "\n")
     log.info("%d frames in %.1f s (%.1f fps)", summary.frames, summary.seconds, summary.fps)
     if summary.rate is not None:
-        log.info("%s: the detector saw %d of %d frames, optical flow carried the rest", summary.rate,
-                 summary.detected_frames, summary.frames)
+        log.info(
+            "%s: the detector saw %d of %d frames, optical flow carried the rest",
+            summary.rate,
+            summary.detected_frames,
+            summary.frames,
+        )
     return result
 
 

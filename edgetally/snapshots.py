@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def snapshot_topic(prefix: str, device_id: str) -> str:
     from edgetally.sinks.topics import Topics
 

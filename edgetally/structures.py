@@ -17,9 +17,7 @@ IntArray = npt.NDArray[np.int64]
 
 
 def _check(name: str, arr: np.ndarray, ndim: int, cols: int | None, rows: int | None) -> None:
-    if arr.ndim != ndim or (cols is not None and arr.shape[1] != cols) or (
-        rows is not None and arr.shape[0] != rows
-    ):
+    if arr.ndim != ndim or (cols is not None and arr.shape[1] != cols) or (rows is not None and arr.shape[0] != rows):
         want = f"({rows if rows is not None else 'N'}{', ' + str(cols) if ndim == 2 else ''})"
         raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
 

@@ -51,8 +51,9 @@ class PauseAt(Hook):
         if result.frame.index != self.index or self._context is None:
             return
         labels = self._context.model.labels if self._context.model is not None else ()
-        self.image = annotate(result.frame.image, result.tracks, labels, lines_of(self._context),
-                              self._context.totals.values)
+        self.image = annotate(
+            result.frame.image, result.tracks, labels, lines_of(self._context), self._context.totals.values
+        )
         self.reached.set()
         self.release.wait(60)
 
@@ -72,8 +73,14 @@ def _browser() -> Any:
         raise SystemExit("needs Debian's chromium and chromium-driver (scripts/test.sh installs them as root)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={WINDOW[0]},{WINDOW[1]}", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--hide-scrollbars",
+    ):
         opts.add_argument(arg)
     return webdriver.Chrome(service=Service(driver), options=opts)
 
@@ -107,11 +114,21 @@ def _pipeline(work: Path, broker_url: str, pause: PauseAt) -> Any:
 
     video = work / "scene.mp4"
     render_scene(SceneConfig(seconds=SECONDS, seed=SEED), video)
-    mqtt = {"url": broker_url, "outbox": str(work / "outbox.sqlite"), "device_id": "junction-north",
-            "stats_interval_s": 1.0}
-    settings = RunSettings.model_validate({"model": _artifact(work), "source": str(video), "mqtt": mqtt,
-                                           "device_id": "junction-north",
-                                           "lines": [{"name": "L", "points": LINE}]})
+    mqtt = {
+        "url": broker_url,
+        "outbox": str(work / "outbox.sqlite"),
+        "device_id": "junction-north",
+        "stats_interval_s": 1.0,
+    }
+    settings = RunSettings.model_validate(
+        {
+            "model": _artifact(work),
+            "source": str(video),
+            "mqtt": mqtt,
+            "device_id": "junction-north",
+            "lines": [{"name": "L", "points": LINE}],
+        }
+    )
     snapshots = SnapshotPublisher(MqttSettings.model_validate(mqtt), interval_s=0.2)
     return build_pipeline(settings, hooks=[snapshots, _Pace(), pause])
 

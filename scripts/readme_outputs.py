@@ -22,8 +22,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- output of: (?P<command>.+?) -->\n(?P=indent)```text\n(?P<body>.*?)^(?P=indent)```\n",
-                   re.S | re.M)
+BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)<!-- output of: (?P<command>.+?) -->\n(?P=indent)```text\n(?P<body>.*?)^(?P=indent)```\n",
+    re.S | re.M,
+)
 # Lines whose numbers change from run to run (wall times) are not documented.
 VOLATILE = re.compile(r"^demo finished in ")
 
@@ -53,8 +55,9 @@ def run_documented(command: str, work: Path) -> str:
         raise ValueError(f"documented command must start with 'edge': {command!r}")
     if args[1] == "demo":
         args += ["--work", str(work / "demo")]
-    proc = subprocess.run([sys.executable, "-m", "edgetally", *args[1:]], cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgetally", *args[1:]], cwd=REPO, capture_output=True, text=True, timeout=900
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{command} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return normalise(proc.stdout)
@@ -84,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             drift += 1
             print(f"DIFFERS: {command}")
-            sys.stdout.writelines(difflib.unified_diff(body.splitlines(True), actual.splitlines(True),
-                                                       "README.md", "program"))
+            sys.stdout.writelines(
+                difflib.unified_diff(body.splitlines(True), actual.splitlines(True), "README.md", "program")
+            )
             text = replace_block(text, command, actual)
     if drift and args.write:
         README.write_text(text)

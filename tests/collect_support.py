@@ -24,9 +24,16 @@ class Device:
     def __init__(self, name: str, broker_url: str, workdir: Path, sync: str = "normal", **mqtt: Any) -> None:
         self.name = name
         self.ctx: RunContext = make_context(name)
-        settings = MqttSettings(url=broker_url, device_id=name, outbox=workdir / f"outbox-{name}.sqlite",
-                                outbox_sync=sync, homeassistant=False, reconnect_min_s=1, reconnect_max_s=2,
-                                **mqtt)
+        settings = MqttSettings(
+            url=broker_url,
+            device_id=name,
+            outbox=workdir / f"outbox-{name}.sqlite",
+            outbox_sync=sync,
+            homeassistant=False,
+            reconnect_min_s=1,
+            reconnect_max_s=2,
+            **mqtt,
+        )
         self.sink = MqttSink(settings)
         self.sink.open(self.ctx)
         self.sent = 0
@@ -54,7 +61,10 @@ def collector(broker_url: str, db_url: str, workdir: Path, client_id: str = "col
     options.update(kw)
     settings = CollectSettings(
         mqtt=MqttSettings(url=broker_url, homeassistant=False, reconnect_min_s=1, reconnect_max_s=2),
-        db_url=db_url, client_id=client_id, spool=workdir / f"spool-{client_id}.sqlite", **options,
+        db_url=db_url,
+        client_id=client_id,
+        spool=workdir / f"spool-{client_id}.sqlite",
+        **options,
     )
     return Collector(settings).start()
 
@@ -62,7 +72,7 @@ def collector(broker_url: str, db_url: str, workdir: Path, client_id: str = "col
 def query(db_url: str, sql: str) -> list[tuple[Any, ...]]:
     """Run one read-only query on either database."""
     if db_url.startswith("sqlite:///"):
-        with sqlite3.connect(db_url[len("sqlite:///"):]) as conn:
+        with sqlite3.connect(db_url[len("sqlite:///") :]) as conn:
             return conn.execute(sql).fetchall()
     import psycopg
 

@@ -29,8 +29,22 @@ def yolox_fp32_artifact(shared_data: Path, tmp_path_factory: pytest.TempPathFact
     from edgetally.cli import main
 
     out = tmp_path_factory.mktemp("art") / "yolox_nano_fp32"
-    rc = main(["convert", str(shared_data / "models/yolox_nano.onnx"), "--precision", "fp32", "--decoder", "yolox",
-               "--input-size", "416", "--labels", "coco80", "--out", str(out)])
+    rc = main(
+        [
+            "convert",
+            str(shared_data / "models/yolox_nano.onnx"),
+            "--precision",
+            "fp32",
+            "--decoder",
+            "yolox",
+            "--input-size",
+            "416",
+            "--labels",
+            "coco80",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, "edge convert failed on the shared YOLOX-nano"
     return out
 
@@ -42,8 +56,14 @@ def demo_fp32_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from edgetally.converters.package import package_fp32
 
     out = tmp_path_factory.mktemp("demo_art") / "art"
-    return package_fp32(REPO / "models/demo/detector.onnx", out, "yolox", (192, 320), REPO / "models/demo/labels.txt",
-                        decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3}).directory
+    return package_fp32(
+        REPO / "models/demo/detector.onnx",
+        out,
+        "yolox",
+        (192, 320),
+        REPO / "models/demo/labels.txt",
+        decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3},
+    ).directory
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,12 @@ class FullDisk:
 
     def mount(self) -> FullDisk:
         self.path.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_kb}k", "tmpfs", str(self.path)],
-                              check=False, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={self.size_kb}k", "tmpfs", str(self.path)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             raise PermissionError(f"mount -t tmpfs not permitted here: {proc.stderr.strip()}")
         self.mounted = True

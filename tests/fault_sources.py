@@ -78,7 +78,7 @@ class _Failing:
 
 def _leak(source: _Failing) -> None:
     source._leak.append(bytearray(64 << 20))  # 64 MB more per frame, touched so it is resident
-    source._leak[-1][:: 4096] = b"\1" * len(source._leak[-1][:: 4096])
+    source._leak[-1][::4096] = b"\1" * len(source._leak[-1][::4096])
 
 
 def heap_corruption(uri: str, options: CaptureOptions) -> _Failing:
@@ -109,5 +109,6 @@ def png_bomb(path: Path, width: int, height: int) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    )

@@ -38,8 +38,15 @@ class Mosquitto:
     """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off; ``acl`` is
     the text of an acl_file; ``extra``: more config lines (a bridge)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
-                 persistence: bool = False, acl: str | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        users: dict[str, str] | None = None,
+        persistence: bool = False,
+        acl: str | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
         if MOSQUITTO is None:
             raise RuntimeError("mosquitto binary not found")
         self.workdir, self.port = workdir, port or free_port()
@@ -48,11 +55,16 @@ class Mosquitto:
         workdir.mkdir(parents=True, exist_ok=True)
 
     def _config(self) -> Path:
-        lines = [f"listener {self.port} 127.0.0.1", f"persistence {'true' if self.persistence else 'false'}",
-                 f"persistence_location {self.workdir}/", f"log_dest file {self.workdir / 'mosquitto.log'}",
-                 "max_inflight_messages 0", "max_queued_messages 0",
-                 # run as root, mosquitto drops to user "mosquitto", who cannot read pytest's tmp dirs
-                 f"user {getpass.getuser()}"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            f"log_dest file {self.workdir / 'mosquitto.log'}",
+            "max_inflight_messages 0",
+            "max_queued_messages 0",
+            # run as root, mosquitto drops to user "mosquitto", who cannot read pytest's tmp dirs
+            f"user {getpass.getuser()}",
+        ]
         if self.users:
             pw = self.workdir / "passwd"
             pw.write_text("")
@@ -110,8 +122,9 @@ class Subscriber:
     def start(self) -> Subscriber:
         import paho.mqtt.client as mqtt
 
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id or "",
-                        clean_session=self.client_id is None)
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id or "", clean_session=self.client_id is None
+        )
         c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(self.topic, qos=1)
         c.on_subscribe = lambda *a: self.subscribed.set()
         c.on_message = self._on_message
@@ -161,8 +174,16 @@ def make_context(device: str = "dev1", commands: list[dict[str, object]] | None 
 
 
 def make_event(i: int, counter: str = "line1") -> CountEvent:
-    return CountEvent(counter=counter, kind="line", class_name="car" if i % 3 else "person",
-                      direction="in" if i % 2 else "out", track_id=i, frame_index=10 * i, timestamp=i / 25.0, score=0.9)
+    return CountEvent(
+        counter=counter,
+        kind="line",
+        class_name="car" if i % 3 else "person",
+        direction="in" if i % 2 else "out",
+        track_id=i,
+        frame_index=10 * i,
+        timestamp=i / 25.0,
+        score=0.9,
+    )
 
 
 def feed(sink: object, ctx: RunContext, events: list[CountEvent]) -> None:

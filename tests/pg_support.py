@@ -63,15 +63,25 @@ class Postgres:
 
     def _run(self, tool: str, *args: str) -> None:
         assert POSTGRES_BIN is not None
-        proc = subprocess.run([str(POSTGRES_BIN / tool), *args], check=False, user=self._user, capture_output=True, text=True,
-                              cwd=self.base, timeout=120)
+        proc = subprocess.run(
+            [str(POSTGRES_BIN / tool), *args],
+            check=False,
+            user=self._user,
+            capture_output=True,
+            text=True,
+            cwd=self.base,
+            timeout=120,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
 
     def start(self) -> Postgres:
-        opts = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=50"
-                + ("" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"))
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.base / "server.log"), "-w", "-t", "60", "start")
+        opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=50" + (
+            "" if self.durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.base / "server.log"), "-w", "-t", "60", "start"
+        )
         return self
 
     def stop(self, mode: str = "fast") -> None:

@@ -17,12 +17,14 @@ def main(config: str, health_addr: str | None, stall_s: float | None) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     settings = load_config(config)
-    service = ServiceHooks.create(health_addr=health_addr,
-                                  stall_s=stall_s if stall_s is not None else settings.capture.watchdog_s + 10.0)
+    service = ServiceHooks.create(
+        health_addr=health_addr, stall_s=stall_s if stall_s is not None else settings.capture.watchdog_s + 10.0
+    )
     if service.server is not None:
         print(json.dumps({"health_port": service.server.address[1]}), flush=True)
-    pipeline = build_pipeline(settings, hooks=service.hooks,
-                              reload=service.notifier.wrap_reload(lambda: load_config(config)))
+    pipeline = build_pipeline(
+        settings, hooks=service.hooks, reload=service.notifier.wrap_reload(lambda: load_config(config))
+    )
     install_sighup(pipeline, service.notifier)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: pipeline.stop())

@@ -60,7 +60,9 @@ def test_silu_becomes_one_node_keeping_every_name(teacher: Path, tmp_path: Path,
     assert names == ["silu1", "silu2"] and not silu_pairs(model)
     ops = {n.name: n.op_type for n in model.graph.node}
     assert ops["silu1"] == ops["silu2"] == ONNX_OPS[activation]
-    assert "sig1" not in ops and [i.name for i in model.graph.initializer] == [i.name for i in original.graph.initializer]
+    assert "sig1" not in ops and [i.name for i in model.graph.initializer] == [
+        i.name for i in original.graph.initializer
+    ]
     x = images(2)
     assert run(student, x).shape == run(teacher, x).shape and _error(run(student, x), run(teacher, x)) > 0
 
@@ -118,8 +120,9 @@ def test_training_images_never_include_what_a_fold_evaluates(tmp_path: Path) -> 
     assert info["images"] == len(tensors) == 14 and info["excluded_evaluated"]  # 8 + 8, minus h3 and g0
     everything = [EvalImage(Path("e"), np.zeros((4, 4, 3), np.uint8), None, f"h{i}") for i in range(8)]
     with pytest.raises(UsageError, match="no gate fold evaluates on; found 0: give --distill-images"):
-        distill.training_tensors([Fold(_calibration(x[:8], "h"), everything)], [],
-                                 InputSpec(name="images", shape=[1, 3, 32, 32]))
+        distill.training_tensors(
+            [Fold(_calibration(x[:8], "h"), everything)], [], InputSpec(name="images", shape=[1, 3, 32, 32])
+        )
 
 
 def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
@@ -140,10 +143,39 @@ def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
     for index, image in enumerate(images(24, seed=3)):
         cv2.imwrite(str(folder / f"{index:02d}.png"), image.transpose(1, 2, 0).astype(np.uint8))
         (labels / f"{index:02d}.txt").write_text("0 0.5 0.5 0.4 0.4\n")
-    args = [str(model), "--decoder", "yolox", "--input-size", "32", "--labels", str(tmp_path / "labels.txt"),
-            "--strides", "1", "--precision", "int8", "--calib", str(folder), "--calib-count", "8",
-            "--eval-labels", str(labels), "--folds", "1", "--activation", "relu", "--distill-budget", "3s",
-            "--threads", "1", "--latency-runs", "0", "--max-map-drop", "100", "--out", str(tmp_path / "out")]
+    args = [
+        str(model),
+        "--decoder",
+        "yolox",
+        "--input-size",
+        "32",
+        "--labels",
+        str(tmp_path / "labels.txt"),
+        "--strides",
+        "1",
+        "--precision",
+        "int8",
+        "--calib",
+        str(folder),
+        "--calib-count",
+        "8",
+        "--eval-labels",
+        str(labels),
+        "--folds",
+        "1",
+        "--activation",
+        "relu",
+        "--distill-budget",
+        "3s",
+        "--threads",
+        "1",
+        "--latency-runs",
+        "0",
+        "--max-map-drop",
+        "100",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     result = CliRunner().invoke(convert, args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())

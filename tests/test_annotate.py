@@ -20,10 +20,13 @@ def _is_line_colour(px: np.ndarray) -> bool:
     return bool(np.all(np.abs(px.astype(int) - np.array(LINE_COLOUR)) < 40))
 
 
-@pytest.mark.parametrize("p1, p2, on, off", [
-    ((100, 0), (100, 199), [(100, 50), (100, 150)], [(60, 150), (150, 50)]),
-    ((0, 120), (299, 120), [(200, 120), (280, 120)], [(200, 60), (200, 180)]),
-])
+@pytest.mark.parametrize(
+    "p1, p2, on, off",
+    [
+        ((100, 0), (100, 199), [(100, 50), (100, 150)], [(60, 150), (150, 50)]),
+        ((0, 120), (299, 120), [(200, 120), (280, 120)], [(200, 60), (200, 180)]),
+    ],
+)
 def test_lines_drawn_where_expected(p1, p2, on, off) -> None:
     img = np.zeros((200, 300, 3), np.uint8)
     out = annotate(img, None, [], [DrawLine("L", p1, p2)])
@@ -54,10 +57,13 @@ def _width(img: np.ndarray, at: tuple[float, float], normal: tuple[int, int]) ->
     return sum(_is_line_colour(img[int(at[1] + k * normal[1]), int(at[0] + k * normal[0])]) for k in range(-10, 11))
 
 
-@pytest.mark.parametrize("p1, p2, in_side", [
-    ((100, 0), (100, 199), (-1, 0)),    # drawn top to bottom: 'in' is the left (right-hand side of the arrow)
-    ((299, 120), (0, 120), (0, -1)),    # drawn right to left: 'in' is up
-])
+@pytest.mark.parametrize(
+    "p1, p2, in_side",
+    [
+        ((100, 0), (100, 199), (-1, 0)),  # drawn top to bottom: 'in' is the left (right-hand side of the arrow)
+        ((299, 120), (0, 120), (0, -1)),  # drawn right to left: 'in' is up
+    ],
+)
 def test_line_arrowhead_points_along_the_line_and_in_side_is_ticked(p1, p2, in_side) -> None:
     out = annotate(np.zeros((200, 300, 3), np.uint8), None, [], [DrawLine("L", p1, p2)])
     d = np.subtract(p2, p1) / np.hypot(*np.subtract(p2, p1))
@@ -85,9 +91,26 @@ def test_snapshot_command(tmp_path: Path) -> None:
     import cv2
 
     out = tmp_path / "frame.jpg"
-    proc = subprocess.run([sys.executable, "-m", "edgetally", "snapshot", "--source", str(_scene(tmp_path)),
-                           "--line", "L=320,0,320,360", "--out", str(out), "--frame", "5"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgetally",
+            "snapshot",
+            "--source",
+            str(_scene(tmp_path)),
+            "--line",
+            "L=320,0,320,360",
+            "--out",
+            str(out),
+            "--frame",
+            "5",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     img = cv2.imread(str(out))
     assert img.shape == (360, 640, 3)
@@ -98,9 +121,26 @@ def test_run_annotate(tmp_path: Path, demo_fp32_artifact: Path) -> None:
     import cv2
 
     out = tmp_path / "annotated.mp4"
-    proc = subprocess.run([sys.executable, "-m", "edgetally", "run", "--model", str(demo_fp32_artifact), "--source",
-                           str(_scene(tmp_path)), "--line", "L=320,0,320,360", "--annotate", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgetally",
+            "run",
+            "--model",
+            str(demo_fp32_artifact),
+            "--source",
+            str(_scene(tmp_path)),
+            "--line",
+            "L=320,0,320,360",
+            "--annotate",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     cap = cv2.VideoCapture(str(out))

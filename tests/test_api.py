@@ -26,8 +26,9 @@ def readme_examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
-def test_readme_library_examples_run_as_written(tmp_path: Path, demo_fp32_artifact: Path, demo_scene: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_library_examples_run_as_written(
+    tmp_path: Path, demo_fp32_artifact: Path, demo_scene: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "artifacts").mkdir()
     os.symlink(demo_fp32_artifact, tmp_path / "artifacts" / "demo")
     os.symlink(demo_scene, tmp_path / "scene.mp4")
@@ -38,7 +39,9 @@ def test_readme_library_examples_run_as_written(tmp_path: Path, demo_fp32_artifa
     with contextlib.redirect_stdout(out):
         exec(loop, names)
     printed = out.getvalue().splitlines()
-    assert printed and all(re.match(r"CountEvent\(counter='L', kind='line', .*direction='(in|out)'", p) for p in printed)
+    assert printed and all(
+        re.match(r"CountEvent\(counter='L', kind='line', .*direction='(in|out)'", p) for p in printed
+    )
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(pipeline, names)
@@ -47,8 +50,9 @@ def test_readme_library_examples_run_as_written(tmp_path: Path, demo_fp32_artifa
     assert len(written) >= len(printed) and "'L'" in out.getvalue()
 
 
-def test_the_parts_by_hand_count_what_the_pipeline_counts(tmp_path: Path, demo_fp32_artifact: Path,
-                                                          demo_scene: Path) -> None:
+def test_the_parts_by_hand_count_what_the_pipeline_counts(
+    tmp_path: Path, demo_fp32_artifact: Path, demo_scene: Path
+) -> None:
     detector = Detector.from_artifact(demo_fp32_artifact)
     tracker, line = Tracker(), LineCounter("L", (320, 0), (320, 360), detector.labels)
     by_hand = []
@@ -57,8 +61,13 @@ def test_the_parts_by_hand_count_what_the_pipeline_counts(tmp_path: Path, demo_f
         by_hand += line.update(tracks, frame.index, frame.timestamp)
     by_hand += line.flush()
     sink = JsonlEventSink(tmp_path / "events.jsonl")
-    pipeline = Pipeline(open_source(str(demo_scene)), detector, Tracker(),
-                        [LineCounter("L", (320, 0), (320, 360), detector.labels)], sinks=[sink])
+    pipeline = Pipeline(
+        open_source(str(demo_scene)),
+        detector,
+        Tracker(),
+        [LineCounter("L", (320, 0), (320, 360), detector.labels)],
+        sinks=[sink],
+    )
     summary = pipeline.run()
     threaded = read_events(tmp_path / "events.jsonl")
     assert [e.to_json() for e in by_hand] == threaded
@@ -66,8 +75,10 @@ def test_the_parts_by_hand_count_what_the_pipeline_counts(tmp_path: Path, demo_f
 
 
 def test_import_is_cheap_and_every_public_name_resolves() -> None:
-    probe = ("import sys, edgetally; heavy = {'cv2', 'onnxruntime', 'torch', 'paho'} & {m.split('.')[0] for m in "
-             "sys.modules}; print(sorted(heavy))")
+    probe = (
+        "import sys, edgetally; heavy = {'cv2', 'onnxruntime', 'torch', 'paho'} & {m.split('.')[0] for m in "
+        "sys.modules}; print(sorted(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert sorted(edgetally.__all__) == sorted([*edgetally._EXPORTS, "__version__"])

@@ -15,14 +15,21 @@ from tests.mqtt_support import free_port, wait_until
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM], ids=["sigterm"])  # Ctrl-C: the same helper, tests/test_demo_command.py
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM], ids=["sigterm"]
+)  # Ctrl-C: the same helper, tests/test_demo_command.py
 def test_broker_serves_quietly_and_stops_on_a_signal(signum: int) -> None:
     pytest.importorskip("amqtt", reason="needs the broker extra")
     import paho.mqtt.client as mqtt
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "edgetally", "broker", "--port", str(port)], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgetally", "broker", "--port", str(port)],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None and "listening on mqtt://127.0.0.1" in proc.stdout.readline()
         got: list[bytes] = []

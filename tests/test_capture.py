@@ -156,8 +156,14 @@ def test_parse_uri_errors_and_redaction(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"width": 0}, {"fps": 0.0}, {"frame_timeout_s": 0}, {"max_reconnects": -1}, {"fourcc": "MJPEG"},
-     {"reconnect_initial_s": 5.0, "reconnect_max_s": 1.0}],
+    [
+        {"width": 0},
+        {"fps": 0.0},
+        {"frame_timeout_s": 0},
+        {"max_reconnects": -1},
+        {"fourcc": "MJPEG"},
+        {"reconnect_initial_s": 5.0, "reconnect_max_s": 1.0},
+    ],
 )
 def test_capture_options_reject_bad_values(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
@@ -212,8 +218,10 @@ def test_mjpeg_reconnects_after_server_restart_and_notices_new_size(caplog: pyte
 def test_mjpeg_stall_trips_the_watchdog_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="edgetally.capture")
     server = MjpegServer().start()
-    src = open_source(server.url, CaptureOptions(frame_timeout_s=0.6, open_timeout_s=0.6,
-                                                 reconnect_initial_s=0.1, reconnect_max_s=0.2))
+    src = open_source(
+        server.url,
+        CaptureOptions(frame_timeout_s=0.6, open_timeout_s=0.6, reconnect_initial_s=0.1, reconnect_max_s=0.2),
+    )
     consumer = _Consumer(src)
     try:
         assert _wait_for(lambda: len(consumer.frames) >= 3, 5)
@@ -307,8 +315,10 @@ def test_v4l2_device_paths_map_to_camera_numbers(tmp_path: Path) -> None:
 
 def test_missing_v4l2_camera_retries_then_raises() -> None:
     opts = CaptureOptions(reconnect_initial_s=0.02, reconnect_max_s=0.02, max_reconnects=1)
-    with open_source("/dev/video99", opts) as src, pytest.raises(
-            CameraError, match="/dev/video99: could not open the stream; gave up after 1"):
+    with (
+        open_source("/dev/video99", opts) as src,
+        pytest.raises(CameraError, match="/dev/video99: could not open the stream; gave up after 1"),
+    ):
         next(src)
 
 
@@ -325,10 +335,10 @@ def _damaged_mp4(tmp: Path, frames: int = 60, bad: tuple[int, ...] = (41,)) -> P
         writer.write(img)
     writer.release()
     data = bytearray(path.read_bytes())
-    vops = [i for i in range(len(data) - 3) if data[i:i + 4] == b"\x00\x00\x01\xb6"]
+    vops = [i for i in range(len(data) - 3) if data[i : i + 4] == b"\x00\x00\x01\xb6"]
     assert len(vops) == frames
     for k in bad:
-        data[vops[k]:vops[k] + 300] = bytes(300)
+        data[vops[k] : vops[k] + 300] = bytes(300)
     damaged = tmp / "damaged.mp4"
     damaged.write_bytes(bytes(data))
     return damaged
@@ -336,8 +346,9 @@ def _damaged_mp4(tmp: Path, frames: int = 60, bad: tuple[int, ...] = (41,)) -> P
 
 @pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "isolated"])
 @pytest.mark.parametrize("bad, delivered", [((41,), 59), ((10, 11, 12, 30), 56), ((), 60)])
-def test_damaged_video_skips_bad_frames_and_counts_them(tmp_path: Path, isolate: bool, bad: tuple[int, ...],
-                                                        delivered: int) -> None:
+def test_damaged_video_skips_bad_frames_and_counts_them(
+    tmp_path: Path, isolate: bool, bad: tuple[int, ...], delivered: int
+) -> None:
     path = _damaged_mp4(tmp_path, bad=bad)
     with open_source(str(path), CaptureOptions(isolate=isolate)) as src:
         frames = list(src)

@@ -44,7 +44,9 @@ def test_isolated_file_gives_the_same_frames(clip: Path) -> None:
         isolated = [(f.index, f.timestamp, f.image) for f in src]
         stats = src.stats
     assert [(i, t) for i, t, _ in isolated] == [(i, t) for i, t, _ in direct]
-    assert all(np.array_equal(a[2], b[2]) for a, b in zip(isolated, direct))  # copies: still valid after the ring moved on
+    assert all(
+        np.array_equal(a[2], b[2]) for a, b in zip(isolated, direct)
+    )  # copies: still valid after the ring moved on
     assert (stats.frames_delivered, stats.resolution, stats.decoder_restarts) == (60, (96, 64), 0)
 
 
@@ -74,8 +76,9 @@ FAULTS = [
 
 
 @pytest.mark.parametrize("opener, options, frames, reason", FAULTS, ids=[f[0] for f in FAULTS])
-def test_failing_decoder_ends_the_file_with_every_frame_read(clip: Path, opener: str, options: dict, frames: int | None,
-                                                             reason: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_decoder_ends_the_file_with_every_frame_read(
+    clip: Path, opener: str, options: dict, frames: int | None, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.ERROR, logger="edgetally.capture")
     src = IsolatedSource(str(clip), CaptureOptions(**options), opener=f"fault_sources:{opener}")
     got = [f.index for f in src]
@@ -129,13 +132,33 @@ RUN_WITH_FAULT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("isolate", [False, True], ids=["in-process decoder: the runner dies", "isolated: the runner survives"])
-def test_runner_survives_a_decoder_heap_corruption(demo_fp32_artifact: Path, demo_video: Path, tmp_path: Path,
-                                                   isolate: bool) -> None:
-    args = ["run", "--model", str(demo_fp32_artifact), "--source", str(demo_video), "--line", "L=320,0,320,360",
-            "--summary-json", str(tmp_path / "summary.json"), "--events-out", str(tmp_path / "events.jsonl")]
-    proc = subprocess.run([sys.executable, "-c", RUN_WITH_FAULT, "1" if isolate else "0", *args],
-                          check=False, cwd=TESTS, capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize(
+    "isolate", [False, True], ids=["in-process decoder: the runner dies", "isolated: the runner survives"]
+)
+def test_runner_survives_a_decoder_heap_corruption(
+    demo_fp32_artifact: Path, demo_video: Path, tmp_path: Path, isolate: bool
+) -> None:
+    args = [
+        "run",
+        "--model",
+        str(demo_fp32_artifact),
+        "--source",
+        str(demo_video),
+        "--line",
+        "L=320,0,320,360",
+        "--summary-json",
+        str(tmp_path / "summary.json"),
+        "--events-out",
+        str(tmp_path / "events.jsonl"),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_WITH_FAULT, "1" if isolate else "0", *args],
+        check=False,
+        cwd=TESTS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if not isolate:  # the fault is real: without isolation it kills the whole runner, as in the issue
         assert proc.returncode == -6 and not (tmp_path / "summary.json").exists()
         return
@@ -144,9 +167,23 @@ def test_runner_survives_a_decoder_heap_corruption(demo_fp32_artifact: Path, dem
     assert summary["frames"] == 40
     assert "killed by SIGABRT" in proc.stderr and "ending the file here" in proc.stderr
     reference = tmp_path / "ref"
-    subprocess.run([sys.executable, "-m", "edgetally", *args[:-4], "--max-frames", "40", "--summary-json",
-                    str(reference / "summary.json"), "--events-out", str(reference / "events.jsonl")],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgetally",
+            *args[:-4],
+            "--max-frames",
+            "40",
+            "--summary-json",
+            str(reference / "summary.json"),
+            "--events-out",
+            str(reference / "events.jsonl"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert summary["counts"] == json.loads((reference / "summary.json").read_text())["counts"]
     assert read_events(tmp_path / "events.jsonl") == read_events(reference / "events.jsonl")
     assert '"run_end"' in (tmp_path / "events.jsonl").read_text().splitlines()[-1]

@@ -23,26 +23,40 @@ try:
     NO_PSYCOPG = False
 except ImportError:
     NO_PSYCOPG = True
-_NEEDS_PSYCOPG = pytest.mark.skipif(NO_PSYCOPG, reason="psycopg not installed (pip install 'edgetally[collect]'): "
-                                                       "it checks the PostgreSQL URL")
+_NEEDS_PSYCOPG = pytest.mark.skipif(
+    NO_PSYCOPG, reason="psycopg not installed (pip install 'edgetally[collect]'): it checks the PostgreSQL URL"
+)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--db", "mysql://db/counts"], "expected sqlite:///path.db or postgresql://"),
-    (["--db", "sqlite:///"], "expected sqlite:///path/to/file.db"),
-    (["--share", "a/b"], "share_group"),
-    (["--mqtt", "http://broker"], "expected scheme mqtt:// or mqtts://"),
-    pytest.param(["--db", "postgresql://x@127.0.0.1/db?sslmode=sometimes"], 'invalid sslmode value: "sometimes"',
-                 marks=_NEEDS_PSYCOPG),
-    pytest.param(["--db", "postgresql://x@127.0.0.1/db?bogus=1"], 'invalid URI query parameter: "bogus"',
-                 marks=_NEEDS_PSYCOPG),
-    (["--metrics", "nowhere"], "expected HOST:PORT"),
-    (["--batch", "0"], "Invalid value for '--batch'"),
-    (["--db", "sqlite:////proc/no/such/dir/counts.db"], "cannot open"),
-    (["--mqtt-password-file", "/nonexistent/pw", "--mqtt", "mqtt://u@127.0.0.1:1"], "mqtt.password_file: cannot read"),
-])
-def test_bad_options_exit_2_with_a_clear_message(args: list[str], message: str, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db", "mysql://db/counts"], "expected sqlite:///path.db or postgresql://"),
+        (["--db", "sqlite:///"], "expected sqlite:///path/to/file.db"),
+        (["--share", "a/b"], "share_group"),
+        (["--mqtt", "http://broker"], "expected scheme mqtt:// or mqtts://"),
+        pytest.param(
+            ["--db", "postgresql://x@127.0.0.1/db?sslmode=sometimes"],
+            'invalid sslmode value: "sometimes"',
+            marks=_NEEDS_PSYCOPG,
+        ),
+        pytest.param(
+            ["--db", "postgresql://x@127.0.0.1/db?bogus=1"],
+            'invalid URI query parameter: "bogus"',
+            marks=_NEEDS_PSYCOPG,
+        ),
+        (["--metrics", "nowhere"], "expected HOST:PORT"),
+        (["--batch", "0"], "Invalid value for '--batch'"),
+        (["--db", "sqlite:////proc/no/such/dir/counts.db"], "cannot open"),
+        (
+            ["--mqtt-password-file", "/nonexistent/pw", "--mqtt", "mqtt://u@127.0.0.1:1"],
+            "mqtt.password_file: cannot read",
+        ),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
     assert main(["collect", "--mqtt", "mqtt://127.0.0.1:1", *args]) == 2
     assert message in capsys.readouterr().err
@@ -53,8 +67,13 @@ def test_collect_runs_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -> Non
     broker = Mosquitto(tmp_path / "broker").start()
     port = free_port()
     env = {**os.environ, "STATE_DIRECTORY": str(tmp_path / "state")}
-    proc = subprocess.Popen([sys.executable, "-c", RUN, "collect", "--mqtt", broker.url, "--metrics", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN, "collect", "--mqtt", broker.url, "--metrics", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     device = None
     try:
         assert wait_until(lambda: _get(port, "/healthz") == (200, "ok\n"), 30)
@@ -91,8 +110,20 @@ def test_a_collector_killed_mid_stream_loses_and_duplicates_nothing(tmp_path: Pa
     broker = Mosquitto(tmp_path / "broker", persistence=True).start()
     env = {**os.environ, "STATE_DIRECTORY": str(tmp_path / "state")}
     port = free_port()
-    args = [sys.executable, "-c", RUN, "collect", "--mqtt", broker.url, "--client-id", "c1", "--metrics",
-            f"127.0.0.1:{port}", "--batch", "20"]
+    args = [
+        sys.executable,
+        "-c",
+        RUN,
+        "collect",
+        "--mqtt",
+        broker.url,
+        "--client-id",
+        "c1",
+        "--metrics",
+        f"127.0.0.1:{port}",
+        "--batch",
+        "20",
+    ]
     db_url = f"sqlite:///{tmp_path / 'state' / 'collect.db'}"
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     device = Device("gate-1", broker.url, tmp_path)
@@ -116,7 +147,8 @@ def test_a_collector_killed_mid_stream_loses_and_duplicates_nothing(tmp_path: Pa
                 proc.wait(30)
         broker.stop()
     assert query(db_url, "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM events") == [
-        (device.sent, device.sent, 1, device.sent)]
+        (device.sent, device.sent, 1, device.sent)
+    ]
 
 
 def _rows(db_url: str) -> int:
@@ -127,7 +159,8 @@ def _rows(db_url: str) -> int:
 
 
 def test_a_database_role_that_may_not_create_tables_is_a_clear_error(
-        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as conn:

@@ -38,15 +38,33 @@ def sample(url: str) -> None:
     """A little of everything, in the last hours, through the store itself."""
     now = time.time()
     records: list[object] = [
-        EventRecord(dev, seq, now - 3600 + 7 * seq, "north", "line", "car" if seq % 2 else "bus", "in" if seq % 3 else "out",
-                    seq, 0.9, seq, seq / 25, None, now - 3600 + 7 * seq + 0.2)
-        for dev in ("j1", "j2") for seq in (*range(1, 40), *range(45, 60))
+        EventRecord(
+            dev,
+            seq,
+            now - 3600 + 7 * seq,
+            "north",
+            "line",
+            "car" if seq % 2 else "bus",
+            "in" if seq % 3 else "out",
+            seq,
+            0.9,
+            seq,
+            seq / 25,
+            None,
+            now - 3600 + 7 * seq + 0.2,
+        )
+        for dev in ("j1", "j2")
+        for seq in (*range(1, 40), *range(45, 60))
     ]
-    records += [IntervalRecord("j1", "north", "line", "car", "in", now - 1800, now - 900, 9, 812.0, 20000, None, now),
-                IntervalRecord("j1", "junction", "movement", "car", "north->east", now - 1800, now - 900, 4, 812.0, 20000,
-                               None, now),
-                StatusRecord("j1", "availability", "online", now), StatusRecord("j2", "availability", "offline", now),
-                StatusRecord("j1", "stats", '{"v":1,"ts":1,"fps":12.5,"outbox_depth":0,"outbox_dropped":3}', now)]
+    records += [
+        IntervalRecord("j1", "north", "line", "car", "in", now - 1800, now - 900, 9, 812.0, 20000, None, now),
+        IntervalRecord(
+            "j1", "junction", "movement", "car", "north->east", now - 1800, now - 900, 4, 812.0, 20000, None, now
+        ),
+        StatusRecord("j1", "availability", "online", now),
+        StatusRecord("j2", "availability", "offline", now),
+        StatusRecord("j1", "stats", '{"v":1,"ts":1,"fps":12.5,"outbox_depth":0,"outbox_dropped":3}', now),
+    ]
     store = open_store(url)
     store.open()
     store.write(records, now)  # type: ignore[arg-type]
@@ -56,6 +74,7 @@ def sample(url: str) -> None:
 
 def grafana_sql(sql: str) -> str:
     """Grafana's PostgreSQL macros and the multi-value $device variable, expanded as Grafana does."""
+
     def group(m: re.Match[str]) -> str:
         col, n, unit = m.group(1), int(m.group(2)), m.group(3)
         s = n * {"s": 1, "m": 60, "h": 3600}[unit]
@@ -92,11 +111,13 @@ def test_documented_sqlite_queries_run(tmp_path: Path) -> None:
 
 
 def test_the_documented_interval_payload_is_what_the_collector_accepts() -> None:
-    section = DOC[DOC.index("## Interval counts"):]
+    section = DOC[DOC.index("## Interval counts") :]
     payload = re.search(r"```json\n(.*?)```", section, flags=re.DOTALL).group(1)  # type: ignore[union-attr]
     rec = parse_message("edgetally", "edgetally/j1/intervals", payload.encode(), 0.0)
     assert isinstance(rec, IntervalRecord) and (rec.count, rec.observed_s, rec.extra) == (12, 897.5, None)
-    device = interval_payload(IntervalRow(1777875300, 900, "junction-3", "north", "line", "car", "in", 12, 22400, 897.5).to_json())
+    device = interval_payload(
+        IntervalRow(1777875300, 900, "junction-3", "north", "line", "car", "in", 12, 22400, 897.5).to_json()
+    )
     assert json.loads(payload).keys() == device.keys()  # the documented row is the device's row, key for key
 
 
@@ -112,5 +133,7 @@ def test_the_collector_unit_verifies(tmp_path: Path) -> None:
     text = (REPO / "systemd" / "edgetally-collect.service").read_text()
     unit = tmp_path / "edgetally-collect.service"
     unit.write_text(text.replace("/opt/edgetally/venv/bin/edge", sys.executable))
-    out = subprocess.run(["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], check=False, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr

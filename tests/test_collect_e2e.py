@@ -52,12 +52,16 @@ def test_a_fleet_lands_in_the_database_exactly_once(broker: Mosquitto, db_url: s
     try:
         for d in fleet:
             d.emit(40)
-            d.sink.stats(RunStats(frames=1000, fps=12.5, infer_ms_p50=20.0, dropped_frames=0, camera_age_s=0.1, reconnects=0))
+            d.sink.stats(
+                RunStats(frames=1000, fps=12.5, infer_ms_p50=20.0, dropped_frames=0, camera_age_s=0.1, reconnects=0)
+            )
         assert wait_stored([col], 120, 20), col.metrics.render()
         assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE stats IS NOT NULL") == [(3,)], 10)
         for d in fleet:
             d.close()
-        assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE availability = 'stopped'") == [(3,)], 10)
+        assert wait_until(
+            lambda: query(db_url, "SELECT count(*) FROM devices WHERE availability = 'stopped'") == [(3,)], 10
+        )
         assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE checked_seq = 40") == [(3,)], 10)
     finally:
         col.stop()
@@ -80,8 +84,22 @@ def publish_raw(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
 
 
 def event(seq: int, ts: float, **kw: object) -> bytes:
-    return json.dumps({"v": 1, "seq": seq, "ts": ts, "counter": "north", "kind": "line", "class": "car", "dir": "in",
-                       "track_id": seq, "score": 0.9, "frame": seq, "src_ts": 1.0, **kw}).encode()
+    return json.dumps(
+        {
+            "v": 1,
+            "seq": seq,
+            "ts": ts,
+            "counter": "north",
+            "kind": "line",
+            "class": "car",
+            "dir": "in",
+            "track_id": seq,
+            "score": 0.9,
+            "frame": seq,
+            "src_ts": 1.0,
+            **kw,
+        }
+    ).encode()
 
 
 WIRE = [
@@ -94,8 +112,9 @@ WIRE = [
 ]
 
 
-def test_bad_input_on_the_wire_is_refused_counted_and_never_stored(broker: Mosquitto, pg_url: str,
-                                                                   tmp_path: Path) -> None:
+def test_bad_input_on_the_wire_is_refused_counted_and_never_stored(
+    broker: Mosquitto, pg_url: str, tmp_path: Path
+) -> None:
     col = collector(broker.url, pg_url, tmp_path)
     now = time.time()
     payloads = {"v2": event(4, now, v=2), "good": event(5, now), "backwards": event(2, now + 60)}
@@ -125,14 +144,31 @@ def test_a_devices_interval_sink_lands_in_interval_counts(broker: Mosquitto, db_
     t0 = 1_800_000_000  # a bin boundary
     clock = [float(t0)]
     dev = Device("j1", broker.url, tmp_path)
-    ctx = RunContext("j1", [CounterInfo("line1", "line", ("in", "out")), CounterInfo("gate", "line", ("in", "out")),
-                            CounterInfo("Z", "zone", ("entered", "exited"))], ["car"], CountTotals())
+    ctx = RunContext(
+        "j1",
+        [
+            CounterInfo("line1", "line", ("in", "out")),
+            CounterInfo("gate", "line", ("in", "out")),
+            CounterInfo("Z", "zone", ("entered", "exited")),
+        ],
+        ["car"],
+        CountTotals(),
+    )
     history = tmp_path / "history-j1.sqlite"
-    sink = IntervalSink(IntervalSettings(bin="1m", history=history, sync="normal"),
-                        [MovementSettings(name="junction", approaches=["line1", "gate"])], device_id="j1",
-                        publisher=dev.sink, declared_classes=["car"], clock=lambda: clock[0], timer_s=None)
-    events = {2 * k + s: CountEvent(c, "line", "car", d, k, 2 * k + s, 2.0 * k + s)
-              for k in range(1, 5) for s, c, d in ((0, "line1", "in"), (1, "gate", "out"))}  # 4 cars line1 -> gate
+    sink = IntervalSink(
+        IntervalSettings(bin="1m", history=history, sync="normal"),
+        [MovementSettings(name="junction", approaches=["line1", "gate"])],
+        device_id="j1",
+        publisher=dev.sink,
+        declared_classes=["car"],
+        clock=lambda: clock[0],
+        timer_s=None,
+    )
+    events = {
+        2 * k + s: CountEvent(c, "line", "car", d, k, 2 * k + s, 2.0 * k + s)
+        for k in range(1, 5)
+        for s, c, d in ((0, "line1", "in"), (1, "gate", "out"))
+    }  # 4 cars line1 -> gate
     events[12] = CountEvent("Z", "zone", "car", "entered", 9, 12, 12.0)
     events[22] = CountEvent("Z", "zone", "car", "exited", 9, 22, 22.0)
     events[70] = CountEvent("line1", "line", "car", "out", 5, 70, 70.0)  # bin 2: a car leaving by line1 (?->line1)
@@ -153,25 +189,36 @@ def test_a_devices_interval_sink_lands_in_interval_counts(broker: Mosquitto, db_
         assert wait_until(lambda: col.metrics.total("stored_total", "intervals") == rows, 20), col.metrics.render()
         first = Topics.build("edgetally", "j1").intervals
         publish_raw(broker, [(first, encode(interval_payload(stored_rows(HistoryStore(history, "j1"))[0].to_json())))])
-        assert wait_until(lambda: col.metrics.total("messages_total", "intervals") == rows + 1 and col.queue_depth() == 0, 10)
+        assert wait_until(
+            lambda: col.metrics.total("messages_total", "intervals") == rows + 1 and col.queue_depth() == 0, 10
+        )
     finally:
         sink.close()
         dev.close()
         col.stop()
     assert col.metrics.total("rejected_total") == 0 and col.metrics.total("stored_total", "intervals") == rows
     start = "bin_start" if db_url.startswith("sqlite") else "extract(epoch FROM bin_start)"
-    stored = {(c, cls, d, int(s)): (k, int(n), float(o), int(f), json.loads(x) if isinstance(x, str) else x)
-              for c, cls, d, s, k, n, o, f, x in query(db_url, f"SELECT counter, class, dir, {start}, kind, count, "
-                                                              "observed_s, frames, extra FROM interval_counts")}
-    device = {(r.counter, r.class_name, r.direction, r.start): r for r in stored_rows(HistoryStore(history, "j1"))
-              if r.start < t0 + 120}
+    stored = {
+        (c, cls, d, int(s)): (k, int(n), float(o), int(f), json.loads(x) if isinstance(x, str) else x)
+        for c, cls, d, s, k, n, o, f, x in query(
+            db_url, f"SELECT counter, class, dir, {start}, kind, count, observed_s, frames, extra FROM interval_counts"
+        )
+    }
+    device = {
+        (r.counter, r.class_name, r.direction, r.start): r
+        for r in stored_rows(HistoryStore(history, "j1"))
+        if r.start < t0 + 120
+    }
     # a key first counted in bin 2 was unknown when bin 1 was published; the device's history reads it 0 there
     unpublished = ("junction", "car", "?->line1", t0)
     assert device.keys() - stored.keys() == {unpublished} and device[unpublished].count == 0
     for key in stored:
         r = device[key]
-        occupancy = {"occupancy_mean": r.to_json()["occupancy_mean"], "occupancy_peak": r.occupancy_peak} \
-            if r.kind == "zone" else None
+        occupancy = (
+            {"occupancy_mean": r.to_json()["occupancy_mean"], "occupancy_peak": r.occupancy_peak}
+            if r.kind == "zone"
+            else None
+        )
         assert stored[key] == (r.kind, r.count, r.observed_s, r.frames, occupancy), key
     assert stored[("line1", "car", "in", t0)][1:4] == (4, 60.0, 60)
     assert stored[("line1", "car", "out", t0 + 60)][1:4] == (1, 29.0, 30)
@@ -181,8 +228,9 @@ def test_a_devices_interval_sink_lands_in_interval_counts(broker: Mosquitto, db_
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_a_database_outage_is_spooled_then_replayed(broker: Mosquitto, db_url: str, tmp_path: Path,
-                                                    postgres_server: object) -> None:
+def test_a_database_outage_is_spooled_then_replayed(
+    broker: Mosquitto, db_url: str, tmp_path: Path, postgres_server: object
+) -> None:
     col = collector(broker.url, db_url, tmp_path)
     fleet = devices(broker, tmp_path, 2)
     try:
@@ -262,7 +310,8 @@ def test_two_collectors_share_one_subscription(broker: Mosquitto, pg_url: str, t
 
 
 def test_with_a_shared_subscription_a_broker_restart_may_lose_events_but_never_silently(
-        broker: Mosquitto, tmp_path: Path) -> None:
+    broker: Mosquitto, tmp_path: Path
+) -> None:
     """mosquitto 2.0 does not restore an offline session's *shared* subscription after a restart:
     what devices publish before the collector is back is dropped by the broker (docs/collect.md).
     Whatever the broker does, every event must be a row or inside a reported gap."""
@@ -304,10 +353,18 @@ def accounted(db_url: str) -> dict[str, int]:
 def test_devices_behind_a_bridged_edge_broker(tmp_path: Path) -> None:
     """Two mosquittos: a site broker the devices use, bridged up to the central broker the collector uses."""
     central = Mosquitto(tmp_path / "central", persistence=True).start()
-    site = Mosquitto(tmp_path / "site", persistence=True, extra=[
-        "connection central", f"address 127.0.0.1:{central.port}", "topic edgetally/# out 1",
-        "cleansession false", "bridge_protocol_version mqttv311", "remote_clientid site-bridge",
-    ]).start()
+    site = Mosquitto(
+        tmp_path / "site",
+        persistence=True,
+        extra=[
+            "connection central",
+            f"address 127.0.0.1:{central.port}",
+            "topic edgetally/# out 1",
+            "cleansession false",
+            "bridge_protocol_version mqttv311",
+            "remote_clientid site-bridge",
+        ],
+    ).start()
     db_url = f"sqlite:///{tmp_path / 'counts.db'}"
     col = collector(central.url, db_url, tmp_path)
     fleet = devices(site, tmp_path, 3)
@@ -315,7 +372,9 @@ def test_devices_behind_a_bridged_edge_broker(tmp_path: Path) -> None:
         for d in fleet:
             d.emit(20)
         assert wait_stored([col], 60, 30), col.metrics.render()
-        assert wait_until(lambda: query(db_url, "SELECT count(*) FROM devices WHERE availability = 'online'") == [(3,)], 10)
+        assert wait_until(
+            lambda: query(db_url, "SELECT count(*) FROM devices WHERE availability = 'online'") == [(3,)], 10
+        )
     finally:
         for d in fleet:
             d.close()
@@ -350,8 +409,9 @@ def test_events_a_device_had_to_drop_are_reported_as_a_gap(broker: Mosquitto, tm
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_a_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(broker: Mosquitto, db_url: str,
-                                                                        tmp_path: Path, postgres_server: object) -> None:
+def test_a_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(
+    broker: Mosquitto, db_url: str, tmp_path: Path, postgres_server: object
+) -> None:
     col = collector(broker.url, db_url, tmp_path, spool_max_messages=8, batch_max=4)
     board = Device("pole1", broker.url, tmp_path)
     try:
@@ -360,7 +420,9 @@ def test_a_full_spool_stops_acknowledging_and_the_broker_keeps_the_rest(broker: 
         postgres_server.stop()  # type: ignore[attr-defined]
         try:
             board.emit(30)
-            assert wait_until(lambda: col.health() == "database unreachable and spool full: not acknowledging messages", 20)
+            assert wait_until(
+                lambda: col.health() == "database unreachable and spool full: not acknowledging messages", 20
+            )
             assert col.spool.depth == 8 and col.queue_depth() > 0  # held, unacknowledged: the broker re-sends if we die
         finally:
             postgres_server.start()  # type: ignore[attr-defined]

@@ -18,17 +18,40 @@ from edgetally.sinks.topics import Topics, encode, event_payload, interval_paylo
 from edgetally.structures import CountEvent
 
 T = 1_800_000_000.0
-EVENT = {"v": 1, "seq": 7, "ts": T, "counter": "north", "kind": "line", "class": "car", "dir": "in",
-         "track_id": 3, "score": 0.8, "frame": 120, "src_ts": 4.8}
+EVENT = {
+    "v": 1,
+    "seq": 7,
+    "ts": T,
+    "counter": "north",
+    "kind": "line",
+    "class": "car",
+    "dir": "in",
+    "track_id": 3,
+    "score": 0.8,
+    "frame": 120,
+    "src_ts": 4.8,
+}
 TI = 1_800_000_000  # a 900 s bin boundary
 
 
 def device_interval(kind: str = "line", direction: str = "in", **fields: object) -> dict:
     """What a device's IntervalSink publishes for one closed bin: ``IntervalRow.to_json`` through
     ``topics.interval_payload``."""
-    row = IntervalRow(**{"start": TI, "bin_s": 900, "device": "j1", "counter": "north", "kind": kind,  # type: ignore[arg-type]
-                         "class_name": "car", "direction": direction, "count": 12, "frames": 22400,
-                         "observed_s": 897.5, **fields})
+    row = IntervalRow(
+        **{
+            "start": TI,
+            "bin_s": 900,
+            "device": "j1",
+            "counter": "north",
+            "kind": kind,  # type: ignore[arg-type]
+            "class_name": "car",
+            "direction": direction,
+            "count": 12,
+            "frames": 22400,
+            "observed_s": 897.5,
+            **fields,
+        }
+    )
     return interval_payload(row.to_json())
 
 
@@ -46,8 +69,16 @@ def reason(result: object) -> str:
 
 
 def test_the_runners_own_event_payload_round_trips() -> None:
-    ev = CountEvent(counter="north line", kind="line", class_name="car", direction="out", track_id=9,
-                    frame_index=44, timestamp=1.76, score=0.91)
+    ev = CountEvent(
+        counter="north line",
+        kind="line",
+        class_name="car",
+        direction="out",
+        track_id=9,
+        frame_index=44,
+        timestamp=1.76,
+        score=0.91,
+    )
     topics = Topics.build("site/edgetally", "junction-3")
     rec = parse(topics.events, encode(event_payload(12, ev, ts=T)), prefix="site/edgetally")
     assert rec == EventRecord("junction-3", 12, T, "north line", "line", "car", "out", 9, 0.91, 44, 1.76, None, T + 1)
@@ -79,13 +110,20 @@ def test_unknown_interval_keys_are_kept_as_json() -> None:
     assert isinstance(rec, IntervalRecord) and json.loads(rec.extra or "{}") == {"lane": 2}
 
 
-@pytest.mark.parametrize(("leaf", "payload", "field", "value"), [
-    ("availability", b"online", "availability", "online"),
-    ("availability", b"offline", "availability", "offline"),
-    ("state", b"degraded", "state", "degraded"),
-    ("stats", json.dumps({"v": 1, "ts": T, "fps": 12.5, "outbox_dropped": 0}).encode(), "stats",
-     '{"fps":12.5,"outbox_dropped":0,"ts":1800000000.0,"v":1}'),
-])
+@pytest.mark.parametrize(
+    ("leaf", "payload", "field", "value"),
+    [
+        ("availability", b"online", "availability", "online"),
+        ("availability", b"offline", "availability", "offline"),
+        ("state", b"degraded", "state", "degraded"),
+        (
+            "stats",
+            json.dumps({"v": 1, "ts": T, "fps": 12.5, "outbox_dropped": 0}).encode(),
+            "stats",
+            '{"fps":12.5,"outbox_dropped":0,"ts":1800000000.0,"v":1}',
+        ),
+    ],
+)
 def test_device_state_topics(leaf: str, payload: bytes, field: str, value: str) -> None:
     assert parse(f"edgetally/j1/{leaf}", payload) == StatusRecord("j1", field, value, T + 1)  # type: ignore[arg-type]
 
@@ -95,10 +133,18 @@ def test_extra_event_keys_are_kept_as_json() -> None:
     assert isinstance(rec, EventRecord) and json.loads(rec.extra or "") == {"movement": {"from": "N", "to": "E"}}
 
 
-@pytest.mark.parametrize("topic", [
-    "edgetally/j1/counter/north/car/in", "edgetally/j1/snapshot", "edgetally/j1/cmd/reset", "other/j1/events",
-    "edgetally/events", "edgetally/j1/events/extra", "homeassistant/device/j1/config",
-])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "edgetally/j1/counter/north/car/in",
+        "edgetally/j1/snapshot",
+        "edgetally/j1/cmd/reset",
+        "other/j1/events",
+        "edgetally/events",
+        "edgetally/j1/events/extra",
+        "homeassistant/device/j1/config",
+    ],
+)
 def test_topics_the_collector_does_not_read_are_ignored(topic: str) -> None:
     assert parse(topic, EVENT) is None
 
@@ -130,26 +176,55 @@ BAD = [
     ("zone direction on a line", "edgetally/j1/events", {**EVENT, "dir": "entered"}, "bad_field"),
     ("unknown kind", "edgetally/j1/events", {**EVENT, "kind": "polygon"}, "bad_field"),
     ("NUL in the counter", "edgetally/j1/events", {**EVENT, "counter": "a\u0000b"}, "bad_field"),
-    ("lone surrogate in the class", "edgetally/j1/events",
-     json.dumps({**EVENT, "class": "SURROGATE"}).replace("SURROGATE", "\\ud800").encode(), "bad_field"),
+    (
+        "lone surrogate in the class",
+        "edgetally/j1/events",
+        json.dumps({**EVENT, "class": "SURROGATE"}).replace("SURROGATE", "\\ud800").encode(),
+        "bad_field",
+    ),
     ("NUL in an extra key", "edgetally/j1/events", {**EVENT, "note": "x\u0000"}, "bad_field"),
     ("200-char counter", "edgetally/j1/events", {**EVENT, "counter": "c" * 200}, "bad_field"),
     ("interval end before start", "edgetally/j1/intervals", {**INTERVAL, "end_ts": TI - 1}, "bad_field"),
-    ("interval longer than a day", "edgetally/j1/intervals", {**INTERVAL, "end_ts": TI + 90_000, "bin_s": 90_000},
-     "bad_field"),
+    (
+        "interval longer than a day",
+        "edgetally/j1/intervals",
+        {**INTERVAL, "end_ts": TI + 90_000, "bin_s": 90_000},
+        "bad_field",
+    ),
     ("interval bin_s not end - start", "edgetally/j1/intervals", {**INTERVAL, "bin_s": 60}, "bad_field"),
-    ("interval without kind", "edgetally/j1/intervals", {k: v for k, v in INTERVAL.items() if k != "kind"},
-     "missing_field"),
+    (
+        "interval without kind",
+        "edgetally/j1/intervals",
+        {k: v for k, v in INTERVAL.items() if k != "kind"},
+        "missing_field",
+    ),
     ("interval of an unknown kind", "edgetally/j1/intervals", {**INTERVAL, "kind": "polygon"}, "bad_field"),
     ("zone direction on a line interval", "edgetally/j1/intervals", {**INTERVAL, "direction": "entered"}, "bad_field"),
-    ("movement direction on a line interval", "edgetally/j1/intervals", {**INTERVAL, "direction": "north->east"},
-     "bad_field"),
+    (
+        "movement direction on a line interval",
+        "edgetally/j1/intervals",
+        {**INTERVAL, "direction": "north->east"},
+        "bad_field",
+    ),
     ("movement without ->", "edgetally/j1/intervals", device_interval("movement", "north"), "bad_field"),
     ("movement with an empty end", "edgetally/j1/intervals", device_interval("movement", "north->"), "bad_field"),
     ("movement with two ->", "edgetally/j1/intervals", device_interval("movement", "a->b->c"), "bad_field"),
-    ("interval in a made-up start/end/dir form", "edgetally/j1/intervals",
-     {"v": 1, "start": T, "end": T + 900, "counter": "north", "kind": "line", "class": "car", "dir": "in", "count": 1,
-      "observed_s": 900.0}, "missing_field"),
+    (
+        "interval in a made-up start/end/dir form",
+        "edgetally/j1/intervals",
+        {
+            "v": 1,
+            "start": T,
+            "end": T + 900,
+            "counter": "north",
+            "kind": "line",
+            "class": "car",
+            "dir": "in",
+            "count": 1,
+            "observed_s": 900.0,
+        },
+        "missing_field",
+    ),
     ("interval observed more than its length", "edgetally/j1/intervals", {**INTERVAL, "observed_s": 5000}, "bad_field"),
     ("negative interval count", "edgetally/j1/intervals", {**INTERVAL, "count": -1}, "bad_field"),
     ("availability garbage", "edgetally/j1/availability", b"maybe", "bad_value"),

@@ -18,8 +18,21 @@ T = 1_800_000_000.0  # 2027-01-15 08:00 UTC, a multiple of 900 s
 
 
 def ev(seq: int, device: str = "j1", ts: float | None = None, track: int | None = None, **kw: object) -> EventRecord:
-    base = EventRecord(device, seq, T + seq if ts is None else ts, "north", "line", "car", "in",
-                       seq if track is None else track, 0.9, 10 * seq, seq / 25, None, T + seq + 0.1)
+    base = EventRecord(
+        device,
+        seq,
+        T + seq if ts is None else ts,
+        "north",
+        "line",
+        "car",
+        "in",
+        seq if track is None else track,
+        0.9,
+        10 * seq,
+        seq / 25,
+        None,
+        T + seq + 0.1,
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -48,6 +61,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
         def query(sql: str) -> list[tuple]:
             with psycopg.connect(url) as conn:
                 return conn.execute(sql).fetchall()
+
     store = open_store(url)
     store.open()
     yield Db(store, query)
@@ -124,7 +138,9 @@ def test_an_interval_bin_is_replaced_only_by_a_more_complete_one(db: Db) -> None
 
 
 def test_device_state_only_moves_forward_in_time(db: Db) -> None:
-    db.store.write([StatusRecord("j1", "availability", "online", T + 5), StatusRecord("j1", "state", "ready", T + 5)], T)
+    db.store.write(
+        [StatusRecord("j1", "availability", "online", T + 5), StatusRecord("j1", "state", "ready", T + 5)], T
+    )
     db.store.write([StatusRecord("j1", "availability", "offline", T + 2)], T)  # older (replayed): ignored
     db.store.write([StatusRecord("j1", "stats", '{"fps":12.5,"v":1}', T + 6)], T)
     got = db.query("SELECT availability, state, stats FROM devices")

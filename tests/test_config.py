@@ -60,12 +60,21 @@ def test_cli_overrides_win_over_the_file(tmp_path: Path) -> None:
         ("model: a\n", ["cfg.yaml:1: source: Field required"]),
         (
             "model: a\nsource: b\nlines:\n  - name: L\n    points: [[1, 2], [1, 2]]\n  - name: M\n    points: 1,2,3\n",
-            ["cfg.yaml:5: lines.0.points: ", "the line's two points are the same",
-             "cfg.yaml:7: lines.1.points: ", "expected at least 2 points"],
+            [
+                "cfg.yaml:5: lines.0.points: ",
+                "the line's two points are the same",
+                "cfg.yaml:7: lines.1.points: ",
+                "expected at least 2 points",
+            ],
         ),
-        ("model: a\nsource: b\nzones:\n  - name: Z\n    polygon: [[0, 0], [1, 1]]\n", ["cfg.yaml:5: zones.0.polygon: "]),
-        ("model: a\nsource: b\nlines:\n  - {name: A, points: '0,0,1,1'}\n  - {name: A, points: '0,0,2,2'}\n",
-         ["counter names must be unique; repeated: A"]),
+        (
+            "model: a\nsource: b\nzones:\n  - name: Z\n    polygon: [[0, 0], [1, 1]]\n",
+            ["cfg.yaml:5: zones.0.polygon: "],
+        ),
+        (
+            "model: a\nsource: b\nlines:\n  - {name: A, points: '0,0,1,1'}\n  - {name: A, points: '0,0,2,2'}\n",
+            ["counter names must be unique; repeated: A"],
+        ),
         ("model: a\nsource: b\n  threads: 2\n", ["cfg.yaml:3: YAML syntax error"]),
         ("- just\n- a list\n", ["cfg.yaml:1: (top level): expected a mapping"]),
         ("model: a\nsource: b\nscore_threshold: 1.5\n", ["cfg.yaml:3: score_threshold: "]),

@@ -41,11 +41,21 @@ def test_broker_acl_decides_who_may_change_geometry(tmp_path: Path) -> None:
     cfg.write_text("model: art\nsource: cam.mp4\nlines:\n  - {name: L, points: [[100, 0], [100, 360]]}\n")
     original = cfg.read_bytes()
     reloads: list[dict[str, object]] = []
-    mqtt = MqttSink(MqttSettings(url=f"mqtt://cam1:pw-cam@127.0.0.1:{broker.port}", device_id="cam1",
-                                 outbox=tmp_path / "outbox.sqlite", homeassistant=False))
+    mqtt = MqttSink(
+        MqttSettings(
+            url=f"mqtt://cam1:pw-cam@127.0.0.1:{broker.port}",
+            device_id="cam1",
+            outbox=tmp_path / "outbox.sqlite",
+            homeassistant=False,
+        )
+    )
     command = ConfigCommand(mqtt, cfg, ["car", "bus"], reload_timeout_s=5.0)  # reloads via the context's commands
-    ctx = RunContext("cam1", [CounterInfo("L", "line", ("in", "out"))], ["car", "bus"], CountTotals(), commands=reloads.append)
-    boards = {user: Dashboard(f"mqtt://{user}:{USERS[user]}@127.0.0.1:{broker.port}", 0) for user in ("dashboard", "surveyor")}
+    ctx = RunContext(
+        "cam1", [CounterInfo("L", "line", ("in", "out"))], ["car", "bus"], CountTotals(), commands=reloads.append
+    )
+    boards = {
+        user: Dashboard(f"mqtt://{user}:{USERS[user]}@127.0.0.1:{broker.port}", 0) for user in ("dashboard", "surveyor")
+    }
     for board in boards.values():
         board.editor.timeout_s = 3.0  # type: ignore[union-attr]
     try:

@@ -39,8 +39,11 @@ def cfg(tmp_path: Path) -> Path:
 
 
 def test_a_valid_edit_is_written_atomically_keeping_the_previous_file(cfg: Path) -> None:
-    change = {"lines": [{"name": "north", "points": [[20, 15], [620, 15]]}, {"name": "south", "points": "5,280,630,280"}],
-              "zones": [{"name": "bay", "polygon": [[100, 100], [200, 100], [200, 200]]}], "classes": ["car", "bus"]}
+    change = {
+        "lines": [{"name": "north", "points": [[20, 15], [620, 15]]}, {"name": "south", "points": "5,280,630,280"}],
+        "zones": [{"name": "bay", "polygon": [[100, 100], [200, 100], [200, 200]]}],
+        "classes": ["car", "bus"],
+    }
     result = apply_edit(cfg, change, FRAME, LABELS)
     assert result.ok and result.errors == [] and result.previous == cfg.with_name("run.yaml.prev")
     assert result.previous.read_text() == CONFIG  # comments and all
@@ -52,16 +55,45 @@ def test_a_valid_edit_is_written_atomically_keeping_the_previous_file(cfg: Path)
     assert apply_edit(cfg, {"classes": []}, FRAME, LABELS).ok and load_config(cfg).classes is None  # [] = every class
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"lines": [{"name": "north", "points": [[10, 10], [700, 20]]}, {"name": "south", "points": [[10, 300], [600, 300]]}]},
-     ":7: lines.0.points.1: point (700, 20) of 'north' is outside the 640x360 frame"),
-    ({"zones": [{"name": "z", "polygon": [[0, 0], [10, -1], [5, 5]]}]}, "zones.0.polygon.1: point (10, -1) of 'z' is outside"),
-    ({"classes": ["car", "tractor"]}, "classes.1: unknown class 'tractor'; the model knows: car, truck, bus, bicycle"),
-    ({"lines": [{"name": "N", "points": [[10, 10], [600, 10]]}, {"name": "south", "points": [[10, 300], [600, 300]]}]},
-     "movements.0.approaches.0: unknown approach 'north'"),
-    ({"lines": [{"name": "north", "points": [[10, 10]]}]}, "lines.0.points: Value error, expected at least 2 points"),
-    ({"lines": [{"name": "north", "points": [[1, 1], [2, 2]], "colour": "red"}]}, "lines.0.colour: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {
+                "lines": [
+                    {"name": "north", "points": [[10, 10], [700, 20]]},
+                    {"name": "south", "points": [[10, 300], [600, 300]]},
+                ]
+            },
+            ":7: lines.0.points.1: point (700, 20) of 'north' is outside the 640x360 frame",
+        ),
+        (
+            {"zones": [{"name": "z", "polygon": [[0, 0], [10, -1], [5, 5]]}]},
+            "zones.0.polygon.1: point (10, -1) of 'z' is outside",
+        ),
+        (
+            {"classes": ["car", "tractor"]},
+            "classes.1: unknown class 'tractor'; the model knows: car, truck, bus, bicycle",
+        ),
+        (
+            {
+                "lines": [
+                    {"name": "N", "points": [[10, 10], [600, 10]]},
+                    {"name": "south", "points": [[10, 300], [600, 300]]},
+                ]
+            },
+            "movements.0.approaches.0: unknown approach 'north'",
+        ),
+        (
+            {"lines": [{"name": "north", "points": [[10, 10]]}]},
+            "lines.0.points: Value error, expected at least 2 points",
+        ),
+        (
+            {"lines": [{"name": "north", "points": [[1, 1], [2, 2]], "colour": "red"}]},
+            "lines.0.colour: Extra inputs are not permitted",
+        ),
+    ],
+)
 def test_bad_edits_are_refused_and_change_nothing(cfg: Path, change: dict, message: str) -> None:
     before = cfg.read_bytes()
     result = apply_edit(cfg, change, FRAME, LABELS)
@@ -81,15 +113,18 @@ def test_restore_previous(cfg: Path) -> None:
     assert restore_previous(cfg) and cfg.read_text() == CONFIG
 
 
-@pytest.mark.parametrize("payload, command, error", [
-    (b'{"classes": ["car"], "id": "r1"}', {"cmd": "config", "classes": ["car"]}, None),
-    (b'{"lines": [], "zones": []}', {"cmd": "config", "lines": [], "zones": []}, None),
-    (b"{}", None, "expected at least one of lines, zones, classes"),
-    (b'{"model": "x"}', None, "model: Extra inputs are not permitted"),
-    (b'{"lines": "north"}', None, "lines: Input should be a valid list"),
-    (b"[1]", None, "must be a JSON object"),
-    (b'{"classes": ["' + b"x" * 70000 + b'"]}', None, "payload too large"),
-])
+@pytest.mark.parametrize(
+    "payload, command, error",
+    [
+        (b'{"classes": ["car"], "id": "r1"}', {"cmd": "config", "classes": ["car"]}, None),
+        (b'{"lines": [], "zones": []}', {"cmd": "config", "lines": [], "zones": []}, None),
+        (b"{}", None, "expected at least one of lines, zones, classes"),
+        (b'{"model": "x"}', None, "model: Extra inputs are not permitted"),
+        (b'{"lines": "north"}', None, "lines: Input should be a valid list"),
+        (b"[1]", None, "must be a JSON object"),
+        (b'{"classes": ["' + b"x" * 70000 + b'"]}', None, "payload too large"),
+    ],
+)
 def test_config_command_shape(payload: bytes, command: dict | None, error: str | None) -> None:
     parsed = parse_command("config", payload, known_counters=[])
     assert parsed.command == command
@@ -99,11 +134,23 @@ def test_config_command_shape(payload: bytes, command: dict | None, error: str |
 def test_dashboard_state_keeps_config_intervals_and_answers() -> None:
     state = DashboardState("edgetally")
     config = {"lines": [], "zones": [], "frame": [640, 360], "labels": LABELS}
-    row = {"start_ts": 60, "end_ts": 120, "bin_s": 60, "counter": "L", "kind": "line", "class": "car", "direction": "in",
-           "count": 3, "observed_s": 60.0, "frames": 900}
+    row = {
+        "start_ts": 60,
+        "end_ts": 120,
+        "bin_s": 60,
+        "counter": "L",
+        "kind": "line",
+        "class": "car",
+        "direction": "in",
+        "count": 3,
+        "observed_s": 60.0,
+        "frames": 900,
+    }
     assert state.handle("edgetally/cam/config", json.dumps(config).encode())
     assert state.handle("edgetally/cam/intervals", json.dumps(row).encode())
-    assert state.handle("edgetally/cam/interval/L/car/in", json.dumps(row).encode())  # the retained copy: same bin, once
+    assert state.handle(
+        "edgetally/cam/interval/L/car/in", json.dumps(row).encode()
+    )  # the retained copy: same bin, once
     assert state.handle("edgetally/cam/cmd/result", b'{"cmd": "config", "ok": true, "id": "abc"}')
     assert not state.handle("edgetally/cam/cmd/config", b'{"classes": []}')  # the dashboard's own request
     assert not state.handle("edgetally/cam/intervals", b'{"count": 1}')  # not a row
@@ -113,13 +160,30 @@ def test_dashboard_state_keeps_config_intervals_and_answers() -> None:
 
 def test_history_view_bars_and_od_matrix() -> None:
     def row(start: int, counter: str, kind: str, cls: str, d: str, n: int, observed: float = 60.0) -> dict:
-        return {"start_ts": start, "end_ts": start + 60, "bin_s": 60, "counter": counter, "kind": kind, "class": cls,
-                "direction": d, "count": n, "observed_s": observed, "frames": 10}
+        return {
+            "start_ts": start,
+            "end_ts": start + 60,
+            "bin_s": 60,
+            "counter": counter,
+            "kind": kind,
+            "class": cls,
+            "direction": d,
+            "count": n,
+            "observed_s": observed,
+            "frames": 10,
+        }
 
-    rows = [row(0, "L", "line", "car", "in", 2), row(0, "L", "line", "bus", "out", 1), row(60, "L", "line", "car", "in", 4, 20.0),
-            row(0, "Z", "zone", "car", "entered", 3), row(0, "Z", "zone", "car", "exited", 3),
-            row(0, "X", "movement", "car", "a->b", 2), row(60, "X", "movement", "bus", "a->b", 1),
-            row(60, "X", "movement", "car", "b->?", 1), row(60, "X", "movement", "car", "?->a", 1)]
+    rows = [
+        row(0, "L", "line", "car", "in", 2),
+        row(0, "L", "line", "bus", "out", 1),
+        row(60, "L", "line", "car", "in", 4, 20.0),
+        row(0, "Z", "zone", "car", "entered", 3),
+        row(0, "Z", "zone", "car", "exited", 3),
+        row(0, "X", "movement", "car", "a->b", 2),
+        row(60, "X", "movement", "bus", "a->b", 1),
+        row(60, "X", "movement", "car", "b->?", 1),
+        row(60, "X", "movement", "car", "?->a", 1),
+    ]
     view = history_view(rows)
     assert [b["start"] for b in view["bins"]] == [0, 60] and view["bins"][1]["observed_s"] == 20.0
     assert [b["total"] for b in view["counters"]["L"]["bins"]] == [3, 4]

@@ -51,8 +51,10 @@ def test_resolution_table() -> None:
         resolve(name="tpu")
 
 
-@pytest.mark.parametrize(("target", "message"), [("tensorrt", "already carries model.fp16.onnx"),
-                                                 ("litert", "FP16 TFLite is not implemented")])
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("tensorrt", "already carries model.fp16.onnx"), ("litert", "FP16 TFLite is not implemented")],
+)
 def test_unbuilt_precisions_say_why(target: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         check_precision(TARGETS[target], "fp16")
@@ -63,22 +65,35 @@ def test_cli_target_choices_are_the_registry() -> None:
 
     option = next(p for p in convert.params if p.name == "target")
     assert list(option.type.choices) == list(TARGETS)
-    result = CliRunner().invoke(convert, ["m.onnx", "--decoder", "yolox", "--input-size", "416", "--out", "o",
-                                          "--target", "nope"])
+    result = CliRunner().invoke(
+        convert, ["m.onnx", "--decoder", "yolox", "--input-size", "416", "--out", "o", "--target", "nope"]
+    )
     assert result.exit_code == 2 and "nope" in result.output
 
 
 def _manifest(**changes) -> dict:
-    base = Manifest(format="onnx", runtime="onnxruntime", model_file="m.onnx", precision="int8",
-                    input=InputSpec(name="images", shape=[1, 3, 8, 8]), outputs=[OutputSpec(name="o", shape=[1, 2])],
-                    decoder=DecoderSpec(family="yolox"), labels=["a"], source_model_sha256="x", model_sha256="x")
+    base = Manifest(
+        format="onnx",
+        runtime="onnxruntime",
+        model_file="m.onnx",
+        precision="int8",
+        input=InputSpec(name="images", shape=[1, 3, 8, 8]),
+        outputs=[OutputSpec(name="o", shape=[1, 2])],
+        decoder=DecoderSpec(family="yolox"),
+        labels=["a"],
+        source_model_sha256="x",
+        model_sha256="x",
+    )
     return {**base.model_dump(), **changes}
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"runtime": "tpu"}, "unknown runtime 'tpu'; known: litert, onnxruntime, openvino, tensorrt"),
-    ({"runtime": "litert", "format": "onnx"}, "runtime 'litert' runs format.s. tflite, not 'onnx'"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"runtime": "tpu"}, "unknown runtime 'tpu'; known: litert, onnxruntime, openvino, tensorrt"),
+        ({"runtime": "litert", "format": "onnx"}, "runtime 'litert' runs format.s. tflite, not 'onnx'"),
+    ],
+)
 def test_manifest_runtime_and_format_come_from_the_runtime_registry(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Manifest.model_validate(_manifest(**changes))
@@ -88,8 +103,12 @@ def test_manifest_runtime_and_format_come_from_the_runtime_registry(changes: dic
 
 
 def test_profile_with_a_format_its_runtime_does_not_run_names_the_file(tmp_path: Path) -> None:
-    body = (PROFILES_DIR / "rpi5.yaml").read_text().replace("name: rpi5", "name: odd").replace("format: openvino",
-                                                                                              "format: tflite")
+    body = (
+        (PROFILES_DIR / "rpi5.yaml")
+        .read_text()
+        .replace("name: rpi5", "name: odd")
+        .replace("format: openvino", "format: tflite")
+    )
     (tmp_path / "odd.yaml").write_text(body)
     with pytest.raises(ConfigError, match="odd.yaml.*runs format.s. openvino, onnx, not 'tflite'"):
         load_profile_file(tmp_path / "odd.yaml")

@@ -38,7 +38,12 @@ def yolox_artifact(yolox_model: Path, tmp_path_factory: pytest.TempPathFactory) 
 def test_package_fp32_writes_a_complete_manifest(yolox_artifact: Artifact) -> None:
     m = yolox_artifact.manifest
     assert (m.format, m.runtime, m.precision, m.model_file) == ("onnx", "onnxruntime", "fp32", "yolox_nano.onnx")
-    assert (m.input.name, m.input.shape, m.input.layout, m.input.dtype) == ("images", [1, 3, 416, 416], "NCHW", "float32")
+    assert (m.input.name, m.input.shape, m.input.layout, m.input.dtype) == (
+        "images",
+        [1, 3, 416, 416],
+        "NCHW",
+        "float32",
+    )
     assert (m.input.color, m.input.mean, m.input.std) == ("BGR", [0.0] * 3, [1.0] * 3)
     assert (m.input.resize, m.input.letterbox_align, m.input.pad_value) == ("letterbox", "top-left", 114)
     assert [(o.name, o.shape, o.role) for o in m.outputs] == [("output", [1, 3549, 85], "raw")]
@@ -115,14 +120,22 @@ def test_label_count_must_match_the_model(yolox_model: Path, tmp_path: Path) -> 
 
 
 def test_input_size_must_match_a_fixed_model_input(yolox_model: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConversionError, match=r"input 'images' \[1, 3, 416, 416\] \(NCHW\) has height 416, expected 640"):
+    with pytest.raises(
+        ConversionError, match=r"input 'images' \[1, 3, 416, 416\] \(NCHW\) has height 416, expected 640"
+    ):
         package_fp32(yolox_model, tmp_path / "out", "yolox", 640, "coco80")
 
 
 def test_preprocessing_overrides_reach_the_manifest(yolox_model: Path, tmp_path: Path) -> None:
-    artifact = package_fp32(yolox_model, tmp_path / "out", "yolox", (416, 416), "coco80",
-                            preprocess={"color": "RGB", "mean": 10, "std": [1, 2, 3], "letterbox_align": "center"},
-                            decoder_options={"score_threshold": 0.4, "class_agnostic_nms": True})
+    artifact = package_fp32(
+        yolox_model,
+        tmp_path / "out",
+        "yolox",
+        (416, 416),
+        "coco80",
+        preprocess={"color": "RGB", "mean": 10, "std": [1, 2, 3], "letterbox_align": "center"},
+        decoder_options={"score_threshold": 0.4, "class_agnostic_nms": True},
+    )
     spec = artifact.manifest.input
     assert (spec.color, spec.mean, spec.std, spec.letterbox_align) == ("RGB", [10.0] * 3, [1.0, 2.0, 3.0], "center")
     assert artifact.manifest.decoder.score_threshold == 0.4 and artifact.manifest.decoder.class_agnostic_nms
@@ -159,8 +172,22 @@ def test_label_errors(tmp_path: Path) -> None:
 
 def test_cli_convert_fp32(yolox_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    result = CliRunner().invoke(convert, [str(yolox_model), "--precision", "fp32", "--decoder", "yolox",
-                                          "--input-size", "416", "--labels", "coco80", "--out", str(out)])
+    result = CliRunner().invoke(
+        convert,
+        [
+            str(yolox_model),
+            "--precision",
+            "fp32",
+            "--decoder",
+            "yolox",
+            "--input-size",
+            "416",
+            "--labels",
+            "coco80",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "decoder yolox, 80 classes" in result.output
     assert Artifact.load(out).manifest.precision == "fp32"

@@ -89,8 +89,15 @@ def test_line_events_carry_class_track_and_crossing_frame() -> None:
 
 def boxes_path(ys: list[float], height: float, tid: int = 1) -> list[Tracks]:
     """One track whose box (height x height/2) has its bottom edge at each y."""
-    return [Tracks(np.array([tid]), np.array([[90, y - height, 90 + height / 2, y]], np.float32),
-                   np.array([0.9]), np.array([CAR])) for y in ys]
+    return [
+        Tracks(
+            np.array([tid]),
+            np.array([[90, y - height, 90 + height / 2, y]], np.float32),
+            np.array([0.9]),
+            np.array([CAR]),
+        )
+        for y in ys
+    ]
 
 
 @pytest.mark.parametrize(
@@ -134,7 +141,11 @@ SETTLE_CASES = [
 @pytest.mark.parametrize("name,ys,expected", SETTLE_CASES, ids=[c[0] for c in SETTLE_CASES])
 def test_settle_time_table(name: str, ys: list[float], expected: list[tuple[str, int, int]]) -> None:
     counter = horizontal_line(settle_s=0.5)
-    got = [(e.direction, e.frame_index, i) for i, f in enumerate(path(ys)) for e in counter.update(tracks_at(f), i, i / FPS)]
+    got = [
+        (e.direction, e.frame_index, i)
+        for i, f in enumerate(path(ys))
+        for e in counter.update(tracks_at(f), i, i / FPS)
+    ]
     assert got == expected
 
 
@@ -369,8 +380,12 @@ def _two_tracklets(a: list[float | None], b: list[float | None], bx: float = 100
         tr = tracks_at(pts)
         if yb is not None:
             tb = tracks_at({2: (bx, yb)}, b_class)
-            tr = Tracks(np.r_[tr.ids, tb.ids], np.r_[tr.xyxy, tb.xyxy], np.r_[tr.scores, tb.scores],
-                        np.r_[tr.class_ids, tb.class_ids])
+            tr = Tracks(
+                np.r_[tr.ids, tb.ids],
+                np.r_[tr.xyxy, tb.xyxy],
+                np.r_[tr.scores, tb.scores],
+                np.r_[tr.class_ids, tb.class_ids],
+            )
         frames.append(tr)
     return frames
 
@@ -378,20 +393,49 @@ def _two_tracklets(a: list[float | None], b: list[float | None], bx: float = 100
 _ = None
 STITCH_CASES = [
     # (name, track 1 path, track 2 path, track 2 x, track 2 class, expected directions)
-    ("lost before, found past on its path: one crossing",
-     [60, 70, 80, 90, _, _, _, _, _], [_, _, _, _, _, _, 120, 130, 140], 100.0, CAR, ["in"]),
-    ("found past the line in another lane: none", [60, 70, 80, 90, _, _, _, _, _],
-     [_, _, _, _, _, _, 120, 130, 140], 160.0, CAR, []),
+    (
+        "lost before, found past on its path: one crossing",
+        [60, 70, 80, 90, _, _, _, _, _],
+        [_, _, _, _, _, _, 120, 130, 140],
+        100.0,
+        CAR,
+        ["in"],
+    ),
+    (
+        "found past the line in another lane: none",
+        [60, 70, 80, 90, _, _, _, _, _],
+        [_, _, _, _, _, _, 120, 130, 140],
+        160.0,
+        CAR,
+        [],
+    ),
     ("another class: none", [60, 70, 80, 90, _, _, _, _, _], [_, _, _, _, _, _, 120, 130, 140], 100.0, 1, []),
     ("too long a gap: none", [60, 70, 80, 90] + [_] * 12, [_] * 15 + [250], 100.0, CAR, []),
-    ("first track moving away from the line: none", [90, 80, 70, 60, _, _, _], [_, _, _, _, _, 120, 130],
-     100.0, CAR, []),
+    (
+        "first track moving away from the line: none",
+        [90, 80, 70, 60, _, _, _],
+        [_, _, _, _, _, 120, 130],
+        100.0,
+        CAR,
+        [],
+    ),
     ("far faster than the first track moved: none", [60, 62, 64, 66, _, _], [_, _, _, _, 150, 160], 100.0, CAR, []),
-    ("first track crossed itself: counted once", [60, 80, 110, 130, _, _, _], [_, _, _, _, _, 170, 180],
-     100.0, CAR, ["in"]),
-    ("first track comes back within the lag: it counts itself, once",
-     [60, 70, 80, 90, _, _, _, 95, 108, 120, 130], [_, _, _, _, _, 125, 135, 145, 155, 165, 175], 100.0, CAR,
-     ["in"]),
+    (
+        "first track crossed itself: counted once",
+        [60, 80, 110, 130, _, _, _],
+        [_, _, _, _, _, 170, 180],
+        100.0,
+        CAR,
+        ["in"],
+    ),
+    (
+        "first track comes back within the lag: it counts itself, once",
+        [60, 70, 80, 90, _, _, _, 95, 108, 120, 130],
+        [_, _, _, _, _, 125, 135, 145, 155, 165, 175],
+        100.0,
+        CAR,
+        ["in"],
+    ),
 ]
 
 

@@ -44,14 +44,31 @@ def zone(poly=ZONE, name: str = "Z") -> ZoneCounter:
 
 CASES = [
     # (case, counters after the reload, carry_over called, events after the reload, reported reset)
-    ("no carry-over: the crossing counts twice (the bug)", lambda: [line(), zone()], False, [("Z", "entered"), ("L", "in")], None),
+    (
+        "no carry-over: the crossing counts twice (the bug)",
+        lambda: [line(), zone()],
+        False,
+        [("Z", "entered"), ("L", "in")],
+        None,
+    ),
     ("same geometry keeps state: no double count", lambda: [line(), zone()], True, [], []),
     ("other tuning, same geometry: state kept", lambda: [line(hysteresis_px=8.0), zone()], True, [], []),
     ("line moved: starts clean, counts nothing by itself", lambda: [line(105.0), zone()], True, [], ["L"]),
-    ("line moved ahead of the track: the new crossing counts once", lambda: [line(178.0), zone()], True, [("L", "in")], ["L"]),
+    (
+        "line moved ahead of the track: the new crossing counts once",
+        lambda: [line(178.0), zone()],
+        True,
+        [("L", "in")],
+        ["L"],
+    ),
     ("anchor changed: starts clean", lambda: [line(anchor="center"), zone()], True, [], ["L"]),
-    ("zone changed, still around the track: no second entry", lambda: [line(), zone([(0, 120), (200, 120), (200, 300), (0, 300)])],
-     True, [], ["Z"]),
+    (
+        "zone changed, still around the track: no second entry",
+        lambda: [line(), zone([(0, 120), (200, 120), (200, 300), (0, 300)])],
+        True,
+        [],
+        ["Z"],
+    ),
     ("line turned into a zone of the same name: starts clean", lambda: [zone(ZONE, "L"), zone()], True, [], ["L"]),
     ("counter added: the earlier crossing is not counted", lambda: [line(), line(90.0, "M"), zone()], True, [], []),
     ("counter removed: the others keep their state", lambda: [line()], True, [], []),
@@ -87,8 +104,11 @@ def test_quiet_ids_are_forgotten_after_the_horizon() -> None:
     empty = Tracks.empty()
     for i in range(30):  # 3 s without track 1
         new[0].update(empty, 100 + i, 10 + i / FPS)
-    events = [e.direction for i, y in enumerate([150, 155, 160, 165, 170, 175, 180])
-              for e in new[0].update(tracks_at(y), 200 + i, 20 + i / FPS)]
+    events = [
+        e.direction
+        for i, y in enumerate([150, 155, 160, 165, 170, 175, 180])
+        for e in new[0].update(tracks_at(y), 200 + i, 20 + i / FPS)
+    ]
     assert events == ["in"]
 
 

@@ -17,18 +17,21 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = Path(tempfile.gettempdir()) / "edgetally-dashboard.png"
 
 
-@pytest.mark.parametrize("topic, payload, handled", [
-    ("edgetally/cam1/availability", b"online", True),
-    ("edgetally/cam1/state", b"ready", True),
-    ("edgetally/cam1/counter/L/car/in", b"7", True),
-    ("edgetally/cam1/counter/L/car/in", b"seven", False),
-    ("edgetally/cam1/stats", b'{"fps": 12.5}', True),
-    ("edgetally/cam1/events", b'{"seq": 1, "ts": 120.0}', True),
-    ("edgetally/cam1/snapshot", b"\xff\xd8jpeg", True),
-    ("other/cam1/state", b"ready", False),
-    ("edgetally/cam1", b"x", False),
-    ("edgetally/cam1/counter/L/car", b"1", False),
-])
+@pytest.mark.parametrize(
+    "topic, payload, handled",
+    [
+        ("edgetally/cam1/availability", b"online", True),
+        ("edgetally/cam1/state", b"ready", True),
+        ("edgetally/cam1/counter/L/car/in", b"7", True),
+        ("edgetally/cam1/counter/L/car/in", b"seven", False),
+        ("edgetally/cam1/stats", b'{"fps": 12.5}', True),
+        ("edgetally/cam1/events", b'{"seq": 1, "ts": 120.0}', True),
+        ("edgetally/cam1/snapshot", b"\xff\xd8jpeg", True),
+        ("other/cam1/state", b"ready", False),
+        ("edgetally/cam1", b"x", False),
+        ("edgetally/cam1/counter/L/car", b"1", False),
+    ],
+)
 def test_state_handles_topics(topic: str, payload: bytes, handled: bool) -> None:
     assert DashboardState("edgetally").handle(topic, payload) is handled
 
@@ -51,8 +54,10 @@ def _chromium() -> tuple[str, str]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not browser or not driver:
-        pytest.skip("headless Chromium test needs Debian's chromium + chromium-driver (apt-get install -y chromium "
-                    "chromium-driver; scripts/test.sh installs them when run as root)")
+        pytest.skip(
+            "headless Chromium test needs Debian's chromium + chromium-driver (apt-get install -y chromium "
+            "chromium-driver; scripts/test.sh installs them when run as root)"
+        )
     pytest.importorskip("selenium", reason="needs selenium (dev extra)")
     return browser, driver
 
@@ -61,9 +66,21 @@ def _publish_run(artifact: Path, video: Path, device: str, broker_url: str, work
     from edgetally.config.models import RunSettings
     from edgetally.runner import run_counting
 
-    mqtt = {"url": broker_url, "outbox": str(work / f"{device}.sqlite"), "device_id": device, "snapshot_interval_s": 0.5}
-    settings = RunSettings.model_validate({"model": artifact, "source": str(video), "device_id": device,
-                                           "mqtt": mqtt, "lines": [{"name": "L", "points": "320,0,320,360"}]})
+    mqtt = {
+        "url": broker_url,
+        "outbox": str(work / f"{device}.sqlite"),
+        "device_id": device,
+        "snapshot_interval_s": 0.5,
+    }
+    settings = RunSettings.model_validate(
+        {
+            "model": artifact,
+            "source": str(video),
+            "device_id": device,
+            "mqtt": mqtt,
+            "lines": [{"name": "L", "points": "320,0,320,360"}],
+        }
+    )
     return run_counting(settings)
 
 
@@ -75,7 +92,9 @@ def _dom_counts(driver, device: str) -> dict:
     """Read the count cells in one script call (the page re-renders every second)."""
     rows = driver.execute_script(
         "return [...document.querySelectorAll(`td[data-device='${arguments[0]}'][data-counter]`)]"
-        ".map(td => [td.dataset.class, td.dataset.dir, Number(td.textContent)])", device)
+        ".map(td => [td.dataset.class, td.dataset.dir, Number(td.textContent)])",
+        device,
+    )
     out: dict = {}
     for cls, direction, n in rows:
         out.setdefault(cls, {})[direction] = n
@@ -115,14 +134,19 @@ def test_dashboard_in_headless_chromium(tmp_path: Path, demo_fp32_artifact: Path
             ok = wait_until(lambda d=device, e=expected: _nonzero(_dom_counts(driver, d)) == _nonzero(e), timeout=15)
             assert ok, f"{device}: page shows {_dom_counts(driver, device)}, runner counted {expected}"
         badge = driver.execute_script(
-            "return document.querySelector('section[data-device=\"cam-north\"] [data-role=availability]').textContent")
+            "return document.querySelector('section[data-device=\"cam-north\"] [data-role=availability]').textContent"
+        )
         assert badge == "stopped"
         stale = driver.execute_script(  # its retained state is still "ready": not shown beside "stopped"
-            "return document.querySelector('section[data-device=\"cam-north\"] [data-role=state]').hidden")
+            "return document.querySelector('section[data-device=\"cam-north\"] [data-role=state]').hidden"
+        )
         assert stale is True
-        assert wait_until(lambda: driver.execute_script(
-            "return [...document.querySelectorAll('img.snap')].every(i => i.complete && i.naturalWidth === 640)"),
-            timeout=10), "snapshots not shown"
+        assert wait_until(
+            lambda: driver.execute_script(
+                "return [...document.querySelectorAll('img.snap')].every(i => i.complete && i.naturalWidth === 640)"
+            ),
+            timeout=10,
+        ), "snapshots not shown"
         time.sleep(0.5)
         driver.save_screenshot(str(SCREENSHOT))
         assert SCREENSHOT.stat().st_size > 10_000

@@ -20,8 +20,10 @@ from edgetally.dashboard.state import MAX_CLASSES, MAX_COUNTERS, DashboardState
 
 def _strict(text: str | bytes) -> dict:
     """json.loads as a browser's JSON.parse: NaN and Infinity are errors."""
+
     def refuse(name: str) -> None:
         raise ValueError(f"{name} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -82,7 +84,9 @@ def _chromium():
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not browser or not driver:
-        pytest.skip("headless Chromium test needs Debian's chromium + chromium-driver (scripts/test.sh installs them as root)")
+        pytest.skip(
+            "headless Chromium test needs Debian's chromium + chromium-driver (scripts/test.sh installs them as root)"
+        )
     pytest.importorskip("selenium", reason="needs selenium (dev extra)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -114,17 +118,34 @@ def test_dashboard_survives_a_hostile_broker_in_chromium(tmp_path: Path) -> None
     secret = tmp_path / "password"
     secret.write_text("s3cret pass\n")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "edgetally", "dashboard", "--mqtt", f"mqtt://edge@127.0.0.1:{broker.port}",
-                             "--password-file", str(secret), "--port", str(port), "--max-devices", "20"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgetally",
+            "dashboard",
+            "--mqtt",
+            f"mqtt://edge@127.0.0.1:{broker.port}",
+            "--password-file",
+            str(secret),
+            "--port",
+            str(port),
+            "--max-devices",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     driver = None
     try:
         url = f"http://127.0.0.1:{port}/"
         assert wait_until(lambda: _get(url + "state.json") is not None, 30), "dashboard did not start"
         assert "s3cret" not in " ".join(proc.args)  # the password is nowhere on the command line
         _publish(broker.port, [("edgetally/cam1/counter/L/car/in", b"3", True)])
-        assert wait_until(lambda: "cam1" in (_get(url + "state.json") or {}).get("devices", {}), 10), \
+        assert wait_until(lambda: "cam1" in (_get(url + "state.json") or {}).get("devices", {}), 10), (
             "no data: the dashboard did not log in with the password file"
+        )
         hostile = [(f"edgetally/cam1/{t}", p, False) for t, p in HOSTILE]
         hostile += [("edgetally/cam1/stats", b'{"fps": NaN, "frames": 12}', True)]  # retained: every viewer gets it
         hostile += [(f"edgetally/fake{i}/state", b"ready", False) for i in range(2000)]
@@ -132,7 +153,9 @@ def test_dashboard_survives_a_hostile_broker_in_chromium(tmp_path: Path) -> None
         driver = _chromium()
         driver.get(url)
         cell = "return document.querySelector(`td[data-device='cam1'][data-class='car'][data-dir='in']`)?.textContent"
-        assert wait_until(lambda: driver.execute_script(cell) == "7", 20), "the page does not show the update sent after the flood"
+        assert wait_until(lambda: driver.execute_script(cell) == "7", 20), (
+            "the page does not show the update sent after the flood"
+        )
         assert driver.execute_script("return document.querySelector(`[data-stat='frames'] b`).textContent") == "12"
         assert len(driver.find_elements("css selector", "section.card")) == 20
         data = _strict(urllib.request.urlopen(url + "state.json", timeout=5).read())

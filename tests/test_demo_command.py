@@ -33,11 +33,14 @@ def _need(*modules: str) -> None:
         pytest.importorskip(module, reason=f"`edge demo` needs {module} (extras ort, convert, broker)")
 
 
-@pytest.mark.parametrize("truth, counted, total_pct, abs_pct", [
-    ({"car": {"in": 10, "out": 10}}, {"car": {"in": 10, "out": 10}}, 0.0, 0.0),
-    ({"car": {"in": 10, "out": 10}}, {"car": {"in": 11, "out": 9}}, 0.0, 10.0),  # errors cancel in the total
-    ({"car": {"in": 8, "out": 0}, "bus": {"in": 2, "out": 0}}, {"car": {"in": 9, "out": 0}}, 10.0, 30.0),
-])
+@pytest.mark.parametrize(
+    "truth, counted, total_pct, abs_pct",
+    [
+        ({"car": {"in": 10, "out": 10}}, {"car": {"in": 10, "out": 10}}, 0.0, 0.0),
+        ({"car": {"in": 10, "out": 10}}, {"car": {"in": 11, "out": 9}}, 0.0, 10.0),  # errors cancel in the total
+        ({"car": {"in": 8, "out": 0}, "bus": {"in": 2, "out": 0}}, {"car": {"in": 9, "out": 0}}, 10.0, 30.0),
+    ],
+)
 def test_compare_counts_table(truth, counted, total_pct, abs_pct) -> None:
     result = compare_counts(truth, counted, counted)
     assert result["total_error_pct"] == total_pct
@@ -50,8 +53,19 @@ def test_edge_demo_end_to_end(tmp_path: Path) -> None:
     _need("onnxruntime", "onnx", "amqtt", "paho.mqtt")
     out = tmp_path / "demo.json"
     work = tmp_path / "work"
-    cmd = [sys.executable, "-m", "edgetally", "demo", "--seconds", "20", "--no-dashboard", "--work", str(work),
-           "--json", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgetally",
+        "demo",
+        "--seconds",
+        "20",
+        "--no-dashboard",
+        "--work",
+        str(work),
+        "--json",
+        str(out),
+    ]
     # README command 1 installs no torch: the demo must not need it (an importable 'torch' that fails).
     blocker = tmp_path / "no-torch" / "torch"
     blocker.mkdir(parents=True)
@@ -63,7 +77,8 @@ def test_edge_demo_end_to_end(tmp_path: Path) -> None:
     # which change where files go, not what is counted).
     assert set(shlex.split(README_COMMAND)[2:]) <= set(cmd[4:])
     assert readme_outputs.normalise(proc.stdout) == readme_outputs.documented(README.read_text())[README_COMMAND], (
-        "README.md's demo table differs from the program's: python scripts/readme_outputs.py --write")
+        "README.md's demo table differs from the program's: python scripts/readme_outputs.py --write"
+    )
     result = json.loads(out.read_text())
     truth = json.loads(next(work.glob("scene-s7-20s.truth.json")).read_text())
     assert result["truth_total"] == truth["total"]["in"] + truth["total"]["out"] >= 15
@@ -85,8 +100,13 @@ def test_edge_demo_end_to_end(tmp_path: Path) -> None:
 def test_demo_video_needs_model(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x")
-    proc = subprocess.run([sys.executable, "-m", "edgetally", "demo", "--video", str(video), "--work", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgetally", "demo", "--video", str(video), "--work", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "--video needs --model" in proc.stderr
 
 
@@ -94,11 +114,17 @@ class _Demo:
     """`edge demo` as a real subprocess; its stderr collected line by line on a thread."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "edgetally", "demo", *args], cwd=REPO, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgetally", "demo", *args],
+            cwd=REPO,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.err: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.err.extend(iter(self.proc.stderr.readline, "")),
-                                        daemon=True)
+        self._reader = threading.Thread(
+            target=lambda: self.err.extend(iter(self.proc.stderr.readline, "")), daemon=True
+        )
         self._reader.start()
 
     def wait_for(self, pattern: str, timeout: float = 120.0) -> re.Match[str]:
@@ -116,23 +142,42 @@ class _Demo:
         try:
             self.proc.wait(timeout)  # stdout is small (the table); stderr is the reader thread's alone
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"still running {timeout:g} s after {signal.Signals(signum).name}:\n"
-                                 + "".join(self.err)[-3000:]) from None
+            raise AssertionError(
+                f"still running {timeout:g} s after {signal.Signals(signum).name}:\n" + "".join(self.err)[-3000:]
+            ) from None
         self._reader.join(5)
         assert self.proc.stdout is not None
         return self.proc.returncode, self.proc.stdout.read(), "".join(self.err)
 
 
-@pytest.mark.parametrize("signum, host", [(signal.SIGINT, "127.0.0.1"), (signal.SIGTERM, "0.0.0.0")],
-                         ids=["ctrl-c", "sigterm-on-all-addresses"])
-def test_keep_serving_serves_until_ctrl_c_or_sigterm(tmp_path: Path, demo_fp32_artifact: Path, demo_scene: Path,
-                                                     signum: int, host: str) -> None:
+@pytest.mark.parametrize(
+    "signum, host",
+    [(signal.SIGINT, "127.0.0.1"), (signal.SIGTERM, "0.0.0.0")],
+    ids=["ctrl-c", "sigterm-on-all-addresses"],
+)
+def test_keep_serving_serves_until_ctrl_c_or_sigterm(
+    tmp_path: Path, demo_fp32_artifact: Path, demo_scene: Path, signum: int, host: str
+) -> None:
     _need("amqtt", "paho.mqtt")
     from tests.service_helpers import http_get
 
-    demo = _Demo("--keep-serving", "--host", host, "--dashboard-port", "0", "--speed", "0", "--work", str(tmp_path),
-                 "--model", str(demo_fp32_artifact), "--video", str(demo_scene),
-                 "--truth", str(demo_scene.with_suffix(".truth.json")))
+    demo = _Demo(
+        "--keep-serving",
+        "--host",
+        host,
+        "--dashboard-port",
+        "0",
+        "--speed",
+        "0",
+        "--work",
+        str(tmp_path),
+        "--model",
+        str(demo_fp32_artifact),
+        "--video",
+        str(demo_scene),
+        "--truth",
+        str(demo_scene.with_suffix(".truth.json")),
+    )
     try:
         url = demo.wait_for(r"\[dashboard\] still serving (http://(\S+?):(\d+)/)")
         assert url[2] == (socket.gethostname() if host == "0.0.0.0" else "127.0.0.1")  # an address others can use
@@ -147,11 +192,23 @@ def test_keep_serving_serves_until_ctrl_c_or_sigterm(tmp_path: Path, demo_fp32_a
     assert "counted vs ground truth" in out
 
 
-def test_sigterm_while_counting_stops_the_demo_cleanly(tmp_path: Path, demo_fp32_artifact: Path,
-                                                       demo_scene: Path) -> None:
+def test_sigterm_while_counting_stops_the_demo_cleanly(
+    tmp_path: Path, demo_fp32_artifact: Path, demo_scene: Path
+) -> None:
     _need("amqtt", "paho.mqtt")
-    demo = _Demo("--no-dashboard", "--speed", "0.5", "--work", str(tmp_path), "--model", str(demo_fp32_artifact),
-                 "--video", str(demo_scene), "--truth", str(demo_scene.with_suffix(".truth.json")))
+    demo = _Demo(
+        "--no-dashboard",
+        "--speed",
+        "0.5",
+        "--work",
+        str(tmp_path),
+        "--model",
+        str(demo_fp32_artifact),
+        "--video",
+        str(demo_scene),
+        "--truth",
+        str(demo_scene.with_suffix(".truth.json")),
+    )
     try:
         demo.wait_for(r"ready: first frame processed")  # the runner's own Ctrl-C/SIGTERM handling is in place
         time.sleep(1.0)

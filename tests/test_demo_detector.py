@@ -25,8 +25,9 @@ def artifact(tmp_path_factory: pytest.TempPathFactory):
     from edgetally.converters.package import package_fp32
 
     out = tmp_path_factory.mktemp("demo_art")
-    return package_fp32(DEMO / "detector.onnx", out / "art", "yolox", (192, 320), LABELS,
-                        decoder_options={"strides": [8, 16, 32]})
+    return package_fp32(
+        DEMO / "detector.onnx", out / "art", "yolox", (192, 320), LABELS, decoder_options={"strides": [8, 16, 32]}
+    )
 
 
 def test_committed_files_are_small_and_complete() -> None:
@@ -54,7 +55,11 @@ def test_detects_vehicles_on_a_held_out_scene(artifact, tmp_path: Path) -> None:
     images = []
     for fb, frame in list(zip(truth.frames, read_frames(video)))[::3]:
         crowd = fb.visibility < 0.35
-        images.append(EvalImage(tmp_path / str(fb.index), frame, ImageBoxes(fb.xyxy.astype(np.float64), fb.class_ids, crowd=crowd)))
+        images.append(
+            EvalImage(
+                tmp_path / str(fb.index), frame, ImageBoxes(fb.xyxy.astype(np.float64), fb.class_ids, crowd=crowd)
+            )
+        )
     result = mean_average_precision([im.truth for im in images], detect_all(artifact, images))
     assert result.map50 > 0.8, result.as_dict(LABELS)  # 0.94 on 300 frames of scenes 9001-9003
 

@@ -51,8 +51,14 @@ def rig(tmp_path: Path):  # -> (driver, dashboard, config path, runner process)
     from edgetally.demo.scene import SceneConfig, render_scene
 
     driver = _chrome()
-    artifact = package_fp32(REPO / "models/demo/detector.onnx", tmp_path / "art", "yolox", (192, 320),
-                            REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3}).directory
+    artifact = package_fp32(
+        REPO / "models/demo/detector.onnx",
+        tmp_path / "art",
+        "yolox",
+        (192, 320),
+        REPO / "models/demo/labels.txt",
+        decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3},
+    ).directory
     video = tmp_path / "road.mp4"
     render_scene(SceneConfig(seconds=45, seed=7), video)
     broker = Mosquitto(tmp_path / "mq").start()
@@ -63,12 +69,17 @@ def rig(tmp_path: Path):  # -> (driver, dashboard, config path, runner process)
         "movements:\n  - {name: road, approaches: [A, B]}\n"
         f"intervals: {{bin: 10s, history: {tmp_path / 'history-cam1.sqlite'}}}\n"
         f"outputs: {{events: {tmp_path / 'events.jsonl'}}}\n"
-        f"mqtt: {{url: '{broker.url}', outbox: {tmp_path / 'outbox.sqlite'}, homeassistant: false, snapshot_interval_s: 0.5}}\n")
+        f"mqtt: {{url: '{broker.url}', outbox: {tmp_path / 'outbox.sqlite'}, homeassistant: false, snapshot_interval_s: 0.5}}\n"
+    )
     board = Dashboard(broker.url, 0).start()
     assert board.wait_connected()
     log = open(tmp_path / "runner.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([sys.executable, "-m", "edgetally", "run", "--config", str(config), "--speed", "1"],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgetally", "run", "--config", str(config), "--speed", "1"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
     try:
         yield driver, board, config, proc
     finally:
@@ -80,17 +91,25 @@ def rig(tmp_path: Path):  # -> (driver, dashboard, config path, runner process)
 
 
 def _editor(driver, board) -> None:
-    assert wait_until(lambda: (board.state.device_config("cam1") or {}).get("frame") == [640, 360], 60), "no device config"
+    assert wait_until(lambda: (board.state.device_config("cam1") or {}).get("frame") == [640, 360], 60), (
+        "no device config"
+    )
     assert wait_until(lambda: board.state.snapshot("cam1") is not None, 30), "no snapshot"
     driver.get(board.url + "editor/cam1")
-    assert wait_until(lambda: driver.execute_script(
-        "return window.editor.items.length === 2 && document.getElementById('snap').naturalWidth > 0"), 20)
+    assert wait_until(
+        lambda: driver.execute_script(
+            "return window.editor.items.length === 2 && document.getElementById('snap').naturalWidth > 0"
+        ),
+        20,
+    )
 
 
 def _save(driver) -> dict:
     driver.execute_script("window.editor.lastAnswer = null")
     driver.find_element("id", "save").click()
-    assert wait_until(lambda: driver.execute_script("return window.editor.lastAnswer") is not None, 20), "no answer shown"
+    assert wait_until(lambda: driver.execute_script("return window.editor.lastAnswer") is not None, 20), (
+        "no answer shown"
+    )
     return driver.execute_script("return window.editor.lastAnswer")
 
 
@@ -105,8 +124,9 @@ def _drag(driver, source_from: tuple[float, float], source_to: tuple[float, floa
     start = (source_from[0] * k - rect[0] / 2, source_from[1] * k - rect[1] / 2)  # offsets from the centre
     delta = ((source_to[0] - source_from[0]) * k, (source_to[1] - source_from[1]) * k)
     half = (round(delta[0] / 2), round(delta[1] / 2))
-    ActionChains(driver).move_to_element_with_offset(canvas, round(start[0]), round(start[1])).click_and_hold() \
-        .move_by_offset(*half).move_by_offset(*half).release().perform()
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, round(start[0]), round(start[1])
+    ).click_and_hold().move_by_offset(*half).move_by_offset(*half).release().perform()
 
 
 def _counters(board) -> dict:
@@ -147,11 +167,21 @@ def test_editor_round_trip_against_a_running_runner(rig) -> None:
     from edgetally.config import load_config
 
     saved = load_config(config)
-    assert saved.classes == ["car"] and [(round(x), round(y)) for x, y in saved.lines[0].points] == [(200, 0), (round(a[1][0]), round(a[1][1]))]
+    assert saved.classes == ["car"] and [(round(x), round(y)) for x, y in saved.lines[0].points] == [
+        (200, 0),
+        (round(a[1][0]), round(a[1][1])),
+    ]
     assert config.with_name("run.yaml.prev").read_bytes() == original
     assert wait_until(lambda: (board.state.device_config("cam1") or {}).get("classes") == ["car"], 10)
-    ROUND_TRIP.write_text(json.dumps({"device_answer_ms": answer["elapsed_ms"], "dashboard_round_trip_ms": answer["round_trip_ms"],
-                                      "browser_ms": round(browser_ms, 1)}))
+    ROUND_TRIP.write_text(
+        json.dumps(
+            {
+                "device_answer_ms": answer["elapsed_ms"],
+                "dashboard_round_trip_ms": answer["round_trip_ms"],
+                "browser_ms": round(browser_ms, 1),
+            }
+        )
+    )
     time.sleep(1.0)
     driver.save_screenshot(str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 20_000
@@ -162,16 +192,24 @@ def test_editor_round_trip_against_a_running_runner(rig) -> None:
     coords.send_keys("200,0,200,900\n")  # typed coordinates are not clamped: the device must refuse them
     saved_bytes = config.read_bytes()
     answer = _save(driver)
-    assert not answer["ok"] and "lines.0.points.1: point (200, 900) of 'A' is outside the 640x360 frame" in answer["error"]
+    assert (
+        not answer["ok"] and "lines.0.points.1: point (200, 900) of 'A' is outside the 640x360 frame" in answer["error"]
+    )
     assert "outside the 640x360 frame" in _status(driver) and config.read_bytes() == saved_bytes
     assert proc.poll() is None, "the runner must keep running"
     running = board.state.device_config("cam1") or {}
     assert running.get("classes") == ["car"] and running["lines"][0]["points"][1] != [200, 900]  # the old config runs
 
     driver.get(board.url + "device/cam1")
-    assert wait_until(lambda: driver.execute_script("return document.querySelectorAll('[data-bar][data-counter=A]').length") >= 2, 40)
-    assert wait_until(lambda: driver.execute_script(
-        "return [...document.querySelectorAll('table[data-junction=road] td')].some(td => Number(td.textContent) > 0)"), 40)
+    assert wait_until(
+        lambda: driver.execute_script("return document.querySelectorAll('[data-bar][data-counter=A]').length") >= 2, 40
+    )
+    assert wait_until(
+        lambda: driver.execute_script(
+            "return [...document.querySelectorAll('table[data-junction=road] td')].some(td => Number(td.textContent) > 0)"
+        ),
+        40,
+    )
     driver.save_screenshot(str(HISTORY_SHOT))
 
     proc.send_signal(signal.SIGINT)

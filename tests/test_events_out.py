@@ -35,16 +35,34 @@ def test_sink_appends_with_markers_and_survives_a_killed_run(tmp_path: Path) -> 
     text = path.read_text().splitlines()
     assert text[4] == '{"counter": "L", "kind": "li'  # the partial line stays alone on its line
     lines = [json.loads(line) for i, line in enumerate(text) if i != 4]
-    assert [next(iter(o)) if is_marker(o) else o["track_id"] for o in lines] == \
-        ["run_start", 1, "run_end", "run_start", "run_start", 2, "run_end"]
+    assert [next(iter(o)) if is_marker(o) else o["track_id"] for o in lines] == [
+        "run_start",
+        1,
+        "run_end",
+        "run_start",
+        "run_start",
+        2,
+        "run_end",
+    ]
     assert lines[0]["device_id"] == "cam1" and lines[0]["counters"] == ["L"] and lines[-1]["state"] == "error"
     assert [e["track_id"] for e in read_events(path)] == [1, 2]
 
 
 def test_two_runs_keep_both_histories(demo_fp32_artifact: Path, demo_video: Path, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
-    args = ["run", "--model", str(demo_fp32_artifact), "--source", str(demo_video), "--line", "L=320,0,320,360",
-            "--events-out", str(events), "--summary-json", str(tmp_path / "s.json")]
+    args = [
+        "run",
+        "--model",
+        str(demo_fp32_artifact),
+        "--source",
+        str(demo_video),
+        "--line",
+        "L=320,0,320,360",
+        "--events-out",
+        str(events),
+        "--summary-json",
+        str(tmp_path / "s.json"),
+    ]
     assert main(args) == 0
     first = read_events(events)
     assert first, "the demo scene should produce crossings"

@@ -86,7 +86,9 @@ def test_too_few_images_for_the_folds_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="fold 1/3: only 10 evaluation images .* at least 16"):
         plan_folds(SplitRequest(folder, calib_count=16, folds=3), SPEC)
     with pytest.raises(UsageError, match="--holdout is the calibration source: use --folds 2"):
-        plan_folds(SplitRequest(_video(tmp_path / "v.avi", 40), calib_count=8, folds=1, holdout=tmp_path / "v.avi"), SPEC)
+        plan_folds(
+            SplitRequest(_video(tmp_path / "v.avi", 40), calib_count=8, folds=1, holdout=tmp_path / "v.avi"), SPEC
+        )
 
 
 def _fold(name: str, drop: float, passed: bool) -> FoldResult:

@@ -9,8 +9,20 @@ import sys
 
 import pytest
 
-FORBIDDEN = ("torch", "tensorflow", "nncf", "onnx", "openvino", "tflite_runtime", "ai_edge_litert",
-             "onnxconverter_common", "litert_torch", "onnx2torch", "edgetally.converters", "edgetally.train")
+FORBIDDEN = (
+    "torch",
+    "tensorflow",
+    "nncf",
+    "onnx",
+    "openvino",
+    "tflite_runtime",
+    "ai_edge_litert",
+    "onnxconverter_common",
+    "litert_torch",
+    "onnx2torch",
+    "edgetally.converters",
+    "edgetally.train",
+)
 
 PROBE = """
 import json, sys
@@ -55,19 +67,25 @@ def test_forbidden_names_are_really_importable_or_absent(name: str) -> None:
 
 
 def test_edge_label_and_train_help_load_no_training_stack() -> None:
-    extra = ("from click.testing import CliRunner\n"
-             "for c in ('label', 'train'):\n"
-             "    r = CliRunner().invoke(edgetally.cli.cli, [c, '--help'])\n"
-             "    assert r.exit_code == 0, r.output")
+    extra = (
+        "from click.testing import CliRunner\n"
+        "for c in ('label', 'train'):\n"
+        "    r = CliRunner().invoke(edgetally.cli.cli, [c, '--help'])\n"
+        "    assert r.exit_code == 0, r.output"
+    )
     loaded = _loaded_roots(extra)
-    assert not loaded.intersection(FORBIDDEN), f"'edge label/train --help' imported {sorted(loaded.intersection(FORBIDDEN))}"
+    assert not loaded.intersection(FORBIDDEN), (
+        f"'edge label/train --help' imported {sorted(loaded.intersection(FORBIDDEN))}"
+    )
 
 
 def test_the_collector_loads_no_converter_stack() -> None:
     """`edge collect` runs on a server: a PostgreSQL driver is fine, torch and friends are not."""
-    extra = ("import edgetally.cli.collect, edgetally.collect.collector, edgetally.collect.postgres_store\n"
-             "import edgetally.collect.sqlite_store, edgetally.collect.metrics\n"
-             "from edgetally.collect.store import open_store; open_store('postgresql://x@127.0.0.1:1/db')")
+    extra = (
+        "import edgetally.cli.collect, edgetally.collect.collector, edgetally.collect.postgres_store\n"
+        "import edgetally.collect.sqlite_store, edgetally.collect.metrics\n"
+        "from edgetally.collect.store import open_store; open_store('postgresql://x@127.0.0.1:1/db')"
+    )
     loaded = _loaded_roots(extra)
     assert "edgetally" in loaded
     assert not loaded.intersection(FORBIDDEN), f"the collector imported {sorted(loaded.intersection(FORBIDDEN))}"

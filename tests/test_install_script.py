@@ -20,9 +20,13 @@ pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreu
 
 def reseal(bundle: Path, skip: str | None = None) -> None:
     files = sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
-    (bundle / "SHA256SUMS").write_text("".join(
-        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(bundle)}\n"
-        for p in files if str(p.relative_to(bundle)) != skip))
+    (bundle / "SHA256SUMS").write_text(
+        "".join(
+            f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(bundle)}\n"
+            for p in files
+            if str(p.relative_to(bundle)) != skip
+        )
+    )
 
 
 @pytest.fixture
@@ -45,7 +49,9 @@ def bundle(tmp_path: Path) -> Path:
 def install(bundle: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     # PYTHON points nowhere: a bundle that passes verification stops right after, at "not found".
     env = {**os.environ, "DESTDIR": str(tmp_path / "root"), "PYTHON": "/nonexistent/python3", "SYSTEMCTL": "true"}
-    return subprocess.run(["bash", str(bundle / "install.sh")], env=env, check=False, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(bundle / "install.sh")], env=env, check=False, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_a_good_bundle_passes_verification(bundle: Path, tmp_path: Path) -> None:
@@ -53,15 +59,19 @@ def test_a_good_bundle_passes_verification(bundle: Path, tmp_path: Path) -> None
     assert result.returncode == 1 and "/nonexistent/python3 not found" in result.stderr
 
 
-@pytest.mark.parametrize("case, edit, sealed, error", [
-    ("command appended, checksums stale", "\ntouch {marker}\n", False, "bundle checksums do not match"),
-    ("command appended, checksums updated", "\ntouch {marker}\n", True, "bundle.env:9: expected KEY='value'"),
-    ("command in a value", "VERSION='$(touch {marker})'\n", True, "bad value for VERSION"),
-    ("unknown key", "PATH='/tmp'\n", True, "unknown key PATH"),
-    ("bundle.env not in SHA256SUMS", "\ntouch {marker}\n", "skip", "SHA256SUMS does not list bundle.env"),
-])
-def test_bundle_env_is_never_executed(bundle: Path, tmp_path: Path, case: str, edit: str, sealed: bool | str,
-                                      error: str) -> None:
+@pytest.mark.parametrize(
+    "case, edit, sealed, error",
+    [
+        ("command appended, checksums stale", "\ntouch {marker}\n", False, "bundle checksums do not match"),
+        ("command appended, checksums updated", "\ntouch {marker}\n", True, "bundle.env:9: expected KEY='value'"),
+        ("command in a value", "VERSION='$(touch {marker})'\n", True, "bad value for VERSION"),
+        ("unknown key", "PATH='/tmp'\n", True, "unknown key PATH"),
+        ("bundle.env not in SHA256SUMS", "\ntouch {marker}\n", "skip", "SHA256SUMS does not list bundle.env"),
+    ],
+)
+def test_bundle_env_is_never_executed(
+    bundle: Path, tmp_path: Path, case: str, edit: str, sealed: bool | str, error: str
+) -> None:
     marker = tmp_path / "pwned"
     with open(bundle / "bundle.env", "a") as fh:
         fh.write(edit.format(marker=marker))

@@ -59,16 +59,30 @@ def eval_set(calibration, coco: Path):
 def ort_int8(fp32, calibration, eval_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("ort") / "int8"
     config = GateConfig(max_map_drop=3.0, threads=2)
-    return build_int8(fp32, out, "onnxruntime", [Fold(calibration, eval_set)], config,
-                      BuildOptions(strategies=(NAIVE, MIXED_STEM), latency_runs=10), log=lambda _m: None)
+    return build_int8(
+        fp32,
+        out,
+        "onnxruntime",
+        [Fold(calibration, eval_set)],
+        config,
+        BuildOptions(strategies=(NAIVE, MIXED_STEM), latency_runs=10),
+        log=lambda _m: None,
+    )
 
 
 @pytest.fixture(scope="session")
 def ov_int8(fp32, calibration, eval_set, tmp_path_factory):
     pytest.importorskip("nncf")
     out = tmp_path_factory.mktemp("ov") / "int8"
-    return build_int8(fp32, out, "openvino", [Fold(calibration, eval_set)], GateConfig(threads=2),
-                      BuildOptions(latency_runs=10), log=lambda _m: None)
+    return build_int8(
+        fp32,
+        out,
+        "openvino",
+        [Fold(calibration, eval_set)],
+        GateConfig(threads=2),
+        BuildOptions(latency_runs=10),
+        log=lambda _m: None,
+    )
 
 
 def test_evaluation_never_uses_calibration_images(calibration, eval_set) -> None:
@@ -86,7 +100,9 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     assert report["passed"] and report["strategy"]["name"] == "tail-float+float-stem"
     assert report["accuracy"]["map50_95_drop_points"] <= 3.0
     cost = report["float_layers_cost"]  # the float stem timed against the all-INT8 first rung
-    assert cost["compared_with"] == "naive" and cost["ratio_1_thread"] > 0 and "latency at 1 thread" in cost["statement"]
+    assert (
+        cost["compared_with"] == "naive" and cost["ratio_1_thread"] > 0 and "latency at 1 thread" in cost["statement"]
+    )
     m = artifact.manifest
     assert (m.format, m.runtime, m.precision, m.model_file) == ("onnx", "onnxruntime", "int8", "model.int8.onnx")
     assert report["sizes"]["ratio"] <= 0.5
@@ -96,9 +112,20 @@ def test_bench_compares_the_artifact_with_the_fp32_it_replaces(ort_int8, shared_
     from edgetally.cli.bench import bench
 
     artifact, _ = ort_int8
-    result = CliRunner().invoke(bench, ["--model", str(artifact.directory), "--source",
-                                        str(shared_data / "videos" / "traffic_road.mp4"), "--max-frames", "8",
-                                        "--threads", "1", "--json"])
+    result = CliRunner().invoke(
+        bench,
+        [
+            "--model",
+            str(artifact.directory),
+            "--source",
+            str(shared_data / "videos" / "traffic_road.mp4"),
+            "--max-frames",
+            "8",
+            "--threads",
+            "1",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     compared = json.loads(result.output.strip().splitlines()[-1])["vs_fp32"]
     assert compared["baseline"] == "FP32 reference on onnxruntime" and compared["ratio"] > 0
@@ -148,7 +175,9 @@ def test_report_has_everything(ov_int8) -> None:
     assert {r["threads"] for r in latency["fp32"]} == {1, 2}
     # OpenVINO INT8 is timed beside ORT FP32 and OpenVINO's own FP32 (f32 hint), interleaved
     for rows in (latency["candidate"], latency["runtime_fp32"]):
-        assert [r["threads"] for r in rows] == [1, 2] and all(r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"] for r in rows)
+        assert [r["threads"] for r in rows] == [1, 2] and all(
+            r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"] for r in rows
+        )
     assert latency["ratio_1_thread"] > 0 and latency["ratio_1_thread_vs_runtime_fp32"] > 0
     assert "person" in report["accuracy"]["per_class_drop_points"]
     assert {"onnxruntime", "openvino", "nncf"} <= set(report["tools"])
@@ -158,7 +187,9 @@ def test_report_has_everything(ov_int8) -> None:
 def test_verify_accepts_the_good_artifact_with_and_without_labels(ov_int8, coco: Path) -> None:
     artifact, _ = ov_int8
     for labels in (["--eval-labels", str(coco / "labels")], []):
-        result = CliRunner().invoke(verify_command, [str(artifact.directory), "--eval-images", str(coco / "images"), "--limit", "24", *labels])
+        result = CliRunner().invoke(
+            verify_command, [str(artifact.directory), "--eval-images", str(coco / "images"), "--limit", "24", *labels]
+        )
         assert result.exit_code == 0, result.output
         assert "PASS" in result.output
 
@@ -168,8 +199,17 @@ def test_known_bad_tflite_is_rejected_with_a_reason(fp32, shared_data: Path, coc
     from edgetally.converters.targets.tflite_wrap import wrap_tflite
 
     bad = wrap_tflite(shared_data / "models" / "yolox_nano_full_int8_known_bad.tflite", fp32, tmp_path / "bad")
-    args = [str(bad.directory), "--eval-images", str(coco / "images"), "--eval-labels", str(coco / "labels"),
-            "--reference", str(fp32.directory), "--limit", "24"]
+    args = [
+        str(bad.directory),
+        "--eval-images",
+        str(coco / "images"),
+        "--eval-labels",
+        str(coco / "labels"),
+        "--reference",
+        str(fp32.directory),
+        "--limit",
+        "24",
+    ]
     result = CliRunner().invoke(verify_command, args)
     assert isinstance(result.exception, ConversionError) and result.exception.exit_code == 1
     message = str(result.exception)
@@ -193,7 +233,9 @@ def test_parity_fp32_builds_detect_the_same(fp32, shared_data: Path, tmp_path: P
         pytest.importorskip("ai_edge_litert")
         from edgetally.converters.targets.tflite_wrap import wrap_tflite
 
-        other = wrap_tflite(shared_data / "models" / "yolox_nano_float16_reference.tflite", fp32, tmp_path / "tfl", "fp16")
+        other = wrap_tflite(
+            shared_data / "models" / "yolox_nano_float16_reference.tflite", fp32, tmp_path / "tfl", "fp16"
+        )
     frame = [EvalImage(Path("dog.jpg"), cv2.imread(str(shared_data / "models" / "dog.jpg")), None)]
     ref = detect_all(fp32, frame, score_threshold=0.5)[0]
     got = detect_all(other, frame, score_threshold=0.5)[0]
@@ -204,8 +246,17 @@ def test_parity_fp32_builds_detect_the_same(fp32, shared_data: Path, tmp_path: P
 
 
 def test_cli_int8_needs_calibration(shared_data: Path, tmp_path: Path) -> None:
-    args = [str(shared_data / "models" / "yolox_nano.onnx"), "--precision", "int8", "--decoder", "yolox",
-            "--input-size", "416", "--out", str(tmp_path / "o")]
+    args = [
+        str(shared_data / "models" / "yolox_nano.onnx"),
+        "--precision",
+        "int8",
+        "--decoder",
+        "yolox",
+        "--input-size",
+        "416",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     result = CliRunner().invoke(convert, args)
     assert isinstance(result.exception, UsageError) and "--calib is required" in str(result.exception)
 
@@ -222,17 +273,28 @@ def test_integer_io_profiles_need_tflite(tmp_path: Path) -> None:
         resolve_target(get_profile(str(tmp_path / "odd.yaml")))
 
 
-def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_set, shared_data: Path,
-                                                       tmp_path: Path) -> None:
+def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(
+    fp32, calibration, eval_set, shared_data: Path, tmp_path: Path
+) -> None:
     pytest.importorskip("onnxconverter_common")
     import onnx
 
-    artifact, report = build_int8(fp32, tmp_path / "trt", "tensorrt", [Fold(calibration, eval_set)],
-                                  GateConfig(max_map_drop=10.0),
-                                  BuildOptions(strategies=(MIXED_STEM,), profile="jetson-orin-nano-jp6", latency_runs=3),
-                                  log=lambda _m: None)
+    artifact, report = build_int8(
+        fp32,
+        tmp_path / "trt",
+        "tensorrt",
+        [Fold(calibration, eval_set)],
+        GateConfig(max_map_drop=10.0),
+        BuildOptions(strategies=(MIXED_STEM,), profile="jetson-orin-nano-jp6", latency_runs=3),
+        log=lambda _m: None,
+    )
     m = artifact.manifest
-    assert (m.format, m.runtime, m.precision, m.profile) == ("onnx-tensorrt", "tensorrt", "int8", "jetson-orin-nano-jp6")
+    assert (m.format, m.runtime, m.precision, m.profile) == (
+        "onnx-tensorrt",
+        "tensorrt",
+        "int8",
+        "jetson-orin-nano-jp6",
+    )
     script = (artifact.directory / "build_engine.sh").read_text()
     assert "trtexec --onnx=model.int8.onnx --int8 --fp16" in script and "--onnx=model.fp16.onnx --fp16" in script
     assert any("trtexec" in n for n in m.notes)
@@ -245,8 +307,11 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
     # TensorRT explicit quantisation: activations symmetric S8 (zero point 0)
     model = onnx.load(str(artifact.model_path))
     inits = {i.name: i for i in model.graph.initializer}
-    zero_points = [onnx.numpy_helper.to_array(inits[n.input[2]]) for n in model.graph.node
-                   if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits]
+    zero_points = [
+        onnx.numpy_helper.to_array(inits[n.input[2]])
+        for n in model.graph.node
+        if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits
+    ]
     assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
     assert report["passed"] and report["tensorrt"]["build_script"] == "build_engine.sh"
     # The runner's tensorrt runtime takes this artifact as it is: engine built from model.int8.onnx (INT8+FP16
@@ -271,9 +336,15 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(fp32, calibration, eval_
 def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eval_set, tmp_path: Path) -> None:
     """An impossible budget (the model must *gain* 100 points): nothing passes, --fallback ships FP32."""
     config = GateConfig(max_map_drop=-100.0)
-    artifact, report = build_int8(fp32, tmp_path / "fb", "onnxruntime", [Fold(calibration.subset(8), eval_set)], config,
-                                  BuildOptions(strategies=(TAIL_FLOAT,), fallback=True, latency_runs=3),
-                                  log=lambda _m: None)
+    artifact, report = build_int8(
+        fp32,
+        tmp_path / "fb",
+        "onnxruntime",
+        [Fold(calibration.subset(8), eval_set)],
+        config,
+        BuildOptions(strategies=(TAIL_FLOAT,), fallback=True, latency_runs=3),
+        log=lambda _m: None,
+    )
     m = artifact.manifest
     assert (m.precision, m.model_file, m.runtime) == ("fp32", "model.fp32.onnx", "onnxruntime")
     assert any("FP32 fallback" in n for n in m.notes)
@@ -299,9 +370,24 @@ def small_eval(coco: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _fp16_cli(shared_data: Path, small_eval: Path, out: Path, *extra: str):
-    args = [str(shared_data / "models" / "yolox_nano.onnx"), "--precision", "fp16", "--decoder", "yolox",
-            "--input-size", "416", "--out", str(out), "--eval-images", str(small_eval / "images"),
-            "--eval-labels", str(small_eval / "labels"), "--latency-runs", "3", *extra]
+    args = [
+        str(shared_data / "models" / "yolox_nano.onnx"),
+        "--precision",
+        "fp16",
+        "--decoder",
+        "yolox",
+        "--input-size",
+        "416",
+        "--out",
+        str(out),
+        "--eval-images",
+        str(small_eval / "images"),
+        "--eval-labels",
+        str(small_eval / "labels"),
+        "--latency-runs",
+        "3",
+        *extra,
+    ]
     return CliRunner().invoke(convert, args)
 
 
@@ -322,8 +408,9 @@ def test_cli_fp16_onnx_passes_the_gate(shared_data: Path, small_eval: Path, tmp_
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # runner feeds float32
 
 
-def test_cli_fp16_fails_loudly_with_report_and_falls_back_when_asked(shared_data: Path, small_eval: Path,
-                                                                    tmp_path: Path) -> None:
+def test_cli_fp16_fails_loudly_with_report_and_falls_back_when_asked(
+    shared_data: Path, small_eval: Path, tmp_path: Path
+) -> None:
     pytest.importorskip("onnxconverter_common")
     result = _fp16_cli(shared_data, small_eval, tmp_path / "strict", "--max-map-drop", "-100")
     assert isinstance(result.exception, ConversionError) and result.exception.exit_code == 1
@@ -337,8 +424,15 @@ def test_cli_fp16_fails_loudly_with_report_and_falls_back_when_asked(shared_data
 
 def test_openvino_fp16_ir(fp32, eval_set, tmp_path: Path) -> None:
     pytest.importorskip("openvino")
-    artifact, report = build_int8(fp32, tmp_path / "ovfp16", "openvino", [Fold(None, eval_set)], GateConfig(),
-                                  BuildOptions(latency_runs=3, precision="fp16"), log=lambda _m: None)
+    artifact, report = build_int8(
+        fp32,
+        tmp_path / "ovfp16",
+        "openvino",
+        [Fold(None, eval_set)],
+        GateConfig(),
+        BuildOptions(latency_runs=3, precision="fp16"),
+        log=lambda _m: None,
+    )
     m = artifact.manifest
     assert (m.precision, m.model_file, m.runtime) == ("fp16", "model.fp16.xml", "openvino")
     # passes the real budget (on this CPU OpenVINO computes it in bf16: +-1.5 points of noise on 32 images)
@@ -346,10 +440,13 @@ def test_openvino_fp16_ir(fp32, eval_set, tmp_path: Path) -> None:
     assert report["sizes"]["ratio"] <= 0.65 and "runtime_fp32" in report["latency"]  # xml + a few f32 constants
 
 
-@pytest.mark.parametrize(("profile", "message"), [("jetson-orin-nano-jp6", "already carries model.fp16.onnx"),
-                                                  ("coral-edgetpu", "FP16 TFLite is not implemented")])
-def test_cli_fp16_refuses_what_it_does_not_build(shared_data: Path, small_eval: Path, tmp_path: Path, profile: str,
-                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [("jetson-orin-nano-jp6", "already carries model.fp16.onnx"), ("coral-edgetpu", "FP16 TFLite is not implemented")],
+)
+def test_cli_fp16_refuses_what_it_does_not_build(
+    shared_data: Path, small_eval: Path, tmp_path: Path, profile: str, message: str
+) -> None:
     result = _fp16_cli(shared_data, small_eval, tmp_path / "o", "--profile", profile)
     assert isinstance(result.exception, (UsageError, ConversionError)) and message in str(result.exception)
 
@@ -372,9 +469,15 @@ def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path
     from edgetally.converters.accuracy.folds import SplitRequest, plan_folds
 
     folds, info = plan_folds(SplitRequest(coco40 / "images", 12, 2, eval_labels=coco40 / "labels"), fp32.manifest.input)
-    artifact, report = build_int8(fp32, tmp_path / "kf", "onnxruntime", folds, GateConfig(max_map_drop=3.0),
-                                  BuildOptions(strategies=(MIXED_STEM,), latency_runs=0, eval_info=info),
-                                  log=lambda _m: None)
+    artifact, report = build_int8(
+        fp32,
+        tmp_path / "kf",
+        "onnxruntime",
+        folds,
+        GateConfig(max_map_drop=3.0),
+        BuildOptions(strategies=(MIXED_STEM,), latency_runs=0, eval_info=info),
+        log=lambda _m: None,
+    )
     attempt = report["attempts"][0]
     assert [f["name"] for f in attempt["folds"]] == ["fold 1/2", "fold 2/2"] and report["gate"]["folds"] == 2
     drops = report["accuracy"]["folds"]["map50_95_drop_points"]

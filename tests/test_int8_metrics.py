@@ -14,9 +14,12 @@ from edgetally.converters.accuracy.metrics import ImageBoxes, agreement_f1, box_
 
 def boxes(rows, scores=None, crowd=None) -> ImageBoxes:
     arr = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
-    return ImageBoxes(arr[:, 1:], arr[:, 0].astype(np.int64),
-                      None if scores is None else np.asarray(scores, dtype=np.float64),
-                      None if crowd is None else np.asarray(crowd, dtype=bool))
+    return ImageBoxes(
+        arr[:, 1:],
+        arr[:, 0].astype(np.int64),
+        None if scores is None else np.asarray(scores, dtype=np.float64),
+        None if crowd is None else np.asarray(crowd, dtype=bool),
+    )
 
 
 GT = [boxes([[0, 0, 0, 10, 10], [1, 20, 20, 40, 40]]), boxes([[0, 50, 50, 90, 90]])]
@@ -33,8 +36,14 @@ GT = [boxes([[0, 0, 0, 10, 10], [1, 20, 20, 40, 40]]), boxes([[0, 50, 50, 90, 90
         ([boxes([[1, 20, 20, 40, 40]], [0.9]), boxes([], [])], 0.5, 0.5),
         # a wrong-class box scores above the right ones: a FP of class 1 only hurts class 1 (ranked first)
         # class 0 AP 1; class 1: FP then TP -> precision 0.5 at recall 1 -> AP 0.5
-        ([boxes([[1, 60, 0, 70, 10], [0, 0, 0, 10, 10], [1, 20, 20, 40, 40]], [0.99, 0.9, 0.8]),
-          boxes([[0, 50, 50, 90, 90]], [0.7])], 0.75, 0.75),
+        (
+            [
+                boxes([[1, 60, 0, 70, 10], [0, 0, 0, 10, 10], [1, 20, 20, 40, 40]], [0.99, 0.9, 0.8]),
+                boxes([[0, 50, 50, 90, 90]], [0.7]),
+            ],
+            0.75,
+            0.75,
+        ),
     ],
 )
 def test_map_tables(dets, expected_5095: float, expected_50: float) -> None:
@@ -102,11 +111,25 @@ def _random_scene(rng: np.random.Generator, n_images: int = 12):
         d_score = rng.random(len(d_xyxy))
         dets.append(ImageBoxes(d_xyxy, d_cls, d_score))
         for b, c in zip(gt_xyxy, cls):
-            coco_gt.append({"id": len(coco_gt) + 1, "image_id": image_id, "category_id": int(c) + 1, "iscrowd": 0,
-                            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "area": float((b[2] - b[0]) * (b[3] - b[1]))})
+            coco_gt.append(
+                {
+                    "id": len(coco_gt) + 1,
+                    "image_id": image_id,
+                    "category_id": int(c) + 1,
+                    "iscrowd": 0,
+                    "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                    "area": float((b[2] - b[0]) * (b[3] - b[1])),
+                }
+            )
         for b, c, s in zip(d_xyxy, d_cls, d_score):
-            coco_dt.append({"image_id": image_id, "category_id": int(c) + 1, "score": float(s),
-                            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
+            coco_dt.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(c) + 1,
+                    "score": float(s),
+                    "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                }
+            )
     return gts, dets, coco_gt, coco_dt
 
 
@@ -120,8 +143,11 @@ def test_matches_pycocotools_on_random_scenes(seed: int) -> None:
     present = sorted({a["category_id"] for a in coco_gt})
     with contextlib.redirect_stdout(io.StringIO()):
         ground = COCO()
-        ground.dataset = {"images": [{"id": i, "width": 400, "height": 400} for i in range(len(gts))],
-                          "annotations": coco_gt, "categories": [{"id": c} for c in (1, 2, 3)]}
+        ground.dataset = {
+            "images": [{"id": i, "width": 400, "height": 400} for i in range(len(gts))],
+            "annotations": coco_gt,
+            "categories": [{"id": c} for c in (1, 2, 3)],
+        }
         ground.createIndex()
         evaluator = COCOeval(ground, ground.loadRes(coco_dt), "bbox")
         evaluator.params.catIds = present

@@ -41,8 +41,11 @@ def test_coral_is_full_integer() -> None:
     ("body", "message"),
     [
         ("name: bad\nboard: x\nruntime: tpu\n", "bad.yaml:3: runtime:"),
-        ("name: other\nboard: x\nruntime: onnxruntime\nformat: onnx\nprecision: int8\ninput_size: 416\nthreads: 2\n"
-         "camera: {source: v4l2, width: 640, height: 480, fps: 30}\n", "must match the file name"),
+        (
+            "name: other\nboard: x\nruntime: onnxruntime\nformat: onnx\nprecision: int8\ninput_size: 416\nthreads: 2\n"
+            "camera: {source: v4l2, width: 640, height: 480, fps: 30}\n",
+            "must match the file name",
+        ),
         ("name: bad\n  - : [\n", "bad.yaml:2: YAML syntax error"),
     ],
 )

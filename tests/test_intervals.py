@@ -20,36 +20,69 @@ CAR_IN = KeyInfo("L", "line", "car", "in")
 CAR_OUT = KeyInfo("L", "line", "car", "out")
 
 
-@pytest.mark.parametrize("value, seconds", [
-    ("15m", 900), ("1m", 60), ("5m", 300), ("60m", 3600), ("1h", 3600), ("30s", 30), ("15", 900), (5, 300),
-    (" 10 min ", 600), ("20m", 1200),
-])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        ("15m", 900),
+        ("1m", 60),
+        ("5m", 300),
+        ("60m", 3600),
+        ("1h", 3600),
+        ("30s", 30),
+        ("15", 900),
+        (5, 300),
+        (" 10 min ", 600),
+        ("20m", 1200),
+    ],
+)
 def test_bin_lengths_that_divide_an_hour(value: str | int, seconds: int) -> None:
     assert parse_bin(value) == seconds
 
 
-@pytest.mark.parametrize("value, message", [
-    ("7m", "does not divide an hour"), ("45m", "does not divide an hour"), ("2h", "does not divide an hour"),
-    ("0m", "at least 10 s"), ("5s", "at least 10 s"), ("quarter", "expected e.g. 15m"), (True, "expected e.g. 15m"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("7m", "does not divide an hour"),
+        ("45m", "does not divide an hour"),
+        ("2h", "does not divide an hour"),
+        ("0m", "at least 10 s"),
+        ("5s", "at least 10 s"),
+        ("quarter", "expected e.g. 15m"),
+        (True, "expected e.g. 15m"),
+    ],
+)
 def test_bin_lengths_refused(value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_bin(value)  # type: ignore[arg-type]
 
 
-BASE = "model: m\nsource: s.mp4\nlines:\n  - {name: north, points: '0,0,10,10'}\n  - {name: south, points: '0,5,10,15'}\n"
+BASE = (
+    "model: m\nsource: s.mp4\nlines:\n  - {name: north, points: '0,0,10,10'}\n  - {name: south, points: '0,5,10,15'}\n"
+)
 
 
-@pytest.mark.parametrize("extra, expected", [
-    ("intervals: {bin: 7m}\n", ":6: intervals.bin: Value error, bin length '7m' does not divide an hour"),
-    ("intervals:\n  bin: [5m, 15m]\n",
-     ":7: intervals.bin: Value error, one bin length only, got ['5m', '15m']: bins of several lengths overlap"),
-    ("movements:\n  - name: j\n    approaches: [north, west]\n",
-     ":8: movements.0.approaches.1: unknown approach 'west': not a line or zone of this config (known: north, south)"),
-    ("movements:\n  - {name: north, approaches: [north, south]}\n",
-     ":7: movements.0.name: movement name 'north' is already a line or zone name"),
-    ("movements:\n  - {name: j, approaches: [north, north]}\n", ":7: movements.0.approaches: Value error, each approach once"),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ("intervals: {bin: 7m}\n", ":6: intervals.bin: Value error, bin length '7m' does not divide an hour"),
+        (
+            "intervals:\n  bin: [5m, 15m]\n",
+            ":7: intervals.bin: Value error, one bin length only, got ['5m', '15m']: bins of several lengths overlap",
+        ),
+        (
+            "movements:\n  - name: j\n    approaches: [north, west]\n",
+            ":8: movements.0.approaches.1: unknown approach 'west': not a line or zone of this config (known: north, south)",
+        ),
+        (
+            "movements:\n  - {name: north, approaches: [north, south]}\n",
+            ":7: movements.0.name: movement name 'north' is already a line or zone name",
+        ),
+        (
+            "movements:\n  - {name: j, approaches: [north, north]}\n",
+            ":7: movements.0.approaches: Value error, each approach once",
+        ),
+    ],
+)
 def test_config_refuses_bad_intervals_and_movements(tmp_path: Path, extra: str, expected: str) -> None:
     cfg = tmp_path / "run.yaml"
     cfg.write_text(BASE + extra)
@@ -95,7 +128,14 @@ def test_counts_land_in_their_wall_clock_bins(tmp_path: Path) -> None:
     closed = rec.frame(T0 + 190)  # a frame in the fourth bin closes the first three
     assert [rows[0].start - T0 for rows in closed] == [0, 60, 120]
     flat = [r for rows in closed for r in rows]
-    assert _counts(flat) == {(0, "in"): 2, (0, "out"): 0, (60, "in"): 1, (60, "out"): 1, (120, "in"): 0, (120, "out"): 0}
+    assert _counts(flat) == {
+        (0, "in"): 2,
+        (0, "out"): 0,
+        (60, "in"): 1,
+        (60, "out"): 1,
+        (120, "in"): 0,
+        (120, "out"): 0,
+    }
     assert all(r.device == "dev" and r.bin_s == 60 for r in flat)
 
 
@@ -127,7 +167,10 @@ def test_outage_bins_close_on_time_with_nothing_observed(tmp_path: Path) -> None
     closed = rec.tick(T0 + 3 * 60 + 6)  # camera dead since 10 s: the timer closes three bins
     assert [rows[0].start - T0 for rows in closed] == [0, 60, 120]
     assert [(r.count, r.frames, r.observed_s) for rows in closed for r in rows if r.direction == "in"] == [
-        (1, 1, 0.0), (0, 0, 0.0), (0, 0, 0.0)]
+        (1, 1, 0.0),
+        (0, 0, 0.0),
+        (0, 0, 0.0),
+    ]
 
 
 def test_restart_in_the_middle_of_a_bin_continues_it(tmp_path: Path) -> None:

@@ -33,8 +33,12 @@ class Clock:
 
 
 def _context() -> RunContext:
-    return RunContext("dev1", [CounterInfo("L", "line", ("in", "out")), CounterInfo("Z", "zone", ("entered", "exited"))],
-                      ["car", "bus"], CountTotals())
+    return RunContext(
+        "dev1",
+        [CounterInfo("L", "line", ("in", "out")), CounterInfo("Z", "zone", ("entered", "exited"))],
+        ["car", "bus"],
+        CountTotals(),
+    )
 
 
 def _events(n: int) -> list[CountEvent]:
@@ -43,11 +47,16 @@ def _events(n: int) -> list[CountEvent]:
     for i in range(1, n + 1):
         out.append(CountEvent("L", "line", "car" if i % 4 else "bus", "in" if i % 2 else "out", i, i, float(i)))
         if i % 3 == 0:
-            out += [CountEvent("Z", "zone", "car", "entered", i, i, float(i)), CountEvent("Z", "zone", "car", "exited", i, i, i + 0.5)]
+            out += [
+                CountEvent("Z", "zone", "car", "entered", i, i, float(i)),
+                CountEvent("Z", "zone", "car", "exited", i, i, i + 0.5),
+            ]
     return out
 
 
-def _run(sink: IntervalSink, mqtt: MqttSink | None, clock: Clock, events: list[CountEvent], start: float, step: float) -> None:
+def _run(
+    sink: IntervalSink, mqtt: MqttSink | None, clock: Clock, events: list[CountEvent], start: float, step: float
+) -> None:
     """What the pipeline does: per frame, events to every sink (MQTT first), then the per-frame hook."""
     ctx = _context()
     for k, event in enumerate(events):
@@ -75,9 +84,18 @@ def _truth(events: list[CountEvent]) -> dict[tuple[str, str, str], int]:
 
 
 def _mqtt(port: int, tmp: Path) -> MqttSink:
-    return MqttSink(MqttSettings(url=f"mqtt://127.0.0.1:{port}", device_id="dev1", outbox=tmp / "outbox.sqlite",
-                                 outbox_sync="normal", homeassistant=False, reconnect_min_s=0.2, reconnect_max_s=1.0,
-                                 close_timeout_s=5.0))
+    return MqttSink(
+        MqttSettings(
+            url=f"mqtt://127.0.0.1:{port}",
+            device_id="dev1",
+            outbox=tmp / "outbox.sqlite",
+            outbox_sync="normal",
+            homeassistant=False,
+            reconnect_min_s=0.2,
+            reconnect_max_s=1.0,
+            close_timeout_s=5.0,
+        )
+    )
 
 
 def test_closed_bins_published_through_the_outbox_across_a_broker_outage(tmp_path: Path) -> None:
@@ -97,7 +115,9 @@ def test_closed_bins_published_through_the_outbox_across_a_broker_outage(tmp_pat
         sink.open(ctx)
         assert wait_until(lambda: mqtt.connected, 10)
         _run(sink, mqtt, clock, events[:60], T0, 2.0)  # ~2 min at one event per 2 s
-        broker.stop(kill=False)  # the broker goes away (saving sessions); counting and bin closing go on into the outbox
+        broker.stop(
+            kill=False
+        )  # the broker goes away (saving sessions); counting and bin closing go on into the outbox
         before = sub.on("edgetally/dev1/intervals")
         sub.stop()
         _run(sink, mqtt, clock, events[60:], T0 + 120.0 + 1, 2.0)
@@ -107,6 +127,7 @@ def test_closed_bins_published_through_the_outbox_across_a_broker_outage(tmp_pat
         broker = Mosquitto(tmp_path / "mq", port=port, persistence=True).start()
         sub = Subscriber(port, "edgetally/dev1/#", client_id="bins-watcher").start()
         assert wait_until(lambda: mqtt.outbox.message_depth == 0, 20), "interval rows not delivered after the outage"
+
         def received() -> list[dict]:
             return [json.loads(p) for p in before + sub.on("edgetally/dev1/intervals")]
 
@@ -158,11 +179,20 @@ def test_movements_counted_per_bin_and_published(tmp_path: Path) -> None:
     mqtt = _mqtt(broker.port, tmp_path)
     settings = IntervalSettings(bin="1m", history=tmp_path / "history-dev1.sqlite", sync="normal")
     junction = MovementSettings(name="X", approaches=["L", "M"])
-    sink = IntervalSink(settings, [junction], device_id="dev1", publisher=mqtt, forget_after_s=2.0, clock=clock, timer_s=None)
-    ctx = RunContext("dev1", [CounterInfo("L", "line", ("in", "out")), CounterInfo("M", "line", ("in", "out"))], ["car"],
-                     CountTotals())
-    crossings = [CountEvent("L", "line", "car", "in", 1, 10, 1.0), CountEvent("M", "line", "car", "out", 1, 30, 3.0),
-                 CountEvent("M", "line", "car", "in", 2, 40, 4.0)]
+    sink = IntervalSink(
+        settings, [junction], device_id="dev1", publisher=mqtt, forget_after_s=2.0, clock=clock, timer_s=None
+    )
+    ctx = RunContext(
+        "dev1",
+        [CounterInfo("L", "line", ("in", "out")), CounterInfo("M", "line", ("in", "out"))],
+        ["car"],
+        CountTotals(),
+    )
+    crossings = [
+        CountEvent("L", "line", "car", "in", 1, 10, 1.0),
+        CountEvent("M", "line", "car", "out", 1, 30, 3.0),
+        CountEvent("M", "line", "car", "in", 2, 40, 4.0),
+    ]
     try:
         mqtt.open(ctx)
         sink.open(ctx)
@@ -179,8 +209,13 @@ def test_movements_counted_per_bin_and_published(tmp_path: Path) -> None:
         assert wait_until(lambda: len(sub.on("edgetally/dev1/movements")) == 2, 10)
         moved = sorted(json.loads(p)["movement"] for p in sub.on("edgetally/dev1/movements"))
         assert moved == ["L->M", "M->?"]
+
         def od() -> dict[str, int]:
-            return {r["direction"]: r["count"] for r in map(json.loads, sub.on("edgetally/dev1/intervals")) if r["counter"] == "X"}
+            return {
+                r["direction"]: r["count"]
+                for r in map(json.loads, sub.on("edgetally/dev1/intervals"))
+                if r["counter"] == "X"
+            }
 
         assert wait_until(lambda: od() == {"L->M": 1, "M->?": 1}, 10), od()
         rows = [json.loads(p) for p in sub.on("edgetally/dev1/intervals")]

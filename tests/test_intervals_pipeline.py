@@ -55,23 +55,40 @@ def _run_demo(artifact: Path, video: Path, tmp: Path, name: str, offset: float) 
 
     class SourceClock(Tracker):
         """The tracker sees each frame's timestamp first, in the frame loop: the bins' clock follows it."""
+
         now = 0.0
 
         def update(self, detections, timestamp):  # type: ignore[no-untyped-def]
             self.now = timestamp
             return super().update(detections, timestamp)
 
-    settings = RunSettings.model_validate({
-        "model": artifact, "source": str(video), "device_id": "demo",
-        "lines": [{"name": "L", "points": "320,0,320,360"}],
-        "zones": [{"name": "Z", "polygon": "200,150,440,150,440,330,200,330"}],
-        "intervals": {"bin": "30s", "history": str(tmp / "history-demo.sqlite"), "sync": "normal"}})
+    settings = RunSettings.model_validate(
+        {
+            "model": artifact,
+            "source": str(video),
+            "device_id": "demo",
+            "lines": [{"name": "L", "points": "320,0,320,360"}],
+            "zones": [{"name": "Z", "polygon": "200,150,440,150,440,330,200,330"}],
+            "intervals": {"bin": "30s", "history": str(tmp / "history-demo.sqlite"), "sync": "normal"},
+        }
+    )
     tracker = SourceClock()
-    intervals = IntervalSink(settings.intervals, device_id="demo", forget_after_s=3.0, timer_s=None,
-                             clock=lambda: T0 + offset + 6.0 * tracker.now)
+    intervals = IntervalSink(
+        settings.intervals,
+        device_id="demo",
+        forget_after_s=3.0,
+        timer_s=None,
+        clock=lambda: T0 + offset + 6.0 * tracker.now,
+    )
     detector = Detector.from_artifact(artifact)
-    pipeline = Pipeline(open_source(str(video)), detector, tracker, build_counters(settings, detector.labels),
-                        sinks=[JsonlEventSink(tmp / f"{name}.jsonl"), intervals], device_id="demo")
+    pipeline = Pipeline(
+        open_source(str(video)),
+        detector,
+        tracker,
+        build_counters(settings, detector.labels),
+        sinks=[JsonlEventSink(tmp / f"{name}.jsonl"), intervals],
+        device_id="demo",
+    )
     return pipeline.run().to_json()
 
 
@@ -85,8 +102,12 @@ def test_demo_scene_intervals_equal_events_across_a_restart(demo_fp32_artifact: 
     events = _add(_event_sums(tmp_path / "run1.jsonl"), _event_sums(tmp_path / "run2.jsonl"))
     assert sum(events.values()) >= 20 and any(k[0] == "Z" for k in events)
     assert _history_sums(tmp_path / "history-demo.sqlite") == events
-    totals = _add(*[{(c, k, d): n for c, per in run["counts"].items() for k, dirs in per.items() for d, n in dirs.items() if n}
-                    for run in (first, second)])
+    totals = _add(
+        *[
+            {(c, k, d): n for c, per in run["counts"].items() for k, dirs in per.items() for d, n in dirs.items() if n}
+            for run in (first, second)
+        ]
+    )
     assert totals == events
     store = HistoryStore(tmp_path / "history-demo.sqlite", "demo")
     bins = {b.start - T0: b for b in store.bins()}
@@ -99,8 +120,9 @@ def test_demo_scene_intervals_equal_events_across_a_restart(demo_fp32_artifact: 
 
 @pytest.mark.slow  # ~45 s under load; the outage itself is covered fast in test_intervals_mqtt.py
 @pytest.mark.skipif(MOSQUITTO is None, reason="needs mosquitto (scripts/test.sh installs it as root)")
-def test_real_video_intervals_equal_events_across_a_broker_outage(yolox_fp32_artifact: Path, shared_data: Path,
-                                                                  tmp_path: Path) -> None:
+def test_real_video_intervals_equal_events_across_a_broker_outage(
+    yolox_fp32_artifact: Path, shared_data: Path, tmp_path: Path
+) -> None:
     broker = Mosquitto(tmp_path / "mq").start()
     port = broker.port
     sub = Subscriber(port, "edgetally/road/intervals").start()
@@ -110,11 +132,16 @@ def test_real_video_intervals_equal_events_across_a_broker_outage(yolox_fp32_art
         "classes: [car, truck, bus, motorcycle]\nlines:\n  - {name: L, points: [[320, 0], [320, 360]]}\n"
         f"intervals: {{bin: 10s, history: {tmp_path / 'history-road.sqlite'}}}\n"
         f"outputs: {{events: {tmp_path / 'events.jsonl'}}}\n"
-        f"mqtt: {{url: 'mqtt://127.0.0.1:{port}', outbox: {tmp_path / 'outbox.sqlite'}, reconnect_max_s: 2, close_timeout_s: 60}}\n")
+        f"mqtt: {{url: 'mqtt://127.0.0.1:{port}', outbox: {tmp_path / 'outbox.sqlite'}, reconnect_max_s: 2, close_timeout_s: 60}}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     # At 0.75 x real time the 20 s video runs ~27 s: at least two 10 s bins close during the run.
-    proc = subprocess.Popen([sys.executable, "-m", "edgetally", "run", "--config", str(config), "--speed", "0.75"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgetally", "run", "--config", str(config), "--speed", "0.75"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         events = tmp_path / "events.jsonl"
         assert wait_until(lambda: events.exists() and len(read_events(events)) >= 3, 300, 0.05)

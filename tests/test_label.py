@@ -28,9 +28,18 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> LabelledScene:
 
 
 def _fresh(tmp_path: Path) -> LabelStore:
-    frames = [{"index": i, "time": i / 10, "image": f"frames/frame_{i:06d}.jpg",
-               "boxes": [{"xyxy": [10, 10, 50, 40], "track": 7, "origin": "motion"},
-                         {"xyxy": [100, 100, 140, 130], "track": None, "origin": "motion"}]} for i in (0, 5, 9)]
+    frames = [
+        {
+            "index": i,
+            "time": i / 10,
+            "image": f"frames/frame_{i:06d}.jpg",
+            "boxes": [
+                {"xyxy": [10, 10, 50, 40], "track": 7, "origin": "motion"},
+                {"xyxy": [100, 100, 140, 130], "track": None, "origin": "motion"},
+            ],
+        }
+        for i in (0, 5, 9)
+    ]
     return LabelStore.create(tmp_path / "s", "clip.mp4", ["car", "truck"], frames, 320, 180)
 
 
@@ -77,17 +86,20 @@ def scene_owner(fb, box: np.ndarray) -> int | None:
     return int(fb.ids[iou.argmax()]) if len(iou) and iou.max() >= 0.3 else None
 
 
-@pytest.mark.parametrize("action, message", [
-    ({"op": "fly"}, "unknown action"),
-    ({"op": "set_track_class", "track": 7, "class": "bus"}, "unknown class 'bus'"),
-    ({"op": "set_track_class", "track": 99, "class": "car"}, "no track 99"),
-    ({"op": "add_box", "frame": 5, "xyxy": [400, 300, 500, 350], "class": "car"}, "outside the 320x180 image"),
-    ({"op": "add_box", "frame": 5, "xyxy": [1, 2, 3], "class": "car"}, "expected [x1, y1, x2, y2]"),
-    ({"op": "move_box", "frame": 4, "box": 1, "xyxy": [1, 1, 9, 9]}, "no sampled frame 4"),
-    ({"op": "delete_box", "frame": 0, "box": 99}, "has no box 99"),
-    ({"op": "done", "frame": 0}, "2 box(es) have no class yet"),
-    ({"op": "add_class", "class": "two words"}, "expected one word"),
-])
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        ({"op": "fly"}, "unknown action"),
+        ({"op": "set_track_class", "track": 7, "class": "bus"}, "unknown class 'bus'"),
+        ({"op": "set_track_class", "track": 99, "class": "car"}, "no track 99"),
+        ({"op": "add_box", "frame": 5, "xyxy": [400, 300, 500, 350], "class": "car"}, "outside the 320x180 image"),
+        ({"op": "add_box", "frame": 5, "xyxy": [1, 2, 3], "class": "car"}, "expected [x1, y1, x2, y2]"),
+        ({"op": "move_box", "frame": 4, "box": 1, "xyxy": [1, 1, 9, 9]}, "no sampled frame 4"),
+        ({"op": "delete_box", "frame": 0, "box": 99}, "has no box 99"),
+        ({"op": "done", "frame": 0}, "2 box(es) have no class yet"),
+        ({"op": "add_class", "class": "two words"}, "expected one word"),
+    ],
+)
 def test_bad_actions_are_refused_and_change_nothing(tmp_path: Path, action: dict, message: str) -> None:
     store = _fresh(tmp_path)
     before = (tmp_path / "s" / SESSION).read_text()
@@ -107,7 +119,10 @@ def test_every_action_is_on_disk_at_once(tmp_path: Path) -> None:
     reopened = LabelStore.open(tmp_path / "s")  # as after a closed page or a killed server
     assert reopened.state == store.state
     labelled = reopened.labelled()
-    assert [(xyxy, name) for xyxy, name in labelled[0][1]] == [([10, 10, 50, 40], "truck"), ([0.0, 150.0, 30.0, 180.0], "car")]
+    assert [(xyxy, name) for xyxy, name in labelled[0][1]] == [
+        ([10, 10, 50, 40], "truck"),
+        ([0.0, 150.0, 30.0, 180.0], "car"),
+    ]
     assert [b["class"] for b in reopened.state["frames"][1]["boxes"]] == [None, None]  # track class, not copies
     assert reopened.box_class(reopened.state["frames"][1]["boxes"][0]) == "truck"
     assert len((tmp_path / "s" / ACTIONS).read_text().splitlines()) == 4
@@ -159,7 +174,9 @@ def _chromium() -> tuple[str, str]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not browser or not driver:
-        pytest.skip("headless Chromium test needs Debian's chromium + chromium-driver (scripts/test.sh installs them as root)")
+        pytest.skip(
+            "headless Chromium test needs Debian's chromium + chromium-driver (scripts/test.sh installs them as root)"
+        )
     pytest.importorskip("selenium", reason="needs selenium (dev extra)")
     return browser, driver
 
@@ -182,8 +199,10 @@ def test_page_in_headless_chromium(scene: LabelledScene, tmp_path: Path) -> None
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,800"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+
     def state(expr):
         return driver.execute_script(f"return {expr}")
+
     try:
         driver.get(server.url)
         assert wait_until(lambda: state("window.labelState.image.naturalWidth") == 640, timeout=10)
@@ -195,18 +214,29 @@ def test_page_in_headless_chromium(scene: LabelledScene, tmp_path: Path) -> None
                 wait_until(lambda: state("window.labelState.selected.length") == 1, timeout=2)
             canvas = driver.find_element("id", "view")
             size = canvas.size
-            ActionChains(driver).move_to_element_with_offset(canvas, -size["width"] // 2 + 20, -size["height"] // 2 + 20) \
-                .click_and_hold().move_by_offset(40, 30).release().perform()  # draw a box (class = last key: truck)
-            assert wait_until(lambda: state("window.labelState.session.frames[window.labelState.cur].boxes"
-                                            ".some(b => b.origin === 'person')"), timeout=5)
+            ActionChains(driver).move_to_element_with_offset(
+                canvas, -size["width"] // 2 + 20, -size["height"] // 2 + 20
+            ).click_and_hold().move_by_offset(40, 30).release().perform()  # draw a box (class = last key: truck)
+            assert wait_until(
+                lambda: state(
+                    "window.labelState.session.frames[window.labelState.cur].boxes.some(b => b.origin === 'person')"
+                ),
+                timeout=5,
+            )
             keys.send_keys(Keys.ENTER).perform()
             want = frame_no + 1
-            assert wait_until(lambda w=want: len([f for f in LabelStore.open(tmp_path / "labels").state["frames"] if f["done"]])
-                              == w, timeout=5), driver.find_element("id", "status").text
+            assert wait_until(
+                lambda w=want: len([f for f in LabelStore.open(tmp_path / "labels").state["frames"] if f["done"]]) == w,
+                timeout=5,
+            ), driver.find_element("id", "status").text
         driver.save_screenshot(str(tmp_path / "page.png"))
         driver.refresh()  # the page closed and reopened: the server kept everything
-        assert wait_until(lambda: state("window.labelState.session && "
-                                        "window.labelState.session.frames.filter(f => f.done).length") == 2, timeout=10)
+        assert wait_until(
+            lambda: (
+                state("window.labelState.session && window.labelState.session.frames.filter(f => f.done).length") == 2
+            ),
+            timeout=10,
+        )
         ActionChains(driver).send_keys("e").perform()
         assert wait_until(lambda: (tmp_path / "dataset/data.yaml").is_file(), timeout=10)
         saved = LabelStore.open(tmp_path / "labels")

@@ -69,8 +69,9 @@ def test_detections_by_frame_covers_every_frame() -> None:
 
 
 def test_tracks_round_trip(tmp_path: Path) -> None:
-    tracks = Tracks(np.array([7, 3]), np.array([[10, 20, 40, 80], [0.5, 1.5, 10.5, 11.5]]),
-                    np.array([0.9, 0.5]), np.array([0, 0]))
+    tracks = Tracks(
+        np.array([7, 3]), np.array([[10, 20, 40, 80], [0.5, 1.5, 10.5, 11.5]]), np.array([0.9, 0.5]), np.array([0, 0])
+    )
     rows = tracks_to_mot(5, tracks)
     write_mot(tmp_path / "out" / "t.txt", rows)
     back = read_mot(tmp_path / "out" / "t.txt")
@@ -117,8 +118,9 @@ def _toy_sequence(tmp_path: Path) -> tuple[Path, Path]:
 def test_edge_track_writes_valid_tracks(tmp_path: Path) -> None:
     dets, seqinfo = _toy_sequence(tmp_path)
     out = tmp_path / "tracks.txt"
-    result = CliRunner().invoke(track_command, ["--mot-dets", str(dets), "--seqinfo", str(seqinfo),
-                                                "--out", str(out), "--min-score", "0.5"])
+    result = CliRunner().invoke(
+        track_command, ["--mot-dets", str(dets), "--seqinfo", str(seqinfo), "--out", str(out), "--min-score", "0.5"]
+    )
     assert result.exit_code == 0, result.output
     tracks = read_mot(out)
     assert len(tracks) > 0 and set(tracks[:, 0]) <= {1, 2, 3, 4}
@@ -133,7 +135,8 @@ def test_edge_track_writes_valid_tracks(tmp_path: Path) -> None:
 def test_edge_track_reports_bad_input(tmp_path: Path) -> None:
     dets, seqinfo = _toy_sequence(tmp_path)
     seqinfo.write_text("[Sequence]\nname=x\n")
-    result = CliRunner().invoke(track_command, ["--mot-dets", str(dets), "--seqinfo", str(seqinfo),
-                                                "--out", str(tmp_path / "t.txt")])
+    result = CliRunner().invoke(
+        track_command, ["--mot-dets", str(dets), "--seqinfo", str(seqinfo), "--out", str(tmp_path / "t.txt")]
+    )
     assert result.exit_code == 2
     assert "frameRate" in result.output

@@ -204,8 +204,12 @@ def test_auto_on_a_file_follows_the_inference_time() -> None:
     assert np.diff(got[2:]).tolist() == [3] * len(got[3:])
     assert split.stats().infer_ms == pytest.approx(110.0)
     live = RateSplit(plan_rate(detect_fps="AUTO"), live=True)
-    assert [live.decide(i / 25, detector_busy=b) for i, b in enumerate([False, True, True, False])] == [True, False,
-                                                                                                       False, True]
+    assert [live.decide(i / 25, detector_busy=b) for i, b in enumerate([False, True, True, False])] == [
+        True,
+        False,
+        False,
+        True,
+    ]
 
 
 @pytest.mark.parametrize(

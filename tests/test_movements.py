@@ -26,14 +26,31 @@ CASES = [
     ("U-turn on one arm", [("north", "in", 1, 1.0), ("north", "out", 1, 6.0)], ["north->north"]),
     ("entered, never left (parked)", [("east", "in", 1, 1.0)], ["east->?"]),
     ("left, never seen entering", [("east", "out", 1, 1.0)], ["?->east"]),
-    ("first and last approach win", [("west", "in", 1, 1.0), ("north", "out", 1, 2.0), ("north", "in", 1, 3.0),
-                                     ("south", "out", 1, 4.0)], ["west->south"]),
-    ("other counters ignored", [("gate", "in", 1, 1.0), ("west", "in", 1, 2.0), ("east", "out", 1, 3.0)], ["west->east"]),
-    ("two tracks", [("west", "in", 1, 1.0), ("north", "in", 2, 1.5), ("east", "out", 1, 3.0), ("west", "out", 2, 4.0)],
-     ["west->east", "north->west"]),
-    ("zones: entries count, exits do not", [("north", "entered", 1, 1.0, "zone"), ("north", "exited", 1, 2.0, "zone"),
-                                           ("east", "entered", 1, 3.0, "zone"), ("east", "exited", 1, 4.0, "zone")],
-     ["north->east"]),
+    (
+        "first and last approach win",
+        [("west", "in", 1, 1.0), ("north", "out", 1, 2.0), ("north", "in", 1, 3.0), ("south", "out", 1, 4.0)],
+        ["west->south"],
+    ),
+    (
+        "other counters ignored",
+        [("gate", "in", 1, 1.0), ("west", "in", 1, 2.0), ("east", "out", 1, 3.0)],
+        ["west->east"],
+    ),
+    (
+        "two tracks",
+        [("west", "in", 1, 1.0), ("north", "in", 2, 1.5), ("east", "out", 1, 3.0), ("west", "out", 2, 4.0)],
+        ["west->east", "north->west"],
+    ),
+    (
+        "zones: entries count, exits do not",
+        [
+            ("north", "entered", 1, 1.0, "zone"),
+            ("north", "exited", 1, 2.0, "zone"),
+            ("east", "entered", 1, 3.0, "zone"),
+            ("east", "exited", 1, 4.0, "zone"),
+        ],
+        ["north->east"],
+    ),
     ("zone entered only", [("south", "entered", 1, 1.0, "zone")], ["south->?"]),
 ]
 
@@ -59,7 +76,13 @@ def test_movement_waits_while_the_track_is_visible_and_stamps_the_destination() 
     assert mc.update([ev("north", "out", 7, 60.0, cls="truck")], [7], 60.0) == []
     assert mc.update([], [], 61.5) == []  # unseen for 1.5 s < forget_after_s
     (out,) = mc.update([], [], 62.5)
-    assert (out.direction, out.class_name, out.track_id, out.timestamp, out.frame_index) == ("west->north", "truck", 7, 60.0, 600)
+    assert (out.direction, out.class_name, out.track_id, out.timestamp, out.frame_index) == (
+        "west->north",
+        "truck",
+        7,
+        60.0,
+        600,
+    )
 
 
 def test_flush_decides_open_trips_as_unfinished() -> None:
@@ -109,7 +132,9 @@ def _started_on_a_line(scene: JunctionScene, vid: int, px: float = 3.0) -> bool:
     which side it came from: it arms a side only once the anchor is clear of the line)."""
     _, boxes = scene.trajectories()[vid]
     point = anchor_points(boxes[:1], "bottom_center")
-    return any(abs(float(signed_distance(point, *parse_line(ln))[0])) <= px for ln in junction_lines(scene.config).values())
+    return any(
+        abs(float(signed_distance(point, *parse_line(ln))[0])) <= px for ln in junction_lines(scene.config).values()
+    )
 
 
 def test_junction_movements_with_exact_tracks_match_the_truth(scene: JunctionScene) -> None:

@@ -24,7 +24,9 @@ RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
 
 @functools.lru_cache(maxsize=1)
 def _run_help() -> str:
-    out = subprocess.run([sys.executable, "-c", RUN, "run", "--help"], check=False, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", RUN, "run", "--help"], check=False, capture_output=True, text=True, timeout=60
+    )
     return out.stdout
 
 
@@ -43,10 +45,30 @@ def artifact(runner_ready: None, yolox_fp32_artifact: Path) -> Path:
 
 
 def _cmd(artifact: Path, video: Path, url: str, tmp: Path) -> list[str]:
-    return [sys.executable, "-c", RUN, "run", "--model", str(artifact), "--source", str(video),
-            "--line", "L=320,0,320,360", "--classes", "car,truck,bus,motorcycle",
-            "--events-out", str(tmp / "events.jsonl"), "--summary-json", str(tmp / "summary.json"),
-            "--mqtt", url, "--outbox", str(tmp / "outbox.sqlite"), "--device-id", "e2e"]
+    return [
+        sys.executable,
+        "-c",
+        RUN,
+        "run",
+        "--model",
+        str(artifact),
+        "--source",
+        str(video),
+        "--line",
+        "L=320,0,320,360",
+        "--classes",
+        "car,truck,bus,motorcycle",
+        "--events-out",
+        str(tmp / "events.jsonl"),
+        "--summary-json",
+        str(tmp / "summary.json"),
+        "--mqtt",
+        url,
+        "--outbox",
+        str(tmp / "outbox.sqlite"),
+        "--device-id",
+        "e2e",
+    ]
 
 
 def _key(e: dict) -> tuple:
@@ -56,7 +78,9 @@ def _key(e: dict) -> tuple:
 def test_run_publishes_exactly_the_events_out_file(artifact: Path, shared_data: Path, tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "broker").start()
     sub = Subscriber(broker.port, "edgetally/e2e/events").start()
-    subprocess.run(_cmd(artifact, shared_data / "videos/traffic_road.mp4", broker.url, tmp_path), check=True, timeout=600)
+    subprocess.run(
+        _cmd(artifact, shared_data / "videos/traffic_road.mp4", broker.url, tmp_path), check=True, timeout=600
+    )
     written = read_events(tmp_path / "events.jsonl")
     assert written, "the video should produce crossings"
     assert wait_until(lambda: len(sub.on("edgetally/e2e/events")) >= len(written), 10)
@@ -64,7 +88,12 @@ def test_run_publishes_exactly_the_events_out_file(artifact: Path, shared_data: 
     assert [g["seq"] for g in got] == list(range(1, len(written) + 1))
     assert [_key(g) for g in got] == [_key(w) for w in written]
     counts = json.loads((tmp_path / "summary.json").read_text())["counts"]
-    want = {f"edgetally/e2e/counter/L/{cls}/{d}": str(n).encode() for cls, dirs in counts["L"].items() for d, n in dirs.items() if n}
+    want = {
+        f"edgetally/e2e/counter/L/{cls}/{d}": str(n).encode()
+        for cls, dirs in counts["L"].items()
+        for d, n in dirs.items()
+        if n
+    }
     assert retained(broker.port, "edgetally/e2e/counter/#") == want
     sub.stop()
     broker.stop()
@@ -122,8 +151,12 @@ def test_broker_down_for_20s_mid_run_loses_nothing(artifact: Path, shared_data: 
     assert sorted(by_seq) == list(range(1, len(written) + 1))
     assert [_key(by_seq[s]) for s in sorted(by_seq)] == [_key(w) for w in written]
     counts = json.loads((tmp_path / "summary.json").read_text())["counts"]
-    want = {f"edgetally/e2e/counter/L/{cls}/{d}": str(n).encode()
-            for cls, dirs in counts["L"].items() for d, n in dirs.items() if n}
+    want = {
+        f"edgetally/e2e/counter/L/{cls}/{d}": str(n).encode()
+        for cls, dirs in counts["L"].items()
+        for d, n in dirs.items()
+        if n
+    }
     assert retained(broker.port, "edgetally/e2e/counter/#") == want
     sub.stop()
     broker.stop()
@@ -138,11 +171,18 @@ def test_stats_follow_the_configured_interval_and_end_with_the_run(
     broker = Mosquitto(tmp_path / "broker").start()
     sub = Subscriber(broker.port, "edgetally/stats-dev/stats").start()
     config = tmp_path / "run.yaml"
-    config.write_text(json.dumps({
-        "model": str(artifact), "source": str(shared_data / "videos/traffic_road.mp4"), "device_id": "stats-dev",
-        "lines": [{"name": "L", "points": [[320, 0], [320, 360]]}], "max_frames": max_frames,
-        "mqtt": {"url": broker.url, "outbox": str(tmp_path / "outbox.sqlite"), "stats_interval_s": interval_s},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "model": str(artifact),
+                "source": str(shared_data / "videos/traffic_road.mp4"),
+                "device_id": "stats-dev",
+                "lines": [{"name": "L", "points": [[320, 0], [320, 360]]}],
+                "max_frames": max_frames,
+                "mqtt": {"url": broker.url, "outbox": str(tmp_path / "outbox.sqlite"), "stats_interval_s": interval_s},
+            }
+        )
+    )
     started = time.monotonic()
     subprocess.run([sys.executable, "-c", RUN, "run", "--config", str(config)], check=True, timeout=600)
     elapsed = time.monotonic() - started

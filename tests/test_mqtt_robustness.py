@@ -21,7 +21,9 @@ from edgetally.sinks.commands import parse_command
 from edgetally.sinks.mqtt import MqttSettings, MqttSink
 from edgetally.sinks.outbox import Outbox
 
-needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)")
+needs_mosquitto = pytest.mark.skipif(
+    MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)"
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -32,7 +34,8 @@ payloads = st.one_of(
     st.binary(max_size=64),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(["counter", "id", "all", "cmd"]), json_values, max_size=3).map(
-        lambda d: json.dumps(d).encode()),
+        lambda d: json.dumps(d).encode()
+    ),
 )
 names = st.sampled_from(["reset", "snapshot", "reload", "result", "Reset", "x"])
 
@@ -85,8 +88,16 @@ def test_fuzzed_commands_never_crash_nor_change_counts(live, name: str, payload:
         assert json.loads(first_new)["ok"] == (expected.command is not None)
     assert json.dumps(ctx.totals.values, sort_keys=True) == before_totals
     new = commands[n_cmds:]
-    assert all(c in ({"cmd": "reset", "counter": None}, {"cmd": "reset", "counter": "line1"},
-                     {"cmd": "reset", "counter": "gate"}, {"cmd": "reload"}) for c in new)
+    assert all(
+        c
+        in (
+            {"cmd": "reset", "counter": None},
+            {"cmd": "reset", "counter": "line1"},
+            {"cmd": "reset", "counter": "gate"},
+            {"cmd": "reload"},
+        )
+        for c in new
+    )
     assert sink.connected and sink._thread.is_alive()
 
 
@@ -139,7 +150,9 @@ def test_sigkilled_runner_loses_no_committed_count(tmp_path: Path) -> None:
     ctx = make_context()  # third start, in-process, drains whatever the second run left behind
     sink = MqttSink(MqttSettings(url=url, outbox=tmp_path / "o.sqlite", device_id="dev1"))
     sink.open(ctx)
-    assert sum(n for per in ctx.totals.values.values() for d in per.values() for n in d.values()) >= len(first) + len(second)
+    assert sum(n for per in ctx.totals.values.values() for d in per.values() for n in d.values()) >= len(first) + len(
+        second
+    )
     want = set(range(1, len(first) + len(second) + 1))
     assert wait_until(lambda: want <= {json.loads(p)["seq"] for p in sub.on("edgetally/dev1/events")}, 10)
     tracks = {json.loads(p)["track_id"] for p in sub.on("edgetally/dev1/events")}

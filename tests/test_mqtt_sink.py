@@ -20,8 +20,9 @@ EVENTS = "edgetally/dev1/events"
 
 
 def settings(url: str, tmp: Path, **kw: object) -> MqttSettings:
-    base = dict(url=url, outbox=tmp / "outbox.sqlite", device_id="dev1", reconnect_min_s=1, reconnect_max_s=2,
-                close_timeout_s=5)
+    base = dict(
+        url=url, outbox=tmp / "outbox.sqlite", device_id="dev1", reconnect_min_s=1, reconnect_max_s=2, close_timeout_s=5
+    )
     base.update(kw)
     return MqttSettings(**base)
 
@@ -36,8 +37,12 @@ def first_occurrences(values: list[int]) -> list[int]:
 
 
 def expected_counters(ctx) -> dict[str, bytes]:
-    return {f"edgetally/dev1/counter/{c}/{k}/{d}": str(n).encode()
-            for c, per in ctx.totals.values.items() for k, dirs in per.items() for d, n in dirs.items()}
+    return {
+        f"edgetally/dev1/counter/{c}/{k}/{d}": str(n).encode()
+        for c, per in ctx.totals.values.items()
+        for k, dirs in per.items()
+        for d, n in dirs.items()
+    }
 
 
 @pytest.fixture
@@ -58,7 +63,8 @@ def test_publish_events_counters_state_discovery(broker: Mosquitto, tmp_path: Pa
     got = [json.loads(p) for p in sub.on(EVENTS)]
     assert [g["seq"] for g in got] == list(range(1, 51))
     assert [(g["class"], g["dir"], g["track_id"], g["frame"]) for g in got] == [
-        (e.class_name, e.direction, e.track_id, e.frame_index) for e in events]
+        (e.class_name, e.direction, e.track_id, e.frame_index) for e in events
+    ]
     assert sub.on("edgetally/dev1/availability")[0] == b"online"
     # The subscriber can see the last event before the sink has its PUBACK: wait for the outbox
     # to empty, so the stats below report the depth after delivery (0), not a race.
@@ -77,7 +83,9 @@ def test_publish_events_counters_state_discovery(broker: Mosquitto, tmp_path: Pa
     sub.stop()
 
 
-def test_outbox_survives_restart_seq_continues_counters_restored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_outbox_survives_restart_seq_continues_counters_restored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     down = Mosquitto(tmp_path / "broker")  # not started yet: the first run has no broker at all
     caplog.set_level(logging.WARNING)
     ctx1 = make_context()
@@ -168,8 +176,12 @@ def test_broker_restart_without_persistence_republishes_retained(broker: Mosquit
     broker.stop()
     broker.start()  # empty broker: no retained messages at all
     assert wait_until(lambda: sink.connected, 10)
-    want = {"homeassistant/device/dev1/config", "edgetally/dev1/availability", "edgetally/dev1/state",
-            *expected_counters(ctx)}
+    want = {
+        "homeassistant/device/dev1/config",
+        "edgetally/dev1/availability",
+        "edgetally/dev1/state",
+        *expected_counters(ctx),
+    }
     assert wait_until(lambda: want <= set(retained(broker.port, "#", settle=0.2)), 10)
     held = retained(broker.port, "#")
     assert held["edgetally/dev1/availability"] == b"online"
@@ -207,7 +219,11 @@ def test_commands_reset_snapshot_reload(broker: Mosquitto, tmp_path: Path) -> No
     send("snapshot", "{}")
     assert wait_until(lambda: len(results()) == 4)
     assert [(r["cmd"], r["ok"], r.get("id")) for r in results()] == [
-        ("reset", False, "a"), ("reset", True, "b"), ("reload", True, None), ("snapshot", True, None)]
+        ("reset", False, "a"),
+        ("reset", True, "b"),
+        ("reload", True, None),
+        ("snapshot", True, None),
+    ]
     assert "unknown counter" in results()[0]["error"]
     assert commands == [{"cmd": "reset", "counter": "line1"}, {"cmd": "reload"}]
     assert wait_until(lambda: len(sub.on(topic)) > n_before)  # snapshot re-published it

@@ -18,10 +18,21 @@ from edgetally.sinks.topics import Topics, encode, event_payload, sanitize_segme
 from edgetally.structures import CountEvent
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("line1", "line1"), ("line 1", "line_1"), ("a/b", "a_b"), ("+", "_"), ("#", "_"),
-    ("", "_"), ("  ", "_"), ("café", "caf_"), ("x" * 100, "x" * 64), ("in.out-2", "in.out-2"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("line1", "line1"),
+        ("line 1", "line_1"),
+        ("a/b", "a_b"),
+        ("+", "_"),
+        ("#", "_"),
+        ("", "_"),
+        ("  ", "_"),
+        ("café", "caf_"),
+        ("x" * 100, "x" * 64),
+        ("in.out-2", "in.out-2"),
+    ],
+)
 def test_sanitize_segment(raw: str, expected: str) -> None:
     assert sanitize_segment(raw) == expected
 
@@ -42,16 +53,30 @@ def test_topic_layout() -> None:
 def test_event_payload_is_versioned_and_complete() -> None:
     ev = CountEvent("line1", "line", "car", "in", 7, 120, 4.8, 0.91234)
     p = json.loads(encode(event_payload(42, ev, ts=1000.0)))
-    assert p == {"v": 1, "seq": 42, "ts": 1000.0, "counter": "line1", "kind": "line", "class": "car", "dir": "in",
-                 "track_id": 7, "score": 0.9123, "frame": 120, "src_ts": 4.8}
+    assert p == {
+        "v": 1,
+        "seq": 42,
+        "ts": 1000.0,
+        "counter": "line1",
+        "kind": "line",
+        "class": "car",
+        "dir": "in",
+        "track_id": 7,
+        "score": 0.9123,
+        "frame": 120,
+        "src_ts": 4.8,
+    }
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("mqtt://broker", MqttUrl("broker", 1883, False)),
-    ("mqtts://broker", MqttUrl("broker", 8883, True)),
-    ("mqtt://bob@10.0.0.2:1884", MqttUrl("10.0.0.2", 1884, False, "bob")),
-    ("mqtts://bob:s%40cret@h:8884/", MqttUrl("h", 8884, True, "bob", "s@cret")),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mqtt://broker", MqttUrl("broker", 1883, False)),
+        ("mqtts://broker", MqttUrl("broker", 8883, True)),
+        ("mqtt://bob@10.0.0.2:1884", MqttUrl("10.0.0.2", 1884, False, "bob")),
+        ("mqtts://bob:s%40cret@h:8884/", MqttUrl("h", 8884, True, "bob", "s@cret")),
+    ],
+)
 def test_parse_mqtt_url(url: str, expected: MqttUrl) -> None:
     assert parse_mqtt_url(url) == expected
 
@@ -86,31 +111,37 @@ def test_settings_validation_and_secrets(tmp_path: Path, monkeypatch: pytest.Mon
 KNOWN = {"line1", "gate"}
 
 
-@pytest.mark.parametrize(("name", "payload", "command"), [
-    ("reset", b"", {"cmd": "reset", "counter": None}),
-    ("reset", b"{}", {"cmd": "reset", "counter": None}),
-    ("reset", b'{"counter": "gate"}', {"cmd": "reset", "counter": "gate"}),
-    ("reset", b'{"counter": null, "id": "r1"}', {"cmd": "reset", "counter": None}),
-    ("snapshot", b"{}", {"cmd": "snapshot"}),
-    ("reload", b"  ", {"cmd": "reload"}),
-])
+@pytest.mark.parametrize(
+    ("name", "payload", "command"),
+    [
+        ("reset", b"", {"cmd": "reset", "counter": None}),
+        ("reset", b"{}", {"cmd": "reset", "counter": None}),
+        ("reset", b'{"counter": "gate"}', {"cmd": "reset", "counter": "gate"}),
+        ("reset", b'{"counter": null, "id": "r1"}', {"cmd": "reset", "counter": None}),
+        ("snapshot", b"{}", {"cmd": "snapshot"}),
+        ("reload", b"  ", {"cmd": "reload"}),
+    ],
+)
 def test_commands_accepted(name: str, payload: bytes, command: dict[str, object]) -> None:
     parsed = parse_command(name, payload, KNOWN)
     assert parsed.error is None and parsed.command == command
 
 
-@pytest.mark.parametrize(("name", "payload", "error"), [
-    ("reset", b'{"counter": "nope"}', "unknown counter"),
-    ("reset", b'{"counter": 3}', "counter"),
-    ("reset", b'{"counter": ""}', "counter"),
-    ("reset", b'{"extra": 1}', "Extra inputs"),
-    ("reset", b"[1, 2]", "JSON object"),
-    ("reset", b"\xff\xfe", "UTF-8 JSON"),
-    ("reset", b"{", "UTF-8 JSON"),
-    ("reset", b"x" * 5000, "too large"),
-    ("snapshot", b'{"all": true}', "Extra inputs"),
-    ("explode", b"{}", "unknown command"),
-])
+@pytest.mark.parametrize(
+    ("name", "payload", "error"),
+    [
+        ("reset", b'{"counter": "nope"}', "unknown counter"),
+        ("reset", b'{"counter": 3}', "counter"),
+        ("reset", b'{"counter": ""}', "counter"),
+        ("reset", b'{"extra": 1}', "Extra inputs"),
+        ("reset", b"[1, 2]", "JSON object"),
+        ("reset", b"\xff\xfe", "UTF-8 JSON"),
+        ("reset", b"{", "UTF-8 JSON"),
+        ("reset", b"x" * 5000, "too large"),
+        ("snapshot", b'{"all": true}', "Extra inputs"),
+        ("explode", b"{}", "unknown command"),
+    ],
+)
 def test_commands_refused(name: str, payload: bytes, error: str) -> None:
     parsed = parse_command(name, payload, KNOWN)
     assert parsed.command is None and error in (parsed.error or "")

@@ -27,7 +27,9 @@ from edgetally.sinks.mqtt import MqttSettings, MqttSink
 from edgetally.sinks.outbox import Outbox
 from edgetally.sinks.outbox_files import seq_floor
 
-needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)")
+needs_mosquitto = pytest.mark.skipif(
+    MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)"
+)
 
 
 @pytest.fixture
@@ -55,8 +57,14 @@ def test_full_disk_keeps_counting_and_publishing_then_recovers(disk: FullDisk, t
     broker = Mosquitto(tmp_path / "broker").start()
     sub = Subscriber(broker.port, "edgetally/dev1/#").start()
     ctx = make_context()
-    settings = MqttSettings(url=broker.url, outbox=disk.path / "outbox.sqlite", device_id="dev1", homeassistant=False,
-                            outbox_retry_s=0.2, stats_interval_s=0.1)
+    settings = MqttSettings(
+        url=broker.url,
+        outbox=disk.path / "outbox.sqlite",
+        device_id="dev1",
+        homeassistant=False,
+        outbox_retry_s=0.2,
+        stats_interval_s=0.1,
+    )
     sink = MqttSink(settings)
     try:
         sink.open(ctx)
@@ -68,11 +76,16 @@ def test_full_disk_keeps_counting_and_publishing_then_recovers(disk: FullDisk, t
         sink.stats(RunStats(frames=1, fps=1.0, infer_ms_p50=1.0, dropped_frames=0, camera_age_s=0.0, reconnects=0))
         assert sink.metrics()["outbox_on_disk"] == 0.0
         assert wait_until(lambda: sub.last("edgetally/dev1/state") == b"degraded", 10)
-        stats = json.loads(sub.last("edgetally/dev1/stats") or b"{}") if wait_until(
-            lambda: sub.last("edgetally/dev1/stats") is not None, 5) else {}
+        stats = (
+            json.loads(sub.last("edgetally/dev1/stats") or b"{}")
+            if wait_until(lambda: sub.last("edgetally/dev1/stats") is not None, 5)
+            else {}
+        )
         assert stats.get("outbox_on_disk") == 0 and stats.get("outbox_memory_events", 0) >= 0
+
         def seqs():
             return {json.loads(p)["seq"] for p in sub.on("edgetally/dev1/events")}
+
         assert wait_until(lambda: seqs() == set(range(1, 321)), 20), "every event is published while the disk is full"
         disk.free()
         assert wait_until(lambda: sink.outbox_problem is None, 10), "the outbox goes back to disk"
@@ -133,12 +146,16 @@ def test_damaged_outbox_keeps_what_can_be_read(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite"
     box = Outbox(path)
     for first in range(1, 2001, 100):  # many event pages, few counter/meta pages
-        box.append_many([(lambda s: b"e" * 200, ("L", "car", "in" if i % 2 else "out"), (i + 1) // 2)
-                         for i in range(first, first + 100)])
+        box.append_many(
+            [
+                (lambda s: b"e" * 200, ("L", "car", "in" if i % 2 else "out"), (i + 1) // 2)
+                for i in range(first, first + 100)
+            ]
+        )
     box.close()
     data = bytearray(path.read_bytes())
     page = 4096
-    data[40 * page:42 * page] = b"\xa5" * (2 * page)  # two pages in the middle of the events table
+    data[40 * page : 42 * page] = b"\xa5" * (2 * page)  # two pages in the middle of the events table
     path.write_bytes(bytes(data))
     again = Outbox(path)
     assert again.recovered_from is not None and again.recovered_from.exists()
@@ -150,8 +167,11 @@ def test_damaged_outbox_keeps_what_can_be_read(tmp_path: Path) -> None:
 def _fsyncs(script: str, tmp: Path) -> int:
     """fsync + fdatasync calls made by ``script`` (strace -c)."""
     report = tmp / "strace.txt"
-    subprocess.run(["strace", "-f", "-c", "-o", str(report), "-e", "trace=fsync,fdatasync", sys.executable, "-c", script],
-                   check=True, timeout=120)
+    subprocess.run(
+        ["strace", "-f", "-c", "-o", str(report), "-e", "trace=fsync,fdatasync", sys.executable, "-c", script],
+        check=True,
+        timeout=120,
+    )
     lines = [line.split() for line in report.read_text().splitlines()]
     return sum(int(cols[3]) for cols in lines if cols and cols[-1] in ("fsync", "fdatasync"))
 
@@ -160,11 +180,12 @@ def _fsyncs(script: str, tmp: Path) -> int:
 def test_group_commit_one_fsync_per_frame_of_events(tmp_path: Path) -> None:
     """200 events as 20 frames of 10: exactly one fsync per frame beyond what creating and closing
     the file costs; acknowledgements add none of their own. One by one: one fsync per event."""
+
     def script(frames: int, per_call: bool) -> str:
-        append = ("seqs = [box.append(*item) for item in items]" if per_call else "seqs = box.append_many(items)")
+        append = "seqs = [box.append(*item) for item in items]" if per_call else "seqs = box.append_many(items)"
         return textwrap.dedent(f"""
             from edgetally.sinks.outbox import Outbox
-            box = Outbox({str(tmp_path / 'o.sqlite')!r})
+            box = Outbox({str(tmp_path / "o.sqlite")!r})
             for f in range({frames}):
                 items = [(lambda s: b"e", ("L", "car", "in"), 10 * f + i) for i in range(10)]
                 {append}

@@ -24,11 +24,16 @@ HALF = Letterbox(0.5, 0.5, 0.0, 0.0, 128, 128)  # a 128x128 source shrunk into a
 
 def manifest(family: str, outputs: list[tuple[str, list[int], str]], labels: int = 2, **decoder: object) -> Manifest:
     return Manifest(
-        format="onnx", runtime="onnxruntime", model_file="m.onnx", precision="fp32",
+        format="onnx",
+        runtime="onnxruntime",
+        model_file="m.onnx",
+        precision="fp32",
         input=InputSpec(name="images", shape=[1, 3, 64, 64]),
         outputs=[OutputSpec(name=n, shape=s, role=r) for n, s, r in outputs],  # type: ignore[arg-type]
         decoder=DecoderSpec(family=family, **decoder),  # type: ignore[arg-type]
-        labels=[f"c{i}" for i in range(labels)], source_model_sha256="0", model_sha256="0",
+        labels=[f"c{i}" for i in range(labels)],
+        source_model_sha256="0",
+        model_sha256="0",
     )
 
 
@@ -73,7 +78,11 @@ BOXES = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 5
 )
 @pytest.mark.parametrize("matrix_max", [512, 0], ids=["matrix", "loop"])
 def test_nms_table(
-    scores: list[float], threshold: float, max_output: int | None, kept: list[int], matrix_max: int,
+    scores: list[float],
+    threshold: float,
+    max_output: int | None,
+    kept: list[int],
+    matrix_max: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(nms_module, "MATRIX_NMS_MAX", matrix_max)
@@ -136,13 +145,16 @@ def yolox_head() -> np.ndarray:
         (0.25, IDENTITY, [[12, 24, 28, 32], [24, 8, 40, 24]], [0.72, 0.5], [1, 0]),
         (0.25, HALF, [[24, 48, 56, 64], [48, 16, 80, 48]], [0.72, 0.5], [1, 0]),
         (0.6, IDENTITY, [[12, 24, 28, 32]], [0.72], [1]),
-        (0.1, IDENTITY, [[12, 24, 28, 32], [24, 8, 40, 24], [-4, -4, 4, 4], [32, 32, 64, 64]],
-         [0.72, 0.5, 0.18, 0.18], [1, 0, 0, 0]),
+        (
+            0.1,
+            IDENTITY,
+            [[12, 24, 28, 32], [24, 8, 40, 24], [-4, -4, 4, 4], [32, 32, 64, 64]],
+            [0.72, 0.5, 0.18, 0.18],
+            [1, 0, 0, 0],
+        ),
     ],
 )
-def test_yolox_decoder_table(
-    threshold: float, letterbox: Letterbox, boxes: list, scores: list, classes: list
-) -> None:
+def test_yolox_decoder_table(threshold: float, letterbox: Letterbox, boxes: list, scores: list, classes: list) -> None:
     decoder = build_decoder(manifest("yolox", [("output", [1, 84, 7], "raw")]), score_threshold=threshold)
     det = decoder([yolox_head()], letterbox)
     expected = np.clip(np.array(boxes, np.float32), 0, letterbox.src_width)  # to_source clips to the image
@@ -189,8 +201,9 @@ def test_yolov8_decoder_table(agnostic: bool, letterbox: Letterbox, boxes: list,
 def test_boxes_scores_decoder_table(normalized: bool) -> None:
     boxes = np.array([[[4, 8, 20, 24], [40, 40, 60, 60], [0, 0, 64, 64]]], np.float32)
     scores = np.array([[[0.9, 0.1], [0.2, 0.4], [0.1, 0.2]]], np.float32)
-    m = manifest("boxes_scores", [("boxes", [1, 3, 4], "boxes"), ("scores", [1, 3, 2], "scores")],
-                 boxes_normalized=normalized)
+    m = manifest(
+        "boxes_scores", [("boxes", [1, 3, 4], "boxes"), ("scores", [1, 3, 2], "scores")], boxes_normalized=normalized
+    )
     det = build_decoder(m)([boxes / 64 if normalized else boxes, scores], HALF)
     np.testing.assert_allclose(det.xyxy, [[8, 16, 40, 48], [80, 80, 120, 120]], atol=1e-3)
     np.testing.assert_allclose(det.scores, [0.9, 0.4], atol=1e-6)
@@ -199,8 +212,10 @@ def test_boxes_scores_decoder_table(normalized: bool) -> None:
 
 def test_boxes_scores_decoder_with_class_ids_and_count() -> None:
     outputs = [
-        ("count", [1], "count"), ("boxes", [1, 4, 4], "boxes"),
-        ("scores", [1, 4], "scores"), ("classes", [1, 4], "class_ids"),
+        ("count", [1], "count"),
+        ("boxes", [1, 4, 4], "boxes"),
+        ("scores", [1, 4], "scores"),
+        ("classes", [1, 4], "class_ids"),
     ]
     arrays = [
         np.array([2], np.float32),
@@ -214,13 +229,17 @@ def test_boxes_scores_decoder_with_class_ids_and_count() -> None:
 
 
 def test_decoder_returns_empty_detections_when_nothing_passes() -> None:
-    det = build_decoder(manifest("yolox", [("output", [1, 84, 7], "raw")]))([np.zeros((1, 84, 7), np.float32)], IDENTITY)
+    det = build_decoder(manifest("yolox", [("output", [1, 84, 7], "raw")]))(
+        [np.zeros((1, 84, 7), np.float32)], IDENTITY
+    )
     assert len(det) == 0 and det.xyxy.shape == (0, 4)
 
 
 def test_decoder_rejects_outputs_that_differ_from_the_manifest() -> None:
     decoder = build_decoder(manifest("yolox", [("output", [1, 84, 7], "raw")]))
-    with pytest.raises(ArtifactError, match=r"returned outputs shaped \[\[1, 84, 8\]\]; the manifest says \[\[1, 84, 7\]\]"):
+    with pytest.raises(
+        ArtifactError, match=r"returned outputs shaped \[\[1, 84, 8\]\]; the manifest says \[\[1, 84, 7\]\]"
+    ):
         decoder([np.zeros((1, 84, 8), np.float32)], IDENTITY)
 
 
@@ -267,7 +286,8 @@ def _graph_with_mean_score(path: Path, outputs: dict[str, np.ndarray], dynamic: 
             helper.make_node("Add", [f"{name}_const", f"{name}_dyn"], [name]),
         ]
     graph = helper.make_graph(
-        nodes, "tiny",
+        nodes,
+        "tiny",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 64, 64])],
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(v.shape)) for n, v in outputs.items()],
         initializers,
@@ -292,7 +312,9 @@ def _run(artifact_dir: Path, image: np.ndarray):
 def yolov8_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pred = np.zeros((1, 6, 84), np.float32)
     pred[0, :4, 5] = [10, 20, 4, 6]  # class 1 score of anchor 5 = mean(input tensor)
-    return _graph_with_mean_score(tmp_path_factory.mktemp("v8") / "tiny_v8.onnx", {"output0": pred}, ("output0", (0, 5, 5)))
+    return _graph_with_mean_score(
+        tmp_path_factory.mktemp("v8") / "tiny_v8.onnx", {"output0": pred}, ("output0", (0, 5, 5))
+    )
 
 
 def test_yolov8_graph_end_to_end_with_centred_letterbox(yolov8_graph: Path, tmp_path: Path) -> None:
@@ -314,8 +336,15 @@ def test_boxes_scores_graph_end_to_end_with_guessed_roles(tmp_path: Path) -> Non
     boxes = np.array([[[0.25, 0.25, 0.5, 0.75], [0, 0, 1, 1]]], np.float32)
     scores = np.zeros((1, 2, 3), np.float32)
     graph = _graph_with_mean_score(tmp_path / "bs.onnx", {"out_b": boxes, "out_s": scores}, ("out_s", (0, 0, 2)))
-    artifact = package_fp32(graph, tmp_path / "art", "boxes_scores", 64, ["a", "b", "c"],
-                            preprocess={"std": 255.0, "color": "BGR"}, decoder_options={"boxes_normalized": True})
+    artifact = package_fp32(
+        graph,
+        tmp_path / "art",
+        "boxes_scores",
+        64,
+        ["a", "b", "c"],
+        preprocess={"std": 255.0, "color": "BGR"},
+        decoder_options={"boxes_normalized": True},
+    )
     assert [o.role for o in artifact.manifest.outputs] == ["boxes", "scores"]
     det = _run(tmp_path / "art", np.full((128, 128, 3), 255, np.uint8))
     np.testing.assert_allclose(det.xyxy, [[32, 32, 64, 96]], atol=1e-3)
@@ -326,7 +355,9 @@ def test_boxes_scores_graph_end_to_end_with_guessed_roles(tmp_path: Path) -> Non
 def test_packaging_a_graph_with_the_wrong_decoder_or_labels_fails_clearly(yolov8_graph: Path, tmp_path: Path) -> None:
     from edgetally.converters.package import package_fp32
 
-    with pytest.raises(ConversionError, match=r"tiny_v8.onnx: output 'output0' has 6 anchors; the yolox decoder expects 84"):
+    with pytest.raises(
+        ConversionError, match=r"tiny_v8.onnx: output 'output0' has 6 anchors; the yolox decoder expects 84"
+    ):
         package_fp32(yolov8_graph, tmp_path / "a", "yolox", 64, ["x"])
     with pytest.raises(ConversionError, match=r"tiny_v8.onnx: labels: 3 names given but the model has 2 classes"):
         package_fp32(yolov8_graph, tmp_path / "b", "yolov8", 64, ["a", "b", "c"])

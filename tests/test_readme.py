@@ -30,14 +30,26 @@ def test_profiles_block_is_what_edge_profiles_prints(capsys: pytest.CaptureFixtu
 
     assert main(["profiles"]) == 0
     printed = readme_outputs.normalise(capsys.readouterr().out)
-    assert printed.splitlines()[0].split() == ["profile", "runtime", "format", "precision", "input", "threads", "int8_pays", "board"]
+    assert printed.splitlines()[0].split() == [
+        "profile",
+        "runtime",
+        "format",
+        "precision",
+        "input",
+        "threads",
+        "int8_pays",
+        "board",
+    ]
     assert printed == readme_outputs.documented(README)["edge profiles"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("\nline 'L'\n  a  \ndemo finished in 71.8 s (counting 7.8 s)\n", "line 'L'\n  a\n"),  # wall times dropped
-    ("x\n\n", "x\n"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("\nline 'L'\n  a  \ndemo finished in 71.8 s (counting 7.8 s)\n", "line 'L'\n  a\n"),  # wall times dropped
+        ("x\n\n", "x\n"),
+    ],
+)
 def test_normalise_table(text: str, expected: str) -> None:
     assert readme_outputs.normalise(text) == expected
 
@@ -69,8 +81,9 @@ def test_own_model_block_runs_as_written_from_the_clone(tmp_path: Path) -> None:
     os.symlink(REPO / "models", tmp_path / "models")  # the block runs in the clone's root
     for argv in own_model_block():
         assert argv[0] == "edge"
-        proc = subprocess.run([sys.executable, "-m", "edgetally", *argv[1:]], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgetally", *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, f"{shlex.join(argv)}:\n{proc.stderr[-2000:]}"
     truth = json.loads((tmp_path / "scene.truth.json").read_text())["total"]
     counts = json.loads((tmp_path / "out/summary.json").read_text())["counts"]["L"]

@@ -16,8 +16,19 @@ from edgetally.history.recorder import IntervalRecorder
 from edgetally.history.store import HistoryStore, KeyInfo
 
 T0 = 1_800_000_000  # a UTC quarter hour
-COLUMNS = ["bin_start", "bin_end", "device", "counter", "class", "direction", "count", "observed_s", "frames",
-           "occupancy_mean", "occupancy_peak"]
+COLUMNS = [
+    "bin_start",
+    "bin_end",
+    "device",
+    "counter",
+    "class",
+    "direction",
+    "count",
+    "observed_s",
+    "frames",
+    "occupancy_mean",
+    "occupancy_peak",
+]
 
 
 @pytest.fixture()
@@ -67,8 +78,21 @@ def test_csv_rows_per_bin_counter_class_direction(state: Path, capsys: pytest.Ca
 
 
 def test_json_and_markdown_carry_the_peak_hour(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = _report(capsys, "--state", str(state), "--device", "cam", "--bin", "60m", "--format", "json",
-                         "--from", iso(T0), "--to", iso(T0 + 7200))
+    rc, out, _ = _report(
+        capsys,
+        "--state",
+        str(state),
+        "--device",
+        "cam",
+        "--bin",
+        "60m",
+        "--format",
+        "json",
+        "--from",
+        iso(T0),
+        "--to",
+        iso(T0 + 7200),
+    )
     data = json.loads(out)
     assert rc == 0 and data["bin"] == "60m"
     hourly = [r["count"] for r in data["rows"] if r["counter"] == "L"]
@@ -81,13 +105,16 @@ def test_json_and_markdown_carry_the_peak_hour(state: Path, capsys: pytest.Captu
     assert "| gate | G |" in out  # every device in the folder by default
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--bin", "1m"], "multiple of them"),
-    (["--bin", "7m"], "does not divide an hour"),
-    (["--device", "nope"], "no history for nope"),
-    (["--from", "2030-13-40"], "expected 2026-05-04"),
-    (["--from", "2030-01-02", "--to", "2030-01-01"], "the range is empty"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bin", "1m"], "multiple of them"),
+        (["--bin", "7m"], "does not divide an hour"),
+        (["--device", "nope"], "no history for nope"),
+        (["--from", "2030-13-40"], "expected 2026-05-04"),
+        (["--from", "2030-01-02", "--to", "2030-01-01"], "the range is empty"),
+    ],
+)
 def test_refusals_exit_2(state: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
     rc, _, err = _report(capsys, "--state", str(state), "--to", iso(T0 + 7200), *args)
     assert rc == 2 and message in err
@@ -100,8 +127,9 @@ def test_missing_or_empty_state_folder(tmp_path: Path, capsys: pytest.CaptureFix
     assert rc == 2 and "no history-*.sqlite" in err
 
 
-def test_default_state_folder_is_state_directory(state: Path, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_state_folder_is_state_directory(
+    state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STATE_DIRECTORY", str(state))
     rc, out, _ = _report(capsys, "--device", "gate", "--format", "json", "--to", iso(T0 + 900))
     assert rc == 0 and [r["count"] for r in json.loads(out)["rows"]] == [1]

@@ -26,8 +26,20 @@ def artifact(yolox_fp32_artifact: Path) -> Path:
 
 def _run(artifact: Path, source: Path, out: Path, *args: str) -> tuple[dict, list[dict]]:
     out.mkdir(parents=True, exist_ok=True)
-    rc = main(["run", "--model", str(artifact), "--source", str(source), "--summary-json", str(out / "summary.json"),
-               "--events-out", str(out / "events.jsonl"), *args])
+    rc = main(
+        [
+            "run",
+            "--model",
+            str(artifact),
+            "--source",
+            str(source),
+            "--summary-json",
+            str(out / "summary.json"),
+            "--events-out",
+            str(out / "events.jsonl"),
+            *args,
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     events = read_events(out / "events.jsonl")
@@ -40,8 +52,15 @@ def _total(counts: dict, direction: str) -> int:
 
 @pytest.fixture(scope="module")
 def traffic(artifact: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict]]:
-    return _run(artifact, shared_data / "videos/traffic_road.mp4", tmp_path_factory.mktemp("traffic"),
-                "--line", "L=320,0,320,360", "--classes", "car,truck,bus")
+    return _run(
+        artifact,
+        shared_data / "videos/traffic_road.mp4",
+        tmp_path_factory.mktemp("traffic"),
+        "--line",
+        "L=320,0,320,360",
+        "--classes",
+        "car,truck,bus",
+    )
 
 
 def test_traffic_counts_match_the_hand_count(traffic: tuple[dict, list[dict]], shared_data: Path) -> None:
@@ -61,7 +80,9 @@ def _match(events: list[dict], crossings: list[dict], slack: int) -> tuple[int, 
     free = [c for c in crossings if c["counted"]]
     matched = 0
     for e in sorted(events, key=lambda e: e["frame"]):
-        near = [c for c in free if c["direction"] == e["direction"] and abs(c["frame"] - e["frame"]) <= c["tol"] + slack]
+        near = [
+            c for c in free if c["direction"] == e["direction"] and abs(c["frame"] - e["frame"]) <= c["tol"] + slack
+        ]
         if near:
             free.remove(min(near, key=lambda c: abs(c["frame"] - e["frame"])))
             matched += 1
@@ -92,17 +113,34 @@ def test_traffic_events_agree_with_the_summary(traffic: tuple[dict, list[dict]])
     assert len(keys) == len(set(keys))
 
 
-def test_traffic_run_is_identical_when_repeated(artifact: Path, shared_data: Path, tmp_path: Path,
-                                                traffic: tuple[dict, list[dict]]) -> None:
-    summary, events = _run(artifact, shared_data / "videos/traffic_road.mp4", tmp_path,
-                           "--line", "L=320,0,320,360", "--classes", "car,truck,bus")
+def test_traffic_run_is_identical_when_repeated(
+    artifact: Path, shared_data: Path, tmp_path: Path, traffic: tuple[dict, list[dict]]
+) -> None:
+    summary, events = _run(
+        artifact,
+        shared_data / "videos/traffic_road.mp4",
+        tmp_path,
+        "--line",
+        "L=320,0,320,360",
+        "--classes",
+        "car,truck,bus",
+    )
     assert summary["counts"] == traffic[0]["counts"]
     assert events == traffic[1]
 
 
 def test_people_each_visit_the_table_and_leave_right(artifact: Path, shared_data: Path, tmp_path: Path) -> None:
-    summary, _ = _run(artifact, shared_data / "videos/people_one_by_one.mp4", tmp_path, "--classes", "person",
-                      "--line", "exit=600,0,600,432", "--zone", "table=330,150,560,150,560,432,330,432")
+    summary, _ = _run(
+        artifact,
+        shared_data / "videos/people_one_by_one.mp4",
+        tmp_path,
+        "--classes",
+        "person",
+        "--line",
+        "exit=600,0,600,432",
+        "--zone",
+        "table=330,150,560,150,560,432,330,432",
+    )
     counts = summary["counts"]
     assert counts["exit"]["person"] == {"in": 0, "out": 6}
     assert counts["table"]["person"] == {"entered": 6, "exited": 6}
@@ -110,8 +148,15 @@ def test_people_each_visit_the_table_and_leave_right(artifact: Path, shared_data
 
 
 def test_bottles_put_down_and_taken_away(artifact: Path, shared_data: Path, tmp_path: Path) -> None:
-    summary, events = _run(artifact, shared_data / "videos/bottles_table.mp4", tmp_path, "--classes", "bottle",
-                           "--zone", "table=0,200,640,200,640,360,0,360")
+    summary, events = _run(
+        artifact,
+        shared_data / "videos/bottles_table.mp4",
+        tmp_path,
+        "--classes",
+        "bottle",
+        "--zone",
+        "table=0,200,640,200,640,360,0,360",
+    )
     assert summary["counts"]["table"]["bottle"] == {"entered": 7, "exited": 4}
     assert [e["direction"] for e in events[:3]] == ["entered"] * 3  # the 3 bottles there from the start
 
@@ -121,8 +166,22 @@ def test_detections_out_on_an_image_folder(artifact: Path, shared_data: Path, tm
     images.mkdir()
     shutil.copy(shared_data / "models/dog.jpg", images / "dog.jpg")
     out = tmp_path / "dets.jsonl"
-    assert main(["run", "--model", str(artifact), "--source", str(images), "--detections-out", str(out),
-                 "--score-threshold", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                str(artifact),
+                "--source",
+                str(images),
+                "--detections-out",
+                str(out),
+                "--score-threshold",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["frame"] == 0 and record["source"] == "dog.jpg"
     found = {d["class"]: d for d in record["detections"]}

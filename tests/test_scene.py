@@ -49,8 +49,12 @@ def _segments_meet(a, b, p, q) -> bool:
     d3, d4 = _orient(a, b, p), _orient(a, b, q)
     if d1 * d2 < 0 and d3 * d4 < 0:
         return True
-    return ((d1 == 0 and _on_segment(p, q, a)) or (d2 == 0 and _on_segment(p, q, b))
-            or (d3 == 0 and _on_segment(a, b, p)) or (d4 == 0 and _on_segment(a, b, q)))
+    return (
+        (d1 == 0 and _on_segment(p, q, a))
+        or (d2 == 0 and _on_segment(p, q, b))
+        or (d3 == 0 and _on_segment(a, b, p))
+        or (d4 == 0 and _on_segment(a, b, q))
+    )
 
 
 def _independent_crossings(truth: SceneTruth, line: tuple[float, float, float, float]) -> list[tuple]:
@@ -169,8 +173,10 @@ def test_render_writes_video_and_truth_json(tmp_path: Path) -> None:
 
 def test_crossing_frames_are_frames_where_the_vehicle_is_seen(long_truth: SceneTruth) -> None:
     seen = {(fb.index, v) for fb in long_truth.frames for v in fb.ids.tolist()}
-    assert all((c.frame, c.vehicle_id) in seen and (c.frame - 1, c.vehicle_id) in seen
-               for c in long_truth.crossings(DEFAULT_LINE))
+    assert all(
+        (c.frame, c.vehicle_id) in seen and (c.frame - 1, c.vehicle_id) in seen
+        for c in long_truth.crossings(DEFAULT_LINE)
+    )
 
 
 @pytest.mark.parametrize("bad", ["1,2,3", (0, 0, 0, 0), "a,b,c,d"])

@@ -30,23 +30,34 @@ case "$1" in is-active) exit 3;; esac
 BOARD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
-@pytest.mark.parametrize("name, extra, dropins, site, pins", [
-    ("rpi4", "ort", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
-    ("rpi5", "openvino", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
-    ("jetson", "ort", ["jetson"], True, []),  # JetPack's TensorRT comes from apt
-    ("intel", "openvino", ["v4l2", "openvino"], False, []), ("coral", "litert", ["v4l2", "coral"], False, []),
-    ("generic", "ort", ["v4l2"], False, []),
-])
+@pytest.mark.parametrize(
+    "name, extra, dropins, site, pins",
+    [
+        ("rpi4", "ort", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
+        ("rpi5", "openvino", ["raspberrypi"], True, ["numpy<2", "opencv-python-headless<4.12"]),
+        ("jetson", "ort", ["jetson"], True, []),  # JetPack's TensorRT comes from apt
+        ("intel", "openvino", ["v4l2", "openvino"], False, []),
+        ("coral", "litert", ["v4l2", "coral"], False, []),
+        ("generic", "ort", ["v4l2"], False, []),
+    ],
+)
 def test_profiles_say_how_to_deploy(name: str, extra: str, dropins: list[str], site: bool, pins: list[str]) -> None:
     p = get_profile(name)
-    assert (p.extra, p.deploy.dropins, p.deploy.system_site_packages, p.deploy.pip_constraints) == (extra, dropins, site, pins)
+    assert (p.extra, p.deploy.dropins, p.deploy.system_site_packages, p.deploy.pip_constraints) == (
+        extra,
+        dropins,
+        site,
+        pins,
+    )
     assert all((REPO / "systemd/dropins" / f"{d}.conf").is_file() for d in p.deploy.dropins)
 
 
 def test_a_profile_file_and_unknown_or_ambiguous_names(tmp_path: Path) -> None:
     path = tmp_path / "mybox.yaml"
-    path.write_text("name: mybox\nboard: my box\nruntime: litert\nformat: tflite\nprecision: int8\ninput_size: 320\n"
-                    "threads: 4\ncamera: {source: v4l2, width: 640, height: 480, fps: 30}\n")
+    path.write_text(
+        "name: mybox\nboard: my box\nruntime: litert\nformat: tflite\nprecision: int8\ninput_size: 320\n"
+        "threads: 4\ncamera: {source: v4l2, width: 640, height: 480, fps: 30}\n"
+    )
     p = get_profile(str(path))
     assert p.extra == "litert" and p.deploy.dropins == ["v4l2"] and p.deploy.pip_constraints == []
     with pytest.raises(ConfigError, match="unknown profile 'toaster'"):
@@ -77,14 +88,23 @@ def install(bundle_dir: Path, root: Path, log: Path) -> subprocess.CompletedProc
 def reseal(bundle_dir: Path) -> None:
     """After editing a bundle's file, rewrite SHA256SUMS (what `edge bundle` does)."""
     files = sorted(p for p in bundle_dir.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
-    (bundle_dir / "SHA256SUMS").write_text("".join(
-        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(bundle_dir)}\n" for p in files))
+    (bundle_dir / "SHA256SUMS").write_text(
+        "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(bundle_dir)}\n" for p in files)
+    )
 
 
 def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path, tmp_path: Path) -> None:
     config = tmp_path / "board.yaml"
-    config.write_text(yaml.safe_dump({"model": "/opt/edgetally/model", "source": "/dev/video0", "device_id": "pole1",
-                                      "lines": [{"name": "L", "points": [[320, 0], [320, 360]]}]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": "/opt/edgetally/model",
+                "source": "/dev/video0",
+                "device_id": "pole1",
+                "lines": [{"name": "L", "points": [[320, 0], [320, 360]]}],
+            }
+        )
+    )
     try:
         bundle = make_bundle("generic", artifact, config, tmp_path / "generic.tar.gz", with_deps=True)
     except EdgeError as exc:
@@ -98,28 +118,70 @@ def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path,
     result = install(first, root, log)
     assert result.returncode == 0, result.stderr
     prefix, etc = root / "opt/edgetally", root / "etc"
-    assert log.read_text().splitlines() == ["daemon-reload", "enable edgetally.service",
-                                            "is-active --quiet edgetally.service", "start edgetally.service"]
+    assert log.read_text().splitlines() == [
+        "daemon-reload",
+        "enable edgetally.service",
+        "is-active --quiet edgetally.service",
+        "start edgetally.service",
+    ]
     unit = (etc / "systemd/system/edgetally.service").read_text()
     assert "ExecStart=/opt/edgetally/venv/bin/edge run --config /etc/edgetally/config.yaml" in unit
     assert (etc / "systemd/system/edgetally.service.d/board-v4l2.conf").is_file()
     assert (etc / "edgetally/mqtt-password").stat().st_mode & 0o777 == 0o600
     edge = prefix / "venv/bin/edge"
     # The installed wheel, not this checkout (run from elsewhere), with its package data (the profiles).
-    where = subprocess.run([str(prefix / "venv/bin/python"), "-c", "import edgetally; print(edgetally.__file__)"],
-                           cwd=tmp_path, env=BOARD_ENV, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(prefix / "venv/bin/python"), "-c", "import edgetally; print(edgetally.__file__)"],
+        cwd=tmp_path,
+        env=BOARD_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where.startswith(str(prefix)), where
-    profiles = subprocess.run([str(edge), "profiles"], cwd=tmp_path, env=BOARD_ENV, capture_output=True, text=True, timeout=60)
+    profiles = subprocess.run(
+        [str(edge), "profiles"], cwd=tmp_path, env=BOARD_ENV, capture_output=True, text=True, timeout=60
+    )
     assert profiles.returncode == 0, profiles.stderr
-    assert all(name in profiles.stdout for name in ("rpi4", "rpi5", "jetson-orin-nano-jp6", "intel-x86-openvino",
-                                                     "generic-onnxruntime", "coral-edgetpu"))
-    run = subprocess.run([str(edge), "run", "--config", str(etc / "edgetally/config.yaml"), "--model",
-                          str(prefix / "model"), "--source", str(shared_data / "videos/traffic_road.mp4"),
-                          "--max-frames", "30"], cwd=tmp_path, env=BOARD_ENV, capture_output=True, text=True, timeout=120)
+    assert all(
+        name in profiles.stdout
+        for name in (
+            "rpi4",
+            "rpi5",
+            "jetson-orin-nano-jp6",
+            "intel-x86-openvino",
+            "generic-onnxruntime",
+            "coral-edgetpu",
+        )
+    )
+    run = subprocess.run(
+        [
+            str(edge),
+            "run",
+            "--config",
+            str(etc / "edgetally/config.yaml"),
+            "--model",
+            str(prefix / "model"),
+            "--source",
+            str(shared_data / "videos/traffic_road.mp4"),
+            "--max-frames",
+            "30",
+        ],
+        cwd=tmp_path,
+        env=BOARD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.splitlines()[-1])["frames"] == 30
-    listing = subprocess.run([str(prefix / "venv/bin/python"), "-m", "pip", "list", "--format=json"],
-                             env=BOARD_ENV, capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        [str(prefix / "venv/bin/python"), "-m", "pip", "list", "--format=json"],
+        env=BOARD_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     installed = {p["name"].lower() for p in json.loads(listing)}
     assert "onnxruntime" in installed and not installed & {"onnx", "torch", "openvino", "pytest"}
 
@@ -144,7 +206,9 @@ def test_bundle_install_run_upgrade_uninstall(artifact: Path, shared_data: Path,
     assert "name: L2" in (etc / "edgetally/config.yaml").read_text()  # unedited config follows the bundle
     assert (state / "outbox-pole1.sqlite").read_bytes() == b"counters"
     assert (etc / "systemd/system/edgetally.service.d/override.conf").is_file()
-    assert subprocess.run([str(prefix / "venv/bin/edge"), "--version"], env=BOARD_ENV, capture_output=True).returncode == 0
+    assert (
+        subprocess.run([str(prefix / "venv/bin/edge"), "--version"], env=BOARD_ENV, capture_output=True).returncode == 0
+    )
 
     env = {**BOARD_ENV, "DESTDIR": str(root), "SYSTEMCTL": str(log.with_suffix(".sh"))}
     subprocess.run([str(second / "uninstall.sh")], env=env, check=True, capture_output=True)

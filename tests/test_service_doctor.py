@@ -22,8 +22,9 @@ def artifact(yolox_fp32_artifact: Path) -> Path:
 
 def config(tmp: Path, model: Path, source: str, broker_port: int) -> Path:
     path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump({"model": str(model), "source": source,
-                                    "mqtt": {"url": f"mqtt://127.0.0.1:{broker_port}"}}))
+    path.write_text(
+        yaml.safe_dump({"model": str(model), "source": source, "mqtt": {"url": f"mqtt://127.0.0.1:{broker_port}"}})
+    )
     return path
 
 
@@ -37,8 +38,10 @@ def test_all_ok_with_a_listening_broker(artifact: Path, shared_data: Path, tmp_p
     with socket.socket() as broker:
         broker.bind(("127.0.0.1", 0))
         broker.listen()
-        code, checks = doctor("--config", str(config(tmp_path, artifact, str(shared_data / "videos/traffic_road.mp4"),
-                                                    broker.getsockname()[1])))
+        code, checks = doctor(
+            "--config",
+            str(config(tmp_path, artifact, str(shared_data / "videos/traffic_road.mp4"), broker.getsockname()[1])),
+        )
     assert code == 0, checks
     assert checks["mqtt broker"].status == "OK" and checks["artifact runs"].status == "OK"
     assert checks["runtime onnxruntime"].detail.startswith("onnxruntime 1.")
@@ -74,6 +77,7 @@ def test_table_layout() -> None:
 def test_picamera_source_without_picamera2_says_how_to_fix() -> None:
     try:
         import picamera2  # noqa: F401
+
         pytest.skip("picamera2 is installed here")
     except ImportError:
         pass

@@ -21,18 +21,30 @@ from edgetally.sinks.mqtt_settings import MqttSettings
 from edgetally.structures import CountTotals, Frame, FrameResult, Tracks
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("", None), ("/run/systemd/notify", "/run/systemd/notify"), ("@abc", "\0abc"), ("vsock:2:1234", None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("", None),
+        ("/run/systemd/notify", "/run/systemd/notify"),
+        ("@abc", "\0abc"),
+        ("vsock:2:1234", None),
+    ],
+)
 def test_notify_address(value: str, expected: str | None) -> None:
     assert notify_address({"NOTIFY_SOCKET": value}) == expected
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, None), ({"WATCHDOG_USEC": "0"}, None), ({"WATCHDOG_USEC": "x"}, None),
-    ({"WATCHDOG_USEC": "20000000"}, 10.0), ({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "42"}, 10.0),
-    ({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "43"}, None),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, None),
+        ({"WATCHDOG_USEC": "0"}, None),
+        ({"WATCHDOG_USEC": "x"}, None),
+        ({"WATCHDOG_USEC": "20000000"}, 10.0),
+        ({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "42"}, 10.0),
+        ({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "43"}, None),
+    ],
+)
 def test_watchdog_interval(env: dict[str, str], expected: float | None) -> None:
     assert watchdog_interval(env, pid=42) == expected
 
@@ -89,8 +101,14 @@ def dead_mqtt_sink() -> MqttSink:
 
 
 def context(problems: list[str] | None = None) -> RunContext:
-    return RunContext("cam1", [], [], CountTotals(), model=ModelInfo("art", "onnxruntime", "fp32", ()),
-                      health=lambda: list(problems or []))
+    return RunContext(
+        "cam1",
+        [],
+        [],
+        CountTotals(),
+        model=ModelInfo("art", "onnxruntime", "fp32", ()),
+        health=lambda: list(problems or []),
+    )
 
 
 def result(frames: int, infer: float = 10.0) -> FrameResult:
@@ -152,9 +170,14 @@ def test_status_line_sums_classes_per_direction() -> None:
     assert line == "12.3 fps, infer 8.1 ms, 480 frames; L: in 3 out 5; Z: 0"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("127.0.0.1:9108", ("127.0.0.1", 9108)), (":9108", ("0.0.0.0", 9108)), ("[::1]:0", ("::1", 0)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("127.0.0.1:9108", ("127.0.0.1", 9108)),
+        (":9108", ("0.0.0.0", 9108)),
+        ("[::1]:0", ("::1", 0)),
+    ],
+)
 def test_parse_addr(value: str, expected: tuple[str, int]) -> None:
     assert parse_addr(value) == expected
 

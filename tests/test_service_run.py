@@ -42,8 +42,9 @@ class Service:
     def __init__(self, config: Path, env: dict[str, str], stall_s: float | None = None) -> None:
         self.started = time.monotonic()
         args = [sys.executable, str(HARNESS), str(config), "127.0.0.1:0"] + ([str(stall_s)] if stall_s else [])
-        self.proc = subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            args, env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         line = self.proc.stdout.readline()
         if not line:
             raise AssertionError(f"harness died: {self.proc.wait(5)} {self.proc.stderr.read()[-3000:]}")
@@ -58,15 +59,22 @@ class Service:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def test_ready_after_first_frame_then_counts_published_and_scraped(artifact: Path, listener: NotifyListener,
-                                                                   shared_data: Path, tmp_path: Path) -> None:
+def test_ready_after_first_frame_then_counts_published_and_scraped(
+    artifact: Path, listener: NotifyListener, shared_data: Path, tmp_path: Path
+) -> None:
     broker = Mosquitto(tmp_path / "broker").start() if MOSQUITTO else None
     sub = Subscriber(broker.port, "edgetally/#").start() if broker else None
     try:
         mqtt = {"url": broker.url, "device_id": "pole1", "outbox": str(tmp_path / "outbox.sqlite")} if broker else None
-        config = write_config(tmp_path / "run.yaml", model=str(artifact), source=str(shared_data / "videos/traffic_road.mp4"),
-                              lines=[{"name": "L", "points": [[320, 0], [320, 360]]}], max_frames=80,
-                              outputs={"events": str(tmp_path / "events.jsonl")}, mqtt=mqtt)
+        config = write_config(
+            tmp_path / "run.yaml",
+            model=str(artifact),
+            source=str(shared_data / "videos/traffic_road.mp4"),
+            lines=[{"name": "L", "points": [[320, 0], [320, 360]]}],
+            max_frames=80,
+            outputs={"events": str(tmp_path / "events.jsonl")},
+            mqtt=mqtt,
+        )
         svc = Service(config, service_env(listener, watchdog_usec=10_000_000))
         ready = listener.wait_for("READY=1", timeout=60)
         ready_msg = next(m for t, m in listener.messages if m.startswith("READY=1"))
@@ -98,12 +106,18 @@ def test_ready_after_first_frame_then_counts_published_and_scraped(artifact: Pat
     print("\n" + line)
 
 
-def test_watchdog_stops_while_the_camera_stalls_and_healthz_says_why(artifact: Path, listener: NotifyListener,
-                                                                     tmp_path: Path) -> None:
+def test_watchdog_stops_while_the_camera_stalls_and_healthz_says_why(
+    artifact: Path, listener: NotifyListener, tmp_path: Path
+) -> None:
     camera = MjpegServer(size=(64, 48), fps=15).start()
     try:
-        config = write_config(tmp_path / "run.yaml", model=str(artifact), source=camera.url,
-                              lines=[{"name": "L", "points": [[32, 0], [32, 48]]}], capture={"watchdog_s": 20})
+        config = write_config(
+            tmp_path / "run.yaml",
+            model=str(artifact),
+            source=camera.url,
+            lines=[{"name": "L", "points": [[32, 0], [32, 48]]}],
+            capture={"watchdog_s": 20},
+        )
         svc = Service(config, service_env(listener, watchdog_usec=1_000_000), stall_s=1.5)
         ready = listener.wait_for("READY=1", timeout=60)
         time.sleep(2.0)
@@ -130,8 +144,9 @@ def test_watchdog_stops_while_the_camera_stalls_and_healthz_says_why(artifact: P
         camera.stop()
 
 
-def test_sighup_reloads_a_changed_line_with_reloading_then_ready(artifact: Path, listener: NotifyListener,
-                                                                 tmp_path: Path) -> None:
+def test_sighup_reloads_a_changed_line_with_reloading_then_ready(
+    artifact: Path, listener: NotifyListener, tmp_path: Path
+) -> None:
     camera = MjpegServer(size=(64, 48), fps=15).start()
     try:
         settings = dict(model=str(artifact), source=camera.url, lines=[{"name": "A", "points": [[32, 0], [32, 48]]}])

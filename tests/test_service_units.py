@@ -48,8 +48,12 @@ def test_verify_does_complain_about_a_bad_key(tmp_path: Path) -> None:
 
 
 def exposure(root: Path) -> float:
-    out = subprocess.run([ANALYZE, "security", "--offline=yes", f"--root={root}", "edgetally.service"],
-                         capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        [ANALYZE, "security", "--offline=yes", f"--root={root}", "edgetally.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     match = re.search(r"Overall exposure level for edgetally\.service: ([0-9.]+)", out)
     assert match, out[-2000:]
     return float(match.group(1))

@@ -9,8 +9,15 @@ from edgetally.converters.report import speed_verdict
 from edgetally.latency import speed_words
 
 
-@pytest.mark.parametrize(("ratio", "words"), [(0.62, "INT8 0.62x FP32: faster"), (1.0, "no faster (within 3%)"),
-                                              (1.029, "no faster"), (1.17, "INT8 1.17x FP32: SLOWER")])
+@pytest.mark.parametrize(
+    ("ratio", "words"),
+    [
+        (0.62, "INT8 0.62x FP32: faster"),
+        (1.0, "no faster (within 3%)"),
+        (1.029, "no faster"),
+        (1.17, "INT8 1.17x FP32: SLOWER"),
+    ],
+)
 def test_speed_words(ratio: float, words: str) -> None:
     assert words in speed_words(ratio)
 
@@ -35,8 +42,10 @@ def test_verdict_compares_with_the_runtimes_own_fp32_when_timed() -> None:
     assert "its runtime's FP32" in verdict["statement"]
 
 
-@pytest.mark.parametrize(("slower", "profile_says", "expected"), [(True, True, True), (True, False, False),
-                                                                  (False, True, False)])
-def test_fp32_is_shipped_instead_only_when_slower_and_the_profile_allows(slower: bool, profile_says: bool,
-                                                                         expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("slower", "profile_says", "expected"), [(True, True, True), (True, False, False), (False, True, False)]
+)
+def test_fp32_is_shipped_instead_only_when_slower_and_the_profile_allows(
+    slower: bool, profile_says: bool, expected: bool
+) -> None:
     assert ship_fp32_instead({"slower": slower}, profile_says) is expected

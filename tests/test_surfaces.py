@@ -24,7 +24,9 @@ from edgetally.sinks.commands import parse_command
 from edgetally.sinks.mqtt import MqttSettings, MqttSink
 
 REPO = Path(__file__).resolve().parents[1]
-needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)")
+needs_mosquitto = pytest.mark.skipif(
+    MOSQUITTO is None, reason="mosquitto binary not installed (apt-get install mosquitto)"
+)
 
 
 def _status(url: str) -> int:
@@ -46,16 +48,21 @@ def test_health_server_holds_a_bounded_number_of_threads() -> None:
         for _ in range(200):  # connect and say nothing: each used to hold a thread forever
             idle.append(socket.create_connection((host, port), timeout=5))
         time.sleep(1.0)
-        assert threading.active_count() - before <= 32, f"{threading.active_count() - before} threads for 200 idle clients"
-        assert wait_until(lambda: _status(f"http://{host}:{port}/healthz") == 503, 15), \
-            "the idle clients' slots never came back (no per-connection timeout?)"  # 503: no frame yet
+        assert threading.active_count() - before <= 32, (
+            f"{threading.active_count() - before} threads for 200 idle clients"
+        )
+        assert wait_until(lambda: _status(f"http://{host}:{port}/healthz") == 503, 15), (
+            "the idle clients' slots never came back (no per-connection timeout?)"
+        )  # 503: no frame yet
     finally:
         for sock in idle:
             sock.close()
         server.close()
 
 
-def test_dropped_clients_leave_no_traceback(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+def test_dropped_clients_leave_no_traceback(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     server = HealthServer(MetricsHook(), "127.0.0.1:0").start()
     host, port = server.address
     try:
@@ -71,13 +78,16 @@ def test_dropped_clients_leave_no_traceback(capfd: pytest.CaptureFixture[str], c
     assert "Traceback" not in err + out and "Traceback" not in caplog.text
 
 
-@pytest.mark.parametrize("payload, error", [
-    (b"[" * 3000 + b"]" * 3000, "payload too large"),
-    (b"[" * 2000 + b"]" * 2000, "nested too deeply"),
-    (b'{"counter": [' + b"[" * 1990 + b"]" * 1991 + b"}", "nested too deeply"),
-    (b'{"counter": {"a": 1}}', "counter"),
-    (b"\xff", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "payload, error",
+    [
+        (b"[" * 3000 + b"]" * 3000, "payload too large"),
+        (b"[" * 2000 + b"]" * 2000, "nested too deeply"),
+        (b'{"counter": [' + b"[" * 1990 + b"]" * 1991 + b"}", "nested too deeply"),
+        (b'{"counter": {"a": 1}}', "counter"),
+        (b"\xff", "not UTF-8"),
+    ],
+)
 def test_malformed_and_nested_commands_are_refused_with_a_reason(payload: bytes, error: str) -> None:
     parsed = parse_command("reset", payload, {"L"})
     assert parsed.command is None and error in (parsed.error or "")
@@ -102,7 +112,9 @@ def test_refused_commands_are_answered_and_throttled(tmp_path: Path, caplog: pyt
             client.publish("edgetally/dev1/cmd/reset", b'{"counter": "nope%d"}' % i, qos=0)
         time.sleep(2.0)
         client.publish("edgetally/dev1/cmd/reset", b'{"counter": "line1"}', qos=1).wait_for_publish(5)
-        assert wait_until(lambda: commands == [{"cmd": "reset", "counter": "line1"}], 10), "a good command after the flood"
+        assert wait_until(lambda: commands == [{"cmd": "reset", "counter": "line1"}], 10), (
+            "a good command after the flood"
+        )
         answers = len(sub.on("edgetally/dev1/cmd/result"))
         assert 20 <= answers <= 45, f"{answers} answers to 201 commands in ~2 s"  # burst 20 + 5/s
         warnings = [r for r in caplog.records if "refused" in r.getMessage()]
@@ -127,8 +139,11 @@ def test_documented_acl_lets_only_the_operator_command(tmp_path: Path) -> None:
     commands: list[dict[str, object]] = []
     secret = tmp_path / "pw"
     secret.write_text("device-pw\n")
-    sink = MqttSink(MqttSettings(url=broker.url, username="pole1", password_file=secret, outbox=tmp_path / "o.sqlite",
-                                 device_id="pole1"))
+    sink = MqttSink(
+        MqttSettings(
+            url=broker.url, username="pole1", password_file=secret, outbox=tmp_path / "o.sqlite", device_id="pole1"
+        )
+    )
     ctx = make_context(commands=commands)
     sink.open(ctx)
     try:

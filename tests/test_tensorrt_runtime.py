@@ -38,16 +38,28 @@ def _tiny_artifact(directory: Path, precision: str = "int8", scale: float = 2.0,
     """A one-Conv ONNX (1x3x8x8 -> 1x2x8x8, weights ``scale``) packaged as a tensorrt artifact."""
     directory.mkdir(parents=True, exist_ok=True)
     weight = numpy_helper.from_array(np.full((2, 3, 1, 1), scale, np.float32), "w")
-    graph = helper.make_graph([helper.make_node("Conv", ["images", "w"], [output], name="conv")], "tiny",
-                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, [1, 2, 8, 8])], [weight])
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["images", "w"], [output], name="conv")],
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, [1, 2, 8, 8])],
+        [weight],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.save(model, str(directory / "model.onnx"))
     digest = sha256_file(directory / "model.onnx")
-    manifest = Manifest(format="onnx-tensorrt", runtime="tensorrt", model_file="model.onnx", precision=precision,
-                        input=InputSpec(name="images", shape=[1, 3, 8, 8]),
-                        outputs=[OutputSpec(name="output", shape=[1, 2, 8, 8])], decoder=DecoderSpec(family="yolox"),
-                        labels=["a"], source_model_sha256=digest, model_sha256=digest)
+    manifest = Manifest(
+        format="onnx-tensorrt",
+        runtime="tensorrt",
+        model_file="model.onnx",
+        precision=precision,
+        input=InputSpec(name="images", shape=[1, 3, 8, 8]),
+        outputs=[OutputSpec(name="output", shape=[1, 2, 8, 8])],
+        decoder=DecoderSpec(family="yolox"),
+        labels=["a"],
+        source_model_sha256=digest,
+        model_sha256=digest,
+    )
     artifact = Artifact(directory, manifest)
     artifact.save()
     return Artifact.load(directory)

@@ -36,8 +36,9 @@ class _TinyYolox(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.downs = torch.nn.ModuleList([torch.nn.Conv2d(3 if i == 0 else 8, 8, 3, 2, 1, groups=8 if i == 1 else 1)
-                                          for i in range(5)])
+        self.downs = torch.nn.ModuleList(
+            [torch.nn.Conv2d(3 if i == 0 else 8, 8, 3, 2, 1, groups=8 if i == 1 else 1) for i in range(5)]
+        )
         self.heads = torch.nn.ModuleList([torch.nn.Conv2d(8, 6, 1) for _ in range(3)])
         with torch.no_grad():
             self.downs[0].weight[4:] *= 0.02
@@ -52,7 +53,9 @@ class _TinyYolox(torch.nn.Module):
         outs = []
         for feature, head in zip(levels, self.heads):
             z = head(feature)
-            outs.append(torch.cat([z[:, :4] * 8.0, torch.sigmoid(z[:, 4:])], dim=1).reshape(1, 6, -1))  # boxes span more
+            outs.append(
+                torch.cat([z[:, :4] * 8.0, torch.sigmoid(z[:, 4:])], dim=1).reshape(1, 6, -1)
+            )  # boxes span more
         return torch.cat(outs, dim=2).permute(0, 2, 1)
 
 
@@ -62,8 +65,15 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    torch.onnx.export(_TinyYolox().eval(), (torch.rand(1, 3, SIZE, SIZE) * 255,), str(path), dynamo=False,
-                      opset_version=13, input_names=["images"], output_names=["output"])
+    torch.onnx.export(
+        _TinyYolox().eval(),
+        (torch.rand(1, 3, SIZE, SIZE) * 255,),
+        str(path),
+        dynamo=False,
+        opset_version=13,
+        input_names=["images"],
+        output_names=["output"],
+    )
     return package_fp32(path, path.parent / "fp32", "yolox", SIZE, ["thing"])
 
 
@@ -161,8 +171,9 @@ def test_older_manifests_without_parts_still_load(yolox_fp32_artifact: Path, tmp
     assert Artifact.load(tmp_path / "old").manifest.outputs[0].parts == []
 
 
-def test_yolox_nano_full_integer_agrees_with_fp32_on_a_real_photo(shared_data: Path, yolox_fp32_artifact: Path,
-                                                                  tmp_path: Path) -> None:
+def test_yolox_nano_full_integer_agrees_with_fp32_on_a_real_photo(
+    shared_data: Path, yolox_fp32_artifact: Path, tmp_path: Path
+) -> None:
     import cv2
 
     from edgetally.converters.accuracy.calibration import load_calibration
@@ -231,7 +242,9 @@ def test_range_repair_rung_is_all_integer_with_mse_ranges(tiny: Artifact, tmp_pa
     assert "silu_floors" in info  # how many SiLU inputs were floored (0 here: the tiny model's stay above the floors)
     x = _calibration(1).tensors
     (got,) = load_runtime(artifact, threads=1).infer(x.astype(np.uint8))
-    expected = ort.InferenceSession(str(tiny.model_path)).run(None, {"images": x.astype(np.uint8).astype(np.float32)})[0]
+    expected = ort.InferenceSession(str(tiny.model_path)).run(None, {"images": x.astype(np.uint8).astype(np.float32)})[
+        0
+    ]
     assert np.abs(got - expected).max() < 0.1 * float(np.ptp(expected))
     # Global min/max contains every image's range; the default moving average sits inside it.
     fp32 = tmp_path / "work" / "fp32-tflite" / "fp32-depthwise-split.tflite"
@@ -239,13 +252,20 @@ def test_range_repair_rung_is_all_integer_with_mse_ranges(tiny: Artifact, tmp_pa
     data = {signature: [{io["inputs"][0]: b} for b in _calibration().batches()]}
     quantizer = aeq.Quantizer(str(fp32))
     quantizer.add_static_config(".*", "*", 8, 8)
-    ema, full = quantizer.calibrate(data, num_threads=1), calibrate_global_minmax(fp32, quantizer.get_quantization_recipe(), data, 1)
+    ema, full = (
+        quantizer.calibrate(data, num_threads=1),
+        calibrate_global_minmax(fp32, quantizer.get_quantization_recipe(), data, 1),
+    )
     assert ema.keys() == full.keys()
-    assert all(np.all(full[k]["min"] <= ema[k]["min"] + 1e-6) and np.all(full[k]["max"] >= ema[k]["max"] - 1e-6) for k in ema)
+    assert all(
+        np.all(full[k]["min"] <= ema[k]["min"] + 1e-6) and np.all(full[k]["max"] >= ema[k]["max"] - 1e-6) for k in ema
+    )
     assert any(np.any(full[k]["max"] > ema[k]["max"] + 1e-4) for k in ema)
 
 
-def test_yolox_nano_depthwise_chain_split_is_exact(shared_data: Path, yolox_fp32_artifact: Path, tmp_path: Path) -> None:
+def test_yolox_nano_depthwise_chain_split_is_exact(
+    shared_data: Path, yolox_fp32_artifact: Path, tmp_path: Path
+) -> None:
     import cv2
     import onnx
 
@@ -278,5 +298,7 @@ def test_mse_range_clips_rare_outliers_and_keeps_a_dense_range() -> None:
     flat = np.histogram(np.random.default_rng(1).uniform(-1.0, 3.0, 200_000), HISTOGRAM_BINS, (-1.0, 3.0))[0]
     assert mse_range(flat, -1.0, 3.0) == pytest.approx((-1.0, 3.0), abs=0.05)  # nothing to gain from clipping
     tailed = np.random.default_rng(2).laplace(0.0, 1.0, 200_000)  # heavy tails: their rare ends get clipped
-    low, high = mse_range(np.histogram(tailed, HISTOGRAM_BINS, (tailed.min(), tailed.max()))[0], tailed.min(), tailed.max())
+    low, high = mse_range(
+        np.histogram(tailed, HISTOGRAM_BINS, (tailed.min(), tailed.max()))[0], tailed.min(), tailed.max()
+    )
     assert 0.5 < low / tailed.min() < 0.9 and 0.5 < high / tailed.max() < 0.9

@@ -48,8 +48,15 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     model = _YoloOps().eval()
     path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    torch.onnx.export(model, (torch.rand(1, 3, SIZE, SIZE) * 255,), str(path), dynamo=False, opset_version=13,
-                      input_names=["images"], output_names=["output"])
+    torch.onnx.export(
+        model,
+        (torch.rand(1, 3, SIZE, SIZE) * 255,),
+        str(path),
+        dynamo=False,
+        opset_version=13,
+        input_names=["images"],
+        output_names=["output"],
+    )
     return path
 
 
@@ -121,7 +128,9 @@ def test_tail_float_strategy_names_the_decode_tail(fp32_tflite: Path) -> None:
     assert float_ops(graph, TAIL_FLOAT) == list(dict.fromkeys(graph.output_name(op) for op in graph.tail()))
     stem = graph.stem(1)
     assert stem[-1]["op_name"] in ("CONV_2D", "RELU") and sum(op["op_name"] == "CONV_2D" for op in stem) == 1
-    assert set(float_ops(graph, Strategy("s", keep_tail_float=False, float_stem_convs=1))) == {graph.output_name(op) for op in stem}
+    assert set(float_ops(graph, Strategy("s", keep_tail_float=False, float_stem_convs=1))) == {
+        graph.output_name(op) for op in stem
+    }
     assert [op["op_name"] for op in graph.head_outputs()] == ["CONV_2D"]
 
 

@@ -58,8 +58,13 @@ def test_the_finetuned_model_counts_where_coco_counts_nothing(yolox_fp32_artifac
     truth = render_scene(SceneConfig(seconds=12, seed=777, view="topdown"), video)
     expected = sum(sum(d.values()) for d in truth.counts(DEFAULT_LINE).values())
     names = list(truth.labels)
-    tuned = package(repo / "models/topdown/yolox_nano_topdown.onnx", tmp_path / "tuned", (256, 416), (8, 16, 32),
-                    (repo / "models/topdown/labels.txt").read_text().split())
+    tuned = package(
+        repo / "models/topdown/yolox_nano_topdown.onnx",
+        tmp_path / "tuned",
+        (256, 416),
+        (8, 16, 32),
+        (repo / "models/topdown/labels.txt").read_text().split(),
+    )
     line = [("L", [(320.0, 0.0), (320.0, 360.0)])]
     after = totals(count_clip(tuned, video, line, names, threads=1))["L"]
     before = totals(count_clip(yolox_fp32_artifact, video, line, names, threads=1))["L"]

@@ -104,13 +104,17 @@ def _convert(args: list[str], out: str = "art", size: str = str(SIZE), labels: s
     return main(["convert", *args, "--decoder", "yolox", "--input-size", size, "--labels", labels, "--out", out])
 
 
-@pytest.mark.parametrize(("kind", "model_file", "note"), [
-    ("factory", "tiny.onnx", "exported from PyTorch factory tinynet:build"),
-    ("torchscript", "tiny_ts.onnx", "exported from PyTorch torchscript tiny_ts.pt"),
-    ("export", "tiny.onnx", "exported from PyTorch export tiny.pt2"),
-])
-def test_each_torch_input_kind_gives_an_artifact_equal_to_torch(workdir: Path, kind: str, model_file: str,
-                                                                 note: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "model_file", "note"),
+    [
+        ("factory", "tiny.onnx", "exported from PyTorch factory tinynet:build"),
+        ("torchscript", "tiny_ts.onnx", "exported from PyTorch torchscript tiny_ts.pt"),
+        ("export", "tiny.onnx", "exported from PyTorch export tiny.pt2"),
+    ],
+)
+def test_each_torch_input_kind_gives_an_artifact_equal_to_torch(
+    workdir: Path, kind: str, model_file: str, note: str
+) -> None:
     model = _tiny(workdir)
     args = _save_kind(kind, model, workdir)
     assert _convert(args) == 0
@@ -137,8 +141,15 @@ def test_demo_detector_factory_and_checkpoint(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(REPO)  # module:factory resolves from the current directory, like `python -m`
     out = tmp_path / "demo"
     size = f"{INPUT_HW[0]}x{INPUT_HW[1]}"
-    assert _convert(["training.demo_model:build_model", "--checkpoint", str(checkpoint)], str(out), size,
-                    str(REPO / "models" / "demo" / "labels.txt")) == 0
+    assert (
+        _convert(
+            ["training.demo_model:build_model", "--checkpoint", str(checkpoint)],
+            str(out),
+            size,
+            str(REPO / "models" / "demo" / "labels.txt"),
+        )
+        == 0
+    )
     artifact = Artifact.load(out)
     assert artifact.manifest.model_file == "detector.onnx"
     assert artifact.manifest.labels == ["car", "truck", "bus", "bicycle"]
@@ -167,27 +178,51 @@ def _error_cases(workdir: Path) -> None:
     torch.save(tinynet.build_wide().state_dict(), workdir / "wide.pt")
 
 
-@pytest.mark.parametrize(("args", "size", "code", "message"), [
-    (["nosuchmodule_xyz:build", "--checkpoint", "tiny.pt"], SIZE, 1, "cannot import module 'nosuchmodule_xyz'"),
-    (["tinynet:missing", "--checkpoint", "tiny.pt"], SIZE, 1, "module 'tinynet' has no attribute 'missing'"),
-    (["tinynet:NOT_CALLABLE", "--checkpoint", "tiny.pt"], SIZE, 1, "'NOT_CALLABLE' is not callable"),
-    (["tinynet:not_a_module", "--checkpoint", "tiny.pt"], SIZE, 1, "returned int, expected a torch.nn.Module"),
-    (["tinynet:build"], SIZE, 1, "needs --checkpoint FILE"),
-    (["tinynet:build", "--checkpoint", "absent.pt"], SIZE, 1, "absent.pt: no such file"),
-    (["tinynet:build", "--checkpoint", "pickled.pt"], SIZE, 1, "not loadable with weights_only=True: it holds pickled code or objects (test_torch_input._Pickled)"),
-    (["tinynet:build", "--checkpoint", "list.pt"], SIZE, 1, "holds list, not a state_dict"),
-    (["tinynet:build", "--checkpoint", "garbage.pt"], SIZE, 1, "not a torch checkpoint"),
-    (["tinynet:build", "--checkpoint", "wide.pt"], SIZE, 1, "does not fit tinynet:build: Error(s) in loading state_dict"),
-    (["tinynet:build", "--checkpoint", "tiny.pt"], 4, 1, "the model fails on a [1, 3, 4, 4] input (check --input-size)"),
-    (["tinynet:build", "--checkpoint", "tiny.pt"], 60, 1, "has 69 anchors; the yolox decoder expects 84 for a 60x60 input"),
-    (["tiny.pt"], SIZE, 1, "a checkpoint (state_dict), not a TorchScript file: give the model's factory"),
-    (["garbage.pt"], SIZE, 1, "not a TorchScript file"),
-    (["garbage.pt2"], SIZE, 1, "garbage.pt2: not a torch.export program"),
-    (["absent.pt2"], SIZE, 1, "absent.pt2: no such file"),
-    (["labels.txt", "--checkpoint", "tiny.pt"], SIZE, 2, "--checkpoint applies to a PyTorch module:factory MODEL"),
-])
-def test_torch_input_errors_say_what_is_wrong(workdir: Path, capsys: pytest.CaptureFixture, args: list[str],
-                                              size: int, code: int, message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "size", "code", "message"),
+    [
+        (["nosuchmodule_xyz:build", "--checkpoint", "tiny.pt"], SIZE, 1, "cannot import module 'nosuchmodule_xyz'"),
+        (["tinynet:missing", "--checkpoint", "tiny.pt"], SIZE, 1, "module 'tinynet' has no attribute 'missing'"),
+        (["tinynet:NOT_CALLABLE", "--checkpoint", "tiny.pt"], SIZE, 1, "'NOT_CALLABLE' is not callable"),
+        (["tinynet:not_a_module", "--checkpoint", "tiny.pt"], SIZE, 1, "returned int, expected a torch.nn.Module"),
+        (["tinynet:build"], SIZE, 1, "needs --checkpoint FILE"),
+        (["tinynet:build", "--checkpoint", "absent.pt"], SIZE, 1, "absent.pt: no such file"),
+        (
+            ["tinynet:build", "--checkpoint", "pickled.pt"],
+            SIZE,
+            1,
+            "not loadable with weights_only=True: it holds pickled code or objects (test_torch_input._Pickled)",
+        ),
+        (["tinynet:build", "--checkpoint", "list.pt"], SIZE, 1, "holds list, not a state_dict"),
+        (["tinynet:build", "--checkpoint", "garbage.pt"], SIZE, 1, "not a torch checkpoint"),
+        (
+            ["tinynet:build", "--checkpoint", "wide.pt"],
+            SIZE,
+            1,
+            "does not fit tinynet:build: Error(s) in loading state_dict",
+        ),
+        (
+            ["tinynet:build", "--checkpoint", "tiny.pt"],
+            4,
+            1,
+            "the model fails on a [1, 3, 4, 4] input (check --input-size)",
+        ),
+        (
+            ["tinynet:build", "--checkpoint", "tiny.pt"],
+            60,
+            1,
+            "has 69 anchors; the yolox decoder expects 84 for a 60x60 input",
+        ),
+        (["tiny.pt"], SIZE, 1, "a checkpoint (state_dict), not a TorchScript file: give the model's factory"),
+        (["garbage.pt"], SIZE, 1, "not a TorchScript file"),
+        (["garbage.pt2"], SIZE, 1, "garbage.pt2: not a torch.export program"),
+        (["absent.pt2"], SIZE, 1, "absent.pt2: no such file"),
+        (["labels.txt", "--checkpoint", "tiny.pt"], SIZE, 2, "--checkpoint applies to a PyTorch module:factory MODEL"),
+    ],
+)
+def test_torch_input_errors_say_what_is_wrong(
+    workdir: Path, capsys: pytest.CaptureFixture, args: list[str], size: int, code: int, message: str
+) -> None:
     _error_cases(workdir)
     capsys.readouterr()
     assert _convert(args, size=str(size)) == code

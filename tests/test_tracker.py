@@ -59,7 +59,9 @@ def test_hungarian_matches_brute_force() -> None:
     ],
 )
 def test_match_is_thresholded_and_optimal(sim, threshold, pairs) -> None:
-    rows, cols, un_r, un_c = match(np.array(sim, dtype=float).reshape(len(sim), -1) if len(sim) else np.zeros((0, 3)), threshold)
+    rows, cols, un_r, un_c = match(
+        np.array(sim, dtype=float).reshape(len(sim), -1) if len(sim) else np.zeros((0, 3)), threshold
+    )
     assert sorted(zip(rows.tolist(), cols.tolist())) == pairs
     n, m = np.asarray(sim).reshape(len(sim), -1).shape if len(sim) else (0, 3)
     assert sorted(un_r.tolist() + rows.tolist()) == list(range(n))
@@ -102,7 +104,9 @@ def test_height_modulated_iou_keeps_the_person_at_the_same_depth(height_iou: boo
     # The Kalman posterior moves from the track's box towards the matched detection.
     step = out.xyxy[0] - before
     boxes = {"same person": np.array(same, np.float64), "person behind": np.array(behind, np.float64)}
-    cosine = {k: float(step @ (b - before) / np.linalg.norm(step) / np.linalg.norm(b - before)) for k, b in boxes.items()}
+    cosine = {
+        k: float(step @ (b - before) / np.linalg.norm(step) / np.linalg.norm(b - before)) for k, b in boxes.items()
+    }
     assert cosine[follows] > 0.9 > max(v for k, v in cosine.items() if k != follows)
 
 
@@ -304,7 +308,12 @@ def _mot17_frames(root, seq: str, seed: int = 0):
         noisy = xyxy + rng.normal(0, 0.03, xyxy.shape) * np.c_[r[:, 4], r[:, 5], r[:, 4], r[:, 5]]
         keep = rng.random(len(r)) > 0.1
         scores = np.clip(0.9 * r[:, 8] + rng.normal(0, 0.1, len(r)), 0.05, 1.0)
-        yield f, r[:, 1].astype(np.int64), xyxy, Detections(noisy[keep], scores[keep], np.zeros(int(keep.sum()), np.int64))
+        yield (
+            f,
+            r[:, 1].astype(np.int64),
+            xyxy,
+            Detections(noisy[keep], scores[keep], np.zeros(int(keep.sum()), np.int64)),
+        )
 
 
 @pytest.mark.shared
@@ -340,8 +349,10 @@ def test_mot17_tracks_and_line_counts_match_ground_truth(shared_data, divisor: i
     # in 1, out 7 on the tracks vs in 1, out 8 on the ground truth, at both frame rates.
     assert covered / total >= 0.78
     assert switches <= 35
+
     def count(evs, d):
         return sum(e.direction == d for e in evs)
+
     for direction in ("in", "out"):
         assert abs(count(ev_t, direction) - count(ev_g, direction)) <= 1, (direction, len(ev_t), len(ev_g))
 
@@ -388,8 +399,9 @@ def lane(f: int) -> list[float]:
         (4.0, 0.35, False, False),  # slow, but nothing moves far between detections: full-rate rules
     ],
 )
-def test_a_slow_detector_starts_tracks_from_lower_scores(fps: float, score: float, others_move: bool,
-                                                         confirmed: bool) -> None:
+def test_a_slow_detector_starts_tracks_from_lower_scores(
+    fps: float, score: float, others_move: bool, confirmed: bool
+) -> None:
     tracker = Tracker()
     other = lane if others_move else (lambda f: box_at(400, 300))
     for f in range(4):  # the other car alone first: it is confirmed and its motion learned

@@ -229,7 +229,9 @@ def test_seeds_repeat_the_mot17_part_per_seed(shared_data: Path, tmp_path: Path)
     assert main(["--quick", "--counter-param", "settle_s"]) == 2  # not KEY=VALUE: a usage error
 
 
-@pytest.mark.parametrize("args", [["--ours-param", "match_iou"], ["--noise", "no_such_field=1"], ["--trackers", "nope"]])
+@pytest.mark.parametrize(
+    "args", [["--ours-param", "match_iou"], ["--noise", "no_such_field=1"], ["--trackers", "nope"]]
+)
 def test_benchmark_cli_rejects_bad_arguments_with_exit_2(shared_data: Path, args: list[str]) -> None:
     from benchmarks.tracking.__main__ import main
 

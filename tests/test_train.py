@@ -64,12 +64,24 @@ def _no_names(ds: Path) -> None:
     (ds / "data.yaml").write_text("train: images/train\nval: images/val\nnames: []\n")
 
 
-@pytest.mark.parametrize("damage, message", [
-    (_outside, "box outside the image"), (_unknown, "unknown class 7"), (_orphan, "label files without an image"),
-    (_empty, "no labelled boxes"), (_no_val, "split folder missing"), (_no_names, "'names' must be a non-empty list"),
-])
-def test_bad_dataset_is_refused_and_kept(scene: LabelledScene, tmp_path: Path, damage: Callable[[Path], None],
-                                         message: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_outside, "box outside the image"),
+        (_unknown, "unknown class 7"),
+        (_orphan, "label files without an image"),
+        (_empty, "no labelled boxes"),
+        (_no_val, "split folder missing"),
+        (_no_names, "'names' must be a non-empty list"),
+    ],
+)
+def test_bad_dataset_is_refused_and_kept(
+    scene: LabelledScene,
+    tmp_path: Path,
+    damage: Callable[[Path], None],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     ds = tmp_path / "ds"
     shutil.copytree(scene.dataset.directory, ds)
     damage(ds)
@@ -79,8 +91,9 @@ def test_bad_dataset_is_refused_and_kept(scene: LabelledScene, tmp_path: Path, d
     assert _tree_hash(ds) == before and not (tmp_path / "out").exists()
 
 
-def test_unsupported_models_and_budgets_are_refused(scene: LabelledScene, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_unsupported_models_and_budgets_are_refused(
+    scene: LabelledScene, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ds = scene.dataset.directory
     before = _tree_hash(ds)
     text = tmp_path / "model.onnx"
@@ -153,22 +166,76 @@ def test_fast_chain_label_train_convert_count(scene: LabelledScene, tmp_path: Pa
     truth = render_scene(SceneConfig(seconds=3, seed=77, view="topdown"), count)
     truth_json = truth.write_truth_json(tmp_path / "truth.json", DEFAULT_LINE)
     ds = scene.dataset.directory
-    assert main(["train", str(ds), "--from", str(SMALL), "--out", str(out), *FAST, "--clip", str(count),
-                 "--line", "L=320,0,320,360", "--truth", str(truth_json)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(ds),
+                "--from",
+                str(SMALL),
+                "--out",
+                str(out),
+                *FAST,
+                "--clip",
+                str(count),
+                "--line",
+                "L=320,0,320,360",
+                "--truth",
+                str(truth_json),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
-    assert {p.name for p in out.iterdir()} >= {"model.onnx", "weights.pt", "labels.txt", "report.json", "report.md", "train_log.txt"}
+    assert {p.name for p in out.iterdir()} >= {
+        "model.onnx",
+        "weights.pt",
+        "labels.txt",
+        "report.json",
+        "report.md",
+        "train_log.txt",
+    }
     assert report["val_frames"] == 8 and report["iterations"] >= 1 and 0 <= report["map_after"]["map50"] <= 1
     assert set(report["counts_after"]) == {"L"} and report["counts_truth"]["L"] == sum(
-        sum(d.values()) for d in truth.counts(DEFAULT_LINE).values())
+        sum(d.values()) for d in truth.counts(DEFAULT_LINE).values()
+    )
     assert (out / "labels.txt").read_text().split() == list(scene.truth.labels)
     art = package_fp32(out / "model.onnx", tmp_path / "fp32", "yolox", (96, 160), out / "labels.txt").directory
-    summary = run_counting(RunSettings.model_validate({"model": art, "source": str(count), "threads": 1,
-                                                       "lines": [{"name": "L", "points": "320,0,320,360"}]}))
+    summary = run_counting(
+        RunSettings.model_validate(
+            {"model": art, "source": str(count), "threads": 1, "lines": [{"name": "L", "points": "320,0,320,360"}]}
+        )
+    )
     assert summary["frames"] == truth.num_frames
-    rc = main(["convert", str(out / "model.onnx"), "--profile", "generic-onnxruntime", "--decoder", "yolox",
-               "--input-size", "96x160", "--labels", str(out / "labels.txt"), "--calib", str(scene.video),
-               "--eval-images", str(ds / "images/val"), "--eval-labels", str(ds / "labels/val"), "--fallback",
-               "--calib-count", "8", "--latency-runs", "0", "--threads", "1", "--out", str(tmp_path / "int8")])
+    rc = main(
+        [
+            "convert",
+            str(out / "model.onnx"),
+            "--profile",
+            "generic-onnxruntime",
+            "--decoder",
+            "yolox",
+            "--input-size",
+            "96x160",
+            "--labels",
+            str(out / "labels.txt"),
+            "--calib",
+            str(scene.video),
+            "--eval-images",
+            str(ds / "images/val"),
+            "--eval-labels",
+            str(ds / "labels/val"),
+            "--fallback",
+            "--calib-count",
+            "8",
+            "--latency-runs",
+            "0",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "int8"),
+        ]
+    )
     assert rc == 0 and (tmp_path / "int8/manifest.json").is_file()
 
 
@@ -189,18 +256,66 @@ def test_whole_chain_on_yolox_and_the_recorded_traffic_session(shared_data: Path
     store = replay(REPO / "tests/data/traffic_road.labels.json", video, tmp_path / "labels")
     ds = export_dataset(store, tmp_path / "dataset").directory
     out = tmp_path / "tuned"
-    assert main(["train", str(ds), "--from", str(shared_data / "models/yolox_nano.onnx"), "--out", str(out),
-                 "--time-budget", "60s", "--batch", "2", "--freeze", "0.8", "--input-size", "224x416",
-                 "--eval-every", "25", "--threads", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(ds),
+                "--from",
+                str(shared_data / "models/yolox_nano.onnx"),
+                "--out",
+                str(out),
+                "--time-budget",
+                "60s",
+                "--batch",
+                "2",
+                "--freeze",
+                "0.8",
+                "--input-size",
+                "224x416",
+                "--eval-every",
+                "25",
+                "--threads",
+                "2",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["family"] == "yolox-onnx" and report["val_frames"] == 8
     assert report["map_before"]["map50"] > 0.3  # COCO YOLOX already sees these cars: the chain must not break that
-    rc = main(["convert", str(out / "model.onnx"), "--profile", "generic-onnxruntime", "--decoder", "yolox",
-               "--input-size", "224x416", "--labels", str(out / "labels.txt"), "--calib", str(video),
-               "--eval-images", str(ds / "images/val"), "--eval-labels", str(ds / "labels/val"), "--fallback",
-               "--calib-count", "16", "--latency-runs", "0", "--out", str(tmp_path / "int8")])
+    rc = main(
+        [
+            "convert",
+            str(out / "model.onnx"),
+            "--profile",
+            "generic-onnxruntime",
+            "--decoder",
+            "yolox",
+            "--input-size",
+            "224x416",
+            "--labels",
+            str(out / "labels.txt"),
+            "--calib",
+            str(video),
+            "--eval-images",
+            str(ds / "images/val"),
+            "--eval-labels",
+            str(ds / "labels/val"),
+            "--fallback",
+            "--calib-count",
+            "16",
+            "--latency-runs",
+            "0",
+            "--out",
+            str(tmp_path / "int8"),
+        ]
+    )
     assert rc == 0
-    summary = run_counting(RunSettings.model_validate({"model": tmp_path / "int8", "source": str(video),
-                                                       "lines": [{"name": "L", "points": "320,0,320,360"}]}))
+    summary = run_counting(
+        RunSettings.model_validate(
+            {"model": tmp_path / "int8", "source": str(video), "lines": [{"name": "L", "points": "320,0,320,360"}]}
+        )
+    )
     counted = sum(sum(d.values()) for d in summary["counts"]["L"].values())
     assert 13 <= counted <= 39, f"counted {counted} crossings, the hand count is 26"

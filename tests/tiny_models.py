@@ -11,17 +11,30 @@ from pathlib import Path
 import numpy as np
 
 
-def tiny_detector(path: Path, size: int = 32, seed: int = 0, first_weights: np.ndarray | None = None,
-                  first_bias: np.ndarray | None = None) -> Path:
+def tiny_detector(
+    path: Path,
+    size: int = 32,
+    seed: int = 0,
+    first_weights: np.ndarray | None = None,
+    first_bias: np.ndarray | None = None,
+) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     w1 = first_weights if first_weights is not None else rng.normal(0, 0.02, (8, 3, 3, 3))
     b1 = first_bias if first_bias is not None else rng.normal(0, 0.5, 8)
-    inits = [numpy_helper.from_array(np.asarray(a, np.float32), n) for a, n in (
-        (w1, "w1"), (b1, "b1"), (rng.normal(0, 0.3, (8, 1, 3, 3)), "w2"), (rng.normal(0, 0.2, 8), "b2"),
-        (rng.normal(0, 0.3, (6, 8, 1, 1)), "w3"), (rng.normal(0, 0.1, 6), "b3"))]
+    inits = [
+        numpy_helper.from_array(np.asarray(a, np.float32), n)
+        for a, n in (
+            (w1, "w1"),
+            (b1, "b1"),
+            (rng.normal(0, 0.3, (8, 1, 3, 3)), "w2"),
+            (rng.normal(0, 0.2, 8), "b2"),
+            (rng.normal(0, 0.3, (6, 8, 1, 1)), "w3"),
+            (rng.normal(0, 0.1, 6), "b3"),
+        )
+    ]
     inits.append(numpy_helper.from_array(np.array([1, 6, -1], np.int64), "shape"))
     nodes = [
         helper.make_node("Conv", ["images", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
@@ -35,8 +48,13 @@ def tiny_detector(path: Path, size: int = 32, seed: int = 0, first_weights: np.n
         helper.make_node("Transpose", ["r"], ["t"], name="transpose", perm=[0, 2, 1]),
         helper.make_node("Sigmoid", ["t"], ["output"], name="decode"),
     ]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, size * size, 6])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, size * size, 6])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)

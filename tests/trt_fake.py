@@ -44,4 +44,4 @@ class FakeBackend:
         if not engine.startswith(MAGIC):
             return None  # what deserialize_cuda_engine does with a file that is not an engine
         self.opened += 1
-        return FakeEngine(engine[len(MAGIC):])
+        return FakeEngine(engine[len(MAGIC) :])

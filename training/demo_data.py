@@ -50,7 +50,9 @@ def read_frames(video: Path) -> list[np.ndarray]:
     return frames
 
 
-def scene_samples(cfg: SceneConfig, input_hw: tuple[int, int], every: int = 1, workdir: Path | None = None) -> list[Sample]:
+def scene_samples(
+    cfg: SceneConfig, input_hw: tuple[int, int], every: int = 1, workdir: Path | None = None
+) -> list[Sample]:
     """Render ``cfg``, decode it, keep every ``every``-th frame as a Sample."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         video = Path(tmp) / "scene.mp4"
@@ -75,8 +77,13 @@ def training_configs(seeds: range, seconds: float) -> list[SceneConfig]:
     configs = []
     for seed in seeds:
         rng = np.random.default_rng(seed + 123_457)
-        configs.append(SceneConfig(
-            seconds=seconds, seed=seed, density=float(rng.uniform(0.8, 1.8)),
-            noise_sigma=float(rng.uniform(2.0, 7.0)), lighting=float(rng.uniform(0.15, 0.4)),
-        ))
+        configs.append(
+            SceneConfig(
+                seconds=seconds,
+                seed=seed,
+                density=float(rng.uniform(0.8, 1.8)),
+                noise_sigma=float(rng.uniform(2.0, 7.0)),
+                lighting=float(rng.uniform(0.15, 0.4)),
+            )
+        )
     return configs

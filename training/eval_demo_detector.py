@@ -60,8 +60,18 @@ def counts_error(artifact: Path, seed: int, seconds: float, workdir: Path) -> di
     expected = truth.counts(DEFAULT_LINE)
     summary = workdir / f"summary{seed}.json"
     line = "L=" + ",".join(f"{v:g}" for v in DEFAULT_LINE)
-    cmd = [str(Path(sys.executable).parent / "edge"), "run", "--model", str(artifact), "--source", str(video),
-           "--line", line, "--summary-json", str(summary)]
+    cmd = [
+        str(Path(sys.executable).parent / "edge"),
+        "run",
+        "--model",
+        str(artifact),
+        "--source",
+        str(video),
+        "--line",
+        line,
+        "--summary-json",
+        str(summary),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     got = json.loads(summary.read_text())["counts"].get("L", {})
     rows = {}
@@ -71,9 +81,15 @@ def counts_error(artifact: Path, seed: int, seconds: float, workdir: Path) -> di
     total_true = sum(t for t, _ in rows.values())
     total_got = sum(g for _, g in rows.values())
     abs_err = sum(abs(t - g) for t, g in rows.values())
-    return {"seed": seed, "frames": truth.num_frames, "per_class_direction": rows, "true_total": total_true,
-            "counted_total": total_got, "sum_abs_error": abs_err,
-            "sum_abs_error_pct": round(100.0 * abs_err / max(total_true, 1), 2)}
+    return {
+        "seed": seed,
+        "frames": truth.num_frames,
+        "per_class_direction": rows,
+        "true_total": total_true,
+        "counted_total": total_got,
+        "sum_abs_error": abs_err,
+        "sum_abs_error_pct": round(100.0 * abs_err / max(total_true, 1), 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--no-map", action="store_true", help="only the counting check")
     ap.add_argument("--nms-iou", type=float, default=0.45, help="the artifact's NMS IoU (manifest default 0.45)")
-    ap.add_argument("--class-agnostic-nms", action="store_true",
-                    help="one box per object: a car box never survives on top of a truck box")
+    ap.add_argument(
+        "--class-agnostic-nms",
+        action="store_true",
+        help="one box per object: a car box never survives on top of a truck box",
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         art = package(args.model, Path(tmp) / "artifact", args.class_agnostic_nms, args.nms_iou)
@@ -100,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     true_total = sum(r["true_total"] for r in report["counts"])
     abs_err = sum(r["sum_abs_error"] for r in report["counts"])
     net = sum(r["counted_total"] for r in report["counts"]) - true_total
-    report["counts_overall"] = {"true_total": true_total, "sum_abs_error": abs_err, "net_error": net,
-                                "sum_abs_error_pct": round(100.0 * abs_err / max(true_total, 1), 2)}
+    report["counts_overall"] = {
+        "true_total": true_total,
+        "sum_abs_error": abs_err,
+        "net_error": net,
+        "sum_abs_error_pct": round(100.0 * abs_err / max(true_total, 1), 2),
+    }
     print(json.dumps(report["counts_overall"]))
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=1) + "\n")

@@ -49,12 +49,19 @@ def anchor_grid(input_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.n
         rows, cols = -(-input_hw[0] // s), -(-input_hw[1] // s)
         ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
         gx.append(xs.ravel()), gy.append(ys.ravel()), st.append(np.full(rows * cols, s))
-    return (np.concatenate(gx).astype(np.float32), np.concatenate(gy).astype(np.float32),
-            np.concatenate(st).astype(np.float32))
+    return (
+        np.concatenate(gx).astype(np.float32),
+        np.concatenate(gy).astype(np.float32),
+        np.concatenate(st).astype(np.float32),
+    )
 
 
-def assign(sample_boxes: np.ndarray, ignore: np.ndarray, grid: tuple[np.ndarray, ...],
-           limits: tuple[float, float] = SIZE_LIMITS) -> tuple[np.ndarray, np.ndarray]:
+def assign(
+    sample_boxes: np.ndarray,
+    ignore: np.ndarray,
+    grid: tuple[np.ndarray, ...],
+    limits: tuple[float, float] = SIZE_LIMITS,
+) -> tuple[np.ndarray, np.ndarray]:
     """-> (gt index per anchor (A,), -1 = background; ignored anchor mask (A,))."""
     gx, gy, st = grid
     a = gx.shape[0]
@@ -63,12 +70,16 @@ def assign(sample_boxes: np.ndarray, ignore: np.ndarray, grid: tuple[np.ndarray,
         return owner, np.zeros(a, bool)
     b = sample_boxes
     cx_a, cy_a = (gx + 0.5) * st, (gy + 0.5) * st
-    inside = ((cx_a[None] >= b[:, 0:1]) & (cx_a[None] <= b[:, 2:3]) & (cy_a[None] >= b[:, 1:2]) & (cy_a[None] <= b[:, 3:4]))
+    inside = (
+        (cx_a[None] >= b[:, 0:1]) & (cx_a[None] <= b[:, 2:3]) & (cy_a[None] >= b[:, 1:2]) & (cy_a[None] <= b[:, 3:4])
+    )
     gcx, gcy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
     level = np.select([side <= limits[0], side <= limits[1]], [STRIDES[0], STRIDES[1]], STRIDES[2])
     on_level = st[None] == level[:, None]
-    near = (np.abs(cx_a[None] - gcx[:, None]) < CENTER_RADIUS * st[None]) & (np.abs(cy_a[None] - gcy[:, None]) < CENTER_RADIUS * st[None])
+    near = (np.abs(cx_a[None] - gcx[:, None]) < CENTER_RADIUS * st[None]) & (
+        np.abs(cy_a[None] - gcy[:, None]) < CENTER_RADIUS * st[None]
+    )
     centre_cell = (np.floor(gcx[:, None] / st[None]) == gx[None]) & (np.floor(gcy[:, None] / st[None]) == gy[None])
     pos = on_level & ((inside & near) | centre_cell) & ~ignore[:, None]
     area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
@@ -91,8 +102,15 @@ def giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return iou - (hull - union) / hull.clamp(min=1e-6)
 
 
-def batch_loss(pred: torch.Tensor, batch: list[Sample], flips: list[bool], grid_t: tuple[torch.Tensor, ...],
-               grid: tuple[np.ndarray, ...], width: int, limits: tuple[float, float]) -> tuple[torch.Tensor, dict[str, float]]:
+def batch_loss(
+    pred: torch.Tensor,
+    batch: list[Sample],
+    flips: list[bool],
+    grid_t: tuple[torch.Tensor, ...],
+    grid: tuple[np.ndarray, ...],
+    width: int,
+    limits: tuple[float, float],
+) -> tuple[torch.Tensor, dict[str, float]]:
     gx, gy, st = grid_t
     obj_t = torch.zeros(pred.shape[:2])
     weight = torch.ones(pred.shape[:2])
@@ -184,15 +202,18 @@ def train(samples: list[Sample], args: argparse.Namespace, log: Log) -> torch.nn
         idx = torch.randint(len(samples), (args.batch,), generator=gen)
         x, flips = augment(images[idx], gen)
         x = x.contiguous(memory_format=torch.channels_last)
-        loss, parts = batch_loss(model(x), [samples[i] for i in idx.tolist()], flips, grid_t, grid, INPUT_HW[1],
-                                 args.size_limits)
+        loss, parts = batch_loss(
+            model(x), [samples[i] for i in idx.tolist()], flips, grid_t, grid, INPUT_HW[1], args.size_limits
+        )
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
         if it % 20 == 0 or it == args.iters - 1:
-            log(f"iter {it:4d} progress {progress:.2f} lr {opt.param_groups[0]['lr']:.5f} loss {loss.item():.3f} "
-                + " ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+            log(
+                f"iter {it:4d} progress {progress:.2f} lr {opt.param_groups[0]['lr']:.5f} loss {loss.item():.3f} "
+                + " ".join(f"{k} {v:.3f}" for k, v in parts.items())
+            )
     return model.eval()
 
 
@@ -204,11 +225,20 @@ def export(model: torch.nn.Module, out: Path, log: Log) -> None:
     dummy = torch.full((1, 3, *INPUT_HW), 114.0)
     with warnings.catch_warnings():  # the TorchScript exporter is chosen on purpose: no onnxscript needed
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(model, (dummy,), str(out / "detector.onnx"), opset_version=13, input_names=["images"],
-                          output_names=["output"], dynamo=False)
+        torch.onnx.export(
+            model,
+            (dummy,),
+            str(out / "detector.onnx"),
+            opset_version=13,
+            input_names=["images"],
+            output_names=["output"],
+            dynamo=False,
+        )
     (out / "labels.txt").write_text("\n".join(LABELS) + "\n")
-    log(f"wrote {out}/detector.pt ({(out / 'detector.pt').stat().st_size} B), detector.onnx "
-        f"({(out / 'detector.onnx').stat().st_size} B), labels.txt")
+    log(
+        f"wrote {out}/detector.pt ({(out / 'detector.pt').stat().st_size} B), detector.onnx "
+        f"({(out / 'detector.onnx').stat().st_size} B), labels.txt"
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -217,15 +247,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--scenes", type=int, default=12, help="training scenes (seeds first-seed, first-seed + 1, ...)")
     ap.add_argument("--first-seed", type=int, default=100, help="first training scene seed (eval scenes use 9000+)")
     ap.add_argument("--init", type=Path, help="start from this state_dict (fine-tuning stage)")
-    ap.add_argument("--size-limits", type=lambda v: tuple(float(x) for x in v.split(",")), default=SIZE_LIMITS,
-                    help="S8,S16: a box whose longer side (input px) is <= S8 goes to stride 8, <= S16 to 16, else 32")
+    ap.add_argument(
+        "--size-limits",
+        type=lambda v: tuple(float(x) for x in v.split(",")),
+        default=SIZE_LIMITS,
+        help="S8,S16: a box whose longer side (input px) is <= S8 goes to stride 8, <= S16 to 16, else 32",
+    )
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each training scene")
     ap.add_argument("--every", type=int, default=2, help="keep every N-th frame")
     ap.add_argument("--iters", type=int, default=800, help="at most this many iterations")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=10.0, help="training wall-time budget (the schedule fits in it)")
+    ap.add_argument(
+        "--max-minutes", type=float, default=10.0, help="training wall-time budget (the schedule fits in it)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
 
@@ -243,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         samples += scene_samples(cfg, INPUT_HW, every=args.every)
     n_boxes = sum(int((~s.ignore).sum()) for s in samples)
     per_class = np.bincount(np.concatenate([s.class_ids[~s.ignore] for s in samples]), minlength=len(LABELS))
-    log(f"data: {args.scenes} scenes (seeds {args.first_seed}+), {len(samples)} frames, {n_boxes} boxes "
-        + ", ".join(f"{n} {c}" for n, c in zip(LABELS, per_class.tolist())))
+    log(
+        f"data: {args.scenes} scenes (seeds {args.first_seed}+), {len(samples)} frames, {n_boxes} boxes "
+        + ", ".join(f"{n} {c}" for n, c in zip(LABELS, per_class.tolist()))
+    )
     model = train(samples, args, log)
     export(model, args.out, log)
     (args.out / "train_log.txt").write_text("\n".join(log.lines) + "\n")

@@ -44,7 +44,9 @@ def _rows(work: Path, only: str) -> list[Row]:
         lambda: [surface_rows.image_bomb_row(work)],
         lambda: [surface_rows.bad_config_row(work)],
     ]
-    rows: list[Row] = [Row("(reference: the scene, undisturbed)", f"{summary['frames']} frames", f"{len(reference)} events", "yes")]
+    rows: list[Row] = [
+        Row("(reference: the scene, undisturbed)", f"{summary['frames']} frames", f"{len(reference)} events", "yes")
+    ]
     for step in steps:
         for row in step():
             if only in row.fault:
@@ -60,8 +62,9 @@ def render(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.faults", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--only", default="", help="only rows whose fault contains this text")
     args = parser.parse_args(argv)

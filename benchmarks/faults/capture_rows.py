@@ -29,8 +29,12 @@ sys.exit(main(sys.argv[4:]))
 """
 
 DECODER_FAULTS = [
-    ("decoder corrupts its heap at frame 40 (glibc abort), decoder in the runner's process", "inprocess",
-     "heap_corruption", {}),
+    (
+        "decoder corrupts its heap at frame 40 (glibc abort), decoder in the runner's process",
+        "inprocess",
+        "heap_corruption",
+        {},
+    ),
     ("decoder corrupts its heap at frame 40 (glibc abort)", "isolated", "heap_corruption", {}),
     ("decoder segfaults at frame 40", "isolated", "segfault", {}),
     ("decoder hangs at frame 40", "isolated", "hang", {"decoder_timeout_s": 3.0}),
@@ -43,17 +47,36 @@ def decoder_rows(scene: Scene, work: Path, reference: list[dict]) -> list[Row]:
 
     rows = []
     for i, (fault, mode, opener, options) in enumerate(DECODER_FAULTS):
-        code, summary, events, err = edge_run(scene, work / f"decoder{i}", script=FAULTY_RUN,
-                                              script_args=(mode, opener, json.dumps(options)))
+        code, summary, events, err = edge_run(
+            scene, work / f"decoder{i}", script=FAULTY_RUN, script_args=(mode, opener, json.dumps(options))
+        )
         if summary is None:
-            rows.append(Row(fault, f"runner {exit_text(code)}: no summary, events file without run_end",
-                            lost(_first(reference, 40), events), "no"))
+            rows.append(
+                Row(
+                    fault,
+                    f"runner {exit_text(code)}: no summary, events file without run_end",
+                    lost(_first(reference, 40), events),
+                    "no",
+                )
+            )
             continue
         frames = summary["frames"]
-        why = next((line.split(" frames: ", 1)[1].split("; ending")[0]
-                    for line in err.splitlines() if "the decoder process failed after" in line), "?")
-        rows.append(Row(fault, f"file ends at frame {frames} ({why}), summary written, {exit_text(code)}",
-                        lost(_first(reference, frames), events), "yes" if code == 0 else "no"))
+        why = next(
+            (
+                line.split(" frames: ", 1)[1].split("; ending")[0]
+                for line in err.splitlines()
+                if "the decoder process failed after" in line
+            ),
+            "?",
+        )
+        rows.append(
+            Row(
+                fault,
+                f"file ends at frame {frames} ({why}), summary written, {exit_text(code)}",
+                lost(_first(reference, frames), events),
+                "yes" if code == 0 else "no",
+            )
+        )
     return rows
 
 
@@ -64,14 +87,26 @@ def corrupt_frame_rows(scene: Scene, work: Path, reference: list[dict]) -> list[
 
     damaged = _damage(scene.video, work / "damaged.mp4", (60, 61, 100))
     rows = []
-    for label, options in (("stop at the first bad frame (the old reader)", {"max_bad_frames": 0}),
-                           ("skip bad frames (now)", {})):
-        code, summary, events, _ = edge_run(scene, work / f"corrupt{len(rows)}", script=FAULTY_RUN,
-                                            script_args=("isolated", "none", json.dumps(options)), source=damaged)
+    for label, options in (
+        ("stop at the first bad frame (the old reader)", {"max_bad_frames": 0}),
+        ("skip bad frames (now)", {}),
+    ):
+        code, summary, events, _ = edge_run(
+            scene,
+            work / f"corrupt{len(rows)}",
+            script=FAULTY_RUN,
+            script_args=("isolated", "none", json.dumps(options)),
+            source=damaged,
+        )
         frames = summary["frames"] if summary else 0
-        rows.append(Row(f"3 damaged frames in a video file: {label}",
-                        f"{frames} of {len(_frames(scene))} frames read, {exit_text(code)}",
-                        lost(reference, events), "yes" if code == 0 else "no"))
+        rows.append(
+            Row(
+                f"3 damaged frames in a video file: {label}",
+                f"{frames} of {len(_frames(scene))} frames read, {exit_text(code)}",
+                lost(reference, events),
+                "yes" if code == 0 else "no",
+            )
+        )
     return rows
 
 
@@ -90,8 +125,8 @@ def _frames(scene: Scene) -> range:
 
 def _damage(video: Path, out: Path, frames: tuple[int, ...]) -> Path:
     data = bytearray(video.read_bytes())
-    vops = [i for i in range(len(data) - 3) if data[i:i + 4] == b"\x00\x00\x01\xb6"]
+    vops = [i for i in range(len(data) - 3) if data[i : i + 4] == b"\x00\x00\x01\xb6"]
     for k in frames:
-        data[vops[k]:vops[k] + 300] = bytes(300)
+        data[vops[k] : vops[k] + 300] = bytes(300)
     out.write_bytes(bytes(data))
     return out

@@ -35,8 +35,14 @@ def make_scene(work: Path, seconds: float = 8.0) -> Scene:
     from edgetally.converters.package import package_fp32
     from edgetally.demo.scene import SceneConfig, render_scene
 
-    art = package_fp32(REPO / "models/demo/detector.onnx", work / "art", "yolox", (192, 320),
-                       REPO / "models/demo/labels.txt", decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3})
+    art = package_fp32(
+        REPO / "models/demo/detector.onnx",
+        work / "art",
+        "yolox",
+        (192, 320),
+        REPO / "models/demo/labels.txt",
+        decoder_options={"strides": (8, 16, 32), "nms_iou": 0.3},
+    )
     video = work / "scene.mp4"
     render_scene(SceneConfig(seconds=seconds, seed=7), video)
     return Scene(art.directory, video)
@@ -45,16 +51,40 @@ def make_scene(work: Path, seconds: float = 8.0) -> Scene:
 RUN = "import sys; from edgetally.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def edge_run(scene: Scene, out: Path, *extra: str, script: str = RUN, script_args: tuple[str, ...] = (),
-             source: Path | None = None) -> tuple[int, dict | None, list[dict], str]:
+def edge_run(
+    scene: Scene,
+    out: Path,
+    *extra: str,
+    script: str = RUN,
+    script_args: tuple[str, ...] = (),
+    source: Path | None = None,
+) -> tuple[int, dict | None, list[dict], str]:
     """`edge run` (or ``script`` that ends in it) -> (exit code, summary or None, events, stderr)."""
     from edgetally.sinks.jsonl import read_events
 
     out.mkdir(parents=True, exist_ok=True)
-    args = ["run", "--model", str(scene.artifact), "--source", str(source or scene.video), "--line", scene.line,
-            "--summary-json", str(out / "summary.json"), "--events-out", str(out / "events.jsonl"), *extra]
-    proc = subprocess.run([sys.executable, "-c", script, *script_args, *args], cwd=TESTS, capture_output=True,
-                          text=True, timeout=900, check=False)
+    args = [
+        "run",
+        "--model",
+        str(scene.artifact),
+        "--source",
+        str(source or scene.video),
+        "--line",
+        scene.line,
+        "--summary-json",
+        str(out / "summary.json"),
+        "--events-out",
+        str(out / "events.jsonl"),
+        *extra,
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *script_args, *args],
+        cwd=TESTS,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else None
     events = read_events(out / "events.jsonl") if (out / "events.jsonl").exists() else []
     return proc.returncode, summary, events, proc.stderr

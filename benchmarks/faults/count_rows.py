@@ -24,16 +24,27 @@ def reload_rows(scene: Scene, reference: list[dict]) -> list[Row]:
     rows = []
     for label, cls in (("pipeline as it is", Pipeline), ("with counting.carry_over wired in", Wired)):
         events, reloads = _run_reloading(cls, scene)
-        rows.append(Row(f"reload every 0.3 s, geometry unchanged ({label})", f"{reloads} reloads, run completes",
-                        lost(reference, events), "yes"))
+        rows.append(
+            Row(
+                f"reload every 0.3 s, geometry unchanged ({label})",
+                f"{reloads} reloads, run completes",
+                lost(reference, events),
+                "yes",
+            )
+        )
     return rows
 
 
 def _run_reloading(cls: type, scene: Scene) -> tuple[list[dict], int]:
     from edgetally.config.models import RunSettings
 
-    settings = RunSettings.model_validate({"model": scene.artifact, "source": str(scene.video),
-                                           "lines": [{"name": "L", "points": scene.line.split("=")[1]}]})
+    settings = RunSettings.model_validate(
+        {
+            "model": scene.artifact,
+            "source": str(scene.video),
+            "lines": [{"name": "L", "points": scene.line.split("=")[1]}],
+        }
+    )
     recorder = _Recorder()
     pipeline = cls(settings, [recorder])
     pipeline.reload_settings = lambda: settings
@@ -83,5 +94,9 @@ def events_out_row(scene: Scene, work: Path, reference: list[dict]) -> Row:
         edge_run(scene, out)
     kept = read_events(out / "events.jsonl")
     runs = (out / "events.jsonl").read_text().count('"run_start"')
-    return Row("--events-out across 3 starts", f"{runs} run_start markers, every run's events kept",
-               lost(reference * 3, kept), "yes")
+    return Row(
+        "--events-out across 3 starts",
+        f"{runs} run_start markers, every run's events kept",
+        lost(reference * 3, kept),
+        "yes",
+    )

@@ -40,8 +40,11 @@ def full_disk_row(work: Path) -> Row:
         return Row(fault, f"skipped: {exc}", "n/a", "n/a")
     sub = Subscriber(broker.port, "edgetally/dev1/#").start()
     ctx = make_context()
-    sink = MqttSink(MqttSettings(url=broker.url, outbox=disk.path / "o.sqlite", device_id="dev1", homeassistant=False,
-                                 outbox_retry_s=0.5))
+    sink = MqttSink(
+        MqttSettings(
+            url=broker.url, outbox=disk.path / "o.sqlite", device_id="dev1", homeassistant=False, outbox_retry_s=0.5
+        )
+    )
     try:
         sink.open(ctx)
         feed(sink, ctx, [make_event(i) for i in range(1, 21)])
@@ -57,8 +60,10 @@ def full_disk_row(work: Path) -> Row:
         broker.stop()
         disk.unmount()
     missing = 300 - len(seqs & set(range(1, 301)))
-    outcome = (f"counting and publishing went on from memory (state {'degraded' if degraded else '?'}); "
-               f"{'back on disk once space returned' if back else 'never back on disk'}")
+    outcome = (
+        f"counting and publishing went on from memory (state {'degraded' if degraded else '?'}); "
+        f"{'back on disk once space returned' if back else 'never back on disk'}"
+    )
     return Row(fault, outcome, f"{missing} of 300 lost" if missing else "0 lost", "yes")
 
 
@@ -86,8 +91,12 @@ def garbage_outbox_row(work: Path) -> Row:
         broker.stop()
     kept = [p.name for p in work.glob("garbage.sqlite.corrupt-*")]
     missing = 50 - len(seqs)
-    return Row(fault, f"moved aside ({kept[0] if kept else 'not kept!'}), new outbox started",
-               f"{missing} of 50 lost" if missing else "0 lost", "yes")
+    return Row(
+        fault,
+        f"moved aside ({kept[0] if kept else 'not kept!'}), new outbox started",
+        f"{missing} of 50 lost" if missing else "0 lost",
+        "yes",
+    )
 
 
 def hostile_commands_row(work: Path) -> Row:

@@ -20,16 +20,22 @@ def dashboard_row() -> Row:
 
     state = DashboardState(max_devices=256)
     state.handle("edgetally/cam1/counter/L/car/in", b"3")
-    hostile = [("edgetally/cam1/events", b"[1, 2]"), ("edgetally/cam1/stats", b'{"fps": NaN}'),
-               ("edgetally/cam1/events", b"[" * 5000)] + [(f"edgetally/fake{i}/state", b"ready") for i in range(20_000)]
+    hostile = [
+        ("edgetally/cam1/events", b"[1, 2]"),
+        ("edgetally/cam1/stats", b'{"fps": NaN}'),
+        ("edgetally/cam1/events", b"[" * 5000),
+    ] + [(f"edgetally/fake{i}/state", b"ready") for i in range(20_000)]
     for topic, payload in hostile:
         state.handle(topic, payload)
     state.handle("edgetally/cam1/counter/L/car/in", b"7")
     data = json.loads(state.dumps(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     shown = data["devices"]["cam1"]["counters"]["L"]["car"]["in"]
-    return Row("a JSON list on events, NaN stats, 20k fake device names (dashboard)",
-               f"{state.refused} refused, {len(data['devices'])} devices kept (cap 256), state.json strict JSON",
-               "0 lost" if shown == 7 else "the update after the flood was lost", "yes")
+    return Row(
+        "a JSON list on events, NaN stats, 20k fake device names (dashboard)",
+        f"{state.refused} refused, {len(data['devices'])} devices kept (cap 256), state.json strict JSON",
+        "0 lost" if shown == 7 else "the update after the flood was lost",
+        "yes",
+    )
 
 
 def health_row() -> Row:
@@ -48,8 +54,13 @@ def health_row() -> Row:
     for sock in socks:
         sock.close()
     server.close()
-    return Row("1000 idle connections to /healthz", f"{threads} threads (cap 32), each idle one dropped after 5 s; "
-               f"/healthz answered {time.monotonic() - start:.1f} s later", "n/a", "yes" if answered else "no")
+    return Row(
+        "1000 idle connections to /healthz",
+        f"{threads} threads (cap 32), each idle one dropped after 5 s; "
+        f"/healthz answered {time.monotonic() - start:.1f} s later",
+        "n/a",
+        "yes" if answered else "no",
+    )
 
 
 def _answers(url: str) -> bool:
@@ -80,13 +91,20 @@ def install_row(work: Path) -> Row:
     wheel.write_bytes(b"w")
     marker = work / "pwned"
     (bundle / "bundle.env").write_text(_env_file(FALLBACK["generic"], wheel, "0.1.0", False) + f"touch {marker}\n")
-    subprocess.run(["sh", "-c", "find . -type f ! -name SHA256SUMS -printf '%P\\n' | sort | xargs sha256sum > SHA256SUMS"],
-                   cwd=bundle, check=True)
+    subprocess.run(
+        ["sh", "-c", "find . -type f ! -name SHA256SUMS -printf '%P\\n' | sort | xargs sha256sum > SHA256SUMS"],
+        cwd=bundle,
+        check=True,
+    )
     env = {**os.environ, "DESTDIR": str(work / "root"), "PYTHON": "/nonexistent", "SYSTEMCTL": "true"}
     proc = subprocess.run(["bash", str(bundle / "install.sh")], env=env, capture_output=True, text=True, check=False)
     said = proc.stderr.strip().splitlines()[-1].replace("edgetally install: error: ", "")[:60]
-    return Row("a command appended to bundle.env (checksums updated too)",
-               f"refused: {said}...", "n/a", "ran the command!" if marker.exists() else "not run")
+    return Row(
+        "a command appended to bundle.env (checksums updated too)",
+        f"refused: {said}...",
+        "n/a",
+        "ran the command!" if marker.exists() else "not run",
+    )
 
 
 def image_bomb_row(work: Path) -> Row:
@@ -118,25 +136,41 @@ def image_bomb_row(work: Path) -> Row:
 
 def bad_config_row(work: Path) -> Row:
     path = work / "bad.yaml"
-    path.write_text("model: a\nsource: b\nmqtt:\n  url: http://x\n  qos: 7\n  colour: red\ntracker:\n"
-                    "  track_buffer_s: -5\nlines:\n  - name: L\n    points: [[.nan, 0], [1, 1]]\n"
-                    "zones:\n  - name: Z\n    polygon: [[0, 0], [1, 1], [2, 2]]\n")
-    proc = subprocess.run([sys.executable, "-m", "edgetally", "validate-config", str(path)], capture_output=True,
-                          text=True, check=False)
+    path.write_text(
+        "model: a\nsource: b\nmqtt:\n  url: http://x\n  qos: 7\n  colour: red\ntracker:\n"
+        "  track_buffer_s: -5\nlines:\n  - name: L\n    points: [[.nan, 0], [1, 1]]\n"
+        "zones:\n  - name: Z\n    polygon: [[0, 0], [1, 1], [2, 2]]\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgetally", "validate-config", str(path)], capture_output=True, text=True, check=False
+    )
     located = [line for line in proc.stderr.splitlines() if line.startswith(f"{path}:")]
-    return Row("config: mqtt http://x, qos 7, unknown key, tracker -5, NaN line, zero-area zone",
-               f"validate-config exit {proc.returncode}, {len(located)} errors as file:line: key: message", "n/a", "n/a")
+    return Row(
+        "config: mqtt http://x, qos 7, unknown key, tracker -5, NaN line, zero-area zone",
+        f"validate-config exit {proc.returncode}, {len(located)} errors as file:line: key: message",
+        "n/a",
+        "n/a",
+    )
 
 
 def sighup_row(scene: Scene, work: Path) -> Row:
     """SIGHUP while the runner loads (before its handler exists): the lead's pipeline change."""
     config = work / "run.yaml"
-    config.write_text(f"model: {scene.artifact}\nsource: {scene.video}\nlines:\n  - name: L\n    points: 320,0,320,360\n")
-    proc = subprocess.Popen([sys.executable, "-m", "edgetally", "run", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config.write_text(
+        f"model: {scene.artifact}\nsource: {scene.video}\nlines:\n  - name: L\n    points: 320,0,320,360\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgetally", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(0.3)
     proc.send_signal(signal.SIGHUP)
     code = proc.wait(300)
     outcome = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
-    return Row("SIGHUP during start-up (lead: install the handler before loading)", outcome, "n/a",
-               "yes" if code == 0 else "no")
+    return Row(
+        "SIGHUP during start-up (lead: install the handler before loading)",
+        outcome,
+        "n/a",
+        "yes" if code == 0 else "no",
+    )

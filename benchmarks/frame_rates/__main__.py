@@ -50,8 +50,11 @@ DEFAULT_SEEDS = (11, 12, 13, 14, 15)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.frame_rates", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.frame_rates",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--json", type=Path, help="also write the full result as JSON here")
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of %(default)s")
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="demo scene seeds")
@@ -59,15 +62,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="parallel passes (default: the CPUs, at most 16)")
     p.add_argument("--stacks", default=",".join(STACKS), help="comma-separated subset of %(default)s")
     p.add_argument("--only", choices=("rates", "cost"), help="only the counting tables or only the cost")
-    p.add_argument("--input-rates", default=",".join(f"{r:g}" for r in INPUT_RATES),
-                   help="every-k-th-frame rates (default %(default)s; empty: none)")
-    p.add_argument("--detect-rates", default=",".join(f"{r:g}" for r in DETECT_RATES),
-                   help="detector rates with flow, videos only (default %(default)s; empty: none)")
-    p.add_argument("--cache", type=Path, default=REPO / ".cache" / "frame_rates",
-                   help="detections, rendered scenes and packaged models (default .cache/frame_rates)")
+    p.add_argument(
+        "--input-rates",
+        default=",".join(f"{r:g}" for r in INPUT_RATES),
+        help="every-k-th-frame rates (default %(default)s; empty: none)",
+    )
+    p.add_argument(
+        "--detect-rates",
+        default=",".join(f"{r:g}" for r in DETECT_RATES),
+        help="detector rates with flow, videos only (default %(default)s; empty: none)",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=REPO / ".cache" / "frame_rates",
+        help="detections, rendered scenes and packaged models (default .cache/frame_rates)",
+    )
     for name in ("tracker", "counter", "flow"):
-        p.add_argument(f"--{name}-param", action="append", default=[], metavar="KEY=VALUE",
-                       help=f"override of our {name} settings")
+        p.add_argument(
+            f"--{name}-param", action="append", default=[], metavar="KEY=VALUE", help=f"override of our {name} settings"
+        )
     return p
 
 
@@ -91,10 +105,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    result: dict = {"config": {"datasets": names, "seeds": seeds, "phases": args.phases, "stacks": list(stacks),
-                               "params": params.__dict__}}
+    result: dict = {
+        "config": {
+            "datasets": names,
+            "seeds": seeds,
+            "phases": args.phases,
+            "stacks": list(stacks),
+            "params": params.__dict__,
+        }
+    }
+
     def log(msg):
         return print(msg, file=sys.stderr, flush=True)
+
     if args.only != "cost":
         datasets = _datasets(names, seeds, args.cache, log)
         tasks = make_tasks(datasets, stacks, args.phases, *rates)

@@ -54,8 +54,9 @@ class Clip:
         return len(self.detections)
 
 
-def _restrict(frames: list[Detections], labels: tuple[str, ...], classes: tuple[str, ...] | None,
-              min_score: float) -> list[Detections]:
+def _restrict(
+    frames: list[Detections], labels: tuple[str, ...], classes: tuple[str, ...] | None, min_score: float
+) -> list[Detections]:
     keep = np.array([classes is None or name in classes for name in labels])
     return [d.select(keep[d.class_ids] & (d.scores >= min_score)) for d in frames]
 
@@ -85,8 +86,12 @@ def demo_clip(seed: int, cache: Path, log: Callable[[str], None]) -> Clip:
         log(f"rendering demo scene seed {seed}")
         render_scene(SceneConfig(seconds=DEMO_SECONDS, seed=seed), video).write_truth_json(truth_file, DEFAULT_LINE)
     data = json.loads(truth_file.read_text())
-    artifact = _packaged(cache / "demo_fp32", lambda out: _package(
-        DEMO_MODEL / "detector.onnx", out, INPUT_HW, str(DEMO_MODEL / "labels.txt"), dict(DECODER_OPTIONS)))
+    artifact = _packaged(
+        cache / "demo_fp32",
+        lambda out: _package(
+            DEMO_MODEL / "detector.onnx", out, INPUT_HW, str(DEMO_MODEL / "labels.txt"), dict(DECODER_OPTIONS)
+        ),
+    )
     run = cached_detections(video, artifact, cache, log)
     labels = tuple(data["labels"])
     truth = {"L": {d: int(data["total"][d]) for d in ("in", "out")}}

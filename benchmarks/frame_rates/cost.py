@@ -47,9 +47,16 @@ def measure(video: Path, frames: int = 120) -> list[dict[str, float]]:
         for i in range(2):  # two detections confirm every track
             stage.step(images[i], dets, i / 30.0)
         whole = [_cpu_ms(stage.step, images[i], None, i / 30.0) for i in range(2, len(images))]
-        rows.append({"objects": n, "size": f"{w}x{h}", "flow_ms_median": float(np.median(flow)),
-                     "flow_ms_p90": float(np.percentile(flow, 90)), "frame_ms_median": float(np.median(whole)),
-                     "frame_ms_p90": float(np.percentile(whole, 90))})
+        rows.append(
+            {
+                "objects": n,
+                "size": f"{w}x{h}",
+                "flow_ms_median": float(np.median(flow)),
+                "flow_ms_p90": float(np.percentile(flow, 90)),
+                "frame_ms_median": float(np.median(whole)),
+                "frame_ms_p90": float(np.percentile(whole, 90)),
+            }
+        )
     return rows
 
 

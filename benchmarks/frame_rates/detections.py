@@ -100,8 +100,11 @@ def _save(path: Path, run: CachedRun) -> None:
     counts = np.array([len(d) for d in run.detections], np.int64)
     cat = run.detections or [Detections.empty()]
     np.savez_compressed(
-        path, counts=counts, infer_ms=np.array(run.infer_ms),
-        xyxy=np.concatenate([d.xyxy for d in cat]), scores=np.concatenate([d.scores for d in cat]),
+        path,
+        counts=counts,
+        infer_ms=np.array(run.infer_ms),
+        xyxy=np.concatenate([d.xyxy for d in cat]),
+        scores=np.concatenate([d.scores for d in cat]),
         class_ids=np.concatenate([d.class_ids for d in cat]),
     )
 
@@ -109,6 +112,8 @@ def _save(path: Path, run: CachedRun) -> None:
 def _load(path: Path) -> CachedRun:
     data = np.load(path)
     bounds = np.concatenate([[0], np.cumsum(data["counts"])])
-    frames = [Detections(data["xyxy"][a:b], data["scores"][a:b], data["class_ids"][a:b])
-              for a, b in itertools.pairwise(bounds)]
+    frames = [
+        Detections(data["xyxy"][a:b], data["scores"][a:b], data["class_ids"][a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
     return CachedRun(frames, float(data["infer_ms"]))

@@ -62,8 +62,13 @@ def phases(fps: float, rate: float, count: int) -> list[int]:
     return sorted({int(j * period / count) for j in range(min(count, period))})
 
 
-def make_tasks(datasets: dict[str, list[Clip]], stacks: tuple[str, ...], n_phases: int,
-               input_rates: tuple[float, ...] = INPUT_RATES, detect_rates: tuple[float, ...] = DETECT_RATES) -> list[Task]:
+def make_tasks(
+    datasets: dict[str, list[Clip]],
+    stacks: tuple[str, ...],
+    n_phases: int,
+    input_rates: tuple[float, ...] = INPUT_RATES,
+    detect_rates: tuple[float, ...] = DETECT_RATES,
+) -> list[Task]:
     tasks = []
     for name, clips in datasets.items():
         for ci, clip in enumerate(clips):
@@ -76,8 +81,9 @@ def make_tasks(datasets: dict[str, list[Clip]], stacks: tuple[str, ...], n_phase
     return tasks
 
 
-def run_all(datasets: dict[str, list[Clip]], tasks: list[Task], params: Params, jobs: int,
-            log: Callable[[str], None]) -> list[tuple[Task, RunResult]]:
+def run_all(
+    datasets: dict[str, list[Clip]], tasks: list[Task], params: Params, jobs: int, log: Callable[[str], None]
+) -> list[tuple[Task, RunResult]]:
     _init(datasets, params)
     if jobs <= 1:
         return [(t, _run(t)) for t in tasks]
@@ -130,17 +136,23 @@ def aggregate(datasets: dict[str, list[Clip]], results: list[tuple[Task, RunResu
         clip0 = datasets[name][0]
         flow_ms = [v for r in runs for v in r.flow_ms]
         frames = sum(r.frames for r in runs)
-        rows.append({
-            "dataset": name, "mode": mode, "rate": rate, "stack": stack,
-            "fps_fed": round(clip0.fps / input_divisor(clip0.fps, rate), 2) if mode == "input" else clip0.fps,
-            "true": per_phase[0]["true"], "phases": len(per_phase),
-            "abs_error_phases": [round(p["abs_error"], 4) for p in per_phase],
-            "abs_error": float(np.mean([p["abs_error"] for p in per_phase])),
-            "net_error": float(np.mean([p["net_error"] for p in per_phase])),
-            "detected_share": sum(r.detected for r in runs) / max(frames, 1),
-            "flow_ms_median": float(np.median(flow_ms)) if flow_ms else 0.0,
-            "track_ms_per_frame": sum(r.track_ms for r in runs) / max(frames, 1),
-        })
+        rows.append(
+            {
+                "dataset": name,
+                "mode": mode,
+                "rate": rate,
+                "stack": stack,
+                "fps_fed": round(clip0.fps / input_divisor(clip0.fps, rate), 2) if mode == "input" else clip0.fps,
+                "true": per_phase[0]["true"],
+                "phases": len(per_phase),
+                "abs_error_phases": [round(p["abs_error"], 4) for p in per_phase],
+                "abs_error": float(np.mean([p["abs_error"] for p in per_phase])),
+                "net_error": float(np.mean([p["net_error"] for p in per_phase])),
+                "detected_share": sum(r.detected for r in runs) / max(frames, 1),
+                "flow_ms_median": float(np.median(flow_ms)) if flow_ms else 0.0,
+                "track_ms_per_frame": sum(r.track_ms for r in runs) / max(frames, 1),
+            }
+        )
     return rows
 
 

@@ -31,29 +31,49 @@ def _stacks(rows: list[dict[str, Any]]) -> list[str]:
 
 def input_table(rows: list[dict[str, Any]]) -> str:
     stacks = _stacks(rows)
-    head = ["dataset", "input rate (fps fed)", "true"] + [f"{s} {c}" for s in stacks for c in ("abs % (phases)", "net %")]
+    head = ["dataset", "input rate (fps fed)", "true"] + [
+        f"{s} {c}" for s in stacks for c in ("abs % (phases)", "net %")
+    ]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, rate in _keys(rows, "input"):
         cells = [_find(rows, dataset=name, mode="input", rate=rate, stack=s) for s in stacks]
         first = next(c for c in cells if c is not None)
-        out.append("| " + " | ".join([name, f"{rate:g} ({first['fps_fed']:g})", str(first["true"]),
-                                      *[v for c in cells for v in _cell(c)]]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [name, f"{rate:g} ({first['fps_fed']:g})", str(first["true"]), *[v for c in cells for v in _cell(c)]]
+            )
+            + " |"
+        )
     return "\n".join(out)
 
 
 def detect_table(rows: list[dict[str, Any]], infer_ms: dict[str, float]) -> str:
     stacks = _stacks(rows)
-    head = (["dataset", "detector /s (camera fps)", "true"]
-            + [f"{s} + flow {c}" for s in stacks for c in ("abs % (phases)", "net %")]
-            + ["flow ms/frame", "est. pipeline fps"])
+    head = (
+        ["dataset", "detector /s (camera fps)", "true"]
+        + [f"{s} + flow {c}" for s in stacks for c in ("abs % (phases)", "net %")]
+        + ["flow ms/frame", "est. pipeline fps"]
+    )
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, rate in _keys(rows, "detect"):
         cells = [_find(rows, dataset=name, mode="detect", rate=rate, stack=s) for s in stacks]
         first = next(c for c in cells if c is not None)
         ours = cells[0] if stacks[0] == "ours" else None
         extra = [f"{ours['flow_ms_median']:.2f}", _fps(ours, infer_ms.get(name, 0.0))] if ours else ["-", "-"]
-        out.append("| " + " | ".join([name, f"{rate:g} ({first['fps_fed']:g})", str(first["true"]),
-                                      *[v for c in cells for v in _cell(c)], *extra]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    f"{rate:g} ({first['fps_fed']:g})",
+                    str(first["true"]),
+                    *[v for c in cells for v in _cell(c)],
+                    *extra,
+                ]
+            )
+            + " |"
+        )
     return "\n".join(out)
 
 
@@ -66,10 +86,15 @@ def _fps(row: dict[str, Any], infer_ms: float) -> str:
 
 
 def cost_table(rows: list[dict[str, Any]]) -> str:
-    out = ["| objects | frame | flow ms (median / p90) | whole propagated frame ms (median / p90) |", "|---|---|---|---|"]
+    out = [
+        "| objects | frame | flow ms (median / p90) | whole propagated frame ms (median / p90) |",
+        "|---|---|---|---|",
+    ]
     for r in rows:
-        out.append(f"| {r['objects']} | {r['size']} | {r['flow_ms_median']:.2f} / {r['flow_ms_p90']:.2f} | "
-                   f"{r['frame_ms_median']:.2f} / {r['frame_ms_p90']:.2f} |")
+        out.append(
+            f"| {r['objects']} | {r['size']} | {r['flow_ms_median']:.2f} / {r['flow_ms_p90']:.2f} | "
+            f"{r['frame_ms_median']:.2f} / {r['frame_ms_p90']:.2f} |"
+        )
     return "\n".join(out)
 
 
@@ -79,8 +104,12 @@ def render(result: dict[str, Any]) -> str:
     if any(r["mode"] == "input" for r in rows):
         parts += ["## Every k-th frame (the camera or decoder delivers fewer frames)", "", input_table(rows), ""]
     if any(r["mode"] == "detect" for r in rows):
-        parts += ["## Every frame, detector at N per second, optical flow in between", "",
-                  detect_table(rows, result.get("infer_ms", {})), ""]
+        parts += [
+            "## Every frame, detector at N per second, optical flow in between",
+            "",
+            detect_table(rows, result.get("infer_ms", {})),
+            "",
+        ]
     if result.get("cost"):
         parts += ["## Propagation cost (one thread, thread CPU time)", "", cost_table(result["cost"]), ""]
     infer = ", ".join(f"{k} {v:.1f} ms" for k, v in result.get("infer_ms", {}).items())

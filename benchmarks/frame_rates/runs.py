@@ -53,7 +53,7 @@ def detect_mask(clip: Clip, setting: Setting) -> np.ndarray:
     mask = np.zeros(n, bool)
     if setting.mode == "input":
         k = input_divisor(clip.fps, setting.rate)
-        mask[setting.phase::k] = True
+        mask[setting.phase :: k] = True
         return mask
     split = RateSplit(plan_rate(detect_fps=min(setting.rate, clip.fps), source_fps=clip.fps))
     for i in range(setting.phase, n):
@@ -69,14 +69,23 @@ def error(results: Sequence[tuple[Clip, dict[str, dict[str, int]]]]) -> dict[str
     """sum |counted - true| / sum true over every (clip, line, direction); net error too."""
     true = sum(c.truth[ln][d] for c, _ in results for ln in c.truth for d in DIRECTIONS)
     diff = [counts[ln][d] - c.truth[ln][d] for c, counts in results for ln in c.truth for d in DIRECTIONS]
-    return {"true": true, "counted": true + sum(diff),
-            "abs_error": sum(abs(x) for x in diff) / true if true else 0.0,
-            "net_error": sum(diff) / true if true else 0.0}
+    return {
+        "true": true,
+        "counted": true + sum(diff),
+        "abs_error": sum(abs(x) for x in diff) / true if true else 0.0,
+        "net_error": sum(diff) / true if true else 0.0,
+    }
 
 
-def run_ours(clip: Clip, mask: np.ndarray, flow: bool, grey: list[np.ndarray] | None,
-             tracker_params: dict[str, Any], counter_params: dict[str, Any],
-             flow_params: dict[str, Any]) -> RunResult:
+def run_ours(
+    clip: Clip,
+    mask: np.ndarray,
+    flow: bool,
+    grey: list[np.ndarray] | None,
+    tracker_params: dict[str, Any],
+    counter_params: dict[str, Any],
+    flow_params: dict[str, Any],
+) -> RunResult:
     from edgetally.counting import LineCounter
     from edgetally.motion import FlowConfig, FlowPropagator
     from edgetally.motion.stage import MotionTracker
@@ -96,8 +105,11 @@ def run_ours(clip: Clip, mask: np.ndarray, flow: bool, grey: list[np.ndarray] | 
         image = grey[i] if grey is not None else None
         c0 = time.thread_time()
         if mask[i]:
-            tracks = stage.tracker.update(clip.detections[i], ts) if image is None else \
-                stage.step(image, clip.detections[i], ts)
+            tracks = (
+                stage.tracker.update(clip.detections[i], ts)
+                if image is None
+                else stage.step(image, clip.detections[i], ts)
+            )
         else:
             tracks = stage.step(image, None, ts)
             out.flow_ms.append(1000.0 * (time.thread_time() - c0))
@@ -120,8 +132,14 @@ def _tally(counts: dict[str, dict[str, int]], events: list) -> None:
 PEER_THRESHOLDS = {"track_activation_threshold": 0.5, "high_conf_det_threshold": 0.4}
 
 
-def run_peer(clip: Clip, mask: np.ndarray, flow: bool, grey: list[np.ndarray] | None, rate_fed: float,
-             thresholds: dict[str, float] | None = None) -> RunResult:
+def run_peer(
+    clip: Clip,
+    mask: np.ndarray,
+    flow: bool,
+    grey: list[np.ndarray] | None,
+    rate_fed: float,
+    thresholds: dict[str, float] | None = None,
+) -> RunResult:
     import supervision as sv
     import trackers
 

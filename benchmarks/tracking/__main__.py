@@ -1,6 +1,6 @@
 """python -m benchmarks.tracking [--json OUT] [--quick] [--trackers ours,bytetrack]
-                                [--ours-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
-                                [--noise KEY=VALUE ...]"""
+[--ours-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
+[--noise KEY=VALUE ...]"""
 
 from __future__ import annotations
 
@@ -42,10 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.tracking.noise import NoiseSpec
 
     try:
-        cfg = BenchConfig(mot_root=mot_root, quick=args.quick, trackers=trackers,
-                          noise=NoiseSpec(**parse_overrides(args.noise)),
-                          ours_overrides=parse_overrides(args.ours_param),
-                          counter_overrides=parse_overrides(args.counter_param))
+        cfg = BenchConfig(
+            mot_root=mot_root,
+            quick=args.quick,
+            trackers=trackers,
+            noise=NoiseSpec(**parse_overrides(args.noise)),
+            ours_overrides=parse_overrides(args.ours_param),
+            counter_overrides=parse_overrides(args.counter_param),
+        )
     except (TypeError, ValueError) as exc:  # a malformed KEY=VALUE or an unknown NoiseSpec key
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -41,16 +41,14 @@ def _peer_factory(name: str) -> Callable[[float], Any]:
     its documentation asks, so its frame-count buffers mean the same time at every fps."""
     import trackers
 
-    cls = {"bytetrack": trackers.ByteTrackTracker, "ocsort": trackers.OCSORTTracker,
-           "sort": trackers.SORTTracker}[name]
+    cls = {"bytetrack": trackers.ByteTrackTracker, "ocsort": trackers.OCSORTTracker, "sort": trackers.SORTTracker}[name]
     return lambda fps: cls(frame_rate=fps)
 
 
 def _run_peer(tracker: Any, frames: list[Detections]) -> TrackRun:
     import supervision as sv
 
-    inputs = [sv.Detections(xyxy=d.xyxy.astype(np.float32), confidence=d.scores, class_id=d.class_ids)
-              for d in frames]
+    inputs = [sv.Detections(xyxy=d.xyxy.astype(np.float32), confidence=d.scores, class_id=d.class_ids) for d in frames]
     outputs = []
     spent = 0.0
     for det in inputs:

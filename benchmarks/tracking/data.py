@@ -60,8 +60,14 @@ def subsample_sequence(seq: Sequence, divisor: int) -> Sequence:
         frame_rate=seq.info.frame_rate / divisor,
         seq_length=(seq.info.seq_length + divisor - 1) // divisor,
     )
-    return Sequence(seq.name, seq.benchmark, info, subsample(seq.gt, divisor), subsample(seq.dets, divisor),
-                    seq.fps_divisor * divisor)
+    return Sequence(
+        seq.name,
+        seq.benchmark,
+        info,
+        subsample(seq.gt, divisor),
+        subsample(seq.dets, divisor),
+        seq.fps_divisor * divisor,
+    )
 
 
 def _seq_dirs(root: Path, names: tuple[str, ...] | None) -> list[Path]:
@@ -79,15 +85,14 @@ def load_mot15(root: Path, det_set: str, names: tuple[str, ...] | None = None) -
         dets = read_mot(det_file)
         if det_set == "det":
             dets[:, SCORE] = np.clip(dets[:, SCORE] / ACF_SCORE_SCALE, 0.0, 1.0)
-        seqs.append(Sequence(path.name, "MOT15", read_seqinfo(path / "seqinfo.ini"),
-                             read_mot(path / "gt" / "gt.txt"), dets))
+        seqs.append(
+            Sequence(path.name, "MOT15", read_seqinfo(path / "seqinfo.ini"), read_mot(path / "gt" / "gt.txt"), dets)
+        )
     label = "ACF public" if det_set == "det" else "Faster R-CNN (SORT)"
     return Suite(f"MOT15 {label}", "MOT15", tuple(seqs))
 
 
-def load_mot17_noisy(
-    root: Path, spec: NoiseSpec, divisor: int = 1, names: tuple[str, ...] | None = None
-) -> Suite:
+def load_mot17_noisy(root: Path, spec: NoiseSpec, divisor: int = 1, names: tuple[str, ...] | None = None) -> Suite:
     """MOT17 GT with detections derived from it (noise drawn at 30 fps, then subsampled).
 
     Drawing the noise once at full rate means the 15 and 5 fps runs see a subset of the very

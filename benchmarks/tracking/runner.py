@@ -88,14 +88,23 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
 def run_suite(suite: Suite, name: str, overrides: dict[str, Any]) -> tuple[dict, dict, dict[str, TrackRun]]:
     items, runs, seconds, frames = [], {}, 0.0, 0
     for seq in suite.sequences:
-        run = runs[seq.name] = run_tracker(name, detections_by_frame(seq.dets, seq.info.seq_length),
-                                           seq.info.frame_rate, overrides if name == OURS else None)
+        run = runs[seq.name] = run_tracker(
+            name,
+            detections_by_frame(seq.dets, seq.info.seq_length),
+            seq.info.frame_rate,
+            overrides if name == OURS else None,
+        )
         items.append((seq, run.table))
         seconds += run.seconds
         frames += run.frames
     combined, per_seq = metrics.score(items)
-    row = {"suite": suite.name, "tracker": name, **combined.as_dict(), "frames": frames,
-           "ms_per_frame": round(1000.0 * seconds / max(frames, 1), 4)}
+    row = {
+        "suite": suite.name,
+        "tracker": name,
+        **combined.as_dict(),
+        "frames": frames,
+        "ms_per_frame": round(1000.0 * seconds / max(frames, 1), 4),
+    }
     return row, {k: v.as_dict() for k, v in per_seq.items()}, runs
 
 
@@ -152,8 +161,16 @@ def _sort_paper_rescore(seqs: list[Sequence]) -> dict[str, float]:
 
     from benchmarks.tracking.adapters import _run_peer
 
-    items = [(s, _run_peer(trackers.SORTTracker(frame_rate=s.info.frame_rate, **SORT_PAPER),
-                           detections_by_frame(s.dets, s.info.seq_length)).table) for s in seqs]
+    items = [
+        (
+            s,
+            _run_peer(
+                trackers.SORTTracker(frame_rate=s.info.frame_rate, **SORT_PAPER),
+                detections_by_frame(s.dets, s.info.seq_length),
+            ).table,
+        )
+        for s in seqs
+    ]
     combined, per = metrics.score(items)
     return {"combined": combined.mota, **{k: v.mota for k, v in per.items()}}
 
@@ -176,10 +193,12 @@ def _trackers_eval(mot_root: Path, ref: Path, seqs: list[Sequence]) -> dict[str,
 
     out = {}
     for s in seqs:
-        res = evaluate_mot_sequence(mot_root / "MOT17" / "train" / s.name / "gt" / "gt.txt", ref / f"{s.name}.txt",
-                                    metrics=["CLEAR", "HOTA", "Identity"])
-        out[s.name] = {"hota": res.HOTA.HOTA, "mota": res.CLEAR.MOTA, "idf1": res.Identity.IDF1,
-                       "idsw": res.CLEAR.IDSW}
+        res = evaluate_mot_sequence(
+            mot_root / "MOT17" / "train" / s.name / "gt" / "gt.txt",
+            ref / f"{s.name}.txt",
+            metrics=["CLEAR", "HOTA", "Identity"],
+        )
+        out[s.name] = {"hota": res.HOTA.HOTA, "mota": res.CLEAR.MOTA, "idf1": res.Identity.IDF1, "idsw": res.CLEAR.IDSW}
     return out
 
 
@@ -193,8 +212,13 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
     the two rows is what the detector's misses and jitter cost; above TRUE_IDS, association."""
     full = {s.name: s for s in mot17[0].sequences}
     lines = {n: counting.place_lines(evaluated_gt(s.gt, "MOT17"), s.info) for n, s in full.items()}
-    truth = {n: {ln.name: counting.true_crossings(evaluated_gt(full[n].gt, "MOT17"), ln, full[n].info.frame_rate)
-                 for ln in lines[n]} for n in full}
+    truth = {
+        n: {
+            ln.name: counting.true_crossings(evaluated_gt(full[n].gt, "MOT17"), ln, full[n].info.frame_rate)
+            for ln in lines[n]
+        }
+        for n in full
+    }
     per_line, summary = [], []
     for suite, div in zip(mot17, FPS_DIVISORS):
         fps = round(30 / div)
@@ -209,12 +233,32 @@ def counting_benchmark(mot17: list[Suite], outputs: dict, cfg: BenchConfig) -> d
                     tracks = outputs[(suite.name, name)][seq.name].table
                 first = (outputs[(suite.name, name)][seq.name].first_boxes or None) if name in cfg.trackers else None
                 got = counting.counted_crossings(tracks, seq.info, lines[seq.name], cfg.counter_overrides, first)
-                rows += [{"sequence": seq.name, "line": ln.name, "direction": d, "fps": fps, "tracker": name,
-                          "true": truth[seq.name][ln.name][d], "counted": got[ln.name][d]}
-                         for ln in lines[seq.name] for d in counting.DIRECTIONS]
-            summary.append({"fps": fps, "tracker": name, **counting.count_error(rows),
-                            **{f"{k}_abs_error_rate": counting.count_error([r for r in rows if r["line"][0] == k])[
-                                "abs_error_rate"] for k in "hv"}})
+                rows += [
+                    {
+                        "sequence": seq.name,
+                        "line": ln.name,
+                        "direction": d,
+                        "fps": fps,
+                        "tracker": name,
+                        "true": truth[seq.name][ln.name][d],
+                        "counted": got[ln.name][d],
+                    }
+                    for ln in lines[seq.name]
+                    for d in counting.DIRECTIONS
+                ]
+            summary.append(
+                {
+                    "fps": fps,
+                    "tracker": name,
+                    **counting.count_error(rows),
+                    **{
+                        f"{k}_abs_error_rate": counting.count_error([r for r in rows if r["line"][0] == k])[
+                            "abs_error_rate"
+                        ]
+                        for k in "hv"
+                    },
+                }
+            )
             per_line += rows
     line_defs = {n: [dataclasses.asdict(ln) for ln in lns] for n, lns in lines.items()}
     return {"summary": summary, "per_line": per_line, "lines": line_defs}
@@ -229,7 +273,12 @@ def _true_id_detections(full_rate: Sequence, noise: NoiseSpec, divisor: int) -> 
 
 
 def _config_json(cfg: BenchConfig) -> dict[str, Any]:
-    return {"quick": cfg.quick, "trackers": list(cfg.trackers), "noise": dataclasses.asdict(cfg.noise),
-            "ours_overrides": cfg.ours_overrides, "counter_overrides": cfg.counter_overrides,
-            "truth_band_frac": counting.TRUTH_BAND_FRAC,
-            "truth_settle_s": counting.TRUTH_SETTLE_S}
+    return {
+        "quick": cfg.quick,
+        "trackers": list(cfg.trackers),
+        "noise": dataclasses.asdict(cfg.noise),
+        "ours_overrides": cfg.ours_overrides,
+        "counter_overrides": cfg.counter_overrides,
+        "truth_band_frac": counting.TRUTH_BAND_FRAC,
+        "truth_settle_s": counting.TRUTH_SETTLE_S,
+    }

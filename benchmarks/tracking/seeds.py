@@ -55,27 +55,46 @@ def run_seeds(cfg: BenchConfig, seeds: tuple[int, ...]) -> list[dict[str, Any]]:
 
 def render(rows: list[dict[str, Any]], seeds: tuple[int, ...]) -> str:
     """Per fps and tracker: counting abs error per seed and the mean; mean net error, HOTA, IDF1, IDSW."""
-    header = ["fps", "tracker", *[f"abs % seed {s}" for s in seeds], "abs % mean", "net % mean",
-              "HOTA mean", "IDF1 mean", "IDSW mean"]
+    header = [
+        "fps",
+        "tracker",
+        *[f"abs % seed {s}" for s in seeds],
+        "abs % mean",
+        "net % mean",
+        "HOTA mean",
+        "IDF1 mean",
+        "IDSW mean",
+    ]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     keys = dict.fromkeys((r["fps"], r["tracker"]) for r in rows)
     for fps, tracker in keys:
         group = {r["seed"]: r for r in rows if (r["fps"], r["tracker"]) == (fps, tracker)}
         per_seed = [100 * group[s]["abs_error_rate"] for s in seeds]
-        cells = [str(fps), tracker, *[f"{v:.1f}" for v in per_seed], f"{statistics.mean(per_seed):.1f}",
-                 f"{100 * statistics.mean(group[s]['net_error_rate'] for s in seeds):+.1f}"]
+        cells = [
+            str(fps),
+            tracker,
+            *[f"{v:.1f}" for v in per_seed],
+            f"{statistics.mean(per_seed):.1f}",
+            f"{100 * statistics.mean(group[s]['net_error_rate'] for s in seeds):+.1f}",
+        ]
         for key, scale in (("hota", 100), ("idf1", 100), ("idsw", 1)):
             values = [group[s][key] for s in seeds if key in group[s]]
             cells.append(f"{scale * statistics.mean(values):.1f}" if values else "-")
         out.append("| " + " | ".join(cells) + " |")
-    out += ["", f"`{PERFECT_TRACKS}` / `{TRUE_IDS}`: the counter on the GT tracks / on the noisy detections "
-                "with their true ids (see docs/benchmarks-tracking.md)."]
+    out += [
+        "",
+        f"`{PERFECT_TRACKS}` / `{TRUE_IDS}`: the counter on the GT tracks / on the noisy detections "
+        "with their true ids (see docs/benchmarks-tracking.md).",
+    ]
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.tracking.seeds", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.tracking.seeds",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated noise seeds")
     p.add_argument("--trackers", default=",".join(TRACKER_NAMES), help="comma-separated subset")
     p.add_argument("--quick", action="store_true", help="MOT17-09 only")
@@ -100,8 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cfg = BenchConfig(mot_root=args.mot_root, quick=args.quick, trackers=trackers, noise=NoiseSpec(),
-                      ours_overrides=overrides[0], counter_overrides=overrides[1])
+    cfg = BenchConfig(
+        mot_root=args.mot_root,
+        quick=args.quick,
+        trackers=trackers,
+        noise=NoiseSpec(),
+        ours_overrides=overrides[0],
+        counter_overrides=overrides[1],
+    )
     print(render(run_seeds(cfg, seeds), seeds))
     return 0
 

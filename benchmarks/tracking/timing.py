@@ -29,8 +29,9 @@ def load_inputs(mot_root: Path) -> list[tuple[list[Detections], float]]:
     """(per-frame detections, fps) for every sequence of every suite of the full benchmark."""
     suites = [load_mot15(mot_root, det_set) for det_set in MOT15_DET_SETS]
     suites += [load_mot17_noisy(mot_root, NoiseSpec(), div) for div in FPS_DIVISORS]
-    return [(detections_by_frame(s.dets, s.info.seq_length), s.info.frame_rate)
-            for suite in suites for s in suite.sequences]
+    return [
+        (detections_by_frame(s.dets, s.info.seq_length), s.info.frame_rate) for suite in suites for s in suite.sequences
+    ]
 
 
 def time_trackers(inputs: list[tuple[list[Detections], float]], repeats: int) -> dict[str, float]:
@@ -48,8 +49,11 @@ def time_trackers(inputs: list[tuple[list[Detections], float]], repeats: int) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.tracking.timing", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.tracking.timing",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--repeats", type=int, default=5, help="interleaved passes (median reported)")
     p.add_argument("--mot-root", type=Path, default=MOT_ROOT, help="folder holding MOT15/ and MOT17/")
     args = p.parse_args(argv)

@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["file", "folder", "v4l2", "rtsp", "http", "gst", "picamera2"]
 _NETWORK = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http"}
-URI_HELP = ("expected a video file, an image folder, /dev/videoN or a camera index, rtsp(s)://..., "
-            "http(s)://... (MJPEG), gst:<pipeline> or picamera2:N")
+URI_HELP = (
+    "expected a video file, an image folder, /dev/videoN or a camera index, rtsp(s)://..., "
+    "http(s)://... (MJPEG), gst:<pipeline> or picamera2:N"
+)
 # Forced TCP: RTSP over UDP loses packets -> smeared frames on Wi-Fi. Timeouts are NOT put here:
 # FFmpeg's 'timeout'/'stimeout' changed meaning across versions (4.x rtsp 'timeout' = listen
 # mode); OpenCV's CAP_PROP_OPEN/READ_TIMEOUT_MSEC interrupt callback is version-independent.
@@ -51,7 +53,7 @@ def parse_uri(uri: str) -> SourceSpec:
     if text.startswith("gst:"):
         return SourceSpec("gst", text[4:].strip(), "gstreamer")
     if text.startswith("picamera2:"):
-        num = text[len("picamera2:"):] or "0"
+        num = text[len("picamera2:") :] or "0"
         if not num.isdigit():
             raise BadSourceError(f"bad source {uri!r}: picamera2:N needs a camera number, got {num!r}")
         return SourceSpec("picamera2", num, text)
@@ -116,8 +118,14 @@ def _apply_mode(cap: object, options: CaptureOptions, target: str) -> None:
         cap.set(prop, value)  # type: ignore[attr-defined]
     got = (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT))  # type: ignore[attr-defined]
     if (options.width and got[0] != options.width) or (options.height and got[1] != options.height):
-        log.warning("camera %s: asked for %sx%s, the driver chose %dx%d",
-                    target, options.width, options.height, int(got[0]), int(got[1]))
+        log.warning(
+            "camera %s: asked for %sx%s, the driver chose %dx%d",
+            target,
+            options.width,
+            options.height,
+            int(got[0]),
+            int(got[1]),
+        )
 
 
 def ffmpeg_connect(url: str, options: CaptureOptions) -> Connect:
@@ -126,8 +134,12 @@ def ffmpeg_connect(url: str, options: CaptureOptions) -> Connect:
 
     # Read by OpenCV at every open; set here, on the caller's thread, and never over a user value.
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", FFMPEG_CAPTURE_OPTIONS)
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(options.open_timeout_s * 1000),
-              cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(options.frame_timeout_s * 1000)]
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(options.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(options.frame_timeout_s * 1000),
+    ]
 
     def connect() -> Reader:
         return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
@@ -149,9 +161,11 @@ def gst_connect(pipeline: str, options: CaptureOptions) -> Connect:
     if not pipeline:
         raise BadSourceError("gst: source needs a pipeline, e.g. gst:videotestsrc ! videoconvert ! appsink")
     if not gstreamer_available():
-        raise CameraError("gst: sources need OpenCV built with GStreamer; this OpenCV "
-                          f"({cv2.__version__}) has none. Use the system OpenCV (e.g. apt install "
-                          "python3-opencv on Jetson) in a venv with --system-site-packages")
+        raise CameraError(
+            "gst: sources need OpenCV built with GStreamer; this OpenCV "
+            f"({cv2.__version__}) has none. Use the system OpenCV (e.g. apt install "
+            "python3-opencv on Jetson) in a venv with --system-site-packages"
+        )
     if "appsink" not in pipeline:
         pipeline += " ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1 sync=false"
 

@@ -58,8 +58,9 @@ class VideoFileSource:
             self._cap.release()
             raise CameraError(f"cannot open video file {self.path}: not a video OpenCV can decode")
         opts = options or CaptureOptions()
-        why = too_big(int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-                      opts.max_pixels)
+        why = too_big(
+            int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), opts.max_pixels
+        )
         if why:
             self._cap.release()
             raise CameraError(f"video file {self.path}: frames of {why}")
@@ -112,8 +113,13 @@ class VideoFileSource:
                 return None
         if failed:
             self._corrupt += failed
-            log.warning("video %s: skipped %d undecodable frame(s) after frame %d (%d skipped so far)",
-                        self.path, failed, self._index, self._corrupt)
+            log.warning(
+                "video %s: skipped %d undecodable frame(s) after frame %d (%d skipped so far)",
+                self.path,
+                failed,
+                self._index,
+                self._corrupt,
+            )
         return image
 
     def __iter__(self) -> VideoFileSource:
@@ -131,18 +137,30 @@ class VideoFileSource:
 
     def _finish(self) -> None:
         if self._cap is not None and self.frame_count and self._index + self._corrupt < self.frame_count:
-            log.warning("video %s ended after %d frames (%d undecodable skipped); the container announced %d",
-                        self.path, self._index, self._corrupt, self.frame_count)
+            log.warning(
+                "video %s ended after %d frames (%d undecodable skipped); the container announced %d",
+                self.path,
+                self._index,
+                self._corrupt,
+                self.frame_count,
+            )
         elif self._corrupt:
-            log.warning("video %s: %d frames read, %d undecodable frames skipped", self.path, self._index, self._corrupt)
+            log.warning(
+                "video %s: %d frames read, %d undecodable frames skipped", self.path, self._index, self._corrupt
+            )
         self.close()
 
     @property
     def stats(self) -> CaptureStats:
         age = None if self._last_read is None else time.monotonic() - self._last_read
-        return CaptureStats(frames_read=self._index, frames_delivered=self._index, last_frame_age_s=age,
-                            resolution=self._resolution, connected=self._cap is not None,
-                            corrupt_frames=self._corrupt)
+        return CaptureStats(
+            frames_read=self._index,
+            frames_delivered=self._index,
+            last_frame_age_s=age,
+            resolution=self._resolution,
+            connected=self._cap is not None,
+            corrupt_frames=self._corrupt,
+        )
 
     def close(self) -> None:
         if self._cap is not None:
@@ -209,8 +227,13 @@ class ImageFolderSource:
     @property
     def stats(self) -> CaptureStats:
         age = None if self._last_read is None else time.monotonic() - self._last_read
-        return CaptureStats(frames_read=self._index, frames_delivered=self._index, last_frame_age_s=age,
-                            resolution=self._resolution, connected=not self._closed)
+        return CaptureStats(
+            frames_read=self._index,
+            frames_delivered=self._index,
+            last_frame_age_s=age,
+            resolution=self._resolution,
+            connected=not self._closed,
+        )
 
     def close(self) -> None:
         self._closed = True

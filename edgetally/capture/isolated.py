@@ -92,8 +92,11 @@ class IsolatedSource:
     def _start(self) -> tuple[Any, ...]:
         """Start a decoder process and wait for its hello (or its error at open)."""
         ours, theirs = socket.socketpair()
-        proc = subprocess.Popen([sys.executable, "-m", "edgetally.capture.isolated_child", str(theirs.fileno())],
-                                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgetally.capture.isolated_child", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
         theirs.close()
         self._proc, self._sock, self._conn = proc, ours, Connection(os.dup(ours.fileno()))
         self._last_message = time.monotonic()
@@ -280,15 +283,24 @@ class IsolatedSource:
         self._streak += 1
         self._error = reason
         c = self._child_stats  # the next process counts from zero: keep this one's counts
-        for name, value in (("read", c.frames_read), ("corrupt", c.corrupt_frames), ("dropped", c.dropped),
-                            ("reconnects", c.reconnects)):
+        for name, value in (
+            ("read", c.frames_read),
+            ("corrupt", c.corrupt_frames),
+            ("dropped", c.dropped),
+            ("reconnects", c.reconnects),
+        ):
             self._base[name] += value
         self._child_stats = CaptureStats()
         with self._io:
             self._stop_child(kill=True)
         if not self.is_live:
-            log.error("source %s: the decoder process failed after %d frames: %s; ending the file here (the "
-                      "frames read so far are counted)", self.name, self._delivered, reason)
+            log.error(
+                "source %s: the decoder process failed after %d frames: %s; ending the file here (the "
+                "frames read so far are counted)",
+                self.name,
+                self._delivered,
+                reason,
+            )
             self._ended = True
             return
         delay = min(self._opt.reconnect_initial_s * 2 ** (self._streak - 1), self._opt.reconnect_max_s)
@@ -311,11 +323,17 @@ class IsolatedSource:
         c, b = self._child_stats, self._base
         age = None if self._last_frame is None else time.monotonic() - self._last_frame
         return CaptureStats(
-            frames_read=b["read"] + c.frames_read, frames_delivered=self._delivered, dropped=b["dropped"] + c.dropped,
+            frames_read=b["read"] + c.frames_read,
+            frames_delivered=self._delivered,
+            dropped=b["dropped"] + c.dropped,
             reconnects=b["reconnects"] + c.reconnects + (self._restarts if self.is_live else 0),
-            last_frame_age_s=age, resolution=c.resolution, resolution_changes=c.resolution_changes,
-            connected=c.connected and self._proc is not None, corrupt_frames=b["corrupt"] + c.corrupt_frames,
-            decoder_restarts=self._restarts, decoder_error=self._error,
+            last_frame_age_s=age,
+            resolution=c.resolution,
+            resolution_changes=c.resolution_changes,
+            connected=c.connected and self._proc is not None,
+            corrupt_frames=b["corrupt"] + c.corrupt_frames,
+            decoder_restarts=self._restarts,
+            decoder_error=self._error,
         )
 
     def close(self) -> None:

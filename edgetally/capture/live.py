@@ -134,9 +134,16 @@ class LiveSource:
         with self._cond:
             c = self._counts
             age = None if self._last_frame is None else time.monotonic() - self._last_frame
-            return CaptureStats(frames_read=c["read"], frames_delivered=c["delivered"], dropped=c["dropped"],
-                                reconnects=c["reconnects"], last_frame_age_s=age, resolution=self._resolution,
-                                resolution_changes=c["res_changes"], connected=self._connected)
+            return CaptureStats(
+                frames_read=c["read"],
+                frames_delivered=c["delivered"],
+                dropped=c["dropped"],
+                reconnects=c["reconnects"],
+                last_frame_age_s=age,
+                resolution=self._resolution,
+                resolution_changes=c["res_changes"],
+                connected=self._connected,
+            )
 
     def close(self) -> None:
         """Stop the threads; waits at most about CLOSE_JOIN_S for a backend to let go."""
@@ -153,8 +160,12 @@ class LiveSource:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
         stuck = [t.name for t in threads if t.is_alive()]
         if stuck:
-            log.warning("camera %s: %d capture thread(s) still blocked in the backend after close "
-                        "(daemon threads; they exit when the backend returns)", self.name, len(stuck))
+            log.warning(
+                "camera %s: %d capture thread(s) still blocked in the backend after close "
+                "(daemon threads; they exit when the backend returns)",
+                self.name,
+                len(stuck),
+            )
 
     def __enter__(self) -> Self:
         return self
@@ -184,8 +195,14 @@ class LiveSource:
                 self._fail(f"camera {self.name}: {session.reason}; gave up after {attempts} reconnect attempt(s)")
                 return
             attempts += 1
-            log.warning("camera %s: %s; reconnecting in %.1f s (attempt %d%s)", self.name, session.reason,
-                        backoff, attempts, "" if opt.max_reconnects is None else f" of {opt.max_reconnects}")
+            log.warning(
+                "camera %s: %s; reconnecting in %.1f s (attempt %d%s)",
+                self.name,
+                session.reason,
+                backoff,
+                attempts,
+                "" if opt.max_reconnects is None else f" of {opt.max_reconnects}",
+            )
             if self._closed.wait(backoff):
                 return
             backoff = min(backoff * 2.0, opt.reconnect_max_s)
@@ -195,8 +212,9 @@ class LiveSource:
     def _start_session(self) -> _Session:
         with self._cond:
             session = _Session(generation=self._generation, progress=time.monotonic())
-        session.thread = threading.Thread(target=self._run_session, args=(session,),
-                                          name=f"capture:{self.name}:{session.generation}", daemon=True)
+        session.thread = threading.Thread(
+            target=self._run_session, args=(session,), name=f"capture:{self.name}:{session.generation}", daemon=True
+        )
         self._session = session
         session.thread.start()
         return session
@@ -209,8 +227,11 @@ class LiveSource:
             limit = self._opt.frame_timeout_s if session.opened else self._opt.open_timeout_s
             idle = time.monotonic() - session.progress
             if idle > limit:
-                session.reason = (f"no frame for {idle:.1f} s (watchdog)" if session.opened
-                                  else f"no connection within {limit:.1f} s (watchdog)")
+                session.reason = (
+                    f"no frame for {idle:.1f} s (watchdog)"
+                    if session.opened
+                    else f"no connection within {limit:.1f} s (watchdog)"
+                )
                 self._abandon(session)
                 return
 
@@ -222,8 +243,11 @@ class LiveSource:
         if session.thread is not None and session.thread.is_alive():
             self._abandoned.append(session.thread)
         if len(self._abandoned) > MAX_STUCK:
-            self._fail(f"camera {self.name}: capture backend hung ({len(self._abandoned)} reader threads "
-                       "blocked); restart the process", retryable=True)
+            self._fail(
+                f"camera {self.name}: capture backend hung ({len(self._abandoned)} reader threads "
+                "blocked); restart the process",
+                retryable=True,
+            )
 
     def _fail(self, message: str, retryable: bool = False) -> None:
         log.error("%s", message)

@@ -10,8 +10,10 @@ from edgetally.capture.live import Connect, Reader
 from edgetally.capture.types import CaptureOptions
 from edgetally.errors import CameraError
 
-APT_HINT = ("picamera2:N needs the picamera2 module: 'sudo apt install python3-picamera2' and a venv "
-            "created with --system-site-packages (it is not installable from PyPI with libcamera)")
+APT_HINT = (
+    "picamera2:N needs the picamera2 module: 'sudo apt install python3-picamera2' and a venv "
+    "created with --system-site-packages (it is not installable from PyPI with libcamera)"
+)
 
 
 def require_picamera2() -> Any:

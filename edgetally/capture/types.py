@@ -63,7 +63,13 @@ class CaptureOptions:
             minimum = 0 if name in ("max_reconnects", "max_bad_frames") else 1
             if value is not None and (not isinstance(value, int) or value < minimum):
                 raise ConfigError(f"capture option {name}: expected a positive integer, got {value!r}")
-        for name in ("reconnect_initial_s", "reconnect_max_s", "frame_timeout_s", "open_timeout_s", "decoder_timeout_s"):
+        for name in (
+            "reconnect_initial_s",
+            "reconnect_max_s",
+            "frame_timeout_s",
+            "open_timeout_s",
+            "decoder_timeout_s",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"capture option {name}: expected seconds > 0, got {getattr(self, name)!r}")
         if self.fps is not None and not self.fps > 0:

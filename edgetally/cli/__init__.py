@@ -65,23 +65,47 @@ class _LazyCommand(click.Command):
 # Every subcommand, once: name -> (module in edgetally.cli, click command, one-line help).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("run", "run", "Count objects from a video or camera with a converted model."),
-    "validate-config": ("run", "validate_config", "Check run config files; print every error as file:line: key: message."),
+    "validate-config": (
+        "run",
+        "validate_config",
+        "Check run config files; print every error as file:line: key: message.",
+    ),
     "bench": ("bench", "bench", "Measure inference-only FPS vs full pipeline FPS on a video."),
     "convert": ("convert", "convert", "Package or quantise a detector into an artifact."),
     "verify": ("convert", "verify_command", "Re-check an artifact's accuracy against its FP32 reference."),
     "profiles": ("convert", "profiles_command", "List the device profiles (board -> runtime, precision, input size)."),
-    "snapshot": ("snapshot", "snapshot_command", "Write one frame with a pixel grid and counting lines, to place lines."),
+    "snapshot": (
+        "snapshot",
+        "snapshot_command",
+        "Write one frame with a pixel grid and counting lines, to place lines.",
+    ),
     "track": ("track", "track_command", "Run the tracker on MOTChallenge detections; write MOT tracks."),
     "doctor": ("doctor", "doctor_command", "Check cameras, runtimes, the artifact, config and broker on this box."),
     "bundle": ("bundle", "bundle_command", "Build an offline-installable bundle for a board profile."),
-    "provision": ("provision", "provision_command", "Write first-boot (cloud-init) files for a Raspberry Pi or Jetson."),
+    "provision": (
+        "provision",
+        "provision_command",
+        "Write first-boot (cloud-init) files for a Raspberry Pi or Jetson.",
+    ),
     "broker": ("broker", "broker_command", "Run an embedded MQTT broker (needs the 'broker' extra)."),
-    "demo": ("demo", "demo_command", "Run the whole chain on a synthetic scene: convert, count, MQTT, dashboard, truth."),
+    "demo": (
+        "demo",
+        "demo_command",
+        "Run the whole chain on a synthetic scene: convert, count, MQTT, dashboard, truth.",
+    ),
     "dashboard": ("dashboard", "dashboard_command", "Serve a live web dashboard of the devices on an MQTT broker."),
-    "report": ("report", "report_command", "Interval counts (and peak hours) from the device's history: CSV, JSON, Markdown."),
+    "report": (
+        "report",
+        "report_command",
+        "Interval counts (and peak hours) from the device's history: CSV, JSON, Markdown.",
+    ),
     "label": ("label", "label_command", "Label frames of one camera in the browser, with boxes proposed by motion."),
     "train": ("train", "train_command", "Fine-tune a detector on a labelled dataset (workstation, CPU)."),
-    "collect": ("collect", "collect_command", "Store every device's counts from MQTT in PostgreSQL or SQLite, exactly once."),
+    "collect": (
+        "collect",
+        "collect_command",
+        "Store every device's counts from MQTT in PostgreSQL or SQLite, exactly once.",
+    ),
 }
 for _name, (_module, _attr, _help) in COMMANDS.items():
     cli.add_command(_LazyCommand(_name, f"edgetally.cli.{_module}", _attr, _help))

@@ -14,9 +14,13 @@ import click
 @click.option("--threads", type=int, default=2, show_default=True, help="Inference threads.")
 @click.option("--max-frames", type=int, default=None, help="Use at most N frames.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.option("--compare/--no-compare", default=True, show_default=True,
-              help="Also time the artifact against the FP32 build it replaces (its reference/), interleaved, "
-                   "and say whether INT8/FP16 is faster on this board.")
+@click.option(
+    "--compare/--no-compare",
+    default=True,
+    show_default=True,
+    help="Also time the artifact against the FP32 build it replaces (its reference/), interleaved, "
+    "and say whether INT8/FP16 is faster on this board.",
+)
 def bench(model: Path, source: str, threads: int, max_frames: int | None, as_json: bool, compare: bool) -> None:
     """Measure inference-only FPS vs full pipeline FPS (decode+preprocess+infer+track+count)."""
     from edgetally.bench import format_report, run_bench

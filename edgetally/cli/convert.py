@@ -111,45 +111,106 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
 
 @click.command("convert")
 @click.argument("model", metavar="MODEL")
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="State_dict for a module:factory MODEL (loaded with torch.load(weights_only=True)).")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
-              help="fp32 (default), int8 (default with --profile), or fp16; int8/fp16 pass the accuracy gate.")
-@click.option("--decoder", "decoder", type=click.Choice(sorted(DECODERS)), required=True,
-              help="How to read the model's outputs.")
-@click.option("--input-size", callback=_parse_input_size, required=True, metavar="N|HxW", help="N or HxW, e.g. 416 or 384x640.")
-@click.option("--labels", default="coco80", show_default=True,
-              help="'coco80' or a .txt (one name per line) / .yaml ('names:') file, in class order.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="State_dict for a module:factory MODEL (loaded with torch.load(weights_only=True)).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default=None,
+    help="fp32 (default), int8 (default with --profile), or fp16; int8/fp16 pass the accuracy gate.",
+)
+@click.option(
+    "--decoder", "decoder", type=click.Choice(sorted(DECODERS)), required=True, help="How to read the model's outputs."
+)
+@click.option(
+    "--input-size", callback=_parse_input_size, required=True, metavar="N|HxW", help="N or HxW, e.g. 416 or 384x640."
+)
+@click.option(
+    "--labels",
+    default="coco80",
+    show_default=True,
+    help="'coco80' or a .txt (one name per line) / .yaml ('names:') file, in class order.",
+)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Artifact directory.")
 @click.option("--profile", default=None, help="Device profile (picks format/runtime; with INT8).")
-@click.option("--target", type=click.Choice(list(TARGETS)), default=None,
-              help="Conversion target (default: the profile's, else onnxruntime); `edge profiles` lists the boards.")
+@click.option(
+    "--target",
+    type=click.Choice(list(TARGETS)),
+    default=None,
+    help="Conversion target (default: the profile's, else onnxruntime); `edge profiles` lists the boards.",
+)
 @click.option("--calib", type=click.Path(path_type=Path), default=None, help="Calibration images or video (INT8).")
-@click.option("--eval-images", type=click.Path(path_type=Path), default=None,
-              help="Images for the accuracy gate (default: the --calib folder's images not used for calibration).")
+@click.option(
+    "--eval-images",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Images for the accuracy gate (default: the --calib folder's images not used for calibration).",
+)
 @click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels for --eval-images.")
-@click.option("--holdout", type=click.Path(path_type=Path), default=None,
-              help="Unlabelled video/images from the deployment camera: INT8 must agree with FP32 on them too "
-                   "(the --calib video itself is split in time: never the same segment for both) (INT8).")
-@click.option("--folds", type=click.IntRange(1), default=None,
-              help="K-fold calibration/evaluation splits; every fold must pass, the worst decides; default 3 (INT8).")
-@click.option("--activation", type=click.Choice(ACTIVATIONS), default=None,
-              help="Replace SiLU with an activation the target's INT8 kernels fuse (auto: the target's), then "
-                   "recover accuracy by distillation from FP32 on unlabelled images before quantising (INT8).")
-@click.option("--distill-budget", callback=_parse_duration, default=None, metavar="DURATION",
-              help="Time budget for distillation, e.g. 15m (default), 90s, 1h (with --activation).")
-@click.option("--distill-images", type=click.Path(path_type=Path), default=None,
-              help="More unlabelled images or a video for distillation (default: the --calib source) (with --activation).")
+@click.option(
+    "--holdout",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Unlabelled video/images from the deployment camera: INT8 must agree with FP32 on them too "
+    "(the --calib video itself is split in time: never the same segment for both) (INT8).",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(1),
+    default=None,
+    help="K-fold calibration/evaluation splits; every fold must pass, the worst decides; default 3 (INT8).",
+)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATIONS),
+    default=None,
+    help="Replace SiLU with an activation the target's INT8 kernels fuse (auto: the target's), then "
+    "recover accuracy by distillation from FP32 on unlabelled images before quantising (INT8).",
+)
+@click.option(
+    "--distill-budget",
+    callback=_parse_duration,
+    default=None,
+    metavar="DURATION",
+    help="Time budget for distillation, e.g. 15m (default), 90s, 1h (with --activation).",
+)
+@click.option(
+    "--distill-images",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="More unlabelled images or a video for distillation (default: the --calib source) (with --activation).",
+)
 @click.option("--max-map-drop", type=float, default=None, help="Accuracy gate: max mAP50-95 points lost (default 1.0).")
 @click.option("--fallback", is_flag=True, default=False, help="Ship FP32 if no INT8/FP16 model passes the gate.")
-@click.option("--calib-count", type=click.IntRange(8), default=64, show_default=True,
-              help="Calibration images/frames to use (picked evenly) (INT8).")
+@click.option(
+    "--calib-count",
+    type=click.IntRange(8),
+    default=64,
+    show_default=True,
+    help="Calibration images/frames to use (picked evenly) (INT8).",
+)
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True, help="Threads for evaluation (INT8).")
-@click.option("--latency-runs", type=click.IntRange(0), default=None,
-              help="Timed runs per model for report.json's latency table, default 100 (0: skip) (INT8/FP16).")
+@click.option(
+    "--latency-runs",
+    type=click.IntRange(0),
+    default=None,
+    help="Timed runs per model for report.json's latency table, default 100 (0: skip) (INT8/FP16).",
+)
 @click.option("--color", type=click.Choice(["BGR", "RGB"]), default=None, help="Override the family's colour order.")
-@click.option("--mean", callback=_floats, default=None, metavar="V[,V,V]", help="Override mean: 1 or 3 values on 0-255 pixels.")
-@click.option("--std", callback=_floats, default=None, metavar="V[,V,V]", help="Override std: 1 or 3 values (255 = scale to 0..1).")
+@click.option(
+    "--mean", callback=_floats, default=None, metavar="V[,V,V]", help="Override mean: 1 or 3 values on 0-255 pixels."
+)
+@click.option(
+    "--std",
+    callback=_floats,
+    default=None,
+    metavar="V[,V,V]",
+    help="Override std: 1 or 3 values (255 = scale to 0..1).",
+)
 @click.option("--letterbox-align", type=click.Choice(["top-left", "center"]), default=None)
 @click.option("--pad-value", type=click.IntRange(0, 255), default=None)
 @click.option("--resize", type=click.Choice(["letterbox", "stretch"]), default=None)
@@ -159,30 +220,71 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
 @click.option("--max-detections", type=click.IntRange(1), default=None)
 @click.option("--class-agnostic-nms", is_flag=True, default=None)
 @click.option("--boxes-normalized", is_flag=True, default=None, help="boxes_scores: boxes are 0..1.")
-@click.option("--output-role", "output_roles", multiple=True, callback=_roles, metavar="NAME=ROLE",
-              help="boxes_scores: NAME=boxes|scores|class_ids|count (repeatable); guessed when absent.")
-def convert(model: str, checkpoint: Path | None, precision: str | None, decoder: str, input_size: int | tuple[int, int],
-            labels: str, out: Path, profile: str | None, target: str | None, calib: Path | None,
-            eval_images: Path | None, eval_labels: Path | None, holdout: Path | None, folds: int | None,
-            activation: str | None, distill_budget: float | None, distill_images: Path | None,
-            max_map_drop: float | None, fallback: bool, output_roles: dict[str, str],
-            calib_count: int, threads: int, latency_runs: int | None, **overrides: object) -> None:
+@click.option(
+    "--output-role",
+    "output_roles",
+    multiple=True,
+    callback=_roles,
+    metavar="NAME=ROLE",
+    help="boxes_scores: NAME=boxes|scores|class_ids|count (repeatable); guessed when absent.",
+)
+def convert(
+    model: str,
+    checkpoint: Path | None,
+    precision: str | None,
+    decoder: str,
+    input_size: int | tuple[int, int],
+    labels: str,
+    out: Path,
+    profile: str | None,
+    target: str | None,
+    calib: Path | None,
+    eval_images: Path | None,
+    eval_labels: Path | None,
+    holdout: Path | None,
+    folds: int | None,
+    activation: str | None,
+    distill_budget: float | None,
+    distill_images: Path | None,
+    max_map_drop: float | None,
+    fallback: bool,
+    output_roles: dict[str, str],
+    calib_count: int,
+    threads: int,
+    latency_runs: int | None,
+    **overrides: object,
+) -> None:
     """Package MODEL as an artifact directory for `edge run`; with --precision int8 or --profile, quantise
     it (--precision fp16: halve it) and accept it only if it passes the accuracy gate (report.json).
 
     MODEL: an ONNX file; or PyTorch: package.module:factory with --checkpoint FILE (a state_dict), a
     TorchScript file, or a torch.export .pt2 -- exported to ONNX (opset 13, input 'images') first."""
     precision = precision or ("int8" if profile or target else "fp32")
-    _check_precision_options(precision, profile, {
-        "--calib": calib, "--eval-images": eval_images, "--eval-labels": eval_labels, "--holdout": holdout,
-        "--folds": folds, "--activation": activation, "--distill-budget": distill_budget,
-        "--distill-images": distill_images, "--max-map-drop": max_map_drop, "--fallback": fallback,
-        "--latency-runs": latency_runs, "--target": target,
-    })
+    _check_precision_options(
+        precision,
+        profile,
+        {
+            "--calib": calib,
+            "--eval-images": eval_images,
+            "--eval-labels": eval_labels,
+            "--holdout": holdout,
+            "--folds": folds,
+            "--activation": activation,
+            "--distill-budget": distill_budget,
+            "--distill-images": distill_images,
+            "--max-map-drop": max_map_drop,
+            "--fallback": fallback,
+            "--latency-runs": latency_runs,
+            "--target": target,
+        },
+    )
     from edgetally.converters.package import DECODER_KEYS, PREPROCESS_KEYS, package_fp32
 
-    options = {"preprocess": {k: overrides[k] for k in PREPROCESS_KEYS},
-               "decoder_options": {k: overrides[k] for k in DECODER_KEYS}, "output_roles": output_roles}
+    options = {
+        "preprocess": {k: overrides[k] for k in PREPROCESS_KEYS},
+        "decoder_options": {k: overrides[k] for k in DECODER_KEYS},
+        "output_roles": output_roles,
+    }
     with tempfile.TemporaryDirectory(prefix="edge-torch-export-") as tmp:
         # The exported ONNX is packaged (copied) like any ONNX input: the FP32 artifact's model file, or
         # the INT8 artifact's reference/. Nothing lands in --out unless packaging passes its checks.
@@ -190,11 +292,28 @@ def convert(model: str, checkpoint: Path | None, precision: str | None, decoder:
         if precision in ("int8", "fp16"):
             from edgetally.converters.convert import Int8Request, convert_fp16, convert_int8, summary
 
-            request = Int8Request(onnx_model, out, decoder, input_size, labels, calib, eval_images, eval_labels,
-                                  max_map_drop, fallback, profile, calib_count, threads,
-                                  100 if latency_runs is None else latency_runs, target,
-                                  DEFAULT_FOLDS if folds is None else folds, holdout, activation,
-                                  DEFAULT_DISTILL_S if distill_budget is None else distill_budget, distill_images)
+            request = Int8Request(
+                onnx_model,
+                out,
+                decoder,
+                input_size,
+                labels,
+                calib,
+                eval_images,
+                eval_labels,
+                max_map_drop,
+                fallback,
+                profile,
+                calib_count,
+                threads,
+                100 if latency_runs is None else latency_runs,
+                target,
+                DEFAULT_FOLDS if folds is None else folds,
+                holdout,
+                activation,
+                DEFAULT_DISTILL_S if distill_budget is None else distill_budget,
+                distill_images,
+            )
             build = convert_int8 if precision == "int8" else convert_fp16
             artifact, report = build(request, options, log=lambda m: click.echo(m, err=True))
             click.echo(summary(artifact, report))
@@ -227,16 +346,37 @@ def _onnx_input(model: str, checkpoint: Path | None, input_size: int | tuple[int
 @click.command("verify")
 @click.argument("artifact", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--eval-images", type=click.Path(path_type=Path), required=True, help="Images to re-check on.")
-@click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels (mAP); else agreement F1.")
-@click.option("--reference", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="FP32 artifact to compare with (default: ARTIFACT/reference).")
-@click.option("--max-map-drop", type=float, default=1.0, show_default=True, help="mAP50-95 points the artifact may lose.")
-@click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.85, show_default=True,
-              help="Label-free: minimum F1 agreement with FP32.")
+@click.option(
+    "--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels (mAP); else agreement F1."
+)
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="FP32 artifact to compare with (default: ARTIFACT/reference).",
+)
+@click.option(
+    "--max-map-drop", type=float, default=1.0, show_default=True, help="mAP50-95 points the artifact may lose."
+)
+@click.option(
+    "--min-agreement",
+    type=click.FloatRange(0, 1),
+    default=0.85,
+    show_default=True,
+    help="Label-free: minimum F1 agreement with FP32.",
+)
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N images (sorted order).")
-def verify_command(artifact: Path, eval_images: Path, eval_labels: Path | None, reference: Path | None,
-                   max_map_drop: float, min_agreement: float, threads: int, limit: int | None) -> None:
+def verify_command(
+    artifact: Path,
+    eval_images: Path,
+    eval_labels: Path | None,
+    reference: Path | None,
+    max_map_drop: float,
+    min_agreement: float,
+    threads: int,
+    limit: int | None,
+) -> None:
     """Re-check ARTIFACT against its FP32 reference: exit 0 if it passes the accuracy gate, 1 if not."""
     from edgetally.converters.accuracy.gate import GateConfig
     from edgetally.converters.accuracy.verify import verify
@@ -255,8 +395,10 @@ def profiles_command() -> None:
     from edgetally.profiles import PROFILES_DIR, list_profiles
 
     rows = [("profile", "runtime", "format", "precision", "input", "threads", "int8_pays", "board")]
-    rows += [(p.name, p.runtime, p.format, p.precision, f"{p.input_size}px", str(p.threads), str(p.int8_pays), p.board)
-             for p in list_profiles()]
+    rows += [
+        (p.name, p.runtime, p.format, p.precision, f"{p.input_size}px", str(p.threads), str(p.int8_pays), p.board)
+        for p in list_profiles()
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])

@@ -71,7 +71,9 @@ def make_scene(work: Path, seed: int, seconds: float) -> tuple[Path, Path]:
         return video, truth
     t0 = time.monotonic()
     frames = render(video, truth, seed, seconds)
-    _say(f"[scene] rendered {frames} frames (seed {seed}) to {video} in {time.monotonic() - t0:.1f} s; truth in {truth}")
+    _say(
+        f"[scene] rendered {frames} frames (seed {seed}) to {video} in {time.monotonic() - t0:.1f} s; truth in {truth}"
+    )
     return video, truth
 
 
@@ -81,8 +83,10 @@ def _render_only(out: Path, seed: int, seconds: float) -> None:
     truth = json.loads(truth_path.read_text())
     line = truth["line"]
     coords = ",".join(f"{v:g}" for v in (*line["p1"], *line["p2"]))
-    click.echo(f"wrote {out} ({frames} frames, {seconds:g} s, seed {seed}) and {truth_path}: "
-               f"{truth['total']['in']} in, {truth['total']['out']} out across {line['name']}={coords}")
+    click.echo(
+        f"wrote {out} ({frames} frames, {seconds:g} s, seed {seed}) and {truth_path}: "
+        f"{truth['total']['in']} in, {truth['total']['out']} out across {line['name']}={coords}"
+    )
 
 
 def _truth_counts(truth: Path | None) -> tuple[str, dict[str, Any] | None, list[str]]:
@@ -114,16 +118,23 @@ def _mqtt_block(url: str, work: Path) -> dict[str, Any]:
     return {"url": url, "outbox": str(outbox), "device_id": DEVICE_ID, "snapshot_interval_s": 1.0}
 
 
-def _run(artifact: Path, video: Path, lines: dict[str, str], mqtt: dict[str, Any], speed: float,
-         threads: int) -> dict[str, Any]:
+def _run(
+    artifact: Path, video: Path, lines: dict[str, str], mqtt: dict[str, Any], speed: float, threads: int
+) -> dict[str, Any]:
     from edgetally.config.models import RunSettings
     from edgetally.demo.progress import CountProgress
     from edgetally.runner import run_counting
 
-    settings = RunSettings.model_validate({
-        "model": artifact, "source": str(video), "device_id": DEVICE_ID, "threads": threads, "mqtt": mqtt,
-        "lines": [{"name": n, "points": p} for n, p in lines.items()],
-    })
+    settings = RunSettings.model_validate(
+        {
+            "model": artifact,
+            "source": str(video),
+            "device_id": DEVICE_ID,
+            "threads": threads,
+            "mqtt": mqtt,
+            "lines": [{"name": n, "points": p} for n, p in lines.items()],
+        }
+    )
     hooks: list[Hook] = [CountProgress(_frame_count(video))]
     if speed > 0:
         hooks.append(Pacer(speed))
@@ -150,8 +161,9 @@ def _model(model: Path | None, work: Path, profile: str, threads: int):  # -> De
     try:
         return convert_demo_model(work, profile, _say, threads)
     except ImportError as exc:
-        raise ConfigError(f"converting the demo detector needs the 'convert' extra ({exc}); "
-                          "or pass --model ARTIFACT") from exc
+        raise ConfigError(
+            f"converting the demo detector needs the 'convert' extra ({exc}); or pass --model ARTIFACT"
+        ) from exc
 
 
 class Services:
@@ -217,31 +229,71 @@ class DemoOptions:
 @click.command("demo")
 @click.option("--seconds", type=click.FloatRange(2, 3600), default=40.0, show_default=True, help="Scene length.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Scene seed (held out: training used >= 100).")
-@click.option("--work", type=click.Path(path_type=Path, file_okay=False), default=Path("edge-demo"), show_default=True,
-              help="Work directory: scene, calibration frames, cached artifacts, outbox.")
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("edge-demo"),
+    show_default=True,
+    help="Work directory: scene, calibration frames, cached artifacts, outbox.",
+)
 @click.option("--no-dashboard", is_flag=True, help="Do not serve the dashboard.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Dashboard address (0.0.0.0: reachable from other machines, e.g. a Pi over SSH).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Dashboard address (0.0.0.0: reachable from other machines, e.g. a Pi over SSH).",
+)
 @click.option("--dashboard-port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--keep-serving", is_flag=True,
-              help="Keep the broker and dashboard up after the counts are printed, until Ctrl-C or SIGTERM.")
-@click.option("--speed", type=click.FloatRange(0), default=None,
-              help="Play the video at N x real time (0 = as fast as possible). Default: 1 with the dashboard, else 0.")
+@click.option(
+    "--keep-serving",
+    is_flag=True,
+    help="Keep the broker and dashboard up after the counts are printed, until Ctrl-C or SIGTERM.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(0),
+    default=None,
+    help="Play the video at N x real time (0 = as fast as possible). Default: 1 with the dashboard, else 0.",
+)
 @click.option("--profile", default="generic-onnxruntime", show_default=True, help="Device profile to convert for.")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
-@click.option("--video", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="Use this video instead of a synthetic scene (needs --model and --line or --truth).")
-@click.option("--model", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-              help="Use this artifact instead of converting the demo detector.")
+@click.option(
+    "--video",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Use this video instead of a synthetic scene (needs --model and --line or --truth).",
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Use this artifact instead of converting the demo detector.",
+)
 @click.option("--line", "lines", multiple=True, metavar="NAME=x1,y1,x2,y2", help="Counting line(s) for --video.")
-@click.option("--truth", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="Ground truth JSON for --video (edgetally.demo format: line + counts).")
-@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write the comparison (and timings) as JSON.")
-@click.option("--render-only", is_flag=True,
-              help="Only render the synthetic scene to --out (and its truth to OUT.truth.json), then exit.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="With --render-only: the video to write (default scene.mp4).")
+@click.option(
+    "--truth",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Ground truth JSON for --video (edgetally.demo format: line + counts).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the comparison (and timings) as JSON.",
+)
+@click.option(
+    "--render-only",
+    is_flag=True,
+    help="Only render the synthetic scene to --out (and its truth to OUT.truth.json), then exit.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="With --render-only: the video to write (default scene.mp4).",
+)
 def demo_command(**options: Any) -> None:
     """Generate a traffic scene, convert the demo detector to INT8, count over MQTT with a live
     dashboard, and print the counts next to the exact ground truth.
@@ -287,13 +339,16 @@ def _demo(o: DemoOptions) -> None:
         demo_model = _model(o.model, o.work, o.profile, o.threads)
         _say(f"[model] {demo_model.note}" + (f" in {demo_model.seconds:.1f} s" if demo_model.seconds else ""))
         speed = (0.0 if o.no_dashboard else 1.0) if o.speed is None else o.speed
-        _say(f"[run] counting {video} on line(s) {named} as device '{DEVICE_ID}'"
-             + (f" at {speed:g}x real time" if speed else ""))
+        _say(
+            f"[run] counting {video} on line(s) {named} as device '{DEVICE_ID}'"
+            + (f" at {speed:g}x real time" if speed else "")
+        )
         t_run = time.monotonic()
         summary = _run(demo_model.artifact, video, named, _mqtt_block(services.broker.url, o.work), speed, o.threads)
         run_s = time.monotonic() - t_run
-        result = _report(summary, counter, truth_counts, services.bridge.state, demo_model, run_s,
-                         time.monotonic() - t_start)
+        result = _report(
+            summary, counter, truth_counts, services.bridge.state, demo_model, run_s, time.monotonic() - t_start
+        )
         if o.json_out is not None:
             o.json_out.parent.mkdir(parents=True, exist_ok=True)
             o.json_out.write_text(json.dumps(result, indent=1) + "\n")
@@ -313,15 +368,29 @@ def _linger(dashboard: Any, keep_serving: bool) -> None:
     _say("[dashboard] stopped")
 
 
-def _report(summary: dict[str, Any], counter: str, truth_counts: dict[str, Any] | None, state: Any, demo_model: Any,
-            run_s: float, total_s: float) -> dict[str, Any]:
+def _report(
+    summary: dict[str, Any],
+    counter: str,
+    truth_counts: dict[str, Any] | None,
+    state: Any,
+    demo_model: Any,
+    run_s: float,
+    total_s: float,
+) -> dict[str, Any]:
     from edgetally.demo.compare import compare_counts, format_table
 
     counted = summary.get("counts", {}).get(counter, {})
     result: dict[str, Any] = {
-        "counter": counter, "summary": summary, "run_seconds": round(run_s, 2), "wall_seconds": round(total_s, 2),
-        "model": {"artifact": str(demo_model.artifact), "source": demo_model.source, "cached": demo_model.cached,
-                  "convert_seconds": round(demo_model.seconds, 2)},
+        "counter": counter,
+        "summary": summary,
+        "run_seconds": round(run_s, 2),
+        "wall_seconds": round(total_s, 2),
+        "model": {
+            "artifact": str(demo_model.artifact),
+            "source": demo_model.source,
+            "cached": demo_model.cached,
+            "convert_seconds": round(demo_model.seconds, 2),
+        },
     }
     mqtt = _mqtt_counts(state, counter, counted)
     _say(f"[run] {summary['frames']} frames in {summary['seconds']:.1f} s ({summary['fps']:.1f} fps)")

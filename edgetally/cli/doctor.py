@@ -12,10 +12,18 @@ from edgetally.service.doctor import DEFAULT_CONFIG, DEFAULT_MODEL, format_table
 
 
 @click.command("doctor")
-@click.option("--config", type=click.Path(path_type=Path), default=None,
-              help=f"Run config to check (default: {DEFAULT_CONFIG} when it exists).")
-@click.option("--model", type=click.Path(path_type=Path), default=None,
-              help=f"Artifact directory (default: the config's model, else {DEFAULT_MODEL} when it exists).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Run config to check (default: {DEFAULT_CONFIG} when it exists).",
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Artifact directory (default: the config's model, else {DEFAULT_MODEL} when it exists).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON list instead of the table.")
 def doctor_command(config: Path | None, model: Path | None, as_json: bool) -> None:
     """Check cameras, runtimes, the artifact, the config and the MQTT broker on this board."""

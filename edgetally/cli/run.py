@@ -47,59 +47,128 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 @click.option("--config", "config", type=click.Path(path_type=Path), help="YAML file with the settings below.")
 @click.option("--model", type=click.Path(path_type=Path), help="Artifact directory (made by 'edge convert').")
 @click.option("--source", help="Video file, image folder, /dev/videoN, rtsp://, http(s)://, gst:PIPELINE, picamera2:N.")
-@click.option("--line", "lines", multiple=True, metavar="NAME=x1,y1,x2,y2",
-              help="Directed counting line in source pixels. 'in' = the object's anchor moves onto the "
-                   "right-hand side of the arrow (x1,y1)->(x2,y2) as drawn on screen; 'out' the reverse. Repeatable.")
-@click.option("--zone", "zones", multiple=True, metavar="NAME=x1,y1,x2,y2,x3,y3,...", help="Counting polygon. Repeatable.")
+@click.option(
+    "--line",
+    "lines",
+    multiple=True,
+    metavar="NAME=x1,y1,x2,y2",
+    help="Directed counting line in source pixels. 'in' = the object's anchor moves onto the "
+    "right-hand side of the arrow (x1,y1)->(x2,y2) as drawn on screen; 'out' the reverse. Repeatable.",
+)
+@click.option(
+    "--zone", "zones", multiple=True, metavar="NAME=x1,y1,x2,y2,x3,y3,...", help="Counting polygon. Repeatable."
+)
 @click.option("--classes", help="Comma-separated class names to track and count (default: all).")
 @click.option("--threads", type=int, help="Inference threads (default 2).")
 @click.option("--score-threshold", type=float, help="Override the manifest's detection score threshold.")
 @click.option("--max-detections", type=int, help="Override the manifest's max detections per frame.")
 @click.option("--max-frames", type=int, help="Stop after N frames.")
-@click.option("--detect-every", metavar="K", help="Run the detector on every K-th frame; optical flow carries the "
-              "tracks over the frames between (counts stay right on a board too slow for every frame).")
-@click.option("--detect-fps", metavar="auto|N", help="Run the detector N times per second of video, or 'auto': as "
-              "often as it keeps up (on a live camera, on the newest frame whenever it is free). Default: every "
-              "frame of a file; auto on a live camera.")
-@click.option("--events-out", type=click.Path(path_type=Path), help="Append one JSON line per count event (plus a run_start/run_end marker line per run).")
+@click.option(
+    "--detect-every",
+    metavar="K",
+    help="Run the detector on every K-th frame; optical flow carries the "
+    "tracks over the frames between (counts stay right on a board too slow for every frame).",
+)
+@click.option(
+    "--detect-fps",
+    metavar="auto|N",
+    help="Run the detector N times per second of video, or 'auto': as "
+    "often as it keeps up (on a live camera, on the newest frame whenever it is free). Default: every "
+    "frame of a file; auto on a live camera.",
+)
+@click.option(
+    "--events-out",
+    type=click.Path(path_type=Path),
+    help="Append one JSON line per count event (plus a run_start/run_end marker line per run).",
+)
 @click.option("--summary-json", type=click.Path(path_type=Path), help="Write totals, frames and fps at the end.")
-@click.option("--detections-out", type=click.Path(path_type=Path), help="Write per-frame detections (JSONL) before tracking.")
+@click.option(
+    "--detections-out", type=click.Path(path_type=Path), help="Write per-frame detections (JSONL) before tracking."
+)
 @click.option("--device-id", help="Device id used by sinks (default: hostname).")
-@click.option("--mqtt", "mqtt_url", metavar="URL", help="Publish to an MQTT broker: mqtt://[user@]host[:port] or mqtts://...")
+@click.option(
+    "--mqtt", "mqtt_url", metavar="URL", help="Publish to an MQTT broker: mqtt://[user@]host[:port] or mqtts://..."
+)
 @click.option("--outbox", type=click.Path(path_type=Path), help="MQTT durable outbox file (default: $STATE_DIRECTORY).")
-@click.option("--health-addr", envvar="EDGE_HEALTH_ADDR", metavar="HOST:PORT",
-              help="Serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9108).")
-@click.option("--annotate", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.mp4",
-              help="Also write a video with boxes, track ids, lines and running counts.")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None, metavar="X",
-              help="Play a video file at X times its own speed, like a live camera (default: as fast as possible).")
-def run(config: Path | None, model: Path | None, source: str | None, lines: tuple[str, ...], zones: tuple[str, ...],
-        classes: str | None, threads: int | None, score_threshold: float | None, max_detections: int | None,
-        max_frames: int | None, detect_every: str | None, detect_fps: str | None, events_out: Path | None, summary_json: Path | None, detections_out: Path | None,
-        device_id: str | None, mqtt_url: str | None, outbox: Path | None, health_addr: str | None,
-        annotate: Path | None, speed: float | None) -> None:
+@click.option(
+    "--health-addr",
+    envvar="EDGE_HEALTH_ADDR",
+    metavar="HOST:PORT",
+    help="Serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9108).",
+)
+@click.option(
+    "--annotate",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="OUT.mp4",
+    help="Also write a video with boxes, track ids, lines and running counts.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="X",
+    help="Play a video file at X times its own speed, like a live camera (default: as fast as possible).",
+)
+def run(
+    config: Path | None,
+    model: Path | None,
+    source: str | None,
+    lines: tuple[str, ...],
+    zones: tuple[str, ...],
+    classes: str | None,
+    threads: int | None,
+    score_threshold: float | None,
+    max_detections: int | None,
+    max_frames: int | None,
+    detect_every: str | None,
+    detect_fps: str | None,
+    events_out: Path | None,
+    summary_json: Path | None,
+    detections_out: Path | None,
+    device_id: str | None,
+    mqtt_url: str | None,
+    outbox: Path | None,
+    health_addr: str | None,
+    annotate: Path | None,
+    speed: float | None,
+) -> None:
     """Count objects from a video or camera with a converted model."""
     from edgetally.runner import run_counting
 
-    outputs = {k: v for k, v in (("events", events_out), ("summary", summary_json), ("detections", detections_out)) if v}
+    outputs = {
+        k: v for k, v in (("events", events_out), ("summary", summary_json), ("detections", detections_out)) if v
+    }
     flags: dict[str, Any] = {
-        "model": model, "source": source, "classes": classes, "threads": threads,
-        "score_threshold": score_threshold, "max_detections": max_detections, "max_frames": max_frames,
-        "detect_every": detect_every, "detect_fps": detect_fps,
+        "model": model,
+        "source": source,
+        "classes": classes,
+        "threads": threads,
+        "score_threshold": score_threshold,
+        "max_detections": max_detections,
+        "max_frames": max_frames,
+        "detect_every": detect_every,
+        "detect_fps": detect_fps,
         "device_id": device_id,
         "lines": _parse_named(lines, "--line", "points") or None,
         "zones": _parse_named(zones, "--zone", "polygon") or None,
     }
     settings = _settings(config, flags)
     if mqtt_url or outbox:
-        mqtt = {**(settings.mqtt or {}), **({"url": mqtt_url} if mqtt_url else {}), **({"outbox": str(outbox)} if outbox else {})}
+        mqtt = {
+            **(settings.mqtt or {}),
+            **({"url": mqtt_url} if mqtt_url else {}),
+            **({"outbox": str(outbox)} if outbox else {}),
+        }
         settings = settings.model_copy(update={"mqtt": mqtt})
     if outputs:
         merged = {**settings.outputs.model_dump(exclude_none=True), **outputs}
         settings = settings.model_copy(update={"outputs": type(settings.outputs)(**merged)})
     if not settings.lines and not settings.zones:
-        click.echo("edge: warning: no --line or --zone (lines:/zones: in a config): nothing will be counted; "
-                   "place one with `edge snapshot --source ... --line NAME=x1,y1,x2,y2`", err=True)
+        click.echo(
+            "edge: warning: no --line or --zone (lines:/zones: in a config): nothing will be counted; "
+            "place one with `edge snapshot --source ... --line NAME=x1,y1,x2,y2`",
+            err=True,
+        )
     reload = (lambda: _settings(config, flags)) if config is not None else None
     hooks: list[Hook] = []
     if annotate is not None:
@@ -116,8 +185,11 @@ def run(config: Path | None, model: Path | None, source: str | None, lines: tupl
 
 @click.command("validate-config")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--no-model-check", is_flag=True,
-              help="Do not require the model artifact to exist here (a config written for another machine).")
+@click.option(
+    "--no-model-check",
+    is_flag=True,
+    help="Do not require the model artifact to exist here (a config written for another machine).",
+)
 def validate_config(files: tuple[Path, ...], no_model_check: bool) -> None:
     """Check run config files; print every error as file:line: key: message. The model artifact
     (relative to the file) must exist unless --no-model-check."""

@@ -58,8 +58,15 @@ def detect(model: Path, image, score_threshold: float | None):  # -> (Detections
 @click.option("--grid", type=click.IntRange(0), default=40, show_default=True, help="Grid step in pixels (0 = none).")
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="Artifact: also draw its detections.")
 @click.option("--score-threshold", type=float, default=None, help="With --model: override the manifest's threshold.")
-def snapshot_command(source: str, lines: tuple[str, ...], out: Path, index: int, grid: int, model: Path | None,
-                     score_threshold: float | None) -> None:
+def snapshot_command(
+    source: str,
+    lines: tuple[str, ...],
+    out: Path,
+    index: int,
+    grid: int,
+    model: Path | None,
+    score_threshold: float | None,
+) -> None:
     """Write one frame with a pixel grid and the counting lines drawn: pick line coordinates from it."""
     import cv2
 

@@ -79,15 +79,33 @@ def _default_tracker() -> FrameTracker:
 
 
 @click.command("track")
-@click.option("--mot-dets", "mot_dets", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="MOTChallenge det.txt (frame,-1,x,y,w,h,score,...).")
-@click.option("--seqinfo", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The sequence's seqinfo.ini (frameRate, seqLength).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the MOTChallenge tracks file.")
+@click.option(
+    "--mot-dets",
+    "mot_dets",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="MOTChallenge det.txt (frame,-1,x,y,w,h,score,...).",
+)
+@click.option(
+    "--seqinfo",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The sequence's seqinfo.ini (frameRate, seqLength).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the MOTChallenge tracks file.",
+)
 @click.option("--min-score", type=float, default=None, help="Drop detections scoring below this first.")
-@click.option("--fps-divisor", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Track every K-th frame only (simulates a slower camera); frame numbers are kept.")
+@click.option(
+    "--fps-divisor",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Track every K-th frame only (simulates a slower camera); frame numbers are kept.",
+)
 def track_command(mot_dets: Path, seqinfo: Path, out: Path, min_score: float | None, fps_divisor: int) -> None:
     """Track MOTChallenge detections with the runner's tracker and its default settings."""
     try:
@@ -100,5 +118,4 @@ def track_command(mot_dets: Path, seqinfo: Path, out: Path, min_score: float | N
         sys.exit(exc.exit_code)
     ids = len(np.unique(run.table[:, 1])) if len(run.table) else 0
     per_frame_ms = 1000.0 * run.seconds / max(run.frames, 1)
-    click.echo(f"{out}: {len(run.table)} boxes, {ids} tracks, {run.frames} frames, "
-               f"tracker {per_frame_ms:.3f} ms/frame")
+    click.echo(f"{out}: {len(run.table)} boxes, {ids} tracks, {run.frames} frames, tracker {per_frame_ms:.3f} ms/frame")

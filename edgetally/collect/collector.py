@@ -51,8 +51,14 @@ class _Item:
 
 
 class Collector:
-    def __init__(self, settings: CollectSettings, store: Store | None = None, spool: Spool | None = None,
-                 metrics: CollectMetrics | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: CollectSettings,
+        store: Store | None = None,
+        spool: Spool | None = None,
+        metrics: CollectMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self._prefix = settings.prefix  # computed once: it is read for every message
         self.store = store or open_store(settings.resolved_db_url())
@@ -79,9 +85,15 @@ class Collector:
     def start(self) -> Collector:
         s = self.settings
         broker = s.mqtt.broker  # not the URL: it may hold a password
-        log.info("collect: mqtt %s:%d -> %s (client id %s, %s, spool %s)", broker.host, broker.port, self.store.description,
-                 s.resolved_client_id(), f"shared group {s.share_group}" if s.share_group else "no shared subscription",
-                 self.spool.path)
+        log.info(
+            "collect: mqtt %s:%d -> %s (client id %s, %s, spool %s)",
+            broker.host,
+            broker.port,
+            self.store.description,
+            s.resolved_client_id(),
+            f"shared group {s.share_group}" if s.share_group else "no shared subscription",
+            self.spool.path,
+        )
         self._try_store(self.clock())
         self._client = self._make_client()
         self._writer = threading.Thread(target=self._write_loop, name="collect-writer", daemon=True)
@@ -102,8 +114,11 @@ class Collector:
             self._client = None
         self.store.close()
         self.spool.close()
-        log.info("collect: stopped (%d events stored, %d refused)", self.metrics.total("stored_total", "events"),
-                 self.metrics.total("rejected_total"))
+        log.info(
+            "collect: stopped (%d events stored, %d refused)",
+            self.metrics.total("stored_total", "events"),
+            self.metrics.total("rejected_total"),
+        )
 
     @property
     def writer_alive(self) -> bool:
@@ -127,8 +142,9 @@ class Collector:
 
         s = self.settings
         client = s.mqtt.new_client(s.resolved_client_id(), protocol=mqtt.MQTTv5, manual_ack=True)
-        client.reconnect_delay_set(min_delay=max(1, round(s.mqtt.reconnect_min_s)),
-                                   max_delay=max(1, round(s.mqtt.reconnect_max_s)))
+        client.reconnect_delay_set(
+            min_delay=max(1, round(s.mqtt.reconnect_min_s)), max_delay=max(1, round(s.mqtt.reconnect_max_s))
+        )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -142,8 +158,9 @@ class Collector:
         props.SessionExpiryInterval = self.settings.session_expiry_s
         props.ReceiveMaximum = self.settings.receive_maximum
         broker = self.settings.mqtt.broker
-        self._client.connect_async(broker.host, broker.port, keepalive=self.settings.mqtt.keepalive_s,
-                                   clean_start=False, properties=props)
+        self._client.connect_async(
+            broker.host, broker.port, keepalive=self.settings.mqtt.keepalive_s, clean_start=False, properties=props
+        )
         self._client.loop_start()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -156,8 +173,13 @@ class Collector:
         self.metrics.set("mqtt_connected", 1)
         topics = self.settings.subscriptions()
         client.subscribe([(t, 1) for t in topics])
-        log.info("MQTT connected to %s:%d (%s session); subscribed to %s", broker.host, broker.port,
-                 "resumed" if flags.session_present else "new", ", ".join(topics))
+        log.info(
+            "MQTT connected to %s:%d (%s session); subscribed to %s",
+            broker.host,
+            broker.port,
+            "resumed" if flags.session_present else "new",
+            ", ".join(topics),
+        )
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if self.connected:
@@ -199,8 +221,13 @@ class Collector:
         now = time.monotonic()
         if now - self._last_reject_log.get(reason, -1e9) >= _REJECT_LOG_EVERY_S:
             self._last_reject_log[reason] = now
-            log.warning("collect: refused a message on %r (%s): %s [%d refused for this reason so far]",
-                        topic[:120], reason, detail, self.metrics.total("rejected_total", reason))
+            log.warning(
+                "collect: refused a message on %r (%s): %s [%d refused for this reason so far]",
+                topic[:120],
+                reason,
+                detail,
+                self.metrics.total("rejected_total", reason),
+            )
 
     # -- writer thread -------------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -245,7 +272,7 @@ class Collector:
                 return
             except StoreUnavailable as exc:
                 self._lost_db(exc)
-        fits, rest = items[:self.spool.room()], items[self.spool.room():]
+        fits, rest = items[: self.spool.room()], items[self.spool.room() :]
         if fits:
             self.spool.append([(i.topic, i.payload, i.received_at) for i in fits])
             self.metrics.inc("spooled_total", len(fits))
@@ -254,8 +281,11 @@ class Collector:
             self._holding = False
             return
         if not self._holding:
-            log.error("collect: spool full (%d messages) and database away: not acknowledging; the broker "
-                      "keeps the rest in our session", self.spool.depth)
+            log.error(
+                "collect: spool full (%d messages) and database away: not acknowledging; the broker "
+                "keeps the rest in our session",
+                self.spool.depth,
+            )
         self._holding = True
         self._hold(rest)
 
@@ -281,7 +311,9 @@ class Collector:
         except Exception as exc:
             if not self.store.is_data_error(exc):
                 raise
-            log.warning("collect: the database refused a value in a batch of %d (%s); storing one by one", len(records), exc)
+            log.warning(
+                "collect: the database refused a value in a batch of %d (%s); storing one by one", len(records), exc
+            )
         result = WriteResult()
         for rec in records:
             try:
@@ -313,13 +345,21 @@ class Collector:
             self._db_backoff = min(self._db_backoff * 2, self.settings.db_retry_max_s)
             if time.monotonic() - self._last_db_warning >= _DB_WARN_EVERY_S:
                 self._last_db_warning = time.monotonic()
-                log.warning("collect: database %s unreachable (%s); spooling to %s, retrying every %.0f s at most",
-                            self.store.description, exc, self.spool.path, self.settings.db_retry_max_s)
+                log.warning(
+                    "collect: database %s unreachable (%s); spooling to %s, retrying every %.0f s at most",
+                    self.store.description,
+                    exc,
+                    self.spool.path,
+                    self.settings.db_retry_max_s,
+                )
             return
         self.db_up, self._db_backoff = True, 1.0
         self.metrics.set("db_up", 1)
-        log.info("collect: database %s ready%s", self.store.description,
-                 f"; replaying {self.spool.depth} spooled messages" if self.spool.depth else "")
+        log.info(
+            "collect: database %s ready%s",
+            self.store.description,
+            f"; replaying {self.spool.depth} spooled messages" if self.spool.depth else "",
+        )
 
     def _lost_db(self, exc: Exception) -> None:
         self.db_up = False
@@ -362,16 +402,28 @@ class Collector:
         if now >= self._next_log:
             self._next_log = now + self.settings.log_interval_s
             m = self.metrics
-            log.info("collect: %d events stored, %d duplicates, %d refused, spool %d, gaps %d (%d events missing)",
-                     m.total("stored_total", "events"), m.total("duplicates_total"), m.total("rejected_total"),
-                     self.spool.depth, m.total("seq_gaps_total"), m.gauges.get("missing_events", 0))
+            log.info(
+                "collect: %d events stored, %d duplicates, %d refused, spool %d, gaps %d (%d events missing)",
+                m.total("stored_total", "events"),
+                m.total("duplicates_total"),
+                m.total("rejected_total"),
+                self.spool.depth,
+                m.total("seq_gaps_total"),
+                m.gauges.get("missing_events", 0),
+            )
 
     def _report_gaps(self, report: GapReport) -> None:
         for gap in report.new:
             self.metrics.inc("seq_gaps_total")
-            log.warning("collect: device %s: events seq %d..%d (%d) missing after %.0f s: lost or still on their "
-                        "way (see table seq_gaps; the device's stats show outbox_dropped)", gap.device_id,
-                        gap.first_seq, gap.last_seq, gap.size, self.settings.gap_grace_s)
+            log.warning(
+                "collect: device %s: events seq %d..%d (%d) missing after %.0f s: lost or still on their "
+                "way (see table seq_gaps; the device's stats show outbox_dropped)",
+                gap.device_id,
+                gap.first_seq,
+                gap.last_seq,
+                gap.size,
+                self.settings.gap_grace_s,
+            )
         for gap in report.filled:
             log.info("collect: device %s: gap seq %d..%d filled late", gap.device_id, gap.first_seq, gap.last_seq)
         self.metrics.set("missing_events", report.open_missing)

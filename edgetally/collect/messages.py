@@ -95,8 +95,9 @@ class _Bad(Exception):
         self.reason, self.detail = reason, detail
 
 
-def parse_message(prefix: str, topic: str, payload: bytes, received_at: float,
-                  max_bytes: int = MAX_PAYLOAD_BYTES) -> Record | Rejected | None:
+def parse_message(
+    prefix: str, topic: str, payload: bytes, received_at: float, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> Record | Rejected | None:
     """A validated record, a ``Rejected`` (counted, never stored) or None (not a topic we read)."""
     parts = split_device_topic(prefix, topic)
     if parts is None or parts[1] not in KINDS:
@@ -108,7 +109,8 @@ def parse_message(prefix: str, topic: str, payload: bytes, received_at: float,
         if not _DEVICE_ID.fullmatch(device) or set(device) == {"."}:
             raise _Bad("bad_device_id", f"device id {device[:80]!r}: expected 1-64 of A-Z a-z 0-9 _ . -")
         if kind in ("availability", "state"):
-            return StatusRecord(device, kind, _word(payload, AVAILABILITY if kind == "availability" else STATES), received_at)  # type: ignore[arg-type]
+            word = _word(payload, AVAILABILITY if kind == "availability" else STATES)
+            return StatusRecord(device, kind, word, received_at)  # type: ignore[arg-type]
         obj = _json_object(payload)
         if kind == "events":
             return _event(device, obj, received_at)
@@ -127,8 +129,24 @@ _EVENT_KEYS = ("v", "seq", "ts", "counter", "kind", "class", "dir", "track_id", 
 # The device's IntervalRow.to_json (edgetally.history.rows) through topics.interval_payload. The ISO
 # bin_start/bin_end, bin_s, the payload's device and a movement's origin/destination restate other
 # keys (the topic's device id is the one stored); zone occupancy and any newer key go to ``extra``.
-_INTERVAL_KEYS = ("v", "start_ts", "end_ts", "counter", "kind", "class", "direction", "count", "observed_s", "frames",
-                  "bin_start", "bin_end", "bin_s", "device", "origin", "destination")
+_INTERVAL_KEYS = (
+    "v",
+    "start_ts",
+    "end_ts",
+    "counter",
+    "kind",
+    "class",
+    "direction",
+    "count",
+    "observed_s",
+    "frames",
+    "bin_start",
+    "bin_end",
+    "bin_s",
+    "device",
+    "origin",
+    "destination",
+)
 
 
 def _event(device: str, obj: dict[str, Any], received_at: float) -> EventRecord:
@@ -136,11 +154,18 @@ def _event(device: str, obj: dict[str, Any], received_at: float) -> EventRecord:
     kind = _choice(_need(obj, "kind"), "kind", ("line", "zone"))
     direction = _choice(_need(obj, "dir"), "dir", LINE_DIRS if kind == "line" else ZONE_DIRS)
     return EventRecord(
-        device_id=device, seq=_int(_need(obj, "seq"), "seq", 1), ts=_number(_need(obj, "ts"), "ts", 0, MAX_TS),
-        counter=_text(_need(obj, "counter"), "counter"), kind=kind, class_name=_text(_need(obj, "class"), "class"),
-        direction=direction, track_id=_int(_need(obj, "track_id"), "track_id", 0),
-        score=_number(_need(obj, "score"), "score", 0, 1), frame=_int(_need(obj, "frame"), "frame", 0),
-        src_ts=_number(_need(obj, "src_ts"), "src_ts", 0, MAX_TS), extra=_extra(obj, _EVENT_KEYS),
+        device_id=device,
+        seq=_int(_need(obj, "seq"), "seq", 1),
+        ts=_number(_need(obj, "ts"), "ts", 0, MAX_TS),
+        counter=_text(_need(obj, "counter"), "counter"),
+        kind=kind,
+        class_name=_text(_need(obj, "class"), "class"),
+        direction=direction,
+        track_id=_int(_need(obj, "track_id"), "track_id", 0),
+        score=_number(_need(obj, "score"), "score", 0, 1),
+        frame=_int(_need(obj, "frame"), "frame", 0),
+        src_ts=_number(_need(obj, "src_ts"), "src_ts", 0, MAX_TS),
+        extra=_extra(obj, _EVENT_KEYS),
         received_at=received_at,
     )
 
@@ -156,11 +181,17 @@ def _interval(device: str, obj: dict[str, Any], received_at: float) -> IntervalR
     kind = _choice(_need(obj, "kind"), "kind", INTERVAL_KINDS)
     frames = obj.get("frames")
     return IntervalRecord(
-        device_id=device, counter=_text(_need(obj, "counter"), "counter"), kind=kind,
-        class_name=_text(_need(obj, "class"), "class"), direction=_interval_direction(kind, _need(obj, "direction")),
-        start=start, end=end, count=_int(_need(obj, "count"), "count", 0),
+        device_id=device,
+        counter=_text(_need(obj, "counter"), "counter"),
+        kind=kind,
+        class_name=_text(_need(obj, "class"), "class"),
+        direction=_interval_direction(kind, _need(obj, "direction")),
+        start=start,
+        end=end,
+        count=_int(_need(obj, "count"), "count", 0),
         observed_s=_number(_need(obj, "observed_s"), "observed_s", 0, end - start + 1.0),
-        frames=None if frames is None else _int(frames, "frames", 0), extra=_extra(obj, _INTERVAL_KEYS),
+        frames=None if frames is None else _int(frames, "frames", 0),
+        extra=_extra(obj, _INTERVAL_KEYS),
         received_at=received_at,
     )
 
@@ -272,5 +303,3 @@ def _extra(obj: dict[str, Any], known: tuple[str, ...]) -> str | None:
         return None
     _check_strings(extra, "extra keys")
     return json.dumps(extra, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-

@@ -84,11 +84,15 @@ class CollectMetrics:
             for lab, n in sorted(samples.items()):
                 labels = f'{{{label}="{lab}"}}' if label and lab else ""
                 out.append(f"{_PREFIX}_{name}{labels} {n:.6g}\n")
-        out.append(f"# HELP {_PREFIX}_event_lag_seconds Event counted on the device -> row stored "
-                   f"(last {len(lags)} events).\n# TYPE {_PREFIX}_event_lag_seconds summary\n")
+        out.append(
+            f"# HELP {_PREFIX}_event_lag_seconds Event counted on the device -> row stored "
+            f"(last {len(lags)} events).\n# TYPE {_PREFIX}_event_lag_seconds summary\n"
+        )
         for q in (0.5, 0.99):
             if lags:
-                out.append(f'{_PREFIX}_event_lag_seconds{{quantile="{q}"}} {lags[min(len(lags) - 1, int(q * len(lags)))]:.6g}\n')
+                out.append(
+                    f'{_PREFIX}_event_lag_seconds{{quantile="{q}"}} {lags[min(len(lags) - 1, int(q * len(lags)))]:.6g}\n'
+                )
         out.append(f"{_PREFIX}_start_time_seconds {self.started:.6g}\n")
         return "".join(out)
 

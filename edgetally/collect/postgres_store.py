@@ -36,8 +36,15 @@ log = logging.getLogger(__name__)
 
 _LOCK_ID = 0x6564_6765  # pg_advisory_xact_lock key for schema creation ("edge")
 _RETRIES = 3
-_DEFAULTS = {"connect_timeout": "5", "application_name": "edge collect", "keepalives": "1",
-             "keepalives_idle": "10", "keepalives_interval": "5", "keepalives_count": "3", "tcp_user_timeout": "20000"}
+_DEFAULTS = {
+    "connect_timeout": "5",
+    "application_name": "edge collect",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "20000",
+}
 
 # a batch of events is COPYed into a temporary table (fast, whatever the batch size), then moved
 _INCOMING = """
@@ -116,14 +123,18 @@ class PostgresStore(Store):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
                 conn.execute(schema.POSTGRES)
-                conn.execute("INSERT INTO edgetally_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
-                             (str(schema.SCHEMA_VERSION),))
+                conn.execute(
+                    "INSERT INTO edgetally_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
+                    (str(schema.SCHEMA_VERSION),),
+                )
         except psycopg.OperationalError as exc:
             if str(exc).startswith("connection is bad: invalid"):  # libpq refused an option value: no retry helps
                 raise ConfigError(f"--db {self.description}: {str(exc).removeprefix('connection is bad: ')}") from None
             raise StoreUnavailable(str(exc).strip().replace("\n", " ")) from None
         except psycopg.Error as exc:  # e.g. no right to create tables: retrying will not help either
-            raise ConfigError(f"--db {self.description}: cannot set up the collector's tables: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(
+                f"--db {self.description}: cannot set up the collector's tables: {str(exc).splitlines()[0]}"
+            ) from None
         self._conn = conn
 
     def close(self) -> None:
@@ -167,8 +178,11 @@ class PostgresStore(Store):
         raise AssertionError("unreachable")
 
     def _write_events(self, cur: Any, events: list[EventRecord], now: float) -> WriteResult:
-        cur.execute("SELECT device_id, max_seq, extract(epoch FROM max_seq_ts)::float8 FROM devices "
-                    "WHERE device_id = ANY(%s) AND max_seq IS NOT NULL", (sorted({e.device_id for e in events}),))
+        cur.execute(
+            "SELECT device_id, max_seq, extract(epoch FROM max_seq_ts)::float8 FROM devices "
+            "WHERE device_id = ANY(%s) AND max_seq IS NOT NULL",
+            (sorted({e.device_id for e in events}),),
+        )
         known = {d: (int(m), float(t)) for d, m, t in cur.fetchall()}
         events, result = dedupe_batch(events)
         events, refused = screen_backwards(events, known)
@@ -176,8 +190,23 @@ class PostgresStore(Store):
         cur.execute(_INCOMING)
         with cur.copy(_COPY_EVENTS) as copy:
             for e in events:
-                copy.write_row((e.device_id, e.seq, e.ts, e.counter, e.kind, e.class_name, e.direction, e.track_id,
-                                e.score, e.frame, e.src_ts, e.extra, e.received_at))
+                copy.write_row(
+                    (
+                        e.device_id,
+                        e.seq,
+                        e.ts,
+                        e.counter,
+                        e.kind,
+                        e.class_name,
+                        e.direction,
+                        e.track_id,
+                        e.score,
+                        e.frame,
+                        e.src_ts,
+                        e.extra,
+                        e.received_at,
+                    )
+                )
         cur.execute(_INSERT_EVENTS, (now,))
         new = {(d, int(s)) for d, s in cur.fetchall()}
         inserted = [e for e in events if (e.device_id, e.seq) in new]
@@ -186,8 +215,16 @@ class PostgresStore(Store):
         self._classify_not_inserted(cur, [e for e in events if (e.device_id, e.seq) not in new], result)
         updates = seq_updates(inserted)
         if updates:
-            cur.execute(_UPSERT_SEQ, [list(c) for c in zip(*[(u.device_id, u.first_seq, u.max_seq, u.max_seq_ts,
-                                                               u.last_event_at) for u in updates], strict=True)])
+            cur.execute(
+                _UPSERT_SEQ,
+                [
+                    list(c)
+                    for c in zip(
+                        *[(u.device_id, u.first_seq, u.max_seq, u.max_seq_ts, u.last_event_at) for u in updates],
+                        strict=True,
+                    )
+                ],
+            )
         return result
 
     @staticmethod
@@ -206,8 +243,29 @@ class PostgresStore(Store):
     @staticmethod
     def _write_intervals(cur: Any, intervals: list[Any], now: float) -> WriteResult:
         result = WriteResult()
-        cols = [list(c) for c in zip(*[(r.device_id, r.counter, r.class_name, r.direction, r.start, r.end, r.kind,
-                                        r.count, r.observed_s, r.frames, r.extra, r.received_at) for r in intervals], strict=True)]
+        cols = [
+            list(c)
+            for c in zip(
+                *[
+                    (
+                        r.device_id,
+                        r.counter,
+                        r.class_name,
+                        r.direction,
+                        r.start,
+                        r.end,
+                        r.kind,
+                        r.count,
+                        r.observed_s,
+                        r.frames,
+                        r.extra,
+                        r.received_at,
+                    )
+                    for r in intervals
+                ],
+                strict=True,
+            )
+        ]
         cur.execute(_UPSERT_INTERVALS, (now, *cols))
         result.inserted["intervals"] += len(cur.fetchall())
         return result
@@ -218,7 +276,7 @@ class PostgresStore(Store):
         rows: dict[str, list[Any]] = defaultdict(lambda: [None] * 6)
         slot = {"availability": 0, "state": 2, "stats": 4}
         for st in statuses:
-            rows[st.device_id][slot[st.field]:slot[st.field] + 2] = [st.value, st.received_at]
+            rows[st.device_id][slot[st.field] : slot[st.field] + 2] = [st.value, st.received_at]
         devices = sorted(rows)
         cur.execute(_UPSERT_STATUS, [devices, *([rows[d][i] for d in devices] for i in range(6))])
         result.inserted["status"] += len(statuses)
@@ -240,22 +298,31 @@ class PostgresStore(Store):
             mark, rows = per_device[device]
             new_mark, gaps = walk_gaps(device, mark, rows, now, grace_s)
             for gap in gaps:
-                cur.execute("INSERT INTO seq_gaps VALUES (%s, %s, %s, to_timestamp(%s), NULL) "
-                            "ON CONFLICT DO NOTHING RETURNING 1", (gap.device_id, gap.first_seq, gap.last_seq, now))
+                cur.execute(
+                    "INSERT INTO seq_gaps VALUES (%s, %s, %s, to_timestamp(%s), NULL) "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
+                    (gap.device_id, gap.first_seq, gap.last_seq, now),
+                )
                 if cur.fetchone() is not None:
                     report.new.append(gap)
             if new_mark > mark:
                 marks.append((device, new_mark))
         if marks:
-            cur.execute("UPDATE devices SET checked_seq = GREATEST(devices.checked_seq, u.m) "
-                        "FROM unnest(%s::text[], %s::bigint[]) AS u(d, m) WHERE devices.device_id = u.d",
-                        ([d for d, _ in marks], [m for _, m in marks]))
-        cur.execute("SELECT device_id, first_seq, last_seq, missing FROM seq_gap_status WHERE filled_at IS NULL "
-                    "ORDER BY device_id, first_seq")
+            cur.execute(
+                "UPDATE devices SET checked_seq = GREATEST(devices.checked_seq, u.m) "
+                "FROM unnest(%s::text[], %s::bigint[]) AS u(d, m) WHERE devices.device_id = u.d",
+                ([d for d, _ in marks], [m for _, m in marks]),
+            )
+        cur.execute(
+            "SELECT device_id, first_seq, last_seq, missing FROM seq_gap_status WHERE filled_at IS NULL "
+            "ORDER BY device_id, first_seq"
+        )
         for device, first, last, missing in cur.fetchall():
             if missing == 0:
-                cur.execute("UPDATE seq_gaps SET filled_at = to_timestamp(%s) WHERE device_id = %s AND first_seq = %s",
-                            (now, device, first))
+                cur.execute(
+                    "UPDATE seq_gaps SET filled_at = to_timestamp(%s) WHERE device_id = %s AND first_seq = %s",
+                    (now, device, first),
+                )
                 report.filled.append(Gap(device, int(first), int(last)))
             else:
                 report.open_missing += int(missing)

@@ -63,8 +63,13 @@ class CollectSettings(BaseModel):
         """Events and intervals through the shared subscription (load split between collectors);
         device state plainly (retained: every collector gets the current value when it subscribes)."""
         share = f"$share/{self.share_group}/" if self.share_group else ""
-        return [f"{share}{self.prefix}/+/events", f"{share}{self.prefix}/+/intervals",
-                f"{self.prefix}/+/availability", f"{self.prefix}/+/state", f"{self.prefix}/+/stats"]
+        return [
+            f"{share}{self.prefix}/+/events",
+            f"{share}{self.prefix}/+/intervals",
+            f"{self.prefix}/+/availability",
+            f"{self.prefix}/+/state",
+            f"{self.prefix}/+/stats",
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {"client_id": self.resolved_client_id(), "share_group": self.share_group, "prefix": self.prefix}

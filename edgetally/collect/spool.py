@@ -65,8 +65,9 @@ class Spool:
 
     def oldest(self, limit: int) -> list[SpoolEntry]:
         with self._lock:
-            rows = self._db.execute("SELECT id, topic, payload, received_at FROM spool ORDER BY id LIMIT ?",
-                                    (limit,)).fetchall()
+            rows = self._db.execute(
+                "SELECT id, topic, payload, received_at FROM spool ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
         return [SpoolEntry(int(i), str(t), bytes(p), float(r)) for i, t, p, r in rows]
 
     def remove_through(self, last_id: int) -> None:

@@ -68,7 +68,9 @@ class SqliteStore(Store):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(schema.SQLITE)
-            db.execute("INSERT OR IGNORE INTO edgetally_meta VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),))
+            db.execute(
+                "INSERT OR IGNORE INTO edgetally_meta VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),)
+            )
         except (OSError, sqlite3.Error) as exc:
             if not self._opened_once:  # a local file that cannot be opened at start is a wrong path, not an outage
                 raise ConfigError(f"--db {self.description}: cannot open: {exc}") from None
@@ -98,8 +100,9 @@ class SqliteStore(Store):
                 for rec in unique_intervals(intervals):
                     result.inserted["intervals"] += _execute(db, _UPSERT_INTERVAL, _interval_row(rec, now))
                 for st in latest_status(statuses):
-                    result.inserted["status"] += _execute(db, _UPSERT_STATUS.format(f=st.field),
-                                                          (st.device_id, st.value, st.received_at))
+                    result.inserted["status"] += _execute(
+                        db, _UPSERT_STATUS.format(f=st.field), (st.device_id, st.value, st.received_at)
+                    )
         except sqlite3.OperationalError as exc:  # disk full, I/O error, locked for > timeout
             raise StoreUnavailable(str(exc)) from None
         return result
@@ -121,8 +124,10 @@ class SqliteStore(Store):
                 inserted.append(ev)
                 result.lags_s.append(now - ev.ts)
                 continue
-            stored = db.execute("SELECT ts, counter, class, dir, track_id, frame FROM events WHERE device_id = ? AND seq = ?",
-                                (ev.device_id, ev.seq)).fetchone()
+            stored = db.execute(
+                "SELECT ts, counter, class, dir, track_id, frame FROM events WHERE device_id = ? AND seq = ?",
+                (ev.device_id, ev.seq),
+            ).fetchone()
             if same_event(ev, stored):
                 result.duplicates += 1
             else:
@@ -135,17 +140,26 @@ class SqliteStore(Store):
         report = GapReport()
         try:
             with _transaction(self._conn()) as db:
-                marks = db.execute("SELECT device_id, checked_seq FROM devices WHERE checked_seq < max_seq ORDER BY 1").fetchall()
+                marks = db.execute(
+                    "SELECT device_id, checked_seq FROM devices WHERE checked_seq < max_seq ORDER BY 1"
+                ).fetchall()
                 for device, mark in marks:
-                    rows = db.execute("SELECT seq, stored_at FROM events WHERE device_id = ? AND seq > ? ORDER BY seq",
-                                      (device, mark)).fetchall()
+                    rows = db.execute(
+                        "SELECT seq, stored_at FROM events WHERE device_id = ? AND seq > ? ORDER BY seq", (device, mark)
+                    ).fetchall()
                     new_mark, gaps = walk_gaps(device, int(mark), rows, now, grace_s)
                     for gap in gaps:
-                        if _execute(db, "INSERT INTO seq_gaps VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
-                                    (gap.device_id, gap.first_seq, gap.last_seq, now)):
+                        if _execute(
+                            db,
+                            "INSERT INTO seq_gaps VALUES (?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING",
+                            (gap.device_id, gap.first_seq, gap.last_seq, now),
+                        ):
                             report.new.append(gap)
                     if new_mark > mark:
-                        db.execute("UPDATE devices SET checked_seq = max(checked_seq, ?) WHERE device_id = ?", (new_mark, device))
+                        db.execute(
+                            "UPDATE devices SET checked_seq = max(checked_seq, ?) WHERE device_id = ?",
+                            (new_mark, device),
+                        )
                 self._refresh_open_gaps(db, now, report)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from None
@@ -153,10 +167,14 @@ class SqliteStore(Store):
 
     @staticmethod
     def _refresh_open_gaps(db: sqlite3.Connection, now: float, report: GapReport) -> None:
-        rows = db.execute("SELECT device_id, first_seq, last_seq, missing FROM seq_gap_status WHERE filled_at IS NULL").fetchall()
+        rows = db.execute(
+            "SELECT device_id, first_seq, last_seq, missing FROM seq_gap_status WHERE filled_at IS NULL"
+        ).fetchall()
         for device, first, last, missing in rows:
             if missing == 0:
-                db.execute("UPDATE seq_gaps SET filled_at = ? WHERE device_id = ? AND first_seq = ?", (now, device, first))
+                db.execute(
+                    "UPDATE seq_gaps SET filled_at = ? WHERE device_id = ? AND first_seq = ?", (now, device, first)
+                )
                 report.filled.append(Gap(device, int(first), int(last)))
             else:
                 report.open_missing += int(missing)
@@ -184,11 +202,37 @@ def _execute(db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> in
 
 
 def _event_row(ev: EventRecord, now: float) -> tuple[object, ...]:
-    return (ev.device_id, ev.seq, ev.ts, ev.counter, ev.kind, ev.class_name, ev.direction, ev.track_id, ev.score,
-            ev.frame, ev.src_ts, ev.extra, ev.received_at, now)
+    return (
+        ev.device_id,
+        ev.seq,
+        ev.ts,
+        ev.counter,
+        ev.kind,
+        ev.class_name,
+        ev.direction,
+        ev.track_id,
+        ev.score,
+        ev.frame,
+        ev.src_ts,
+        ev.extra,
+        ev.received_at,
+        now,
+    )
 
 
 def _interval_row(rec: IntervalRecord, now: float) -> tuple[object, ...]:
-    return (rec.device_id, rec.counter, rec.class_name, rec.direction, rec.start, rec.end, rec.kind, rec.count,
-            rec.observed_s, rec.frames, rec.extra, rec.received_at, now)
-
+    return (
+        rec.device_id,
+        rec.counter,
+        rec.class_name,
+        rec.direction,
+        rec.start,
+        rec.end,
+        rec.kind,
+        rec.count,
+        rec.observed_s,
+        rec.frames,
+        rec.extra,
+        rec.received_at,
+        now,
+    )

@@ -99,7 +99,7 @@ def open_store(url: str) -> Store:
     if text.startswith("sqlite:///"):
         from edgetally.collect.sqlite_store import SqliteStore
 
-        path = text[len("sqlite:///"):]
+        path = text[len("sqlite:///") :]
         if not path or path.endswith("/"):
             raise ConfigError(f"--db {url!r}: expected sqlite:///path/to/file.db")
         return SqliteStore(Path(path))
@@ -113,8 +113,10 @@ def open_store(url: str) -> Store:
 # -- rules shared by the stores (pure functions) ----------------------------------------------------
 def split(records: list[Record]) -> tuple[list[EventRecord], list[IntervalRecord], list[StatusRecord]]:
     events = sorted((r for r in records if isinstance(r, EventRecord)), key=lambda e: (e.device_id, e.seq))
-    intervals = sorted((r for r in records if isinstance(r, IntervalRecord)),
-                       key=lambda r: (r.device_id, r.counter, r.class_name, r.direction, r.start))
+    intervals = sorted(
+        (r for r in records if isinstance(r, IntervalRecord)),
+        key=lambda r: (r.device_id, r.counter, r.class_name, r.direction, r.start),
+    )
     statuses = [r for r in records if isinstance(r, StatusRecord)]
     return events, intervals, statuses
 
@@ -135,8 +137,10 @@ def dedupe_batch(events: list[EventRecord]) -> tuple[list[EventRecord], WriteRes
     return unique, dropped
 
 
-def screen_backwards(events: list[EventRecord], known: dict[str, tuple[int, float]],
-                     ) -> tuple[list[EventRecord], list[tuple[Record, str, str]]]:
+def screen_backwards(
+    events: list[EventRecord],
+    known: dict[str, tuple[int, float]],
+) -> tuple[list[EventRecord], list[tuple[Record, str, str]]]:
     """Refuse events counted after a higher-numbered event of the same device (see module doc).
 
     ``known``: device -> (max stored seq, its ts). ``events`` sorted by (device, seq); keeps order."""
@@ -149,7 +153,9 @@ def screen_backwards(events: list[EventRecord], known: dict[str, tuple[int, floa
         if ev.seq < max_seq:
             limit = min(limit, max_ts)
         if ev.ts > limit + CLOCK_TOLERANCE_S:
-            why = f"seq {ev.seq} counted at {ev.ts:.3f}, after a higher seq counted at {limit:.3f}: numbering restarted?"
+            why = (
+                f"seq {ev.seq} counted at {ev.ts:.3f}, after a higher seq counted at {limit:.3f}: numbering restarted?"
+            )
             refused.append((ev, "seq_backwards", why))
             continue
         keep.append(ev)
@@ -204,8 +210,13 @@ def latest_status(statuses: list[StatusRecord]) -> list[StatusRecord]:
     return [last[k] for k in sorted(last)]
 
 
-def walk_gaps(device_id: str, watermark: int, rows: list[tuple[int, float]], now: float, grace_s: float,
-              ) -> tuple[int, list[Gap]]:
+def walk_gaps(
+    device_id: str,
+    watermark: int,
+    rows: list[tuple[int, float]],
+    now: float,
+    grace_s: float,
+) -> tuple[int, list[Gap]]:
     """``rows``: (seq, stored_at) above ``watermark``, ascending. Returns the new watermark and the
     holes old enough to report; stops at the first hole that may still fill (younger than grace)."""
     gaps: list[Gap] = []
@@ -223,5 +234,8 @@ def walk_gaps(device_id: str, watermark: int, rows: list[tuple[int, float]], now
 def same_event(ev: EventRecord, stored: tuple[float, str, str, str, int, int]) -> bool:
     """A redelivery carries the same payload; compare what a restarted device would change."""
     ts, counter, cls, direction, track_id, frame = stored
-    return (abs(ts - ev.ts) < 0.002 and (counter, cls, direction) == (ev.counter, ev.class_name, ev.direction)
-            and (track_id, frame) == (ev.track_id, ev.frame))
+    return (
+        abs(ts - ev.ts) < 0.002
+        and (counter, cls, direction) == (ev.counter, ev.class_name, ev.direction)
+        and (track_id, frame) == (ev.track_id, ev.frame)
+    )

@@ -33,8 +33,9 @@ class EditResult:
     previous: Path | None = None
 
 
-def apply_edit(path: str | Path, change: dict[str, Any], frame_size: tuple[int, int] | None,
-               labels: Sequence[str] | None) -> EditResult:
+def apply_edit(
+    path: str | Path, change: dict[str, Any], frame_size: tuple[int, int] | None, labels: Sequence[str] | None
+) -> EditResult:
     """Merge ``change`` (any of lines, zones, classes) into the YAML at ``path``; write it only if
     valid. ``frame_size`` (width, height): the source's frame; ``labels``: the model's classes."""
     path = Path(path)
@@ -79,8 +80,13 @@ def _merge(data: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def device_checks(data: dict[str, Any], root: yaml.Node | None, frame_size: tuple[int, int] | None,
-                  labels: Sequence[str] | None, path: Path) -> list[str]:
+def device_checks(
+    data: dict[str, Any],
+    root: yaml.Node | None,
+    frame_size: tuple[int, int] | None,
+    labels: Sequence[str] | None,
+    path: Path,
+) -> list[str]:
     """What only a running device can check: points inside the frame, classes the model knows."""
     errors: list[tuple[tuple[Any, ...], str]] = []
     if frame_size is None:

@@ -25,8 +25,9 @@ def geometry_warnings(settings: RunSettings, width: int, height: int) -> list[st
     for zone in settings.zones:
         xs, ys = [p[0] for p in zone.polygon], [p[1] for p in zone.polygon]
         if max(xs) <= 0 or max(ys) <= 0 or min(xs) >= width or min(ys) >= height:
-            out.append(f"zone {zone.name!r} lies outside the {size} frame: it can never count "
-                       "(drawn for another resolution?)")
+            out.append(
+                f"zone {zone.name!r} lies outside the {size} frame: it can never count (drawn for another resolution?)"
+            )
     return out
 
 

@@ -52,8 +52,10 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: config is {size / 1e6:.1f} MB; at most {MAX_CONFIG_BYTES // 1024} KB is read "
-                              "(a device config is a few KB: is this the right file?)")
+            raise ConfigError(
+                f"{path}: config is {size / 1e6:.1f} MB; at most {MAX_CONFIG_BYTES // 1024} KB is read "
+                "(a device config is a few KB: is this the right file?)"
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
@@ -61,8 +63,9 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                          "save the file as UTF-8") from None
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
+        ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -100,8 +103,10 @@ def _missing_model(path: Path, data: dict[str, Any], root: yaml.Node | None) -> 
     if (artifact / "manifest.json").is_file():
         return []
     why = "no manifest.json in it" if artifact.is_dir() else "no such directory"
-    return [f"{path}:{_node_line(root, ('model',))}: model: {artifact} is not an artifact directory ({why}); "
-            "make one with `edge convert`"]
+    return [
+        f"{path}:{_node_line(root, ('model',))}: model: {artifact} is not an artifact directory ({why}); "
+        "make one with `edge convert`"
+    ]
 
 
 def _resolve(base: Path, value: Any) -> Path:

@@ -85,7 +85,9 @@ class ZoneSettings(_Strict):
 class CaptureSettings(_Strict):
     width: int | None = Field(default=None, gt=0)
     height: int | None = Field(default=None, gt=0)
-    fps: float | None = Field(default=None, gt=0, description="camera fps request; image folders: timeline fps (default 1)")
+    fps: float | None = Field(
+        default=None, gt=0, description="camera fps request; image folders: timeline fps (default 1)"
+    )
     fourcc: str | None = Field(default=None, min_length=4, max_length=4, description="V4L2 pixel format, e.g. MJPG")
     watchdog_s: float = Field(default=20.0, gt=0, description="no new frame for this long: reconnect")
     reconnect_initial_s: float = Field(default=1.0, gt=0)
@@ -93,7 +95,9 @@ class CaptureSettings(_Strict):
     max_reconnects: int | None = Field(default=None, ge=0, description="None = retry forever")
     isolate: bool = Field(default=True, description="decode in a child process: a codec crash costs a restart of it")
     max_bad_frames: int = Field(default=25, ge=0, description="files: undecodable frames in a row that are skipped")
-    decoder_timeout_s: float = Field(default=30.0, gt=0, description="isolated: no frame for this long = a hung decoder")
+    decoder_timeout_s: float = Field(
+        default=30.0, gt=0, description="isolated: no frame for this long = a hung decoder"
+    )
     decoder_max_rss_mb: int | None = Field(default=1024, gt=0, description="isolated: a bigger decoder is leaking")
 
 
@@ -109,8 +113,10 @@ class IntervalSettings(_Strict):
 
     enabled: bool = True
     bin: str = Field(default=DEFAULT_BIN, description="bin length dividing an hour: 1m, 5m, 15m (default), 60m, 30s")
-    history: Path | None = Field(default=None, description="SQLite file; default $STATE_DIRECTORY or "
-                                 "~/.local/state/edgetally, history-<device>.sqlite")
+    history: Path | None = Field(
+        default=None,
+        description="SQLite file; default $STATE_DIRECTORY or ~/.local/state/edgetally, history-<device>.sqlite",
+    )
     sync: Literal["full", "normal"] = Field(default="full", description="full: every count survives a power cut")
     gap_s: float = Field(default=5.0, gt=0, description="no frame for longer than this: the time is not observed")
     retention_days: int = Field(default=400, ge=1)
@@ -123,7 +129,8 @@ class IntervalSettings(_Strict):
             if len(value) != 1:
                 raise ValueError(
                     f"one bin length only, got {list(value)}: bins of several lengths overlap (every count would be "
-                    "in two of them); store the finest and let `edge report --bin 60m` add them up")
+                    "in two of them); store the finest and let `edge report --bin 60m` add them up"
+                )
             value = value[0]
         parse_bin(value)
         return str(value).strip()
@@ -162,8 +169,13 @@ def _check_movements(movements: list[MovementSettings], info: ValidationInfo) ->
             errors.append(_error((i, "name"), mv.name, f"movement name {mv.name!r} is already a line or zone name"))
         for j, approach in enumerate(mv.approaches):
             if approach not in counters:
-                errors.append(_error((i, "approaches", j), approach,
-                                     f"unknown approach {approach!r}: not a line or zone of this config (known: {known})"))
+                errors.append(
+                    _error(
+                        (i, "approaches", j),
+                        approach,
+                        f"unknown approach {approach!r}: not a line or zone of this config (known: {known})",
+                    )
+                )
     names = [m.name for m in movements]
     for i, name in enumerate(names):
         if names.index(name) != i:
@@ -190,10 +202,12 @@ class RunSettings(_Strict):
     score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     max_detections: int | None = Field(default=None, ge=1)
     max_frames: int | None = Field(default=None, ge=1)
-    detect_every: int | None = Field(default=None, description="the detector sees every k-th frame; optical flow "
-                                     "carries the tracks over the others")
-    detect_fps: float | Literal["auto"] | None = Field(default=None, description="detections per second, or auto: "
-                                                       "as often as the detector keeps up (newest frame)")
+    detect_every: int | None = Field(
+        default=None, description="the detector sees every k-th frame; optical flow carries the tracks over the others"
+    )
+    detect_fps: float | Literal["auto"] | None = Field(
+        default=None, description="detections per second, or auto: as often as the detector keeps up (newest frame)"
+    )
     tracker: dict[str, Any] = Field(default_factory=dict, description="TrackerConfig overrides (config/blocks.py)")
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)

@@ -32,7 +32,9 @@ from edgetally.converters.targets import Target, check_precision, get_target
 from edgetally.errors import ConversionError
 
 REFERENCE_DIR = "reference"
-SLOWER_NOTE = "the INT8 model passed the accuracy gate but ran slower than FP32 here: FP32 shipped (profile speed_fallback)"
+SLOWER_NOTE = (
+    "the INT8 model passed the accuracy gate but ran slower than FP32 here: FP32 shipped (profile speed_fallback)"
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,9 @@ class BuildOptions:
     extra_report: dict | None = None  # merged into report.json (e.g. distillation)
 
 
-def _builders(target: Target, source: Artifact, folds: Sequence[Fold], work: Path,
-              options: BuildOptions) -> Callable[[int], Builder]:
+def _builders(
+    target: Target, source: Artifact, folds: Sequence[Fold], work: Path, options: BuildOptions
+) -> Callable[[int], Builder]:
     """A builder per fold (each fold calibrates on its own images), made on first use and kept for every rung."""
     made: dict[int, Builder] = {}
 
@@ -62,8 +65,9 @@ def _builders(target: Target, source: Artifact, folds: Sequence[Fold], work: Pat
             if options.precision == "fp16":
                 made[index] = target.load("fp16")(source)
             else:
-                made[index] = target.load("int8")(source, folds[index].calibration, work / f"fold{index + 1}",
-                                                  options.io_dtype)
+                made[index] = target.load("int8")(
+                    source, folds[index].calibration, work / f"fold{index + 1}", options.io_dtype
+                )
         return made[index]
 
     return builder_for
@@ -90,12 +94,20 @@ def _check(target: Target, folds: Sequence[Fold], reference: Artifact, options: 
     if options.precision == "int8" and any(f.calibration is None for f in folds):
         raise ConversionError("INT8 needs a calibration set")
     if reference.manifest.format != "onnx":
-        raise ConversionError(f"{reference.directory}: {options.precision.upper()} conversion starts from an FP32 ONNX artifact")
+        raise ConversionError(
+            f"{reference.directory}: {options.precision.upper()} conversion starts from an FP32 ONNX artifact"
+        )
 
 
-def build_int8(reference: Artifact, out: Path, target: Target | str, folds: Sequence[Fold],
-               config: GateConfig = GateConfig(), options: BuildOptions = BuildOptions(),
-               log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
+def build_int8(
+    reference: Artifact,
+    out: Path,
+    target: Target | str,
+    folds: Sequence[Fold],
+    config: GateConfig = GateConfig(),
+    options: BuildOptions = BuildOptions(),
+    log: Callable[[str], None] = print,
+) -> tuple[Artifact, dict]:
     """Quantise (``options.precision="fp16"``: halve) ``reference`` for ``target``; raise ConversionError if the gate
     fails on any fold (unless ``options.fallback``). ``options.source`` replaces the model that is quantised (a
     distilled copy) while the gate still compares with ``reference``."""
@@ -111,8 +123,15 @@ def build_int8(reference: Artifact, out: Path, target: Target | str, folds: Sequ
         strategies = options.strategies
     else:
         strategies = _fp16_ladder() if options.precision == "fp16" else target.load("repairs")
-    result = run_gate(_builders(target, source, folds, work, options), References(ref, folds, config), folds,
-                      strategies, config, work, log)
+    result = run_gate(
+        _builders(target, source, folds, work, options),
+        References(ref, folds, config),
+        folds,
+        strategies,
+        config,
+        work,
+        log,
+    )
     artifact = _install(result.artifact.directory, out, options.profile) if result.passed else None
     if artifact is None and options.fallback:
         artifact = _install(target.load("fallback")(ref, work / "fallback").directory, out, options.profile)
@@ -120,8 +139,9 @@ def build_int8(reference: Artifact, out: Path, target: Target | str, folds: Sequ
     if artifact is not None and result.passed and ship_fp32_instead(report.get("speed", {}), options.speed_fallback):
         log(f"[speed] {report['speed']['statement']}: shipping FP32 (profile speed_fallback)")
         artifact = _install(fp32_instead(target, ref, artifact, work).directory, out, options.profile)
-        report.update({"shipped": "fp32 (INT8 slower here)", "model_file": artifact.manifest.model_file,
-                       "precision": "fp32"})
+        report.update(
+            {"shipped": "fp32 (INT8 slower here)", "model_file": artifact.manifest.model_file, "precision": "fp32"}
+        )
     if artifact is not None and result.passed and target.finish and artifact.manifest.precision != "fp32":
         target.load("finish")(out, report, ref, folds, config)
     report["conversion_seconds"] = round(time.perf_counter() - started, 1)
@@ -130,9 +150,11 @@ def build_int8(reference: Artifact, out: Path, target: Target | str, folds: Sequ
     if not result.passed and not options.fallback:
         best = result.best
         closest = f"best: {best.strategy.name}: {best.verdict.reason}" if best else "no strategy tried"
-        raise ConversionError(f"{options.precision.upper()} failed the accuracy gate after {len(result.attempts)} "
-                              f"attempts ({closest}); see {path}. Use --fallback to ship FP32"
-                              + (", or calibrate on deployment frames." if options.precision == "int8" else "."))
+        raise ConversionError(
+            f"{options.precision.upper()} failed the accuracy gate after {len(result.attempts)} "
+            f"attempts ({closest}); see {path}. Use --fallback to ship FP32"
+            + (", or calibrate on deployment frames." if options.precision == "int8" else ".")
+        )
     return Artifact.load(out), report
 
 
@@ -153,8 +175,15 @@ def fp32_instead(target: Target, ref: Artifact, int8: Artifact, work: Path) -> A
     for path in (int8.model_path, int8.model_path.with_suffix(".bin")):
         if path.is_file():
             shutil.copy2(path, fp32.directory / path.name)
-    return derive(fp32, fp32.directory, fp32.manifest.model_file, format=fp32.manifest.format,
-                  runtime=fp32.manifest.runtime, precision="fp32", notes=[SLOWER_NOTE, f"INT8 model kept: {int8.manifest.model_file}"])
+    return derive(
+        fp32,
+        fp32.directory,
+        fp32.manifest.model_file,
+        format=fp32.manifest.format,
+        runtime=fp32.manifest.runtime,
+        precision="fp32",
+        notes=[SLOWER_NOTE, f"INT8 model kept: {int8.manifest.model_file}"],
+    )
 
 
 def _runtime_fp32(target: Target, ref: Artifact, artifact: Artifact, work: Path) -> Artifact | None:
@@ -173,16 +202,29 @@ def _float_layers_cost(result: GateResult, artifact: Artifact, runs: int, target
         return None
     if not first.artifact.model_path.is_file():
         return None
-    accepted_row, first_row = measure_interleaved([artifact, first.artifact], 1, runs,
-                                                  runtimes=[target.executor, target.executor])
+    accepted_row, first_row = measure_interleaved(
+        [artifact, first.artifact], 1, runs, runtimes=[target.executor, target.executor]
+    )
     ratio = round(accepted_row["p50_ms"] / max(first_row["p50_ms"], 1e-9), 3)
-    return {"compared_with": first.strategy.name, "accepted_p50_ms": accepted_row["p50_ms"],
-            "first_rung_p50_ms": first_row["p50_ms"], "ratio_1_thread": ratio,
-            "statement": f"the float layers cost {100 * (ratio - 1):+.0f}% latency at 1 thread vs {first.strategy.name}"}
+    return {
+        "compared_with": first.strategy.name,
+        "accepted_p50_ms": accepted_row["p50_ms"],
+        "first_rung_p50_ms": first_row["p50_ms"],
+        "ratio_1_thread": ratio,
+        "statement": f"the float layers cost {100 * (ratio - 1):+.0f}% latency at 1 thread vs {first.strategy.name}",
+    }
 
 
-def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds: Sequence[Fold], config: GateConfig,
-            options: BuildOptions, target: Target, work: Path) -> dict:
+def _report(
+    ref: Artifact,
+    artifact: Artifact | None,
+    result: GateResult,
+    folds: Sequence[Fold],
+    config: GateConfig,
+    options: BuildOptions,
+    target: Target,
+    work: Path,
+) -> dict:
     accepted = result.attempts[-1] if result.passed else None
     calibration = folds[0].calibration if folds else None
     fp32_size = model_bytes(ref)
@@ -192,8 +234,12 @@ def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds:
         "profile": options.profile,
         "target": target.describe(),
         "strategy": accepted.strategy.describe() if accepted else None,
-        "gate": {"max_map_drop_points": config.max_map_drop, "min_agreement_f1": config.min_agreement,
-                 "folds": len(folds), "rule": "every fold must pass: the worst fold decides"},
+        "gate": {
+            "max_map_drop_points": config.max_map_drop,
+            "min_agreement_f1": config.min_agreement,
+            "folds": len(folds),
+            "rule": "every fold must pass: the worst fold decides",
+        },
         "accuracy": result.best.verdict.metrics if result.best else {},
         "attempts": [a.as_dict() for a in result.attempts],
         "calibration": calibration.provenance() if calibration is not None else None,
@@ -211,8 +257,9 @@ def _report(ref: Artifact, artifact: Artifact | None, result: GateResult, folds:
         report["sizes"].update({"artifact_bytes": size, "ratio": round(size / fp32_size, 3)})
         if options.latency_runs > 0:
             own = _runtime_fp32(target, ref, artifact, work)
-            report["latency"] = latency_table(ref, artifact, runs=options.latency_runs, runtime_fp32=own,
-                                              executor=target.executor)
+            report["latency"] = latency_table(
+                ref, artifact, runs=options.latency_runs, runtime_fp32=own, executor=target.executor
+            )
             report["speed"] = speed_verdict(report["latency"], artifact.manifest.precision, options.speed_threads)
             report["float_layers_cost"] = _float_layers_cost(result, artifact, options.latency_runs, target)
         else:

@@ -58,30 +58,50 @@ def _folds(request: Int8Request, reference: Artifact, calibrate: bool) -> tuple[
     )
 
     if calibrate:
-        return plan_folds(SplitRequest(request.calib, request.calib_count, request.folds, request.eval_images,
-                                       request.eval_labels, request.holdout), reference.manifest.input)
+        return plan_folds(
+            SplitRequest(
+                request.calib,
+                request.calib_count,
+                request.folds,
+                request.eval_images,
+                request.eval_labels,
+                request.holdout,
+            ),
+            reference.manifest.input,
+        )
     from edgetally.converters.accuracy.evaluate import load_eval_set
 
     images = load_eval_set(request.eval_images, request.eval_labels)
     need = MIN_LABELLED_EVAL_IMAGES if request.eval_labels else MIN_EVAL_IMAGES
     if len(images) < need:
         raise UsageError(f"{request.eval_images}: only {len(images)} evaluation images; the gate needs at least {need}")
-    return [Fold(None, images)], {"images_dir": str(request.eval_images), "count": len(images), "folds": 1,
-                                  "labels_dir": str(request.eval_labels) if request.eval_labels else None}
+    return [Fold(None, images)], {
+        "images_dir": str(request.eval_images),
+        "count": len(images),
+        "folds": 1,
+        "labels_dir": str(request.eval_labels) if request.eval_labels else None,
+    }
 
 
 def _options(request: Int8Request, profile: Profile | None, precision: str, eval_info: dict, **extra: Any):
     from edgetally.converters.build import BuildOptions
 
-    return BuildOptions(fallback=request.fallback, profile=profile.name if profile else None, eval_info=eval_info,
-                        latency_runs=request.latency_runs, precision=precision,
-                        io_dtype=profile.io_dtype if profile else "float32",
-                        speed_fallback=bool(profile and profile.speed_fallback),
-                        speed_threads=profile.threads if profile else request.threads, **extra)
+    return BuildOptions(
+        fallback=request.fallback,
+        profile=profile.name if profile else None,
+        eval_info=eval_info,
+        latency_runs=request.latency_runs,
+        precision=precision,
+        io_dtype=profile.io_dtype if profile else "float32",
+        speed_fallback=bool(profile and profile.speed_fallback),
+        speed_threads=profile.threads if profile else request.threads,
+        **extra,
+    )
 
 
-def convert_int8(request: Int8Request, package_options: Mapping[str, Any],
-                 log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
+def convert_int8(
+    request: Int8Request, package_options: Mapping[str, Any], log: Callable[[str], None] = print
+) -> tuple[Artifact, dict]:
     """Run the whole INT8 conversion; raises ConversionError (exit 1) when the gate fails."""
     from edgetally.converters.accuracy.gate import DEFAULT_MAX_MAP_DROP, GateConfig
     from edgetally.converters.build import build_int8
@@ -93,27 +113,41 @@ def convert_int8(request: Int8Request, package_options: Mapping[str, Any],
         raise UsageError("--calib is required for INT8: an image folder or a video from the deployment camera")
     budget = DEFAULT_MAX_MAP_DROP if request.max_map_drop is None else request.max_map_drop
     if profile is not None and profile.int8_pays == "with-activation-replacement" and request.activation is None:
-        log(f"note: on {profile.board}, INT8 is expected to beat FP32 only once SiLU is replaced by "
-            f"{target.fused_activation} (--activation auto); report.json will say how it compares")
+        log(
+            f"note: on {profile.board}, INT8 is expected to beat FP32 only once SiLU is replaced by "
+            f"{target.fused_activation} (--activation auto); report.json will say how it compares"
+        )
     with tempfile.TemporaryDirectory(prefix="edge-convert-") as tmp:
-        reference = package_fp32(request.model, Path(tmp) / "fp32", request.decoder, request.input_size,
-                                 request.labels, **package_options)
+        reference = package_fp32(
+            request.model, Path(tmp) / "fp32", request.decoder, request.input_size, request.labels, **package_options
+        )
         folds, eval_info = _folds(request, reference, calibrate=True)
-        log(f"calibration: {len(folds[0].calibration)} images from {request.calib}; evaluation: "
-            f"{len(folds[0].images)} images" + (f", {len(folds[0].holdout)} holdout frames" if folds[0].holdout else "")
-            + (f" (fold 1 of {len(folds)})" if len(folds) > 1 else ""))
+        log(
+            f"calibration: {len(folds[0].calibration)} images from {request.calib}; evaluation: "
+            f"{len(folds[0].images)} images"
+            + (f", {len(folds[0].holdout)} holdout frames" if folds[0].holdout else "")
+            + (f" (fold 1 of {len(folds)})" if len(folds) > 1 else "")
+        )
         config = GateConfig(max_map_drop=budget, threads=request.threads)
         extra: dict[str, Any] = {}
         if request.activation is not None:
             from edgetally.converters.distill import replace_activations
 
             extra = replace_activations(reference, Path(tmp) / "student", target, folds, request, config, log)
-        return build_int8(reference, request.out, target, folds, config,
-                          _options(request, profile, "int8", eval_info, **extra), log=log)
+        return build_int8(
+            reference,
+            request.out,
+            target,
+            folds,
+            config,
+            _options(request, profile, "int8", eval_info, **extra),
+            log=log,
+        )
 
 
-def convert_fp16(request: Int8Request, package_options: Mapping[str, Any],
-                 log: Callable[[str], None] = print) -> tuple[Artifact, dict]:
+def convert_fp16(
+    request: Int8Request, package_options: Mapping[str, Any], log: Callable[[str], None] = print
+) -> tuple[Artifact, dict]:
     """``--precision fp16``: the target's FP16 model, accepted only through the accuracy gate."""
     from edgetally.converters.accuracy.gate import DEFAULT_MAX_MAP_DROP, GateConfig
     from edgetally.converters.build import build_int8
@@ -127,13 +161,15 @@ def convert_fp16(request: Int8Request, package_options: Mapping[str, Any],
     check_precision(target, "fp16")
     budget = DEFAULT_MAX_MAP_DROP if request.max_map_drop is None else request.max_map_drop
     with tempfile.TemporaryDirectory(prefix="edge-convert-") as tmp:
-        reference = package_fp32(request.model, Path(tmp) / "fp32", request.decoder, request.input_size,
-                                 request.labels, **package_options)
+        reference = package_fp32(
+            request.model, Path(tmp) / "fp32", request.decoder, request.input_size, request.labels, **package_options
+        )
         folds, eval_info = _folds(request, reference, calibrate=False)
         log(f"evaluation: {len(folds[0].images)} images")
         config = GateConfig(max_map_drop=budget, threads=request.threads)
-        return build_int8(reference, request.out, target, folds, config,
-                          _options(request, profile, "fp16", eval_info), log=log)
+        return build_int8(
+            reference, request.out, target, folds, config, _options(request, profile, "fp16", eval_info), log=log
+        )
 
 
 def clean_output(out: Path) -> None:
@@ -149,10 +185,14 @@ def summary(artifact: Artifact | None, report: dict) -> str:
     if artifact is None:
         return f"no artifact: {report.get('attempts', [{}])[-1].get('reason', '')}"
     m = artifact.manifest
-    lines = [f"wrote {artifact.directory}: {m.model_file} ({m.precision}, {m.runtime}), profile {report.get('profile')}"]
+    lines = [
+        f"wrote {artifact.directory}: {m.model_file} ({m.precision}, {m.runtime}), profile {report.get('profile')}"
+    ]
     lines += _accuracy_lines(report)
     strategy = report.get("strategy") or {}
-    lines.append(f"  strategy {strategy.get('name', 'fp32 fallback')} after {len(report.get('attempts', []))} attempt(s)")
+    lines.append(
+        f"  strategy {strategy.get('name', 'fp32 fallback')} after {len(report.get('attempts', []))} attempt(s)"
+    )
     if report.get("float_layers"):
         lines.append(f"  kept float: {', '.join(report['float_layers'])}")
     sizes = report.get("sizes", {})
@@ -167,16 +207,20 @@ def _accuracy_lines(report: dict) -> list[str]:
     accuracy = report.get("accuracy", {})
     lines = []
     if "map50_95_drop_points" in accuracy:
-        lines.append(f"  mAP50-95 FP32 {100 * accuracy['fp32']['map50_95']:.2f} -> {100 * accuracy['candidate']['map50_95']:.2f} "
-                     f"(drop {accuracy['map50_95_drop_points']:.2f} points), agreement F1 {accuracy['agreement_f1_iou50']:.3f}")
+        lines.append(
+            f"  mAP50-95 FP32 {100 * accuracy['fp32']['map50_95']:.2f} -> {100 * accuracy['candidate']['map50_95']:.2f} "
+            f"(drop {accuracy['map50_95_drop_points']:.2f} points), agreement F1 {accuracy['agreement_f1_iou50']:.3f}"
+        )
     elif accuracy:
         lines.append(f"  agreement F1 vs FP32 {accuracy.get('agreement_f1_iou50')}")
     folds = accuracy.get("folds", {})
     for key, what in (("map50_95_drop_points", "mAP50-95 drop"), ("holdout_agreement_f1", "holdout agreement F1")):
         if folds.get("count", 1) > 1 and key in folds:
             row = folds[key]
-            lines.append(f"  {what} over {folds['count']} folds: {', '.join(f'{v:.2f}' for v in row['per_fold'])} "
-                         f"(worst {row['worst']:.2f}, spread {row['spread']:.2f})")
+            lines.append(
+                f"  {what} over {folds['count']} folds: {', '.join(f'{v:.2f}' for v in row['per_fold'])} "
+                f"(worst {row['worst']:.2f}, spread {row['spread']:.2f})"
+            )
     distill = report.get("distillation")
     if distill:
         lines.append(f"  activations {distill['activation']}: {distill['summary']}")
@@ -191,11 +235,15 @@ def _latency_lines(report: dict, runtime: str) -> list[str]:
     precision = str(report.get("precision", "")).upper()
     lines = []
     for index, (fp32, cand) in enumerate(zip(latency.get("fp32", []), latency.get("candidate", []), strict=True)):
-        line = (f"  latency {fp32['threads']} thread(s): FP32 ORT p50 {fp32['p50_ms']:.1f} ms, artifact p50 "
-                f"{cand['p50_ms']:.1f} ms ({speed_words(cand['p50_ms'] / fp32['p50_ms'], precision, 'ORT FP32')})")
+        line = (
+            f"  latency {fp32['threads']} thread(s): FP32 ORT p50 {fp32['p50_ms']:.1f} ms, artifact p50 "
+            f"{cand['p50_ms']:.1f} ms ({speed_words(cand['p50_ms'] / fp32['p50_ms'], precision, 'ORT FP32')})"
+        )
         if index < len(own):
-            line += (f"; {runtime} FP32 p50 {own[index]['p50_ms']:.1f} ms "
-                     f"({speed_words(cand['p50_ms'] / own[index]['p50_ms'], precision, runtime + ' FP32')})")
+            line += (
+                f"; {runtime} FP32 p50 {own[index]['p50_ms']:.1f} ms "
+                f"({speed_words(cand['p50_ms'] / own[index]['p50_ms'], precision, runtime + ' FP32')})"
+            )
         lines.append(line)
     if report.get("shipped"):
         lines.append(f"  shipped {report['shipped']}")

@@ -28,8 +28,18 @@ def tool_versions(*modules: str) -> dict[str, str]:
     return versions
 
 
-def derive(reference: Artifact, directory: Path, model_file: str, *, format: str, runtime: str, precision: str,
-           notes: list[str] | None = None, tools: dict[str, str] | None = None, **updates) -> Artifact:
+def derive(
+    reference: Artifact,
+    directory: Path,
+    model_file: str,
+    *,
+    format: str,
+    runtime: str,
+    precision: str,
+    notes: list[str] | None = None,
+    tools: dict[str, str] | None = None,
+    **updates,
+) -> Artifact:
     """Write ``directory/manifest.json`` for ``directory/model_file`` (which must exist already)."""
     directory = Path(directory)
     manifest = reference.manifest.model_copy(

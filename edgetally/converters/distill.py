@@ -90,7 +90,7 @@ def _taps(module: Any, names: Sequence[str], store: list) -> list:
 
 
 def _relative_mse(student: Any, teacher: Any) -> Any:
-    return ((student - teacher) ** 2).mean() / ((teacher ** 2).mean() + 1e-6)
+    return ((student - teacher) ** 2).mean() / ((teacher**2).mean() + 1e-6)
 
 
 def _head_loss(s_out: Any, t_out: Any) -> Any:
@@ -121,7 +121,7 @@ def _batch(tensors: np.ndarray, rng: np.random.Generator, crop: int) -> np.ndarr
     height, width = x.shape[1:]
     size = min(crop, height, width)
     top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
-    x = x[:, top:top + size, left:left + size]
+    x = x[:, top : top + size, left : left + size]
     if rng.random() < 0.5:
         x = x[:, :, ::-1]
     return np.ascontiguousarray(x[None])
@@ -138,8 +138,11 @@ def refit_student(teacher: Any, student: Any, tensors: np.ndarray, config: Disti
     images = [torch.from_numpy(tensors[i][None]) for i in evenly_spaced(len(tensors), REFIT_IMAGES)]
     residuals = refit(student, conv_outputs(teacher, images), images, config.seed)
     values = list(residuals.values())
-    return {"refit_seconds": round(time.perf_counter() - started, 1), "refit_convs": len(values),
-            "refit_residual_median": round(float(np.median(values)), 5) if values else None}
+    return {
+        "refit_seconds": round(time.perf_counter() - started, 1),
+        "refit_convs": len(values),
+        "refit_residual_median": round(float(np.median(values)), 5) if values else None,
+    }
 
 
 def _schedule(progress: float) -> float:
@@ -150,8 +153,15 @@ def _schedule(progress: float) -> float:
     return 0.5 * (1 + np.cos(np.pi * (progress - WARMUP) / (1 - WARMUP)))
 
 
-def distil(teacher: Any, student: Any, taps: Sequence[str], tensors: np.ndarray, config: DistillConfig,
-           seconds: float, progress: Callable[[float, float], None] | None = None) -> dict:
+def distil(
+    teacher: Any,
+    student: Any,
+    taps: Sequence[str],
+    tensors: np.ndarray,
+    config: DistillConfig,
+    seconds: float,
+    progress: Callable[[float, float], None] | None = None,
+) -> dict:
     """Gradient distillation for ``seconds``: Adam, cosine learning rate over that time; -> stats."""
     import torch
 
@@ -188,9 +198,12 @@ def distil(teacher: Any, student: Any, taps: Sequence[str], tensors: np.ndarray,
             hook.remove()
         student.eval()
     window = max(1, min(50, len(losses) // 4))
-    return {"steps": len(losses), "distill_seconds": round(time.perf_counter() - started, 1),
-            "loss_first": round(float(np.mean(losses[:window])), 5) if losses else None,
-            "loss_last": round(float(np.mean(losses[-window:])), 5) if losses else None}
+    return {
+        "steps": len(losses),
+        "distill_seconds": round(time.perf_counter() - started, 1),
+        "loss_first": round(float(np.mean(losses[:window])), 5) if losses else None,
+        "loss_last": round(float(np.mean(losses[-window:])), 5) if losses else None,
+    }
 
 
 def write_back(student: Any, source: Path, out: Path) -> int:
@@ -216,8 +229,9 @@ def write_back(student: Any, source: Path, out: Path) -> int:
     return updated
 
 
-def training_tensors(folds: Sequence[Fold], extra: Sequence[Path], spec: Any,
-                     limit: int = MAX_IMAGES) -> tuple[np.ndarray, dict]:
+def training_tensors(
+    folds: Sequence[Fold], extra: Sequence[Path], spec: Any, limit: int = MAX_IMAGES
+) -> tuple[np.ndarray, dict]:
     """Calibration tensors no fold evaluates on, plus ``extra`` images/videos (minus evaluated ones too)."""
     from edgetally.converters.accuracy.folds import calibration_from, open_source
 
@@ -225,7 +239,9 @@ def training_tensors(folds: Sequence[Fold], extra: Sequence[Path], spec: Any,
     chosen: dict[str, np.ndarray] = {}
     for fold in folds:
         calibration = fold.calibration
-        for tensor, digest in zip(calibration.tensors, calibration.sha256, strict=True) if calibration is not None else ():
+        for tensor, digest in (
+            zip(calibration.tensors, calibration.sha256, strict=True) if calibration is not None else ()
+        ):
             if digest not in evaluated:
                 chosen.setdefault(digest, tensor)
     from_calibration = len(chosen)
@@ -236,13 +252,19 @@ def training_tensors(folds: Sequence[Fold], extra: Sequence[Path], spec: Any,
             if digest not in evaluated:
                 chosen.setdefault(digest, tensor)
     if len(chosen) < 8:
-        raise UsageError(f"distillation needs unlabelled images that no gate fold evaluates on; found {len(chosen)}: "
-                         "give --distill-images (frames of your camera, another image folder), or --eval-images "
-                         "separate from --calib")
+        raise UsageError(
+            f"distillation needs unlabelled images that no gate fold evaluates on; found {len(chosen)}: "
+            "give --distill-images (frames of your camera, another image folder), or --eval-images "
+            "separate from --calib"
+        )
     tensors = np.stack(list(chosen.values())[:limit])
-    return tensors, {"images": len(tensors), "from_calibration": from_calibration,
-                     "from_distill_images": len(chosen) - from_calibration, "sources": [str(p) for p in extra],
-                     "excluded_evaluated": True}
+    return tensors, {
+        "images": len(tensors),
+        "from_calibration": from_calibration,
+        "from_distill_images": len(chosen) - from_calibration,
+        "sources": [str(p) for p in extra],
+        "excluded_evaluated": True,
+    }
 
 
 def _judge(reference: Artifact, candidate: Artifact, fold: Fold, config: Any) -> dict:
@@ -274,12 +296,20 @@ def _student_artifact(reference: Artifact, student: Any, student_path: Path, dir
 
     directory.mkdir(parents=True, exist_ok=True)
     write_back(student, student_path, directory / "model.fp32.onnx")
-    return derive(reference, directory, "model.fp32.onnx", format="onnx", runtime="onnxruntime", precision="fp32",
-                  notes=[note])
+    return derive(
+        reference, directory, "model.fp32.onnx", format="onnx", runtime="onnxruntime", precision="fp32", notes=[note]
+    )
 
 
-def replace_activations(reference: Artifact, work: Path, target: Any, folds: Sequence[Fold], request: Any,
-                        config: Any, log: Callable[[str], None] = print) -> dict:
+def replace_activations(
+    reference: Artifact,
+    work: Path,
+    target: Any,
+    folds: Sequence[Fold],
+    request: Any,
+    config: Any,
+    log: Callable[[str], None] = print,
+) -> dict:
     """SiLU -> the target's fused activation, refitted and distilled within the budget; -> BuildOptions fields
     (source: the FP32 student to quantise, extra_report: report.json's ``distillation``).
 
@@ -297,14 +327,18 @@ def replace_activations(reference: Artifact, work: Path, target: Any, folds: Seq
     tensors, data = training_tensors(folds, extra, reference.manifest.input)
     teacher, student = _module(reference.model_path).eval(), _module(student_path).eval()
     spent = time.perf_counter() - started
-    before = _judge(reference, _student_artifact(reference, student, student_path, work / "replaced", "replaced"),
-                    folds[0], config)
-    log(f"[distill] SiLU -> {activation} in {len(taps)} places; FP32 before: {_short(before)}; "
-        f"{len(tensors)} unlabelled images, budget {settings.budget_s:.0f} s")
+    before = _judge(
+        reference, _student_artifact(reference, student, student_path, work / "replaced", "replaced"), folds[0], config
+    )
+    log(
+        f"[distill] SiLU -> {activation} in {len(taps)} places; FP32 before: {_short(before)}; "
+        f"{len(tensors)} unlabelled images, budget {settings.budget_s:.0f} s"
+    )
     stats = refit_student(teacher, student, tensors, settings)
     spent += stats["refit_seconds"]
-    refitted = _judge(reference, _student_artifact(reference, student, student_path, work / "refit", "refit"),
-                      folds[0], config)
+    refitted = _judge(
+        reference, _student_artifact(reference, student, student_path, work / "refit", "refit"), folds[0], config
+    )
     log(f"[distill] layer-wise refit in {stats['refit_seconds']} s: FP32 {_short(refitted)}")
     stats.update(_gradient_phase(teacher, student, taps, tensors, settings, max(settings.budget_s - spent, 0.0)))
     note = f"SiLU replaced by {activation}, refitted and distilled from the FP32 model"
@@ -312,16 +346,28 @@ def replace_activations(reference: Artifact, work: Path, target: Any, folds: Seq
     after = _judge(reference, trained, folds[0], config)
     seconds = round(spent + stats["distill_seconds"], 1)
     log(f"[distill] {stats['steps']} gradient steps; FP32 after: {_short(after)} ({seconds} s of training)")
-    report = {"activation": activation, "replaced": len(taps), "before": before, "after_refit": refitted,
-              "after": after, "budget_s": settings.budget_s, "seconds": seconds, "threads": settings.threads,
-              "crop": settings.crop, **stats, **data, "measured_on": folds[0].name,
-              "summary": f"FP32 {_short(before)} before, {_short(refitted)} after the refit, "
-                         f"{_short(after)} after distillation ({seconds} s)"}
+    report = {
+        "activation": activation,
+        "replaced": len(taps),
+        "before": before,
+        "after_refit": refitted,
+        "after": after,
+        "budget_s": settings.budget_s,
+        "seconds": seconds,
+        "threads": settings.threads,
+        "crop": settings.crop,
+        **stats,
+        **data,
+        "measured_on": folds[0].name,
+        "summary": f"FP32 {_short(before)} before, {_short(refitted)} after the refit, "
+        f"{_short(after)} after distillation ({seconds} s)",
+    }
     return {"source": trained, "extra_report": {"distillation": report}}
 
 
-def _gradient_phase(teacher: Any, student: Any, taps: Sequence[str], tensors: np.ndarray, settings: DistillConfig,
-                    seconds: float) -> dict:
+def _gradient_phase(
+    teacher: Any, student: Any, taps: Sequence[str], tensors: np.ndarray, settings: DistillConfig, seconds: float
+) -> dict:
     bar, progress = _progress_bar(seconds)
     try:
         return distil(teacher, student, taps, tensors, settings, seconds, progress)

@@ -148,7 +148,12 @@ def _fixed_shape(model: Path, name: str, dims: list[Any], height: int, width: in
     layout = "NHWC" if dims[3] == 3 and dims[1] != 3 else "NCHW"
     h_axis, w_axis = (2, 3) if layout == "NCHW" else (1, 2)
     c_axis = 1 if layout == "NCHW" else 3
-    for axis, want, what in ((0, 1, "batch"), (h_axis, height, "height"), (w_axis, width, "width"), (c_axis, 3, "channels")):
+    for axis, want, what in (
+        (0, 1, "batch"),
+        (h_axis, height, "height"),
+        (w_axis, width, "width"),
+        (c_axis, 3, "channels"),
+    ):
         if isinstance(dims[axis], int) and dims[axis] != want:
             hint = " (use --input-size to match the model)" if what in ("height", "width") else ""
             raise ConversionError(
@@ -186,7 +191,12 @@ def _output_roles(
 
 def _guess_roles(outputs: list[tuple[str, list[int]]]) -> list[str]:
     """Roles for decoded outputs from names first ('box', 'score', 'class', 'count'), then shapes."""
-    hints = (("count", ("count", "num")), ("boxes", ("box",)), ("class_ids", ("class", "label")), ("scores", ("score", "conf")))
+    hints = (
+        ("count", ("count", "num")),
+        ("boxes", ("box",)),
+        ("class_ids", ("class", "label")),
+        ("scores", ("score", "conf")),
+    )
     roles: list[str] = []
     for name, shape in outputs:
         role = next((r for r, words in hints if any(w in name.lower() for w in words)), "raw")

@@ -21,8 +21,14 @@ def model_bytes(artifact: Artifact) -> int:
     return size
 
 
-def latency_table(reference: Artifact, candidate: Artifact, thread_counts: tuple[int, ...] = (1, 2), runs: int = 100,
-                  runtime_fp32: Artifact | None = None, executor: str | None = None) -> dict:
+def latency_table(
+    reference: Artifact,
+    candidate: Artifact,
+    thread_counts: tuple[int, ...] = (1, 2),
+    runs: int = 100,
+    runtime_fp32: Artifact | None = None,
+    executor: str | None = None,
+) -> dict:
     """FP32 on onnxruntime vs the candidate (and, if given, the candidate runtime's own FP32 build).
 
     executor: the runtime that runs the candidate here when it is not its own (TensorRT QDQ: onnxruntime)."""
@@ -41,11 +47,16 @@ def latency_table(reference: Artifact, candidate: Artifact, thread_counts: tuple
             table["ratio_1_thread"] = round(rows[1]["p50_ms"] / max(rows[0]["p50_ms"], 1e-9), 3)
             if runtime_fp32 is not None:
                 table["ratio_1_thread_vs_runtime_fp32"] = round(rows[1]["p50_ms"] / max(rows[2]["p50_ms"], 1e-9), 3)
-    own = ("; runtime_fp32 = the same runtime's FP32 build (OpenVINO: INFERENCE_PRECISION_HINT=f32)"
-           if runtime_fp32 is not None else "")
-    table["note"] = (f"infer only, random frame, p50/p95 over {runs} runs per model, all models interleaved in one "
-                     "process (load from other processes hits them alike); fp32 = the reference ONNX on onnxruntime"
-                     f"{own}; measured on the converting machine: measure on the target too")
+    own = (
+        "; runtime_fp32 = the same runtime's FP32 build (OpenVINO: INFERENCE_PRECISION_HINT=f32)"
+        if runtime_fp32 is not None
+        else ""
+    )
+    table["note"] = (
+        f"infer only, random frame, p50/p95 over {runs} runs per model, all models interleaved in one "
+        "process (load from other processes hits them alike); fp32 = the reference ONNX on onnxruntime"
+        f"{own}; measured on the converting machine: measure on the target too"
+    )
     return table
 
 
@@ -60,10 +71,15 @@ def speed_verdict(latency: dict, precision: str, threads: int = 1) -> dict:
     baseline = "its runtime's FP32" if baseline_key == "runtime_fp32" else "ORT FP32"
     what = precision.upper()
     statements = [f"{speed_words(r, what, baseline)} at {t} thread{'s' if t > 1 else ''}" for t, r in ratios.items()]
-    return {"baseline": baseline_key, "ratios_by_threads": ratios, "deciding_threads": deciding,
-            "faster": ratios[deciding] < 1.0, "slower": ratios[deciding] > SLOWER_ABOVE,
-            "statement": "; ".join(statements),
-            "note": "measured on the converting machine; run `edge bench --model ARTIFACT` on the board"}
+    return {
+        "baseline": baseline_key,
+        "ratios_by_threads": ratios,
+        "deciding_threads": deciding,
+        "faster": ratios[deciding] < 1.0,
+        "slower": ratios[deciding] > SLOWER_ABOVE,
+        "statement": "; ".join(statements),
+        "note": "measured on the converting machine; run `edge bench --model ARTIFACT` on the board",
+    }
 
 
 def write_report(directory: Path, report: dict) -> Path:

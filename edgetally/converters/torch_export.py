@@ -48,8 +48,10 @@ class TorchExport:
     torch_version: str
 
     def note(self) -> str:
-        return (f"exported from PyTorch {self.kind} {self.source} (torch {self.torch_version}, torch.onnx.export "
-                f"opset {OPSET}); ONNX vs torch max abs diff {self.max_abs_diff:.2e} on a random input")
+        return (
+            f"exported from PyTorch {self.kind} {self.source} (torch {self.torch_version}, torch.onnx.export "
+            f"opset {OPSET}); ONNX vs torch max abs diff {self.max_abs_diff:.2e} on a random input"
+        )
 
 
 def is_factory_spec(model: str | Path) -> bool:
@@ -74,8 +76,9 @@ def _is_zip(path: Path) -> bool:
         return handle.read(4) == b"PK\x03\x04"
 
 
-def export_to_onnx(model: str | Path, out_onnx: Path, input_size: int | tuple[int, int],
-                   checkpoint: Path | None = None) -> TorchExport:
+def export_to_onnx(
+    model: str | Path, out_onnx: Path, input_size: int | tuple[int, int], checkpoint: Path | None = None
+) -> TorchExport:
     """Load ``model`` (see module doc), export it to ``out_onnx`` and check ONNX == torch on a random input.
 
     input_size: 416 or (height, width). Raises ConversionError naming what is wrong.
@@ -85,7 +88,9 @@ def export_to_onnx(model: str | Path, out_onnx: Path, input_size: int | tuple[in
     height, width = _size(input_size)
     kind, module = load_torch_model(model, checkpoint)
     if kind != "factory" and checkpoint is not None:
-        raise ConversionError(f"--checkpoint applies to a module:factory MODEL; {model} is a {kind} file with its weights")
+        raise ConversionError(
+            f"--checkpoint applies to a module:factory MODEL; {model} is a {kind} file with its weights"
+        )
     example = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255.0
     expected = _run_torch(module, example, model)
     names = _output_names(len(expected))
@@ -168,7 +173,9 @@ def _load_state(net: Any, checkpoint: Path, spec: str) -> None:
     except pickle.UnpicklingError as exc:
         raise ConversionError(f"--checkpoint {checkpoint}: {_unpickling_reason(exc)}") from exc
     except Exception as exc:  # zip/format errors surface as RuntimeError, EOFError, ...
-        raise ConversionError(f"--checkpoint {checkpoint}: not a torch checkpoint: {type(exc).__name__}: {exc}") from exc
+        raise ConversionError(
+            f"--checkpoint {checkpoint}: not a torch checkpoint: {type(exc).__name__}: {exc}"
+        ) from exc
     state = _state_dict(state, checkpoint)
     try:
         net.load_state_dict(state, strict=True)
@@ -181,8 +188,10 @@ def _unpickling_reason(exc: Exception) -> str:
     match = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
     if match is None:
         return f"not a torch checkpoint (weights_only=True cannot read it: {_short(exc, 1)})"
-    return (f"not loadable with weights_only=True: it holds pickled code or objects ({match.group(1)}), which are "
-            "never executed here. Save only the weights: torch.save(model.state_dict(), FILE)")
+    return (
+        f"not loadable with weights_only=True: it holds pickled code or objects ({match.group(1)}), which are "
+        "never executed here. Save only the weights: torch.save(model.state_dict(), FILE)"
+    )
 
 
 def _state_dict(state: Any, checkpoint: Path) -> dict:
@@ -212,8 +221,9 @@ def _from_torchscript(path: Path) -> Any:
                 f"{path}: a checkpoint (state_dict), not a TorchScript file: give the model's factory as "
                 f"MODEL (package.module:function) and this file as --checkpoint"
             ) from exc
-        raise ConversionError(f"{path}: not a TorchScript file (torch.jit.load: {_short(exc, 1)}) nor a .pt2 "
-                              "torch.export program") from exc
+        raise ConversionError(
+            f"{path}: not a TorchScript file (torch.jit.load: {_short(exc, 1)}) nor a .pt2 torch.export program"
+        ) from exc
 
 
 def _is_state_dict(path: Path) -> bool:
@@ -248,7 +258,9 @@ def _run_torch(module: Any, example: Any, model: str | Path) -> list[np.ndarray]
         ) from exc
     outputs = list(result) if isinstance(result, (tuple, list)) else [result]
     if not outputs or not all(isinstance(o, torch.Tensor) for o in outputs):
-        raise ConversionError(f"{model}: forward() must return a tensor or a tuple of tensors, got {type(result).__name__}")
+        raise ConversionError(
+            f"{model}: forward() must return a tensor or a tuple of tensors, got {type(result).__name__}"
+        )
     return [o.detach().float().numpy() for o in outputs]
 
 
@@ -268,8 +280,16 @@ def _export(module: Any, example: Any, out_onnx: Path, names: list[str], model: 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-            torch.onnx.export(module, (example,), str(out_onnx), dynamo=False, opset_version=OPSET,
-                              input_names=[INPUT_NAME], output_names=names, do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                (example,),
+                str(out_onnx),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=[INPUT_NAME],
+                output_names=names,
+                do_constant_folding=True,
+            )
     except Exception as exc:  # unsupported ops, data-dependent control flow, ...
         raise ConversionError(f"{model}: torch.onnx.export (opset {OPSET}) failed: {_short(exc, 3)}") from exc
 
@@ -312,10 +332,12 @@ def record_export(artifact: Any, exported: TorchExport) -> Any:
     """Add where the ONNX came from to the artifact's manifest (notes, torch version)."""
     from edgetally.artifact import Artifact
 
-    manifest = artifact.manifest.model_copy(update={
-        "notes": [exported.note(), *artifact.manifest.notes],
-        "tools": {**artifact.manifest.tools, "torch": exported.torch_version},
-    })
+    manifest = artifact.manifest.model_copy(
+        update={
+            "notes": [exported.note(), *artifact.manifest.notes],
+            "tools": {**artifact.manifest.tools, "torch": exported.torch_version},
+        }
+    )
     updated = Artifact(artifact.directory, manifest)
     updated.save()
     return Artifact.load(artifact.directory)

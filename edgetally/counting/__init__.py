@@ -18,5 +18,15 @@ def counter_state_size(counters: Iterable[Counter]) -> int:
     return sum(c.num_tracked for c in counters)
 
 
-__all__ = ["ANCHORS", "Counter", "LineCounter", "MovementCounter", "ZoneCounter", "anchor_points", "carry_over",
-           "counter_state_size", "movement_name", "split_movement"]
+__all__ = [
+    "ANCHORS",
+    "Counter",
+    "LineCounter",
+    "MovementCounter",
+    "ZoneCounter",
+    "anchor_points",
+    "carry_over",
+    "counter_state_size",
+    "movement_name",
+    "split_movement",
+]

@@ -40,9 +40,7 @@ def signed_distance(points: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> F64:
     return cross / float(np.hypot(d[0], d[1]))
 
 
-def crossing_param(
-    a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray, p1: np.ndarray, p2: np.ndarray
-) -> F64:
+def crossing_param(a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> F64:
     """Where the moves a -> b (N, 2) meet the line p1 -> p2, as a fraction along p1 -> p2.
 
     sa, sb: signed distances of a and b (opposite signs, or sa == 0). A value in [0, 1] means the

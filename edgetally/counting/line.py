@@ -175,8 +175,17 @@ class LineCounter:
         heights = (tracks.xyxy[:, 3] - tracks.xyxy[:, 1]).tolist()
         band = self.band(tracks.xyxy).tolist()
         # Python scalars from here: the per-track state machine is branchy, numpy scalars are slow.
-        rows = zip(ids, states, points.tolist(), s.tolist(), t, band, heights, tracks.class_ids.tolist(),
-                   tracks.scores.tolist())
+        rows = zip(
+            ids,
+            states,
+            points.tolist(),
+            s.tolist(),
+            t,
+            band,
+            heights,
+            tracks.class_ids.tolist(),
+            tracks.scores.tolist(),
+        )
         for tid, state, point, s_i, t_i, band_i, h_i, cid, score in rows:
             clear = abs(s_i) > band_i
             if state is None:
@@ -242,7 +251,15 @@ class LineCounter:
             if clear_i:
                 side = (s_i > 0) - (s_i < 0)
                 self._tracks[int(tracks.ids[i])] = _LineTrack(
-                    point, side, side, False, -1, timestamp, timestamp, int(tracks.class_ids[i]), float(tracks.scores[i])
+                    point,
+                    side,
+                    side,
+                    False,
+                    -1,
+                    timestamp,
+                    timestamp,
+                    int(tracks.class_ids[i]),
+                    float(tracks.scores[i]),
                 )
 
     def _pass_params(self, states: list[_LineTrack | None], points: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -285,9 +302,7 @@ class LineCounter:
         if self.classes is not None and name not in self.classes:
             return
         direction = "in" if st.side > 0 else "out"
-        events.append(
-            CountEvent(self.name, "line", name, direction, tid, st.pass_frame, st.pass_ts, st.score)
-        )
+        events.append(CountEvent(self.name, "line", name, direction, tid, st.pass_frame, st.pass_ts, st.score))
 
     def _stitch(self, armed_now: list[int], timestamp: float) -> None:
         """Tracks armed for the first time in this update: is each the continuation, past the
@@ -296,8 +311,9 @@ class LineCounter:
             return
         for tid in armed_now:
             taken = {st.before for st in self._stitches.values()}
-            found = find_predecessor(tid, self._tracks[tid], self._tracks, timestamp, self.stitch_gap_s,
-                                     self.p1, self.p2, taken)
+            found = find_predecessor(
+                tid, self._tracks[tid], self._tracks, timestamp, self.stitch_gap_s, self.p1, self.p2, taken
+            )
             if found is not None:
                 before, crossed_at = found
                 side = self._tracks[tid].side
@@ -321,8 +337,18 @@ class LineCounter:
             if state is None or (self.classes is not None and name not in self.classes):
                 continue
             direction = "in" if stitch.side > 0 else "out"
-            events.append(CountEvent(self.name, "line", name, direction, after, self._frame_at(stitch.crossed_at),
-                                     stitch.crossed_at, state.score))
+            events.append(
+                CountEvent(
+                    self.name,
+                    "line",
+                    name,
+                    direction,
+                    after,
+                    self._frame_at(stitch.crossed_at),
+                    stitch.crossed_at,
+                    state.score,
+                )
+            )
 
     def _frame_at(self, timestamp: float) -> int:
         """Index of the first frame seen at or after ``timestamp`` (the crossing's frame)."""

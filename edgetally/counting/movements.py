@@ -36,7 +36,7 @@ def movement_name(origin: str | None, destination: str | None) -> str:
 
 
 def split_movement(direction: str) -> tuple[str | None, str | None]:
-    """"north->east" -> ("north", "east"); "north->?" -> ("north", None)."""
+    """ "north->east" -> ("north", "east"); "north->?" -> ("north", None)."""
     origin, sep, destination = direction.partition(SEPARATOR)
     if not sep:
         raise ValueError(f"movement: expected ORIGIN->DESTINATION, got {direction!r}")
@@ -87,7 +87,11 @@ class MovementCounter:
         """Every movement this junction can report: each ordered pair (U-turns included) and the
         unfinished ones, in a stable order."""
         pairs = [movement_name(o, d) for o in self.approaches for d in self.approaches]
-        return pairs + [movement_name(a, None) for a in self.approaches] + [movement_name(None, a) for a in self.approaches]
+        return (
+            pairs
+            + [movement_name(a, None) for a in self.approaches]
+            + [movement_name(None, a) for a in self.approaches]
+        )
 
     def observe(self, events: Iterable[CountEvent]) -> None:
         """Take the approach events of one frame (other counters' events are ignored)."""
@@ -129,5 +133,13 @@ class MovementCounter:
             direction, at = movement_name(trip.first.approach, None), trip.first
         else:
             direction, at = movement_name(None, trip.first.approach), trip.first
-        return CountEvent(self.name, "movement", trip.class_name, direction,  # type: ignore[arg-type]
-                          track_id, at.frame_index, at.timestamp, trip.score)
+        return CountEvent(
+            self.name,
+            "movement",
+            trip.class_name,
+            direction,  # type: ignore[arg-type]
+            track_id,
+            at.frame_index,
+            at.timestamp,
+            trip.score,
+        )

@@ -39,8 +39,12 @@ def carry_over(old: Sequence[LineCounter | ZoneCounter], new: Sequence[LineCount
             log.info("reload: counter %r added", counter.name)
         else:
             reset.append(counter.name)
-            log.warning("reload: counter %r changed geometry; it starts clean (%d tracks re-armed where they "
-                        "are next seen; a crossing in progress may be missed)", counter.name, len(alive))
+            log.warning(
+                "reload: counter %r changed geometry; it starts clean (%d tracks re-armed where they "
+                "are next seen; a crossing in progress may be missed)",
+                counter.name,
+                len(alive),
+            )
     for name in previous:
         log.info("reload: counter %r removed", name)
     return reset

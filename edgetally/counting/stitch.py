@@ -58,8 +58,14 @@ class Stitch:
 
 
 def find_predecessor(
-    b_id: int, b: TrackState, states: Mapping[int, TrackState], now: float, gap_s: float,
-    p1: np.ndarray, p2: np.ndarray, taken: set[int],
+    b_id: int,
+    b: TrackState,
+    states: Mapping[int, TrackState],
+    now: float,
+    gap_s: float,
+    p1: np.ndarray,
+    p2: np.ndarray,
+    taken: set[int],
 ) -> tuple[int, float] | None:
     """The best predecessor A of a newly armed track ``b`` (its id and the crossing time), or
     None. ``taken``: ids already the predecessor of a pending stitch."""

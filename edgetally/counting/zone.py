@@ -119,7 +119,9 @@ class ZoneCounter:
         inside = inside_arr.tolist()
         clear = (dist > self.hysteresis_px).tolist()
         passes = self._pass_through(states, points, inside_arr).tolist()
-        rows = zip(ids, states, points.tolist(), inside, clear, passes, tracks.class_ids.tolist(), tracks.scores.tolist())
+        rows = zip(
+            ids, states, points.tolist(), inside, clear, passes, tracks.class_ids.tolist(), tracks.scores.tolist()
+        )
         for tid, st, point, inside_i, clear_i, pass_i, cid, score in rows:
             if st is None and self._quiet.take(tid):  # alive before a reload: taken in where it is
                 self._tracks[tid] = _ZoneTrack(point, inside_i, timestamp, cid, score)

@@ -25,8 +25,16 @@ def history_view(rows: list[dict[str, Any]], classes: set[str] | None = None) ->
     od: dict[str, dict[str, dict[str, int]]] = {}
     for r in rows:
         start = int(r["start_ts"])
-        bins.setdefault(start, {"start": start, "end": int(r["end_ts"]), "bin_s": int(r["bin_s"]),
-                                "observed_s": float(r.get("observed_s", 0.0)), "frames": int(r.get("frames", 0))})
+        bins.setdefault(
+            start,
+            {
+                "start": start,
+                "end": int(r["end_ts"]),
+                "bin_s": int(r["bin_s"]),
+                "observed_s": float(r.get("observed_s", 0.0)),
+                "frames": int(r.get("frames", 0)),
+            },
+        )
         if classes is not None and r.get("class") not in classes:
             continue
         c = counters.setdefault(r["counter"], {"kind": r.get("kind", "line"), "bins": {}})
@@ -41,18 +49,28 @@ def history_view(rows: list[dict[str, Any]], classes: set[str] | None = None) ->
     starts = sorted(bins)
     return {
         "bins": [bins[s] for s in starts],
-        "counters": {name: {"kind": c["kind"], "bins": [{"start": s, **c["bins"].get(s, {"total": 0, "classes": {}})}
-                                                          for s in starts]} for name, c in sorted(counters.items())},
+        "counters": {
+            name: {
+                "kind": c["kind"],
+                "bins": [{"start": s, **c["bins"].get(s, {"total": 0, "classes": {}})} for s in starts],
+            }
+            for name, c in sorted(counters.items())
+        },
         "od": {name: _matrix(cells) for name, cells in sorted(od.items())},
     }
 
 
 def _matrix(cells: dict[str, dict[str, int]]) -> dict[str, Any]:
     """Origins as rows, destinations as columns; the unknown end ("?") last on both axes."""
+
     def order(names: set[str]) -> list[str]:
         return sorted(n for n in names if n != UNKNOWN) + ([UNKNOWN] if UNKNOWN in names else [])
 
     origins = order(set(cells))
     destinations = order({d for row in cells.values() for d in row})
-    return {"origins": origins, "destinations": destinations, "cells": cells,
-            "total": sum(n for row in cells.values() for n in row.values())}
+    return {
+        "origins": origins,
+        "destinations": destinations,
+        "cells": cells,
+        "total": sum(n for row in cells.values() for n in row.values()),
+    }

@@ -48,15 +48,15 @@ def _handler(state: DashboardState, editor: ConfigSender | None) -> type[BaseHTT
             elif path.startswith("/editor/"):
                 self._send(200, "text/html; charset=utf-8", EDITOR_PAGE.encode("utf-8"))
             elif path.startswith("/api/history/") and path.endswith(".json"):
-                rows = state.interval_rows(unquote(path[len("/api/history/"):-len(".json")]))
+                rows = state.interval_rows(unquote(path[len("/api/history/") : -len(".json")]))
                 self._json(200, history_view(rows))
             elif path.startswith("/api/config/") and path.endswith(".json"):
-                config = state.device_config(unquote(path[len("/api/config/"):-len(".json")]))
+                config = state.device_config(unquote(path[len("/api/config/") : -len(".json")]))
                 self._json(200, {"config": config, "editable": editor is not None})
             elif path == "/state.json":
                 self._send(200, "application/json", state.dumps())
             elif path.startswith("/snapshot/") and path.endswith(".jpg"):
-                jpeg = state.snapshot(unquote(path[len("/snapshot/"):-len(".jpg")]))
+                jpeg = state.snapshot(unquote(path[len("/snapshot/") : -len(".jpg")]))
                 self._send(200, "image/jpeg", jpeg) if jpeg else self._send(404, "text/plain", b"no snapshot\n")
             else:
                 self._send(404, "text/plain", b"not found\n")
@@ -71,14 +71,17 @@ def _handler(state: DashboardState, editor: ConfigSender | None) -> type[BaseHTT
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length <= 0 or length > _MAX_CONFIG_BODY:
-                self._json(413 if length else 400, {"ok": False, "error": f"expected a JSON body of 1..{_MAX_CONFIG_BODY} bytes"})
+                self._json(
+                    413 if length else 400,
+                    {"ok": False, "error": f"expected a JSON body of 1..{_MAX_CONFIG_BODY} bytes"},
+                )
                 return
             try:
                 change = json.loads(self.rfile.read(length))
             except ValueError as exc:
                 self._json(400, {"ok": False, "error": f"body is not JSON: {exc}"})
                 return
-            code, answer = editor.send(unquote(path[len("/api/config/"):]), change)
+            code, answer = editor.send(unquote(path[len("/api/config/") :]), change)
             self._json(code, answer)
 
         def _json(self, code: int, body: object) -> None:
@@ -103,8 +106,9 @@ class MqttBridge:
 
     ``username`` / ``password`` override the URL's (a password in the URL shows in ``ps``)."""
 
-    def __init__(self, mqtt_url: str, state: DashboardState, username: str | None = None,
-                 password: str | None = None) -> None:
+    def __init__(
+        self, mqtt_url: str, state: DashboardState, username: str | None = None, password: str | None = None
+    ) -> None:
         from edgetally.sinks.mqtt_settings import parse_mqtt_url
 
         self.broker = parse_mqtt_url(mqtt_url)
@@ -147,8 +151,11 @@ class MqttBridge:
         now = time.monotonic()
         if not ok and now - self._refused_logged >= _REFUSED_LOG_S:
             self._refused_logged = now
-            log.warning("dashboard: refused a message on %r (%d refused so far: malformed, or over a size or "
-                        "device limit)", msg.topic[:200], self.state.refused)
+            log.warning(
+                "dashboard: refused a message on %r (%d refused so far: malformed, or over a size or device limit)",
+                msg.topic[:200],
+                self.state.refused,
+            )
 
     def publish(self, topic: str, payload: bytes) -> None:
         if self._client is None:
@@ -183,7 +190,9 @@ class ConfigSender:
             return 404, {"ok": False, "error": f"device {device!r} has not published its configuration"}
         request_id = uuid.uuid4().hex[:16]
         t0 = time.monotonic()
-        self.bridge.publish(f"{self.state.prefix}/{device}/cmd/config", json.dumps({**change, "id": request_id}).encode())
+        self.bridge.publish(
+            f"{self.state.prefix}/{device}/cmd/config", json.dumps({**change, "id": request_id}).encode()
+        )
         end = t0 + self.timeout_s
         while time.monotonic() < end:
             answer = self.state.result(device, request_id)
@@ -191,17 +200,28 @@ class ConfigSender:
                 ms = round((time.monotonic() - t0) * 1000.0, 1)
                 return 200, {**answer, "round_trip_ms": ms}
             time.sleep(0.02)
-        return 504, {"ok": False, "error": f"no answer from {device} within {self.timeout_s:g} s: the device is offline, "
-                     "or the broker's ACL does not let this dashboard publish cmd/config (docs/intervals.md)"}
+        return 504, {
+            "ok": False,
+            "error": f"no answer from {device} within {self.timeout_s:g} s: the device is offline, "
+            "or the broker's ACL does not let this dashboard publish cmd/config (docs/intervals.md)",
+        }
 
 
 class Dashboard:
     """MQTT -> state -> HTTP. ``start()`` returns self; ``url`` is the page; ``stop()`` ends both.
     ``editable=False``: the line editor is view-only (no ``cmd/config`` is ever published)."""
 
-    def __init__(self, mqtt_url: str, port: int = 8080, host: str = "127.0.0.1", prefix: str = "edgetally",
-                 editable: bool = True, username: str | None = None, password: str | None = None,
-                 max_devices: int = MAX_DEVICES) -> None:
+    def __init__(
+        self,
+        mqtt_url: str,
+        port: int = 8080,
+        host: str = "127.0.0.1",
+        prefix: str = "edgetally",
+        editable: bool = True,
+        username: str | None = None,
+        password: str | None = None,
+        max_devices: int = MAX_DEVICES,
+    ) -> None:
         self.state = DashboardState(prefix, max_devices)
         self.bridge = MqttBridge(mqtt_url, self.state, username, password)
         self.broker = self.bridge.broker

@@ -105,10 +105,14 @@ class DeviceView:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "availability": self.availability, "state": self.state, "counters": self.counters,
-            "stats": self.stats, "per_minute": [[m * 60, n] for m, n in sorted(self.per_minute.items())],
+            "availability": self.availability,
+            "state": self.state,
+            "counters": self.counters,
+            "stats": self.stats,
+            "per_minute": [[m * 60, n] for m, n in sorted(self.per_minute.items())],
             "snapshot_version": self.snapshot_version if self.snapshot is not None else 0,
-            "last_seen": round(self.last_seen, 3), "has_config": self.config is not None,
+            "last_seen": round(self.last_seen, 3),
+            "has_config": self.config is not None,
             "interval_bins": len({k[:2] for k in self.intervals}),
         }
 
@@ -133,7 +137,7 @@ class DashboardState:
         head = self.prefix + "/"
         if not topic.startswith(head):
             return False
-        levels = topic[len(head):].split("/")
+        levels = topic[len(head) :].split("/")
         ok = len(levels) >= 2 and _NAME.fullmatch(levels[0]) is not None and self._apply(levels, payload)
         with self._lock:
             if ok:
@@ -162,8 +166,12 @@ class DashboardState:
 
     def to_json(self) -> dict[str, Any]:
         with self._lock:
-            return {"prefix": self.prefix, "now": round(time.time(), 3), "refused": self.refused,
-                    "devices": {name: v.to_json() for name, v in sorted(self._devices.items())}}
+            return {
+                "prefix": self.prefix,
+                "now": round(time.time(), 3),
+                "refused": self.refused,
+                "devices": {name: v.to_json() for name, v in sorted(self._devices.items())},
+            }
 
     def dumps(self) -> bytes:
         """``to_json()`` as strict JSON (no NaN/Infinity: a browser's JSON.parse takes it)."""
@@ -285,7 +293,9 @@ def _clean_stats(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < 1e15
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < 1e15
+    )
 
 
 def _count(value: Any) -> bool:

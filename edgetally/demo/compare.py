@@ -7,8 +7,9 @@ from typing import Any
 DIRECTIONS = ("in", "out")
 
 
-def compare_counts(truth: dict[str, dict[str, int]], counted: dict[str, dict[str, int]],
-                   mqtt: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
+def compare_counts(
+    truth: dict[str, dict[str, int]], counted: dict[str, dict[str, int]], mqtt: dict[str, dict[str, int]] | None = None
+) -> dict[str, Any]:
     """truth/counted/mqtt: class -> {"in": n, "out": m} for one counter.
 
     total_error_pct: |sum counted - sum truth| / sum truth (what a traffic survey reports);
@@ -28,7 +29,9 @@ def compare_counts(truth: dict[str, dict[str, int]], counted: dict[str, dict[str
     t_sum = sum(r["truth"] for r in rows)
     c_sum = sum(r["counted"] for r in rows)
     out: dict[str, Any] = {
-        "rows": rows, "truth_total": t_sum, "counted_total": c_sum,
+        "rows": rows,
+        "truth_total": t_sum,
+        "counted_total": c_sum,
         "total_error_pct": round(100.0 * abs(c_sum - t_sum) / t_sum, 2) if t_sum else 0.0,
         "abs_error_pct": round(100.0 * sum(abs(r["error"]) for r in rows) / t_sum, 2) if t_sum else 0.0,
     }
@@ -40,7 +43,11 @@ def compare_counts(truth: dict[str, dict[str, int]], counted: dict[str, dict[str
 def format_table(result: dict[str, Any]) -> str:
     """Fixed-width table: class, direction, truth, counted, (mqtt,) error; then the totals."""
     has_mqtt = "mqtt_matches" in result
-    head = f"{'class':<10} {'dir':<4} {'truth':>6} {'counted':>8}" + (f" {'mqtt':>6}" if has_mqtt else "") + f" {'error':>6}"
+    head = (
+        f"{'class':<10} {'dir':<4} {'truth':>6} {'counted':>8}"
+        + (f" {'mqtt':>6}" if has_mqtt else "")
+        + f" {'error':>6}"
+    )
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
         if r["truth"] == 0 and r["counted"] == 0:
@@ -51,9 +58,13 @@ def format_table(result: dict[str, Any]) -> str:
     t, c = result["truth_total"], result["counted_total"]
     mq = f" {'':>6}" if has_mqtt else ""
     lines.append(f"{'total':<10} {'':<4} {t:>6} {c:>8}{mq} {c - t:>+6d}")
-    lines.append(f"total count error {result['total_error_pct']:.1f} %; per class and direction "
-                 f"{result['abs_error_pct']:.1f} % (sum of |error| / truth)")
+    lines.append(
+        f"total count error {result['total_error_pct']:.1f} %; per class and direction "
+        f"{result['abs_error_pct']:.1f} % (sum of |error| / truth)"
+    )
     if has_mqtt:
-        lines.append("MQTT counters as received by the dashboard bridge: "
-                     + ("identical to the runner's" if result["mqtt_matches"] else "DIFFERENT from the runner's"))
+        lines.append(
+            "MQTT counters as received by the dashboard bridge: "
+            + ("identical to the runner's" if result["mqtt_matches"] else "DIFFERENT from the runner's")
+        )
     return "\n".join(lines)

@@ -76,8 +76,12 @@ def junction_lines(cfg: JunctionConfig) -> dict[str, tuple[float, float, float, 
     """One directed line per arm, the junction on its right-hand side (``in`` = entering)."""
     x0, y0, x1, y1 = cfg.box
     m = cfg.line_margin
-    return {"north": (x0, y0 - m, x1, y0 - m), "east": (x1 + m, y0, x1 + m, y1),
-            "south": (x1, y1 + m, x0, y1 + m), "west": (x0 - m, y1, x0 - m, y0)}
+    return {
+        "north": (x0, y0 - m, x1, y0 - m),
+        "east": (x1 + m, y0, x1 + m, y1),
+        "south": (x1, y1 + m, x0, y1 + m),
+        "west": (x0 - m, y1, x0 - m, y0),
+    }
 
 
 def _lane_point(cfg: JunctionConfig, travel: str, along: float) -> np.ndarray:
@@ -159,6 +163,7 @@ class _Vehicle:
     def __post_init__(self) -> None:
         self.path_list = [(float(x), float(y)) for x, y in self.path]
         self.cum_list = [float(c) for c in self.cum]
+
     dwell_frames: int = 0  # parked vehicles: frames left before they drive into the garage
 
 
@@ -178,8 +183,14 @@ def vehicle_corners(v: _Vehicle) -> np.ndarray:
     """(4, 2) corners of the vehicle's rectangle (its length along the heading)."""
     cx, cy, hx, hy = _position(v)
     ax, ay, bx, by = hx * v.length / 2, hy * v.length / 2, -hy * v.width / 2, hx * v.width / 2
-    return np.array([[cx + ax + bx, cy + ay + by], [cx + ax - bx, cy + ay - by], [cx - ax - bx, cy - ay - by],
-                     [cx - ax + bx, cy - ay + by]])
+    return np.array(
+        [
+            [cx + ax + bx, cy + ay + by],
+            [cx + ax - bx, cy + ay - by],
+            [cx - ax - bx, cy - ay - by],
+            [cx - ax + bx, cy - ay + by],
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -207,7 +218,9 @@ class JunctionScene:
         lines = {arm: parse_line(ln) for arm, ln in junction_lines(self.config).items()}
         out: dict[int, str] = {}
         for vid, (frames, boxes) in self.trajectories().items():
-            touches = sorted((f, arm, d) for arm, (p1, p2) in lines.items() for f, d in track_crossings(frames, boxes, p1, p2))
+            touches = sorted(
+                (f, arm, d) for arm, (p1, p2) in lines.items() for f, d in track_crossings(frames, boxes, p1, p2)
+            )
             if len(touches) >= 2:
                 out[vid] = movement_name(touches[0][1], touches[-1][1])
             elif touches:
@@ -282,13 +295,21 @@ class _Traffic:
 
     def _may_enter(self, v: _Vehicle) -> bool:
         """The box takes one vehicle at a time (first come, first served)."""
-        if self.box_owner is None or self._gone(self.box_owner) or self.box_owner.s - self.box_owner.length / 2 > self.box_owner.s_exit:
+        if (
+            self.box_owner is None
+            or self._gone(self.box_owner)
+            or self.box_owner.s - self.box_owner.length / 2 > self.box_owner.s_exit
+        ):
             self.box_owner = v
         return self.box_owner is v
 
     def _leader(self, v: _Vehicle) -> _Vehicle | None:
         """The nearest vehicle ahead on the same arm, before both are past the box entry."""
-        ahead = [u for u in self.vehicles if u is not v and u.origin == v.origin and u.s > v.s and u.s - u.length / 2 < u.s_entry]
+        ahead = [
+            u
+            for u in self.vehicles
+            if u is not v and u.origin == v.origin and u.s > v.s and u.s - u.length / 2 < u.s_entry
+        ]
         return min(ahead, key=lambda u: u.s) if ahead else None
 
     def _gone(self, v: _Vehicle) -> bool:
@@ -296,8 +317,9 @@ class _Traffic:
         return end and (v.destination is not None or v.dwell_frames <= 0)
 
 
-def iter_junction(cfg: JunctionConfig, planned: dict[int, tuple[str, str | None]] | None = None
-                  ) -> Iterator[tuple[FrameBoxes, dict[int, np.ndarray], dict[int, int]]]:
+def iter_junction(
+    cfg: JunctionConfig, planned: dict[int, tuple[str, str | None]] | None = None
+) -> Iterator[tuple[FrameBoxes, dict[int, np.ndarray], dict[int, int]]]:
     """Per frame: exact boxes, each visible vehicle's corners, and vehicle id -> class id so far.
     ``planned`` (filled when given): vehicle id -> (arm it came from, arm it leaves by or None)."""
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(1)[0])
@@ -322,8 +344,17 @@ def iter_junction(cfg: JunctionConfig, planned: dict[int, tuple[str, str | None]
             if planned is not None:
                 planned[v.vid] = (v.origin, v.destination)
         n = len(ids)
-        yield FrameBoxes(i, np.array(ids, np.int64), np.array(cids, np.int64), np.array(boxes, np.float32).reshape(-1, 4),
-                         np.ones(n, np.float32)), corners, classes
+        yield (
+            FrameBoxes(
+                i,
+                np.array(ids, np.int64),
+                np.array(cids, np.int64),
+                np.array(boxes, np.float32).reshape(-1, 4),
+                np.ones(n, np.float32),
+            ),
+            corners,
+            classes,
+        )
 
 
 def simulate_junction(cfg: JunctionConfig) -> JunctionScene:

@@ -42,15 +42,19 @@ def _detections(fb: Any, noise: NoiseSpec | None, rng: np.random.Generator) -> D
     return Detections(boxes[keep].astype(np.float32), np.full(int(keep.sum()), score, np.float32), fb.class_ids[keep])
 
 
-def count_movements(scene: JunctionScene, mode: str = "tracker", noise: NoiseSpec | None = None,
-                    tracker: TrackerConfig | None = None) -> tuple[dict[str, dict[str, int]], list[CountEvent]]:
+def count_movements(
+    scene: JunctionScene, mode: str = "tracker", noise: NoiseSpec | None = None, tracker: TrackerConfig | None = None
+) -> tuple[dict[str, dict[str, int]], list[CountEvent]]:
     """class -> movement -> n as counted, and every movement event."""
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
     cfg = tracker or TrackerConfig()
     forget = cfg.track_buffer_s + 1.0
     labels = list(scene.labels)
-    lines = [LineCounter(arm, ln[:2], ln[2:], labels, forget_after_s=forget) for arm, ln in junction_lines(scene.config).items()]
+    lines = [
+        LineCounter(arm, ln[:2], ln[2:], labels, forget_after_s=forget)
+        for arm, ln in junction_lines(scene.config).items()
+    ]
     junction = MovementCounter("junction", ARMS, "in", forget)
     trk = Tracker(cfg) if mode != "ids" else None
     rng = np.random.default_rng(noise.seed if noise is not None else 0)
@@ -77,6 +81,7 @@ def compare_movements(truth: dict[str, dict[str, int]], counted: dict[str, dict[
     """Per movement (all classes) and per class x movement: truth, counted, error; totals.
 
     abs_error_pct: sum over class x movement of |counted - truth| / all true movements."""
+
     def per_movement(d: dict[str, dict[str, int]]) -> dict[str, int]:
         out: dict[str, int] = {}
         for per in d.values():
@@ -85,18 +90,36 @@ def compare_movements(truth: dict[str, dict[str, int]], counted: dict[str, dict[
         return out
 
     t_mv, c_mv = per_movement(truth), per_movement(counted)
-    rows = [{"movement": mv, "truth": t_mv.get(mv, 0), "counted": c_mv.get(mv, 0), "error": c_mv.get(mv, 0) - t_mv.get(mv, 0)}
-            for mv in sorted(set(t_mv) | set(c_mv))]
-    cells = [(cls, mv) for cls in sorted(set(truth) | set(counted))
-             for mv in sorted(set(truth.get(cls, {})) | set(counted.get(cls, {})))]
-    class_rows = [{"class": c, "movement": mv, "truth": truth.get(c, {}).get(mv, 0), "counted": counted.get(c, {}).get(mv, 0)}
-                  for c, mv in cells]
+    rows = [
+        {
+            "movement": mv,
+            "truth": t_mv.get(mv, 0),
+            "counted": c_mv.get(mv, 0),
+            "error": c_mv.get(mv, 0) - t_mv.get(mv, 0),
+        }
+        for mv in sorted(set(t_mv) | set(c_mv))
+    ]
+    cells = [
+        (cls, mv)
+        for cls in sorted(set(truth) | set(counted))
+        for mv in sorted(set(truth.get(cls, {})) | set(counted.get(cls, {})))
+    ]
+    class_rows = [
+        {"class": c, "movement": mv, "truth": truth.get(c, {}).get(mv, 0), "counted": counted.get(c, {}).get(mv, 0)}
+        for c, mv in cells
+    ]
     total = sum(t_mv.values())
     return {
-        "rows": rows, "class_rows": class_rows, "truth_total": total, "counted_total": sum(c_mv.values()),
+        "rows": rows,
+        "class_rows": class_rows,
+        "truth_total": total,
+        "counted_total": sum(c_mv.values()),
         "movement_abs_error_pct": round(100.0 * sum(abs(r["error"]) for r in rows) / total, 2) if total else 0.0,
-        "abs_error_pct": round(100.0 * sum(abs(r["counted"] - r["truth"]) for r in class_rows) / total, 2) if total else 0.0,
-        "exact_movements": sum(r["error"] == 0 for r in rows), "movements": len(rows),
+        "abs_error_pct": round(100.0 * sum(abs(r["counted"] - r["truth"]) for r in class_rows) / total, 2)
+        if total
+        else 0.0,
+        "exact_movements": sum(r["error"] == 0 for r in rows),
+        "movements": len(rows),
     }
 
 
@@ -107,6 +130,8 @@ def format_movements(result: dict[str, Any]) -> str:
     lines.append("-" * 37)
     t, c = result["truth_total"], result["counted_total"]
     lines.append(f"{'total':<14} {t:>6} {c:>8} {c - t:>+6d}")
-    lines.append(f"{result['exact_movements']}/{result['movements']} movements exact; sum |error| per movement "
-                 f"{result['movement_abs_error_pct']:.1f} %, per class x movement {result['abs_error_pct']:.1f} % of {t}")
+    lines.append(
+        f"{result['exact_movements']}/{result['movements']} movements exact; sum |error| per movement "
+        f"{result['movement_abs_error_pct']:.1f} %, per class x movement {result['abs_error_pct']:.1f} % of {t}"
+    )
     return "\n".join(lines)

@@ -45,8 +45,10 @@ def model_files() -> tuple[Path, Path]:
     onnx, labels = MODEL_DIR / "detector.onnx", MODEL_DIR / "labels.txt"
     missing = [str(p) for p in (onnx, labels) if not p.is_file()]
     if missing:
-        raise ConfigError(f"the demo detector is not here ({', '.join(missing)} missing): run `edge demo` from a "
-                          "clone of the repository installed with `pip install -e .`, or pass --model ARTIFACT")
+        raise ConfigError(
+            f"the demo detector is not here ({', '.join(missing)} missing): run `edge demo` from a "
+            "clone of the repository installed with `pip install -e .`, or pass --model ARTIFACT"
+        )
     return onnx, labels
 
 
@@ -56,7 +58,9 @@ def model_hash(profile: str) -> str:
     h = hashlib.sha256()
     for path in model_files():
         h.update(path.read_bytes())
-    h.update(repr((profile, INPUT_HW, sorted(DECODER_OPTIONS.items()), CALIB_SEED, CALIB_SECONDS, CALIB_COUNT)).encode())
+    h.update(
+        repr((profile, INPUT_HW, sorted(DECODER_OPTIONS.items()), CALIB_SEED, CALIB_SECONDS, CALIB_COUNT)).encode()
+    )
     return h.hexdigest()[:16]
 
 
@@ -86,12 +90,25 @@ def convert_demo_model(work: Path, profile: str, log: Callable[[str], None], thr
     t0 = time.monotonic()
     onnx, labels = model_files()
     calib = calibration_frames(work)
-    options = {"preprocess": {k: None for k in PREPROCESS_KEYS},
-               "decoder_options": {k: DECODER_OPTIONS.get(k) for k in DECODER_KEYS}, "output_roles": {}}
+    options = {
+        "preprocess": {k: None for k in PREPROCESS_KEYS},
+        "decoder_options": {k: DECODER_OPTIONS.get(k) for k in DECODER_KEYS},
+        "output_roles": {},
+    }
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    request = Int8Request(onnx, staging, "yolox", INPUT_HW, labels, calib, profile=profile, calib_count=CALIB_COUNT,
-                          threads=threads, latency_runs=DEMO_LATENCY_RUNS)
+    request = Int8Request(
+        onnx,
+        staging,
+        "yolox",
+        INPUT_HW,
+        labels,
+        calib,
+        profile=profile,
+        calib_count=CALIB_COUNT,
+        threads=threads,
+        latency_runs=DEMO_LATENCY_RUNS,
+    )
     convert_int8(request, options, log=lambda m: log(f"convert: {m}"))
     staging.rename(out)  # only a complete artifact ever sits at the cached path
     return DemoModel(out, "onnx", False, time.monotonic() - t0, f"converted {onnx.name} to INT8 in {out}")

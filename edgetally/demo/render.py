@@ -41,8 +41,11 @@ def draw_background(width: int, height: int, rng: np.random.Generator) -> np.nda
         colour = tuple(int(c) for c in rng.integers(60, 200, size=3))
         cv2.rectangle(img, (x0, int(0.25 * h) - bh), (x0 + bw, int(0.25 * h)), colour, -1)
     bands = [  # (top, bottom, colour) as fractions of the height
-        (0.25, 0.275, (165, 170, 172)), (0.275, 0.315, (85, 95, 150)), (0.315, 0.86, (78, 80, 82)),
-        (0.86, 0.955, (85, 95, 150)), (0.955, 1.0, (165, 170, 172)),
+        (0.25, 0.275, (165, 170, 172)),
+        (0.275, 0.315, (85, 95, 150)),
+        (0.315, 0.86, (78, 80, 82)),
+        (0.86, 0.955, (85, 95, 150)),
+        (0.955, 1.0, (165, 170, 172)),
     ]
     for top, bottom, colour in bands:
         y0, y1 = int(top * h), int(bottom * h)
@@ -129,8 +132,9 @@ class CameraModel:
         cv2.multiply(frame, self.cloud[:, x0 : x0 + w], dst=frame, scale=1.0 / 255.0)
 
 
-def make_camera(width: int, height: int, fps: float, lighting: float, noise_sigma: float,
-                rng: np.random.Generator) -> CameraModel:
+def make_camera(
+    width: int, height: int, fps: float, lighting: float, noise_sigma: float, rng: np.random.Generator
+) -> CameraModel:
     m = _NOISE_MARGIN
     noise = rng.normal(0.0, noise_sigma, size=(_NOISE_BANK, height + m, width + m, 3)).astype(np.float32)
     cloud = np.zeros((height, 2 * width), np.float32)
@@ -146,10 +150,16 @@ def make_camera(width: int, height: int, fps: float, lighting: float, noise_sigm
     cycle = _NOISE_CYCLE
     offsets = np.stack([rng.integers(0, _NOISE_BANK, cycle), rng.integers(0, m, cycle), rng.integers(0, m, cycle)], 1)
     return CameraModel(
-        fps=fps, lighting=lighting, noise_sigma=noise_sigma, period_s=float(rng.uniform(18, 36)), phase=float(rng.uniform(0, 2 * np.pi)),
-        tint_phase=rng.uniform(0, 2 * np.pi, 3), cloud=np.repeat(shadow[..., None], 3, axis=2),
+        fps=fps,
+        lighting=lighting,
+        noise_sigma=noise_sigma,
+        period_s=float(rng.uniform(18, 36)),
+        phase=float(rng.uniform(0, 2 * np.pi)),
+        tint_phase=rng.uniform(0, 2 * np.pi, 3),
+        cloud=np.repeat(shadow[..., None], 3, axis=2),
         cloud_speed=float(rng.uniform(0.5, 1.5)),
-        noise_pos=np.clip(noise, 0, 255).astype(np.uint8), noise_neg=np.clip(-noise, 0, 255).astype(np.uint8),
+        noise_pos=np.clip(noise, 0, 255).astype(np.uint8),
+        noise_neg=np.clip(-noise, 0, 255).astype(np.uint8),
         offsets=offsets.astype(np.int64),
     )
 

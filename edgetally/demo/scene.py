@@ -31,8 +31,17 @@ from edgetally.demo.sprites import CLASSES, Sprite, make_sprite
 from edgetally.demo.topdown import TOPDOWN_LANES, TOPDOWN_SCALE, draw_topdown_background, make_topdown_sprite
 from edgetally.demo.truth import Crossing, FrameBoxes, SceneTruth, parse_line
 
-__all__ = ["CLASSES", "Crossing", "DEFAULT_LINE", "FrameBoxes", "SceneConfig", "SceneTruth",
-           "iter_scene", "render_scene", "parse_line"]
+__all__ = [
+    "CLASSES",
+    "Crossing",
+    "DEFAULT_LINE",
+    "FrameBoxes",
+    "SceneConfig",
+    "SceneTruth",
+    "iter_scene",
+    "render_scene",
+    "parse_line",
+]
 
 # The demo's counting line: vertical through the middle; "in" = right-to-left (see truth.py).
 DEFAULT_LINE = (320.0, 0.0, 320.0, 360.0)
@@ -276,8 +285,9 @@ def render_scene(config: SceneConfig, out_video: Path | None = None) -> SceneTru
     writer = None
     if out_video is not None:
         Path(out_video).parent.mkdir(parents=True, exist_ok=True)
-        writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), config.fps,
-                                 (config.width, config.height))
+        writer = cv2.VideoWriter(
+            str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), config.fps, (config.width, config.height)
+        )
         if not writer.isOpened():
             raise OSError(f"cannot open a video writer for {out_video}")
     frames: list[FrameBoxes] = []

@@ -16,8 +16,20 @@ import numpy as np
 CLASSES: tuple[str, ...] = ("car", "truck", "bus", "bicycle")
 
 _BODY_COLOURS = np.array(
-    [[235, 235, 235], [40, 40, 40], [150, 150, 155], [30, 30, 170], [160, 60, 20], [40, 120, 30],
-     [20, 180, 230], [200, 200, 80], [90, 40, 110], [60, 70, 90], [110, 140, 160], [20, 90, 200]],
+    [
+        [235, 235, 235],
+        [40, 40, 40],
+        [150, 150, 155],
+        [30, 30, 170],
+        [160, 60, 20],
+        [40, 120, 30],
+        [20, 180, 230],
+        [200, 200, 80],
+        [90, 40, 110],
+        [60, 70, 90],
+        [110, 140, 160],
+        [20, 90, 200],
+    ],
     dtype=np.int32,
 )  # BGR
 
@@ -109,8 +121,14 @@ def _car(rng: np.random.Generator, scale: float) -> _Canvas:
     roof = [(length * 0.22, h * 0.45), (length * 0.33, h * 0.06), (length * 0.68, h * 0.06), (length * 0.82, h * 0.45)]
     cv.poly(roof, _shade(body, 0.9))
     glass = (90, 70, 50) if rng.random() < 0.5 else (120, 100, 80)
-    cv.poly([(length * 0.28, h * 0.43), (length * 0.36, h * 0.12), (length * 0.49, h * 0.12), (length * 0.49, h * 0.43)], glass)
-    cv.poly([(length * 0.53, h * 0.43), (length * 0.53, h * 0.12), (length * 0.65, h * 0.12), (length * 0.77, h * 0.43)], glass)
+    cv.poly(
+        [(length * 0.28, h * 0.43), (length * 0.36, h * 0.12), (length * 0.49, h * 0.12), (length * 0.49, h * 0.43)],
+        glass,
+    )
+    cv.poly(
+        [(length * 0.53, h * 0.43), (length * 0.53, h * 0.12), (length * 0.65, h * 0.12), (length * 0.77, h * 0.43)],
+        glass,
+    )
     cv.rect(length * 0.96, h * 0.5, length, h * 0.6, (80, 200, 250))  # headlight
     cv.rect(1, h * 0.5, length * 0.04, h * 0.6, (40, 40, 200))  # tail light
     _wheels(cv, [length * 0.2, length * 0.8], h, r)
@@ -132,7 +150,10 @@ def _truck(rng: np.random.Generator, scale: float) -> _Canvas:
     if rng.random() < 0.6:
         cv.rect(cab_x * 0.2, h * 0.25, cab_x * 0.6, h * 0.55, _colour(rng))  # a logo panel
     cv.poly([(cab_x, h * 0.2), (length * 0.93, h * 0.2), (length, h * 0.5), (length, h - r), (cab_x, h - r)], cab)
-    cv.poly([(cab_x + 3, h * 0.26), (length * 0.91, h * 0.26), (length * 0.97, h * 0.48), (cab_x + 3, h * 0.48)], (90, 70, 50))
+    cv.poly(
+        [(cab_x + 3, h * 0.26), (length * 0.91, h * 0.26), (length * 0.97, h * 0.48), (cab_x + 3, h * 0.48)],
+        (90, 70, 50),
+    )
     cv.rect(1, h - r * 1.4, length, h - r * 0.9, (35, 35, 35))
     _wheels(cv, [length * 0.12, length * 0.3, length * 0.86], h, r)
     cv.texture(rng, 0.04)

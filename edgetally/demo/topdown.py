@@ -46,8 +46,24 @@ def _car(rng: np.random.Generator, scale: float) -> _Canvas:
     _rounded(cv, 1, 1, length, width, width * 0.22, body)
     glass = (70, 55, 45) if rng.random() < 0.5 else (110, 90, 75)
     m = width * 0.14
-    cv.poly([(length * 0.62, 1 + m), (length * 0.76, 1 + m * 0.6), (length * 0.76, width - m * 0.6), (length * 0.62, width - m)], glass)
-    cv.poly([(length * 0.14, 1 + m * 0.8), (length * 0.24, 1 + m), (length * 0.24, width - m), (length * 0.14, width - m * 0.8)], glass)
+    cv.poly(
+        [
+            (length * 0.62, 1 + m),
+            (length * 0.76, 1 + m * 0.6),
+            (length * 0.76, width - m * 0.6),
+            (length * 0.62, width - m),
+        ],
+        glass,
+    )
+    cv.poly(
+        [
+            (length * 0.14, 1 + m * 0.8),
+            (length * 0.24, 1 + m),
+            (length * 0.24, width - m),
+            (length * 0.14, width - m * 0.8),
+        ],
+        glass,
+    )
     cv.rect(length * 0.26, 1 + m * 1.2, length * 0.6, width - m * 1.2, _shade(body, 0.85))  # roof
     for y in (0.5, width + 0.5):  # mirrors
         cv.circle(length * 0.6, y, max(1.5, width * 0.06), _shade(body, 0.7))

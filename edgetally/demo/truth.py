@@ -108,8 +108,12 @@ class SceneTruth:
         crossings = self.crossings(line)
         counts = self.counts(line)
         return {
-            "seed": self.seed, "fps": self.fps, "frames": self.num_frames,
-            "width": self.width, "height": self.height, "labels": list(self.labels),
+            "seed": self.seed,
+            "fps": self.fps,
+            "frames": self.num_frames,
+            "width": self.width,
+            "height": self.height,
+            "labels": list(self.labels),
             "line": {"name": name, "p1": p1.tolist(), "p2": p2.tolist()},
             "counts": counts,
             "total": {d: sum(c[d] for c in counts.values()) for d in ("in", "out")},

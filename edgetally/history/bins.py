@@ -80,5 +80,7 @@ def parse_time(value: str, now: float | None = None) -> float:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"time {value!r}: expected 2026-05-04, 2026-05-04T08:15, today, yesterday, now or -24h") from None
+        raise ValueError(
+            f"time {value!r}: expected 2026-05-04, 2026-05-04T08:15, today, yesterday, now or -24h"
+        ) from None
     return moment.timestamp() if moment.tzinfo is not None else moment.astimezone().timestamp()

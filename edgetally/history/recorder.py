@@ -138,8 +138,10 @@ class IntervalRecorder:
             return []
         starts = bin_starts(self.closed_until, boundary, self.bin_s)
         if len(starts) > _MAX_RUNNING_GAP_BINS:
-            log.warning("intervals: the clock jumped %.0f h forward; closing only the bins with data",
-                        (boundary - self.closed_until) / 3600)
+            log.warning(
+                "intervals: the clock jumped %.0f h forward; closing only the bins with data",
+                (boundary - self.closed_until) / 3600,
+            )
             starts = sorted({s for s, _ in self._observed if s < boundary})
         closed = [self._close(s, self.bin_s, boundary) for s in starts]
         self.closed_until = boundary
@@ -151,8 +153,9 @@ class IntervalRecorder:
         for z, c in occ:
             del self._occ_acc[(start, bin_s, z, c)]
         if observed is not None or occ:
-            self.store.flush_observed({(start, bin_s): observed} if observed else {},
-                                      {(start, bin_s, z, c): v for (z, c), v in occ.items()})
+            self.store.flush_observed(
+                {(start, bin_s): observed} if observed else {}, {(start, bin_s, z, c): v for (z, c), v in occ.items()}
+            )
         self.store.close_bin(start, bin_s, max(closed_until or 0, self.closed_until))
         row = self.store.bin(start, bin_s)
         assert row is not None

@@ -19,8 +19,19 @@ from edgetally.history.bins import HOUR_S, bin_start, format_bin, iso
 from edgetally.history.rows import IntervalRow, merge, stored_rows
 from edgetally.history.store import HistoryStore
 
-COLUMNS = ("bin_start", "bin_end", "device", "counter", "class", "direction", "count", "observed_s", "frames",
-           "occupancy_mean", "occupancy_peak")
+COLUMNS = (
+    "bin_start",
+    "bin_end",
+    "device",
+    "counter",
+    "class",
+    "direction",
+    "count",
+    "observed_s",
+    "frames",
+    "occupancy_mean",
+    "occupancy_peak",
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,14 @@ class PeakHour:
     observed_s: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"device": self.device, "counter": self.counter, "start": iso(self.start), "end": iso(self.start + HOUR_S),
-                "count": self.count, "observed_s": round(self.observed_s, 1)}
+        return {
+            "device": self.device,
+            "counter": self.counter,
+            "start": iso(self.start),
+            "end": iso(self.start + HOUR_S),
+            "count": self.count,
+            "observed_s": round(self.observed_s, 1),
+        }
 
 
 @dataclass
@@ -45,20 +62,28 @@ class Report:
     peaks: list[PeakHour]
 
     def to_json(self) -> dict[str, Any]:
-        return {"bin": format_bin(self.bin_s), "from": iso(self.start), "to": iso(self.end),
-                "rows": [_row(r) for r in self.rows], "peak_hours": [p.to_json() for p in self.peaks]}
+        return {
+            "bin": format_bin(self.bin_s),
+            "from": iso(self.start),
+            "to": iso(self.end),
+            "rows": [_row(r) for r in self.rows],
+            "peak_hours": [p.to_json() for p in self.peaks],
+        }
 
 
 def history_files(state: Path) -> dict[str, Path]:
     """device -> history file in ``state``."""
     if not state.is_dir():
-        raise ConfigError(f"--state {state}: no such folder (the runner keeps its history in $STATE_DIRECTORY "
-                          "or ~/.local/state/edgetally)")
+        raise ConfigError(
+            f"--state {state}: no such folder (the runner keeps its history in $STATE_DIRECTORY "
+            "or ~/.local/state/edgetally)"
+        )
     return {p.stem.removeprefix("history-"): p for p in sorted(state.glob("history-*.sqlite"))}
 
 
-def build_report(state: Path, bin_s: int, start: float | None, end: float | None,
-                 devices: tuple[str, ...] = ()) -> Report:
+def build_report(
+    state: Path, bin_s: int, start: float | None, end: float | None, devices: tuple[str, ...] = ()
+) -> Report:
     files = history_files(state)
     if not files:
         raise ConfigError(f"--state {state}: no history-*.sqlite here (has the runner counted with intervals on?)")
@@ -136,16 +161,27 @@ def format_json(report: Report) -> str:
 
 
 def format_md(report: Report) -> str:
-    lines = [f"# Counts per {format_bin(report.bin_s)}, {iso(report.start)} .. {iso(report.end)}", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        f"# Counts per {format_bin(report.bin_s)}, {iso(report.start)} .. {iso(report.end)}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     for r in report.rows:
         row = _row(r)
         lines.append("| " + " | ".join("" if row[c] is None else str(row[c]) for c in COLUMNS) + " |")
-    lines += ["", "## Peak hour per counter", "", "| device | counter | start | end | count | observed_s |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Peak hour per counter",
+        "",
+        "| device | counter | start | end | count | observed_s |",
+        "|---|---|---|---|---|---|",
+    ]
     for p in report.peaks:
         j = p.to_json()
-        lines.append(f"| {j['device']} | {j['counter']} | {j['start']} | {j['end']} | {j['count']} | {j['observed_s']} |")
+        lines.append(
+            f"| {j['device']} | {j['counter']} | {j['start']} | {j['end']} | {j['count']} | {j['observed_s']} |"
+        )
     if not report.peaks:
         lines.append("| (no counts in this range) | | | | | |")
     return "\n".join(lines) + "\n"

@@ -40,9 +40,18 @@ class IntervalRow:
     def to_json(self) -> dict[str, Any]:
         """The published and reported form (``v`` added by the MQTT payload)."""
         out: dict[str, Any] = {
-            "bin_start": iso(self.start), "bin_end": iso(self.end), "start_ts": self.start, "end_ts": self.end,
-            "bin_s": self.bin_s, "device": self.device, "counter": self.counter, "kind": self.kind,
-            "class": self.class_name, "direction": self.direction, "count": self.count, "frames": self.frames,
+            "bin_start": iso(self.start),
+            "bin_end": iso(self.end),
+            "start_ts": self.start,
+            "end_ts": self.end,
+            "bin_s": self.bin_s,
+            "device": self.device,
+            "counter": self.counter,
+            "kind": self.kind,
+            "class": self.class_name,
+            "direction": self.direction,
+            "count": self.count,
+            "frames": self.frames,
             "observed_s": round(self.observed_s, 2),
         }
         if self.kind == "zone":
@@ -54,17 +63,33 @@ class IntervalRow:
         return out
 
 
-def rows_for_bin(bin_row: BinRow, keys: list[KeyInfo], counts: dict[tuple[str, str, str], int],
-                 occupancy: dict[tuple[str, str], Occupancy], device: str) -> list[IntervalRow]:
+def rows_for_bin(
+    bin_row: BinRow,
+    keys: list[KeyInfo],
+    counts: dict[tuple[str, str, str], int],
+    occupancy: dict[tuple[str, str], Occupancy],
+    device: str,
+) -> list[IntervalRow]:
     """Every known key for one bin; a key with no count reads 0."""
     rows = []
     for key in keys:
         occ = occupancy.get((key.counter, key.class_name)) if key.kind == "zone" else None
-        rows.append(IntervalRow(
-            bin_row.start, bin_row.bin_s, device, key.counter, key.kind, key.class_name, key.direction,
-            counts.get((key.counter, key.class_name, key.direction), 0), bin_row.frames, bin_row.observed_s,
-            (occ.occ_s if occ else 0.0) if key.kind == "zone" else None,
-            (occ.peak if occ else 0) if key.kind == "zone" else None))
+        rows.append(
+            IntervalRow(
+                bin_row.start,
+                bin_row.bin_s,
+                device,
+                key.counter,
+                key.kind,
+                key.class_name,
+                key.direction,
+                counts.get((key.counter, key.class_name, key.direction), 0),
+                bin_row.frames,
+                bin_row.observed_s,
+                (occ.occ_s if occ else 0.0) if key.kind == "zone" else None,
+                (occ.peak if occ else 0) if key.kind == "zone" else None,
+            )
+        )
     return rows
 
 
@@ -75,12 +100,15 @@ def stored_rows(store: HistoryStore, start: int | None = None, end: int | None =
     occupancy = store.occupancy(start, end)
     rows: list[IntervalRow] = []
     for b in store.bins(start, end):
-        rows += rows_for_bin(b, keys, counts.get((b.start, b.bin_s), {}), occupancy.get((b.start, b.bin_s), {}),
-                             store.device)
+        rows += rows_for_bin(
+            b, keys, counts.get((b.start, b.bin_s), {}), occupancy.get((b.start, b.bin_s), {}), store.device
+        )
     return rows
 
 
-def merge(rows: list[IntervalRow], bin_s: int, start: int, end: int, device: str, keys: list[KeyInfo]) -> list[IntervalRow]:
+def merge(
+    rows: list[IntervalRow], bin_s: int, start: int, end: int, device: str, keys: list[KeyInfo]
+) -> list[IntervalRow]:
     """Rows in ``bin_s`` bins covering [start, end): stored bins summed into the report bin that holds
     them (counts, frames, observed seconds and occupancy-seconds add up; peaks take the max). A report
     bin the device never saw reads 0 with 0 s observed, so a gap shows as a gap.
@@ -89,8 +117,10 @@ def merge(rows: list[IntervalRow], bin_s: int, start: int, end: int, device: str
     coarse = [r for r in rows if bin_s % r.bin_s or r.bin_s > bin_s]
     if coarse:
         lengths = sorted({r.bin_s for r in coarse})
-        raise ValueError(f"--bin {bin_s}s: the history holds bins of {', '.join(f'{b}s' for b in lengths)} in this "
-                         "range; ask for a bin that is a multiple of them")
+        raise ValueError(
+            f"--bin {bin_s}s: the history holds bins of {', '.join(f'{b}s' for b in lengths)} in this "
+            "range; ask for a bin that is a multiple of them"
+        )
     merged: dict[tuple[int, str, str, str], IntervalRow] = {}
     seen_bins: dict[int, dict[tuple[int, int], tuple[int, float]]] = {}
     for r in rows:
@@ -107,8 +137,20 @@ def merge(rows: list[IntervalRow], bin_s: int, start: int, end: int, device: str
             row = merged.get((s, key.counter, key.class_name, key.direction))
             if row is None:
                 zone = key.kind == "zone"
-                row = IntervalRow(s, bin_s, device, key.counter, key.kind, key.class_name, key.direction, 0, 0, 0.0,
-                                  0.0 if zone else None, 0 if zone else None)
+                row = IntervalRow(
+                    s,
+                    bin_s,
+                    device,
+                    key.counter,
+                    key.kind,
+                    key.class_name,
+                    key.direction,
+                    0,
+                    0,
+                    0.0,
+                    0.0 if zone else None,
+                    0 if zone else None,
+                )
             out.append(replace(row, frames=frames, observed_s=observed))
     return out
 

@@ -102,12 +102,20 @@ class HistoryStore:
             self._set_meta(key, value)
 
     def _set_meta(self, key: str, value: object) -> None:
-        self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                         (key, str(value)))
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, str(value)),
+        )
 
     # -- writes (the interval sink) -------------------------------------------------------------
-    def add_count(self, start: int, bin_s: int, key: KeyInfo, observed: dict[tuple[int, int], tuple[int, float]],
-                  occupancy: dict[tuple[int, int, str, str], Occupancy]) -> None:
+    def add_count(
+        self,
+        start: int,
+        bin_s: int,
+        key: KeyInfo,
+        observed: dict[tuple[int, int], tuple[int, float]],
+        occupancy: dict[tuple[int, int, str, str], Occupancy],
+    ) -> None:
         """One count, committed with the observed time and occupancy accumulated so far."""
         with self._lock, self._transaction():
             self._register(key)
@@ -115,11 +123,13 @@ class HistoryStore:
             self._db.execute(
                 "INSERT INTO counts(start, bin_s, counter, class, dir, n) VALUES(?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT(start, bin_s, counter, class, dir) DO UPDATE SET n = n + 1",
-                (start, bin_s, key.counter, key.class_name, key.direction))
+                (start, bin_s, key.counter, key.class_name, key.direction),
+            )
             self._write_observed(observed, occupancy)
 
-    def flush_observed(self, observed: dict[tuple[int, int], tuple[int, float]],
-                       occupancy: dict[tuple[int, int, str, str], Occupancy]) -> None:
+    def flush_observed(
+        self, observed: dict[tuple[int, int], tuple[int, float]], occupancy: dict[tuple[int, int, str, str], Occupancy]
+    ) -> None:
         with self._lock, self._transaction():
             self._write_observed(observed, occupancy)
 
@@ -145,23 +155,29 @@ class HistoryStore:
         return int(n)
 
     def _register(self, key: KeyInfo) -> None:
-        self._db.execute("INSERT OR IGNORE INTO keys(counter, kind, class, dir) VALUES(?, ?, ?, ?)",
-                         (key.counter, key.kind, key.class_name, key.direction))
+        self._db.execute(
+            "INSERT OR IGNORE INTO keys(counter, kind, class, dir) VALUES(?, ?, ?, ?)",
+            (key.counter, key.kind, key.class_name, key.direction),
+        )
 
     def _ensure_bin(self, start: int, bin_s: int) -> None:
         self._db.execute("INSERT OR IGNORE INTO bins(start, bin_s) VALUES(?, ?)", (start, bin_s))
 
-    def _write_observed(self, observed: dict[tuple[int, int], tuple[int, float]],
-                        occupancy: dict[tuple[int, int, str, str], Occupancy]) -> None:
+    def _write_observed(
+        self, observed: dict[tuple[int, int], tuple[int, float]], occupancy: dict[tuple[int, int, str, str], Occupancy]
+    ) -> None:
         for (start, bin_s), (frames, seconds) in observed.items():
             self._db.execute(
                 "INSERT INTO bins(start, bin_s, frames, observed_s) VALUES(?, ?, ?, ?) ON CONFLICT(start, bin_s) "
-                "DO UPDATE SET frames=excluded.frames, observed_s=excluded.observed_s", (start, bin_s, frames, seconds))
+                "DO UPDATE SET frames=excluded.frames, observed_s=excluded.observed_s",
+                (start, bin_s, frames, seconds),
+            )
         for (start, bin_s, zone, cls), occ in occupancy.items():
             self._db.execute(
                 "INSERT INTO occupancy(start, bin_s, counter, class, occ_s, peak) VALUES(?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(start, bin_s, counter, class) DO UPDATE SET occ_s=excluded.occ_s, peak=excluded.peak",
-                (start, bin_s, zone, cls, occ.occ_s, occ.peak))
+                (start, bin_s, zone, cls, occ.occ_s, occ.peak),
+            )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -170,14 +186,19 @@ class HistoryStore:
     def bins(self, start: int | None = None, end: int | None = None) -> list[BinRow]:
         lo, hi = (start if start is not None else -(2**62)), (end if end is not None else 2**62)
         with self._lock:
-            rows = self._db.execute("SELECT start, bin_s, frames, observed_s, closed FROM bins WHERE start >= ? AND "
-                                    "start < ? ORDER BY start, bin_s", (lo, hi)).fetchall()
+            rows = self._db.execute(
+                "SELECT start, bin_s, frames, observed_s, closed FROM bins WHERE start >= ? AND "
+                "start < ? ORDER BY start, bin_s",
+                (lo, hi),
+            ).fetchall()
         return [BinRow(int(s), int(b), int(f), float(o), bool(c)) for s, b, f, o, c in rows]
 
     def last_closed(self) -> BinRow | None:
         with self._lock:
-            row = self._db.execute("SELECT start, bin_s, frames, observed_s, closed FROM bins WHERE closed=1 "
-                                   "ORDER BY start DESC, bin_s LIMIT 1").fetchone()
+            row = self._db.execute(
+                "SELECT start, bin_s, frames, observed_s, closed FROM bins WHERE closed=1 "
+                "ORDER BY start DESC, bin_s LIMIT 1"
+            ).fetchone()
         return None if row is None else BinRow(int(row[0]), int(row[1]), int(row[2]), float(row[3]), bool(row[4]))
 
     def bin(self, start: int, bin_s: int) -> BinRow | None:
@@ -188,18 +209,23 @@ class HistoryStore:
         """(bin start, bin_s) -> {(counter, class, dir): n} for bins starting in [start, end)."""
         lo, hi = (start if start is not None else -(2**62)), (end if end is not None else 2**62)
         with self._lock:
-            rows = self._db.execute("SELECT start, bin_s, counter, class, dir, n FROM counts WHERE start >= ? AND "
-                                    "start < ?", (lo, hi)).fetchall()
+            rows = self._db.execute(
+                "SELECT start, bin_s, counter, class, dir, n FROM counts WHERE start >= ? AND start < ?", (lo, hi)
+            ).fetchall()
         out: dict[tuple[int, int], dict[Key, int]] = {}
         for s, b, counter, cls, d, n in rows:
             out.setdefault((int(s), int(b)), {})[(counter, cls, d)] = int(n)
         return out
 
-    def occupancy(self, start: int | None = None, end: int | None = None) -> dict[tuple[int, int], dict[tuple[str, str], Occupancy]]:
+    def occupancy(
+        self, start: int | None = None, end: int | None = None
+    ) -> dict[tuple[int, int], dict[tuple[str, str], Occupancy]]:
         lo, hi = (start if start is not None else -(2**62)), (end if end is not None else 2**62)
         with self._lock:
-            rows = self._db.execute("SELECT start, bin_s, counter, class, occ_s, peak FROM occupancy WHERE start >= ? "
-                                    "AND start < ?", (lo, hi)).fetchall()
+            rows = self._db.execute(
+                "SELECT start, bin_s, counter, class, occ_s, peak FROM occupancy WHERE start >= ? AND start < ?",
+                (lo, hi),
+            ).fetchall()
         out: dict[tuple[int, int], dict[tuple[str, str], Occupancy]] = {}
         for s, b, zone, cls, occ_s, peak in rows:
             out.setdefault((int(s), int(b)), {})[(zone, cls)] = Occupancy(float(occ_s), int(peak))
@@ -207,7 +233,9 @@ class HistoryStore:
 
     def keys(self) -> list[KeyInfo]:
         with self._lock:
-            rows = self._db.execute("SELECT counter, kind, class, dir FROM keys ORDER BY counter, class, dir").fetchall()
+            rows = self._db.execute(
+                "SELECT counter, kind, class, dir FROM keys ORDER BY counter, class, dir"
+            ).fetchall()
         return [KeyInfo(*map(str, r)) for r in rows]
 
     def close(self) -> None:

@@ -36,8 +36,10 @@ class ExportSummary:
     val_range: tuple[int, int]  # first and last source frame index of the validation block
 
     def line(self) -> str:
-        return (f"wrote {self.directory}: {self.train_frames} train + {self.val_frames} val frames, {self.boxes} boxes; "
-                f"validation = source frames {self.val_range[0]}..{self.val_range[1]} (split by time)")
+        return (
+            f"wrote {self.directory}: {self.train_frames} train + {self.val_frames} val frames, {self.boxes} boxes; "
+            f"validation = source frames {self.val_range[0]}..{self.val_range[1]} (split by time)"
+        )
 
 
 def split_by_time(count: int, val_fraction: float) -> int:
@@ -84,9 +86,16 @@ def export_dataset(store: LabelStore, out: Path, val_fraction: float = 0.2) -> E
         (staging / "labels" / split / f"{stem}.txt").write_text("".join(f"{ln}\n" for ln in lines))
         boxes += len(lines)
     val_frames = [f["index"] for f, _ in labelled[first_val:]]
-    meta = {"path": ".", "train": "images/train", "val": "images/val", "names": classes,
-            "source": store.state["source"], "split": "by time: the last block of done frames is validation",
-            "train_frames": [f["index"] for f, _ in labelled[:first_val]], "val_frames": val_frames}
+    meta = {
+        "path": ".",
+        "train": "images/train",
+        "val": "images/val",
+        "names": classes,
+        "source": store.state["source"],
+        "split": "by time: the last block of done frames is validation",
+        "train_frames": [f["index"] for f, _ in labelled[:first_val]],
+        "val_frames": val_frames,
+    }
     (staging / "data.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     (staging / "classes.txt").write_text("".join(f"{c}\n" for c in classes))
     if out.exists():

@@ -107,7 +107,9 @@ def _merge(boxes: np.ndarray, area: np.ndarray) -> np.ndarray:
             for j in range(i + 1, len(items)):
                 a, b = items[i], items[j]
                 if a[0] - GAP_PX <= b[2] and b[0] - GAP_PX <= a[2] and a[1] - GAP_PX <= b[3] and b[1] - GAP_PX <= a[3]:
-                    items[i] = np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), a[4] + b[4]])
+                    items[i] = np.array(
+                        [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), a[4] + b[4]]
+                    )
                     del items[j]
                     merged = True
                     break
@@ -172,18 +174,22 @@ def pick_frames(s: ClipScan, count: int) -> list[int]:
         if b <= a:
             continue
         last = s.thumbs[picked[-1]].astype(np.float32) if picked else None
-        change = np.array([0.0 if last is None else float(np.abs(s.thumbs[i] - last).mean()) / 255.0
-                           for i in range(a, b)])
+        change = np.array(
+            [0.0 if last is None else float(np.abs(s.thumbs[i] - last).mean()) / 255.0 for i in range(a, b)]
+        )
         change = change / max(change.max(), 1e-9)
         picked.append(int(a + np.argmax(motion[a:b] + 0.5 * change)))
     return picked
 
 
-def frame_proposals(blobs: np.ndarray, tracks: np.ndarray, dets: Detections | None, labels: list[str],
-                    classes: list[str]) -> list[dict[str, Any]]:
+def frame_proposals(
+    blobs: np.ndarray, tracks: np.ndarray, dets: Detections | None, labels: list[str], classes: list[str]
+) -> list[dict[str, Any]]:
     """Motion boxes (with track ids) plus detector boxes, merged where they overlap."""
-    boxes = [{"xyxy": [round(float(v), 1) for v in b], "track": int(t) if t >= 0 else None, "origin": "motion"}
-             for b, t in zip(blobs, tracks)]
+    boxes = [
+        {"xyxy": [round(float(v), 1) for v in b], "track": int(t) if t >= 0 else None, "origin": "motion"}
+        for b, t in zip(blobs, tracks)
+    ]
     if dets is None or not len(dets):
         return boxes
     from edgetally.postprocess import box_iou
@@ -196,6 +202,13 @@ def frame_proposals(blobs: np.ndarray, tracks: np.ndarray, dets: Detections | No
         if j >= 0 and iou[k, j] >= MATCH_IOU:
             boxes[j].setdefault("suggest", suggestion)
             continue
-        boxes.append({"xyxy": [round(float(v), 1) for v in dets.xyxy[k]], "track": None, "origin": "detector",
-                      "suggest": suggestion, "score": round(float(dets.scores[k]), 3)})
+        boxes.append(
+            {
+                "xyxy": [round(float(v), 1) for v in dets.xyxy[k]],
+                "track": None,
+                "origin": "detector",
+                "suggest": suggestion,
+                "score": round(float(dets.scores[k]), 3),
+            }
+        )
     return boxes

@@ -32,8 +32,10 @@ def _sha256(path: Path) -> str:
 
 
 def _final(store: LabelStore) -> list[dict[str, Any]]:
-    return [{"index": f["index"], "boxes": [{"xyxy": xyxy, "class": name} for xyxy, name in boxes]}
-            for f, boxes in store.labelled()]
+    return [
+        {"index": f["index"], "boxes": [{"xyxy": xyxy, "class": name} for xyxy, name in boxes]}
+        for f, boxes in store.labelled()
+    ]
 
 
 def record(store: LabelStore, proposals: list[dict[str, Any]]) -> dict[str, Any]:
@@ -46,10 +48,17 @@ def record(store: LabelStore, proposals: list[dict[str, Any]]) -> dict[str, Any]
             action = json.loads(line)
             action.pop("t", None)
             actions.append(action)
-    return {"format": FORMAT, "source": source.name, "sha256": _sha256(source) if source.is_file() else None,
-            "width": store.state["width"], "height": store.state["height"],
-            "classes": store.state["classes"][: len(store.state["classes"])], "proposals": proposals,
-            "actions": actions, "labels": _final(store)}
+    return {
+        "format": FORMAT,
+        "source": source.name,
+        "sha256": _sha256(source) if source.is_file() else None,
+        "width": store.state["width"],
+        "height": store.state["height"],
+        "classes": store.state["classes"][: len(store.state["classes"])],
+        "proposals": proposals,
+        "actions": actions,
+        "labels": _final(store),
+    }
 
 
 def _extract(video: Path, indices: set[int], frames_dir: Path) -> None:

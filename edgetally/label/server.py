@@ -89,8 +89,9 @@ def _handler(store: LabelStore, dataset: Path, val_fraction: float) -> type[Base
 class LabelServer:
     """``start()`` returns self; ``url`` is the page; ``stop()`` ends it. The dataset export goes to ``dataset``."""
 
-    def __init__(self, store: LabelStore, dataset: Path, port: int = 8090, host: str = "127.0.0.1",
-                 val_fraction: float = 0.2) -> None:
+    def __init__(
+        self, store: LabelStore, dataset: Path, port: int = 8090, host: str = "127.0.0.1", val_fraction: float = 0.2
+    ) -> None:
         self.store = store
         self._http = ThreadingHTTPServer((host, port), _handler(store, dataset, val_fraction))
         self._http.daemon_threads = True

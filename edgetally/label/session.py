@@ -33,8 +33,14 @@ def _classes(classes: Sequence[str]) -> list[str]:
     return names
 
 
-def start_session(source: str, directory: Path, classes: Sequence[str], count: int = 50,
-                  model: Path | None = None, say: Callable[[str], None] = log.info) -> LabelStore:
+def start_session(
+    source: str,
+    directory: Path,
+    classes: Sequence[str],
+    count: int = 50,
+    model: Path | None = None,
+    say: Callable[[str], None] = log.info,
+) -> LabelStore:
     """Resume the session in ``directory`` if there is one (nothing is re-sampled), else create it."""
     directory = Path(directory)
     if (directory / SESSION).is_file():

@@ -51,8 +51,9 @@ class LabelStore:
         self._frames = {f["index"]: f for f in state["frames"]}
 
     @classmethod
-    def create(cls, directory: Path, source: str, classes: Iterable[str], frames: list[dict[str, Any]],
-               width: int, height: int) -> LabelStore:
+    def create(
+        cls, directory: Path, source: str, classes: Iterable[str], frames: list[dict[str, Any]], width: int, height: int
+    ) -> LabelStore:
         """A new session (frames: index, time, image, boxes with xyxy/track/origin/score)."""
         next_id = 1
         for frame in frames:
@@ -60,8 +61,17 @@ class LabelStore:
             for box in frame["boxes"]:
                 box.update(id=next_id, **{"class": box.get("class")})
                 next_id += 1
-        state = {"version": 1, "source": source, "width": width, "height": height, "classes": list(classes),
-                 "tracks": {}, "frames": frames, "next_id": next_id, "actions": 0}
+        state = {
+            "version": 1,
+            "source": source,
+            "width": width,
+            "height": height,
+            "classes": list(classes),
+            "tracks": {},
+            "frames": frames,
+            "next_id": next_id,
+            "actions": 0,
+        }
         store = cls(directory, state)
         store.directory.mkdir(parents=True, exist_ok=True)
         store._save()
@@ -160,8 +170,10 @@ class LabelStore:
             for box in frame["boxes"]:
                 if box.get("track") == track:
                     box["class"] = None
-        return {"frames": [f for f in self.state["frames"] if any(b.get("track") == track for b in f["boxes"])],
-                "tracks": self.state["tracks"]}
+        return {
+            "frames": [f for f in self.state["frames"] if any(b.get("track") == track for b in f["boxes"])],
+            "tracks": self.state["tracks"],
+        }
 
     def _op_set_box_class(self, a: dict[str, Any]) -> dict[str, Any]:
         frame = self._frame(a)
@@ -170,8 +182,13 @@ class LabelStore:
 
     def _op_add_box(self, a: dict[str, Any]) -> dict[str, Any]:
         frame = self._frame(a)
-        box = {"id": self.state["next_id"], "xyxy": self._xyxy(a.get("xyxy")), "track": None, "origin": "person",
-               "class": self._class(a["class"]) if a.get("class") is not None else None}
+        box = {
+            "id": self.state["next_id"],
+            "xyxy": self._xyxy(a.get("xyxy")),
+            "track": None,
+            "origin": "person",
+            "class": self._class(a["class"]) if a.get("class") is not None else None,
+        }
         self.state["next_id"] += 1
         frame["boxes"].append(box)
         frame["done"] = False
@@ -195,8 +212,12 @@ class LabelStore:
         if not isinstance(ids, list) or len(ids) < 2:
             raise LabelError("merge_boxes: give at least two box ids")
         parts = [self._box(frame, i) for i in ids]
-        xyxy = [min(p["xyxy"][0] for p in parts), min(p["xyxy"][1] for p in parts),
-                max(p["xyxy"][2] for p in parts), max(p["xyxy"][3] for p in parts)]
+        xyxy = [
+            min(p["xyxy"][0] for p in parts),
+            min(p["xyxy"][1] for p in parts),
+            max(p["xyxy"][2] for p in parts),
+            max(p["xyxy"][3] for p in parts),
+        ]
         parts[0]["xyxy"] = xyxy
         for part in parts[1:]:
             frame["boxes"].remove(part)
@@ -221,8 +242,10 @@ class LabelStore:
         if done:
             open_boxes = [b["id"] for b in frame["boxes"] if self.box_class(b) is None]
             if open_boxes:
-                raise LabelError(f"frame {frame['index']}: {len(open_boxes)} box(es) have no class yet: "
-                                 "give each a class or delete it, then mark the frame done")
+                raise LabelError(
+                    f"frame {frame['index']}: {len(open_boxes)} box(es) have no class yet: "
+                    "give each a class or delete it, then mark the frame done"
+                )
         frame["done"] = done
         return self._touch(frame)
 

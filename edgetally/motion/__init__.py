@@ -10,9 +10,12 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "FlowConfig": "edgetally.motion.flow", "FlowPropagator": "edgetally.motion.flow",
+    "FlowConfig": "edgetally.motion.flow",
+    "FlowPropagator": "edgetally.motion.flow",
     "MotionTracker": "edgetally.motion.stage",
-    "RatePlan": "edgetally.motion.rate", "RateSplit": "edgetally.motion.rate", "RateStats": "edgetally.motion.rate",
+    "RatePlan": "edgetally.motion.rate",
+    "RateSplit": "edgetally.motion.rate",
+    "RateStats": "edgetally.motion.rate",
     "plan_rate": "edgetally.motion.rate",
 }
 __all__ = ["FlowConfig", "FlowPropagator", "MotionTracker", "RatePlan", "RateSplit", "RateStats", "plan_rate"]

@@ -137,10 +137,12 @@ class FlowPropagator:
         cfg = self.config
         win = (cfg.win, cfg.win)
         p0 = pts.reshape(-1, 1, 2)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, winSize=win, maxLevel=cfg.levels,
-                                              criteria=self._term)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, None, winSize=win, maxLevel=cfg.levels,
-                                                criteria=self._term)
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(
+            prev, cur, p0, None, winSize=win, maxLevel=cfg.levels, criteria=self._term
+        )
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(
+            cur, prev, p1, None, winSize=win, maxLevel=cfg.levels, criteria=self._term
+        )
         fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         valid = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb <= cfg.fb_max_px)
         return p1.reshape(-1, 2).astype(np.float32, copy=False), valid

@@ -83,8 +83,10 @@ def plan_rate(detect_every: object = None, detect_fps: object = None, source_fps
         if fps <= 0:
             raise ConfigError(f"detect_fps: must be > 0 (or 'auto'), got {detect_fps!r}")
         if source_fps is not None and source_fps > 0 and fps > source_fps * 1.01:
-            raise ConfigError(f"detect_fps: {fps:g} per second is above the source's {source_fps:g} frames "
-                              "per second; the detector cannot see frames that do not exist")
+            raise ConfigError(
+                f"detect_fps: {fps:g} per second is above the source's {source_fps:g} frames "
+                "per second; the detector cannot see frames that do not exist"
+            )
         return RatePlan(detect_fps=fps)
     if detect_every is None:
         return RatePlan()
@@ -145,7 +147,9 @@ class RateSplit:
         return RateStats(
             camera_fps=camera_fps,
             detect_fps=camera_fps * d_recent / n_recent if n_recent else 0.0,
-            frames=frames, detected=detected, propagated=frames - detected,
+            frames=frames,
+            detected=detected,
+            propagated=frames - detected,
             detect_every=n_recent / d_recent if d_recent else 0.0,
             infer_ms=1000.0 * (self._infer_s or 0.0),
         )

@@ -26,8 +26,9 @@ def decoder_class(family: str) -> type[Decoder]:
     return DECODERS[family]
 
 
-def build_decoder(manifest: Manifest, score_threshold: float | None = None,
-                  max_detections: int | None = None) -> Decoder:
+def build_decoder(
+    manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None
+) -> Decoder:
     """The decoder for ``manifest.decoder.family``; thresholds default to the manifest's."""
     return decoder_class(manifest.decoder.family)(manifest, score_threshold, max_detections)
 
@@ -36,11 +37,18 @@ def validate_output_shapes(manifest: Manifest, shapes: Sequence[Sequence[int]]) 
     """Raise ``ArtifactError`` explaining why ``shapes`` (one per manifest output) do not fit the decoder."""
     shape_list = [tuple(int(d) for d in s) for s in shapes]
     if len(shape_list) != len(manifest.outputs):
-        raise ArtifactError(
-            f"the model has {len(shape_list)} outputs but the manifest lists {len(manifest.outputs)}"
-        )
+        raise ArtifactError(f"the model has {len(shape_list)} outputs but the manifest lists {len(manifest.outputs)}")
     decoder_class(manifest.decoder.family).check_shapes(manifest, shape_list)
 
 
-__all__ = ["DECODERS", "Decoder", "batched_nms", "box_iou", "build_decoder", "cross_class_duplicates", "decoder_class",
-           "nms", "validate_output_shapes"]
+__all__ = [
+    "DECODERS",
+    "Decoder",
+    "batched_nms",
+    "box_iou",
+    "build_decoder",
+    "cross_class_duplicates",
+    "decoder_class",
+    "nms",
+    "validate_output_shapes",
+]

@@ -19,8 +19,13 @@ class BoxesScoresDecoder(Decoder):
 
     family = "boxes_scores"
     # Most exports with decoded outputs come from Ultralytics-style pipelines; override when not.
-    input_defaults: ClassVar[dict[str, Any]] = {"color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3,
-                                      "letterbox_align": "center", "pad_value": 114}
+    input_defaults: ClassVar[dict[str, Any]] = {
+        "color": "RGB",
+        "mean": [0.0] * 3,
+        "std": [255.0] * 3,
+        "letterbox_align": "center",
+        "pad_value": 114,
+    }
 
     def __init__(self, manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None):
         super().__init__(manifest, score_threshold, max_detections)

@@ -25,8 +25,13 @@ class Yolov8Decoder(Decoder):
 
     family = "yolov8"
     # Ultralytics: RGB scaled to 0..1, centred letterbox, pad 114.
-    input_defaults: ClassVar[dict[str, Any]] = {"color": "RGB", "mean": [0.0] * 3, "std": [255.0] * 3,
-                                      "letterbox_align": "center", "pad_value": 114}
+    input_defaults: ClassVar[dict[str, Any]] = {
+        "color": "RGB",
+        "mean": [0.0] * 3,
+        "std": [255.0] * 3,
+        "letterbox_align": "center",
+        "pad_value": 114,
+    }
 
     def candidates(self, outputs: Sequence[np.ndarray]) -> Candidates:
         pred = np.asarray(outputs[0], dtype=np.float32)[0]

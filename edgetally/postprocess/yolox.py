@@ -30,8 +30,13 @@ class YoloxDecoder(Decoder):
 
     family = "yolox"
     # YOLOX (Megvii) trains on BGR 0-255, no normalisation, image placed top-left, pad 114.
-    input_defaults: ClassVar[dict[str, Any]] = {"color": "BGR", "mean": [0.0] * 3, "std": [1.0] * 3,
-                                      "letterbox_align": "top-left", "pad_value": 114}
+    input_defaults: ClassVar[dict[str, Any]] = {
+        "color": "BGR",
+        "mean": [0.0] * 3,
+        "std": [1.0] * 3,
+        "letterbox_align": "top-left",
+        "pad_value": 114,
+    }
 
     def __init__(self, manifest: Manifest, score_threshold: float | None = None, max_detections: int | None = None):
         super().__init__(manifest, score_threshold, max_detections)
@@ -74,5 +79,3 @@ def yolox_hint(shape: Shape, expected: int) -> str:
     if shape[2] == expected:
         return " (it looks like the Ultralytics layout [1, 4 + classes, anchors]: try --decoder yolov8)"
     return " (wrong --input-size or strides, or not a yolox raw head?)"
-
-

@@ -49,15 +49,25 @@ class RuntimeEntry:
     install: str = ""
 
 
-RUNTIMES: dict[str, RuntimeEntry] = {e.name: e for e in (
-    RuntimeEntry("onnxruntime", "edgetally.runtimes.onnxruntime", "ort", ("onnxruntime",), ("onnx",)),
-    RuntimeEntry("openvino", "edgetally.runtimes.openvino", "openvino", ("openvino",), ("openvino", "onnx")),
-    RuntimeEntry("litert", "edgetally.runtimes.litert", "litert", ("ai_edge_litert", "tflite_runtime"), ("tflite",)),
-    # JetPack ships TensorRT's Python bindings (apt); the ort extra runs the CPU fallback and the tools.
-    RuntimeEntry("tensorrt", "edgetally.runtimes.tensorrt", "ort", ("tensorrt",), ("onnx-tensorrt",),
-                 install="JetPack's TensorRT: apt install python3-libnvinfer, and a venv made with "
-                         "--system-site-packages"),
-)}
+RUNTIMES: dict[str, RuntimeEntry] = {
+    e.name: e
+    for e in (
+        RuntimeEntry("onnxruntime", "edgetally.runtimes.onnxruntime", "ort", ("onnxruntime",), ("onnx",)),
+        RuntimeEntry("openvino", "edgetally.runtimes.openvino", "openvino", ("openvino",), ("openvino", "onnx")),
+        RuntimeEntry(
+            "litert", "edgetally.runtimes.litert", "litert", ("ai_edge_litert", "tflite_runtime"), ("tflite",)
+        ),
+        # JetPack ships TensorRT's Python bindings (apt); the ort extra runs the CPU fallback and the tools.
+        RuntimeEntry(
+            "tensorrt",
+            "edgetally.runtimes.tensorrt",
+            "ort",
+            ("tensorrt",),
+            ("onnx-tensorrt",),
+            install="JetPack's TensorRT: apt install python3-libnvinfer, and a venv made with --system-site-packages",
+        ),
+    )
+}
 FORMATS: tuple[str, ...] = tuple(dict.fromkeys(f for e in RUNTIMES.values() for f in e.formats))
 
 
@@ -108,8 +118,10 @@ def check_input(path: object, spec: InputSpec, dtype: str, shape: Sequence[objec
         raise ArtifactError(f"{path}: the manifest says input '{spec.name}' is {spec.dtype}, the model takes {dtype}")
     fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
     if len(fixed) != len(spec.shape) or any(m is not None and m != d for m, d in zip(fixed, spec.shape)):
-        raise ArtifactError(f"{path}: the manifest says input '{spec.name}' has shape {spec.shape}, "
-                            f"the model's is {[d if d is not None else '?' for d in fixed]}")
+        raise ArtifactError(
+            f"{path}: the manifest says input '{spec.name}' has shape {spec.shape}, "
+            f"the model's is {[d if d is not None else '?' for d in fixed]}"
+        )
 
 
 def check_outputs(path: object, wanted: Sequence[str], available: Sequence[str]) -> None:

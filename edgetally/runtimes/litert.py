@@ -54,8 +54,10 @@ class LiteRtRuntime:
         self._input = model_input["index"]
         details = self._interpreter.get_output_details()
         # Per logical output: the (tensor index, quantisation) of each model tensor that makes it up.
-        self._outputs = [[(_by_name(details, t.name, path)["index"], t.quantization) for t in (o.parts or [o])]
-                         for o in manifest.outputs]
+        self._outputs = [
+            [(_by_name(details, t.name, path)["index"], t.quantization) for t in (o.parts or [o])]
+            for o in manifest.outputs
+        ]
 
     def _read(self, index: int, quant: Quantization | None) -> np.ndarray:
         array = self._interpreter.get_tensor(index)  # get_tensor copies

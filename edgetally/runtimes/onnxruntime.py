@@ -9,7 +9,12 @@ from edgetally.artifact import Artifact
 from edgetally.errors import ArtifactError, RuntimeLoadError
 from edgetally.runtimes import check_input, check_outputs, dequantize
 
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+}
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -42,7 +47,9 @@ class OnnxRuntime:
         self._quant = [o.quantization for o in manifest.outputs]
         inputs = {i.name: i for i in self._session.get_inputs()}
         if self._input_name not in inputs:
-            raise ArtifactError(f"{path}: manifest input '{self._input_name}' is not in the model (model inputs: {list(inputs)})")
+            raise ArtifactError(
+                f"{path}: manifest input '{self._input_name}' is not in the model (model inputs: {list(inputs)})"
+            )
         model_input = inputs[self._input_name]
         check_input(path, manifest.input, _ORT_TYPES.get(model_input.type, model_input.type), model_input.shape)
         check_outputs(path, self._output_names, [o.name for o in self._session.get_outputs()])

@@ -40,12 +40,15 @@ class OpenVinoRuntime:
             raise RuntimeLoadError(f"{path}: OpenVINO cannot load the model: {exc}") from exc
         names = {n for port in self._compiled.inputs for n in port.get_names()}
         if manifest.input.name not in names:
-            raise ArtifactError(f"{path}: manifest input '{manifest.input.name}' is not in the model (inputs: {sorted(names)})")
+            raise ArtifactError(
+                f"{path}: manifest input '{manifest.input.name}' is not in the model (inputs: {sorted(names)})"
+            )
         port = self._compiled.input(manifest.input.name)
         shape = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
         check_input(path, manifest.input, np.dtype(port.get_element_type().to_dtype()).name, shape)
-        check_outputs(path, [o.name for o in manifest.outputs],
-                      [n for out in self._compiled.outputs for n in out.get_names()])
+        check_outputs(
+            path, [o.name for o in manifest.outputs], [n for out in self._compiled.outputs for n in out.get_names()]
+        )
         self._outputs = [self._compiled.output(o.name) for o in manifest.outputs]
         self._quant = [o.quantization for o in manifest.outputs]
         self._request = self._compiled.create_infer_request()

@@ -75,8 +75,16 @@ class Backend(Protocol):
 
 def engine_key(model_sha256: str, settings: BuildSettings, backend: Backend) -> str:
     """The cache file name: changes whenever the model, the build settings, TensorRT or the GPU do."""
-    blob = json.dumps({"v": KEY_VERSION, "model": model_sha256, "settings": asdict(settings),
-                       "tensorrt": backend.version, "device": backend.device}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "v": KEY_VERSION,
+            "model": model_sha256,
+            "settings": asdict(settings),
+            "tensorrt": backend.version,
+            "device": backend.device,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -123,8 +131,9 @@ class EngineCache:
             if timing_out:
                 _write_atomic(timing_path, timing_out)
         except OSError as exc:  # a read-only cache still lets this start run, it just rebuilds next time
-            log.warning("cannot cache the TensorRT engine in %s (%s): it will be rebuilt on the next start",
-                        self.directory, exc)
+            log.warning(
+                "cannot cache the TensorRT engine in %s (%s): it will be rebuilt on the next start", self.directory, exc
+            )
         return engine
 
 
@@ -135,12 +144,17 @@ def open_engine(artifact: Artifact, backend: Backend, cache: EngineCache) -> Eng
     cached = cache.load(key)
     engine = backend.open(cached) if cached is not None else None
     if cached is not None and engine is None:
-        log.warning("cached TensorRT engine %s does not load (TensorRT or driver changed?): rebuilding",
-                    cache.engine_path(key))
+        log.warning(
+            "cached TensorRT engine %s does not load (TensorRT or driver changed?): rebuilding", cache.engine_path(key)
+        )
     if engine is None:
-        log.info("building the TensorRT engine for %s (%s, flags %s): first start only, cached in %s",
-                 artifact.model_path.name, artifact.manifest.precision, ",".join(settings.flags) or "fp32",
-                 cache.directory)
+        log.info(
+            "building the TensorRT engine for %s (%s, flags %s): first start only, cached in %s",
+            artifact.model_path.name,
+            artifact.manifest.precision,
+            ",".join(settings.flags) or "fp32",
+            cache.directory,
+        )
         onnx = artifact.model_path.read_bytes()
         data = cache.build(key, backend, lambda timing: backend.build(onnx, settings, timing))
         engine = backend.open(data)
@@ -157,8 +171,10 @@ class TensorRtRuntime:
         self._engine = open_engine(artifact, backend, cache)
         self._input = manifest.input.name
         if self._input not in self._engine.inputs:
-            raise ArtifactError(f"{artifact.model_path}: manifest input '{self._input}' is not in the engine "
-                                f"(inputs: {self._engine.inputs})")
+            raise ArtifactError(
+                f"{artifact.model_path}: manifest input '{self._input}' is not in the engine "
+                f"(inputs: {self._engine.inputs})"
+            )
         self._outputs = [o.name for o in manifest.outputs]
         check_outputs(artifact.model_path, self._outputs, self._engine.outputs)
 

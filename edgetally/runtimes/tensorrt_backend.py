@@ -55,8 +55,12 @@ class Cuda:
         return int(stream.value or 0)
 
     def copy(self, dst: int, src: int, size: int, kind: int, stream: int) -> None:
-        self._check(self._lib.cudaMemcpyAsync(ctypes.c_void_p(dst), ctypes.c_void_p(src), ctypes.c_size_t(size),
-                                              kind, ctypes.c_void_p(stream)), "cudaMemcpyAsync")
+        self._check(
+            self._lib.cudaMemcpyAsync(
+                ctypes.c_void_p(dst), ctypes.c_void_p(src), ctypes.c_size_t(size), kind, ctypes.c_void_p(stream)
+            ),
+            "cudaMemcpyAsync",
+        )
 
     def sync(self, stream: int) -> None:
         self._check(self._lib.cudaStreamSynchronize(ctypes.c_void_p(stream)), "cudaStreamSynchronize")

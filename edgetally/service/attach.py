@@ -40,8 +40,9 @@ class ServiceHooks:
     server: HealthServer | None = None
 
     @classmethod
-    def create(cls, *, health_addr: str | None = None, stall_s: float = 30.0,
-               env: Mapping[str, str] | None = None) -> ServiceHooks:
+    def create(
+        cls, *, health_addr: str | None = None, stall_s: float = 30.0, env: Mapping[str, str] | None = None
+    ) -> ServiceHooks:
         """The sd_notify hook, plus the health server when ``health_addr`` or $EDGE_HEALTH_ADDR is set.
         ``stall_s``: /healthz turns 503 after this long without a frame."""
         env = os.environ if env is None else env

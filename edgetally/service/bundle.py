@@ -84,9 +84,15 @@ def _validate_inputs(artifact: Path, config: Path) -> None:
 
 
 def _env_file(profile: Profile, wheel: Path, version: str, offline: bool) -> str:
-    values = {"PROFILE": profile.name, "EXTRA": profile.extra, "DROPINS": " ".join(profile.deploy.dropins),
-              "SYSTEM_SITE_PACKAGES": "1" if profile.deploy.system_site_packages else "0", "VERSION": version,
-              "WHEEL": wheel.name, "OFFLINE": "1" if offline else "0"}
+    values = {
+        "PROFILE": profile.name,
+        "EXTRA": profile.extra,
+        "DROPINS": " ".join(profile.deploy.dropins),
+        "SYSTEM_SITE_PACKAGES": "1" if profile.deploy.system_site_packages else "0",
+        "VERSION": version,
+        "WHEEL": wheel.name,
+        "OFFLINE": "1" if offline else "0",
+    }
     return "".join(f"{k}='{v}'\n" for k, v in values.items())
 
 
@@ -125,8 +131,9 @@ def assemble(stage: Path, root: Path, profile: Profile, artifact: Path, config: 
     (stage / "SHA256SUMS").write_text(_checksums(stage))
 
 
-def make_bundle(profile_name: str, artifact: Path, config: Path, out: Path, with_deps: bool = False,
-                project: Path | None = None) -> Path:
+def make_bundle(
+    profile_name: str, artifact: Path, config: Path, out: Path, with_deps: bool = False, project: Path | None = None
+) -> Path:
     root = project_root(project)
     profile = get_profile(profile_name)
     with tempfile.TemporaryDirectory(prefix="edgetally-bundle-") as tmp:

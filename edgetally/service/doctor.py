@@ -58,14 +58,25 @@ def check_cameras(source: str | None) -> list[Check]:
         if not Path(source).exists():
             return [Check("camera", "FAIL", f"{source} not found; found: {listing}")]
         ok = os.access(source, os.R_OK | os.W_OK)
-        return [Check("camera", "OK" if ok else "FAIL",
-                      source + ("" if ok else " exists but is not readable+writable (add the user to group video)"))]
+        return [
+            Check(
+                "camera",
+                "OK" if ok else "FAIL",
+                source + ("" if ok else " exists but is not readable+writable (add the user to group video)"),
+            )
+        ]
     if source.startswith("picamera2:"):
         try:
             importlib.import_module("picamera2")
             return [Check("camera", "OK", f"{source}: picamera2 importable; {listing}")]
         except ImportError as exc:
-            return [Check("camera", "FAIL", f"{source}: {exc} (apt install python3-picamera2; venv needs --system-site-packages)")]
+            return [
+                Check(
+                    "camera",
+                    "FAIL",
+                    f"{source}: {exc} (apt install python3-picamera2; venv needs --system-site-packages)",
+                )
+            ]
     if "://" in source:
         return [check_tcp("camera stream", source, default_port=554)]
     exists = Path(source).exists()
@@ -86,7 +97,9 @@ def check_runtimes(needed: str | None) -> list[Check]:
                 continue
             status, detail = "OK", f"{module_name} {getattr(module, '__version__', '?')}"
             break
-        checks.append(Check(f"runtime {runtime}", status, detail + (" (the artifact needs it)" if runtime == needed else "")))
+        checks.append(
+            Check(f"runtime {runtime}", status, detail + (" (the artifact needs it)" if runtime == needed else ""))
+        )
     return checks
 
 
@@ -103,8 +116,14 @@ def check_artifact(model: Path | None, threads: int) -> tuple[list[Check], str |
     except (EdgeError, OSError) as exc:
         return [Check("artifact", "FAIL", str(exc)[:300])], None
     m = artifact.manifest
-    checks = [Check("artifact", "OK", f"{model}: {m.model_file} {m.precision} {m.runtime}, sha256 ok, "
-                                      f"{len(m.labels)} labels, profile {m.profile or '-'}")]
+    checks = [
+        Check(
+            "artifact",
+            "OK",
+            f"{model}: {m.model_file} {m.precision} {m.runtime}, sha256 ok, "
+            f"{len(m.labels)} labels, profile {m.profile or '-'}",
+        )
+    ]
     try:
         import numpy as np
 

@@ -102,7 +102,9 @@ class MetricsHook(Hook):
         info = {"device_id": context.device_id}
         if context.model is not None:
             info = {"runtime": context.model.runtime, "precision": context.model.precision, **info}
-        self.snapshot = Snapshot(frames, self._infer_sum, self._infer_count, tuple(self._ring), fps, counts, kinds, info)
+        self.snapshot = Snapshot(
+            frames, self._infer_sum, self._infer_count, tuple(self._ring), fps, counts, kinds, info
+        )
 
     def close(self, final_state: str = "stopped") -> None:
         self.state = final_state
@@ -144,14 +146,34 @@ def _quantile(values: list[float], q: float) -> float:
 
 # name (without prefix), type, help, key in live() values
 _LIVE = [
-    ("dropped_frames_total", "counter", "Frames the capture dropped because the loop was busy (live sources).", "dropped_frames_total"),
+    (
+        "dropped_frames_total",
+        "counter",
+        "Frames the capture dropped because the loop was busy (live sources).",
+        "dropped_frames_total",
+    ),
     ("camera_reconnects_total", "counter", "Camera reconnect attempts.", "camera_reconnects_total"),
-    ("camera_frame_age_seconds", "gauge", "Seconds since the camera delivered its newest frame.", "camera_frame_age_seconds"),
+    (
+        "camera_frame_age_seconds",
+        "gauge",
+        "Seconds since the camera delivered its newest frame.",
+        "camera_frame_age_seconds",
+    ),
     ("last_frame_age_seconds", "gauge", "Seconds since the frame loop finished a frame.", "last_frame_age_seconds"),
     ("outbox_depth", "gauge", "Count events in the MQTT outbox not yet acknowledged by the broker.", "outbox_depth"),
     ("outbox_dropped_total", "counter", "Events dropped because the outbox was full.", "outbox_dropped"),
-    ("outbox_on_disk", "gauge", "0 while the disk fails (full, I/O error) and events are held in memory only.", "outbox_on_disk"),
-    ("outbox_memory_events", "gauge", "Count events held in memory only (lost by a crash) while the disk fails.", "outbox_memory_events"),
+    (
+        "outbox_on_disk",
+        "gauge",
+        "0 while the disk fails (full, I/O error) and events are held in memory only.",
+        "outbox_on_disk",
+    ),
+    (
+        "outbox_memory_events",
+        "gauge",
+        "Count events held in memory only (lost by a crash) while the disk fails.",
+        "outbox_memory_events",
+    ),
     ("mqtt_connected", "gauge", "1 while connected to the MQTT broker.", "mqtt_connected"),
     ("mqtt_reconnects_total", "counter", "MQTT reconnects.", "mqtt_reconnects"),
     ("start_time_seconds", "gauge", "Process start, Unix time.", "start_time_seconds"),
@@ -173,15 +195,27 @@ def render_metrics(observer: MetricsHook, prefix: str = "edgetally") -> str:
     recent = list(snap.recent_infer_ms)
     quantiles = [(_labels(quantile=str(q)), _quantile(recent, q) / 1000.0) for q in _QUANTILES] if recent else []
     # a summary's _sum/_count series are suffixes of its name: passed in the labels slot
-    metric("inference_seconds", "summary", "Model inference time per frame (quantiles over the last 256 frames).",
-           quantiles + [("_sum", snap.infer_sum_ms / 1000.0), ("_count", float(snap.infer_count))])
+    metric(
+        "inference_seconds",
+        "summary",
+        "Model inference time per frame (quantiles over the last 256 frames).",
+        quantiles + [("_sum", snap.infer_sum_ms / 1000.0), ("_count", float(snap.infer_count))],
+    )
     for name, kind, help_, key in _LIVE:
         if key in live:
             metric(name, kind, help_, [("", live[key])])
-    metric("counter_info", "gauge", "Configured counters (lines and zones).",
-           [(_labels(counter=n, kind=k), 1.0) for n, k in snap.counters])
-    samples = [(_labels(counter=c, **{"class": k}, direction=d), float(n))
-               for c, per in sorted(snap.counts.items()) for k, dirs in sorted(per.items()) for d, n in sorted(dirs.items())]
+    metric(
+        "counter_info",
+        "gauge",
+        "Configured counters (lines and zones).",
+        [(_labels(counter=n, kind=k), 1.0) for n, k in snap.counters],
+    )
+    samples = [
+        (_labels(counter=c, **{"class": k}, direction=d), float(n))
+        for c, per in sorted(snap.counts.items())
+        for k, dirs in sorted(per.items())
+        for d, n in sorted(dirs.items())
+    ]
     metric("count_total", "counter", "Objects counted, per counter, class and direction.", samples)
     return "".join(out)
 

@@ -35,8 +35,13 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64  # listen backlog: a burst of connections is accepted (and refused) at once
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 max_connections: int = MAX_CONNECTIONS, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int = MAX_CONNECTIONS,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
         # The handler's ``timeout`` becomes each connection's socket timeout (StreamRequestHandler).
         handler = type(handler.__name__, (handler,), {"timeout": timeout_s})
         super().__init__(address, handler)
@@ -72,5 +77,10 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         now = time.monotonic()
         if now - self._last_error_log >= ERROR_LOG_S:
             self._last_error_log = now
-            log.warning("http: request from %s failed: %s: %s (%d failed requests so far)",
-                        client_address, type(exc).__name__, exc, self.errors)
+            log.warning(
+                "http: request from %s failed: %s: %s (%d failed requests so far)",
+                client_address,
+                type(exc).__name__,
+                exc,
+                self.errors,
+            )

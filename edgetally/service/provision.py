@@ -42,8 +42,10 @@ done
 sync
 echo "edgetally: Wi-Fi and MQTT passwords removed from $boot"
 """
-_SCRUBBED_NOTE = ("# Passwords removed by edgetally after first boot. Applied copies: /etc/netplan/50-cloud-init.yaml,\n"
-                  "# /etc/edgetally/mqtt-password (both root only).\n")
+_SCRUBBED_NOTE = (
+    "# Passwords removed by edgetally after first boot. Applied copies: /etc/netplan/50-cloud-init.yaml,\n"
+    "# /etc/edgetally/mqtt-password (both root only).\n"
+)
 
 _FIRSTBOOT_SCRIPT = """#!/bin/sh
 # Installs an edgetally bundle (run once by cloud-init or edgetally-firstboot.service).
@@ -83,23 +85,50 @@ def read_ssh_keys(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def user_data(board: Board, bundle_path: str, packages: tuple[str, ...]) -> str:
-    files = [{"path": FIRSTBOOT, "permissions": "0755", "owner": "root:root", "content": _FIRSTBOOT_SCRIPT},
-             {"path": SCRUB, "permissions": "0755", "owner": "root:root", "content": _SCRUB_SCRIPT}]
+    files = [
+        {"path": FIRSTBOOT, "permissions": "0755", "owner": "root:root", "content": _FIRSTBOOT_SCRIPT},
+        {"path": SCRUB, "permissions": "0755", "owner": "root:root", "content": _SCRUB_SCRIPT},
+    ]
     if board.mqtt_password is not None:
-        files.append({"path": "/etc/edgetally/mqtt-password", "permissions": "0600", "owner": "root:root",
-                      "content": board.mqtt_password})
+        files.append(
+            {
+                "path": "/etc/edgetally/mqtt-password",
+                "permissions": "0600",
+                "owner": "root:root",
+                "content": board.mqtt_password,
+            }
+        )
     runcmd: list[object] = [["systemctl", "enable", "--now", "ssh"]]
     if board.wifi_country:  # Raspberry Pi OS keeps Wi-Fi rfkill-blocked until a country is set
-        runcmd.append(["sh", "-c", (f"command -v raspi-config >/dev/null && raspi-config nonint do_wifi_country "
-                                    f"{board.wifi_country} || true")])
+        runcmd.append(
+            [
+                "sh",
+                "-c",
+                (
+                    f"command -v raspi-config >/dev/null && raspi-config nonint do_wifi_country "
+                    f"{board.wifi_country} || true"
+                ),
+            ]
+        )
     runcmd.append([SCRUB, PI_BOOT_MOUNT])  # before the install: the secrets are applied by now
     runcmd.append([FIRSTBOOT, bundle_path])
     config: dict[str, object] = {
-        "hostname": board.hostname, "manage_etc_hosts": True,
-        "users": [{"name": board.user, "groups": ["sudo", "video"], "shell": "/bin/bash", "lock_passwd": True,
-                   "sudo": "ALL=(ALL) NOPASSWD:ALL", "ssh_authorized_keys": list(board.ssh_keys)}],
-        "ssh_pwauth": False, "disable_root": True,
-        "write_files": files, "runcmd": runcmd,
+        "hostname": board.hostname,
+        "manage_etc_hosts": True,
+        "users": [
+            {
+                "name": board.user,
+                "groups": ["sudo", "video"],
+                "shell": "/bin/bash",
+                "lock_passwd": True,
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "ssh_authorized_keys": list(board.ssh_keys),
+            }
+        ],
+        "ssh_pwauth": False,
+        "disable_root": True,
+        "write_files": files,
+        "runcmd": runcmd,
     }
     if board.timezone:
         config["timezone"] = board.timezone
@@ -128,8 +157,9 @@ def meta_data(board: Board, user_data_text: str, network_text: str) -> str:
     # A new instance-id makes cloud-init run the once-per-instance modules again: derive it from
     # the content, so re-provisioning with other settings applies them and the same card does not.
     digest = hashlib.sha256((user_data_text + network_text).encode()).hexdigest()[:12]
-    return yaml.safe_dump({"instance-id": f"edgetally-{board.hostname}-{digest}", "local-hostname": board.hostname},
-                          sort_keys=False)
+    return yaml.safe_dump(
+        {"instance-id": f"edgetally-{board.hostname}-{digest}", "local-hostname": board.hostname}, sort_keys=False
+    )
 
 
 def provision_pi(boot: Path, bundle: Path, board: Board, packages: tuple[str, ...]) -> list[Path]:
@@ -143,10 +173,15 @@ def provision_pi(boot: Path, bundle: Path, board: Board, packages: tuple[str, ..
     ud = user_data(board, bundle_path, packages)
     nc = network_config(board)
     clean = scrubbed(board)
-    files = {"user-data": ud, "network-config": nc, "meta-data": meta_data(board, ud, nc),
-             "edgetally/user-data.scrubbed": "#cloud-config\n" + _SCRUBBED_NOTE + user_data(clean, bundle_path, packages)
-             .removeprefix("#cloud-config\n"),
-             "edgetally/network-config.scrubbed": _SCRUBBED_NOTE + network_config(clean)}
+    files = {
+        "user-data": ud,
+        "network-config": nc,
+        "meta-data": meta_data(board, ud, nc),
+        "edgetally/user-data.scrubbed": "#cloud-config\n"
+        + _SCRUBBED_NOTE
+        + user_data(clean, bundle_path, packages).removeprefix("#cloud-config\n"),
+        "edgetally/network-config.scrubbed": _SCRUBBED_NOTE + network_config(clean),
+    }
     for name, text in files.items():
         (boot / name).write_text(text)
     return [boot / name for name in files] + [boot / "edgetally" / bundle.name]
@@ -155,34 +190,54 @@ def provision_pi(boot: Path, bundle: Path, board: Board, packages: tuple[str, ..
 def jetson_script(board: Board, bundle_name: str) -> str:
     """Post-flash script for JetPack 6 (Ubuntu 22.04, NetworkManager); run as root on the Jetson."""
     q = shlex.quote
-    lines = ["#!/bin/bash", "# edgetally post-flash provisioning for JetPack 6 (made by `edge provision`).",
-             "# Run as root on the Jetson, from the directory that holds the bundle.", "set -euo pipefail",
-             'here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)', f"hostnamectl set-hostname {q(board.hostname)}",
-             f"id -u {q(board.user)} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo,video {q(board.user)}",
-             f"install -d -m 0700 -o {q(board.user)} -g {q(board.user)} ~{board.user}/.ssh",
-             f"cat >> ~{board.user}/.ssh/authorized_keys <<'KEYS'", *board.ssh_keys, "KEYS",
-             f"chown {q(board.user)}: ~{board.user}/.ssh/authorized_keys && chmod 0600 ~{board.user}/.ssh/authorized_keys",
-             "systemctl enable --now ssh"]
+    lines = [
+        "#!/bin/bash",
+        "# edgetally post-flash provisioning for JetPack 6 (made by `edge provision`).",
+        "# Run as root on the Jetson, from the directory that holds the bundle.",
+        "set -euo pipefail",
+        'here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)',
+        f"hostnamectl set-hostname {q(board.hostname)}",
+        f"id -u {q(board.user)} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo,video {q(board.user)}",
+        f"install -d -m 0700 -o {q(board.user)} -g {q(board.user)} ~{board.user}/.ssh",
+        f"cat >> ~{board.user}/.ssh/authorized_keys <<'KEYS'",
+        *board.ssh_keys,
+        "KEYS",
+        f"chown {q(board.user)}: ~{board.user}/.ssh/authorized_keys && chmod 0600 ~{board.user}/.ssh/authorized_keys",
+        "systemctl enable --now ssh",
+    ]
     if board.wifi_ssid:
         if board.wifi_country:
             lines.append(f"iw reg set {q(board.wifi_country)} || true")
-        lines += ["nmcli connection delete edgetally-wifi >/dev/null 2>&1 || true",
-                  (f"nmcli connection add type wifi ifname '*' con-name edgetally-wifi ssid {q(board.wifi_ssid)} "
-                   f"wifi-sec.key-mgmt wpa-psk wifi-sec.psk {q(board.wifi_password or '')} connection.autoconnect yes"),
-                  "nmcli connection up edgetally-wifi || echo 'Wi-Fi not up yet; it will retry' >&2"]
+        lines += [
+            "nmcli connection delete edgetally-wifi >/dev/null 2>&1 || true",
+            (
+                f"nmcli connection add type wifi ifname '*' con-name edgetally-wifi ssid {q(board.wifi_ssid)} "
+                f"wifi-sec.key-mgmt wpa-psk wifi-sec.psk {q(board.wifi_password or '')} connection.autoconnect yes"
+            ),
+            "nmcli connection up edgetally-wifi || echo 'Wi-Fi not up yet; it will retry' >&2",
+        ]
     if board.timezone:
         lines.append(f"timedatectl set-timezone {q(board.timezone)}")
     if board.mqtt_password is not None:
-        lines += ["install -d -m 0755 /etc/edgetally", "umask 077",
-                  f"printf '%s' {q(board.mqtt_password)} > /etc/edgetally/mqtt-password"]
-    lines += [("command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null "
-               "|| { apt-get update && apt-get install -y python3-venv; }"),
-              "work=$(mktemp -d)", "trap 'rm -rf \"$work\"' EXIT",
-              f'tar -xzf "$here/{bundle_name}" -C "$work"', '"$work/edgetally-bundle/install.sh"',
-              "touch /var/lib/edgetally-provisioned",
-              '# this script holds the Wi-Fi and MQTT passwords: applied now, so it goes',
-              'rm -f -- "${BASH_SOURCE[0]}"',
-              "echo 'edgetally: provisioned; systemctl status edgetally'"]
+        lines += [
+            "install -d -m 0755 /etc/edgetally",
+            "umask 077",
+            f"printf '%s' {q(board.mqtt_password)} > /etc/edgetally/mqtt-password",
+        ]
+    lines += [
+        (
+            "command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null "
+            "|| { apt-get update && apt-get install -y python3-venv; }"
+        ),
+        "work=$(mktemp -d)",
+        "trap 'rm -rf \"$work\"' EXIT",
+        f'tar -xzf "$here/{bundle_name}" -C "$work"',
+        '"$work/edgetally-bundle/install.sh"',
+        "touch /var/lib/edgetally-provisioned",
+        "# this script holds the Wi-Fi and MQTT passwords: applied now, so it goes",
+        'rm -f -- "${BASH_SOURCE[0]}"',
+        "echo 'edgetally: provisioned; systemctl status edgetally'",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -103,7 +103,9 @@ def status_line(result: FrameResult, totals: dict[str, dict[str, dict[str, int]]
         for values in per_class.values():
             for direction, n in values.items():
                 dirs[direction] = dirs.get(direction, 0) + n
-        parts.append(f"{counter}: " + " ".join(f"{d} {n}" for d, n in sorted(dirs.items())) if dirs else f"{counter}: 0")
+        parts.append(
+            f"{counter}: " + " ".join(f"{d} {n}" for d, n in sorted(dirs.items())) if dirs else f"{counter}: 0"
+        )
     counts = "; ".join(parts) if parts else "no counters"
     return f"{fps:.1f} fps, infer {infer:.1f} ms, {result.frames} frames; {counts}"[:400]
 
@@ -112,8 +114,14 @@ class SystemdNotifier(Hook):
     """A pipeline hook speaking sd_notify. The watchdog is not pinged while the run's ``health``
     reports a problem (a sink's worker died)."""
 
-    def __init__(self, notify: Notify | None = None, *, status_interval_s: float = 5.0,
-                 env: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        notify: Notify | None = None,
+        *,
+        status_interval_s: float = 5.0,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.notify = notify if notify is not None else Notify(env=env)
         self.watchdog_s = watchdog_interval(env)
         self.status_interval_s = status_interval_s

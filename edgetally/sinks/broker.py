@@ -69,7 +69,9 @@ def run_embedded_broker(host: str = "127.0.0.1", port: int = 1883, timeout: floa
     try:
         from amqtt.broker import Broker
     except ImportError:
-        raise RuntimeLoadError("the embedded broker needs the 'broker' extra: pip install 'edgetally[broker]'") from None
+        raise RuntimeLoadError(
+            "the embedded broker needs the 'broker' extra: pip install 'edgetally[broker]'"
+        ) from None
     loop = asyncio.new_event_loop()
     started = threading.Event()
     error: list[BaseException] = []

@@ -130,8 +130,12 @@ class Refusals:
         """Log the refusal (maybe); True when it should be answered now."""
         if self._warn.allow():
             more = self._warn.take_suppressed()
-            self.log.warning("MQTT command %r refused: %s%s", name[:64], error[:200],
-                             f" ({more} more refused since the last warning)" if more else "")
+            self.log.warning(
+                "MQTT command %r refused: %s%s",
+                name[:64],
+                error[:200],
+                f" ({more} more refused since the last warning)" if more else "",
+            )
         return self._answer.allow()
 
 

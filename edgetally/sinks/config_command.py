@@ -48,8 +48,14 @@ class ConfigCommand(Hook):
     """``config_path``: the YAML the runner was started with (None: answers that editing is off).
     A hook: every frame tells it the camera's size; ``build_pipeline`` reports each reload's outcome."""
 
-    def __init__(self, mqtt: MqttSink, config_path: str | Path | None, labels: Sequence[str],
-                 request_reload: Callable[[dict[str, object]], None] | None = None, reload_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        mqtt: MqttSink,
+        config_path: str | Path | None,
+        labels: Sequence[str],
+        request_reload: Callable[[dict[str, object]], None] | None = None,
+        reload_timeout_s: float = 10.0,
+    ) -> None:
         """``request_reload``: default the pipeline's ``RunContext.commands`` (the MQTT sink's context)."""
         self.mqtt = mqtt
         self.config_path = None if config_path is None else Path(config_path)
@@ -117,8 +123,13 @@ class ConfigCommand(Hook):
             self._answer(True, f"{pending.saved}; reloaded: {detail}", pending.request_id, {"elapsed_ms": ms})
             return
         restored = self.config_path is not None and restore_previous(self.config_path)
-        self._answer(False, f"reload failed: {detail}; " + ("previous file restored, " if restored else "")
-                     + "the previous configuration keeps running", pending.request_id)
+        self._answer(
+            False,
+            f"reload failed: {detail}; "
+            + ("previous file restored, " if restored else "")
+            + "the previous configuration keeps running",
+            pending.request_id,
+        )
 
     def publish_state(self, settings: RunSettings) -> None:
         """Retained ``<prefix>/<device>/config``: what the editor draws and edits."""
@@ -128,13 +139,20 @@ class ConfigCommand(Hook):
 
     def state(self, settings: RunSettings) -> dict[str, Any]:
         return {
-            "v": PAYLOAD_VERSION, "ts": round(time.time(), 3),
-            "lines": [{"name": ln.name, "points": [list(p) for p in ln.points], "anchor": ln.anchor} for ln in settings.lines],
-            "zones": [{"name": z.name, "polygon": [list(p) for p in z.polygon], "anchor": z.anchor} for z in settings.zones],
-            "classes": settings.classes, "labels": self.labels,
+            "v": PAYLOAD_VERSION,
+            "ts": round(time.time(), 3),
+            "lines": [
+                {"name": ln.name, "points": [list(p) for p in ln.points], "anchor": ln.anchor} for ln in settings.lines
+            ],
+            "zones": [
+                {"name": z.name, "polygon": [list(p) for p in z.polygon], "anchor": z.anchor} for z in settings.zones
+            ],
+            "classes": settings.classes,
+            "labels": self.labels,
             "movements": [m.model_dump() for m in settings.movements],
             "frame": list(self.frame_size) if self.frame_size else None,
-            "editable": self.config_path is not None, "bin": settings.intervals.bin,
+            "editable": self.config_path is not None,
+            "bin": settings.intervals.bin,
         }
 
     def _answer(self, ok: bool, detail: str, request_id: str | None, extra: dict[str, Any] | None = None) -> None:

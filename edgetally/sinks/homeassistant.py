@@ -49,7 +49,9 @@ def counter_component(topics: Topics, key: CounterKey) -> tuple[str, dict[str, A
     }
 
 
-def diagnostic_component(topics: Topics, key: str, name: str, unit: str | None, dclass: str | None) -> tuple[str, dict[str, Any]]:
+def diagnostic_component(
+    topics: Topics, key: str, name: str, unit: str | None, dclass: str | None
+) -> tuple[str, dict[str, Any]]:
     uid = f"{topics.device_id}_{key}"
     comp: dict[str, Any] = {
         "p": "sensor",
@@ -79,7 +81,13 @@ def discovery_payload(topics: Topics, keys: Iterable[CounterKey], model: str = "
         components[uid] = comp
     sw = _version()
     return {
-        "dev": {"ids": [f"edgetally_{topics.device_id}"], "name": topics.device_id, "mf": "edgetally", "mdl": model, "sw": sw},
+        "dev": {
+            "ids": [f"edgetally_{topics.device_id}"],
+            "name": topics.device_id,
+            "mf": "edgetally",
+            "mdl": model,
+            "sw": sw,
+        },
         "o": {"name": "edgetally", "sw": sw},
         "cmps": components,
         "availability_topic": topics.availability,

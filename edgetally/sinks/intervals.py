@@ -58,8 +58,14 @@ def from_settings(settings: RunSettings, earlier: Sequence[Sink] = ()) -> Interv
         device = mqtt.settings.resolve_device_id(device)
     # A movement is decided once its track is gone for as long as the counters remember tracks.
     forget_s = tracker_config(settings.tracker).track_buffer_s + 1.0
-    return IntervalSink(settings.intervals, settings.movements, device_id=device, publisher=mqtt,
-                        declared_classes=settings.classes, forget_after_s=forget_s)
+    return IntervalSink(
+        settings.intervals,
+        settings.movements,
+        device_id=device,
+        publisher=mqtt,
+        declared_classes=settings.classes,
+        forget_after_s=forget_s,
+    )
 
 
 def history_path(settings: IntervalSettings, device: str) -> Path:
@@ -72,10 +78,18 @@ class IntervalSink(Sink):
     bin even at 0 (the run's ``classes:``); other keys appear once counted. ``forget_after_s``: how
     long a track may be unseen before its movement is decided (the counters' forget time)."""
 
-    def __init__(self, settings: IntervalSettings, movements: Sequence[MovementSettings] = (), *,
-                 device_id: str | None = None, publisher: IntervalPublisher | None = None,
-                 declared_classes: Sequence[str] | None = None, forget_after_s: float = 3.0,
-                 clock: Callable[[], float] = time.time, timer_s: float | None = 1.0) -> None:
+    def __init__(
+        self,
+        settings: IntervalSettings,
+        movements: Sequence[MovementSettings] = (),
+        *,
+        device_id: str | None = None,
+        publisher: IntervalPublisher | None = None,
+        declared_classes: Sequence[str] | None = None,
+        forget_after_s: float = 3.0,
+        clock: Callable[[], float] = time.time,
+        timer_s: float | None = 1.0,
+    ) -> None:
         self.settings = settings
         self.device_id = device_id
         self.publisher = publisher if settings.publish else None
@@ -100,15 +114,24 @@ class IntervalSink(Sink):
         self.store = HistoryStore(history_path(self.settings, device), device, self.settings.sync)
         self.recorder = IntervalRecorder(self.store, self.settings.bin_s, self.settings.gap_s)
         self._kinds = {c.name: c.kind for c in context.counters}
-        self.store.declare(KeyInfo(c.name, c.kind, cls, d) for c in context.counters
-                           for cls in self.declared_classes for d in c.directions)
+        self.store.declare(
+            KeyInfo(c.name, c.kind, cls, d)
+            for c in context.counters
+            for cls in self.declared_classes
+            for d in c.directions
+        )
         with self._lock:
             now = self.clock()
             self._prune(now)
             self._publish(self.recorder.start(now))
             self._republish_latest()
-        log.info("intervals: %s bins in %s (device %s)%s", self.settings.bin, self.store.path, self.store.device,
-                 f", junctions {[j.name for j in self.junctions]}" if self.junctions else "")
+        log.info(
+            "intervals: %s bins in %s (device %s)%s",
+            self.settings.bin,
+            self.store.path,
+            self.store.device,
+            f", junctions {[j.name for j in self.junctions]}" if self.junctions else "",
+        )
         if self.timer_s:
             self._thread = threading.Thread(target=self._timer, name="intervals", daemon=True)
             self._thread.start()
@@ -180,8 +203,9 @@ class IntervalSink(Sink):
             if self.recorder is not None:
                 self.recorder.reset_occupancy([z for z, _ in self.recorder.occupancy() if z not in zones])
             if settings.intervals.bin_s != self.settings.bin_s:
-                log.warning("intervals: bin %s -> %s takes effect at the next start", self.settings.bin,
-                            settings.intervals.bin)
+                log.warning(
+                    "intervals: bin %s -> %s takes effect at the next start", self.settings.bin, settings.intervals.bin
+                )
 
     # -- internals ------------------------------------------------------------------------------------
     def _junctions(self, movements: Sequence[MovementSettings]) -> list[MovementCounter]:
@@ -195,7 +219,12 @@ class IntervalSink(Sink):
 
     def _movement(self, event: CountEvent) -> None:
         self._count(event)
-        if self.publisher is not None and self.publisher.topics is not None and self.store is not None and not self._closing:
+        if (
+            self.publisher is not None
+            and self.publisher.topics is not None
+            and self.store is not None
+            and not self._closing
+        ):
             payload = encode(movement_payload(event, self.store.device, self.clock()))
             self.publisher.publish_durable(self.publisher.topics.movements, payload)
 
@@ -219,8 +248,9 @@ class IntervalSink(Sink):
             return
         for row in stored_rows(self.store, last.start, last.start + 1):
             payload = encode(interval_payload(row.to_json()))
-            self.publisher.set_retained(self.publisher.topics.interval(row.counter, row.class_name, row.direction),
-                                        payload)
+            self.publisher.set_retained(
+                self.publisher.topics.interval(row.counter, row.class_name, row.direction), payload
+            )
 
     def _prune(self, now: float) -> None:
         if self.store is not None and now - self._last_prune >= _DAY_S:

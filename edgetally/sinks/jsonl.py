@@ -52,8 +52,15 @@ class JsonlEventSink(Sink):
         if self._ends_mid_line():
             self._fh.write("\n")  # a run killed mid-write: its partial line must not swallow our marker
         when, ts = _now()
-        self._write({"run_start": when, "ts": ts, "device_id": context.device_id,
-                     "counters": [c.name for c in context.counters], "version": __version__})
+        self._write(
+            {
+                "run_start": when,
+                "ts": ts,
+                "device_id": context.device_id,
+                "counters": [c.name for c in context.counters],
+                "version": __version__,
+            }
+        )
 
     def _ends_mid_line(self) -> bool:
         assert self._fh is not None
@@ -125,8 +132,12 @@ class DetectionsWriter(Hook):
         if detections is None or self._fh is None:
             return
         items = [
-            {"xyxy": [round(float(v), 2) for v in box], "score": round(float(score), 4),
-             "class": self._labels[int(cid)], "class_id": int(cid)}
+            {
+                "xyxy": [round(float(v), 2) for v in box],
+                "score": round(float(score), 4),
+                "class": self._labels[int(cid)],
+                "class_id": int(cid),
+            }
             for box, score, cid in zip(detections.xyxy, detections.scores, detections.class_ids)
         ]
         frame = result.frame

@@ -115,8 +115,14 @@ class MqttSink(Sink):
         broker = s.broker
         log.info(
             "MQTT: %s:%d%s as %s, topics %s/#, outbox %s (%d events waiting, next seq %d)",
-            broker.host, broker.port, " (TLS)" if s.tls_enabled else "", self._client_id(device),
-            self.topics.base, self.outbox.path, self.outbox.depth, self.outbox.next_seq,
+            broker.host,
+            broker.port,
+            " (TLS)" if s.tls_enabled else "",
+            self._client_id(device),
+            self.topics.base,
+            self.outbox.path,
+            self.outbox.depth,
+            self.outbox.next_seq,
         )
         self._client.connect_async(broker.host, broker.port, keepalive=s.keepalive_s)
         self._client.loop_start()  # retries the first connection too, with the backoff below
@@ -148,11 +154,19 @@ class MqttSink(Sink):
         assert self.outbox is not None, "open() first"
         box = self.outbox
         fields: dict[str, float | int] = {
-            "frames": stats.frames, "fps": round(stats.fps, 2), "infer_ms_p50": round(stats.infer_ms_p50, 2),
-            "dropped_frames": stats.dropped_frames, "camera_age_s": round(stats.camera_age_s, 2),
-            "camera_reconnects": stats.reconnects, "outbox_depth": box.depth, "outbox_dropped": box.dropped,
-            "outbox_messages": box.message_depth, "outbox_on_disk": int(box.on_disk),
-            "outbox_memory_events": box.memory_depth, "mqtt_reconnects": self.reconnects, **stats.extra,
+            "frames": stats.frames,
+            "fps": round(stats.fps, 2),
+            "infer_ms_p50": round(stats.infer_ms_p50, 2),
+            "dropped_frames": stats.dropped_frames,
+            "camera_age_s": round(stats.camera_age_s, 2),
+            "camera_reconnects": stats.reconnects,
+            "outbox_depth": box.depth,
+            "outbox_dropped": box.dropped,
+            "outbox_messages": box.message_depth,
+            "outbox_on_disk": int(box.on_disk),
+            "outbox_memory_events": box.memory_depth,
+            "mqtt_reconnects": self.reconnects,
+            **stats.extra,
         }
         with self._lock:
             self._stats = encode(stats_payload(fields))
@@ -224,8 +238,9 @@ class MqttSink(Sink):
         paho's network thread: it must return quickly and answer with ``answer()``."""
         self._handlers[name] = handler
 
-    def answer(self, cmd: str, ok: bool, detail: str, request_id: str | None = None,
-               extra: dict[str, Any] | None = None) -> None:
+    def answer(
+        self, cmd: str, ok: bool, detail: str, request_id: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         """Publish a command's answer on ``cmd/result`` (QoS 1); ``extra`` adds keys (e.g. errors)."""
         if self._client is None or self.topics is None:
             return
@@ -254,9 +269,14 @@ class MqttSink(Sink):
         if self.outbox is None:
             return {}
         box = self.outbox
-        return {"outbox_depth": float(box.depth), "outbox_dropped": float(box.dropped),
-                "outbox_on_disk": 1.0 if box.on_disk else 0.0, "outbox_memory_events": float(box.memory_depth),
-                "mqtt_connected": 1.0 if self._connected else 0.0, "mqtt_reconnects": float(self.reconnects)}
+        return {
+            "outbox_depth": float(box.depth),
+            "outbox_dropped": float(box.dropped),
+            "outbox_on_disk": 1.0 if box.on_disk else 0.0,
+            "outbox_memory_events": float(box.memory_depth),
+            "mqtt_connected": 1.0 if self._connected else 0.0,
+            "mqtt_reconnects": float(self.reconnects),
+        }
 
     @property
     def context(self) -> RunContext:
@@ -276,7 +296,9 @@ class MqttSink(Sink):
         assert self.topics is not None
         client = s.new_client(self._client_id(device))
         client.will_set(self.topics.availability, OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=max(1, round(s.reconnect_min_s)), max_delay=max(1, round(s.reconnect_max_s)))
+        client.reconnect_delay_set(
+            min_delay=max(1, round(s.reconnect_min_s)), max_delay=max(1, round(s.reconnect_max_s))
+        )
         client.max_inflight_messages_set(s.max_inflight + 50)  # + room for retained/state publishes
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
@@ -292,11 +314,21 @@ class MqttSink(Sink):
             hint = ""
             if str(reason).lower() in _AUTH_REASONS:
                 hint = " (check mqtt username and password_file/password_credential)"
-            log.error("MQTT broker %s:%d refused the connection: %s%s; retrying with backoff",
-                      broker.host, broker.port, reason, hint)
+            log.error(
+                "MQTT broker %s:%d refused the connection: %s%s; retrying with backoff",
+                broker.host,
+                broker.port,
+                reason,
+                hint,
+            )
             return
         assert self.topics is not None
-        log.info("MQTT connected to %s:%d (%d events in the outbox)", broker.host, broker.port, self.outbox.depth if self.outbox else 0)
+        log.info(
+            "MQTT connected to %s:%d (%d events in the outbox)",
+            broker.host,
+            broker.port,
+            self.outbox.depth if self.outbox else 0,
+        )
         client.subscribe(self.topics.cmd_wildcard, qos=1)
         if self.settings.homeassistant:
             client.subscribe(self.topics.ha_status, qos=1)
@@ -311,8 +343,13 @@ class MqttSink(Sink):
             self._last_fail_log = now
             broker = self.settings.broker
             depth = self.outbox.depth if self.outbox else 0
-            log.warning("MQTT broker %s:%d unreachable; retrying with backoff (up to %.0f s); %d events kept in the outbox",
-                        broker.host, broker.port, self.settings.reconnect_max_s, depth)
+            log.warning(
+                "MQTT broker %s:%d unreachable; retrying with backoff (up to %.0f s); %d events kept in the outbox",
+                broker.host,
+                broker.port,
+                self.settings.reconnect_max_s,
+                depth,
+            )
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         was = self._connected
@@ -434,7 +471,12 @@ class MqttSink(Sink):
         if state is not None:
             pub(self.topics.state, state, qos=1, retain=True)
         if discovery and self.settings.homeassistant:
-            pub(self.topics.ha_discovery, encode(discovery_payload(self.topics, self._discovery_keys())), qos=1, retain=True)
+            pub(
+                self.topics.ha_discovery,
+                encode(discovery_payload(self.topics, self._discovery_keys())),
+                qos=1,
+                retain=True,
+            )
         for (counter, cls, direction), value in sorted(counters.items()):
             pub(self.topics.counter(counter, cls, direction), counter_payload(value), qos=1, retain=True)
         for topic, payload in sorted(extra.items()):
@@ -481,8 +523,14 @@ class MqttSink(Sink):
         for a reconnect too (what is still unsent after that stays in the outbox for the next start)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.outbox is not None:
-            if (self.outbox.depth == 0 and self.outbox.message_depth == 0 and not self._dirty
-                    and not self._retained_dirty and not self._inflight and not self._inflight_msgs):
+            if (
+                self.outbox.depth == 0
+                and self.outbox.message_depth == 0
+                and not self._dirty
+                and not self._retained_dirty
+                and not self._inflight
+                and not self._inflight_msgs
+            ):
                 return
             self._wake.set()
             time.sleep(0.02)
@@ -502,7 +550,6 @@ class MqttSink(Sink):
                 info.wait_for_publish(timeout=2.0)
             except (RuntimeError, ValueError):
                 pass  # connection dropped meanwhile: the last will says "offline"
-
 
 
 def _event_bytes(event: CountEvent, seq: int) -> bytes:

@@ -67,8 +67,13 @@ class Outbox:
     """``synchronous="full"`` survives power loss (one fsync per ``append_many``); ``"normal"``
     survives a process crash (SIGKILL) but a power cut may lose the last few commits."""
 
-    def __init__(self, path: str | Path, max_events: int = 100_000,
-                 synchronous: Literal["full", "normal"] = "full", retry_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        max_events: int = 100_000,
+        synchronous: Literal["full", "normal"] = "full",
+        retry_s: float = 5.0,
+    ) -> None:
         if max_events < 1:
             raise ValueError(f"outbox max_events: expected >= 1, got {max_events}")
         self.path = Path(path)
@@ -117,8 +122,9 @@ class Outbox:
         created = time.time()
 
         def work() -> int:
-            self._db.executemany("INSERT INTO events(seq, payload, created) VALUES(?, ?, ?)",
-                                 [(s, p, created) for s, p in rows])
+            self._db.executemany(
+                "INSERT INTO events(seq, payload, created) VALUES(?, ?, ?)", [(s, p, created) for s, p in rows]
+            )
             self._upsert_counters(totals)
             self._set_meta("next_seq", self._next_seq)
             return self._enforce_cap(self._db_depth + len(rows))
@@ -174,8 +180,10 @@ class Outbox:
                 created = time.time()
 
                 def work() -> int:
-                    self._db.execute("INSERT INTO messages(id, topic, payload, created) VALUES(?, ?, ?, ?)",
-                                     (msg_id, topic, payload, created))
+                    self._db.execute(
+                        "INSERT INTO messages(id, topic, payload, created) VALUES(?, ?, ?, ?)",
+                        (msg_id, topic, payload, created),
+                    )
                     return self._enforce_message_cap(self._db_messages + 1)
 
                 try:
@@ -200,10 +208,14 @@ class Outbox:
     def pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxEntry]:
         """Unacknowledged events with ``seq > after_seq``, oldest first (disk and memory)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, limit + len(self._unsaved_acks)),
-            ).fetchall() if self._db_depth else []
+            rows = (
+                self._db.execute(
+                    "SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq, limit + len(self._unsaved_acks)),
+                ).fetchall()
+                if self._db_depth
+                else []
+            )
             entries = [OutboxEntry(int(s), bytes(p)) for s, p in rows if int(s) not in self._unsaved_acks]
             entries += [OutboxEntry(s, p) for s, p in self._mem.items() if s > after_seq][:limit]
         entries.sort(key=lambda e: e.seq)
@@ -246,12 +258,19 @@ class Outbox:
     def pending_messages(self, after_id: int = 0, limit: int = 500) -> list[OutboxMessage]:
         """Unacknowledged messages with ``id > after_id``, oldest first (disk and memory)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, topic, payload FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-                (after_id, limit + len(self._unsaved_message_acks)),
-            ).fetchall() if self._db_messages else []
-            out = [OutboxMessage(int(i), str(tp), bytes(p)) for i, tp, p in rows
-                   if int(i) not in self._unsaved_message_acks]
+            rows = (
+                self._db.execute(
+                    "SELECT id, topic, payload FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                    (after_id, limit + len(self._unsaved_message_acks)),
+                ).fetchall()
+                if self._db_messages
+                else []
+            )
+            out = [
+                OutboxMessage(int(i), str(tp), bytes(p))
+                for i, tp, p in rows
+                if int(i) not in self._unsaved_message_acks
+            ]
             out += [OutboxMessage(i, tp, p) for i, (tp, p) in self._mem_messages.items() if i > after_id][:limit]
         out.sort(key=lambda m: m.id)
         return out[:limit]
@@ -302,8 +321,13 @@ class Outbox:
         self.problem = f"outbox {self.path}: {exc}"
         self._next_try = time.monotonic() + self.retry_s
         if first:
-            log.error("%s: counting goes on in memory (%d events, not power-cut safe) and is retried every "
-                      "%.1f s; free disk space", self.problem, len(self._mem), self.retry_s)
+            log.error(
+                "%s: counting goes on in memory (%d events, not power-cut safe) and is retried every "
+                "%.1f s; free disk space",
+                self.problem,
+                len(self._mem),
+                self.retry_s,
+            )
 
     def retry(self, force: bool = False) -> bool:
         """Write the memory backlog, counters and unsaved deletes to the file; True when the
@@ -354,10 +378,13 @@ class Outbox:
         self._db.executemany("DELETE FROM events WHERE seq=?", [(s,) for s in self._unsaved_acks])
         self._db.executemany("DELETE FROM messages WHERE id=?", [(i,) for i in self._unsaved_message_acks])
         created = time.time()
-        self._db.executemany("INSERT INTO messages(id, topic, payload, created) VALUES(?, ?, ?, ?)",
-                             [(i, tp, p, created) for i, (tp, p) in self._mem_messages.items()])
-        self._db.executemany("INSERT INTO events(seq, payload, created) VALUES(?, ?, ?)",
-                             [(s, p, created) for s, p in self._mem.items()])
+        self._db.executemany(
+            "INSERT INTO messages(id, topic, payload, created) VALUES(?, ?, ?, ?)",
+            [(i, tp, p, created) for i, (tp, p) in self._mem_messages.items()],
+        )
+        self._db.executemany(
+            "INSERT INTO events(seq, payload, created) VALUES(?, ?, ?)", [(s, p, created) for s, p in self._mem.items()]
+        )
         if self._mem_replace:
             self._db.execute("DELETE FROM counters")
         self._upsert_counters(self._mem_counters)
@@ -420,7 +447,8 @@ class Outbox:
             log.warning(
                 "MQTT outbox full (%d events): dropped the oldest; %d events dropped in total. "
                 "Retained counters still carry every count; only per-event messages were lost.",
-                self.max_events, self._dropped,
+                self.max_events,
+                self._dropped,
             )
 
     # -- inspection ----------------------------------------------------------------------------
@@ -463,7 +491,10 @@ class Outbox:
             if self.problem is not None:
                 self.retry(force=True)
             if self.problem is not None and self._mem:
-                log.error("%s: %d events and the newest totals could not be written and are lost with this process",
-                          self.problem, len(self._mem))
+                log.error(
+                    "%s: %d events and the newest totals could not be written and are lost with this process",
+                    self.problem,
+                    len(self._mem),
+                )
             if self._db is not None:
                 self._db.close()

@@ -63,8 +63,12 @@ def connect_or_recover(path: Path, synchronous: str) -> Opened:
             raise
         except sqlite3.DatabaseError as exc:  # not a database, malformed: corrupt, not a disk problem
             moved = _move_aside(path)
-            log.error("outbox %s is corrupt (%s): moved it to %s (kept for inspection) and started a new one",
-                      path, exc, moved)
+            log.error(
+                "outbox %s is corrupt (%s): moved it to %s (kept for inspection) and started a new one",
+                path,
+                exc,
+                moved,
+            )
         opened = _open(path, synchronous)
         _import(opened, salvage(moved), path)
         opened.moved_to = moved
@@ -90,8 +94,9 @@ def _open(path: Path, synchronous: str) -> Opened:
     except BaseException:
         db.close()
         raise
-    return Opened(db, int(meta.get("next_seq", 1)), int(meta.get("dropped", 0)), depth, counters,
-                  int(messages), int(last_id) + 1)
+    return Opened(
+        db, int(meta.get("next_seq", 1)), int(meta.get("dropped", 0)), depth, counters, int(messages), int(last_id) + 1
+    )
 
 
 def _move_aside(path: Path) -> Path:
@@ -163,9 +168,19 @@ def _import(opened: Opened, found: Salvage, path: Path) -> None:
     db.execute("BEGIN IMMEDIATE")
     db.executemany("INSERT INTO events(seq, payload, created) VALUES(?, ?, ?)", found.events)
     db.executemany("INSERT INTO messages(id, topic, payload, created) VALUES(?, ?, ?, ?)", found.messages)
-    db.executemany("INSERT INTO counters(counter, class, dir, n) VALUES(?, ?, ?, ?)",
-                   [(*k, n) for k, n in found.counters.items()])
-    db.executemany("INSERT INTO meta(key, value) VALUES(?, ?)", [("next_seq", opened.next_seq), ("dropped", opened.dropped)])
+    db.executemany(
+        "INSERT INTO counters(counter, class, dir, n) VALUES(?, ?, ?, ?)", [(*k, n) for k, n in found.counters.items()]
+    )
+    db.executemany(
+        "INSERT INTO meta(key, value) VALUES(?, ?)", [("next_seq", opened.next_seq), ("dropped", opened.dropped)]
+    )
     db.execute("COMMIT")
-    log.warning("outbox %s: carried over %d counter totals, %d unsent events and %d other messages from the corrupt "
-                "file; next seq %d", path, len(found.counters), len(found.events), len(found.messages), opened.next_seq)
+    log.warning(
+        "outbox %s: carried over %d counter totals, %d unsent events and %d other messages from the corrupt "
+        "file; next seq %d",
+        path,
+        len(found.counters),
+        len(found.events),
+        len(found.messages),
+        opened.next_seq,
+    )

@@ -135,9 +135,9 @@ class Topics:
     def command_name(self, topic: str) -> str | None:
         """``<base>/cmd/<name>`` -> ``name``; anything else -> None."""
         head = f"{self.base}/cmd/"
-        if not topic.startswith(head) or "/" in topic[len(head):]:
+        if not topic.startswith(head) or "/" in topic[len(head) :]:
             return None
-        return topic[len(head):]
+        return topic[len(head) :]
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -171,10 +171,18 @@ def movement_payload(event: CountEvent, device: str, ts: float | None = None) ->
     """One track's decided movement at a junction (``counter`` = the junction)."""
     origin, _, destination = event.direction.partition("->")
     return {
-        "v": PAYLOAD_VERSION, "ts": round(time.time() if ts is None else ts, 3), "device": device,
-        "junction": event.counter, "class": event.class_name, "movement": event.direction, "origin": origin,
-        "destination": destination, "status": "unfinished" if "?" in (origin, destination) else "complete",
-        "track_id": int(event.track_id), "frame": int(event.frame_index), "src_ts": round(float(event.timestamp), 4),
+        "v": PAYLOAD_VERSION,
+        "ts": round(time.time() if ts is None else ts, 3),
+        "device": device,
+        "junction": event.counter,
+        "class": event.class_name,
+        "movement": event.direction,
+        "origin": origin,
+        "destination": destination,
+        "status": "unfinished" if "?" in (origin, destination) else "complete",
+        "track_id": int(event.track_id),
+        "frame": int(event.frame_index),
+        "src_ts": round(float(event.timestamp), 4),
     }
 
 
@@ -184,7 +192,7 @@ def split_device_topic(prefix: str, topic: str) -> tuple[str, str] | None:
     head = prefix.strip("/") + "/"
     if not topic.startswith(head):
         return None
-    parts = topic[len(head):].split("/")
+    parts = topic[len(head) :].split("/")
     return (parts[0], parts[1]) if len(parts) == 2 else None
 
 

@@ -63,8 +63,18 @@ class TrackStore:
             return
         keep = ~mask
         for name in (
-            "ids", "mean", "cov", "hits", "confirmed", "matched", "lost",
-            "last_seen", "scores", "class_ids", "class_votes", "first_box",
+            "ids",
+            "mean",
+            "cov",
+            "hits",
+            "confirmed",
+            "matched",
+            "lost",
+            "last_seen",
+            "scores",
+            "class_ids",
+            "class_votes",
+            "first_box",
         ):
             setattr(self, name, getattr(self, name)[keep])
 

@@ -222,8 +222,11 @@ class Tracker:
 
     def _split(self, detections: Detections) -> tuple[Detections, Detections]:
         if self.config.cross_class_iou < 1.0 and len(detections) > 1:
-            detections = detections.select(cross_class_duplicates(
-                detections.xyxy, detections.scores, detections.class_ids, self.config.cross_class_iou))
+            detections = detections.select(
+                cross_class_duplicates(
+                    detections.xyxy, detections.scores, detections.class_ids, self.config.cross_class_iou
+                )
+            )
         scores = detections.scores
         high_score = self.config.high_score
         if self._slow():  # a slow detector's few boxes of an approaching object all count
@@ -232,9 +235,7 @@ class Tracker:
         low = (scores >= self.config.low_score) & ~high
         return detections.select(high), detections.select(low)
 
-    def _associate(
-        self, dets: Detections, candidates: np.ndarray, min_iou: float, expand: float = 0.0
-    ) -> Detections:
+    def _associate(self, dets: Detections, candidates: np.ndarray, min_iou: float, expand: float = 0.0) -> Detections:
         """Match tracks selected by the boolean mask ``candidates`` to ``dets``; update the matched
         tracks in place; return the detections left unmatched. ``expand`` > 0 compares boxes
         grown by that fraction of their size on every side (buffered IoU, C-BIoU)."""

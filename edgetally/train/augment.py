@@ -29,8 +29,9 @@ class AugmentConfig:
     cast: float = 0.08  # +- per-channel gain
 
 
-def _affine(image: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _affine(
+    image: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h, w = image.shape[:2]
     s = float(np.exp(rng.uniform(np.log(cfg.zoom[0]), np.log(cfg.zoom[1]))))
     tx = w / 2 * (1 - s) + rng.uniform(-cfg.shift, cfg.shift) * w
@@ -39,15 +40,18 @@ def _affine(image: np.ndarray, boxes: np.ndarray, cfg: AugmentConfig,
     out = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(PAD_VALUE,) * 3)
     moved = boxes * s + np.array([tx, ty, tx, ty], np.float32)
     clipped = np.clip(moved, 0, [w, h, w, h])
+
     def area(b):
         return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
     keep = area(clipped) >= MIN_KEPT_AREA * np.maximum(area(moved), 1e-6)
     keep &= (clipped[:, 2] - clipped[:, 0] >= 2) & (clipped[:, 3] - clipped[:, 1] >= 2)
     return out, clipped.astype(np.float32), keep
 
 
-def augment(image: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, cfg: AugmentConfig,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augment(
+    image: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One random variant of (image (H, W, 3) uint8, boxes (N, 4) xyxy px, class_ids (N,))."""
     image, boxes, keep = _affine(image, boxes, cfg, rng)
     boxes, class_ids = boxes[keep], class_ids[keep]

@@ -46,8 +46,10 @@ class Dataset:
 
     def summary(self) -> str:
         boxes = sum(len(i.boxes) for i in self.train + self.val)
-        return (f"{len(self.classes)} classes ({', '.join(self.classes)}), {len(self.train)} train + "
-                f"{len(self.val)} val images, {boxes} boxes")
+        return (
+            f"{len(self.classes)} classes ({', '.join(self.classes)}), {len(self.train)} train + "
+            f"{len(self.val)} val images, {boxes} boxes"
+        )
 
 
 def _read_names(root: Path) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -93,12 +95,16 @@ def _parse_labels(path: Path, n_classes: int, problems: list[str]) -> np.ndarray
             continue
         cls, cx, cy, w, h = values
         if cls != int(cls) or not 0 <= cls < n_classes:
-            problems.append(f"{where}: unknown class {values[0]:g} (the dataset has {n_classes}: ids 0..{n_classes - 1})")
+            problems.append(
+                f"{where}: unknown class {values[0]:g} (the dataset has {n_classes}: ids 0..{n_classes - 1})"
+            )
             continue
         t = EDGE_TOLERANCE
         if w <= 0 or h <= 0 or cx - w / 2 < -t or cy - h / 2 < -t or cx + w / 2 > 1 + t or cy + h / 2 > 1 + t:
-            problems.append(f"{where}: box outside the image or empty (cx {cx:g}, cy {cy:g}, w {w:g}, h {h:g}; "
-                            "normalised values must keep the box inside 0..1)")
+            problems.append(
+                f"{where}: box outside the image or empty (cx {cx:g}, cy {cy:g}, w {w:g}, h {h:g}; "
+                "normalised values must keep the box inside 0..1)"
+            )
             continue
         rows.append(values)
     return np.asarray(rows, np.float64).reshape(-1, 5)
@@ -115,8 +121,10 @@ def _load_split(root: Path, image_dir: str, names: tuple[str, ...], problems: li
     if labels.is_dir():
         orphans = sorted(p.name for p in labels.glob("*.txt") if p.stem not in stems)
         if orphans:
-            problems.append(f"{labels}: label files without an image: {', '.join(orphans[:5])}"
-                            + (f" (+{len(orphans) - 5} more)" if len(orphans) > 5 else ""))
+            problems.append(
+                f"{labels}: label files without an image: {', '.join(orphans[:5])}"
+                + (f" (+{len(orphans) - 5} more)" if len(orphans) > 5 else "")
+            )
     items = []
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -146,7 +154,9 @@ def load_dataset(path: str | Path) -> Dataset:
     val = _load_split(root, splits["val"], names, problems)
     if not problems:
         if not any(len(i.boxes) for i in train):
-            problems.append(f"{root / splits['train']}: no labelled boxes to learn from (label and mark frames done first)")
+            problems.append(
+                f"{root / splits['train']}: no labelled boxes to learn from (label and mark frames done first)"
+            )
         if not val:
             problems.append(f"{root / splits['val']}: no validation images (needed for early stopping and the report)")
     if problems:

@@ -85,4 +85,3 @@ class DemoDetector(nn.Module):
         if not self.export_mode:
             return flat
         return torch.cat([flat[..., :4], torch.sigmoid(flat[..., 4:])], dim=2)
-

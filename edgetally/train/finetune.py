@@ -69,8 +69,14 @@ def _check_out(out: Path, dataset: Path) -> None:
 def _progress_bar(budget_s: float) -> tuple[Callable[[float, str], None], Callable[[], None]]:
     from tqdm import tqdm
 
-    bar = tqdm(total=100, desc="fine-tuning", unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<"
-               f"{int(budget_s // 60)}:{int(budget_s % 60):02d} {{postfix}}", leave=False)
+    bar = tqdm(
+        total=100,
+        desc="fine-tuning",
+        unit="%",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<"
+        f"{int(budget_s // 60)}:{int(budget_s % 60):02d} {{postfix}}",
+        leave=False,
+    )
 
     def update(progress: float, note: str) -> None:
         bar.n = min(100, int(progress * 100))
@@ -91,12 +97,24 @@ def _base_onnx(req: FinetuneRequest, base: Trainable, tmp: Path) -> Path:
 
 def _summary(req: FinetuneRequest, ds: Dataset, base: Trainable, result: FitResult, judged: dict) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "dataset": str(req.dataset), "dataset_summary": ds.summary(), "classes": list(ds.classes),
-        "base_model": str(req.model), "family": base.family, "base_classes": len(base.classes),
-        "input_hw": list(base.input_hw), "parameters": parameter_count(base),
-        "train_frames": len(ds.train), "val_frames": len(ds.val), "val_split": "by time (contiguous block)",
-        "budget_s": req.config.budget_s, "train_seconds": result.seconds, "iterations": result.iterations,
-        "stopped": result.stopped, "best": result.best, "history": result.history, **judged,
+        "dataset": str(req.dataset),
+        "dataset_summary": ds.summary(),
+        "classes": list(ds.classes),
+        "base_model": str(req.model),
+        "family": base.family,
+        "base_classes": len(base.classes),
+        "input_hw": list(base.input_hw),
+        "parameters": parameter_count(base),
+        "train_frames": len(ds.train),
+        "val_frames": len(ds.val),
+        "val_split": "by time (contiguous block)",
+        "budget_s": req.config.budget_s,
+        "train_seconds": result.seconds,
+        "iterations": result.iterations,
+        "stopped": result.stopped,
+        "best": result.best,
+        "history": result.history,
+        **judged,
     }
     if req.truth is not None and "counts_after" in judged:
         from edgetally.train.judge import read_truth, totals
@@ -120,15 +138,19 @@ def finetune(req: FinetuneRequest, echo: Callable[[str], None] = print) -> dict[
     log(f"dataset {req.dataset}: {ds.summary()}")
     base = load_base(req.model, req.base_labels, req.input_hw)
     base_labels = base.classes
-    log(f"base model {req.model}: {base.family}, {parameter_count(base)} parameters, input {base.input_hw}, "
-        f"strides {base.strides}, {len(base_labels)} classes")
+    log(
+        f"base model {req.model}: {base.family}, {parameter_count(base)} parameters, input {base.input_hw}, "
+        f"strides {base.strides}, {len(base_labels)} classes"
+    )
     with tempfile.TemporaryDirectory(prefix="edge-train-") as tmp:
         base_onnx = _base_onnx(req, base, Path(tmp))
         model = base.with_classes(ds.classes).to(memory_format=torch.channels_last)
         frozen = model.freeze(req.config.freeze)
         kept = [c for c in ds.classes if c in base_labels]
-        log(f"class head replaced: {list(ds.classes)} (weights kept for {kept or 'none'}); "
-            f"first {frozen} convolutions frozen; training at input {model.input_hw}")
+        log(
+            f"class head replaced: {list(ds.classes)} (weights kept for {kept or 'none'}); "
+            f"first {frozen} convolutions frozen; training at input {model.input_hw}"
+        )
         evaluator = Evaluator(ds.val, model)
         step_s = check_budget(model, ds.train, evaluator, req.config)
         log(f"one step of {req.config.batch} images takes {step_s:.2f} s here; budget {req.config.budget_s:g} s")
@@ -137,19 +159,35 @@ def finetune(req: FinetuneRequest, echo: Callable[[str], None] = print) -> dict[
             result = fit(model, ds.train, evaluator, req.config, log, update)
         finally:
             close()
-        log(f"stopped: {result.stopped} after {result.iterations} steps in {result.seconds} s; best at step "
-            f"{result.best['iteration']}: val mAP50 {result.best['map50']:.3f} mAP50-95 {result.best['map50_95']:.3f}")
+        log(
+            f"stopped: {result.stopped} after {result.iterations} steps in {result.seconds} s; best at step "
+            f"{result.best['iteration']}: val mAP50 {result.best['map50']:.3f} mAP50-95 {result.best['map50_95']:.3f}"
+        )
         req.out.mkdir(parents=True, exist_ok=True)
         model = model.to(memory_format=torch.contiguous_format)
         torch.save(model.state_dict(), req.out / "weights.pt")
         diff = export_onnx(model, req.out / "model.onnx")
         (req.out / "labels.txt").write_text("".join(f"{c}\n" for c in ds.classes))
         log(f"wrote {req.out}/model.onnx (ONNX vs torch max abs diff {diff:.1e}), weights.pt, labels.txt")
-        judged = before_after(base_onnx, req.out / "model.onnx", base_labels, ds.classes, base.native_hw, base.input_hw, base.strides,
-                              ds.val, ds.classes, req.clip, req.lines, req.threads)
+        judged = before_after(
+            base_onnx,
+            req.out / "model.onnx",
+            base_labels,
+            ds.classes,
+            base.native_hw,
+            base.input_hw,
+            base.strides,
+            ds.val,
+            ds.classes,
+            req.clip,
+            req.lines,
+            req.threads,
+        )
     report = _summary(req, ds, base, result, judged)
-    log(f"validation mAP50 {judged['map_before']['map50']:.3f} -> {judged['map_after']['map50']:.3f}, "
-        f"mAP50-95 {judged['map_before']['map50_95']:.3f} -> {judged['map_after']['map50_95']:.3f} (FP32, runner stack)")
+    log(
+        f"validation mAP50 {judged['map_before']['map50']:.3f} -> {judged['map_after']['map50']:.3f}, "
+        f"mAP50-95 {judged['map_before']['map50_95']:.3f} -> {judged['map_after']['map50_95']:.3f} (FP32, runner stack)"
+    )
     report["next"] = convert_command(req, base)
     (req.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (req.out / "report.md").write_text(report_markdown(report))
@@ -160,19 +198,26 @@ def finetune(req: FinetuneRequest, echo: Callable[[str], None] = print) -> dict[
 def convert_command(req: FinetuneRequest, base: Trainable) -> str:
     h, w = base.input_hw
     d = req.dataset
-    return (f"edge convert {req.out / 'model.onnx'} --profile PROFILE --decoder yolox --input-size {h}x{w} "
-            f"--labels {req.out / 'labels.txt'} --calib {req.clip or 'CAMERA_VIDEO'} --eval-images {d / 'images/val'} "
-            f"--eval-labels {d / 'labels/val'} --class-agnostic-nms --out ARTIFACT_DIR")
+    return (
+        f"edge convert {req.out / 'model.onnx'} --profile PROFILE --decoder yolox --input-size {h}x{w} "
+        f"--labels {req.out / 'labels.txt'} --calib {req.clip or 'CAMERA_VIDEO'} --eval-images {d / 'images/val'} "
+        f"--eval-labels {d / 'labels/val'} --class-agnostic-nms --out ARTIFACT_DIR"
+    )
 
 
 def report_markdown(r: dict[str, Any]) -> str:
-    lines = [f"# edge train: {r['base_model']} on {r['dataset']}", "",
-             f"- data: {r['dataset_summary']}; validation split {r['val_split']}",
-             f"- model: {r['family']}, {r['parameters']} parameters, input {r['input_hw']}",
-             f"- training: {r['iterations']} steps in {r['train_seconds']} s (budget {r['budget_s']} s), stopped: {r['stopped']}",
-             "", "| validation (FP32, runner stack) | before | after |", "|---|---|---|",
-             f"| mAP50 | {r['map_before']['map50']:.3f} | {r['map_after']['map50']:.3f} |",
-             f"| mAP50-95 | {r['map_before']['map50_95']:.3f} | {r['map_after']['map50_95']:.3f} |"]
+    lines = [
+        f"# edge train: {r['base_model']} on {r['dataset']}",
+        "",
+        f"- data: {r['dataset_summary']}; validation split {r['val_split']}",
+        f"- model: {r['family']}, {r['parameters']} parameters, input {r['input_hw']}",
+        f"- training: {r['iterations']} steps in {r['train_seconds']} s (budget {r['budget_s']} s), stopped: {r['stopped']}",
+        "",
+        "| validation (FP32, runner stack) | before | after |",
+        "|---|---|---|",
+        f"| mAP50 | {r['map_before']['map50']:.3f} | {r['map_after']['map50']:.3f} |",
+        f"| mAP50-95 | {r['map_before']['map50_95']:.3f} | {r['map_after']['map50_95']:.3f} |",
+    ]
     if "counts_after" in r:
         from edgetally.train.judge import totals
 
@@ -180,6 +225,11 @@ def report_markdown(r: dict[str, Any]) -> str:
         truth = r.get("counts_truth", {})
         for name, after in totals(r["counts_after"]).items():
             lines.append(f"| {name} | {totals(r['counts_before']).get(name, 0)} | {after} | {truth.get(name, '-')} |")
-    lines += ["", "Next, quantise for a board and gate it on this camera's validation frames:", "",
-              f"    {r['next']}", ""]
+    lines += [
+        "",
+        "Next, quantise for a board and gate it on this camera's validation frames:",
+        "",
+        f"    {r['next']}",
+        "",
+    ]
     return "\n".join(lines)

@@ -48,8 +48,13 @@ def validation_map(artifact: Path, items: Sequence[Item], classes: Sequence[str]
     return {"map50": round(result.map50, 4), "map50_95": round(result.map50_95, 4)}
 
 
-def count_clip(artifact: Path, clip: Path, lines: Sequence[tuple[str, list[tuple[float, float]]]],
-               classes: Sequence[str], threads: int = 2) -> dict[str, Any]:
+def count_clip(
+    artifact: Path,
+    clip: Path,
+    lines: Sequence[tuple[str, list[tuple[float, float]]]],
+    classes: Sequence[str],
+    threads: int = 2,
+) -> dict[str, Any]:
     """Counts per line, class and direction with the real counting pipeline (only ``classes`` counted)."""
     from edgetally.artifact import Artifact
     from edgetally.config.models import RunSettings
@@ -58,9 +63,15 @@ def count_clip(artifact: Path, clip: Path, lines: Sequence[tuple[str, list[tuple
     known = [c for c in classes if c in Artifact.load(artifact).manifest.labels]
     if not known:  # the base model knows none of the classes: it counts nothing
         return {name: {} for name, _ in lines}
-    settings = RunSettings.model_validate({
-        "model": artifact, "source": str(clip), "threads": threads, "classes": known,
-        "lines": [{"name": name, "points": pts} for name, pts in lines]})
+    settings = RunSettings.model_validate(
+        {
+            "model": artifact,
+            "source": str(clip),
+            "threads": threads,
+            "classes": known,
+            "lines": [{"name": name, "points": pts} for name, pts in lines],
+        }
+    )
     return run_counting(settings)["counts"]
 
 
@@ -74,19 +85,34 @@ def read_truth(path: Path) -> dict[str, int]:
     {"counts": {"in": {cls: n}, "out": {...}}} (hand counts, ../shared format); one line named by the file."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     counts = data.get("counts", data)
-    total = sum(int(v) for inner in counts.values() if isinstance(inner, dict) for k, v in inner.items() if k != "total")
+    total = sum(
+        int(v) for inner in counts.values() if isinstance(inner, dict) for k, v in inner.items() if k != "total"
+    )
     name = data.get("line", {}).get("name", "L") if isinstance(data.get("line"), dict) else "L"
     return {name: total}
 
 
-def before_after(base_onnx: Path, tuned_onnx: Path, base_labels: Sequence[str], tuned_labels: Sequence[str],
-                 base_hw: tuple[int, int], input_hw: tuple[int, int], strides: Sequence[int], val: Sequence[Item], classes: Sequence[str],
-                 clip: Path | None, lines: Sequence[tuple[str, list[tuple[float, float]]]], threads: int = 2) -> dict:
+def before_after(
+    base_onnx: Path,
+    tuned_onnx: Path,
+    base_labels: Sequence[str],
+    tuned_labels: Sequence[str],
+    base_hw: tuple[int, int],
+    input_hw: tuple[int, int],
+    strides: Sequence[int],
+    val: Sequence[Item],
+    classes: Sequence[str],
+    clip: Path | None,
+    lines: Sequence[tuple[str, list[tuple[float, float]]]],
+    threads: int = 2,
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="edge-train-judge-") as tmp:
         before = package(base_onnx, Path(tmp) / "before", base_hw, strides, base_labels)
         after = package(tuned_onnx, Path(tmp) / "after", input_hw, strides, tuned_labels)
-        report: dict[str, Any] = {"map_before": validation_map(before, val, classes, threads),
-                                  "map_after": validation_map(after, val, classes, threads)}
+        report: dict[str, Any] = {
+            "map_before": validation_map(before, val, classes, threads),
+            "map_after": validation_map(after, val, classes, threads),
+        }
         if clip is not None and lines:
             report["counts_before"] = count_clip(before, clip, lines, classes, threads)
             report["counts_after"] = count_clip(after, clip, lines, classes, threads)

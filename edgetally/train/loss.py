@@ -63,8 +63,15 @@ def giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def assign(gt: torch.Tensor, gt_cls: torch.Tensor, boxes: torch.Tensor, obj: torch.Tensor, cls: torch.Tensor,
-           cells: torch.Tensor, strides: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def assign(
+    gt: torch.Tensor,
+    gt_cls: torch.Tensor,
+    boxes: torch.Tensor,
+    obj: torch.Tensor,
+    cls: torch.Tensor,
+    cells: torch.Tensor,
+    strides: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One image. gt (G, 4) xyxy, gt_cls (G,); boxes (A, 4) decoded predictions; obj (A,), cls (A, C)
     logits. -> (owner (A,) gt index or -1, iou (A,) of each positive's prediction with its box)."""
     a = boxes.shape[0]
@@ -83,8 +90,11 @@ def assign(gt: torch.Tensor, gt_cls: torch.Tensor, boxes: torch.Tensor, obj: tor
     ious = pairwise_iou(gt, boxes[idx])
     score = (torch.sigmoid(cls[idx]) * torch.sigmoid(obj[idx])[:, None]).sqrt()
     target = F.one_hot(gt_cls, cls.shape[1]).float()
-    cls_cost = F.binary_cross_entropy(score[None].expand(gt.shape[0], -1, -1).clamp(1e-6, 1 - 1e-6),
-                                      target[:, None].expand(-1, idx.shape[0], -1), reduction="none").sum(-1)
+    cls_cost = F.binary_cross_entropy(
+        score[None].expand(gt.shape[0], -1, -1).clamp(1e-6, 1 - 1e-6),
+        target[:, None].expand(-1, idx.shape[0], -1),
+        reduction="none",
+    ).sum(-1)
     cost = cls_cost + 3.0 * -torch.log(ious + 1e-8) + 1e5 * ~(inside[:, idx] & near[:, idx])
     k = ious.topk(min(TOPK_IOU, idx.shape[0]), dim=1).values.sum(1).int().clamp(min=1)
     chosen = torch.zeros_like(cost, dtype=torch.bool)
@@ -98,14 +108,17 @@ def assign(gt: torch.Tensor, gt_cls: torch.Tensor, boxes: torch.Tensor, obj: tor
     return owner, iou_out
 
 
-def detection_loss(raw: torch.Tensor, targets: Sequence[tuple[torch.Tensor, torch.Tensor]], cells: torch.Tensor,
-                   strides: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+def detection_loss(
+    raw: torch.Tensor, targets: Sequence[tuple[torch.Tensor, torch.Tensor]], cells: torch.Tensor, strides: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, float]]:
     """raw (B, A, 5 + C) head logits; targets per image (boxes (G, 4) input px, class ids (G,))."""
     boxes = decode_boxes(raw[..., :4], cells, strides)
     obj_target = torch.zeros(raw.shape[:2])
     pos_box, pos_gt, pos_cls, pos_tcls = [], [], [], []
     for i, (gt, gt_cls) in enumerate(targets):
-        owner, iou = assign(gt, gt_cls, boxes[i].detach(), raw[i, :, 4].detach(), raw[i, :, 5:].detach(), cells, strides)
+        owner, iou = assign(
+            gt, gt_cls, boxes[i].detach(), raw[i, :, 4].detach(), raw[i, :, 5:].detach(), cells, strides
+        )
         fg = owner >= 0
         obj_target[i, fg] = 1.0
         pos_box.append(boxes[i, fg])
@@ -116,7 +129,10 @@ def detection_loss(raw: torch.Tensor, targets: Sequence[tuple[torch.Tensor, torc
     l_obj = F.binary_cross_entropy_with_logits(raw[..., 4], obj_target, reduction="sum") / n
     pb, pg = torch.cat(pos_box), torch.cat(pos_gt)
     l_box = (1.0 - giou(pb, pg)).sum() / n if pb.shape[0] else raw.sum() * 0.0
-    l_cls = (F.binary_cross_entropy_with_logits(torch.cat(pos_cls), torch.cat(pos_tcls), reduction="sum") / n
-             if pb.shape[0] else raw.sum() * 0.0)
+    l_cls = (
+        F.binary_cross_entropy_with_logits(torch.cat(pos_cls), torch.cat(pos_tcls), reduction="sum") / n
+        if pb.shape[0]
+        else raw.sum() * 0.0
+    )
     total = BOX_WEIGHT * l_box + l_obj + l_cls
     return total, {"box": l_box.item(), "obj": l_obj.item(), "cls": l_cls.item(), "pos": n / max(len(targets), 1)}

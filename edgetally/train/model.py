@@ -108,15 +108,21 @@ class DemoTrainable(Trainable):
 class OnnxYoloxTrainable(Trainable):
     family = "yolox-onnx"
 
-    def __init__(self, graph: Any, input_hw: tuple[int, int], strides: tuple[int, ...], classes: Sequence[str],
-                 cls_paths: list[str]) -> None:
+    def __init__(
+        self,
+        graph: Any,
+        input_hw: tuple[int, int],
+        strides: tuple[int, ...],
+        classes: Sequence[str],
+        cls_paths: list[str],
+    ) -> None:
         super().__init__(input_hw, strides, classes)
         self.graph = graph
         self._cls_paths = cls_paths
 
     def levels(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         flat = self.graph(x)
-        return [tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)]  # type: ignore[misc]
+        return [tuple(flat[i : i + 3]) for i in range(0, len(flat), 3)]  # type: ignore[misc]
 
     def class_convs(self) -> list[tuple[str, nn.Conv2d]]:
         return [(f"graph.{p}", self.graph.get_submodule(p)) for p in self._cls_paths]
@@ -139,7 +145,11 @@ def _head_levels(gm: Any) -> list[tuple[Any, Any, Any]]:
     """(box conv, obj conv, cls conv) nodes of every Concat(box, Sigmoid(obj), Sigmoid(cls)), in graph order."""
     levels = []
     for node in gm.graph.nodes:
-        if node.op != "call_module" or type(gm.get_submodule(node.target)).__name__ != "OnnxConcat" or len(node.args) != 3:
+        if (
+            node.op != "call_module"
+            or type(gm.get_submodule(node.target)).__name__ != "OnnxConcat"
+            or len(node.args) != 3
+        ):
             continue
         box, obj, cls = node.args[0], _through_sigmoid(gm, node.args[1]), _through_sigmoid(gm, node.args[2])
         if obj is None or cls is None or _conv_channels(gm, box) != 4 or _conv_channels(gm, obj) != 1:
@@ -177,9 +187,11 @@ def load_onnx_yolox(path: Path, labels: Sequence[str] | None) -> OnnxYoloxTraina
     input_hw = _onnx_input_hw(path, proto)
     levels = _head_levels(gm)
     if not levels:
-        raise UnsupportedModel(f"{path}: not a YOLOX-family detector: no head level ends in "
-                               "Concat(box conv (4), Sigmoid(obj conv (1)), Sigmoid(class conv)) (supported: YOLOX raw-head "
-                               "ONNX exports, and the project's small detector as a state_dict .pt)")
+        raise UnsupportedModel(
+            f"{path}: not a YOLOX-family detector: no head level ends in "
+            "Concat(box conv (4), Sigmoid(obj conv (1)), Sigmoid(class conv)) (supported: YOLOX raw-head "
+            "ONNX exports, and the project's small detector as a state_dict .pt)"
+        )
     nc = {_conv_channels(gm, c) for _, _, c in levels}
     if len(nc) != 1:
         raise UnsupportedModel(f"{path}: head levels disagree on the number of classes: {sorted(nc)}")
@@ -228,8 +240,10 @@ def load_small_detector(path: Path, labels: Sequence[str] | None, input_hw: tupl
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     key = "heads.0.cls.weight"
     if not isinstance(state, dict) or key not in state:
-        raise UnsupportedModel(f"{path}: not the project's small detector (no '{key}'); supported: YOLOX-family ONNX "
-                               "and state_dicts of edgetally/train/demo_arch.py")
+        raise UnsupportedModel(
+            f"{path}: not the project's small detector (no '{key}'); supported: YOLOX-family ONNX "
+            "and state_dicts of edgetally/train/demo_arch.py"
+        )
     nc = int(state[key].shape[0])
     net = DemoDetector(nc)
     try:
@@ -239,8 +253,9 @@ def load_small_detector(path: Path, labels: Sequence[str] | None, input_hw: tupl
     return DemoTrainable(net, input_hw or (192, 320), _labels_for(path, labels, nc))
 
 
-def load_base(model: str | Path, labels: Sequence[str] | None = None,
-              input_hw: tuple[int, int] | None = None) -> Trainable:
+def load_base(
+    model: str | Path, labels: Sequence[str] | None = None, input_hw: tuple[int, int] | None = None
+) -> Trainable:
     """MODEL (.onnx YOLOX-family or a small-detector .pt) -> Trainable with its own classes, eval mode."""
     path = Path(model)
     if not path.is_file():
@@ -252,7 +267,9 @@ def load_base(model: str | Path, labels: Sequence[str] | None = None,
             try:
                 base.strides = _strides(base.graph, input_hw)
             except Exception as exc:
-                raise UsageError(f"{path}: the graph does not run at --input-size {input_hw[0]}x{input_hw[1]}: {exc}") from exc
+                raise UsageError(
+                    f"{path}: the graph does not run at --input-size {input_hw[0]}x{input_hw[1]}: {exc}"
+                ) from exc
     else:
         base = load_small_detector(path, labels, input_hw)
     return base.eval()
@@ -276,11 +293,14 @@ def export_onnx(model: Trainable, out: Path) -> float:
         expected = model(example).numpy()
     with warnings.catch_warnings():  # the TorchScript exporter on purpose: no onnxscript needed
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(out), opset_version=13, input_names=["images"],
-                          output_names=["output"], dynamo=False)
+        torch.onnx.export(
+            model, (example,), str(out), opset_version=13, input_names=["images"], output_names=["output"], dynamo=False
+        )
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(None, {"images": example.numpy()})[0]
     diff = float(np.abs(got - expected).max())
     if got.shape != expected.shape or diff > 1e-3 * max(1.0, float(np.abs(expected).max())):
-        raise ConversionError(f"{out}: the exported ONNX differs from torch (shape {got.shape}, max abs diff {diff:.3g})")
+        raise ConversionError(
+            f"{out}: the exported ONNX differs from torch (shape {got.shape}, max abs diff {diff:.3g})"
+        )
     return diff

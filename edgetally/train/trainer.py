@@ -79,8 +79,9 @@ def lr_at(progress: float, base: float, warmup: float = 0.05) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))))
 
 
-def decode(output: np.ndarray, cells: np.ndarray, strides: np.ndarray, score: float = EVAL_SCORE,
-           max_det: int = 100) -> ImageBoxes:
+def decode(
+    output: np.ndarray, cells: np.ndarray, strides: np.ndarray, score: float = EVAL_SCORE, max_det: int = 100
+) -> ImageBoxes:
     """One image's exported-head output (A, 5 + C), sigmoids applied -> detections in input pixels."""
     obj = output[:, 4]
     rows = np.flatnonzero(obj >= score)
@@ -114,7 +115,7 @@ class Evaluator:
         model.eval()
         dets = []
         for start in range(0, len(self.images), self.batch):
-            out = model(self.images[start:start + self.batch]).numpy()
+            out = model(self.images[start : start + self.batch]).numpy()
             dets += [decode(o, self.cells, self.strides) for o in out]
         model.train(was_training)
         result = mean_average_precision(self.truth, dets)
@@ -173,14 +174,22 @@ def check_budget(model: Trainable, train: Sequence[Item], evaluator: Evaluator, 
     eval_s = time.perf_counter() - t0
     need = MIN_STEPS * step_s + 2 * eval_s
     if cfg.budget_s < need:
-        raise UsageError(f"--time-budget {cfg.budget_s:g}s is too short to train at all: one step of {cfg.batch} images "
-                         f"takes {step_s:.1f} s and one validation pass {eval_s:.1f} s here, so at least {math.ceil(need)} s "
-                         f"are needed for {MIN_STEPS} steps and two evaluations")
+        raise UsageError(
+            f"--time-budget {cfg.budget_s:g}s is too short to train at all: one step of {cfg.batch} images "
+            f"takes {step_s:.1f} s and one validation pass {eval_s:.1f} s here, so at least {math.ceil(need)} s "
+            f"are needed for {MIN_STEPS} steps and two evaluations"
+        )
     return step_s
 
 
-def fit(model: Trainable, train: Sequence[Item], evaluator: Evaluator, cfg: TrainConfig,
-        log: Callable[[str], None], progress: Callable[[float, str], None] | None = None) -> FitResult:
+def fit(
+    model: Trainable,
+    train: Sequence[Item],
+    evaluator: Evaluator,
+    cfg: TrainConfig,
+    log: Callable[[str], None],
+    progress: Callable[[float, str], None] | None = None,
+) -> FitResult:
     """Train ``model`` in place; at the end it holds the best weights seen on validation."""
     torch.manual_seed(cfg.seed)
     model.train()
@@ -212,8 +221,10 @@ def fit(model: Trainable, train: Sequence[Item], evaluator: Evaluator, cfg: Trai
             _freeze_batchnorm(model)
             secs = round(time.monotonic() - start, 1)
             result.history.append({"iteration": it, "seconds": secs, "map50": m50, "map50_95": m5095})
-            log(f"iter {it} ({secs} s): loss {parts['loss']:.3f} (box {parts['box']:.3f} obj {parts['obj']:.3f} "
-                f"cls {parts['cls']:.3f}); val mAP50 {m50:.3f} mAP50-95 {m5095:.3f}")
+            log(
+                f"iter {it} ({secs} s): loss {parts['loss']:.3f} (box {parts['box']:.3f} obj {parts['obj']:.3f} "
+                f"cls {parts['cls']:.3f}); val mAP50 {m50:.3f} mAP50-95 {m5095:.3f}"
+            )
             if m5095 > result.best["map50_95"]:
                 result.best, stale = {"iteration": it, "map50": m50, "map50_95": m5095}, 0
                 best_state = copy.deepcopy(model.state_dict())

@@ -45,7 +45,10 @@ class CalibrationSet:
         """An evenly spread subset (for fast first attempts); the full set stays for repairs."""
         picks = evenly_spaced(len(self), count)
         return CalibrationSet(
-            self.tensors[picks], tuple(self.sources[i] for i in picks), tuple(self.sha256[i] for i in picks), self.origin
+            self.tensors[picks],
+            tuple(self.sources[i] for i in picks),
+            tuple(self.sha256[i] for i in picks),
+            self.origin,
         )
 
     def provenance(self) -> dict:

@@ -39,14 +39,17 @@ def read_yolo_labels(path: Path, width: int, height: int) -> ImageBoxes:
             try:
                 rows = np.array([[float(v) for v in line.split()[:5]] for line in text.splitlines() if line.strip()])
             except ValueError as exc:
-                raise ConversionError(f"{path}: not a YOLO label file (expected 'cls cx cy w h' per line): {exc}") from exc
+                raise ConversionError(
+                    f"{path}: not a YOLO label file (expected 'cls cx cy w h' per line): {exc}"
+                ) from exc
     centre = rows[:, 1:3] * (width, height)
     size = rows[:, 3:5] * (width, height)
     return ImageBoxes(np.concatenate([centre - size / 2, centre + size / 2], axis=1), rows[:, 0].astype(np.int64))
 
 
-def load_eval_set(images_dir: Path, labels_dir: Path | None = None, exclude_sha256: Sequence[str] = (),
-                  limit: int | None = None) -> list[EvalImage]:
+def load_eval_set(
+    images_dir: Path, labels_dir: Path | None = None, exclude_sha256: Sequence[str] = (), limit: int | None = None
+) -> list[EvalImage]:
     """Images (sorted) minus any whose content hash is in ``exclude_sha256`` (the calibration set)."""
     import cv2
 
@@ -82,21 +85,35 @@ def executor_for(artifact: Artifact) -> str | None:
     return registry_executor(artifact.manifest.runtime)
 
 
-def detect_all(artifact: Artifact, images: Sequence[EvalImage], threads: int = 2,
-               score_threshold: float = EVAL_SCORE_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS,
-               runtime: str | None = None) -> list[ImageBoxes]:
+def detect_all(
+    artifact: Artifact,
+    images: Sequence[EvalImage],
+    threads: int = 2,
+    score_threshold: float = EVAL_SCORE_THRESHOLD,
+    max_detections: int = EVAL_MAX_DETECTIONS,
+    runtime: str | None = None,
+) -> list[ImageBoxes]:
     """Detections of ``artifact`` on every image, in source-image pixels."""
     from edgetally.detector import Detector
     from edgetally.runtimes import load_runtime
 
-    detector = Detector(artifact, load_runtime(artifact, threads=threads, runtime=runtime or executor_for(artifact)),
-                        score_threshold=score_threshold, max_detections=max_detections)
+    detector = Detector(
+        artifact,
+        load_runtime(artifact, threads=threads, runtime=runtime or executor_for(artifact)),
+        score_threshold=score_threshold,
+        max_detections=max_detections,
+    )
     try:
         results = []
         for item in images:
             dets = detector(item.image)
-            results.append(ImageBoxes(np.asarray(dets.xyxy, dtype=np.float64), np.asarray(dets.class_ids),
-                                      np.asarray(dets.scores, dtype=np.float64)))
+            results.append(
+                ImageBoxes(
+                    np.asarray(dets.xyxy, dtype=np.float64),
+                    np.asarray(dets.class_ids),
+                    np.asarray(dets.scores, dtype=np.float64),
+                )
+            )
         return results
     finally:
         detector.close()

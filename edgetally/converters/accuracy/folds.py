@@ -173,8 +173,10 @@ def calibration_from(source: Source, indices: Sequence[int], spec: InputSpec) ->
         names.append(source.names[index])
         hashes.append(digest)
     if len(tensors) < MIN_COUNT:
-        raise ConversionError(f"{source.path}: only {len(tensors)} usable calibration images for a fold, "
-                              f"need at least {MIN_COUNT}: give more images or fewer --folds")
+        raise ConversionError(
+            f"{source.path}: only {len(tensors)} usable calibration images for a fold, "
+            f"need at least {MIN_COUNT}: give more images or fewer --folds"
+        )
     return CalibrationSet(np.stack(tensors), tuple(names), tuple(hashes), str(source.path), tuple(skipped))
 
 
@@ -197,11 +199,15 @@ def plan_folds(request: SplitRequest, spec: InputSpec) -> tuple[list[Fold], dict
     folds = _single_split(request, spec) if request.folds == 1 else _k_folds(request, spec)
     for fold in folds:
         labelled = bool(fold.images) and fold.images[0].truth is not None
-        if len(fold.images) < (MIN_LABELLED_EVAL_IMAGES if labelled else MIN_EVAL_IMAGES) and \
-                len(fold.holdout) < MIN_EVAL_IMAGES:
-            raise UsageError(f"{fold.name}: only {len(fold.images)} evaluation images and {len(fold.holdout)} holdout "
-                             f"frames not used for calibration; the gate needs at least {MIN_EVAL_IMAGES} "
-                             f"({MIN_LABELLED_EVAL_IMAGES} labelled) (give --eval-images or --holdout, or fewer --folds)")
+        if (
+            len(fold.images) < (MIN_LABELLED_EVAL_IMAGES if labelled else MIN_EVAL_IMAGES)
+            and len(fold.holdout) < MIN_EVAL_IMAGES
+        ):
+            raise UsageError(
+                f"{fold.name}: only {len(fold.images)} evaluation images and {len(fold.holdout)} holdout "
+                f"frames not used for calibration; the gate needs at least {MIN_EVAL_IMAGES} "
+                f"({MIN_LABELLED_EVAL_IMAGES} labelled) (give --eval-images or --holdout, or fewer --folds)"
+            )
     return folds, _describe(request, folds)
 
 
@@ -209,8 +215,10 @@ def _single_split(request: SplitRequest, spec: InputSpec) -> list[Fold]:
     calibration = load_calibration(request.calib, spec, request.calib_count)
     images_dir = request.eval_images or (request.calib if Path(request.calib).is_dir() else None)
     if images_dir is None and request.holdout is None:
-        raise UsageError("--eval-images or --holdout is required for the accuracy gate when --calib is a video "
-                         "(or use --folds 2 or more: held-out segments of the video)")
+        raise UsageError(
+            "--eval-images or --holdout is required for the accuracy gate when --calib is a video "
+            "(or use --folds 2 or more: held-out segments of the video)"
+        )
     images = load_eval_set(images_dir, request.eval_labels, calibration.sha256) if images_dir is not None else []
     holdout: list[EvalImage] = []
     if request.holdout is not None:
@@ -276,8 +284,15 @@ def _describe(request: SplitRequest, folds: Sequence[Fold]) -> dict:
         "labels_dir": str(request.eval_labels) if request.eval_labels else None,
         "holdout": str(request.holdout or request.calib) if first.holdout else None,
         "count": len(first.images),
-        "per_fold": [{"name": f.name, "calibration": len(f.calibration) if f.calibration else 0,
-                      "images": len(f.images), "holdout": len(f.holdout)} for f in folds],
+        "per_fold": [
+            {
+                "name": f.name,
+                "calibration": len(f.calibration) if f.calibration else 0,
+                "images": len(f.images),
+                "holdout": len(f.holdout),
+            }
+            for f in folds
+        ],
         "excluded_calibration_images": True,
         "metric": "COCO mAP50-95" if labelled else "agreement F1@IoU0.5 vs FP32",
         "holdout_metric": "agreement F1@IoU0.5 vs FP32 (label-free)" if first.holdout else None,

@@ -77,27 +77,40 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
         return Verdict(passed, reason, metrics)
     labels = reference.artifact.manifest.labels
     drop = 100.0 * (reference.accuracy.map50_95 - accuracy.map50_95)
-    metrics.update({
-        "fp32": reference.accuracy.as_dict(labels), "candidate": accuracy.as_dict(labels),
-        "map50_95_drop_points": round(drop, 3),
-        "map50_drop_points": round(100.0 * (reference.accuracy.map50 - accuracy.map50), 3),
-        "per_class_drop_points": per_class_delta(reference.accuracy, accuracy, labels),
-    })
+    metrics.update(
+        {
+            "fp32": reference.accuracy.as_dict(labels),
+            "candidate": accuracy.as_dict(labels),
+            "map50_95_drop_points": round(drop, 3),
+            "map50_drop_points": round(100.0 * (reference.accuracy.map50 - accuracy.map50), 3),
+            "per_class_drop_points": per_class_delta(reference.accuracy, accuracy, labels),
+        }
+    )
     passed = drop <= config.max_map_drop
-    reason = (f"mAP50-95 {100 * accuracy.map50_95:.2f} vs FP32 {100 * reference.accuracy.map50_95:.2f}: "
-              f"drop {drop:.2f} points {'<=' if passed else '>'} budget {config.max_map_drop}")
+    reason = (
+        f"mAP50-95 {100 * accuracy.map50_95:.2f} vs FP32 {100 * reference.accuracy.map50_95:.2f}: "
+        f"drop {drop:.2f} points {'<=' if passed else '>'} budget {config.max_map_drop}"
+    )
     if not passed and f1 < config.min_agreement:
         reason += f"; detections disagree with FP32 (F1 {f1:.3f}): boxes or scores are broken, not just noisier"
     return Verdict(passed, reason, metrics)
 
 
-def judge_holdout(reference: Reference, candidate: Artifact, frames: Sequence[EvalImage], config: GateConfig) -> Verdict:
+def judge_holdout(
+    reference: Reference, candidate: Artifact, frames: Sequence[EvalImage], config: GateConfig
+) -> Verdict:
     """Label-free: detections on frames from the deployment camera must agree with FP32."""
-    f1 = agreement(reference.detections, detect_all(candidate, frames, threads=config.threads),
-                   reference.artifact.manifest.decoder.score_threshold)
+    f1 = agreement(
+        reference.detections,
+        detect_all(candidate, frames, threads=config.threads),
+        reference.artifact.manifest.decoder.score_threshold,
+    )
     passed = f1 >= config.min_agreement
-    return Verdict(passed, f"holdout agreement F1 {f1:.3f} {'>=' if passed else '<'} {config.min_agreement}",
-                   {"agreement_f1_iou50": round(f1, 4), "images": len(frames)})
+    return Verdict(
+        passed,
+        f"holdout agreement F1 {f1:.3f} {'>=' if passed else '<'} {config.min_agreement}",
+        {"agreement_f1_iou50": round(f1, 4), "images": len(frames)},
+    )
 
 
 @dataclass(frozen=True)
@@ -117,23 +130,34 @@ class FoldResult:
 
     def as_dict(self) -> dict:
         metrics = {k: v for k, v in self.verdict.metrics.items() if k != "per_class_drop_points"}
-        return {"name": self.name, "passed": self.passed, "reason": self.reason, "metrics": metrics,
-                "holdout": self.holdout.metrics if self.holdout is not None else None}
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "reason": self.reason,
+            "metrics": metrics,
+            "holdout": self.holdout.metrics if self.holdout is not None else None,
+        }
 
 
 def fold_summary(results: Sequence[FoldResult]) -> dict:
     """Per-fold figures, the worst (which decides) and the spread."""
     summary: dict = {"count": len(results), "evaluated": [r.name for r in results]}
-    series = {"map50_95_drop_points": [r.verdict.metrics.get("map50_95_drop_points") for r in results],
-              "agreement_f1_iou50": [r.verdict.metrics.get("agreement_f1_iou50") for r in results],
-              "holdout_agreement_f1": [r.holdout.metrics["agreement_f1_iou50"] if r.holdout else None for r in results]}
+    series = {
+        "map50_95_drop_points": [r.verdict.metrics.get("map50_95_drop_points") for r in results],
+        "agreement_f1_iou50": [r.verdict.metrics.get("agreement_f1_iou50") for r in results],
+        "holdout_agreement_f1": [r.holdout.metrics["agreement_f1_iou50"] if r.holdout else None for r in results],
+    }
     for key, values in series.items():
         values = [v for v in values if v is not None]
         if not values:
             continue
         worst = max(values) if key.endswith("drop_points") else min(values)
-        summary[key] = {"per_fold": values, "worst": worst, "spread": round(max(values) - min(values), 4),
-                        "mean": round(sum(values) / len(values), 4)}
+        summary[key] = {
+            "per_fold": values,
+            "worst": worst,
+            "spread": round(max(values) - min(values), 4),
+            "mean": round(sum(values) / len(values), 4),
+        }
     return summary
 
 
@@ -147,9 +171,15 @@ class Attempt:
     artifact: Artifact | None = None  # fold 1's build, kept until the conversion's work directory goes
 
     def as_dict(self) -> dict:
-        return {"strategy": self.strategy.describe(), "passed": self.verdict.passed, "reason": self.verdict.reason,
-                "metrics": self.verdict.metrics, "build": self.build, "seconds": round(self.seconds, 2),
-                "folds": [f.as_dict() for f in self.folds]}
+        return {
+            "strategy": self.strategy.describe(),
+            "passed": self.verdict.passed,
+            "reason": self.verdict.reason,
+            "metrics": self.verdict.metrics,
+            "build": self.build,
+            "seconds": round(self.seconds, 2),
+            "folds": [f.as_dict() for f in self.folds],
+        }
 
 
 @dataclass(frozen=True)
@@ -193,13 +223,16 @@ class References:
     def __call__(self, index: int) -> tuple[Reference | None, Reference | None]:
         if index not in self._cache:
             fold = self._folds[index]
-            self._cache[index] = tuple(evaluate_reference(self._reference, list(s), self._config) if s else None
-                                       for s in (fold.images, fold.holdout))  # type: ignore[assignment]
+            self._cache[index] = tuple(
+                evaluate_reference(self._reference, list(s), self._config) if s else None
+                for s in (fold.images, fold.holdout)
+            )  # type: ignore[assignment]
         return self._cache[index]
 
 
-def judge_fold(refs: tuple[Reference | None, Reference | None], candidate: Artifact, fold: Fold,
-               config: GateConfig) -> FoldResult:
+def judge_fold(
+    refs: tuple[Reference | None, Reference | None], candidate: Artifact, fold: Fold, config: GateConfig
+) -> FoldResult:
     images_ref, holdout_ref = refs
     holdout = judge_holdout(holdout_ref, candidate, fold.holdout, config) if holdout_ref is not None else None
     if images_ref is None:
@@ -211,8 +244,13 @@ def _combined(results: Sequence[FoldResult], total: int) -> Verdict:
     """Fold 1's metrics (the artifact that ships) plus every fold's; the worst fold's reason decides."""
     failed = [r for r in results if not r.passed]
     passed = not failed and len(results) == total
-    reason = results[0].reason if total == 1 else (
-        f"all {total} folds pass; worst: {_worst(results)}" if passed else f"{failed[0].name}: {failed[0].reason}")
+    reason = (
+        results[0].reason
+        if total == 1
+        else (
+            f"all {total} folds pass; worst: {_worst(results)}" if passed else f"{failed[0].name}: {failed[0].reason}"
+        )
+    )
     metrics = dict(results[0].verdict.metrics)
     if results[0].holdout is not None:
         metrics["holdout_agreement_f1"] = results[0].holdout.metrics["agreement_f1_iou50"]
@@ -224,13 +262,21 @@ def _worst(results: Sequence[FoldResult]) -> str:
     drops = [(r.verdict.metrics.get("map50_95_drop_points"), r) for r in results]
     if all(d is not None for d, _ in drops):
         drop, result = max(drops, key=lambda pair: pair[0])
-        return f"{result.name} drop {drop:.2f} points (spread {max(d for d, _ in drops) - min(d for d, _ in drops):.2f})"
+        return (
+            f"{result.name} drop {drop:.2f} points (spread {max(d for d, _ in drops) - min(d for d, _ in drops):.2f})"
+        )
     return min((r for r in results), key=lambda r: r.verdict.metrics.get("agreement_f1_iou50", 1.0)).reason
 
 
-def run_gate(builder_for: Callable[[int], Builder], references: References, folds: Sequence[Fold],
-             strategies: Sequence[Strategy], config: GateConfig, work_dir: Path,
-             log: Callable[[str], None] = lambda _m: None) -> GateResult:
+def run_gate(
+    builder_for: Callable[[int], Builder],
+    references: References,
+    folds: Sequence[Fold],
+    strategies: Sequence[Strategy],
+    config: GateConfig,
+    work_dir: Path,
+    log: Callable[[str], None] = lambda _m: None,
+) -> GateResult:
     """Try ``strategies`` in order; keep the first whose artifact passes on every fold (worst fold decides).
 
     Fold 1's artifact is the one that ships; the other folds' are judged and deleted. A strategy stops at its
@@ -250,7 +296,9 @@ def run_gate(builder_for: Callable[[int], Builder], references: References, fold
             else:
                 shutil.rmtree(directory, ignore_errors=True)
             if len(folds) > 1:
-                log(f"[gate] {strategy.name} {fold.name}: {'pass' if results[-1].passed else 'fail'}: {results[-1].reason}")
+                log(
+                    f"[gate] {strategy.name} {fold.name}: {'pass' if results[-1].passed else 'fail'}: {results[-1].reason}"
+                )
             if not results[-1].passed:
                 break
         verdict = _combined(results, len(folds))

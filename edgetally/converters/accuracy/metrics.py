@@ -42,7 +42,9 @@ class MapResult:
         return {
             "map50_95": round(self.map50_95, 5),
             "map50": round(self.map50, 5),
-            "per_class": {name(c): {"ap50_95": round(a, 5), "ap50": round(b, 5)} for c, (a, b) in self.per_class.items()},
+            "per_class": {
+                name(c): {"ap50_95": round(a, 5), "ap50": round(b, 5)} for c, (a, b) in self.per_class.items()
+            },
         }
 
 
@@ -122,7 +124,11 @@ def _class_ap(cls: int, gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], m
     scores, matched, ignored, n_gt = [], [], [], 0
     for gt, dt in zip(gts, dets):
         g_mask = gt.class_ids == cls
-        crowd = np.asarray(gt.crowd, dtype=bool)[g_mask] if gt.crowd is not None else np.zeros(int(g_mask.sum()), dtype=bool)
+        crowd = (
+            np.asarray(gt.crowd, dtype=bool)[g_mask]
+            if gt.crowd is not None
+            else np.zeros(int(g_mask.sum()), dtype=bool)
+        )
         n_gt += int((~crowd).sum())
         d_mask = dt.class_ids == cls
         d_scores = dt.scores[d_mask]

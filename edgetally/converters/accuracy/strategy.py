@@ -74,13 +74,20 @@ MIXED_STEM_HEAD_PERCENTILE = Strategy(
 # rung lost -0.10 points where the fixed float stem with min/max ranges lost 0.61 (32 calibration, 32 other
 # images); the k-fold figures are in benchmarks/results/convert_bench.json. The old last rung stays last.
 SENSITIVE_MSE = Strategy("tail-float+3-sensitive-float+mse", float_sensitive=3, activation_ranges="mse")
-SENSITIVE_MSE_BIAS = Strategy("tail-float+3-sensitive-float+mse+bias-correction", float_sensitive=3,
-                              activation_ranges="mse", bias_correction=True)
-SENSITIVE6_MSE_BIAS = Strategy("tail-float+6-sensitive-float+mse+bias-correction", float_sensitive=6,
-                               activation_ranges="mse", bias_correction=True)
+SENSITIVE_MSE_BIAS = Strategy(
+    "tail-float+3-sensitive-float+mse+bias-correction", float_sensitive=3, activation_ranges="mse", bias_correction=True
+)
+SENSITIVE6_MSE_BIAS = Strategy(
+    "tail-float+6-sensitive-float+mse+bias-correction", float_sensitive=6, activation_ranges="mse", bias_correction=True
+)
 
-ORT_REPAIRS: tuple[Strategy, ...] = (TAIL_FLOAT, SENSITIVE_MSE, SENSITIVE_MSE_BIAS, SENSITIVE6_MSE_BIAS,
-                                     MIXED_STEM_HEAD_PERCENTILE)
+ORT_REPAIRS: tuple[Strategy, ...] = (
+    TAIL_FLOAT,
+    SENSITIVE_MSE,
+    SENSITIVE_MSE_BIAS,
+    SENSITIVE6_MSE_BIAS,
+    MIXED_STEM_HEAD_PERCENTILE,
+)
 # NNCF maps only the calibrator and the float stem/head/tail onto its own knobs.
 OPENVINO_REPAIRS: tuple[Strategy, ...] = (TAIL_FLOAT, MIXED_STEM, MIXED_STEM_PERCENTILE, MIXED_STEM_HEAD_PERCENTILE)
 DEFAULT_REPAIRS = ORT_REPAIRS

@@ -20,7 +20,9 @@ def find_reference(artifact: Artifact, reference: Path | None) -> Artifact:
     stored = artifact.directory / REFERENCE_DIR
     if stored.is_dir():
         return Artifact.load(stored)
-    raise ConversionError(f"{artifact.directory}: has no {REFERENCE_DIR}/ FP32 artifact; pass --reference FP32_ARTIFACT")
+    raise ConversionError(
+        f"{artifact.directory}: has no {REFERENCE_DIR}/ FP32 artifact; pass --reference FP32_ARTIFACT"
+    )
 
 
 def calibration_hashes(artifact: Artifact) -> list[str]:
@@ -29,9 +31,15 @@ def calibration_hashes(artifact: Artifact) -> list[str]:
     return list(report.get("calibration", {}).get("sha256", []))
 
 
-def verify(artifact_dir: Path, eval_images: Path, eval_labels: Path | None = None, reference: Path | None = None,
-           config: GateConfig = GateConfig(), limit: int | None = None,
-           calibration: CalibrationSet | None = None) -> Verdict:
+def verify(
+    artifact_dir: Path,
+    eval_images: Path,
+    eval_labels: Path | None = None,
+    reference: Path | None = None,
+    config: GateConfig = GateConfig(),
+    limit: int | None = None,
+    calibration: CalibrationSet | None = None,
+) -> Verdict:
     """Judge the artifact in ``artifact_dir`` against its FP32 reference on the given images."""
     artifact = Artifact.load(artifact_dir)
     ref = find_reference(artifact, reference)

@@ -108,8 +108,9 @@ def _rewrite(model: Any, chain: list, groups: list[list[int]], index: int) -> No
     _replace(model.graph, chain[:6], new_nodes, conv3)
 
 
-def split_depthwise_chains(source: Path, target: Path, calibration: CalibrationSet,
-                           ratio: float = GROUP_RATIO, max_groups: int = MAX_GROUPS) -> dict:
+def split_depthwise_chains(
+    source: Path, target: Path, calibration: CalibrationSet, ratio: float = GROUP_RATIO, max_groups: int = MAX_GROUPS
+) -> dict:
     """Write ``target``: ``source`` with every uneven Conv-SiLU-depthwise-SiLU-Conv chain split by channel
     range (groups spanning at most ``ratio``); -> info for report.json. Chains already even are left alone."""
     import onnx
@@ -129,9 +130,18 @@ def split_depthwise_chains(source: Path, target: Path, calibration: CalibrationS
         # and rebuilt the node list.
         fresh = next(c for c in _Finder(model).all_chains() if c[3].name == chain[3].name)
         _rewrite(model, fresh, groups, index)
-        split.append({"depthwise": chain[3].name, "groups": len(groups),
-                      "peak_ratio": round(float(chain_peaks.max() / max(float(chain_peaks.min()), 1e-9)), 1)})
+        split.append(
+            {
+                "depthwise": chain[3].name,
+                "groups": len(groups),
+                "peak_ratio": round(float(chain_peaks.max() / max(float(chain_peaks.min()), 1e-9)), 1),
+            }
+        )
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
-    return {"depthwise_chains": len(chains), "depthwise_chains_split": len(split),
-            "depthwise_split_groups": sum(s["groups"] for s in split), "depthwise_split": split}
+    return {
+        "depthwise_chains": len(chains),
+        "depthwise_chains_split": len(split),
+        "depthwise_split_groups": sum(s["groups"] for s in split),
+        "depthwise_split": split,
+    }

@@ -65,7 +65,9 @@ def stem_nodes(model, convs: int) -> list[str]:
     for conv in weighted:
         names.append(conv.name)
         for out in conv.output:
-            names.extend(c.name for c in consumers.get(out, []) if c.op_type in {"Sigmoid", "Mul", "Relu", "Clip", "HardSwish"})
+            names.extend(
+                c.name for c in consumers.get(out, []) if c.op_type in {"Sigmoid", "Mul", "Relu", "Clip", "HardSwish"}
+            )
     return list(dict.fromkeys(names))
 
 

@@ -30,8 +30,10 @@ class _Splitter:
         self.model = onnx.shape_inference.infer_shapes(model)
         self.graph = self.model.graph
         self.producer = {out: node for node in self.graph.node for out in node.output}
-        self.shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-                       for v in [*self.graph.value_info, *self.graph.output, *self.graph.input]}
+        self.shapes = {
+            v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in [*self.graph.value_info, *self.graph.output, *self.graph.input]
+        }
         self.new_nodes: list = []
         self.counter = 0
 
@@ -66,8 +68,10 @@ class _Splitter:
         op = node.op_type if node is not None else None
         if op == "Transpose":
             perm = [a.ints for a in node.attribute if a.name == "perm"][0]
-            return [self._node("Transpose", [p], self._permuted(p, perm), perm=list(perm))
-                    for p in self.split(node.input[0], perm[axis], bounds)]
+            return [
+                self._node("Transpose", [p], self._permuted(p, perm), perm=list(perm))
+                for p in self.split(node.input[0], perm[axis], bounds)
+            ]
         if op == "Concat":
             return self._split_concat(node, axis, bounds)
         if op == "Reshape":  # static shapes come from shape inference
@@ -93,8 +97,10 @@ class _Splitter:
             split = self.split(name, axis, [b - int(start) for b in inside]) if inside else [name]
             cuts = [int(start), *inside, int(end)]
             pieces.extend(zip(cuts[:-1], cuts[1:], split))
-        return [self._concat([t for a, b, t in pieces if lo <= a and b <= hi], axis)
-                for lo, hi in zip([0, *bounds], [*bounds, total])]
+        return [
+            self._concat([t for a, b, t in pieces if lo <= a and b <= hi], axis)
+            for lo, hi in zip([0, *bounds], [*bounds, total])
+        ]
 
     def _concat(self, pieces: list[str], axis: int) -> str:
         if len(pieces) == 1:
@@ -122,7 +128,9 @@ class _Splitter:
         for lo, hi in zip([0, *bounds], [*bounds, dim]):
             shape = list(self.shape(tensor))
             shape[axis] = hi - lo
-            parts.append(self._node("Slice", [tensor, self._const([lo]), self._const([hi]), self._const([axis])], shape))
+            parts.append(
+                self._node("Slice", [tensor, self._const([lo]), self._const([hi]), self._const([axis])], shape)
+            )
         return parts
 
 
@@ -136,7 +144,9 @@ def split_output(source: Path, target: Path, bounds: Sequence[int], names: Seque
 
     model = onnx.load(str(source))
     if len(model.graph.output) != 1:
-        raise ConversionError(f"{source}: output split needs one packed output, the model has {len(model.graph.output)}")
+        raise ConversionError(
+            f"{source}: output split needs one packed output, the model has {len(model.graph.output)}"
+        )
     splitter = _Splitter(model)
     output = splitter.graph.output[0]
     rank = len(splitter.shape(output.name))

@@ -43,9 +43,15 @@ def layers(model: Any) -> list[Layer]:
             continue
         members, frontier = [node], [node]
         while frontier:  # follow activation ops fed only by the layer (SiLU: Sigmoid and Mul both read the conv)
-            nxt = [r for n in frontier for out in n.output for r in readers.get(out, [])
-                   if r.op_type in ACTIVATION_OPS and r not in members
-                   and all(_producer_in(i, members) for i in r.input if i in _outputs(model))]
+            nxt = [
+                r
+                for n in frontier
+                for out in n.output
+                for r in readers.get(out, [])
+                if r.op_type in ACTIVATION_OPS
+                and r not in members
+                and all(_producer_in(i, members) for i in r.input if i in _outputs(model))
+            ]
             members += nxt
             frontier = nxt
         found.append(Layer(node.name, tuple(n.name for n in members), tuple(o for n in members for o in n.output)))
@@ -72,7 +78,9 @@ def fake_quant_weight(weight: np.ndarray) -> np.ndarray:
     flat = weight.reshape(weight.shape[0], -1)
     scale = np.abs(flat).max(axis=1) / 127.0
     scale[scale == 0] = 1.0
-    return (np.clip(np.round(flat / scale[:, None]), -127, 127) * scale[:, None]).reshape(weight.shape).astype(np.float32)
+    return (
+        (np.clip(np.round(flat / scale[:, None]), -127, 127) * scale[:, None]).reshape(weight.shape).astype(np.float32)
+    )
 
 
 def _qdq(graph: Any, source: str, target: str, low: float, high: float) -> None:
@@ -80,10 +88,18 @@ def _qdq(graph: Any, source: str, target: str, low: float, high: float) -> None:
     from onnx import helper, numpy_helper
 
     scale, zero = _uint8_params(low, high)
-    graph.initializer.extend([numpy_helper.from_array(np.array(scale), f"{target}__s"),
-                              numpy_helper.from_array(np.array(zero), f"{target}__z")])
-    graph.node.extend([helper.make_node("QuantizeLinear", [source, f"{target}__s", f"{target}__z"], [f"{target}__q"]),
-                       helper.make_node("DequantizeLinear", [f"{target}__q", f"{target}__s", f"{target}__z"], [target])])
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(scale), f"{target}__s"),
+            numpy_helper.from_array(np.array(zero), f"{target}__z"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("QuantizeLinear", [source, f"{target}__s", f"{target}__z"], [f"{target}__q"]),
+            helper.make_node("DequantizeLinear", [f"{target}__q", f"{target}__s", f"{target}__z"], [target]),
+        ]
+    )
 
 
 def only_layer_quantised(model: Any, layer: Layer, ranges: dict[str, tuple[float, float]]) -> Any:
@@ -135,12 +151,13 @@ def output_error(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray])
         parts = [(..., slice(0, 4)), (..., slice(4, None))] if ref.ndim == 3 and ref.shape[-1] > 5 else [(...,)]
         for part in parts:
             r, o = ref[part], out[part]
-            total += float(((o - r) ** 2).sum() / max(float((r ** 2).sum()), 1e-12))
+            total += float(((o - r) ** 2).sum() / max(float((r**2).sum()), 1e-12))
     return total
 
 
-def rank_layers(model_path: Path, ranges: dict[str, tuple[float, float]], samples: Sequence[np.ndarray],
-                threads: int = 1) -> list[tuple[str, float]]:
+def rank_layers(
+    model_path: Path, ranges: dict[str, tuple[float, float]], samples: Sequence[np.ndarray], threads: int = 1
+) -> list[tuple[str, float]]:
     """(layer name, output error with only that layer quantised), worst first."""
     import onnx
 

@@ -90,7 +90,9 @@ def channel_peaks(model: Any, tensors: list[str], calibration: CalibrationSet) -
     return peaks or []
 
 
-def _branch(graph: Any, chain: Sequence[Any], group: np.ndarray, index: int, prefix: str = "stem_split") -> tuple[list, str]:
+def _branch(
+    graph: Any, chain: Sequence[Any], group: np.ndarray, index: int, prefix: str = "stem_split"
+) -> tuple[list, str]:
     """Conv/SiLU/depthwise/SiLU nodes for one channel group; returns (nodes, output name).
 
     prefix: names every new node and initializer (one per rewritten chain, so they never collide)."""
@@ -111,12 +113,22 @@ def _branch(graph: Any, chain: Sequence[Any], group: np.ndarray, index: int, pre
 
     p = f"{prefix}_{index}_"
     nodes = [
-        onnx.helper.make_node("Conv", [conv1.input[0], weights(conv1, 1, "w1"), weights(conv1, 2, "b1")], [p + "c1"],
-                              name=p + "conv", **attrs(conv1)),
+        onnx.helper.make_node(
+            "Conv",
+            [conv1.input[0], weights(conv1, 1, "w1"), weights(conv1, 2, "b1")],
+            [p + "c1"],
+            name=p + "conv",
+            **attrs(conv1),
+        ),
         onnx.helper.make_node("Sigmoid", [p + "c1"], [p + "g1"], name=p + "sigmoid1"),
         onnx.helper.make_node("Mul", [p + "c1", p + "g1"], [p + "s1"], name=p + "mul1"),
-        onnx.helper.make_node("Conv", [p + "s1", weights(depthwise, 1, "w2"), weights(depthwise, 2, "b2")], [p + "c2"],
-                              name=p + "depthwise", **attrs(depthwise, group=len(group))),
+        onnx.helper.make_node(
+            "Conv",
+            [p + "s1", weights(depthwise, 1, "w2"), weights(depthwise, 2, "b2")],
+            [p + "c2"],
+            name=p + "depthwise",
+            **attrs(depthwise, group=len(group)),
+        ),
         onnx.helper.make_node("Sigmoid", [p + "c2"], [p + "g2"], name=p + "sigmoid2"),
         onnx.helper.make_node("Mul", [p + "c2", p + "g2"], [p + "s2"], name=p + "mul2"),
     ]
@@ -141,7 +153,9 @@ def split_stem_channels(source: Path, target: Path, calibration: CalibrationSet)
     channels = numpy_helper.to_array(arrays[depthwise.input[1]]).shape[0]
     group_attr = next((a.i for a in depthwise.attribute if a.name == "group"), 1)
     if group_attr != channels:
-        raise ConversionError(f"stem split: '{depthwise.name}' is not depthwise (group {group_attr}, {channels} channels)")
+        raise ConversionError(
+            f"stem split: '{depthwise.name}' is not depthwise (group {group_attr}, {channels} channels)"
+        )
     (peaks,) = channel_peaks(model, [chain[2].output[0]], calibration)
     groups = channel_groups(peaks)
     new_nodes, outputs = [], []
@@ -156,7 +170,10 @@ def split_stem_channels(source: Path, target: Path, calibration: CalibrationSet)
     _replace(model.graph, chain[:6], new_nodes, conv3)
     onnx.checker.check_model(model)
     onnx.save(model, str(target))
-    return {"stem_split_groups": len(groups), "stem_split_peaks": [[round(float(peaks[c]), 3) for c in g] for g in groups]}
+    return {
+        "stem_split_groups": len(groups),
+        "stem_split_peaks": [[round(float(peaks[c]), 3) for c in g] for g in groups],
+    }
 
 
 def _replace(graph: Any, old: Sequence[Any], new: Sequence[Any], before: Any) -> None:

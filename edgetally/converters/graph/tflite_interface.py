@@ -41,7 +41,9 @@ def _uint8_twin(model, subgraph, index: int, suffix: str) -> int:
     schema = _schema()
     source = subgraph.tensors[index]
     if source.type != schema.TensorType.INT8 or source.quantization is None or not len(source.quantization.scale):
-        raise ConversionError(f"tensor {source.name!r} is not an int8 quantised tensor: cannot give it a uint8 interface")
+        raise ConversionError(
+            f"tensor {source.name!r} is not an int8 quantised tensor: cannot give it a uint8 interface"
+        )
     twin = copy.deepcopy(source)
     twin.type = schema.TensorType.UINT8
     twin.name = (source.name.decode() if isinstance(source.name, bytes) else source.name) + suffix

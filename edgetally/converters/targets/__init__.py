@@ -58,33 +58,81 @@ class Target:
         return getattr(importlib.import_module(module), attr)
 
     def describe(self) -> dict:
-        return {"name": self.name, "runtime": self.runtime, "format": self.format, "precisions": list(self.precisions),
-                "io_dtypes": list(self.io_dtypes), "fused_activation": self.fused_activation}
+        return {
+            "name": self.name,
+            "runtime": self.runtime,
+            "format": self.format,
+            "precisions": list(self.precisions),
+            "io_dtypes": list(self.io_dtypes),
+            "fused_activation": self.fused_activation,
+        }
 
 
-TARGETS: dict[str, Target] = {t.name: t for t in (
-    # U8 activations / S8 per-channel weights QDQ (onnxruntime fuses QDQ Conv+Relu into one QLinearConv).
-    Target("onnxruntime", "onnxruntime", "onnx", f"{_T}.onnxruntime:int8_builder", f"{_T}.onnxruntime:fp32_fallback",
-           fp16=f"{_T}.fp16:onnx_fp16_builder"),
-    # NNCF preset MIXED; oneDNN fuses ReLU and HSwish into INT8 convolutions as post-ops. HardSwish: YOLOX-nano
-    # INT8 0.71x ORT FP32 (ReLU 0.61x) but its refit alone recovers 28.1 of 33.7 mAP50-95 points (ReLU 5.0).
-    Target("openvino", "openvino", "openvino", f"{_T}.openvino:int8_builder", f"{_T}.openvino:fp32_fallback",
-           fp16=f"{_T}.fp16:openvino_fp16_builder", time_own_fp32=True, fused_activation="hardswish",
-           repairs="edgetally.converters.accuracy.strategy:OPENVINO_REPAIRS"),
-    # ai-edge-quantizer, int8 input and float output; XNNPACK fuses ReLU into its INT8 convolutions.
-    Target("litert", "litert", "tflite", f"{_T}.tflite:tflite_builder", f"{_T}.onnxruntime:fp32_fallback",
-           repairs=f"{_T}.tflite:TFLITE_REPAIRS", unsupported={"fp16": "FP16 TFLite is not implemented; use an onnxruntime or openvino "
-                                            "profile, or no profile (onnxruntime)"}),
-    # Full-integer TFLite (integer input AND outputs): LiteRT on a CPU, or the Coral Edge TPU after edgetpu_compiler.
-    Target("litert-full-integer", "litert", "tflite", f"{_T}.tflite_full_int:full_integer_builder",
-           f"{_T}.onnxruntime:fp32_fallback", repairs=f"{_T}.tflite_full_int:FULL_INTEGER_REPAIRS", io_dtypes=("int8", "uint8"),
-           unsupported={"fp16": "FP16 TFLite is not implemented; use an onnxruntime or openvino profile"}),
-    # S8 symmetric QDQ ONNX; the engine is built on the Jetson (edgetally.runtimes.tensorrt). Gated here with onnxruntime.
-    Target("tensorrt", "tensorrt", "onnx-tensorrt", f"{_T}.tensorrt:int8_builder", f"{_T}.tensorrt:fp32_fallback",
-           finish=f"{_T}.tensorrt:finish", executor="onnxruntime",
-           unsupported={"fp16": "its INT8 artifact already carries model.fp16.onnx and the trtexec --fp16 line: "
-                                "drop --precision fp16"}),
-)}
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        # U8 activations / S8 per-channel weights QDQ (onnxruntime fuses QDQ Conv+Relu into one QLinearConv).
+        Target(
+            "onnxruntime",
+            "onnxruntime",
+            "onnx",
+            f"{_T}.onnxruntime:int8_builder",
+            f"{_T}.onnxruntime:fp32_fallback",
+            fp16=f"{_T}.fp16:onnx_fp16_builder",
+        ),
+        # NNCF preset MIXED; oneDNN fuses ReLU and HSwish into INT8 convolutions as post-ops. HardSwish: YOLOX-nano
+        # INT8 0.71x ORT FP32 (ReLU 0.61x) but its refit alone recovers 28.1 of 33.7 mAP50-95 points (ReLU 5.0).
+        Target(
+            "openvino",
+            "openvino",
+            "openvino",
+            f"{_T}.openvino:int8_builder",
+            f"{_T}.openvino:fp32_fallback",
+            fp16=f"{_T}.fp16:openvino_fp16_builder",
+            time_own_fp32=True,
+            fused_activation="hardswish",
+            repairs="edgetally.converters.accuracy.strategy:OPENVINO_REPAIRS",
+        ),
+        # ai-edge-quantizer, int8 input and float output; XNNPACK fuses ReLU into its INT8 convolutions.
+        Target(
+            "litert",
+            "litert",
+            "tflite",
+            f"{_T}.tflite:tflite_builder",
+            f"{_T}.onnxruntime:fp32_fallback",
+            repairs=f"{_T}.tflite:TFLITE_REPAIRS",
+            unsupported={
+                "fp16": "FP16 TFLite is not implemented; use an onnxruntime or openvino "
+                "profile, or no profile (onnxruntime)"
+            },
+        ),
+        # Full-integer TFLite (integer input AND outputs): LiteRT on a CPU, or the Coral Edge TPU after edgetpu_compiler.
+        Target(
+            "litert-full-integer",
+            "litert",
+            "tflite",
+            f"{_T}.tflite_full_int:full_integer_builder",
+            f"{_T}.onnxruntime:fp32_fallback",
+            repairs=f"{_T}.tflite_full_int:FULL_INTEGER_REPAIRS",
+            io_dtypes=("int8", "uint8"),
+            unsupported={"fp16": "FP16 TFLite is not implemented; use an onnxruntime or openvino profile"},
+        ),
+        # S8 symmetric QDQ ONNX; the engine is built on the Jetson (edgetally.runtimes.tensorrt). Gated here with onnxruntime.
+        Target(
+            "tensorrt",
+            "tensorrt",
+            "onnx-tensorrt",
+            f"{_T}.tensorrt:int8_builder",
+            f"{_T}.tensorrt:fp32_fallback",
+            finish=f"{_T}.tensorrt:finish",
+            executor="onnxruntime",
+            unsupported={
+                "fp16": "its INT8 artifact already carries model.fp16.onnx and the trtexec --fp16 line: "
+                "drop --precision fp16"
+            },
+        ),
+    )
+}
 
 
 def get_target(name: str) -> Target:
@@ -112,10 +160,14 @@ def resolve(runtime: str | None = None, io_dtype: str = "float32", name: str | N
         target = next((t for t in matches if io_dtype in t.io_dtypes), None)
         if target is None:
             with_io = sorted({t.runtime for t in TARGETS.values() if io_dtype in t.io_dtypes})
-            raise ConversionError(f"io_dtype {io_dtype} (model input and output) is implemented for runtime(s) "
-                                  f"{', '.join(with_io)} only, not {runtime}")
+            raise ConversionError(
+                f"io_dtype {io_dtype} (model input and output) is implemented for runtime(s) "
+                f"{', '.join(with_io)} only, not {runtime}"
+            )
     if io_dtype not in target.io_dtypes:
-        raise ConversionError(f"target {target.name}: io_dtype {io_dtype} not built; it builds {', '.join(target.io_dtypes)}")
+        raise ConversionError(
+            f"target {target.name}: io_dtype {io_dtype} not built; it builds {', '.join(target.io_dtypes)}"
+        )
     return target
 
 

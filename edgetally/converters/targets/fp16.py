@@ -56,9 +56,16 @@ def onnx_fp16_builder(reference: Artifact, runtime: str = "onnxruntime", format:
     def build(_strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
         directory.mkdir(parents=True, exist_ok=True)
         info = to_fp16_onnx(reference.model_path, directory / "model.fp16.onnx")
-        return derive(reference, directory, "model.fp16.onnx", format=format, runtime=runtime, precision="fp16",
-                      notes=["ONNX FP16 (float32 input/output)"],
-                      tools=tool_versions("onnx", "onnxruntime", "onnxconverter-common")), info
+        return derive(
+            reference,
+            directory,
+            "model.fp16.onnx",
+            format=format,
+            runtime=runtime,
+            precision="fp16",
+            notes=["ONNX FP16 (float32 input/output)"],
+            tools=tool_versions("onnx", "onnxruntime", "onnxconverter-common"),
+        ), info
 
     return build
 
@@ -70,7 +77,15 @@ def openvino_fp16_builder(reference: Artifact):
     def build(_strategy: Strategy, directory: Path) -> tuple[Artifact, dict]:
         directory.mkdir(parents=True, exist_ok=True)
         info = to_fp16_openvino(reference.model_path, directory / "model.fp16.xml")
-        return derive(reference, directory, "model.fp16.xml", format="openvino", runtime="openvino",
-                      precision="fp16", notes=["OpenVINO IR, FP16 weights"], tools=tool_versions("openvino")), info
+        return derive(
+            reference,
+            directory,
+            "model.fp16.xml",
+            format="openvino",
+            runtime="openvino",
+            precision="fp16",
+            notes=["OpenVINO IR, FP16 weights"],
+            tools=tool_versions("openvino"),
+        ), info
 
     return build

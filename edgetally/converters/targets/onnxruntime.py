@@ -80,8 +80,11 @@ def excluded_nodes(model_path: Path, strategy: Strategy) -> list[str]:
 def _calibrate_method(name: str):
     from onnxruntime.quantization import CalibrationMethod
 
-    return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-            "entropy": CalibrationMethod.Entropy}[name]
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }[name]
 
 
 class OrtFold:
@@ -91,11 +94,17 @@ class OrtFold:
     SENSITIVITY_IMAGES = 8
     BIAS_IMAGES = 16
 
-    def __init__(self, source: Path, calibration: CalibrationSet, input_name: str, work_dir: Path,
-                 symmetric_s8: bool = False) -> None:
+    def __init__(
+        self, source: Path, calibration: CalibrationSet, input_name: str, work_dir: Path, symmetric_s8: bool = False
+    ) -> None:
         self.work = Path(work_dir) / "ort"
         self.work.mkdir(parents=True, exist_ok=True)
-        self.source, self.calibration, self.input_name, self.symmetric_s8 = source, calibration, input_name, symmetric_s8
+        self.source, self.calibration, self.input_name, self.symmetric_s8 = (
+            source,
+            calibration,
+            input_name,
+            symmetric_s8,
+        )
         self.prepared = prepare_fp32(Path(source), self.work)
 
     def _mse_cache(self, calib: CalibrationSet) -> Path:
@@ -144,19 +153,31 @@ class OrtFold:
             extra.update({"CalibNumBins": _HISTOGRAM_BINS, "CalibPercentile": 99.99})
         try:
             quantize_static(
-                str(self.prepared), str(out_path), _Reader(self.input_name, calib),
-                quant_format=QuantFormat.QDQ, per_channel=True,
+                str(self.prepared),
+                str(out_path),
+                _Reader(self.input_name, calib),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
                 activation_type=QuantType.QInt8 if self.symmetric_s8 else QuantType.QUInt8,
-                weight_type=QuantType.QInt8, calibrate_method=_calibrate_method(method),
-                nodes_to_exclude=exclude, extra_options=extra, calibration_cache_path=str(cache),
+                weight_type=QuantType.QInt8,
+                calibrate_method=_calibrate_method(method),
+                nodes_to_exclude=exclude,
+                extra_options=extra,
+                calibration_cache_path=str(cache),
             )
         except Exception as exc:  # onnxruntime raises untyped errors for unsupported graphs
             raise ConversionError(f"{self.source}: onnxruntime static quantisation failed: {exc}") from exc
-        info = {"nodes_excluded": exclude, "float_layers": float_layers(self.prepared, exclude),
-                "sensitive_layers": [layer.name for layer in sensitive], "calibration_images": len(calib),
-                "activation_ranges": "mse" if strategy.activation_ranges == "mse" else method,
-                "activations": "s8 symmetric" if self.symmetric_s8 else "u8",
-                "weights": "s8 per-channel", "format": "QDQ", "opset": 13}
+        info = {
+            "nodes_excluded": exclude,
+            "float_layers": float_layers(self.prepared, exclude),
+            "sensitive_layers": [layer.name for layer in sensitive],
+            "calibration_images": len(calib),
+            "activation_ranges": "mse" if strategy.activation_ranges == "mse" else method,
+            "activations": "s8 symmetric" if self.symmetric_s8 else "u8",
+            "weights": "s8 per-channel",
+            "format": "QDQ",
+            "opset": 13,
+        }
         if strategy.bias_correction:
             from edgetally.converters.targets.ort_bias import correct_biases
 
@@ -177,15 +198,28 @@ def float_layers(model_path: Path, exclude: list[str]) -> list[str]:
     return weighted + ([f"decode tail ({len(tail)} nodes)"] if tail else [])
 
 
-def quantize_onnx(source: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy,
-                  input_name: str, symmetric_s8: bool = False) -> dict:
+def quantize_onnx(
+    source: Path,
+    out_path: Path,
+    calibration: CalibrationSet,
+    strategy: Strategy,
+    input_name: str,
+    symmetric_s8: bool = False,
+) -> dict:
     """One-off quantisation (a fold's builder keeps an ``OrtFold`` instead, to measure things once)."""
     with tempfile.TemporaryDirectory(prefix="edge-ort-int8-") as tmp:
         return OrtFold(source, calibration, input_name, Path(tmp), symmetric_s8).quantize(strategy, out_path)
 
 
-def int8_builder(reference, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32",
-                 symmetric_s8: bool = False, runtime: str = "onnxruntime", format: str = "onnx"):
+def int8_builder(
+    reference,
+    calibration: CalibrationSet,
+    work_dir: Path,
+    io_dtype: str = "float32",
+    symmetric_s8: bool = False,
+    runtime: str = "onnxruntime",
+    format: str = "onnx",
+):
     """A gate builder (strategy, directory) -> (INT8 QDQ artifact, build info) for the target registry."""
     from edgetally.converters.derive import derive, tool_versions
 
@@ -195,8 +229,16 @@ def int8_builder(reference, calibration: CalibrationSet, work_dir: Path, io_dtyp
         directory.mkdir(parents=True, exist_ok=True)
         info = fold.quantize(strategy, directory / "model.int8.onnx")
         notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
-        artifact = derive(reference, directory, "model.int8.onnx", format=format, runtime=runtime,
-                          precision="int8", notes=notes, tools=tool_versions("onnx", "onnxruntime"))
+        artifact = derive(
+            reference,
+            directory,
+            "model.int8.onnx",
+            format=format,
+            runtime=runtime,
+            precision="int8",
+            notes=notes,
+            tools=tool_versions("onnx", "onnxruntime"),
+        )
         return artifact, info
 
     return build
@@ -210,5 +252,6 @@ def fp32_fallback(reference, directory: Path, runtime: str = "onnxruntime", form
 
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy2(reference.model_path, directory / "model.fp32.onnx")
-    return derive(reference, directory, "model.fp32.onnx", format=format, runtime=runtime, precision="fp32",
-                  notes=[FALLBACK_NOTE])
+    return derive(
+        reference, directory, "model.fp32.onnx", format=format, runtime=runtime, precision="fp32", notes=[FALLBACK_NOTE]
+    )

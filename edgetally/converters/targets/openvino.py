@@ -37,7 +37,9 @@ def tail_ops(model) -> list[str]:
             reaches.get(c.get_friendly_name(), False) for c in _consumers(op)
         )
     skip = {"Parameter", "Result", "Constant"}
-    return [op.get_friendly_name() for op in ops if not reaches[op.get_friendly_name()] and op.get_type_name() not in skip]
+    return [
+        op.get_friendly_name() for op in ops if not reaches[op.get_friendly_name()] and op.get_type_name() not in skip
+    ]
 
 
 def stem_ops(model, convs: int) -> list[str]:
@@ -93,13 +95,19 @@ def quantize_openvino(source: Path, out_xml: Path, calibration: CalibrationSet, 
     ignored = (tail_ops(model) if strategy.keep_tail_float else []) + stem_ops(model, strategy.float_stem_convs)
     if strategy.float_head_convs:
         tail = set(tail_ops(model))
-        ignored += [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in WEIGHTED_TYPES
-                    and any(c.get_friendly_name() in tail for c in _consumers(op))]
+        ignored += [
+            op.get_friendly_name()
+            for op in model.get_ordered_ops()
+            if op.get_type_name() in WEIGHTED_TYPES and any(c.get_friendly_name() in tail for c in _consumers(op))
+        ]
     ignored = list(dict.fromkeys(ignored))
     try:
         quantized = nncf.quantize(
-            model, nncf.Dataset(list(calib.batches())), preset=nncf.QuantizationPreset.MIXED,
-            subset_size=len(calib), ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
+            model,
+            nncf.Dataset(list(calib.batches())),
+            preset=nncf.QuantizationPreset.MIXED,
+            subset_size=len(calib),
+            ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
             advanced_parameters=_advanced(strategy),
         )
         ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
@@ -116,8 +124,16 @@ def int8_builder(reference, calibration: CalibrationSet, work_dir: Path, io_dtyp
         directory.mkdir(parents=True, exist_ok=True)
         info = quantize_openvino(reference.model_path, directory / "model.int8.xml", calibration, strategy)
         notes = [f"OpenVINO IR INT8 (NNCF, preset MIXED), strategy {strategy.name}"]
-        artifact = derive(reference, directory, "model.int8.xml", format="openvino", runtime="openvino",
-                          precision="int8", notes=notes, tools=tool_versions("openvino", "nncf"))
+        artifact = derive(
+            reference,
+            directory,
+            "model.int8.xml",
+            format="openvino",
+            runtime="openvino",
+            precision="int8",
+            notes=notes,
+            tools=tool_versions("openvino", "nncf"),
+        )
         return artifact, info
 
     return build
@@ -129,5 +145,12 @@ def fp32_fallback(reference, directory: Path):
 
     directory.mkdir(parents=True, exist_ok=True)
     convert_fp32(reference.model_path, directory / "model.fp32.xml")
-    return derive(reference, directory, "model.fp32.xml", format="openvino", runtime="openvino", precision="fp32",
-                  notes=[FALLBACK_NOTE])
+    return derive(
+        reference,
+        directory,
+        "model.fp32.xml",
+        format="openvino",
+        runtime="openvino",
+        precision="fp32",
+        notes=[FALLBACK_NOTE],
+    )

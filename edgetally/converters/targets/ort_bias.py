@@ -87,5 +87,8 @@ def correct_biases(qdq_path: Path, fp32_path: Path, batches: list[np.ndarray]) -
         inits[bias_dq.input[0]].CopyFrom(numpy_helper.from_array(corrected, bias_dq.input[0]))
         shifts.append(float(np.abs(drift).mean()))
     onnx.save(model, str(qdq_path))
-    return {"bias_corrected_convs": len(shifts), "bias_drift_mean_abs": round(float(np.mean(shifts)), 6) if shifts else 0.0,
-            "bias_correction_images": len(batches)}
+    return {
+        "bias_corrected_convs": len(shifts),
+        "bias_drift_mean_abs": round(float(np.mean(shifts)), 6) if shifts else 0.0,
+        "bias_correction_images": len(batches),
+    }

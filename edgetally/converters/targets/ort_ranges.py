@@ -27,8 +27,11 @@ def tapped_session(model_path: Path, names: Sequence[str] | None = None, threads
 
     model = onnx.load(str(model_path))
     existing = {o.name for o in model.graph.output}
-    wanted = list(names) if names is not None else [model.graph.input[0].name] + [
-        out for node in model.graph.node for out in node.output if out]
+    wanted = (
+        list(names)
+        if names is not None
+        else [model.graph.input[0].name] + [out for node in model.graph.node for out in node.output if out]
+    )
     floats = _float_tensors(model)
     taps = [n for n in dict.fromkeys(wanted) if n in floats]
     for name in taps:

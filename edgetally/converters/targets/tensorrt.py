@@ -39,9 +39,17 @@ def trtexec_commands(int8_model: str = INT8_MODEL, fp16_model: str = FP16_MODEL)
 
 def write_build_script(directory: Path, commands: Sequence[str]) -> Path:
     script = directory / "build_engine.sh"
-    body = "\n".join(["#!/bin/sh", "# Optional: `edge run` builds and caches the engine itself on first start.",
-                      "# Run on the Jetson (JetPack 6): engines are specific to its GPU and TensorRT.",
-                      "set -e", 'cd "$(dirname "$0")"', *commands, ""])
+    body = "\n".join(
+        [
+            "#!/bin/sh",
+            "# Optional: `edge run` builds and caches the engine itself on first start.",
+            "# Run on the Jetson (JetPack 6): engines are specific to its GPU and TensorRT.",
+            "set -e",
+            'cd "$(dirname "$0")"',
+            *commands,
+            "",
+        ]
+    )
     script.write_text(body)
     script.chmod(0o755)
     return script
@@ -64,14 +72,25 @@ def finish(out: Path, report: dict, reference: Artifact, folds: Sequence[Fold], 
     """Add the judged FP16 ONNX and build_engine.sh next to the accepted INT8 model; record them."""
     artifact = Artifact.load(out)
     fp16 = _fp16_onnx(reference, out, list(folds[0].images) or list(folds[0].holdout), config)
-    commands = trtexec_commands(artifact.manifest.model_file,
-                                FP16_MODEL if fp16["passed"] else f"reference/{reference.manifest.model_file}")
+    commands = trtexec_commands(
+        artifact.manifest.model_file, FP16_MODEL if fp16["passed"] else f"reference/{reference.manifest.model_file}"
+    )
     write_build_script(out, commands)
-    derive(artifact, out, artifact.manifest.model_file, format=FORMAT, runtime=RUNTIME,
-           precision=artifact.manifest.precision,
-           notes=[*artifact.manifest.notes, "engine is built on the device on first start (cached by hash); "
-                  "build_engine.sh has the equivalent trtexec lines", *commands,
-                  "accuracy gate ran this QDQ model with onnxruntime (CPU) as a proxy for TensorRT"])
+    derive(
+        artifact,
+        out,
+        artifact.manifest.model_file,
+        format=FORMAT,
+        runtime=RUNTIME,
+        precision=artifact.manifest.precision,
+        notes=[
+            *artifact.manifest.notes,
+            "engine is built on the device on first start (cached by hash); "
+            "build_engine.sh has the equivalent trtexec lines",
+            *commands,
+            "accuracy gate ran this QDQ model with onnxruntime (CPU) as a proxy for TensorRT",
+        ],
+    )
     report["tensorrt"] = {"build_script": "build_engine.sh", "commands": commands, "fp16": fp16}
 
 
@@ -87,5 +106,10 @@ def _fp16_onnx(reference: Artifact, out: Path, images: list, config: GateConfig)
         shutil.copy2(out / FP16_MODEL, Path(tmp) / FP16_MODEL)
         candidate = derive(reference, Path(tmp), FP16_MODEL, format="onnx", runtime="onnxruntime", precision="fp16")
         verdict = judge(evaluate_reference(reference, images, config), candidate, images, config)
-    return {"model_file": FP16_MODEL, "passed": verdict.passed, "reason": verdict.reason, **info,
-            "metrics": {k: v for k, v in verdict.metrics.items() if k != "per_class_drop_points"}}
+    return {
+        "model_file": FP16_MODEL,
+        "passed": verdict.passed,
+        "reason": verdict.reason,
+        **info,
+        "metrics": {k: v for k, v in verdict.metrics.items() if k != "per_class_drop_points"},
+    }

@@ -59,8 +59,10 @@ def missing_packages() -> list[str]:
 def _require() -> None:
     missing = missing_packages()
     if missing:
-        raise ConversionError(f"TFLite INT8 conversion needs {', '.join(missing)}: install torch==2.13.0 first, "
-                              "then `pip install -e .[convert-tflite]`")
+        raise ConversionError(
+            f"TFLite INT8 conversion needs {', '.join(missing)}: install torch==2.13.0 first, "
+            "then `pip install -e .[convert-tflite]`"
+        )
 
 
 def _torchvision_stand_in() -> None:
@@ -176,7 +178,9 @@ class TflGraph:
         """Ops from which no weighted op is reachable: the decode tail (cf. onnx_graph.tail_nodes)."""
         reaches: dict[int, bool] = {}
         for op in reversed(self.ops):
-            reaches[op["index"]] = op["op_name"] in WEIGHTED_TFL or any(reaches.get(c["index"], False) for c in self._next(op))
+            reaches[op["index"]] = op["op_name"] in WEIGHTED_TFL or any(
+                reaches.get(c["index"], False) for c in self._next(op)
+            )
         return [op for op in self.ops if not reaches[op["index"]]]
 
     def stem(self, convs: int) -> list[dict]:
@@ -196,7 +200,9 @@ class TflGraph:
     def head_outputs(self) -> list[dict]:
         """Weighted ops that feed the decode tail directly (the last conv of each head branch)."""
         tail = {op["index"] for op in self.tail()}
-        return [op for op in self.ops if op["op_name"] in WEIGHTED_TFL and any(c["index"] in tail for c in self._next(op))]
+        return [
+            op for op in self.ops if op["op_name"] in WEIGHTED_TFL and any(c["index"] in tail for c in self._next(op))
+        ]
 
 
 def float_ops(graph: TflGraph, strategy: Strategy, integer_outputs: bool = False) -> list[str]:
@@ -224,10 +230,12 @@ def _pin_input_range(qsv: dict, names: list[str], input_range: tuple[float, floa
             stats["max"] = np.full_like(np.asarray(stats["max"], dtype=np.float32), input_range[1])
 
 
-_CALIBRATORS = {"moving-average": "minmax (moving average; ai-edge-quantizer has no percentile/entropy)",
-                "minmax": "minmax (global over all images)",
-                "mse": "mse (range minimising the quantisation error on a histogram over all images; "
-                       "measured on SiLU's output for tensors read only by SiLU)"}
+_CALIBRATORS = {
+    "moving-average": "minmax (moving average; ai-edge-quantizer has no percentile/entropy)",
+    "minmax": "minmax (global over all images)",
+    "mse": "mse (range minimising the quantisation error on a histogram over all images; "
+    "measured on SiLU's output for tensors read only by SiLU)",
+}
 
 
 def _calibrate(quantizer: Any, fp32_tflite: Path, graph: TflGraph, data: dict, strategy: Strategy) -> tuple[dict, dict]:
@@ -238,18 +246,28 @@ def _calibrate(quantizer: Any, fp32_tflite: Path, graph: TflGraph, data: dict, s
     if strategy.activation_ranges == "moving-average":
         qsv = quantizer.calibrate(data, num_threads=2)
     else:
-        qsv = tflite_ranges.calibrate_global_minmax(fp32_tflite, quantizer.get_quantization_recipe(), data, num_threads=2)
+        qsv = tflite_ranges.calibrate_global_minmax(
+            fp32_tflite, quantizer.get_quantization_recipe(), data, num_threads=2
+        )
     if strategy.activation_ranges == "mse":
         samples = [next(iter(sample.values())) for batch in data.values() for sample in batch]
-        info.update(tflite_ranges.mse_ranges(qsv, fp32_tflite, samples, skip=graph.input_names,
-                                             silu_inputs=tflite_ranges.silu_inputs(graph)))
+        info.update(
+            tflite_ranges.mse_ranges(
+                qsv, fp32_tflite, samples, skip=graph.input_names, silu_inputs=tflite_ranges.silu_inputs(graph)
+            )
+        )
     if strategy.grid_clips:
         info.update({**tflite_ranges.floor_silu_ranges(qsv, graph), **tflite_ranges.clip_sigmoid_logits(qsv, graph)})
     return qsv, info
 
 
-def quantize_tflite(fp32_tflite: Path, out_path: Path, calibration: CalibrationSet, strategy: Strategy,
-                    input_range: tuple[float, float] | None = None) -> dict:
+def quantize_tflite(
+    fp32_tflite: Path,
+    out_path: Path,
+    calibration: CalibrationSet,
+    strategy: Strategy,
+    input_range: tuple[float, float] | None = None,
+) -> dict:
     """FP32 .tflite -> static INT8 ``out_path`` per ``strategy``; -> build info for report.json.
 
     input_range: (min, max) of the preprocessed input. Given, the model gets the full-integer interface:
@@ -278,11 +296,18 @@ def quantize_tflite(fp32_tflite: Path, out_path: Path, calibration: CalibrationS
         result.export_model(str(out_path), overwrite=True)
     except Exception as exc:  # the quantizer raises ValueError/RuntimeError variants
         raise ConversionError(f"{fp32_tflite}: ai-edge-quantizer failed: {type(exc).__name__}: {exc}") from exc
-    return {"format": "tflite", "route": "onnx2torch -> litert-torch FP32 -> ai-edge-quantizer static INT8",
-            "activations": "s8 asymmetric", "weights": "s8 per-channel", "ops_float": len(keep_float),
-            "ops_total": len(graph.ops), "calibration_images": len(calib),
-            "calibrator": _CALIBRATORS[strategy.activation_ranges],
-            **range_info, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "format": "tflite",
+        "route": "onnx2torch -> litert-torch FP32 -> ai-edge-quantizer static INT8",
+        "activations": "s8 asymmetric",
+        "weights": "s8 per-channel",
+        "ops_float": len(keep_float),
+        "ops_total": len(graph.ops),
+        "calibration_images": len(calib),
+        "calibrator": _CALIBRATORS[strategy.activation_ranges],
+        **range_info,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def tflite_builder(reference: Any, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32"):
@@ -308,7 +333,15 @@ def tflite_builder(reference: Any, calibration: CalibrationSet, work_dir: Path, 
 
         shutil.rmtree(staging, ignore_errors=True)
         tools = tool_versions("litert-torch", "onnx2torch", "ai-edge-quantizer", "ai-edge-litert", "torch")
-        return derive(wrapped, directory, wrapped.manifest.model_file, format="tflite", runtime="litert",
-                      precision="int8", notes=wrapped.manifest.notes, tools=tools), info
+        return derive(
+            wrapped,
+            directory,
+            wrapped.manifest.model_file,
+            format="tflite",
+            runtime="litert",
+            precision="int8",
+            notes=wrapped.manifest.notes,
+            tools=tools,
+        ), info
 
     return build

@@ -51,8 +51,13 @@ SPLITS = {"yolox": ([4], ["boxes", "scores"])}
 # ladder (it cost ~70 s per conversion and never passed where the next rung failed), still built by tests.
 STEM_SPLIT_ONLY = Strategy("full-integer+stem-split", keep_tail_float=False, split_stem_channels=True)
 FULL_INTEGER_REPAIRS: tuple[Strategy, ...] = (
-    Strategy("full-integer+depthwise-split+mse-ranges+grid-clips", keep_tail_float=False,
-             split_depthwise_channels=True, activation_ranges="mse", grid_clips=True),
+    Strategy(
+        "full-integer+depthwise-split+mse-ranges+grid-clips",
+        keep_tail_float=False,
+        split_depthwise_channels=True,
+        activation_ranges="mse",
+        grid_clips=True,
+    ),
     Strategy("integer-io+tail-float+float-stem+float-head", float_stem_convs=3, float_head_convs=True),
 )
 
@@ -66,13 +71,19 @@ def input_range(reference: Any) -> tuple[float, float]:
 
 def write_edgetpu_script(directory: Path) -> Path:
     script = Path(directory) / EDGETPU_SCRIPT
-    body = "\n".join([
-        "#!/bin/sh",
-        "# Compile for the Coral Edge TPU on an x86-64 Debian/Ubuntu workstation (not on the board):",
-        "#   https://coral.ai/docs/edgetpu/compiler/ (apt-get install edgetpu-compiler)",
-        "# Writes model.int8_edgetpu.tflite and model.int8_edgetpu.log (which ops run on the TPU).",
-        "# `edge run` does not load the libedgetpu delegate yet: model.int8.tflite is what it runs (on the CPU).",
-        "set -e", 'cd "$(dirname "$0")"', EDGETPU_COMMAND, ""])
+    body = "\n".join(
+        [
+            "#!/bin/sh",
+            "# Compile for the Coral Edge TPU on an x86-64 Debian/Ubuntu workstation (not on the board):",
+            "#   https://coral.ai/docs/edgetpu/compiler/ (apt-get install edgetpu-compiler)",
+            "# Writes model.int8_edgetpu.tflite and model.int8_edgetpu.log (which ops run on the TPU).",
+            "# `edge run` does not load the libedgetpu delegate yet: model.int8.tflite is what it runs (on the CPU).",
+            "set -e",
+            'cd "$(dirname "$0")"',
+            EDGETPU_COMMAND,
+            "",
+        ]
+    )
     script.write_text(body)
     script.chmod(0o755)
     return script
@@ -90,8 +101,10 @@ def _split_onnx(reference: Any, work: Path, calibration: CalibrationSet, channel
 
     family = reference.manifest.decoder.family
     if family not in SPLITS:
-        raise ConversionError(f"full-integer TFLite is implemented for the yolox decoder (packed output split into "
-                              f"boxes and scores); decoder '{family}' is not supported yet")
+        raise ConversionError(
+            f"full-integer TFLite is implemented for the yolox decoder (packed output split into "
+            f"boxes and scores); decoder '{family}' is not supported yet"
+        )
     source, info = reference.model_path, {}
     if channels == "stem":
         from edgetally.converters.graph.stem_split import split_stem_channels
@@ -133,16 +146,32 @@ def full_integer_builder(reference: Any, calibration: CalibrationSet, work_dir: 
     def build(strategy: Strategy, directory: Path) -> tuple[Any, dict]:
         fp32, shapes, fp32_info = fp32_for(_channel_split(strategy))
         directory.mkdir(parents=True, exist_ok=True)
-        info = {**fp32_info, **quantize_tflite(fp32, directory / MODEL_FILE, calibration, strategy,
-                                               input_range=input_range(reference))}
-        return _finish(reference, directory, strategy, io_dtype, shapes, info,
-                       tool_versions("litert-torch", "onnx2torch", "ai-edge-quantizer", "ai-edge-litert", "torch"))
+        info = {
+            **fp32_info,
+            **quantize_tflite(fp32, directory / MODEL_FILE, calibration, strategy, input_range=input_range(reference)),
+        }
+        return _finish(
+            reference,
+            directory,
+            strategy,
+            io_dtype,
+            shapes,
+            info,
+            tool_versions("litert-torch", "onnx2torch", "ai-edge-quantizer", "ai-edge-litert", "torch"),
+        )
 
     return build
 
 
-def _finish(reference: Any, directory: Path, strategy: Strategy, io_dtype: str, shapes: list[list[int]],
-            info: dict, tools: dict[str, str]) -> tuple[Any, dict]:
+def _finish(
+    reference: Any,
+    directory: Path,
+    strategy: Strategy,
+    io_dtype: str,
+    shapes: list[list[int]],
+    info: dict,
+    tools: dict[str, str],
+) -> tuple[Any, dict]:
     from edgetally.converters.targets.tflite_wrap import wrap_split_tflite
 
     model = directory / MODEL_FILE
@@ -153,20 +182,36 @@ def _finish(reference: Any, directory: Path, strategy: Strategy, io_dtype: str, 
         shutil.move(str(model), str(staged))
         to_uint8_interface(staged, model)
         staged.unlink()
-    info.update({"io": f"{io_dtype} input and outputs", "outputs_split": shapes,
-                 "edge_tpu_ready": info["ops_float"] == 0})
-    notes = [f"full-integer TFLite ({io_dtype} input and outputs), strategy {strategy.name}: "
-             f"{info['ops_float']} of {info['ops_total']} ops kept float",
-             f"output split into parts {shapes}, each with its own scale; the runtime concatenates them",
-             *([f"stem channels split into {info['stem_split_groups']} range groups (exact rewrite)"]
-               if "stem_split_groups" in info else []),
-             *([f"{info['depthwise_chains_split']} of {info['depthwise_chains']} Conv-SiLU-depthwise-SiLU-Conv chains "
-                f"split into {info['depthwise_split_groups']} channel range groups (exact rewrite)"]
-               if "depthwise_chains_split" in info else []),
-             *([f"activation ranges: {info['calibrator']}; {info['silu_floors']} SiLU inputs and "
-                f"{info['sigmoid_logits_clipped']} sigmoid logits clipped where the op's output grid cannot see it"]
-               if "silu_floors" in info else []),
-             f"Edge TPU: run {EDGETPU_SCRIPT} ({EDGETPU_COMMAND}) on an x86-64 workstation"
-             + ("" if info["ops_float"] == 0 else "; the float ops and everything after the first one run on the CPU")]
+    info.update(
+        {"io": f"{io_dtype} input and outputs", "outputs_split": shapes, "edge_tpu_ready": info["ops_float"] == 0}
+    )
+    notes = [
+        f"full-integer TFLite ({io_dtype} input and outputs), strategy {strategy.name}: "
+        f"{info['ops_float']} of {info['ops_total']} ops kept float",
+        f"output split into parts {shapes}, each with its own scale; the runtime concatenates them",
+        *(
+            [f"stem channels split into {info['stem_split_groups']} range groups (exact rewrite)"]
+            if "stem_split_groups" in info
+            else []
+        ),
+        *(
+            [
+                f"{info['depthwise_chains_split']} of {info['depthwise_chains']} Conv-SiLU-depthwise-SiLU-Conv chains "
+                f"split into {info['depthwise_split_groups']} channel range groups (exact rewrite)"
+            ]
+            if "depthwise_chains_split" in info
+            else []
+        ),
+        *(
+            [
+                f"activation ranges: {info['calibrator']}; {info['silu_floors']} SiLU inputs and "
+                f"{info['sigmoid_logits_clipped']} sigmoid logits clipped where the op's output grid cannot see it"
+            ]
+            if "silu_floors" in info
+            else []
+        ),
+        f"Edge TPU: run {EDGETPU_SCRIPT} ({EDGETPU_COMMAND}) on an x86-64 workstation"
+        + ("" if info["ops_float"] == 0 else "; the float ops and everything after the first one run on the CPU"),
+    ]
     write_edgetpu_script(directory)
     return wrap_split_tflite(model, reference, directory, shapes, notes, tools), info

@@ -35,6 +35,7 @@ SILU_ARGMIN = -1.2784645
 
 def silu_floor(step: float) -> float:
     """The smallest L >= 1.278 with |SiLU(-L)| = L * sigmoid(-L) <= step / 2 (bisection: monotone there)."""
+
     def magnitude(length: float) -> float:
         return length / (1.0 + math.exp(length))
 
@@ -57,8 +58,11 @@ def _silu_mul(graph: Any, op: dict) -> dict | None:
 
 def silu_inputs(graph: Any) -> frozenset:
     """Names of the tensors read only by a SiLU (x * LOGISTIC(x)): typically every conv output of the body."""
-    return frozenset(graph.names[int(op["inputs"][0])] for op in graph.ops
-                     if op["op_name"] == "LOGISTIC" and _silu_mul(graph, op) is not None)
+    return frozenset(
+        graph.names[int(op["inputs"][0])]
+        for op in graph.ops
+        if op["op_name"] == "LOGISTIC" and _silu_mul(graph, op) is not None
+    )
 
 
 def floor_silu_ranges(qsv: dict, graph: Any) -> dict:
@@ -69,7 +73,9 @@ def floor_silu_ranges(qsv: dict, graph: Any) -> dict:
     floored, widths = 0, []
     for op in graph.ops:
         mul = _silu_mul(graph, op) if op["op_name"] == "LOGISTIC" else None
-        stats, out = (qsv.get(graph.names[int(op["inputs"][0])]), qsv.get(graph.output_name(mul))) if mul else (None, None)
+        stats, out = (
+            (qsv.get(graph.names[int(op["inputs"][0])]), qsv.get(graph.output_name(mul))) if mul else (None, None)
+        )
         if not stats or not out:
             continue
         high = float(np.max(out["max"]))
@@ -80,7 +86,10 @@ def floor_silu_ranges(qsv: dict, graph: Any) -> dict:
             stats["min"] = np.maximum(np.asarray(stats["min"], dtype=np.float32), np.float32(floor))
             widths.append((top - low) / max(top - floor, 1e-9))
             floored += 1
-    return {"silu_floors": floored, "silu_floor_range_shrink_median": round(float(np.median(widths)), 3) if widths else 1.0}
+    return {
+        "silu_floors": floored,
+        "silu_floor_range_shrink_median": round(float(np.median(widths)), 3) if widths else 1.0,
+    }
 
 
 # TFLite's int8 LOGISTIC always writes scale 1/256, zero point -128.
@@ -113,8 +122,9 @@ def calibrate_global_minmax(fp32_tflite: Path, recipe: Any, data: dict, num_thre
 
     manager = recipe_manager.RecipeManager()
     manager.load_quantization_recipe(recipe)
-    calib = calibrator.Calibrator(Path(fp32_tflite).read_bytes(), num_threads=num_threads,
-                                  qsv_update_func=qsv_utils.min_max_update)
+    calib = calibrator.Calibrator(
+        Path(fp32_tflite).read_bytes(), num_threads=num_threads, qsv_update_func=qsv_utils.min_max_update
+    )
     calib.calibrate(data, manager)
     return calib.get_model_qsvs()
 
@@ -133,7 +143,9 @@ def _silu_slope(x: np.ndarray) -> np.ndarray:
     return sig * (1.0 + x * (1.0 - sig))
 
 
-def mse_range(counts: np.ndarray, low: float, high: float, levels: int = 255, silu: bool = False) -> tuple[float, float]:
+def mse_range(
+    counts: np.ndarray, low: float, high: float, levels: int = 255, silu: bool = False
+) -> tuple[float, float]:
     """(low', high') within [low, high] minimising the expected INT8 error of values histogrammed in ``counts``
     (equal bins over [low, high]): step**2 / 12 rounding error inside the range, squared distance outside.
 
@@ -143,12 +155,14 @@ def mse_range(counts: np.ndarray, low: float, high: float, levels: int = 255, si
     weights = counts / max(float(counts.sum()), 1.0)
     apply, slope = (_silu, _silu_slope) if silu else (lambda x: x, np.ones_like)
     best = (np.inf, low, high)
-    for lo in (low * _SHRINK if low < 0 else [low]):
+    for lo in low * _SHRINK if low < 0 else [low]:
         his = high * _SHRINK if high > 0 else np.array([high])
         clipped = np.clip(centres[None, :], lo, his[:, None])
         inside = clipped == centres[None, :]
         rounding = ((his - lo) / levels) ** 2 / 12
-        error = (apply(centres)[None, :] - apply(clipped)) ** 2 + inside * rounding[:, None] * slope(centres)[None, :] ** 2
+        error = (apply(centres)[None, :] - apply(clipped)) ** 2 + inside * rounding[:, None] * slope(centres)[
+            None, :
+        ] ** 2
         mse = (error * weights[None, :]).sum(axis=1)
         k = int(np.argmin(mse))
         if mse[k] < best[0]:
@@ -173,13 +187,18 @@ def _histograms(fp32_tflite: Path, ranges: dict[str, tuple[float, float]], sampl
     return counts
 
 
-def mse_ranges(qsv: dict, fp32_tflite: Path, samples: list, skip: list[str] = (), silu_inputs: frozenset = frozenset()) -> dict:
+def mse_ranges(
+    qsv: dict, fp32_tflite: Path, samples: list, skip: list[str] = (), silu_inputs: frozenset = frozenset()
+) -> dict:
     """Replace each activation's (global) min/max in ``qsv`` by its MSE-optimal range; -> summary for report.json.
 
     samples: the calibration inputs, as fed to the FP32 model; skip: tensors to leave alone (the model input);
     silu_inputs: tensors read only by SiLU, whose error is measured on SiLU's output (see mse_range)."""
-    ranges = {name: (float(np.min(s["min"])), float(np.max(s["max"]))) for name, s in qsv.items()
-              if "min" in s and "max" in s and name not in skip}
+    ranges = {
+        name: (float(np.min(s["min"])), float(np.max(s["max"])))
+        for name, s in qsv.items()
+        if "min" in s and "max" in s and name not in skip
+    }
     ranges = {name: r for name, r in ranges.items() if r[1] > r[0]}
     shrink = []
     for name, counts in _histograms(fp32_tflite, ranges, samples).items():

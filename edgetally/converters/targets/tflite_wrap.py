@@ -44,7 +44,13 @@ def _input_spec(reference: Artifact, detail: dict) -> InputSpec:
     if dtype is None:
         raise ConversionError(f"input dtype {detail['dtype']} is not supported")
     return reference.manifest.input.model_copy(
-        update={"name": detail["name"], "shape": shape, "layout": layout, "dtype": dtype, "quantization": _quantization(detail)}
+        update={
+            "name": detail["name"],
+            "shape": shape,
+            "layout": layout,
+            "dtype": dtype,
+            "quantization": _quantization(detail),
+        }
     )
 
 
@@ -60,16 +66,30 @@ def wrap_tflite(model: Path, reference: Artifact, out: Path, precision: str = "i
             f"{model}: has {len(inputs)} inputs / {len(outputs)} outputs; the reference has 1 / {len(reference.manifest.outputs)}"
         )
     specs = [
-        OutputSpec(name=d["name"], shape=[int(v) for v in d["shape"]], dtype=d["dtype"].__name__,
-                   quantization=_quantization(d), role=ref.role)
+        OutputSpec(
+            name=d["name"],
+            shape=[int(v) for v in d["shape"]],
+            dtype=d["dtype"].__name__,
+            quantization=_quantization(d),
+            role=ref.role,
+        )
         for d, ref in zip(outputs, reference.manifest.outputs)
     ]
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy2(model, out / model.name)
     notes = [f"wrapped third-party TFLite {model.name}"] + ([note] if note else [])
-    return derive(reference, out, model.name, format="tflite", runtime="litert", precision=precision,
-                  input=_input_spec(reference, inputs[0]), outputs=specs, notes=notes,
-                  tools=tool_versions("ai-edge-litert", "tflite-runtime"))
+    return derive(
+        reference,
+        out,
+        model.name,
+        format="tflite",
+        runtime="litert",
+        precision=precision,
+        input=_input_spec(reference, inputs[0]),
+        outputs=specs,
+        notes=notes,
+        tools=tool_versions("ai-edge-litert", "tflite-runtime"),
+    )
 
 
 def _match_parts(model: Path, outputs: list[dict], shapes: list[list[int]]) -> list[dict]:
@@ -85,8 +105,9 @@ def _match_parts(model: Path, outputs: list[dict], shapes: list[list[int]]) -> l
     return ordered
 
 
-def wrap_split_tflite(model: Path, reference: Artifact, out: Path, part_shapes: list[list[int]],
-                      notes: list[str], tools: dict[str, str]) -> Artifact:
+def wrap_split_tflite(
+    model: Path, reference: Artifact, out: Path, part_shapes: list[list[int]], notes: list[str], tools: dict[str, str]
+) -> Artifact:
     """Copy ``model`` (one output per part of the reference's single output) into ``out`` with a manifest.
 
     part_shapes: the parts' shapes in concatenation order (last axis), as edgetally.converters.graph.output_split wrote them.
@@ -94,13 +115,29 @@ def wrap_split_tflite(model: Path, reference: Artifact, out: Path, part_shapes: 
     model, out = Path(model), Path(out)
     inputs, outputs = read_io(model)
     if len(inputs) != 1 or len(reference.manifest.outputs) != 1 or len(outputs) != len(part_shapes):
-        raise ConversionError(f"{model}: has {len(inputs)} inputs / {len(outputs)} outputs; expected 1 / "
-                              f"{len(part_shapes)} parts of the reference's one output")
-    parts = [OutputPart(name=d["name"], shape=[int(v) for v in d["shape"]], dtype=d["dtype"].__name__,
-                        quantization=_quantization(d)) for d in _match_parts(model, outputs, part_shapes)]
+        raise ConversionError(
+            f"{model}: has {len(inputs)} inputs / {len(outputs)} outputs; expected 1 / "
+            f"{len(part_shapes)} parts of the reference's one output"
+        )
+    parts = [
+        OutputPart(
+            name=d["name"], shape=[int(v) for v in d["shape"]], dtype=d["dtype"].__name__, quantization=_quantization(d)
+        )
+        for d in _match_parts(model, outputs, part_shapes)
+    ]
     logical = reference.manifest.outputs[0].model_copy(update={"parts": parts})
     out.mkdir(parents=True, exist_ok=True)
     if model.parent.resolve() != out.resolve():
         shutil.copy2(model, out / model.name)
-    return derive(reference, out, model.name, format="tflite", runtime="litert", precision="int8",
-                  input=_input_spec(reference, inputs[0]), outputs=[logical], notes=notes, tools=tools)
+    return derive(
+        reference,
+        out,
+        model.name,
+        format="tflite",
+        runtime="litert",
+        precision="int8",
+        input=_input_spec(reference, inputs[0]),
+        outputs=[logical],
+        notes=notes,
+        tools=tools,
+    )

@@ -69,6 +69,7 @@ bash scripts/install_torch.sh .venv/bin/python
 # EDGE_SKIP_CHECKS=1 skips them (e.g. while iterating on one test).
 if [ -z "${EDGE_SKIP_CHECKS:-}" ]; then
   .venv/bin/ruff check .
+  .venv/bin/ruff format --check .
   .venv/bin/lint-imports
   .venv/bin/mypy
 fi

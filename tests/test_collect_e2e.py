@@ -243,7 +243,8 @@ def test_a_database_outage_is_spooled_then_replayed(
                 d.emit(30)
             assert wait_until(lambda: col.spool.depth >= 60, 20), col.metrics.render()
             assert not col.db_up and col.metrics.total("stored_total", "events") == 40
-            assert all(d.outbox_depth == 0 for d in fleet)  # the broker (and so the devices) got their acks
+            # The broker (and so the devices) got their acks; a device deletes after its PUBACK arrives.
+            assert wait_until(lambda: all(d.outbox_depth == 0 for d in fleet), 10)
         finally:
             postgres_server.start()  # type: ignore[attr-defined]
         assert wait_stored([col], 100, 30), col.metrics.render()

@@ -118,6 +118,7 @@ class Subscriber:
     client: object = None
     subscribed: threading.Event = field(default_factory=threading.Event)
     client_id: str | None = None  # set: a persistent session (the broker queues QoS 1 messages while it is away)
+    redelivered: list[tuple[str, bytes]] = field(default_factory=list)  # the broker's resends (DUP flag)
 
     def start(self) -> Subscriber:
         import paho.mqtt.client as mqtt
@@ -138,6 +139,8 @@ class Subscriber:
     def _on_message(self, client: object, userdata: object, msg: object) -> None:
         with self.lock:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+            if msg.dup:
+                self.redelivered.append((msg.topic, bytes(msg.payload)))
 
     def on(self, topic: str) -> list[bytes]:
         with self.lock:

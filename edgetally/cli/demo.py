@@ -363,8 +363,7 @@ def _linger(dashboard: Any, keep_serving: bool) -> None:
     if not keep_serving:
         _say(f"[dashboard] {dashboard.url} stops now; `edge demo --keep-serving` keeps it up after the counts")
         return
-    _say(f"[dashboard] still serving {dashboard.url}; Ctrl-C (or SIGTERM) to stop")
-    wait_until_interrupted()
+    wait_until_interrupted(f"[dashboard] still serving {dashboard.url}; Ctrl-C (or SIGTERM) to stop")
     _say("[dashboard] stopped")
 
 

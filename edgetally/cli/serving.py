@@ -8,6 +8,7 @@ not shut down cleanly). Here it raises KeyboardInterrupt in the main thread, exa
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,21 +17,27 @@ from contextlib import contextmanager
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt (main thread only; restored afterwards)."""
+    """Within the block, SIGTERM and SIGINT raise KeyboardInterrupt (main thread only; restored
+    afterwards). SIGINT too: a process started in the background by a script inherits SIGINT
+    *ignored*, and "Ctrl-C (or SIGTERM) to stop" must hold for `kill -INT` there as well."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def wait_until_interrupted() -> None:
-    """Block until Ctrl-C or SIGTERM; return normally (a requested stop is not an error)."""
+def wait_until_interrupted(announce: str | None = None) -> None:
+    """Block until Ctrl-C or SIGTERM; return normally (a requested stop is not an error).
+    ``announce`` is printed (stderr) once the signals are handled: a stop sent on seeing it works."""
     with sigterm_as_interrupt():
         try:
+            if announce is not None:
+                print(announce, file=sys.stderr, flush=True)
             while True:
                 time.sleep(1.0)
         except KeyboardInterrupt:

@@ -12,10 +12,11 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from edgetally.errors import ConfigError
 from edgetally.service.health import parse_addr
+from edgetally.service.httpserver import BoundedHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +104,10 @@ class MetricsServer:
     def __init__(self, metrics: CollectMetrics, health: Callable[[], str | None], addr: str = DEFAULT_ADDR) -> None:
         host, port = parse_addr(addr)
         try:
-            self._httpd = ThreadingHTTPServer((host, port), _handler(metrics, health))
+            # Bounded like the runner's health server: a burst of clients cannot grow threads without end.
+            self._httpd = BoundedHTTPServer((host, port), _handler(metrics, health))
         except OSError as exc:
             raise ConfigError(f"--metrics {addr}: cannot listen: {exc.strerror or exc}") from None
-        self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="collect-metrics", daemon=True)
 
     @property

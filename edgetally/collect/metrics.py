@@ -14,9 +14,8 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
-from edgetally.errors import ConfigError
 from edgetally.service.health import parse_addr
-from edgetally.service.httpserver import BoundedHTTPServer
+from edgetally.service.httpserver import BackgroundServer
 
 log = logging.getLogger(__name__)
 
@@ -98,32 +97,11 @@ class CollectMetrics:
         return "".join(out)
 
 
-class MetricsServer:
+class MetricsServer(BackgroundServer):
     """/metrics and /healthz on a daemon thread. ``health()`` returns None when healthy, else why not."""
 
     def __init__(self, metrics: CollectMetrics, health: Callable[[], str | None], addr: str = DEFAULT_ADDR) -> None:
-        host, port = parse_addr(addr)
-        try:
-            # Bounded like the runner's health server: a burst of clients cannot grow threads without end.
-            self._httpd = BoundedHTTPServer((host, port), _handler(metrics, health))
-        except OSError as exc:
-            raise ConfigError(f"--metrics {addr}: cannot listen: {exc.strerror or exc}") from None
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="collect-metrics", daemon=True)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._httpd.server_address[:2]
-        return str(host), int(port)
-
-    def start(self) -> MetricsServer:
-        self._thread.start()
-        log.info("metrics: http://%s:%d/metrics and /healthz", *self.address)
-        return self
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(parse_addr(addr), _handler(metrics, health), "collect --metrics")
 
 
 def _handler(metrics: CollectMetrics, health: Callable[[], str | None]) -> type[BaseHTTPRequestHandler]:

@@ -13,7 +13,6 @@ immutable snapshots, so the HTTP thread never iterates a dict the frame loop is 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 
 from edgetally.errors import ConfigError
 from edgetally.hooks import Hook, RunContext
-from edgetally.service.httpserver import BoundedHTTPServer
+from edgetally.service.httpserver import BackgroundServer
 from edgetally.structures import FrameResult
 
 log = logging.getLogger(__name__)
@@ -220,33 +219,13 @@ def render_metrics(observer: MetricsHook, prefix: str = "edgetally") -> str:
     return "".join(out)
 
 
-class HealthServer:
+class HealthServer(BackgroundServer):
     """Serves /healthz and /metrics from a daemon thread; ``close()`` stops it. At most 32
     connections at a time, 5 s each to send a request (httpserver.BoundedHTTPServer)."""
 
     def __init__(self, observer: MetricsHook, addr: str = DEFAULT_ADDR) -> None:
         self.observer = observer
-        host, port = parse_addr(addr)
-        try:
-            self._httpd = BoundedHTTPServer((host, port), _handler(observer))
-        except OSError as exc:
-            raise ConfigError(f"health address {addr}: cannot listen: {exc.strerror or exc}") from None
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="health-http", daemon=True)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._httpd.server_address[:2]
-        return str(host), int(port)
-
-    def start(self) -> HealthServer:
-        self._thread.start()
-        log.info("health: http://%s:%d/healthz and /metrics", *self.address)
-        return self
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(parse_addr(addr), _handler(observer), "health")
 
 
 def _handler(observer: MetricsHook) -> type[BaseHTTPRequestHandler]:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +84,36 @@ class BoundedHTTPServer(ThreadingHTTPServer):
                 exc,
                 self.errors,
             )
+
+
+_S = TypeVar("_S", bound="BackgroundServer")
+
+
+class BackgroundServer:
+    """A BoundedHTTPServer on a daemon thread: ``start()``, ``address``, ``close()``. ``what`` names
+    it in the error a busy or forbidden address gives (ConfigError, exit 2) and in the start log."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], what: str) -> None:
+        from edgetally.errors import ConfigError
+
+        self.what = what
+        try:
+            self._httpd = BoundedHTTPServer(address, handler)
+        except OSError as exc:
+            raise ConfigError(f"{what} {address[0]}:{address[1]}: cannot listen: {exc.strerror or exc}") from None
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=what, daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return str(host), int(port)
+
+    def start(self: _S) -> _S:
+        self._thread.start()
+        log.info("%s: http://%s:%d/healthz and /metrics", self.what, *self.address)
+        return self
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)

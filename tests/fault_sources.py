@@ -23,15 +23,15 @@ FAIL_AT = 40  # frames delivered before the decoder fails
 
 
 def _corrupt_heap() -> None:
-    """Overrun a malloc'd block into the next chunk's header, then free it: glibc's heap checks
-    abort the process (SIGABRT), as libav's did on the damaged AVI."""
+    """Overwrite a malloc'd block's own chunk header (an underrun), then free it: glibc's checks in
+    free() abort the process (SIGABRT), as libav's did on the damaged AVI. Overrunning into the
+    *next* block is not reliable: whether that block is adjacent depends on the heap's history."""
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = [ctypes.c_void_p]
-    blocks = [libc.malloc(64) for _ in range(8)]
-    ctypes.memset(blocks[3], 0x41, 64 + 64)  # 64 bytes past the end: the next chunk's size is garbage
-    for block in blocks:
-        libc.free(block)
+    block = libc.malloc(64)
+    ctypes.memset(block - 8, 0x41, 8)  # the size field just before the block: garbage
+    libc.free(block)
     raise RuntimeError("glibc did not notice the heap corruption")
 
 

@@ -94,8 +94,10 @@ class Tracks:
     ids: (N,) int64, unique per tracker instance; xyxy: (N, 4) float32 (filtered box);
     scores: (N,) float32 (score of the matched detection); class_ids: (N,) int64.
     first_xyxy: (N, 4) float32 box of the detection each track started from, before it was
-    confirmed, or None when the producer does not know. A line counter takes a new track's side
-    from it: at a low frame rate a fast object can be confirmed already past the line.
+    confirmed (for a slow detector, moved back one detection interval at the track's first
+    measured speed: where the object was when the detector missed it), or None when the
+    producer does not know. A line counter takes a new track's side from it: at a low frame
+    rate a fast object can be confirmed already past the line.
     """
 
     ids: IntArray

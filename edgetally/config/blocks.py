@@ -52,6 +52,9 @@ class TrackerSettings(BaseModel):
     jump_size_ratio: float | None = Field(default=None, ge=1.0, le=100.0)
     jump_min_motion: float | None = Field(default=None, ge=0.0, le=100.0)
     jump_tentative_score: float | None = UnitFloat
+    jump_max_unseen: float | None = Field(default=None, ge=0.0, le=100.0)
+    birth_back_date: bool | None = None
+    birth_guard: float | None = Field(default=None, ge=0.0, le=100.0)
 
     @model_validator(mode="before")
     @classmethod

@@ -8,8 +8,9 @@ Per frame (``Tracker.update``), in named stages:
 3. associate confirmed tracks (tracked and lost) with high-score detections by IoU;
    3b. associate lost confirmed tracks still unmatched with the remaining high-score detections,
    their predicted boxes grown with the time they have been unseen;
-   3c. slow detector only: fast-moving confirmed tracks still unmatched, on the Kalman-gated
-   centre distance (boxes that moved more than their size no longer overlap);
+   3c. slow detector only: fast-moving confirmed tracks still unmatched, seen at most one
+   detection ago, on the Kalman-gated centre distance (boxes that moved more than their size
+   no longer overlap);
 4. associate confirmed tracks still unmatched that were *tracked* last frame with the
    low-score detections (ByteTrack's second stage: occluded / blurred objects keep their id);
 5. associate tentative tracks with the remaining high-score detections (5b, slow detector
@@ -24,7 +25,8 @@ Per frame (``Tracker.update``), in named stages:
 Frames the detector did not see (``propagate``) move tracks by their measured motion (optical
 flow, edgetally.motion) and change nothing else. A "slow detector" (below slow_detect_fps, with
 objects moving slow_min_step of their size between detections) also starts tracks from lower
-scores and keeps tentative tracks through one missed detection.
+scores, keeps tentative tracks through one missed detection, and reports a new track's first
+box where the object was one detection before it (a line counter arms the track there).
 
 Track state is struct-of-arrays (one row per track) so every stage is vectorised.
 """
@@ -86,6 +88,9 @@ class TrackerConfig:
     jump_size_ratio: float = 1.5  # ... if their sizes differ by at most this factor
     jump_min_motion: float = 0.5  # ... for tracks moving this share of their size per detection interval
     jump_tentative_score: float = 0.5  # a tentative track's jump: both boxes at least this confident
+    jump_max_unseen: float = 2.5  # ... for tracks unseen at most this many detection intervals (one miss)
+    birth_back_date: bool = True  # slow: a new track's first box is moved back one detection interval ...
+    birth_guard: float = 1.0  # ... unless a lost track is predicted within this many box heights of it
     noise: KalmanNoise = field(default_factory=KalmanNoise)  # ByteTrack's process noise, 4x its measurement
 
     def __post_init__(self) -> None:
@@ -265,6 +270,8 @@ class Tracker:
         unseen = timestamp - st.last_seen[track_idx]
         grow = np.minimum(self.config.lost_expand_per_s * unseen, self.config.lost_expand_max)
         sim = iou_matrix(_grow(cxcywh_to_xyxy(st.mean[track_idx]), grow[:, None]), dets.xyxy)
+        if self.config.class_aware:
+            sim = np.where(st.class_ids[track_idx, None] == dets.class_ids[None, :], sim, 0.0)
         rows, cols, _, un_cols = match(sim, self.config.match_iou)
         if rows.size:
             self._apply_matches(track_idx[rows], dets.select(cols))
@@ -284,6 +291,10 @@ class Tracker:
         MOT17-derived benchmark were linked to neighbours and false positives."""
         st, cfg = self._store, self.config
         idx = np.nonzero(candidates & ~st.matched)[0]
+        # A track unseen for longer has a gate wide enough to take an object entering anywhere
+        # (a car gone at the left edge took one entering at the right, going the other way).
+        unseen = self._last_update - st.last_seen[idx]  # type: ignore[operator]
+        idx = idx[unseen <= cfg.jump_max_unseen * self._interval + 1e-9]  # type: ignore[operator]
         if moving_only:  # confirmed: only tracks that themselves move far between detections
             idx = idx[self._steps(idx) >= cfg.jump_min_motion]
         else:  # tentative: a link on position alone (no overlap, no velocity) needs confident boxes
@@ -308,6 +319,33 @@ class Tracker:
             self._apply_matches(idx[rows], dets.select(cols))
         return dets.select(un_cols)
 
+    def _back_date_births(self, idx: np.ndarray, dets: Detections) -> None:
+        """Slow detector, tracks ``idx`` about to take their second detection ``dets`` (not yet
+        confirmed, so no counter has seen them): their first box (``Tracks.first_xyxy``, where a
+        line counter arms a new track) becomes where the object was at the detection before
+        it, extrapolated back one detection interval at the velocity of its first two boxes.
+        The detector missed it there; at 5 per second a car moves a third of its length per
+        interval, and one first seen just past a line was before it at the previous detection,
+        a crossing otherwise lost. Not when a lost confirmed track is predicted within
+        birth_guard box heights of the first box: the new id is then likely that track's
+        (an id switch, which may have been counted already)."""
+        st = self._store
+        keep = (st.hits[idx] == 1) & ~st.confirmed[idx]
+        if not keep.any() or self._interval is None or self._last_update is None:
+            return
+        rows = idx[keep]
+        first = st.first_box[rows].astype(np.float64)
+        first_c = xyxy_to_cxcywh(first)
+        span = np.maximum(self._last_update - st.last_seen[rows], 1e-6)  # birth -> now
+        shift = (xyxy_to_cxcywh(dets.xyxy[keep])[:, 0:2] - first_c[:, 0:2]) * (self._interval / span)[:, None]
+        back = first - np.concatenate([shift, shift], axis=1)
+        lost = np.nonzero(st.confirmed & st.lost & ~st.matched)[0]
+        if lost.size:
+            dist = np.linalg.norm(st.mean[lost, None, 0:2] - first_c[None, :, 0:2], axis=2)  # (lost, rows)
+            clear = ~(dist <= self.config.birth_guard * first_c[None, :, 3]).any(axis=0)
+            rows, back = rows[clear], back[clear]
+        st.first_box[rows] = back.astype(np.float32)
+
     def _steps(self, idx: np.ndarray) -> np.ndarray:
         """How far tracks ``idx`` move between two detections, in box sizes (Kalman velocity)."""
         step = self._store.mean[idx, 4:6] * (self._interval or 0.0) / np.maximum(self._store.mean[idx, 2:4], 1.0)
@@ -315,6 +353,8 @@ class Tracker:
 
     def _apply_matches(self, idx: np.ndarray, dets: Detections) -> None:
         st = self._store
+        if self.config.birth_back_date and self._slow():
+            self._back_date_births(idx, dets)
         st.mean[idx], st.cov[idx] = self._kf.update(st.mean[idx], st.cov[idx], xyxy_to_cxcywh(dets.xyxy))
         st.matched[idx] = True
         st.hits[idx] += 1

@@ -104,6 +104,9 @@ class DecoderSpec(_Strict):
     nms_iou: float = 0.45
     max_detections: int = 300
     class_agnostic_nms: bool = False
+    # After NMS, drop a box sharing this share of the smaller box's area with a better box, any
+    # class (a vehicle's part boxed inside it on a top-down view); 0 = off.
+    drop_contained: float = Field(default=0.0, ge=0.0, le=1.0)
     # boxes_scores only: are boxes in input-tensor pixels or normalised 0..1?
     boxes_normalized: bool = False
 

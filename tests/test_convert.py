@@ -134,11 +134,12 @@ def test_preprocessing_overrides_reach_the_manifest(yolox_model: Path, tmp_path:
         (416, 416),
         "coco80",
         preprocess={"color": "RGB", "mean": 10, "std": [1, 2, 3], "letterbox_align": "center"},
-        decoder_options={"score_threshold": 0.4, "class_agnostic_nms": True},
+        decoder_options={"score_threshold": 0.4, "class_agnostic_nms": True, "drop_contained": 0.8},
     )
     spec = artifact.manifest.input
     assert (spec.color, spec.mean, spec.std, spec.letterbox_align) == ("RGB", [10.0] * 3, [1.0, 2.0, 3.0], "center")
     assert artifact.manifest.decoder.score_threshold == 0.4 and artifact.manifest.decoder.class_agnostic_nms
+    assert artifact.manifest.decoder.drop_contained == 0.8
     with pytest.raises(ConversionError, match="--std: values must be non-zero"):
         package_fp32(yolox_model, tmp_path / "o2", "yolox", 416, "coco80", preprocess={"std": 0})
     with pytest.raises(ConversionError, match=r"preprocessing option\(s\) \['colour'\] not known"):

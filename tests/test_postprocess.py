@@ -119,6 +119,42 @@ def test_batched_nms_matches_a_per_class_loop_on_random_boxes() -> None:
     assert loop.tolist() == got.tolist()  # duplicates (index + 400) are suppressed by their originals
 
 
+@pytest.mark.parametrize(
+    ("boxes", "scores", "fraction", "kept"),
+    [
+        # a car's front half inside the whole car (IoU 0.5, all of the half inside): dropped
+        ([[0, 0, 40, 20], [0, 0, 20, 20]], [0.9, 0.8], 0.8, [True, False]),
+        # the half scores better: the whole box goes (one object, one box either way)
+        ([[0, 0, 40, 20], [0, 0, 20, 20]], [0.7, 0.8], 0.8, [False, True]),
+        # a cab 60 % inside a truck's box: kept at 0.8, dropped at 0.5
+        ([[10, 0, 60, 20], [0, 0, 25, 20]], [0.9, 0.6], 0.8, [True, True]),
+        ([[10, 0, 60, 20], [0, 0, 25, 20]], [0.9, 0.6], 0.5, [True, False]),
+        # one box over two bicycles side by side: the two better ones stay, the merged one goes
+        ([[0, 0, 10, 5], [12, 0, 22, 5], [0, 0, 22, 5]], [0.9, 0.9, 0.8], 0.8, [True, True, False]),
+        # off
+        ([[0, 0, 40, 20], [0, 0, 20, 20]], [0.9, 0.8], 0.0, [True, True]),
+        # neighbours that touch share nothing
+        ([[0, 0, 10, 10], [10, 0, 20, 10]], [0.9, 0.8], 0.5, [True, True]),
+    ],
+)
+def test_boxes_inside_better_boxes_are_dropped(boxes: list, scores: list, fraction: float, kept: list) -> None:
+    mask = nms_module.contained_duplicates(np.array(boxes, np.float32), np.array(scores, np.float32), fraction)
+    assert mask.tolist() == kept
+
+
+def test_the_decoder_drops_contained_boxes_when_the_manifest_says_so() -> None:
+    pred = np.zeros((1, 6, 84), np.float32)
+    pred[0, :, 40] = [32, 32, 20, 10, 0.6, 0.1]  # [22, 27, 42, 37], class 0
+    pred[0, :, 41] = [24.5, 32, 5, 10, 0.0, 0.5]  # its left quarter, class 1 (IoU 0.25: NMS keeps it)
+    got = {}
+    for fraction in (0.0, 0.8):
+        m = manifest("yolov8", [("output0", [1, 6, 84], "raw")], class_agnostic_nms=True, drop_contained=fraction)
+        got[fraction] = build_decoder(m)([pred], IDENTITY).class_ids.tolist()
+    assert got == {0.0: [0, 1], 0.8: [0]}
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        manifest("yolov8", [("output0", [1, 6, 84], "raw")], drop_contained=1.5)
+
+
 # ---------------------------------------------------------------- decoder tables
 
 

@@ -58,16 +58,21 @@ def test_the_finetuned_model_counts_where_coco_counts_nothing(yolox_fp32_artifac
     truth = render_scene(SceneConfig(seconds=12, seed=777, view="topdown"), video)
     expected = sum(sum(d.values()) for d in truth.counts(DEFAULT_LINE).values())
     names = list(truth.labels)
-    tuned = package(
-        repo / "models/topdown/yolox_nano_topdown.onnx",
-        tmp_path / "tuned",
-        (256, 416),
-        (8, 16, 32),
-        (repo / "models/topdown/labels.txt").read_text().split(),
-    )
     line = [("L", [(320.0, 0.0), (320.0, 360.0)])]
-    after = totals(count_clip(tuned, video, line, names, threads=1))["L"]
+    after = {}
+    for drop in (0.0, 0.8):  # 0.8: boxes inside better boxes dropped (--drop-contained)
+        tuned = package(
+            repo / "models/topdown/yolox_nano_topdown.onnx",
+            tmp_path / f"tuned-{drop}",
+            (256, 416),
+            (8, 16, 32),
+            (repo / "models/topdown/labels.txt").read_text().split(),
+            drop,
+        )
+        after[drop] = totals(count_clip(tuned, video, line, names, threads=1))["L"]
     before = totals(count_clip(yolox_fp32_artifact, video, line, names, threads=1))["L"]
     assert expected >= 8
     assert before <= 0.2 * expected, f"COCO model counted {before} of {expected}"
-    assert abs(after - expected) <= 0.25 * expected, f"fine-tuned model counted {after} of {expected}"
+    assert abs(after[0.0] - expected) <= 0.25 * expected, f"fine-tuned model counted {after[0.0]} of {expected}"
+    # a vehicle's parts boxed inside it were counted as more vehicles (docs/finetune.md)
+    assert abs(after[0.8] - expected) <= 1 and after[0.8] <= after[0.0], (after, expected)

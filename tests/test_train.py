@@ -196,6 +196,15 @@ def test_fast_chain_label_train_convert_count(scene: LabelledScene, tmp_path: Pa
         "train_log.txt",
     }
     assert report["val_frames"] == 8 and report["iterations"] >= 1 and 0 <= report["map_after"]["map50"] <= 1
+    # the contained-box setting is the best of those tried on the validation frames, and the
+    # suggested convert command carries it
+    tried = report["drop_contained_tried"]
+    assert (
+        report["map_after"]
+        == tried[str(report["drop_contained"])]
+        == max(tried.values(), key=lambda m: (m["map50"], m["map50_95"]))
+    )
+    assert ("--drop-contained" in report["next"]) is (report["drop_contained"] > 0)
     assert set(report["counts_after"]) == {"L"} and report["counts_truth"]["L"] == sum(
         sum(d.values()) for d in truth.counts(DEFAULT_LINE).values()
     )

@@ -219,6 +219,15 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
 @click.option("--nms-iou", type=click.FloatRange(0, 1), default=None)
 @click.option("--max-detections", type=click.IntRange(1), default=None)
 @click.option("--class-agnostic-nms", is_flag=True, default=None)
+@click.option(
+    "--drop-contained",
+    type=click.FloatRange(0, 1),
+    default=None,
+    metavar="FRACTION",
+    help="After NMS, drop a box sharing FRACTION of the smaller box's area with a better one, any class "
+    "(a vehicle's half or a truck's cab boxed inside it on a top-down view); 0 = off. `edge train` "
+    "picks it on the validation frames.",
+)
 @click.option("--boxes-normalized", is_flag=True, default=None, help="boxes_scores: boxes are 0..1.")
 @click.option(
     "--output-role",

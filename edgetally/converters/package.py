@@ -23,7 +23,15 @@ from edgetally.errors import ArtifactError, ConversionError
 from edgetally.postprocess import DECODERS, validate_output_shapes
 
 PREPROCESS_KEYS = ("color", "mean", "std", "letterbox_align", "pad_value", "resize")
-DECODER_KEYS = ("strides", "score_threshold", "nms_iou", "max_detections", "class_agnostic_nms", "boxes_normalized")
+DECODER_KEYS = (
+    "strides",
+    "score_threshold",
+    "nms_iou",
+    "max_detections",
+    "class_agnostic_nms",
+    "drop_contained",
+    "boxes_normalized",
+)
 ROLES = ("raw", "boxes", "scores", "class_ids", "count")
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgetally.artifact import Manifest
 from edgetally.errors import ArtifactError
-from edgetally.postprocess.nms import batched_nms
+from edgetally.postprocess.nms import batched_nms, contained_duplicates
 from edgetally.postprocess.shapes import Shape
 from edgetally.structures import Detections
 
@@ -45,6 +45,7 @@ class Decoder(ABC):
         self.max_detections = int(spec.max_detections if max_detections is None else max_detections)
         self.nms_iou = float(spec.nms_iou)
         self.class_agnostic = bool(spec.class_agnostic_nms)
+        self.drop_contained = float(spec.drop_contained)
         self.labels: tuple[str, ...] = tuple(manifest.labels)
         self.input_height = manifest.input.height
         self.input_width = manifest.input.width
@@ -64,6 +65,8 @@ class Decoder(ABC):
             top = np.argpartition(-scores, MAX_NMS_CANDIDATES - 1)[:MAX_NMS_CANDIDATES]
             xyxy, scores, class_ids = xyxy[top], scores[top], class_ids[top]
         keep = batched_nms(xyxy, scores, class_ids, self.nms_iou, self.class_agnostic, self.max_detections)
+        if self.drop_contained > 0.0 and keep.size > 1:
+            keep = keep[contained_duplicates(xyxy[keep], scores[keep], self.drop_contained)]
         boxes = np.array(xyxy[keep], dtype=np.float32)  # a fresh array: to_source works in place
         return Detections(letterbox.to_source(boxes), scores[keep], class_ids[keep])
 

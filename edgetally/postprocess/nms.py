@@ -119,6 +119,32 @@ def cross_class_duplicates(xyxy: Boxes, scores: np.ndarray, class_ids: np.ndarra
     return keep
 
 
+def contained_duplicates(xyxy: Boxes, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean mask (N,) of boxes to keep after dropping every box that shares ``threshold`` of
+    the SMALLER box's area with a higher-scoring kept box, whatever the classes: a fine-tuned
+    detector on a top-down view boxes a vehicle's half or a truck's cab inside the whole vehicle
+    (IoU small, one object, two tracks, two counts), or one box over two bicycles side by side.
+    Only for views where real objects do not overlap much (top-down, conveyors): in a
+    perspective view a car half hidden behind another is a real box. Greedy, best first."""
+    boxes = _as_float_boxes(xyxy)
+    n = boxes.shape[0]
+    keep = np.ones(n, dtype=bool)
+    if n < 2 or threshold <= 0.0:
+        return keep
+    order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
+    b = boxes[order]
+    area = box_area(b)
+    lt = np.maximum(b[:, None, :2], b[None, :, :2])
+    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=2)
+    smaller = np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)
+    overlaps = inter / smaller >= threshold
+    if not np.triu(overlaps, k=1).any():
+        return keep
+    keep[order] = np.isin(np.arange(n), _greedy_scan(np.triu(overlaps, k=1), n))
+    return keep
+
+
 def _limit(n: int, max_output: int | None) -> int:
     return n if max_output is None else max(0, int(max_output))
 

@@ -188,20 +188,26 @@ def finetune(req: FinetuneRequest, echo: Callable[[str], None] = print) -> dict[
         f"validation mAP50 {judged['map_before']['map50']:.3f} -> {judged['map_after']['map50']:.3f}, "
         f"mAP50-95 {judged['map_before']['map50_95']:.3f} -> {judged['map_after']['map50_95']:.3f} (FP32, runner stack)"
     )
-    report["next"] = convert_command(req, base)
+    if judged.get("drop_contained"):
+        log(
+            f"boxes inside better boxes dropped at {judged['drop_contained']:g} of the smaller box's area "
+            "(it scored best on the validation frames; parts of one object would count twice)"
+        )
+    report["next"] = convert_command(req, base, float(judged.get("drop_contained", 0.0)))
     (req.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (req.out / "report.md").write_text(report_markdown(report))
     (req.out / "train_log.txt").write_text("\n".join(log.lines) + "\n")
     return report
 
 
-def convert_command(req: FinetuneRequest, base: Trainable) -> str:
+def convert_command(req: FinetuneRequest, base: Trainable, drop_contained: float = 0.0) -> str:
     h, w = base.input_hw
     d = req.dataset
+    drop = f" --drop-contained {drop_contained:g}" if drop_contained > 0 else ""
     return (
         f"edge convert {req.out / 'model.onnx'} --profile PROFILE --decoder yolox --input-size {h}x{w} "
         f"--labels {req.out / 'labels.txt'} --calib {req.clip or 'CAMERA_VIDEO'} --eval-images {d / 'images/val'} "
-        f"--eval-labels {d / 'labels/val'} --class-agnostic-nms --out ARTIFACT_DIR"
+        f"--eval-labels {d / 'labels/val'} --class-agnostic-nms{drop} --out ARTIFACT_DIR"
     )
 
 
@@ -218,6 +224,12 @@ def report_markdown(r: dict[str, Any]) -> str:
         f"| mAP50 | {r['map_before']['map50']:.3f} | {r['map_after']['map50']:.3f} |",
         f"| mAP50-95 | {r['map_before']['map50_95']:.3f} | {r['map_after']['map50_95']:.3f} |",
     ]
+    if "drop_contained_tried" in r:
+        tried = ", ".join(f"{f}: {m['map50']:.3f}" for f, m in r["drop_contained_tried"].items())
+        lines += [
+            "",
+            f"Contained boxes dropped at {r['drop_contained']:g} (validation mAP50 by setting, 0 = off: {tried}).",
+        ]
     if "counts_after" in r:
         from edgetally.train.judge import totals
 

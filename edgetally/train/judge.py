@@ -22,11 +22,21 @@ from edgetally.converters.accuracy.metrics import ImageBoxes, mean_average_preci
 from edgetally.converters.package import package_fp32
 from edgetally.train.dataset import Item
 
+# drop_contained settings tried on the validation frames (0 = off; ties go to the earlier).
+DROP_CONTAINED_CHOICES = (0.0, 0.9, 0.8, 0.7)
 
-def package(onnx: Path, out: Path, input_hw: tuple[int, int], strides: Sequence[int], labels: Sequence[str]) -> Path:
+
+def package(
+    onnx: Path,
+    out: Path,
+    input_hw: tuple[int, int],
+    strides: Sequence[int],
+    labels: Sequence[str],
+    drop_contained: float = 0.0,
+) -> Path:
     """FP32 artifact with class-agnostic NMS: one vehicle is one class, and two boxes of different classes
     on it (a "bus" and a "truck") would become two tracks and a double count."""
-    options = {"strides": tuple(strides), "class_agnostic_nms": True}
+    options = {"strides": tuple(strides), "class_agnostic_nms": True, "drop_contained": drop_contained}
     return package_fp32(onnx, out, "yolox", input_hw, list(labels), decoder_options=options).directory
 
 
@@ -108,10 +118,18 @@ def before_after(
 ) -> dict:
     with tempfile.TemporaryDirectory(prefix="edge-train-judge-") as tmp:
         before = package(base_onnx, Path(tmp) / "before", base_hw, strides, base_labels)
-        after = package(tuned_onnx, Path(tmp) / "after", input_hw, strides, tuned_labels)
+        tried = {}
+        for fraction in DROP_CONTAINED_CHOICES:
+            artifact = package(tuned_onnx, Path(tmp) / f"after-{fraction}", input_hw, strides, tuned_labels, fraction)
+            tried[fraction] = (artifact, validation_map(artifact, val, classes, threads))
+        # Python's max keeps the first of equal keys: off unless dropping contained boxes scores better.
+        chosen = max(tried, key=lambda f: (tried[f][1]["map50"], tried[f][1]["map50_95"]))
+        after = tried[chosen][0]
         report: dict[str, Any] = {
             "map_before": validation_map(before, val, classes, threads),
-            "map_after": validation_map(after, val, classes, threads),
+            "map_after": tried[chosen][1],
+            "drop_contained": chosen,
+            "drop_contained_tried": {str(f): m for f, (_, m) in tried.items()},
         }
         if clip is not None and lines:
             report["counts_before"] = count_clip(before, clip, lines, classes, threads)

@@ -326,9 +326,9 @@ class Tracker:
         it, extrapolated back one detection interval at the velocity of its first two boxes.
         The detector missed it there; at 5 per second a car moves a third of its length per
         interval, and one first seen just past a line was before it at the previous detection,
-        a crossing otherwise lost. Not when a lost confirmed track is predicted within
-        birth_guard box heights of the first box: the new id is then likely that track's
-        (an id switch, which may have been counted already)."""
+        a crossing otherwise lost. Not when a lost confirmed track was predicted within
+        birth_guard box heights of the first box when it was detected: the new id is then
+        likely that track's (an id switch, which may have been counted already)."""
         st = self._store
         keep = (st.hits[idx] == 1) & ~st.confirmed[idx]
         if not keep.any() or self._interval is None or self._last_update is None:
@@ -340,8 +340,9 @@ class Tracker:
         shift = (xyxy_to_cxcywh(dets.xyxy[keep])[:, 0:2] - first_c[:, 0:2]) * (self._interval / span)[:, None]
         back = first - np.concatenate([shift, shift], axis=1)
         lost = np.nonzero(st.confirmed & st.lost & ~st.matched)[0]
-        if lost.size:
-            dist = np.linalg.norm(st.mean[lost, None, 0:2] - first_c[None, :, 0:2], axis=2)  # (lost, rows)
+        if lost.size:  # where each lost track was predicted when each new one was born
+            at_birth = st.mean[lost, None, 0:2] - st.mean[lost, None, 4:6] * span[None, :, None]
+            dist = np.linalg.norm(at_birth - first_c[None, :, 0:2], axis=2)  # (lost, rows)
             clear = ~(dist <= self.config.birth_guard * first_c[None, :, 3]).any(axis=0)
             rows, back = rows[clear], back[clear]
         st.first_box[rows] = back.astype(np.float32)

@@ -432,9 +432,13 @@ def test_boxes_that_no_longer_overlap_are_matched_by_motion(jump_gate: float, id
     assert got == ids
 
 
-def test_a_low_score_box_far_away_does_not_confirm_a_new_track() -> None:
-    """Without overlap or velocity, a link needs two confident boxes (jump_tentative_score)."""
-    tracker = Tracker()
+@pytest.mark.parametrize("jump_tentative_score,confirmed", [(0.5, False), (0.3, True)])
+def test_a_far_box_confirms_a_new_track_only_above_the_tentative_jump_score(
+    jump_tentative_score: float, confirmed: bool
+) -> None:
+    """Without overlap or velocity, a link needs two boxes of at least jump_tentative_score
+    (by default any box that may start a track on a slow detector)."""
+    tracker = Tracker(TrackerConfig(jump_tentative_score=jump_tentative_score))
     got = set()
     for f in range(10):
         boxes, scores = [lane(f)], [0.9]
@@ -442,7 +446,7 @@ def test_a_low_score_box_far_away_does_not_confirm_a_new_track() -> None:
             boxes.append(box_at(10 + 48 * (f - 4)))
             scores.append(0.9 if f == 4 else 0.35)
         got |= set(tracker.update(dets(boxes, scores), f / 4.0).ids.tolist()) - {1}
-    assert got == set()
+    assert bool(got) is confirmed
 
 
 def wide_car(x: float) -> list[float]:

@@ -87,7 +87,7 @@ class TrackerConfig:
     jump_gate: float = 9.21  # slow: leftovers matched by Mahalanobis centre distance (chi2 99 %, 2 dof)
     jump_size_ratio: float = 1.5  # ... if their sizes differ by at most this factor
     jump_min_motion: float = 0.5  # ... for tracks moving this share of their size per detection interval
-    jump_tentative_score: float = 0.5  # a tentative track's jump: both boxes at least this confident
+    jump_tentative_score: float = 0.3  # a tentative track's jump: both boxes at least this (= slow start)
     jump_max_unseen: float = 2.5  # ... for tracks unseen at most this many detection intervals (one miss)
     birth_back_date: bool = True  # slow: a new track's first box is moved back one detection interval ...
     birth_guard: float = 1.0  # ... unless a lost track is predicted within this many box heights of it
@@ -287,7 +287,8 @@ class Tracker:
         fraction of a second). ``moving_only``: confirmed tracks take part only if they move
         jump_min_motion of their size between detections (slower ones overlap their next box,
         and a gap there is a miss, not a jump); tentative ones only with two boxes of at least
-        jump_tentative_score. Either way, without the rule, people at 5 per second on the
+        jump_tentative_score (by default any box that may start a track: see
+        docs/benchmarks-frame-rates.md). Without the motion rule, people at 5 per second on the
         MOT17-derived benchmark were linked to neighbours and false positives."""
         st, cfg = self._store, self.config
         idx = np.nonzero(candidates & ~st.matched)[0]

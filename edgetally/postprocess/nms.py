@@ -22,9 +22,8 @@ def box_area(xyxy: Boxes) -> np.ndarray:
     return widths * heights
 
 
-def box_iou(a: Boxes, b: Boxes) -> np.ndarray:
-    """Pairwise IoU: (N, 4), (M, 4) -> (N, M). Pairs with zero union get IoU 0."""
-    a, b = _as_float_boxes(a), _as_float_boxes(b)
+def box_intersection(a: Boxes, b: Boxes) -> np.ndarray:
+    """Pairwise intersection areas: (N, 4), (M, 4) float boxes -> (N, M)."""
     # Outer products of contiguous columns: several times faster than broadcasting (N, 1, 2) x (1, M, 2).
     ax1, ay1, ax2, ay2 = (np.ascontiguousarray(a[:, i]) for i in range(4))
     bx1, by1, bx2, by2 = (np.ascontiguousarray(b[:, i]) for i in range(4))
@@ -32,7 +31,13 @@ def box_iou(a: Boxes, b: Boxes) -> np.ndarray:
     heights = np.minimum.outer(ay2, by2) - np.maximum.outer(ay1, by1)
     np.clip(widths, 0, None, out=widths)
     np.clip(heights, 0, None, out=heights)
-    inter = widths * heights
+    return widths * heights
+
+
+def box_iou(a: Boxes, b: Boxes) -> np.ndarray:
+    """Pairwise IoU: (N, 4), (M, 4) -> (N, M). Pairs with zero union get IoU 0."""
+    a, b = _as_float_boxes(a), _as_float_boxes(b)
+    inter = box_intersection(a, b)
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
@@ -134,14 +139,10 @@ def contained_duplicates(xyxy: Boxes, scores: np.ndarray, threshold: float) -> n
     order = np.argsort(-np.asarray(scores, dtype=np.float32), kind="stable")
     b = boxes[order]
     area = box_area(b)
-    lt = np.maximum(b[:, None, :2], b[None, :, :2])
-    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=2)
-    smaller = np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)
-    overlaps = inter / smaller >= threshold
-    if not np.triu(overlaps, k=1).any():
-        return keep
-    keep[order] = np.isin(np.arange(n), _greedy_scan(np.triu(overlaps, k=1), n))
+    smaller = np.maximum(np.minimum.outer(area, area), 1e-9)
+    overlaps = np.triu(box_intersection(b, b) / smaller >= threshold, k=1)
+    if overlaps.any():
+        keep[order] = np.isin(np.arange(n), _greedy_scan(overlaps, n))
     return keep
 
 

@@ -1,5 +1,5 @@
 """python -m benchmarks.frame_rates [--json OUT] [--datasets traffic,mot17,demo] [--seeds 11,12,13]
-                                   [--phases 5] [--jobs N] [--stacks ours,peer] [--only rates|cost]
+                                   [--phases 5] [--jobs N] [--stacks ours,peer] [--only rates|cost|pipeline]
                                    [--tracker-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
                                    [--flow-param KEY=VALUE ...]
 
@@ -11,7 +11,9 @@ ByteTrack + supervision's LineZone) on the same cached detections:
 - every frame with the detector at 15 / 8 / 5 / 3 inferences per second and optical flow in
   between (the videos);
 - each over several phases of the frame grid (which frame is first);
-- propagation cost at 20 and 100 objects (640x360, one thread).
+- propagation cost at 20 and 100 objects (640x360, one thread);
+- ``edge run`` itself on traffic_road.mp4 at each setting: pipeline frames per second, CPU per
+  frame and the counts through the product.
 
 Detections are computed once per video and model and cached (--cache). Needs ../shared/data and
 the 'bench' extra (trackers, supervision).
@@ -31,6 +33,7 @@ from benchmarks.frame_rates.clips import (
     TRAFFIC_VIDEO,
     demo_clip,
     mot17_clips,
+    traffic_artifact,
     traffic_clip,
 )
 from benchmarks.frame_rates.plan import (
@@ -46,6 +49,7 @@ from benchmarks.frame_rates.plan import (
 from benchmarks.frame_rates.report import render
 
 DATASETS = ("traffic", "mot17", "demo")
+ONLY = ("rates", "cost", "pipeline")
 DEFAULT_SEEDS = (11, 12, 13, 14, 15)
 
 
@@ -61,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--phases", type=int, default=5, help="phases of the frame grid per setting (default 5)")
     p.add_argument("--jobs", type=int, default=None, help="parallel passes (default: the CPUs, at most 16)")
     p.add_argument("--stacks", default=",".join(STACKS), help="comma-separated subset of %(default)s")
-    p.add_argument("--only", choices=("rates", "cost"), help="only the counting tables or only the cost")
+    p.add_argument(
+        "--only", choices=ONLY, help="only the counting tables, the propagation cost or the edge run pipeline runs"
+    )
     p.add_argument(
         "--input-rates",
         default=",".join(f"{r:g}" for r in INPUT_RATES),
@@ -118,16 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg):
         return print(msg, file=sys.stderr, flush=True)
 
-    if args.only != "cost":
+    if args.only in (None, "rates"):
         datasets = _datasets(names, seeds, args.cache, log)
         tasks = make_tasks(datasets, stacks, args.phases, *rates)
         log(f"{len(tasks)} passes on {args.jobs or default_jobs()} worker(s)")
         result["rows"] = aggregate(datasets, run_all(datasets, tasks, params, args.jobs or default_jobs(), log))
         result["infer_ms"] = {n: clips[0].infer_ms for n, clips in datasets.items() if clips[0].infer_ms}
-    if args.only != "rates":
+    if args.only in (None, "cost"):
         from benchmarks.frame_rates.cost import measure
 
         result["cost"] = measure(TRAFFIC_VIDEO)
+    if args.only in (None, "pipeline"):
+        from benchmarks.frame_rates import pipeline
+
+        artifact = traffic_artifact(args.cache)
+        result["pipeline"] = pipeline.measure(artifact, args.cache, *rates, log=log)
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(render(result))
     if args.json:

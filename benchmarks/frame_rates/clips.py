@@ -65,7 +65,7 @@ def traffic_clip(cache: Path, log: Callable[[str], None]) -> Clip:
     """traffic_road.mp4, YOLOX-nano FP32, line x=320, cars/trucks/buses, the hand count."""
     from edgetally.converters.labels import load_labels
 
-    artifact = _packaged(cache / "yolox_nano_fp32", lambda out: _package(YOLOX, out, 416, "coco80", {}))
+    artifact = traffic_artifact(cache)
     run = cached_detections(TRAFFIC_VIDEO, artifact, cache, log)
     labels = tuple(load_labels("coco80"))
     counts = json.loads(TRAFFIC_TRUTH.read_text())["counts"]
@@ -73,6 +73,11 @@ def traffic_clip(cache: Path, log: Callable[[str], None]) -> Clip:
     line = CountLine("L", (320.0, 0.0), (320.0, 360.0))
     frames = _restrict(run.detections, labels, TRAFFIC_CLASSES, RUNNER_SCORE)
     return Clip("traffic_road", 23.976, frames, labels, (line,), truth, TRAFFIC_VIDEO, run.infer_ms)
+
+
+def traffic_artifact(cache: Path) -> Path:
+    """The shared YOLOX-nano packaged as an FP32 artifact (made once, under ``cache``)."""
+    return _packaged(cache / "yolox_nano_fp32", lambda out: _package(YOLOX, out, 416, "coco80", {}))
 
 
 def demo_clip(seed: int, cache: Path, log: Callable[[str], None]) -> Clip:

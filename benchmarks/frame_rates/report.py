@@ -112,6 +112,15 @@ def render(result: dict[str, Any]) -> str:
         ]
     if result.get("cost"):
         parts += ["## Propagation cost (one thread, thread CPU time)", "", cost_table(result["cost"]), ""]
+    if result.get("pipeline"):
+        from benchmarks.frame_rates.pipeline import table
+
+        parts += [
+            "## edge run end to end (traffic_road.mp4, YOLOX-nano FP32, 1 inference thread)",
+            "",
+            table(result["pipeline"]),
+            "",
+        ]
     infer = ", ".join(f"{k} {v:.1f} ms" for k, v in result.get("infer_ms", {}).items())
     if infer:
         parts.append(f"Detector time per frame when the cache was made (this machine): {infer}.")

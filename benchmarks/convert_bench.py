@@ -90,7 +90,11 @@ def convert(profile: str, out: Path, args: argparse.Namespace, calib: Path, eval
 def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
     accuracy = report.get("accuracy", {})
     folds = accuracy.get("folds", {})
-    latency = report.get("latency", {})
+    # A refused conversion still times its closest attempt (report["closest"]): the speed and size
+    # figures then describe the INT8 model the gate turned down, and say so.
+    closest = report.get("closest") or {}
+    timed = report if "latency" in report else closest
+    latency = timed.get("latency", {})
     ratios = {
         str(c["threads"]): round(c["p50_ms"] / f["p50_ms"], 3)
         for f, c in zip(latency.get("fp32", []), latency.get("candidate", []), strict=True)
@@ -113,8 +117,11 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
             "runtime_fp32": [r["p50_ms"] for r in latency.get("runtime_fp32", [])],
         },
         "latency_ratio_vs_ort_fp32_by_threads": ratios,
-        "speed": (report.get("speed") or {}).get("statement"),
-        "size_ratio": report.get("sizes", {}).get("ratio"),
+        "timed": None
+        if not latency
+        else ("artifact" if timed is report else f"closest attempt {closest['strategy']} (refused)"),
+        "speed": (timed.get("speed") or {}).get("statement"),
+        "size_ratio": timed.get("sizes", {}).get("ratio"),
         "float_layers": report.get("float_layers"),
         "distillation": {
             k: v

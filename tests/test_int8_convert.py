@@ -351,6 +351,12 @@ def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eva
     assert report["passed"] is False and report["fallback"] is True and report["strategy"] is None
     assert [a["passed"] for a in report["attempts"]] == [False]
     assert "budget -100.0" in report["attempts"][0]["reason"]
+    # what was refused, timed: the closest INT8 attempt against ORT FP32 at 1 and 2 threads, and its size
+    closest = report["closest"]
+    assert closest["strategy"] == TAIL_FLOAT.name and "budget -100.0" in closest["reason"]
+    assert [row["threads"] for row in closest["latency"]["candidate"]] == [1, 2]
+    assert "ORT FP32" in closest["speed"]["statement"]
+    assert 0.2 < closest["sizes"]["ratio"] < 0.5  # INT8 weights: about a quarter of FP32's bytes
     assert json.loads((artifact.directory / "report.json").read_text())["fallback"] is True
     assert Artifact.load(artifact.directory).model_path.read_bytes() == fp32.model_path.read_bytes()
 

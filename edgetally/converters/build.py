@@ -150,6 +150,8 @@ def build_int8(
     if not result.passed and not options.fallback:
         best = result.best
         closest = f"best: {best.strategy.name}: {best.verdict.reason}" if best else "no strategy tried"
+        speed = ((report.get("closest") or {}).get("speed") or {}).get("statement")
+        closest += f"; timed anyway: {speed}" if speed else ""
         raise ConversionError(
             f"{options.precision.upper()} failed the accuracy gate after {len(result.attempts)} "
             f"attempts ({closest}); see {path}. Use --fallback to ship FP32"
@@ -265,4 +267,31 @@ def _report(
         else:
             report["latency"] = {"skipped": "latency runs set to 0"}
             report["speed"] = {"statement": "not measured (latency runs set to 0)"}
+    if not result.passed:
+        report["closest"] = _closest(ref, result, options, target, work, fp32_size)
     return report
+
+
+def _closest(
+    ref: Artifact, result: GateResult, options: BuildOptions, target: Target, work: Path, fp32_size: int
+) -> dict | None:
+    """A refused conversion still says what it refused: the closest attempt's size and speed against
+    FP32, so that "INT8 fails by 2 points" and "INT8 would not be faster anyway" can be told apart."""
+    best = result.best
+    if best is None or best.artifact is None or not best.artifact.model_path.is_file():
+        return None
+    out: dict = {
+        "strategy": best.strategy.name,
+        "reason": best.verdict.reason,
+        "sizes": {
+            "artifact_bytes": model_bytes(best.artifact),
+            "ratio": round(model_bytes(best.artifact) / fp32_size, 3),
+        },
+    }
+    if options.latency_runs > 0:
+        own = _runtime_fp32(target, ref, best.artifact, work)
+        out["latency"] = latency_table(
+            ref, best.artifact, runs=options.latency_runs, runtime_fp32=own, executor=target.executor
+        )
+        out["speed"] = speed_verdict(out["latency"], best.artifact.manifest.precision, options.speed_threads)
+    return out

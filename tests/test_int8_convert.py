@@ -28,6 +28,7 @@ from edgetally.converters.accuracy.folds import Fold
 from edgetally.converters.accuracy.gate import GateConfig
 from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT
 from edgetally.converters.build import BuildOptions, build_int8
+from edgetally.converters.convert import summary
 from edgetally.converters.package import package_fp32
 from edgetally.errors import ConversionError, UsageError
 from edgetally.profiles import PROFILES_DIR
@@ -357,8 +358,27 @@ def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eva
     assert [row["threads"] for row in closest["latency"]["candidate"]] == [1, 2]
     assert "ORT FP32" in closest["speed"]["statement"]
     assert 0.2 < closest["sizes"]["ratio"] < 0.5  # INT8 weights: about a quarter of FP32's bytes
+    assert f"refused INT8 ({TAIL_FLOAT.name})" in summary(artifact, report)
     assert json.loads((artifact.directory / "report.json").read_text())["fallback"] is True
     assert Artifact.load(artifact.directory).model_path.read_bytes() == fp32.model_path.read_bytes()
+
+
+def test_refusal_names_the_closest_attempt_and_its_speed(fp32, calibration, eval_set, tmp_path: Path) -> None:
+    """Without --fallback nothing ships; the error and report.json still say how close INT8 came and
+    how fast it would have run, so "inaccurate" and "not faster anyway" can be told apart."""
+    with pytest.raises(ConversionError, match=rf"best: {TAIL_FLOAT.name}: .*timed anyway: INT8 \d\.\d\dx ORT FP32"):
+        build_int8(
+            fp32,
+            tmp_path / "refused",
+            "onnxruntime",
+            [Fold(calibration.subset(8), eval_set)],
+            GateConfig(max_map_drop=-100.0),
+            BuildOptions(strategies=(TAIL_FLOAT,), latency_runs=3),
+            log=lambda _m: None,
+        )
+    report = json.loads((tmp_path / "refused" / "report.json").read_text())
+    assert report["passed"] is False and report["closest"]["strategy"] == TAIL_FLOAT.name
+    assert "latency" not in report  # nothing shipped, nothing timed as shipped
 
 
 @pytest.fixture(scope="session")

@@ -199,6 +199,12 @@ def summary(artifact: Artifact | None, report: dict) -> str:
     if "ratio" in sizes:
         lines.append(f"  size {sizes['artifact_bytes']} B = {sizes['ratio']:.2f} x FP32")
     lines += _latency_lines(report, m.runtime)
+    closest = report.get("closest") or {}
+    if closest.get("speed"):  # --fallback shipped FP32: what the refused INT8 model would have given
+        lines.append(
+            f"  refused INT8 ({closest['strategy']}): {closest['sizes']['ratio']:.2f} x FP32 size, "
+            f"{closest['speed']['statement']}"
+        )
     lines.append(f"  conversion {report.get('conversion_seconds')} s; report {artifact.directory / 'report.json'}")
     return "\n".join(lines)
 

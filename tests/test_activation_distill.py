@@ -23,7 +23,7 @@ from edgetally.converters import distill
 from edgetally.converters.accuracy.calibration import CalibrationSet
 from edgetally.converters.accuracy.evaluate import EvalImage
 from edgetally.converters.accuracy.folds import Fold
-from edgetally.converters.graph.activations import ONNX_OPS, replace_silu, silu_pairs
+from edgetally.converters.graph.activations import ONNX_OPS, largest_maps, replace_silu, silu_pairs, silu_sizes
 from edgetally.converters.refit import conv_outputs, refit
 from edgetally.errors import UsageError
 from tests.tiny_models import images, run, tiny_detector
@@ -90,7 +90,10 @@ def test_distillation_lowers_the_loss_within_its_time_budget(teacher: Path, tmp_
     x = images(16)
     config = distill.DistillConfig("relu", budget_s=3.0, learning_rate=3e-3)
     ticks: list[float] = []
-    stats = distill.distil(t_module, s_module, taps, x, config, 3.0, lambda elapsed, _loss: ticks.append(elapsed))
+    training = distill.TrainingImages(x, np.zeros(len(x), int))
+    stats = distill.distil(
+        t_module, s_module, taps, training, config, 3.0, lambda elapsed, _loss: ticks.append(elapsed)
+    )
     assert stats["steps"] > 20 and 2.5 <= stats["distill_seconds"] < 5.0 and ticks == sorted(ticks)
     assert stats["loss_last"] < stats["loss_first"]
     distill.write_back(s_module, student_path, tmp_path / "trained.onnx")
@@ -116,13 +119,88 @@ def test_training_images_never_include_what_a_fold_evaluates(tmp_path: Path) -> 
     x = images(12)
     fold_a = Fold(_calibration(x[:8], "h"), [EvalImage(Path("e"), np.zeros((4, 4, 3), np.uint8), None, "h3")])
     fold_b = Fold(_calibration(x[4:], "g"), [EvalImage(Path("e"), np.zeros((4, 4, 3), np.uint8), None, "g0")])
-    tensors, info = distill.training_tensors([fold_a, fold_b], [], InputSpec(name="images", shape=[1, 3, 32, 32]))
-    assert info["images"] == len(tensors) == 14 and info["excluded_evaluated"]  # 8 + 8, minus h3 and g0
+    training, info = distill.training_tensors([fold_a, fold_b], [], InputSpec(name="images", shape=[1, 3, 32, 32]))
+    assert info["images"] == len(training.tensors) == 14 and info["excluded_evaluated"]  # 8 + 8, minus h3 and g0
+    assert set(training.source) == {0}
     everything = [EvalImage(Path("e"), np.zeros((4, 4, 3), np.uint8), None, f"h{i}") for i in range(8)]
     with pytest.raises(UsageError, match="no gate fold evaluates on; found 0: give --distill-images"):
         distill.training_tensors(
             [Fold(_calibration(x[:8], "h"), everything)], [], InputSpec(name="images", shape=[1, 3, 32, 32])
         )
+
+
+def _pyramid(path: Path) -> Path:
+    """Conv+SiLU at 32x32 (8 channels), 16x16 (8) and 8x8 (16): 8192 + 2048 + 1024 SiLU elements."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    shapes = {"w1": (8, 3, 3, 3), "w2": (8, 8, 3, 3), "w3": (16, 8, 3, 3)}
+    inits = [numpy_helper.from_array(rng.normal(0, 0.2, s).astype(np.float32), n) for n, s in shapes.items()]
+    nodes, x = [], "images"
+    for i, stride in ((1, 1), (2, 2), (3, 2)):
+        nodes += [
+            helper.make_node("Conv", [x, f"w{i}"], [f"c{i}"], name=f"conv{i}", pads=[1] * 4, strides=[stride] * 2),
+            helper.make_node("Sigmoid", [f"c{i}"], [f"s{i}"], name=f"sig{i}"),
+            helper.make_node("Mul", [f"c{i}", f"s{i}"], [f"a{i}"], name=f"silu{i}"),
+        ]
+        x = f"a{i}"
+    graph = helper.make_graph(
+        nodes,
+        "pyramid",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 16, 8, 8])],
+        inits,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("share", "replaced"),
+    [
+        (1.0, {"silu1", "silu2", "silu3"}),
+        (0.9, {"silu1", "silu2"}),  # 32x32 alone holds 73 % of the elements
+        (0.72, {"silu1"}),
+        (0.5, {"silu1"}),
+        (0.01, {"silu1"}),  # whole levels: the largest map is replaced entirely
+    ],
+)
+def test_share_replaces_the_largest_maps_first(tmp_path: Path, share: float, replaced: set[str]) -> None:
+    model = onnx.load(str(_pyramid(tmp_path / "pyramid.onnx")))
+    sizes = silu_sizes(model)
+    assert sizes == {"silu1": (1024, 8192), "silu2": (256, 2048), "silu3": (64, 1024)}
+    assert largest_maps(sizes, share) == replaced
+    student, names = replace_silu(model, "HardSwish", only=largest_maps(sizes, share))
+    assert set(names) == replaced
+    assert {n.name for n in student.graph.node if n.op_type == "Mul"} == {"silu1", "silu2", "silu3"} - replaced
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_share_outside_zero_one_is_a_usage_error(share: float) -> None:
+    with pytest.raises(UsageError, match="--activation-share must be in"):
+        largest_maps({"silu1": (4, 4)}, share)
+
+
+def test_dynamic_shapes_cannot_be_shared(tmp_path: Path) -> None:
+    model = onnx.load(str(_pyramid(tmp_path / "pyramid.onnx")))
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    with pytest.raises(UsageError, match="not a static NCHW shape: use --activation-share 1"):
+        silu_sizes(model)
+
+
+def test_every_source_weighs_the_same_however_many_images_it_has() -> None:
+    """64 calibration images and 256 frames of one video: the refit takes as many of each, and the
+    distillation batches draw each source about half the time."""
+    source = np.array([0] * 64 + [1] * 256)
+    training = distill.TrainingImages(np.arange(len(source), dtype=np.float32)[:, None], source)
+    picked = training.balanced(48)
+    assert len(picked) == 48 and (source[picked] == 0).sum() == 24 and len(set(picked)) == 48
+    assert training.balanced(200) == sorted(set(training.balanced(200)))
+    assert (source[training.balanced(200)] == 0).sum() == 64  # a short source gives all it has
+    assert len(training.balanced(200)) == 200
+    rng = np.random.default_rng(0)
+    draws = np.array([int(training.sample(rng)[0]) for _ in range(2000)])
+    assert 0.45 < (draws < 64).mean() < 0.55
 
 
 def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
@@ -187,3 +265,24 @@ def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
     assert "Relu" in {n.op_type for n in quantised.graph.node} or not silu_pairs(quantised)
     reference = onnx.load(str(tmp_path / "out" / "reference" / "tiny.onnx"))
     assert len(silu_pairs(reference)) == 2  # the gate's baseline is the original SiLU model
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--activation-share", "0.5"], "--activation-share applies only with --activation"),
+        (["--distill-budget", "10s"], "--distill-budget applies only with --activation"),
+        (["--activation", "relu", "--activation-share", "0"], "0<x<=1"),
+        (["--activation", "relu", "--activation-share", "half"], "is not a valid float"),
+    ],
+)
+def test_activation_options_are_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    from edgetally.cli import main
+
+    model = tiny_detector(tmp_path / "tiny.onnx")
+    args = [str(model), "--decoder", "yolox", "--input-size", "32", "--precision", "int8", "--out", str(tmp_path / "o")]
+    assert main(["convert", *args, *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from edgetally.converters.graph.activations import DEFAULT_SHARE
 from edgetally.converters.targets import TARGETS
 from edgetally.errors import UsageError
 from edgetally.postprocess import DECODERS
@@ -84,7 +85,15 @@ def _roles(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...])
     return roles
 
 
-INT8_ONLY = ("--calib", "--folds", "--holdout", "--activation", "--distill-budget", "--distill-images")
+INT8_ONLY = (
+    "--calib",
+    "--folds",
+    "--holdout",
+    "--activation",
+    "--activation-share",
+    "--distill-budget",
+    "--distill-images",
+)
 
 
 def _check_precision_options(precision: str, profile: str | None, gated: dict[str, object]) -> None:
@@ -93,8 +102,9 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     if precision == "int8":
         if "--distill-budget" in given and "--activation" not in given:
             raise UsageError("--distill-budget applies only with --activation (distillation after replacing SiLU)")
-        if "--distill-images" in given and "--activation" not in given:
-            raise UsageError("--distill-images applies only with --activation (distillation after replacing SiLU)")
+        for name in ("--distill-images", "--activation-share"):
+            if name in given and "--activation" not in given:
+                raise UsageError(f"{name} applies only with --activation (distillation after replacing SiLU)")
         return
     if precision == "fp16":
         int8_only = [n for n in given if n in INT8_ONLY]
@@ -170,6 +180,15 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     default=None,
     help="Replace SiLU with an activation the target's INT8 kernels fuse (auto: the target's), then "
     "recover accuracy by distillation from FP32 on unlabelled images before quantising (INT8).",
+)
+@click.option(
+    "--activation-share",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=None,
+    metavar="SHARE",
+    help="With --activation: replace SiLU on the largest feature maps only, whole resolutions at a time, "
+    f"until they hold this share of all SiLU output elements (what the activations cost); the small deep "
+    f"maps keep SiLU (default {DEFAULT_SHARE}; 1: every SiLU).",
 )
 @click.option(
     "--distill-budget",
@@ -253,6 +272,7 @@ def convert(
     holdout: Path | None,
     folds: int | None,
     activation: str | None,
+    activation_share: float | None,
     distill_budget: float | None,
     distill_images: Path | None,
     max_map_drop: float | None,
@@ -279,6 +299,7 @@ def convert(
             "--holdout": holdout,
             "--folds": folds,
             "--activation": activation,
+            "--activation-share": activation_share,
             "--distill-budget": distill_budget,
             "--distill-images": distill_images,
             "--max-map-drop": max_map_drop,
@@ -322,6 +343,7 @@ def convert(
                 activation,
                 DEFAULT_DISTILL_S if distill_budget is None else distill_budget,
                 distill_images,
+                DEFAULT_SHARE if activation_share is None else activation_share,
             )
             build = convert_int8 if precision == "int8" else convert_fp16
             artifact, report = build(request, options, log=lambda m: click.echo(m, err=True))

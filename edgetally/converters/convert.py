@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgetally.artifact import Artifact
+from edgetally.converters.graph.activations import DEFAULT_SHARE
 from edgetally.errors import UsageError
 from edgetally.profiles import Profile, get_profile
 
@@ -39,6 +40,7 @@ class Int8Request:
     activation: str | None = None  # replace SiLU before quantising: relu | hardswish | auto (the target's)
     distill_budget_s: float = 900.0
     distill_images: Path | None = None  # extra unlabelled images/video for distillation
+    activation_share: float = DEFAULT_SHARE  # replace SiLU on the largest maps holding this share of its elements
 
 
 def resolve_target(profile: Profile | None, name: str | None = None) -> Target:

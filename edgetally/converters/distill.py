@@ -1,11 +1,16 @@
 """``edge convert --activation``: replace SiLU, then recover the FP32 model's accuracy, on the CPU.
 
-1. Every SiLU becomes the activation the target's INT8 kernels fuse (edgetally.converters.graph.activations).
+1. The SiLUs on the largest feature maps, holding ``--activation-share`` of all SiLU output elements
+   (default DEFAULT_SHARE; 1: every SiLU), become the activation the target's INT8 kernels fuse
+   (edgetally.converters.graph.activations). What an activation costs grows with its elements, so the
+   big early maps hold most of the speed-up; the small deep maps are cheap and most of the accuracy.
 2. Teacher (the FP32 model) and student (the rewritten one) become torch modules (onnx2torch, the
    TFLite path's loader). Images: UNLABELLED -- the calibration source minus every image any gate fold
    evaluates on (by content hash: the gate stays honest), plus ``--distill-images`` (frames of the
    user's videos), as random 320-pixel crops (and flips) of the letterboxed tensors: the network is
-   fully convolutional, so each image gives many cheap samples.
+   fully convolutional, so each image gives many cheap samples. Every SOURCE weighs the same in the
+   refit and in the batches, however many images it has: 256 near-identical frames of one video must
+   not outvote 64 varied calibration images.
 3. Layer-wise least-squares refit (edgetally.converters.refit): every convolution re-solved in closed
    form against the teacher, in graph order, in about a minute.
 4. Gradient distillation for the rest of the time budget: the output of every replaced activation
@@ -30,6 +35,7 @@ import numpy as np
 
 from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.folds import Fold
+from edgetally.converters.graph.activations import DEFAULT_SHARE
 from edgetally.errors import ConversionError, UsageError
 
 CROP = 320
@@ -41,8 +47,35 @@ MAX_IMAGES = 512  # tensors held in memory (2 MB each at 416 px)
 
 
 @dataclass(frozen=True)
+class TrainingImages:
+    """Unlabelled letterboxed tensors (N, C, H, W) and which source each came from (0: calibration)."""
+
+    tensors: np.ndarray
+    source: np.ndarray
+
+    def balanced(self, count: int) -> list[int]:
+        """``count`` indices, the same number from every source (spread evenly within it), fewer where a
+        source runs out."""
+        from edgetally.converters.accuracy.calibration import evenly_spaced
+
+        groups = [np.flatnonzero(self.source == s) for s in np.unique(self.source)]
+        chosen: list[int] = []
+        for rank, group in enumerate(sorted(groups, key=len)):
+            quota = (count - len(chosen)) // (len(groups) - rank)
+            chosen += [int(group[i]) for i in evenly_spaced(len(group), quota)]
+        return sorted(chosen)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One tensor: a source picked uniformly, then one of its images."""
+        sources = np.unique(self.source)
+        group = np.flatnonzero(self.source == sources[rng.integers(len(sources))])
+        return self.tensors[group[rng.integers(len(group))]]
+
+
+@dataclass(frozen=True)
 class DistillConfig:
     activation: str  # relu | hardswish
+    share: float = DEFAULT_SHARE  # of the SiLU output elements, largest maps first
     budget_s: float = 900.0  # the whole recovery: refit plus gradient steps
     threads: int = 1
     crop: int = CROP
@@ -50,22 +83,32 @@ class DistillConfig:
     seed: int = 0
 
 
-def rewrite(reference: Artifact, directory: Path, activation: str) -> tuple[Path, list[str]]:
-    """The reference ONNX with SiLU replaced: (path, names of the replaced nodes). Nothing to replace: error."""
+def rewrite(reference: Artifact, directory: Path, activation: str, share: float = 1.0) -> tuple[Path, list[str], dict]:
+    """The reference ONNX with SiLU replaced on the largest maps holding ``share`` of the SiLU elements:
+    (path, names of the replaced nodes, what was replaced). Nothing to replace: error."""
     import onnx
 
-    from edgetally.converters.graph.activations import ONNX_OPS, replace_silu
+    from edgetally.converters.graph.activations import ONNX_OPS, largest_maps, replace_silu, silu_sizes
     from edgetally.converters.graph.nodes import name_nodes
 
     model = onnx.load(str(reference.model_path))
     name_nodes(model)
-    model, replaced = replace_silu(model, ONNX_OPS[activation])
+    sizes = silu_sizes(model) if share < 1.0 else {}
+    only = largest_maps(sizes, share) if sizes else None
+    model, replaced = replace_silu(model, ONNX_OPS[activation], only=only)
     if not replaced:
         raise UsageError(f"{reference.model_path.name}: no SiLU (x * Sigmoid(x)) to replace: drop --activation")
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.student.onnx"
     onnx.save(model, str(path))
-    return path, replaced
+    total = sum(e for _p, e in sizes.values())
+    scope = {
+        "share_asked": share,
+        "silu_total": len(sizes) if sizes else len(replaced),
+        "elements_share": round(sum(sizes[n][1] for n in replaced) / total, 3) if total else 1.0,
+        "kept_silu_maps": sorted({int(round(p**0.5)) for n, (p, _e) in sizes.items() if n not in replaced}),
+    }
+    return path, replaced, scope
 
 
 def _module(path: Path) -> Any:
@@ -115,9 +158,9 @@ def _loss(s_out: Any, t_out: Any, s_feats: list, t_feats: list) -> Any:
     return features + _head_loss(s_out, t_out)
 
 
-def _batch(tensors: np.ndarray, rng: np.random.Generator, crop: int) -> np.ndarray:
+def _batch(images: TrainingImages, rng: np.random.Generator, crop: int) -> np.ndarray:
     """One random crop (and maybe a horizontal flip) of one random letterboxed tensor, (1, C, crop, crop)."""
-    x = tensors[rng.integers(len(tensors))]
+    x = images.sample(rng)
     height, width = x.shape[1:]
     size = min(crop, height, width)
     top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
@@ -127,15 +170,15 @@ def _batch(tensors: np.ndarray, rng: np.random.Generator, crop: int) -> np.ndarr
     return np.ascontiguousarray(x[None])
 
 
-def refit_student(teacher: Any, student: Any, tensors: np.ndarray, config: DistillConfig) -> dict:
-    """Closed-form layer-wise refit (edgetally.converters.refit) on REFIT_IMAGES whole images, spread evenly."""
+def refit_student(teacher: Any, student: Any, training: TrainingImages, config: DistillConfig) -> dict:
+    """Closed-form layer-wise refit (edgetally.converters.refit) on REFIT_IMAGES whole images, as many
+    from each source, spread evenly within it."""
     import torch
 
-    from edgetally.converters.accuracy.calibration import evenly_spaced
     from edgetally.converters.refit import conv_outputs, refit
 
     started = time.perf_counter()
-    images = [torch.from_numpy(tensors[i][None]) for i in evenly_spaced(len(tensors), REFIT_IMAGES)]
+    images = [torch.from_numpy(training.tensors[i][None]) for i in training.balanced(REFIT_IMAGES)]
     residuals = refit(student, conv_outputs(teacher, images), images, config.seed)
     values = list(residuals.values())
     return {
@@ -157,7 +200,7 @@ def distil(
     teacher: Any,
     student: Any,
     taps: Sequence[str],
-    tensors: np.ndarray,
+    training: TrainingImages,
     config: DistillConfig,
     seconds: float,
     progress: Callable[[float, float], None] | None = None,
@@ -181,7 +224,7 @@ def distil(
             rate = _schedule(elapsed / seconds) * config.learning_rate
             for group in optimizer.param_groups:
                 group["lr"] = group["scale"] * rate
-            x = torch.from_numpy(_batch(tensors, rng, config.crop))
+            x = torch.from_numpy(_batch(training, rng, config.crop))
             t_feats.clear()
             s_feats.clear()
             with torch.no_grad():
@@ -231,35 +274,37 @@ def write_back(student: Any, source: Path, out: Path) -> int:
 
 def training_tensors(
     folds: Sequence[Fold], extra: Sequence[Path], spec: Any, limit: int = MAX_IMAGES
-) -> tuple[np.ndarray, dict]:
-    """Calibration tensors no fold evaluates on, plus ``extra`` images/videos (minus evaluated ones too)."""
+) -> tuple[TrainingImages, dict]:
+    """Calibration tensors no fold evaluates on (source 0), plus each of ``extra``'s images/videos
+    (sources 1, 2, ...; minus evaluated ones too)."""
     from edgetally.converters.accuracy.folds import calibration_from, open_source
 
     evaluated = {item.sha256 for fold in folds for item in (*fold.images, *fold.holdout)}
-    chosen: dict[str, np.ndarray] = {}
+    chosen: dict[str, tuple[np.ndarray, int]] = {}
     for fold in folds:
         calibration = fold.calibration
         for tensor, digest in (
             zip(calibration.tensors, calibration.sha256, strict=True) if calibration is not None else ()
         ):
             if digest not in evaluated:
-                chosen.setdefault(digest, tensor)
+                chosen.setdefault(digest, (tensor, 0))
     from_calibration = len(chosen)
-    for path in extra:
+    for number, path in enumerate(extra, start=1):
         source = open_source(path, 256, max_side=2 * max(spec.height, spec.width))
         extra_set = calibration_from(source, range(len(source.names)), spec)
         for tensor, digest in zip(extra_set.tensors, extra_set.sha256, strict=True):
             if digest not in evaluated:
-                chosen.setdefault(digest, tensor)
+                chosen.setdefault(digest, (tensor, number))
     if len(chosen) < 8:
         raise UsageError(
             f"distillation needs unlabelled images that no gate fold evaluates on; found {len(chosen)}: "
             "give --distill-images (frames of your camera, another image folder), or --eval-images "
             "separate from --calib"
         )
-    tensors = np.stack(list(chosen.values())[:limit])
-    return tensors, {
-        "images": len(tensors),
+    kept = list(chosen.values())[:limit]
+    training = TrainingImages(np.stack([t for t, _s in kept]), np.array([s for _t, s in kept]))
+    return training, {
+        "images": len(kept),
         "from_calibration": from_calibration,
         "from_distill_images": len(chosen) - from_calibration,
         "sources": [str(p) for p in extra],
@@ -318,29 +363,30 @@ def replace_activations(
     import torch
 
     activation = target.fused_activation if request.activation == "auto" else request.activation
-    settings = DistillConfig(activation, request.distill_budget_s, threads=request.threads)
+    settings = DistillConfig(activation, request.activation_share, request.distill_budget_s, threads=request.threads)
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
-    student_path, taps = rewrite(reference, work, activation)
+    student_path, taps, scope = rewrite(reference, work, activation, settings.share)
     extra = [request.distill_images] if request.distill_images is not None else []
-    tensors, data = training_tensors(folds, extra, reference.manifest.input)
+    training, data = training_tensors(folds, extra, reference.manifest.input)
     teacher, student = _module(reference.model_path).eval(), _module(student_path).eval()
     spent = time.perf_counter() - started
     before = _judge(
         reference, _student_artifact(reference, student, student_path, work / "replaced", "replaced"), folds[0], config
     )
     log(
-        f"[distill] SiLU -> {activation} in {len(taps)} places; FP32 before: {_short(before)}; "
-        f"{len(tensors)} unlabelled images, budget {settings.budget_s:.0f} s"
+        f"[distill] SiLU -> {activation} in {len(taps)} of {scope['silu_total']} places "
+        f"({scope['elements_share']:.0%} of the SiLU elements); FP32 before: {_short(before)}; "
+        f"{data['images']} unlabelled images, budget {settings.budget_s:.0f} s"
     )
-    stats = refit_student(teacher, student, tensors, settings)
+    stats = refit_student(teacher, student, training, settings)
     spent += stats["refit_seconds"]
     refitted = _judge(
         reference, _student_artifact(reference, student, student_path, work / "refit", "refit"), folds[0], config
     )
     log(f"[distill] layer-wise refit in {stats['refit_seconds']} s: FP32 {_short(refitted)}")
-    stats.update(_gradient_phase(teacher, student, taps, tensors, settings, max(settings.budget_s - spent, 0.0)))
+    stats.update(_gradient_phase(teacher, student, taps, training, settings, max(settings.budget_s - spent, 0.0)))
     note = f"SiLU replaced by {activation}, refitted and distilled from the FP32 model"
     trained = _student_artifact(reference, student, student_path, work / "trained", note)
     after = _judge(reference, trained, folds[0], config)
@@ -349,6 +395,7 @@ def replace_activations(
     report = {
         "activation": activation,
         "replaced": len(taps),
+        **scope,
         "before": before,
         "after_refit": refitted,
         "after": after,
@@ -366,11 +413,11 @@ def replace_activations(
 
 
 def _gradient_phase(
-    teacher: Any, student: Any, taps: Sequence[str], tensors: np.ndarray, settings: DistillConfig, seconds: float
+    teacher: Any, student: Any, taps: Sequence[str], training: TrainingImages, settings: DistillConfig, seconds: float
 ) -> dict:
     bar, progress = _progress_bar(seconds)
     try:
-        return distil(teacher, student, taps, tensors, settings, seconds, progress)
+        return distil(teacher, student, taps, training, settings, seconds, progress)
     finally:
         bar.close()
 

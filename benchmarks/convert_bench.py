@@ -10,7 +10,8 @@ Figures: mAP50-95 drop per fold (worst, spread), agreement, latency vs ORT FP32 
 (interleaved in one process), size ratio, conversion time, the strategy and the layers kept float.
 
 ``--activation``: the generic-onnxruntime and intel-x86-openvino profiles again with ``--activation
-auto`` (SiLU -> ReLU / HardSwish, refit + distillation within ``--distill-budget`` seconds). Its
+auto`` (SiLU -> ReLU / HardSwish on the largest maps holding ``--activation-share`` of the SiLU
+elements, refit + distillation within ``--distill-budget`` seconds). Its
 distillation must not see any image a fold evaluates, so those runs calibrate (K folds) on half of
 coco128 and are judged on the whole other half in every fold, and distil on the calibration half plus
 the bottles video.
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from edgetally.converters.graph.activations import DEFAULT_SHARE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -76,6 +79,7 @@ def convert(profile: str, out: Path, args: argparse.Namespace, calib: Path, eval
         activation="auto" if activation else None,
         distill_budget_s=args.distill_budget,
         distill_images=DISTILL_VIDEO if activation else None,
+        activation_share=args.activation_share,
     )
     started = time.perf_counter()
     try:
@@ -160,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activation", action="store_true", help="also --activation auto for ORT and OpenVINO")
     parser.add_argument("--only-activation", action="store_true", help="only the --activation runs")
     parser.add_argument("--distill-budget", type=float, default=900.0)
+    parser.add_argument(
+        "--activation-share",
+        type=float,
+        default=DEFAULT_SHARE,
+        help="edge convert --activation-share (default %(default)s)",
+    )
     parser.add_argument(
         "--activation-profiles",
         nargs="+",

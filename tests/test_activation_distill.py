@@ -168,7 +168,7 @@ def _pyramid(path: Path) -> Path:
 def test_share_replaces_the_largest_maps_first(tmp_path: Path, share: float, replaced: set[str]) -> None:
     model = onnx.load(str(_pyramid(tmp_path / "pyramid.onnx")))
     sizes = silu_sizes(model)
-    assert sizes == {"silu1": (1024, 8192), "silu2": (256, 2048), "silu3": (64, 1024)}
+    assert sizes == {"silu1": (32, 32, 8192), "silu2": (16, 16, 2048), "silu3": (8, 8, 1024)}
     assert largest_maps(sizes, share) == replaced
     student, names = replace_silu(model, "HardSwish", only=largest_maps(sizes, share))
     assert set(names) == replaced
@@ -178,7 +178,7 @@ def test_share_replaces_the_largest_maps_first(tmp_path: Path, share: float, rep
 @pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
 def test_share_outside_zero_one_is_a_usage_error(share: float) -> None:
     with pytest.raises(UsageError, match="--activation-share must be in"):
-        largest_maps({"silu1": (4, 4)}, share)
+        largest_maps({"silu1": (2, 2, 4)}, share)
 
 
 def test_dynamic_shapes_cannot_be_shared(tmp_path: Path) -> None:

@@ -101,12 +101,12 @@ def rewrite(reference: Artifact, directory: Path, activation: str, share: float 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.student.onnx"
     onnx.save(model, str(path))
-    total = sum(e for _p, e in sizes.values())
+    total = sum(e for _h, _w, e in sizes.values())
     scope = {
         "share_asked": share,
         "silu_total": len(sizes) if sizes else len(replaced),
-        "elements_share": round(sum(sizes[n][1] for n in replaced) / total, 3) if total else 1.0,
-        "kept_silu_maps": sorted({int(round(p**0.5)) for n, (p, _e) in sizes.items() if n not in replaced}),
+        "elements_share": round(sum(sizes[n][2] for n in replaced) / total, 3) if total else 1.0,
+        "kept_silu_maps": sorted({f"{h}x{w}" for n, (h, w, _e) in sizes.items() if n not in replaced}),
     }
     return path, replaced, scope
 

@@ -45,8 +45,8 @@ def silu_pairs(model: Any) -> list[tuple[Any, Any]]:
     return pairs
 
 
-def silu_sizes(model: Any) -> dict[str, tuple[int, int]]:
-    """Each SiLU's Mul name -> (height x width of its output, elements), by ONNX shape inference.
+def silu_sizes(model: Any) -> dict[str, tuple[int, int, int]]:
+    """Each SiLU's Mul name -> (height, width, elements) of its output, by ONNX shape inference.
     UsageError when a shape is not static (the share of the cost cannot be told)."""
     from onnx import shape_inference
 
@@ -63,25 +63,25 @@ def silu_sizes(model: Any) -> dict[str, tuple[int, int]]:
                 f"SiLU {mul.name}: output shape {shape or 'unknown'} is not a static NCHW shape: "
                 "use --activation-share 1 (replace every SiLU)"
             )
-        sizes[mul.name] = (shape[2] * shape[3], shape[1] * shape[2] * shape[3])
+        sizes[mul.name] = (shape[2], shape[3], shape[1] * shape[2] * shape[3])
     return sizes
 
 
-def largest_maps(sizes: dict[str, tuple[int, int]], share: float) -> set[str]:
+def largest_maps(sizes: dict[str, tuple[int, int, int]], share: float) -> set[str]:
     """The SiLUs on the largest feature maps, whole resolution levels at a time, until they hold at
     least ``share`` of all SiLU output elements (what the activations cost scales with elements; the
     small, deep maps are few elements but decide what the network recognises)."""
     if not 0.0 < share <= 1.0:
         raise UsageError(f"--activation-share must be in (0, 1], got {share}")
-    total = sum(elements for _pixels, elements in sizes.values())
+    total = sum(elements for _h, _w, elements in sizes.values())
     chosen: set[str] = set()
     covered = 0
-    for pixels in sorted({p for p, _e in sizes.values()}, reverse=True):
+    for pixels in sorted({h * w for h, w, _e in sizes.values()}, reverse=True):
         if covered >= share * total:
             break
-        level = {name for name, (p, _e) in sizes.items() if p == pixels}
+        level = {name for name, (h, w, _e) in sizes.items() if h * w == pixels}
         chosen |= level
-        covered += sum(sizes[name][1] for name in level)
+        covered += sum(sizes[name][2] for name in level)
     return chosen
 
 

@@ -37,7 +37,7 @@ HOLDOUT = SHARED / "videos" / "traffic_road.mp4"
 DISTILL_VIDEO = SHARED / "videos" / "bottles_table.mp4"
 PROFILES = ("generic-onnxruntime", "intel-x86-openvino", "coral-edgetpu", "rpi4", "rpi5")
 # The shared YOLOX-nano has a fixed 416x416 input, so every profile is converted at 416 (coral-edgetpu and
-# rpi4 ship 320: same network, a quarter fewer pixels; the drop and the speed ratio are measured at 416).
+# rpi4 ship 320: same network, 0.6x the pixels; the drop and the speed ratio are measured at 416).
 INPUT_SIZE = 416
 
 

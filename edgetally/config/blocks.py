@@ -55,6 +55,8 @@ class TrackerSettings(BaseModel):
     jump_max_unseen: float | None = Field(default=None, ge=0.0, le=100.0)
     birth_back_date: bool | None = None
     birth_guard: float | None = Field(default=None, ge=0.0, le=100.0)
+    trace_s: float | None = Field(default=None, ge=0.0, le=10.0)
+    trace_tolerance: float | None = Field(default=None, ge=0.0, le=10.0)
 
     @model_validator(mode="before")
     @classmethod

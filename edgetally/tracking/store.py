@@ -13,8 +13,9 @@ class TrackStore:
     timestamp of the last match; scores (N,) last matched score; class_ids (N,) the current
     majority class with vote counter class_votes (N,) (Boyer-Moore majority vote: O(1) per
     track, returns the majority class whenever one class has more than half of the votes);
-    first_box (N, 4) the box of the detection that started the track (back-dated by the tracker
-    for a slow detector: Tracker._back_date_births).
+    first_box (N, 4) the box of the detection that started the track, or the earliest box on its
+    path that no track claimed (Tracker._trace_births), or back-dated for a slow detector
+    (Tracker._back_date_births).
     """
 
     def __init__(self) -> None:

@@ -15,8 +15,10 @@ Per frame (``Tracker.update``), in named stages:
    low-score detections (ByteTrack's second stage: occluded / blurred objects keep their id);
 5. associate tentative tracks with the remaining high-score detections (5b, slow detector
    only: confident ones on the centre distance, as 3c);
-6. mark misses; start tentative tracks from the remaining detections >= new_track_score that
-   are not a second box on an object already matched in this frame;
+6. mark misses; remember the boxes no track took (edgetally/tracking/trace.py: a tentative
+   track confirmed later traces its first box back through them, along its own motion); start
+   tentative tracks from the remaining detections >= new_track_score that are not a second box
+   on an object already matched in this frame;
 7. forget tracks: tentative ones unmatched for more than tentative_timeout_s, lost ones after
    track_buffer_s (removed tracks are dropped, not kept in a list: memory stays bounded). This
    also runs before matching, so a track past its buffer is never re-found, however long the
@@ -47,6 +49,7 @@ from edgetally.tracking.kalman import (
     xyxy_to_cxcywh,
 )
 from edgetally.tracking.store import TrackStore
+from edgetally.tracking.trace import TraceRules, UnclaimedBoxes
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ class TrackerConfig:
     jump_max_unseen: float = 2.5  # ... for tracks unseen at most this many detection intervals (one miss)
     birth_back_date: bool = True  # slow: a new track's first box is moved back one detection interval ...
     birth_guard: float = 1.0  # ... unless a lost track is predicted within this many box heights of it
+    # Any rate: a new track's first box traced back through the boxes no track claimed (tracking/trace.py).
+    trace_s: float = 1.0  # how far back (0 disables)
+    trace_tolerance: float = 0.3  # a link may miss the track's motion by this share of its size
     noise: KalmanNoise = field(default_factory=KalmanNoise)  # ByteTrack's process noise, 4x its measurement
 
     def __post_init__(self) -> None:
@@ -100,6 +106,8 @@ class TrackerConfig:
             raise ValueError(f"min_hits must be >= 1, got {self.min_hits}")
         if self.track_buffer_s < 0 or self.tentative_timeout_s < 0:
             raise ValueError("track_buffer_s and tentative_timeout_s must be >= 0")
+        if self.trace_s < 0 or self.trace_tolerance < 0:
+            raise ValueError(f"trace_s and trace_tolerance must be >= 0, got {self.trace_s}, {self.trace_tolerance}")
         if self.flow_meas_weight <= 0:
             raise ValueError(f"flow_meas_weight must be > 0, got {self.flow_meas_weight}")
         for name in ("match_iou", "low_match_iou", "tentative_match_iou"):
@@ -119,6 +127,11 @@ class Tracker:
         self._interval: float | None = None  # smoothed time between detection updates, s
         self._last_update: float | None = None
         self._scene_step: float | None = None  # median motion between detections, in box sizes (smoothed)
+        self._unclaimed = UnclaimedBoxes(
+            TraceRules(
+                self.config.trace_s, tolerance=self.config.trace_tolerance, size_ratio=self.config.jump_size_ratio
+            )
+        )
         warm_up()  # pick the assignment solver (imports scipy, ~0.4 s) now, not inside the first frame
 
     @property
@@ -141,7 +154,7 @@ class Tracker:
         if slow:
             rest_high = self._associate_jump(rest_high, st.confirmed, True)
         was_tracked = st.confirmed & ~st.matched & ~st.lost
-        self._associate(low, was_tracked, self.config.low_match_iou)
+        rest_low = self._associate(low, was_tracked, self.config.low_match_iou)
         rest_high = self._associate(
             rest_high, ~st.confirmed, self.config.tentative_match_iou, self.config.tentative_expand
         )
@@ -149,6 +162,7 @@ class Tracker:
             rest_high = self._associate_jump(rest_high, ~st.confirmed, False)
         self._learn_scene_motion()
         self._mark_missed(timestamp)
+        self._keep_unclaimed(rest_high, rest_low, timestamp)
         self._spawn(rest_high, timestamp)
         self._forget(timestamp)
         return self._output()
@@ -348,6 +362,31 @@ class Tracker:
             rows, back = rows[clear], back[clear]
         st.first_box[rows] = back.astype(np.float32)
 
+    def _keep_unclaimed(self, rest_high: Detections, rest_low: Detections, timestamp: float) -> None:
+        """Remember this update's boxes no track took (those about to start tentative tracks too:
+        such a track may die unconfirmed), for tracing later births back (tracking/trace.py)."""
+        if self.config.trace_s <= 0:
+            return
+        boxes = np.concatenate([rest_high.xyxy, rest_low.xyxy]).reshape(-1, 4)
+        claimed = cxcywh_to_xyxy(self._store.mean[self._store.matched])
+        self._unclaimed.add(timestamp, boxes, claimed, self.config.duplicate_iou)
+
+    def _trace_births(self, idx: np.ndarray, dets: Detections) -> np.ndarray:
+        """Tracks ``idx`` about to take their second detection ``dets`` (not yet confirmed: no
+        counter has seen them): their first box becomes the earliest unclaimed box on their path,
+        where there is one (tracking/trace.py). -> which of ``idx`` were traced."""
+        st = self._store
+        traced = np.zeros(idx.shape[0], bool)
+        if self.config.trace_s <= 0 or not len(self._unclaimed) or self._last_update is None:
+            return traced
+        for k in np.nonzero((st.hits[idx] == 1) & ~st.confirmed[idx])[0]:
+            row = idx[k]  # one track at birth: last_seen is still its first detection's time
+            box = self._unclaimed.trace(st.first_box[row], st.last_seen[row], dets.xyxy[k], self._last_update)
+            if box is not None:
+                st.first_box[row] = box.astype(np.float32)
+                traced[k] = True
+        return traced
+
     def _steps(self, idx: np.ndarray) -> np.ndarray:
         """How far tracks ``idx`` move between two detections, in box sizes (Kalman velocity)."""
         step = self._store.mean[idx, 4:6] * (self._interval or 0.0) / np.maximum(self._store.mean[idx, 2:4], 1.0)
@@ -355,8 +394,9 @@ class Tracker:
 
     def _apply_matches(self, idx: np.ndarray, dets: Detections) -> None:
         st = self._store
-        if self.config.birth_back_date and self._slow():
-            self._back_date_births(idx, dets)
+        traced = self._trace_births(idx, dets)
+        if self.config.birth_back_date and self._slow() and not traced.all():
+            self._back_date_births(idx[~traced], dets.select(~traced))
         st.mean[idx], st.cov[idx] = self._kf.update(st.mean[idx], st.cov[idx], xyxy_to_cxcywh(dets.xyxy))
         st.matched[idx] = True
         st.hits[idx] += 1

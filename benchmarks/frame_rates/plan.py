@@ -59,7 +59,8 @@ _PARAMS = Params()
 def phases(fps: float, rate: float, count: int) -> list[int]:
     """Up to ``count`` first-frame offsets spread over one grid period of fps / rate frames."""
     period = max(1, round(fps / rate))
-    return sorted({int(j * period / count) for j in range(min(count, period))})
+    n = min(count, period)
+    return [j * period // n for j in range(n)]
 
 
 def make_tasks(

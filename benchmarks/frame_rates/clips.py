@@ -48,6 +48,7 @@ class Clip:
     truth: dict[str, dict[str, int]]  # line -> direction -> true crossings
     video: Path | None = None
     infer_ms: float = 0.0  # detector time per frame on this machine (0: not measured)
+    true_ids: list[np.ndarray] | None = None  # per frame, each detection's true identity (-1: false positive)
 
     @property
     def num_frames(self) -> int:
@@ -114,20 +115,28 @@ def demo_clip(seed: int, cache: Path, log: Callable[[str], None]) -> Clip:
 def mot17_clips(noise_seed: int = 2024) -> list[Clip]:
     """MOT17-02/04/09 ground truth with the tracking benchmark's derived detections (30 fps) and
     its four counting lines and true crossings per sequence. Every detection is kept, as in
-    ``python -m benchmarks.tracking``, so the full-rate rows match that benchmark's."""
+    ``python -m benchmarks.tracking``, so the full-rate rows match that benchmark's. Each
+    detection's true identity comes along (``true_ids``: the ``ideal`` stack counts with it)."""
     from benchmarks.tracking import counting
     from benchmarks.tracking.data import MOT_ROOT, load_mot17_noisy
-    from benchmarks.tracking.noise import NoiseSpec, evaluated_gt
-    from edgetally.tracking.mot_io import detections_by_frame
+    from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
+    from edgetally.tracking.mot_io import FRAME, ID, detections_by_frame
 
     clips = []
-    for seq in load_mot17_noisy(MOT_ROOT, NoiseSpec(seed=noise_seed)).sequences:
+    spec = NoiseSpec(seed=noise_seed)
+    for seq in load_mot17_noisy(MOT_ROOT, spec).sequences:
         gt = evaluated_gt(seq.gt, "MOT17")
         placed = counting.place_lines(gt, seq.info)
         lines = tuple(CountLine(ln.name, ln.p1, ln.p2) for ln in placed)
         truth = {ln.name: counting.true_crossings(gt, ln, seq.info.frame_rate) for ln in placed}
-        frames = detections_by_frame(seq.dets, seq.info.seq_length)
-        clips.append(Clip(seq.name, float(seq.info.frame_rate), frames, ("person",), lines, truth))
+        n = seq.info.seq_length
+        table = noisy_detections(gt, seq.info, spec, keep_ids=True)  # the same draws as seq.dets, ids kept
+        frames = detections_by_frame(table, n)
+        rows = table[(table[:, FRAME] >= 1) & (table[:, FRAME] <= n)]
+        rows = rows[np.argsort(rows[:, FRAME], kind="stable")]  # detections_by_frame's order
+        bounds = np.searchsorted(rows[:, FRAME], np.arange(1, n + 2))
+        ids = [rows[bounds[i] : bounds[i + 1], ID].astype(np.int64) for i in range(n)]
+        clips.append(Clip(seq.name, float(seq.info.frame_rate), frames, ("person",), lines, truth, true_ids=ids))
     return clips
 
 

@@ -26,13 +26,14 @@ from benchmarks.frame_rates.runs import (
     detect_mask,
     error,
     input_divisor,
+    run_ideal,
     run_ours,
     run_peer,
 )
 
 INPUT_RATES = (30.0, 15.0, 8.0, 5.0, 3.0)
 DETECT_RATES = (15.0, 8.0, 5.0, 3.0)
-STACKS = ("ours", "peer", "peer-thr")
+STACKS = ("ours", "peer", "peer-thr", "ideal")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,11 @@ def make_tasks(
                 modes += [("detect", r) for r in detect_rates if r < clip.fps * 0.999]
             for mode, rate in modes:
                 for ph in phases(clip.fps, rate, n_phases):
-                    tasks += [Task(name, ci, s, Setting(mode, rate, ph)) for s in stacks]
+                    tasks += [
+                        Task(name, ci, s, Setting(mode, rate, ph))
+                        for s in stacks
+                        if s != "ideal" or clip.true_ids is not None  # true identities: MOT17-derived only
+                    ]
     return tasks
 
 
@@ -113,6 +118,8 @@ def _run(task: Task) -> RunResult:
     mask = detect_mask(clip, task.setting)
     flow = task.setting.mode == "detect"
     grey = _grey(str(clip.video)) if flow and clip.video is not None else None
+    if task.stack == "ideal":
+        return run_ideal(clip, mask)
     if task.stack == "ours":
         return run_ours(clip, mask, flow, grey, _PARAMS.tracker, _PARAMS.counter, _PARAMS.flow)
     fed = clip.fps if flow else clip.fps / input_divisor(clip.fps, task.setting.rate)

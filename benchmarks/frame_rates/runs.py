@@ -10,6 +10,9 @@ Two stacks, fed the same detections on the same frames:
   it is fed its own last tracked boxes moved by the same optical flow (as in the issue's
   experiment), since it has no propagation of its own.
 
+``ideal``: the line counter fed the true identities of the same detections (MOT17-derived only):
+the error left with perfect association.
+
 Two modes: ``input`` - only every k-th frame exists (a camera or decoder that delivers k times
 fewer frames); ``detect`` - every frame exists, the detector runs on the frames a RateSplit at
 N per second picks, and flow carries the tracks on the others.
@@ -125,6 +128,28 @@ def run_ours(
 def _tally(counts: dict[str, dict[str, int]], events: list) -> None:
     for e in events:
         counts[e.counter][e.direction] += 1
+
+
+def run_ideal(clip: Clip, mask: np.ndarray) -> RunResult:
+    """The counter fed the detections on ``mask``'s frames with their TRUE identities (false
+    positives dropped): perfect association on the same boxes, what no tracker can beat without
+    smoothing them. Clips with ``true_ids`` only (MOT17-derived)."""
+    from edgetally.counting import LineCounter
+    from edgetally.structures import Tracks
+    from edgetally.tracking import TrackerConfig
+
+    assert clip.true_ids is not None
+    params = {"forget_after_s": TrackerConfig().track_buffer_s + 1.0}  # as run_ours
+    counters = [LineCounter(ln.name, ln.p1, ln.p2, clip.labels, **params) for ln in clip.lines]
+    out = RunResult({ln.name: dict.fromkeys(DIRECTIONS, 0) for ln in clip.lines}, int(mask.sum()), 0)
+    for i in np.flatnonzero(mask):
+        d, ids = clip.detections[i], clip.true_ids[i]
+        real = ids >= 0
+        tracks = Tracks(ids[real], d.xyxy[real], d.scores[real], d.class_ids[real])
+        _tally(out.counts, [e for c in counters for e in c.update(tracks, int(i), i / clip.fps)])
+        out.frames += 1
+    _tally(out.counts, [e for c in counters for e in c.flush()])
+    return out
 
 
 # The peer with its defaults starts tracks at 0.7 and calls 0.6 "high": nano detectors score

@@ -286,3 +286,50 @@ def test_activation_options_are_checked_before_any_work(
     assert main(["convert", *args, *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_simulated_int8_rounds_on_the_int8_grid_and_leaves_nothing_behind() -> None:
+    """Inside: each Conv2d's weight sits on its per-channel int8 grid, its input on a uint8 grid, and
+    gradients reach the float weights. After: the float weights, no hooks, no parametrisation."""
+    from edgetally.converters.fake_quant import SimulatedInt8
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Hardswish(), torch.nn.Conv2d(8, 4, 1))
+    x = torch.randn(2, 3, 16, 16)
+    before = [c.weight.detach().clone() for c in (net[0], net[2])]
+    with torch.no_grad():
+        y = net(x)
+    seen: list[torch.Tensor] = []
+    with SimulatedInt8(net) as simulated:
+        assert simulated.convolutions == 2
+        weight = net[0].weight.detach()
+        steps = weight / (weight.abs().amax(dim=(1, 2, 3), keepdim=True) / 127)
+        torch.testing.assert_close(steps, steps.round(), atol=1e-3, rtol=0)
+        hook = net[2].register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach()))
+        y_int8 = net(x)
+        hook.remove()
+        y_int8.sum().backward()
+        assert net[0].parametrizations.weight.original.grad is not None
+    levels = torch.unique(seen[0])
+    assert 16 < len(levels) <= 256  # the input of the second convolution, on at most 256 levels
+    assert float(((y_int8.detach() - y) ** 2).mean() / (y**2).mean()) < 1e-3
+    assert all(torch.equal(c.weight, w) for c, w in zip((net[0], net[2]), before, strict=True))
+    assert not any(c._forward_pre_hooks for c in (net[0], net[2]))
+    assert not any(hasattr(c, "parametrizations") for c in (net[0], net[2]))
+
+
+@pytest.mark.parametrize("quant_aware,simulated", [(0.5, True), (0.0, False)])
+def test_the_end_of_the_distillation_runs_through_simulated_int8(
+    teacher: Path, tmp_path: Path, quant_aware: float, simulated: bool
+) -> None:
+    student_path, taps = _student(teacher, "hardswish", tmp_path)
+    t_module, s_module = distill._module(teacher).eval(), distill._module(student_path).eval()
+    x = images(8)
+    config = distill.DistillConfig("hardswish", budget_s=2.0, learning_rate=1e-3, quant_aware=quant_aware)
+    stats = distill.distil(t_module, s_module, taps, distill.TrainingImages(x, np.zeros(len(x), int)), config, 2.0)
+    assert (0 < stats["quant_aware_steps"] < stats["steps"]) is simulated
+    assert (stats["quant_aware_steps"] == 0) is not simulated
+    distill.write_back(s_module, student_path, tmp_path / "trained.onnx")  # float weights, the graph unchanged
+    with torch.no_grad():
+        expected = s_module(torch.from_numpy(x[:1])).numpy()
+    np.testing.assert_allclose(run(tmp_path / "trained.onnx", x[:1]), expected, rtol=1e-4, atol=1e-5)

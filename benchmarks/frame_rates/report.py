@@ -25,12 +25,13 @@ def _keys(rows: list[dict[str, Any]], mode: str) -> list[tuple[str, float]]:
     return list(dict.fromkeys((r["dataset"], r["rate"]) for r in rows if r["mode"] == mode))
 
 
-def _stacks(rows: list[dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(r["stack"] for r in rows))
+def _stacks(rows: list[dict[str, Any]], mode: str) -> list[str]:
+    """The stacks with rows in this mode (``ideal`` has no detector-rate rows), in run order."""
+    return list(dict.fromkeys(r["stack"] for r in rows if r["mode"] == mode))
 
 
 def input_table(rows: list[dict[str, Any]]) -> str:
-    stacks = _stacks(rows)
+    stacks = _stacks(rows, "input")
     head = ["dataset", "input rate (fps fed)", "true"] + [
         f"{s} {c}" for s in stacks for c in ("abs % (phases)", "net %")
     ]
@@ -49,7 +50,7 @@ def input_table(rows: list[dict[str, Any]]) -> str:
 
 
 def detect_table(rows: list[dict[str, Any]], infer_ms: dict[str, float]) -> str:
-    stacks = _stacks(rows)
+    stacks = _stacks(rows, "detect")
     head = (
         ["dataset", "detector /s (camera fps)", "true"]
         + [f"{s} + flow {c}" for s in stacks for c in ("abs % (phases)", "net %")]

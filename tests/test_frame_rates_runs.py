@@ -1,0 +1,50 @@
+"""benchmarks/frame_rates: the phase grid and the ``ideal`` stack (true identities), on synthetic clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.frame_rates.clips import Clip, CountLine
+from benchmarks.frame_rates.plan import phases
+from benchmarks.frame_rates.runs import Setting, detect_mask, error, run_ideal
+from edgetally.structures import Detections
+
+
+@pytest.mark.parametrize(
+    "fps,rate,count,expected",
+    [
+        (30.0, 30.0, 5, [0]),
+        (24.0, 12.0, 5, [0, 1]),  # a period shorter than the count: every offset
+        (24.0, 8.0, 5, [0, 1, 2]),
+        (25.0, 5.0, 5, [0, 1, 2, 3, 4]),
+        (30.0, 3.0, 5, [0, 2, 4, 6, 8]),  # spread over the period of 10
+        (30.0, 3.0, 1, [0]),
+    ],
+)
+def test_phases_spread_over_one_grid_period(fps: float, rate: float, count: int, expected: list[int]) -> None:
+    assert phases(fps, rate, count) == expected
+
+
+def _walker_clip(false_positive_crosses: bool) -> Clip:
+    """Two people walk right across x=100 at 30 fps (ids 7 and 9); a false positive (id -1)
+    walks across too, or stays put."""
+    frames, ids = [], []
+    for f in range(60):
+        boxes = [[40 + 2 * f, 50, 60 + 2 * f, 90], [20 + 2 * f, 150, 40 + 2 * f, 190]]
+        boxes.append([30 + 3 * f, 250, 50 + 3 * f, 290] if false_positive_crosses else [300, 250, 320, 290])
+        frames.append(Detections(np.array(boxes, np.float32), np.full(3, 0.9, np.float32), np.zeros(3, np.int64)))
+        ids.append(np.array([7, 9, -1]))
+    line = CountLine("L", (100.0, 0.0), (100.0, 400.0))
+    return Clip("walkers", 30.0, frames, ("person",), (line,), {"L": {"in": 0, "out": 2}}, true_ids=ids)
+
+
+@pytest.mark.parametrize("false_positive_crosses", [True, False])
+@pytest.mark.parametrize("rate", [30.0, 5.0])
+def test_ideal_counts_true_identities_only(false_positive_crosses: bool, rate: float) -> None:
+    clip = _walker_clip(false_positive_crosses)
+    mask = detect_mask(clip, Setting("input", rate, 0))
+    result = run_ideal(clip, mask)
+    assert result.counts == {"L": {"in": 0, "out": 2}}
+    assert result.frames == int(mask.sum()) == (60 if rate == 30.0 else 10)
+    assert error([(clip, result.counts)])["abs_error"] == 0.0

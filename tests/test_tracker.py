@@ -410,14 +410,27 @@ def test_a_slow_detector_starts_tracks_from_lower_scores(
     assert (len(out[-1]) == 2) is confirmed
 
 
-def test_a_tentative_track_survives_one_missed_detection_of_a_slow_detector() -> None:
-    """At 3 detections per second one missed detection is 0.67 s, far beyond tentative_timeout_s."""
+@pytest.mark.parametrize(
+    "fps,others_move,survives",
+    [
+        (3.0, True, True),
+        (3.0, False, True),  # a slow detector's miss is long however slowly things move
+        (30.0, False, False),  # full rate: tentative_timeout_s, a quarter of a second
+    ],
+)
+def test_a_tentative_track_survives_one_missed_detection_of_a_slow_detector(
+    fps: float, others_move: bool, survives: bool
+) -> None:
+    """At 3 detections per second one missed detection is 0.67 s, far beyond tentative_timeout_s
+    (0.25 s: at full rate, 8 missed frames end a tentative track)."""
     tracker = Tracker()
+    other = lane if others_move else (lambda f: box_at(400, 300))
     for f in range(4):
-        tracker.update(dets([lane(f)]), f / 3.0)
-    frames = [[box_at(10)], [], [box_at(30)], [box_at(40)]]
-    out = [tracker.update(dets([lane(f + 4), *b]), (f + 4) / 3.0).ids.tolist() for f, b in enumerate(frames)]
-    assert out[2:] == [[1, 2], [1, 2]]
+        tracker.update(dets([other(f)]), f / fps)
+    missed = 1 if fps < 10 else 8
+    frames = [[box_at(10)], *([[]] * missed), [box_at(12)], [box_at(14)]]
+    out = [tracker.update(dets([other(f + 4), *b]), (f + 4) / fps).ids.tolist() for f, b in enumerate(frames)]
+    assert out[-1] == ([1, 2] if survives else [1, 3])
 
 
 @pytest.mark.parametrize("jump_gate,ids", [(9.21, {2}), (0.0, set())])  # 0: never confirmed

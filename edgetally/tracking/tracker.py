@@ -25,10 +25,11 @@ Per frame (``Tracker.update``), in named stages:
    gap between two frames.
 
 Frames the detector did not see (``propagate``) move tracks by their measured motion (optical
-flow, edgetally.motion) and change nothing else. A "slow detector" (below slow_detect_fps, with
-objects moving slow_min_step of their size between detections) also starts tracks from lower
-scores, keeps tentative tracks through one missed detection, and reports a new track's first
-box where the object was one detection before it (a line counter arms the track there).
+flow, edgetally.motion) and change nothing else. Below slow_detect_fps detections per second a
+tentative track survives one missed detection. A "slow detector" (that rate, with objects moving
+slow_min_step of their size between detections) also starts tracks from lower scores, matches
+jumps, and reports a new track's first box where the object was one detection before it (a line
+counter arms the track there).
 
 Track state is struct-of-arrays (one row per track) so every stage is vectorised.
 """
@@ -86,7 +87,7 @@ class TrackerConfig:
     slow_min_step: float = 0.15  # ... if objects move this share of their size between detections
     slow_new_track_score: float = 0.3  # slow: fewer boxes before a line; from this score they start tracks
     slow_init_size_vel_factor: float = 2.0  # slow: a new track's size barely changes (two boxes differ by noise)
-    tentative_timeout_detections: float = 2.5  # x detection interval: a tentative track survives one miss
+    tentative_timeout_detections: float = 2.5  # x detection interval: a tentative track survives one miss (any slow rate)
     jump_gate: float = 9.21  # slow: leftovers matched by Mahalanobis centre distance (chi2 99 %, 2 dof)
     jump_size_ratio: float = 1.5  # ... if their sizes differ by at most this factor
     jump_min_motion: float = 0.5  # ... for tracks moving this share of their size per detection interval
@@ -438,7 +439,9 @@ class Tracker:
         st = self._store
         unseen_for = timestamp - st.last_seen
         timeout = self.config.tentative_timeout_s
-        if self._slow():  # never shorter than one missed detection of a slow detector
+        # Never shorter than one missed detection of a slow detector, however fast its objects
+        # move: a miss at 5 per second is 0.2 s without a look (people at 3-5 fps: about 0.5 point).
+        if self._slow_rate():
             timeout = max(timeout, self.config.tentative_timeout_detections * self._interval)  # type: ignore[operator]
         drop_tentative = ~st.confirmed & st.lost & (unseen_for > timeout)
         drop_lost = st.confirmed & (unseen_for > self.config.track_buffer_s)

@@ -300,7 +300,7 @@ def test_simulated_int8_rounds_on_the_int8_grid_and_leaves_nothing_behind() -> N
     with torch.no_grad():
         y = net(x)
     seen: list[torch.Tensor] = []
-    with SimulatedInt8(net) as simulated:
+    with SimulatedInt8(net, float_first=0) as simulated:
         assert simulated.convolutions == 2
         weight = net[0].weight.detach()
         steps = weight / (weight.abs().amax(dim=(1, 2, 3), keepdim=True) / 127)
@@ -325,10 +325,13 @@ def test_the_end_of_the_distillation_runs_through_simulated_int8(
     student_path, taps = _student(teacher, "hardswish", tmp_path)
     t_module, s_module = distill._module(teacher).eval(), distill._module(student_path).eval()
     x = images(8)
-    config = distill.DistillConfig("hardswish", budget_s=2.0, learning_rate=1e-3, quant_aware=quant_aware)
+    config = distill.DistillConfig(
+        "hardswish", budget_s=2.0, learning_rate=1e-3, quant_aware=quant_aware, quant_float_first=0
+    )
     stats = distill.distil(t_module, s_module, taps, distill.TrainingImages(x, np.zeros(len(x), int)), config, 2.0)
     assert (0 < stats["quant_aware_steps"] < stats["steps"]) is simulated
     assert (stats["quant_aware_steps"] == 0) is not simulated
+    assert stats["quant_aware_convs"] == (3 if simulated else 0)  # the tiny model's three convolutions
     distill.write_back(s_module, student_path, tmp_path / "trained.onnx")  # float weights, the graph unchanged
     with torch.no_grad():
         expected = s_module(torch.from_numpy(x[:1])).numpy()

@@ -58,11 +58,18 @@ class _InputRange:
         return (torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255), *inputs[1:])
 
 
-class SimulatedInt8:
-    """``with SimulatedInt8(student):`` every Conv2d of ``student`` computes on simulated INT8."""
+FLOAT_STEM = 3  # the converters' best rungs keep the first 3 convolutions float (Strategy float_stem_convs)
 
-    def __init__(self, module: Any) -> None:
+
+class SimulatedInt8:
+    """``with SimulatedInt8(student):`` every Conv2d of ``student`` but the first ``float_first`` (in
+    graph order) computes on simulated INT8. YOLOX-nano's second convolution reads values up to 90
+    (most under 2): quantised per tensor, that one input alone moved the head's boxes by 12 % (relative
+    squared error), the other 112 together by 1 %; the INT8 recipes keep the stem float for it."""
+
+    def __init__(self, module: Any, float_first: int = FLOAT_STEM) -> None:
         self.module = module
+        self.float_first = float_first
         self._hooks: list = []
         self._convs: list = []
 
@@ -70,11 +77,11 @@ class SimulatedInt8:
         import torch
         from torch.nn.utils import parametrize
 
-        for conv in self.module.modules():
-            if isinstance(conv, torch.nn.Conv2d):
-                parametrize.register_parametrization(conv, "weight", _weight_quantiser())
-                self._hooks.append(conv.register_forward_pre_hook(_InputRange()))
-                self._convs.append(conv)
+        convs = [m for m in self.module.modules() if isinstance(m, torch.nn.Conv2d)]
+        for conv in convs[self.float_first :]:
+            parametrize.register_parametrization(conv, "weight", _weight_quantiser())
+            self._hooks.append(conv.register_forward_pre_hook(_InputRange()))
+            self._convs.append(conv)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,9 @@ auto`` (SiLU -> ReLU / HardSwish on the largest maps holding ``--activation-shar
 elements, refit + distillation within ``--distill-budget`` seconds). Its
 distillation must not see any image a fold evaluates, so those runs calibrate (K folds) on half of
 coco128 and are judged on the whole other half in every fold, and distil on the calibration half plus
-the bottles video.
+the bottles video (a camera the holdout never sees). ``--camera-split``: as the option is meant to be
+used instead, on frames of the camera that will run the model: the traffic video's first half distils
+(every frame), its second half is the holdout (every 4th frame), in every run.
 Writes benchmarks/results/convert_bench.json (and prints it).
 """
 
@@ -56,7 +58,35 @@ def halves(work: Path) -> tuple[Path, Path]:
     return parts
 
 
-def convert(profile: str, out: Path, args: argparse.Namespace, calib: Path, evals: Path, activation: bool) -> dict:
+def camera_halves(work: Path) -> tuple[Path, Path]:
+    """traffic_road.mp4 split in time: every frame of its first half, every 4th of its second (as
+    many holdout frames as a video holdout samples), as PNG folders (the decoder's exact pixels)."""
+    import cv2
+
+    from benchmarks.frame_rates.detections import iter_frames
+
+    first, last = work / "camera_first_half", work / "camera_last_half"
+    first.mkdir(parents=True, exist_ok=True)
+    last.mkdir(parents=True, exist_ok=True)
+    frames = list(iter_frames(HOLDOUT))
+    half = len(frames) // 2
+    for index, frame in enumerate(frames):
+        if index < half:
+            cv2.imwrite(str(first / f"{index:05d}.png"), frame)
+        elif (index - half) % 4 == 0:
+            cv2.imwrite(str(last / f"{index:05d}.png"), frame)
+    return first, last
+
+
+def convert(
+    profile: str,
+    out: Path,
+    args: argparse.Namespace,
+    calib: Path,
+    evals: Path,
+    activation: bool,
+    camera: tuple[Path, Path] | None = None,
+) -> dict:
     from edgetally.converters.convert import Int8Request, convert_int8, summary
 
     request = Int8Request(
@@ -75,10 +105,10 @@ def convert(profile: str, out: Path, args: argparse.Namespace, calib: Path, eval
         args.threads,
         args.latency_runs,
         folds=args.folds,
-        holdout=HOLDOUT,
+        holdout=camera[1] if camera else HOLDOUT,
         activation="auto" if activation else None,
         distill_budget_s=args.distill_budget,
-        distill_images=DISTILL_VIDEO if activation else None,
+        distill_images=(camera[0] if camera else DISTILL_VIDEO) if activation else None,
         activation_share=args.activation_share,
     )
     started = time.perf_counter()
@@ -176,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         default=["generic-onnxruntime", "intel-x86-openvino"],
         choices=["generic-onnxruntime", "intel-x86-openvino"],
     )
+    parser.add_argument(
+        "--camera-split",
+        action="store_true",
+        help="distil on the traffic video's first half, hold out its second half (default: distil on the "
+        "bottles video, hold out the whole traffic video)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "convert_bench.json")
     args = parser.parse_args(argv)
     if not MODEL.is_file():
@@ -185,19 +221,21 @@ def main(argv: list[str] | None = None) -> int:
         "model": MODEL.name,
         "folds": args.folds,
         "calib_count": args.calib_count,
-        "holdout": HOLDOUT.name,
+        "holdout": f"{HOLDOUT.name}, second half" if args.camera_split else HOLDOUT.name,
+        "distill_images": f"{HOLDOUT.name}, first half" if args.camera_split else DISTILL_VIDEO.name,
         "profiles": [],
     }
     with tempfile.TemporaryDirectory(prefix="convert-bench-") as tmp:
         work = Path(tmp)
+        camera = camera_halves(work) if args.camera_split else None
         if not args.only_activation:
             for profile in args.profiles:
-                results["profiles"].append(convert(profile, work / profile, args, COCO, COCO, False))
+                results["profiles"].append(convert(profile, work / profile, args, COCO, COCO, False, camera))
                 _save(results, args.out)
         if args.activation or args.only_activation:
             calib, evals = halves(work)
             for profile in args.activation_profiles:
-                results["profiles"].append(convert(profile, work / f"{profile}-act", args, calib, evals, True))
+                results["profiles"].append(convert(profile, work / f"{profile}-act", args, calib, evals, True, camera))
                 _save(results, args.out)
     print(json.dumps(results, indent=2))
     return 0

@@ -4,9 +4,11 @@
                                    [--flow-param KEY=VALUE ...]
 
 Counting error at low frame rates (issue 13), our stack next to the peer stack (trackers'
-ByteTrack + supervision's LineZone) on the same cached detections:
+ByteTrack + supervision's LineZone) on the same cached detections, and (MOT17-derived) next to
+``ideal``: the line counter fed the true identities, what perfect association would count:
 
-- every k-th frame at 30 / 15 / 8 / 5 / 3 fps (traffic_road.mp4 with its hand count, the
+- every k-th frame at 30 / 15 / 8 / 5 / 3 fps (traffic_road.mp4 with its hand count on both of
+  its lines, the
   MOT17-derived counting benchmark, synthetic demo scenes with exact truth);
 - every frame with the detector at 15 / 8 / 5 / 3 inferences per second and optical flow in
   between (the videos);

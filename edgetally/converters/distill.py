@@ -35,7 +35,6 @@ import numpy as np
 
 from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.folds import Fold
-from edgetally.converters.fake_quant import FLOAT_STEM, SimulatedInt8
 from edgetally.converters.graph.activations import DEFAULT_SHARE
 from edgetally.errors import ConversionError, UsageError
 
@@ -82,8 +81,6 @@ class DistillConfig:
     crop: int = CROP
     learning_rate: float = LEARNING_RATE
     seed: int = 0
-    quant_aware: float = 0.0  # share of the gradient time, at its end, run through simulated INT8 (fake_quant.py)
-    quant_float_first: int = FLOAT_STEM  # ... with the first convolutions float, as the INT8 recipes keep them
 
 
 def rewrite(reference: Artifact, directory: Path, activation: str, share: float = 1.0) -> tuple[Path, list[str], dict]:
@@ -222,13 +219,8 @@ def distil(
     optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
     rng = np.random.default_rng(config.seed + 1)
     losses, started = [], time.perf_counter()
-    simulated = SimulatedInt8(student, config.quant_float_first) if config.quant_aware > 0 else None
-    quant_from, quant_steps, quant_convs, entered = (1.0 - config.quant_aware) * seconds, 0, 0, False
     try:
         while (elapsed := time.perf_counter() - started) < seconds:
-            if simulated is not None and not entered and elapsed >= quant_from:
-                quant_convs, entered = simulated.__enter__().convolutions, True
-            quant_steps += entered
             rate = _schedule(elapsed / seconds) * config.learning_rate
             for group in optimizer.param_groups:
                 group["lr"] = group["scale"] * rate
@@ -245,16 +237,12 @@ def distil(
             if progress is not None:
                 progress(time.perf_counter() - started, losses[-1])
     finally:
-        if simulated is not None and entered:
-            simulated.__exit__()
         for hook in hooks:
             hook.remove()
         student.eval()
     window = max(1, min(50, len(losses) // 4))
     return {
         "steps": len(losses),
-        "quant_aware_steps": quant_steps,
-        "quant_aware_convs": quant_convs,
         "distill_seconds": round(time.perf_counter() - started, 1),
         "loss_first": round(float(np.mean(losses[:window])), 5) if losses else None,
         "loss_last": round(float(np.mean(losses[-window:])), 5) if losses else None,

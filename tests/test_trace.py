@@ -74,3 +74,12 @@ def test_a_weakly_detected_car_whose_track_starts_on_the_line_counts(trace_s: fl
         events += counter.update(tracker.update(frame, f / 30), f, f / 30)
     events += counter.flush()
     assert [e.direction for e in events if e.track_id != 1] == ["out"] * crossings
+
+
+def test_a_clock_that_stands_still_cannot_grow_the_window_without_end() -> None:
+    from edgetally.tracking.trace import MAX_UPDATES
+
+    boxes = UnclaimedBoxes(TraceRules(seconds=1.0))
+    for _ in range(3 * MAX_UPDATES):
+        boxes.add(5.0, np.array([box(100)]), NONE, 0.7)
+    assert len(boxes) == MAX_UPDATES

@@ -23,6 +23,10 @@ import numpy as np
 from edgetally.tracking.assignment import iou_matrix
 from edgetally.tracking.kalman import xyxy_to_cxcywh
 
+# Updates kept at most, whatever the timestamps say: a source whose clock stands still must not grow
+# the window without end (a 24/7 device). 1 s at 60 fps is 60.
+MAX_UPDATES = 256
+
 
 @dataclass(frozen=True)
 class TraceRules:
@@ -41,7 +45,7 @@ class UnclaimedBoxes:
 
     def __init__(self, rules: TraceRules) -> None:
         self.rules = rules
-        self._frames: deque[tuple[float, np.ndarray]] = deque()
+        self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=MAX_UPDATES)
 
     def __len__(self) -> int:
         return len(self._frames)

@@ -87,9 +87,7 @@ class TrackerConfig:
     slow_min_step: float = 0.15  # ... if objects move this share of their size between detections
     slow_new_track_score: float = 0.3  # slow: fewer boxes before a line; from this score they start tracks
     slow_init_size_vel_factor: float = 2.0  # slow: a new track's size barely changes (two boxes differ by noise)
-    tentative_timeout_detections: float = (
-        2.5  # x detection interval: a tentative track survives one miss (any slow rate)
-    )
+    tentative_timeout_detections: float = 2.5  # x detection interval (any slow rate): survives one miss
     jump_gate: float = 9.21  # slow: leftovers matched by Mahalanobis centre distance (chi2 99 %, 2 dof)
     jump_size_ratio: float = 1.5  # ... if their sizes differ by at most this factor
     jump_min_motion: float = 0.5  # ... for tracks moving this share of their size per detection interval

@@ -112,9 +112,7 @@ def _run(setting: Setting, artifact: Path, source: Path, fps: float | None, work
         "detected_frames": int(summary.get("detected_frames", frames)),
         "pipeline_fps": float(summary["fps"]),
         "cpu_ms_per_frame": 1000.0 * (cpu - startup_cpu) / max(frames - 1, 1),
-        "in": counted["L"]["in"],
-        "out": counted["L"]["out"],
-        "lines": counted,
+        "lines": counted,  # line -> direction -> counted (every class)
     }
 
 

@@ -48,3 +48,18 @@ def test_ideal_counts_true_identities_only(false_positive_crosses: bool, rate: f
     assert result.counts == {"L": {"in": 0, "out": 2}}
     assert result.frames == int(mask.sum()) == (60 if rate == 30.0 else 10)
     assert error([(clip, result.counts)])["abs_error"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--traffic-model", "{tmp}"], "not an artifact directory"),
+        (["--datasets", "traffic,nope"], "datasets among"),
+        (["--phases", "0"], "--phases >= 1"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(args: list[str], message: str, tmp_path, capsys) -> None:
+    from benchmarks.frame_rates.__main__ import main
+
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2
+    assert message in capsys.readouterr().err

@@ -292,6 +292,8 @@ def test_config_validation() -> None:
         TrackerConfig(low_score=0.6, high_score=0.5)
     with pytest.raises(ValueError, match="min_hits"):
         TrackerConfig(min_hits=0)
+    with pytest.raises(ValueError, match="tentative_low_iou"):
+        TrackerConfig(tentative_low_iou=0.0)
 
 
 # -- real trajectories (MOT17 ground truth made into noisy detections) -------------------------
@@ -431,6 +433,30 @@ def test_a_tentative_track_survives_one_missed_detection_of_a_slow_detector(
     frames = [[box_at(10)], *([[]] * missed), [box_at(12)], [box_at(14)]]
     out = [tracker.update(dets([other(f + 4), *b]), (f + 4) / fps).ids.tolist() for f, b in enumerate(frames)]
     assert out[-1] == ([1, 2] if survives else [1, 3])
+
+
+@pytest.mark.parametrize(
+    "fps,step,tentative_low_iou,confirmed_at",
+    [
+        (12.0, 4.0, 0.5, 1),  # one box >= 0.5, then 0.35s: the second look confirms it
+        (12.0, 4.0, 1.0, None),  # stage 5c off: the 0.35s keep nothing alive, the car is never reported
+        (12.0, 16.0, 0.5, None),  # 0.4 of its width per detection: IoU 0.43, not the same box at full rules
+        (4.0, 16.0, 0.5, 1),  # a slow detector: stage 3's grown boxes, as for a high-score second box
+        (4.0, 16.0, 1.0, None),
+    ],
+)
+def test_a_weak_second_look_confirms_a_tentative_track(
+    fps: float, step: float, tentative_low_iou: float, confirmed_at: int | None
+) -> None:
+    """A nano or INT8 detector scores a clear car 0.2-0.6 from frame to frame: a track started by
+    its one confident box takes the next 0.35 box (low_score..high_score) as its second look."""
+    tracker = Tracker(TrackerConfig(tentative_low_iou=tentative_low_iou))
+    scores = [0.55] + [0.35] * 5
+    out = run(tracker, [dets([box_at(10 + step * f)], [s]) for f, s in enumerate(scores)], fps)
+    first = next((f for f, ids in enumerate(out) if ids), None)
+    assert first == confirmed_at
+    if confirmed_at is not None:
+        assert all(ids == [1] for ids in out[confirmed_at:])  # one id, kept by the low boxes (stage 4)
 
 
 @pytest.mark.parametrize("jump_gate,ids", [(9.21, {2}), (0.0, set())])  # 0: never confirmed

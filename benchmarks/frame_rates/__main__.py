@@ -1,7 +1,7 @@
 """python -m benchmarks.frame_rates [--json OUT] [--datasets traffic,mot17,demo] [--seeds 11,12,13]
                                    [--phases 5] [--jobs N] [--stacks ours,peer] [--only rates|cost|pipeline]
                                    [--tracker-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
-                                   [--flow-param KEY=VALUE ...]
+                                   [--flow-param KEY=VALUE ...] [--traffic-model ARTIFACT]
 
 Counting error at low frame rates (issue 13), our stack next to the peer stack (trackers'
 ByteTrack + supervision's LineZone) on the same cached detections, and (MOT17-derived) next to
@@ -86,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
         default=REPO / ".cache" / "frame_rates",
         help="detections, rendered scenes and packaged models (default .cache/frame_rates)",
     )
+    p.add_argument(
+        "--traffic-model",
+        type=Path,
+        metavar="ARTIFACT",
+        help="artifact directory that detects on traffic_road.mp4 and runs the pipeline rows, e.g. an INT8 "
+        "one from `edge convert` (default: the shared YOLOX-nano packaged as FP32)",
+    )
     for name in ("tracker", "counter", "flow"):
         p.add_argument(
             f"--{name}-param", action="append", default=[], metavar="KEY=VALUE", help=f"override of our {name} settings"
@@ -101,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     stacks = tuple(s for s in args.stacks.split(",") if s)
     if set(names) - set(DATASETS) or set(stacks) - set(STACKS) or args.phases < 1:
         print(f"error: datasets among {DATASETS}, stacks among {STACKS}, --phases >= 1", file=sys.stderr)
+        return 2
+    if args.traffic_model is not None and not (args.traffic_model / "manifest.json").is_file():
+        print(
+            f"error: --traffic-model {args.traffic_model}: not an artifact directory (no manifest.json)",
+            file=sys.stderr,
+        )
         return 2
     if not SHARED.is_dir():
         print(f"error: {SHARED} not found (real videos, models and MOT data)", file=sys.stderr)
@@ -120,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             "phases": args.phases,
             "stacks": list(stacks),
             "params": params.__dict__,
+            "traffic_model": str(args.traffic_model or "yolox_nano FP32 (shared)"),
         }
     }
 
@@ -127,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         return print(msg, file=sys.stderr, flush=True)
 
     if args.only in (None, "rates"):
-        datasets = _datasets(names, seeds, args.cache, log)
+        datasets = _datasets(names, seeds, args.cache, log, args.traffic_model)
         tasks = make_tasks(datasets, stacks, args.phases, *rates)
         log(f"{len(tasks)} passes on {args.jobs or default_jobs()} worker(s)")
         result["rows"] = aggregate(datasets, run_all(datasets, tasks, params, args.jobs or default_jobs(), log))
@@ -139,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "pipeline"):
         from benchmarks.frame_rates import pipeline
 
-        artifact = traffic_artifact(args.cache)
+        artifact = args.traffic_model or traffic_artifact(args.cache)
         result["pipeline"] = pipeline.measure(artifact, args.cache, *rates, log=log)
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(render(result))
@@ -149,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _datasets(names: list[str], seeds: list[int], cache: Path, log) -> dict:
+def _datasets(names: list[str], seeds: list[int], cache: Path, log, traffic_model: Path | None) -> dict:
     out = {}
     if "traffic" in names:
-        out["traffic_road"] = [traffic_clip(cache, log)]
+        out["traffic_road"] = [traffic_clip(cache, log, traffic_model)]
     if "mot17" in names:
         out["MOT17-derived"] = mot17_clips()
     if "demo" in names:

@@ -62,13 +62,14 @@ def _restrict(
     return [d.select(keep[d.class_ids] & (d.scores >= min_score)) for d in frames]
 
 
-def traffic_clip(cache: Path, log: Callable[[str], None]) -> Clip:
-    """traffic_road.mp4, YOLOX-nano FP32, cars/trucks/buses, the hand count on both of its lines
-    (x=320, and x=280 where the same 26 vehicles were counted again): two lines, so no setting is
-    tuned to where one line happens to sit."""
+def traffic_clip(cache: Path, log: Callable[[str], None], artifact: Path | None = None) -> Clip:
+    """traffic_road.mp4, YOLOX-nano FP32 (or ``artifact``: e.g. an INT8 one from ``edge
+    convert``), cars/trucks/buses, the hand count on both of its lines (x=320, and x=280 where the
+    same 26 vehicles were counted again): two lines, so no setting is tuned to where one line
+    happens to sit."""
     from edgetally.converters.labels import load_labels
 
-    artifact = traffic_artifact(cache)
+    artifact = artifact or traffic_artifact(cache)
     run = cached_detections(TRAFFIC_VIDEO, artifact, cache, log)
     labels = tuple(load_labels("coco80"))
     data = json.loads(TRAFFIC_TRUTH.read_text())

@@ -31,6 +31,7 @@ class TrackerSettings(BaseModel):
     match_iou: float | None = Iou
     low_match_iou: float | None = Iou
     tentative_match_iou: float | None = Iou
+    tentative_low_iou: float | None = Iou
     tentative_expand: float | None = Field(default=None, ge=0.0, le=10.0)
     min_hits: int | None = Field(default=None, ge=1, le=100)
     tentative_timeout_s: float | None = Seconds

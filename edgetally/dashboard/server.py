@@ -117,6 +117,9 @@ class MqttBridge:
         self.password = password if password is not None else self.broker.password
         self._client: Any = None
         self._refused_logged = 0.0
+        # Set when the broker acknowledged the subscription (cleared on each connect): before that,
+        # a non-retained message (an interval row, an event) published by a device is not delivered.
+        self._subscribed = threading.Event()
 
     def start(self) -> MqttBridge:
         import paho.mqtt.client as mqtt
@@ -127,6 +130,7 @@ class MqttBridge:
         if self.broker.tls:
             client.tls_set()
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
         client.connect_async(self.broker.host, self.broker.port, keepalive=30)
@@ -138,7 +142,14 @@ class MqttBridge:
         if reason.is_failure:
             log.error("dashboard: broker %s:%d refused the connection: %s", self.broker.host, self.broker.port, reason)
             return
+        self._subscribed.clear()
         client.subscribe(self.state.subscription, qos=1)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reasons: Any, properties: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("dashboard: broker refused the subscription to %s: %s", self.state.subscription, reasons)
+            return
+        self._subscribed.set()
         log.info("dashboard: subscribed to %s on %s:%d", self.state.subscription, self.broker.host, self.broker.port)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
@@ -163,9 +174,10 @@ class MqttBridge:
         self._client.publish(topic, payload, qos=1)
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once connected AND subscribed (what a caller about to publish needs)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if self._client is not None and self._client.is_connected():
+            if self._client is not None and self._client.is_connected() and self._subscribed.is_set():
                 return True
             time.sleep(0.05)
         return False

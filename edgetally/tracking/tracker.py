@@ -14,7 +14,8 @@ Per frame (``Tracker.update``), in named stages:
 4. associate confirmed tracks still unmatched that were *tracked* last frame with the
    low-score detections (ByteTrack's second stage: occluded / blurred objects keep their id);
 5. associate tentative tracks with the remaining high-score detections (5b, slow detector
-   only: confident ones on the centre distance, as 3c);
+   only: confident ones on the centre distance, as 3c); 5c. tentative tracks still unmatched
+   with the low-score detections stage 4 left (a weak detector's second look at an object);
 6. mark misses; remember the boxes no track took (edgetally/tracking/trace.py: a tentative
    track confirmed later traces its first box back through them, along its own motion); start
    tentative tracks from the remaining detections >= new_track_score that are not a second box
@@ -71,6 +72,7 @@ class TrackerConfig:
     low_match_iou: float = 0.5  # stage 2: low-score boxes are often false positives
     tentative_match_iou: float = 0.3  # stage 3, tentative tracks x leftover high detections
     tentative_expand: float = 0.3  # stage 3 compares boxes grown by this (a new track has no velocity)
+    tentative_low_iou: float = 0.5  # stage 5c, tentative tracks x leftover low-score boxes (1 = off)
     min_hits: int = 2  # matched detections before a track is reported: evidence, not a time
     tentative_timeout_s: float = 0.25  # an unmatched tentative track lives this long (one missed frame)
     lost_expand_per_s: float = 0.5  # stage 1b: a lost track's box grows with the time it is unseen
@@ -111,7 +113,7 @@ class TrackerConfig:
             raise ValueError(f"trace_s and trace_tolerance must be >= 0, got {self.trace_s}, {self.trace_tolerance}")
         if self.flow_meas_weight <= 0:
             raise ValueError(f"flow_meas_weight must be > 0, got {self.flow_meas_weight}")
-        for name in ("match_iou", "low_match_iou", "tentative_match_iou"):
+        for name in ("match_iou", "low_match_iou", "tentative_match_iou", "tentative_low_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
 
@@ -161,6 +163,7 @@ class Tracker:
         )
         if slow:
             rest_high = self._associate_jump(rest_high, ~st.confirmed, False)
+        rest_low = self._associate_tentative_low(rest_low)
         self._learn_scene_motion()
         self._mark_missed(timestamp)
         self._keep_unclaimed(rest_high, rest_low, timestamp)
@@ -272,6 +275,20 @@ class Tracker:
         if rows.size:
             self._apply_matches(track_idx[rows], dets.select(cols))
         return dets.select(un_cols)
+
+    def _associate_tentative_low(self, low: Detections) -> Detections:
+        """Stage 5c: a tentative track takes a low-score box as its second look. A weak detector
+        (a nano model, INT8) scores a clear car 0.2-0.6 from frame to frame: a track started by its
+        one box >= new_track_score died unconfirmed when the next box scored under high_score, and
+        the car was never counted. Plain IoU >= tentative_low_iou (what stage 4 asks of
+        confirmed tracks, low_match_iou); at a slow detection rate, where the object moved far and a new track has
+        no velocity, stage 3's grown boxes and threshold."""
+        cfg = self.config
+        if cfg.tentative_low_iou >= 1.0:
+            return low
+        if self._slow_rate():
+            return self._associate(low, ~self._store.confirmed, cfg.tentative_match_iou, cfg.tentative_expand)
+        return self._associate(low, ~self._store.confirmed, cfg.tentative_low_iou)
 
     def _associate_lost(self, dets: Detections, timestamp: float) -> Detections:
         """Stage 1b: lost confirmed tracks still unmatched x high detections still unmatched, the

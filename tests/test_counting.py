@@ -476,3 +476,20 @@ def test_stitching_can_be_disabled() -> None:
     frames = _two_tracklets([60, 70, 80, 90, None, None, None], [None] * 5 + [115, 125])
     events = [e for i, tr in enumerate(frames) for e in counter.update(tr, i, i / FPS)] + counter.flush()
     assert events == []
+
+
+@pytest.mark.parametrize("settle_s", [0.0, 0.5])
+def test_a_new_track_armed_before_the_line_counts_itself_not_also_a_stitch(settle_s: float) -> None:
+    """Track 1 is lost just before the line; track 2 (the same car, a new id) is first reported
+    past it, but its first detection (Tracks.first_xyxy) was before the line: it crosses on its
+    own, and a stitch of 1 -> 2 would count the same car twice."""
+    counter = horizontal_line(settle_s=settle_s)
+    events = []
+    for i, tr in enumerate(
+        _two_tracklets([60, 70, 80, _, _, _, _, _, _, _, _, _, _], [_] * 4 + [120, 130] + [140] * 7)
+    ):
+        if i == 4:  # track 2's first report: its first box was 15 px before the line (band 4 px)
+            tr = Tracks(tr.ids, tr.xyxy, tr.scores, tr.class_ids, np.array([[90.0, 65.0, 110.0, 85.0]]))
+        events += counter.update(tr, i, i / FPS)
+    events += counter.flush()
+    assert [(e.direction, e.track_id) for e in events] == [("in", 2)]

@@ -167,8 +167,9 @@ class LineCounter:
         new = [i for i, st in enumerate(states) if st is None and not self._quiet.take(ids[i])]
         self._quiet.tick(timestamp)
         armed_before = {tid for tid, st in zip(ids, states, strict=True) if st is not None and st.side != 0}
+        birth_sides: dict[int, int] = {}
         if new and tracks.first_xyxy is not None:
-            self._arm_at_birth(tracks, new, timestamp)
+            birth_sides = self._arm_at_birth(tracks, new, timestamp)
             states = [self._tracks.get(tid) for tid in ids]
         s = signed_distance(points, self.p1, self.p2)
         t = self._pass_params(states, points, s).tolist()
@@ -199,7 +200,12 @@ class LineCounter:
                 if clear:
                     self._commit_clear(state, tid, timestamp, events)
             state.class_id, state.score, state.height = cid, score, h_i
-        self._stitch([tid for tid in ids if tid not in armed_before and self._tracks[tid].side != 0], timestamp)
+        # Stitch candidates: tracks first armed in this update, where they are now. One armed at its
+        # first box on the near side and already past the line counts that crossing itself.
+        first_armed = [tid for tid in ids if tid not in armed_before and self._tracks[tid].side != 0]
+        self._stitch(
+            [t for t in first_armed if birth_sides.get(t, self._tracks[t].side) == self._tracks[t].side], timestamp
+        )
         self._commit_stitches(timestamp, events)
         self._expire(timestamp, events)
         return events
@@ -236,13 +242,14 @@ class LineCounter:
         out[known] = prev + alpha[:, None] * (points[known] - prev)
         return out
 
-    def _arm_at_birth(self, tracks: Tracks, new: list[int], timestamp: float) -> None:
+    def _arm_at_birth(self, tracks: Tracks, new: list[int], timestamp: float) -> dict[int, int]:
         """New tracks (rows ``new``) whose first detection (``tracks.first_xyxy``) was more than
         BIRTH_MARGIN bands from the line start armed on its side, at its anchor, so the move from
         it to their first reported anchor is observed like any other move. A track is reported
         from its second matched detection on; at a low frame rate a fast object moves far in
         between and may be confirmed already past the line. Nearer first detections are left to
-        the usual rule (no side until first clear)."""
+        the usual rule (no side until first clear). -> {track id: side} of those armed."""
+        armed: dict[int, int] = {}
         first = tracks.first_xyxy[new]  # type: ignore[index]
         births = anchor_points(first, self.anchor)
         s = signed_distance(births, self.p1, self.p2)
@@ -250,6 +257,7 @@ class LineCounter:
         for i, point, s_i, clear_i in zip(new, births.tolist(), s.tolist(), clear.tolist()):
             if clear_i:
                 side = (s_i > 0) - (s_i < 0)
+                armed[int(tracks.ids[i])] = side
                 self._tracks[int(tracks.ids[i])] = _LineTrack(
                     point,
                     side,
@@ -261,6 +269,7 @@ class LineCounter:
                     int(tracks.class_ids[i]),
                     float(tracks.scores[i]),
                 )
+        return armed
 
     def _pass_params(self, states: list[_LineTrack | None], points: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Fraction along p1 -> p2 where each track's move from its previous anchor meets the

@@ -124,9 +124,22 @@ def test_sigkill_mid_run_loses_no_counted_event(artifact: Path, shared_data: Pat
 def test_broker_down_for_20s_mid_run_loses_nothing(artifact: Path, shared_data: Path, tmp_path: Path) -> None:
     """The broker is killed once the run has counted something, stays down 20 s, and comes back
     empty (no persistence). The runner keeps counting into its outbox; after the run every event
-    has arrived exactly once by seq, and the retained counters equal the summary."""
-    broker = Mosquitto(tmp_path / "broker").start()
-    sub = Subscriber(broker.port, "edgetally/e2e/events").start()
+    has arrived exactly once by seq, and the retained counters equal the summary.
+
+    The events are watched on a second broker the runner's broker bridges to: a subscriber on the
+    restarted broker itself raced the runner, which may reconnect and drain its outbox before the
+    subscriber has subscribed again (a clean broker keeps no subscriptions)."""
+    observer = Mosquitto(tmp_path / "observer").start()
+    sub = Subscriber(observer.port, "edgetally/e2e/events").start()
+    bridge = [
+        "connection observer",
+        f"address 127.0.0.1:{observer.port}",
+        "topic edgetally/e2e/events out 1",
+        "cleansession false",
+        "bridge_protocol_version mqttv311",
+        "remote_clientid e2e-bridge",
+    ]
+    broker = Mosquitto(tmp_path / "broker", extra=bridge).start()
     config = tmp_path / "run.yaml"
     # close_timeout_s: a run that ends while the broker is still away waits for it to drain.
     config.write_text(
@@ -160,6 +173,7 @@ def test_broker_down_for_20s_mid_run_loses_nothing(artifact: Path, shared_data: 
     assert retained(broker.port, "edgetally/e2e/counter/#") == want
     sub.stop()
     broker.stop()
+    observer.stop()
 
 
 @pytest.mark.parametrize(("interval_s", "max_frames", "at_least"), [(0.5, None, 4), (30.0, 20, 1)])

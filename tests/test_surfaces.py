@@ -155,20 +155,27 @@ def test_documented_acl_lets_only_the_operator_command(tmp_path: Path) -> None:
         operator = _client(broker.port, "operator", "op-pw")
         operator.publish("edgetally/pole1/cmd/reset", b'{"counter": "line1"}', qos=1).wait_for_publish(5)
         assert wait_until(lambda: commands == [{"cmd": "reset", "counter": "line1"}], 10), "the operator was not obeyed"
+        # A second viewer connection reads: the first one's denied publish may have cost it its
+        # connection, and a subscribe sent while paho reconnects is dropped (a CI failure).
         seen: list[str] = []
-        viewer.on_message = lambda c, u, m: seen.append(m.topic)
-        viewer.subscribe("edgetally/#", qos=1)
+        _client(broker.port, "viewer", "view-pw", subscribe="edgetally/#", seen=seen)
         assert wait_until(lambda: "edgetally/pole1/availability" in seen, 10), "the viewer cannot read the device"
     finally:
         sink.close()
         broker.stop()
 
 
-def _client(port: int, user: str, password: str):
+def _client(port: int, user: str, password: str, subscribe: str | None = None, seen: list[str] | None = None):
+    """A connected paho client; ``subscribe``: a filter (re)subscribed on every connect, each
+    message's topic appended to ``seen``."""
     import paho.mqtt.client as mqtt
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.username_pw_set(user, password)
+    if subscribe is not None:
+        got = seen if seen is not None else []
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe(subscribe, qos=1)
+        client.on_message = lambda c, u, m: got.append(m.topic)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client

@@ -2,11 +2,11 @@
 
     from edgetally import Detector, LineCounter, Tracker, open_source
 
-    detector = Detector.from_artifact("artifacts/demo")
     tracker = Tracker()
+    detector = Detector.from_artifact("artifacts/demo", low_score=tracker.config.low_score)
     line = LineCounter("L", (320, 0), (320, 360), detector.labels)
     for frame in open_source("scene.mp4"):
-        tracks = tracker.update(detector(frame.image), frame.timestamp)
+        tracks = tracker.update(detector(frame.image, with_low=True), frame.timestamp)
         for event in line.update(tracks, frame.index, frame.timestamp):
             print(event)
 

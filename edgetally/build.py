@@ -52,12 +52,17 @@ def build_pipeline(
     and the interval history's movements change. ``config_path``: the YAML the settings came from,
     which the dashboard's editor may change over MQTT (``cmd/config``).
     """
+    tracker = Tracker(tracker_config(settings.tracker))
     detector = Detector.from_artifact(
         settings.model,
         threads=settings.threads,
         score_threshold=settings.score_threshold,
         max_detections=settings.max_detections,
         classes=settings.classes,
+        # The tracker's second look wants the boxes under the reported threshold (ByteTrack feeds
+        # its tracker from 0.1): a weak detector scores a clear car 0.1-0.3 in some frames. A
+        # score_threshold the user sets is what the tracker gets, too.
+        low_score=tracker.config.low_score if settings.score_threshold is None else None,
     )
     labels = detector.labels
     counters = build_counters(settings, labels)
@@ -106,7 +111,7 @@ def build_pipeline(
     return Pipeline(
         source,
         detector,
-        Tracker(tracker_config(settings.tracker)),
+        tracker,
         counters,
         built_sinks,
         hooks,

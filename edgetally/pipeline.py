@@ -407,19 +407,23 @@ class Pipeline:
                 break
 
     def _track(self, item: _Inferred) -> tuple[Detections | None, Tracks]:
-        """The one place detection and motion meet: detections (None on a skipped frame) -> tracks."""
+        """The one place detection and motion meet: detections (None on a skipped frame) -> tracks.
+
+        The tracker gets the boxes down to the detector's ``low_score`` (ByteTrack's second look);
+        what is returned, for outputs and sinks, only those at its score threshold."""
         detections = None
         if item.outputs is not None:
             assert item.letterbox is not None
-            detections = self.detector.decode(item.outputs, item.letterbox)
+            detections = self.detector.decode(item.outputs, item.letterbox, with_low=True)
         if self.split is None:
             assert detections is not None
-            return detections, self.tracker.update(detections, item.frame.timestamp)
+            return self.detector.reported(detections), self.tracker.update(detections, item.frame.timestamp)
         reconnects = self.source.stats.reconnects
         if reconnects != self._reconnects:  # a camera restart: no flow across the gap
             self._reconnects = reconnects
             self._motion.reset()
-        return detections, self._motion.step(item.frame.image, detections, item.frame.timestamp)
+        tracks = self._motion.step(item.frame.image, detections, item.frame.timestamp)
+        return (None if detections is None else self.detector.reported(detections)), tracks
 
     def _rate_values(self) -> dict[str, float]:
         """The rate split's figures for stats and /metrics (nothing when the detector sees every frame)."""

@@ -60,7 +60,12 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
 )
 @click.option("--classes", help="Comma-separated class names to track and count (default: all).")
 @click.option("--threads", type=int, help="Inference threads (default 2).")
-@click.option("--score-threshold", type=float, help="Override the manifest's detection score threshold.")
+@click.option(
+    "--score-threshold",
+    type=float,
+    help="Override the manifest's detection score threshold. Unset, the tracker also gets the boxes "
+    "down to its low_score (0.1) to keep tracks alive; set, the tracker gets only boxes above it.",
+)
 @click.option("--max-detections", type=int, help="Override the manifest's max detections per frame.")
 @click.option("--max-frames", type=int, help="Stop after N frames.")
 @click.option(

@@ -209,9 +209,14 @@ def test_page_in_headless_chromium(scene: LabelledScene, tmp_path: Path) -> None
         keys = ActionChains(driver)
         for frame_no in range(2):
             n = state("window.labelState.session.frames[window.labelState.cur].boxes.length")
-            for _ in range(n):  # Tab to each box; a tracked box gets its whole track classed by one key
-                keys.send_keys(Keys.TAB).send_keys("2").perform()
-                wait_until(lambda: state("window.labelState.selected.length") == 1, timeout=2)
+            index = state("window.labelState.session.frames[window.labelState.cur].index")
+            for k in range(n):  # Tab to each box; a tracked box gets its whole track classed by one key
+                ActionChains(driver).send_keys(Keys.TAB).perform()
+                wait_until(lambda: state("window.labelState.selected.length") == 1, timeout=5)
+                ActionChains(driver).send_keys("2").perform()
+                # One key at a time, each after the server saved the last: on a loaded machine a Tab
+                # sent while the previous class was still being posted selected a stale box.
+                assert wait_until(lambda k=k, i=index: _classed(tmp_path / "labels", i) >= k + 1, timeout=10)
             canvas = driver.find_element("id", "view")
             size = canvas.size
             ActionChains(driver).move_to_element_with_offset(
@@ -247,3 +252,10 @@ def test_page_in_headless_chromium(scene: LabelledScene, tmp_path: Path) -> None
     finally:
         driver.quit()
         server.stop()
+
+
+def _classed(labels: Path, index: int) -> int:
+    """Boxes of frame ``index`` with a class (their own or their track's), as the store has them."""
+    store = LabelStore.open(labels)
+    frame = next(f for f in store.state["frames"] if f["index"] == index)
+    return sum(store.box_class(b) is not None for b in frame["boxes"])

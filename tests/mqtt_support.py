@@ -34,6 +34,21 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, step: float = 0.
     return cond()
 
 
+def bridge_to(observer_port: int, topic: str, name: str) -> list[str]:
+    """Mosquitto config lines (``Mosquitto(extra=...)``) that forward ``topic`` at QoS 1 to a second
+    broker on ``observer_port``. A test that restarts a broker watches its messages there: a
+    subscriber on the restarted broker itself may subscribe after the runner has drained its
+    outbox (a clean broker keeps no subscriptions)."""
+    return [
+        f"connection {name}",
+        f"address 127.0.0.1:{observer_port}",
+        f"topic {topic} out 1",
+        "cleansession false",
+        "bridge_protocol_version mqttv311",
+        f"remote_clientid {name}",
+    ]
+
+
 class Mosquitto:
     """``mosquitto -c conf`` on 127.0.0.1:port; ``users`` turns anonymous access off; ``acl`` is
     the text of an acl_file; ``extra``: more config lines (a bridge)."""

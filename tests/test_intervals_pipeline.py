@@ -16,7 +16,7 @@ import pytest
 from edgetally.history.rows import stored_rows
 from edgetally.history.store import HistoryStore
 from edgetally.sinks.jsonl import read_events
-from tests.mqtt_support import MOSQUITTO, Mosquitto, Subscriber, wait_until
+from tests.mqtt_support import MOSQUITTO, Mosquitto, Subscriber, bridge_to, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_800_000_000
@@ -123,20 +123,12 @@ def test_demo_scene_intervals_equal_events_across_a_restart(demo_fp32_artifact: 
 def test_real_video_intervals_equal_events_across_a_broker_outage(
     yolox_fp32_artifact: Path, shared_data: Path, tmp_path: Path
 ) -> None:
-    # The rows are watched on a second broker the runner's broker bridges to: a subscriber on the
-    # restarted broker itself raced the runner, which may reconnect and publish the rows it kept
-    # before that subscriber has subscribed again (a clean broker keeps no subscriptions).
+    # The rows are watched on a second broker the runner's broker bridges to (mqtt_support.bridge_to).
     observer = Mosquitto(tmp_path / "observer").start()
     sub = Subscriber(observer.port, "edgetally/road/intervals").start()
-    bridge = [
-        "connection observer",
-        f"address 127.0.0.1:{observer.port}",
-        "topic edgetally/road/intervals out 1",
-        "cleansession false",
-        "bridge_protocol_version mqttv311",
-        "remote_clientid intervals-bridge",
-    ]
-    broker = Mosquitto(tmp_path / "mq", extra=bridge).start()
+    broker = Mosquitto(
+        tmp_path / "mq", extra=bridge_to(observer.port, "edgetally/road/intervals", "intervals-bridge")
+    ).start()
     port = broker.port
     config = tmp_path / "run.yaml"
     config.write_text(

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, retained, wait_until
+from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, bridge_to, retained, wait_until
 
 from edgetally.sinks.jsonl import read_events
 
@@ -131,15 +131,9 @@ def test_broker_down_for_20s_mid_run_loses_nothing(artifact: Path, shared_data: 
     subscriber has subscribed again (a clean broker keeps no subscriptions)."""
     observer = Mosquitto(tmp_path / "observer").start()
     sub = Subscriber(observer.port, "edgetally/e2e/events").start()
-    bridge = [
-        "connection observer",
-        f"address 127.0.0.1:{observer.port}",
-        "topic edgetally/e2e/events out 1",
-        "cleansession false",
-        "bridge_protocol_version mqttv311",
-        "remote_clientid e2e-bridge",
-    ]
-    broker = Mosquitto(tmp_path / "broker", extra=bridge).start()
+    broker = Mosquitto(
+        tmp_path / "broker", extra=bridge_to(observer.port, "edgetally/e2e/events", "e2e-bridge")
+    ).start()
     config = tmp_path / "run.yaml"
     # close_timeout_s: a run that ends while the broker is still away waits for it to drain.
     config.write_text(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.frame_rates.clips import Clip, CountLine
+from benchmarks.frame_rates.clips import Clip, CountLine, transformed
 from benchmarks.frame_rates.plan import phases
 from benchmarks.frame_rates.runs import Setting, detect_mask, error, run_ideal
 from edgetally.structures import Detections
@@ -48,6 +48,28 @@ def test_ideal_counts_true_identities_only(false_positive_crosses: bool, rate: f
     assert result.counts == {"L": {"in": 0, "out": 2}}
     assert result.frames == int(mask.sum()) == (60 if rate == 30.0 else 10)
     assert error([(clip, result.counts)])["abs_error"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "mirror,reverse,expected",
+    [
+        (False, False, {"in": 0, "out": 2}),
+        (True, False, {"in": 2, "out": 0}),  # a mirror swaps the line's sides
+        (False, True, {"in": 2, "out": 0}),  # backwards, each walker crosses the other way
+        (True, True, {"in": 0, "out": 2}),
+    ],
+)
+@pytest.mark.parametrize("rate", [30.0, 5.0])
+def test_mirrored_and_reversed_clips_keep_truth_and_counter_in_step(
+    mirror: bool, reverse: bool, expected: dict[str, int], rate: float
+) -> None:
+    """The traffic variants' truth transform agrees with what the line counter counts on the
+    transformed boxes; the line moves with the mirror (x=100 -> x=540 in a 640 px frame)."""
+    clip = transformed(_walker_clip(False), "t", None, mirror_width=640.0 if mirror else None, reverse=reverse)
+    assert clip.truth == {"L": expected}
+    assert clip.lines[0].p1[0] == (540.0 if mirror else 100.0)
+    result = run_ideal(clip, detect_mask(clip, Setting("input", rate, 0)))
+    assert result.counts == {"L": expected}
 
 
 @pytest.mark.parametrize(

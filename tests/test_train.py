@@ -275,7 +275,7 @@ def test_whole_chain_on_yolox_and_the_recorded_traffic_session(shared_data: Path
                 "--out",
                 str(out),
                 "--time-budget",
-                "60s",
+                "30s",
                 "--batch",
                 "2",
                 "--freeze",
@@ -283,7 +283,7 @@ def test_whole_chain_on_yolox_and_the_recorded_traffic_session(shared_data: Path
                 "--input-size",
                 "224x416",
                 "--eval-every",
-                "25",
+                "12",
                 "--threads",
                 "2",
             ]

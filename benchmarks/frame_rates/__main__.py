@@ -1,5 +1,6 @@
-"""python -m benchmarks.frame_rates [--json OUT] [--datasets traffic,mot17,demo] [--seeds 11,12,13]
-                                   [--phases 5] [--jobs N] [--stacks ours,peer] [--only rates|cost|pipeline]
+"""python -m benchmarks.frame_rates [--json OUT] [--datasets traffic,traffic-variants,mot17,demo]
+                                   [--seeds 11,12,13] [--phases 5] [--jobs N] [--stacks ours,peer]
+                                   [--only rates|cost|pipeline]
                                    [--tracker-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
                                    [--flow-param KEY=VALUE ...] [--traffic-model ARTIFACT]
 
@@ -8,8 +9,9 @@ ByteTrack + supervision's LineZone) on the same cached detections, and (MOT17-de
 ``ideal``: the line counter fed the true identities, what perfect association would count:
 
 - every k-th frame at 30 / 15 / 8 / 5 / 3 fps (traffic_road.mp4 with its hand count on both of
-  its lines, the
-  MOT17-derived counting benchmark, synthetic demo scenes with exact truth);
+  its lines; the same video reversed in time, mirrored, and both, pooled: the vehicles drive the
+  other way and enter from the other side, so a setting tuned to this one video shows; the
+  MOT17-derived counting benchmark; synthetic demo scenes with exact truth);
 - every frame with the detector at 15 / 8 / 5 / 3 inferences per second and optical flow in
   between (the videos);
 - each over several phases of the frame grid (which frame is first);
@@ -37,6 +39,7 @@ from benchmarks.frame_rates.clips import (
     mot17_clips,
     traffic_artifact,
     traffic_clip,
+    traffic_variants,
 )
 from benchmarks.frame_rates.plan import (
     DETECT_RATES,
@@ -50,7 +53,7 @@ from benchmarks.frame_rates.plan import (
 )
 from benchmarks.frame_rates.report import render
 
-DATASETS = ("traffic", "mot17", "demo")
+DATASETS = ("traffic", "traffic-variants", "mot17", "demo")
 ONLY = ("rates", "cost", "pipeline")
 DEFAULT_SEEDS = (11, 12, 13, 14, 15)
 
@@ -167,6 +170,8 @@ def _datasets(names: list[str], seeds: list[int], cache: Path, log, traffic_mode
     out = {}
     if "traffic" in names:
         out["traffic_road"] = [traffic_clip(cache, log, traffic_model)]
+    if "traffic-variants" in names:
+        out["traffic_road reversed/mirrored x3"] = traffic_variants(cache, log, traffic_model)
     if "mot17" in names:
         out["MOT17-derived"] = mot17_clips()
     if "demo" in names:

@@ -7,6 +7,7 @@ can run on the real frames; MOT17 has no images (input-rate rows only).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,90 @@ def traffic_clip(cache: Path, log: Callable[[str], None], artifact: Path | None 
         truth[name] = {d: int(counts[d]["total"] if key == "line" else counts[d]) for d in ("in", "out")}
     frames = _restrict(run.detections, labels, TRAFFIC_CLASSES, RUNNER_SCORE)
     return Clip("traffic_road", 23.976, frames, labels, tuple(lines), truth, TRAFFIC_VIDEO, run.infer_ms)
+
+
+def traffic_variants(cache: Path, log: Callable[[str], None], artifact: Path | None = None) -> list[Clip]:
+    """traffic_road.mp4 reversed in time, mirrored left-right, and both: the same 26 vehicles
+    driving the other way, entering from the other side, and both. A stack tuned to where this
+    video's vehicles are born, or to which way they drive relative to its lines, scores
+    differently on these. Reversal reuses the original detections (same frames); the mirrored
+    video is detected again (the detector is not mirror-exact). Videos are written losslessly
+    (FFV1) under ``cache`` once."""
+    from benchmarks.frame_rates.detections import iter_frames
+
+    base = traffic_clip(cache, log, artifact)
+    frames = list(iter_frames(TRAFFIC_VIDEO))
+    width = float(frames[0].shape[1])
+    mirrored = [np.ascontiguousarray(f[:, ::-1]) for f in frames]
+    videos = {
+        name: _lossless(cache / f"traffic_road-{name}.mkv", images, base.fps, log)
+        for name, images in (("reversed", frames[::-1]), ("mirrored", mirrored), ("mirrored-reversed", mirrored[::-1]))
+    }
+    run = cached_detections(videos["mirrored"], artifact or traffic_artifact(cache), cache, log)
+    seen = _restrict(run.detections, base.labels, TRAFFIC_CLASSES, RUNNER_SCORE)
+    return [
+        transformed(base, "reversed", videos["reversed"], reverse=True),
+        transformed(base, "mirrored", videos["mirrored"], mirror_width=width, detections=seen),
+        transformed(
+            base, "mirrored+reversed", videos["mirrored-reversed"], mirror_width=width, reverse=True, detections=seen
+        ),
+    ]
+
+
+def transformed(
+    clip: Clip,
+    suffix: str,
+    video: Path | None,
+    *,
+    mirror_width: float | None = None,
+    reverse: bool = False,
+    detections: list[Detections] | None = None,
+) -> Clip:
+    """``clip`` mirrored about x = width / 2 and/or played backwards. ``detections``: the mirrored
+    video's own (default: the clip's boxes, mirrored); true identities come along only with the
+    clip's own boxes. Either transform flips every crossing's direction: backwards, each object
+    crosses from the other side; mirrored, the line's sides swap (the side test is a cross
+    product, and a mirror flips its sign). Both together keep the directions."""
+    frames, ids = clip.detections, clip.true_ids
+    lines = clip.lines
+    if mirror_width is not None:
+        w = mirror_width
+        lines = tuple(CountLine(ln.name, (w - ln.p1[0], ln.p1[1]), (w - ln.p2[0], ln.p2[1])) for ln in lines)
+        frames = [_mirrored(d, w) for d in frames]
+    if detections is not None:
+        frames, ids = detections, None
+    if reverse:
+        frames = frames[::-1]
+        ids = ids[::-1] if ids is not None else None
+    truth = clip.truth
+    if reverse != (mirror_width is not None):
+        truth = {name: {"in": t["out"], "out": t["in"]} for name, t in truth.items()}
+    return dataclasses.replace(
+        clip, name=f"{clip.name} {suffix}", detections=frames, lines=lines, truth=truth, video=video, true_ids=ids
+    )
+
+
+def _mirrored(d: Detections, width: float) -> Detections:
+    return Detections(
+        np.stack([width - d.xyxy[:, 2], d.xyxy[:, 1], width - d.xyxy[:, 0], d.xyxy[:, 3]], 1), d.scores, d.class_ids
+    )
+
+
+def _lossless(path: Path, frames: list[np.ndarray], fps: float, log: Callable[[str], None]) -> Path:
+    import cv2
+
+    if path.is_file():
+        return path
+    log(f"writing {path.name}")
+    height, width = frames[0].shape[:2]
+    tmp = path.with_name(f".{path.name}")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"FFV1"), fps, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    tmp.replace(path)
+    return path
 
 
 def traffic_artifact(cache: Path) -> Path:

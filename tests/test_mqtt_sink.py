@@ -8,7 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
-from mqtt_support import MOSQUITTO, Mosquitto, Subscriber, feed, make_context, make_event, retained, wait_until
+from mqtt_support import (
+    MOSQUITTO,
+    Mosquitto,
+    Subscriber,
+    bridge_to,
+    feed,
+    make_context,
+    make_event,
+    retained,
+    wait_until,
+)
 
 from edgetally.hooks import RunStats
 from edgetally.sinks.mqtt import MqttSettings, MqttSink
@@ -111,33 +121,35 @@ def test_outbox_survives_restart_seq_continues_counters_restored(
     down.stop()
 
 
-def test_broker_killed_mid_stream_loses_nothing(broker: Mosquitto, tmp_path: Path) -> None:
-    """Broker SIGKILLed for 3 s (no persistence) while events keep coming at ~100/s."""
-    sub = Subscriber(broker.port).start()
+def test_broker_killed_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    """Broker SIGKILLed for 3 s (no persistence) while events keep coming at ~100/s. The events are
+    watched on a second broker it bridges to: a subscriber on the restarted broker itself could
+    subscribe after the sink has replayed its outbox (a clean broker keeps no subscriptions)."""
+    observer = Mosquitto(tmp_path / "observer").start()
+    sub = Subscriber(observer.port, EVENTS).start()
+    broker = Mosquitto(tmp_path / "broker", extra=bridge_to(observer.port, EVENTS, "sink-bridge")).start()
     ctx = make_context()
     sink = MqttSink(settings(broker.url, tmp_path))
     sink.open(ctx)
     n, kill_at, restart_at = 300, 80, 220
-    received: list[bytes] = []
     for i in range(1, n + 1):
         feed(sink, ctx, [make_event(i)])
         if i == kill_at:
             broker.stop()
-            received += sub.on(EVENTS)
-            sub.stop()
             t_kill = time.monotonic()
         if i == restart_at:
             time.sleep(max(0.0, 3.0 - (time.monotonic() - t_kill)))
             broker.start()
-            sub = Subscriber(broker.port).start()
         time.sleep(0.01)
-    assert wait_until(lambda: set(seqs(received + sub.on(EVENTS))) == set(range(1, n + 1)), 20)
-    got = seqs(received + sub.on(EVENTS))
+    assert wait_until(lambda: set(seqs(sub.on(EVENTS))) == set(range(1, n + 1)), 20)
+    got = seqs(sub.on(EVENTS))
     assert first_occurrences(got) == list(range(1, n + 1))  # none lost, replayed in order
     assert sink.reconnects >= 1
     sink.close()
     assert retained(broker.port, "edgetally/dev1/counter/#") == expected_counters(ctx)
     sub.stop()
+    broker.stop()
+    observer.stop()
 
 
 def test_wrong_password_logs_clearly_and_retries(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

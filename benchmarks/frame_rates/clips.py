@@ -129,14 +129,13 @@ def transformed(
     clip's own boxes. Either transform flips every crossing's direction: backwards, each object
     crosses from the other side; mirrored, the line's sides swap (the side test is a cross
     product, and a mirror flips its sign). Both together keep the directions."""
-    frames, ids = clip.detections, clip.true_ids
+    frames, ids = (clip.detections, clip.true_ids) if detections is None else (detections, None)
     lines = clip.lines
     if mirror_width is not None:
         w = mirror_width
         lines = tuple(CountLine(ln.name, (w - ln.p1[0], ln.p1[1]), (w - ln.p2[0], ln.p2[1])) for ln in lines)
-        frames = [_mirrored(d, w) for d in frames]
-    if detections is not None:
-        frames, ids = detections, None
+        if detections is None:
+            frames = [_mirrored(d, w) for d in frames]
     if reverse:
         frames = frames[::-1]
         ids = ids[::-1] if ids is not None else None

@@ -102,6 +102,54 @@ def test_distillation_lowers_the_loss_within_its_time_budget(teacher: Path, tmp_
     np.testing.assert_allclose(run(tmp_path / "trained.onnx", x[:1]), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "learning_rate,gains",
+    [
+        (3e-3, True),  # the steps fit the held-out images too: the last good weights are kept
+        (3.0, False),  # steps that wreck the student: its weights from before the first step come back
+    ],
+)
+def test_distillation_keeps_the_weights_that_score_best_on_held_out_images(
+    teacher: Path, tmp_path: Path, learning_rate: float, gains: bool
+) -> None:
+    student_path, taps = _student(teacher, "relu", tmp_path)
+    t_module, s_module = distill._module(teacher).eval(), distill._module(student_path).eval()
+    x = images(20)
+    training, validation = distill.TrainingImages(x, np.zeros(len(x), int)).held_out(5)
+    assert len(validation.tensors) == 4 and len(training.tensors) == 16
+    with torch.no_grad():
+        start = s_module(torch.from_numpy(x[:2])).numpy()
+    config = distill.DistillConfig("relu", budget_s=2.0, learning_rate=learning_rate)
+    stats = distill.distil(t_module, s_module, taps, training, config, 2.0, validation=validation)
+    history = stats["validation_loss"]
+    assert len(history) >= 3 and stats["validation_images"] == 4
+    assert stats["kept_validation_loss"] == min(history)
+    assert (stats["kept_steps"] > 0) is gains
+    with torch.no_grad():
+        end = s_module(torch.from_numpy(x[:2])).numpy()
+    if gains:
+        assert stats["kept_validation_loss"] < history[0]
+    else:  # nothing was better than the refit: exactly its weights
+        assert max(history[1:]) > history[0]
+        np.testing.assert_array_equal(end, start)
+
+
+@pytest.mark.parametrize(
+    "sources,every,held",
+    [
+        ([0] * 16, 8, [4, 12]),  # every 8th, from the middle of each stride
+        ([0] * 8 + [1] * 8, 4, [2, 6, 10, 14]),  # each source gives its own share
+        ([0] * 16 + [1] * 3, 8, [4, 12]),  # a source too short for a stride gives nothing
+    ],
+)
+def test_held_out_images_come_from_every_source(sources: list[int], every: int, held: list[int]) -> None:
+    tensors = np.arange(len(sources), dtype=np.float32)[:, None]
+    training, validation = distill.TrainingImages(tensors, np.array(sources)).held_out(every)
+    assert validation.tensors[:, 0].tolist() == held
+    assert sorted(training.tensors[:, 0].tolist() + held) == list(range(len(sources)))
+    assert validation.source.tolist() == [sources[i] for i in held]
+
+
 def test_schedule_warms_up_then_decays_to_zero() -> None:
     values = [distill._schedule(p) for p in (0.0, distill.WARMUP / 2, distill.WARMUP, 0.5, 1.0)]
     assert values[0] == 0.0 and values[1] == pytest.approx(0.5) and values[2] == pytest.approx(1.0)

@@ -396,8 +396,9 @@ def lane(f: int) -> list[float]:
     "fps,score,others_move,confirmed",
     [
         (30.0, 0.35, True, False),  # full rate: a 0.35 box starts nothing (new_track_score 0.5)
-        (4.0, 0.35, True, True),  # slow detector: few boxes before a line, start from 0.3
-        (4.0, 0.25, True, False),
+        (4.0, 0.35, True, True),  # slow detector: few boxes before a line, start from 0.25
+        (4.0, 0.27, True, True),
+        (4.0, 0.22, True, False),
         (4.0, 0.35, False, False),  # slow, but nothing moves far between detections: full-rate rules
     ],
 )

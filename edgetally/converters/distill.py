@@ -16,7 +16,10 @@
 4. Gradient distillation for the rest of the time budget: the output of every replaced activation
    (each normalised by the teacher's energy there, so deep and shallow layers count alike) plus the
    raw head output; Adam with a cosine learning rate over the remaining time (the budget is what the
-   user gave, not a step count), one progress bar in seconds.
+   user gave, not a step count), one progress bar in seconds. Every VALIDATION_EVERY-th image of each
+   source is held out of both the refit and the steps; the head's loss on them picks the weights that
+   ship (the refit's, or those after some steps): after a close refit, steps that fit the training
+   images better lost accuracy on unseen ones (docs/int8.md).
 5. The trained Conv weights are written back into the rewritten ONNX by initializer name: graph and
    names unchanged, so the usual quantisation and gate run on it. The gate compares with the ORIGINAL
    FP32 model; report.json's ``distillation`` has the accuracy before, after the refit, after
@@ -43,6 +46,8 @@ LEARNING_RATE = 1e-4  # relative to each tensor RMS (YOLOX-nano hardswish after 
 WARMUP = 0.05
 # YOLOX-nano SiLU -> HardSwish, refit alone: 16 crops of 320 px 28.1 mAP50-95, 48 whole images 30.1 (FP32 33.7)
 REFIT_IMAGES = 48
+VALIDATION_EVERY = 8  # of each source's unlabelled images, held out to pick the student that ships
+VALIDATION_CHECKS = 10  # times the held-out loss is measured during the gradient steps (and once before)
 MAX_IMAGES = 512  # tensors held in memory (2 MB each at 416 px)
 
 
@@ -64,6 +69,18 @@ class TrainingImages:
             quota = (count - len(chosen)) // (len(groups) - rank)
             chosen += [int(group[i]) for i in evenly_spaced(len(group), quota)]
         return sorted(chosen)
+
+    def held_out(self, every: int) -> tuple[TrainingImages, TrainingImages]:
+        """(training, validation): every ``every``-th image of each source (from its middle) is held out,
+        so the refit and the gradient steps never see what picks between them."""
+        keep = np.ones(len(self.source), bool)
+        for value in np.unique(self.source):
+            group = np.flatnonzero(self.source == value)
+            keep[group[every // 2 :: every]] = False
+        return (
+            TrainingImages(self.tensors[keep], self.source[keep]),
+            TrainingImages(self.tensors[~keep], self.source[~keep]),
+        )
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """One tensor: a source picked uniformly, then one of its images."""
@@ -204,8 +221,14 @@ def distil(
     config: DistillConfig,
     seconds: float,
     progress: Callable[[float, float], None] | None = None,
+    validation: TrainingImages | None = None,
 ) -> dict:
-    """Gradient distillation for ``seconds``: Adam, cosine learning rate over that time; -> stats."""
+    """Gradient distillation for ``seconds``: Adam, cosine learning rate over that time; -> stats.
+
+    With ``validation`` images, the head's distillation loss on them is measured before the first step
+    and VALIDATION_CHECKS times during the budget, and the student ends with the weights that scored best:
+    gradient steps that fit the training images at the cost of unseen ones are undone (after a close
+    refit they can only lose)."""
     import torch
 
     torch.set_num_threads(config.threads)  # more threads than free cores makes torch's OpenMP spin, not run
@@ -218,9 +241,15 @@ def distil(
     groups = [{"params": [p], "scale": float(p.detach().pow(2).mean().sqrt()) + 1e-8} for p in student.parameters()]
     optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
     rng = np.random.default_rng(config.seed + 1)
-    losses, started = [], time.perf_counter()
+    keeper = _BestWeights(teacher, validation) if validation is not None and len(validation.tensors) else None
+    if keeper is not None:
+        keeper.check(student, 0)
+    losses: list[float] = []
+    started = time.perf_counter()
     try:
         while (elapsed := time.perf_counter() - started) < seconds:
+            if keeper is not None and elapsed >= seconds * (len(keeper.history) / (VALIDATION_CHECKS + 1)):
+                keeper.check(student, len(losses))
             rate = _schedule(elapsed / seconds) * config.learning_rate
             for group in optimizer.param_groups:
                 group["lr"] = group["scale"] * rate
@@ -241,12 +270,64 @@ def distil(
             hook.remove()
         student.eval()
     window = max(1, min(50, len(losses) // 4))
-    return {
+    stats = {
         "steps": len(losses),
         "distill_seconds": round(time.perf_counter() - started, 1),
         "loss_first": round(float(np.mean(losses[:window])), 5) if losses else None,
         "loss_last": round(float(np.mean(losses[-window:])), 5) if losses else None,
     }
+    if keeper is not None:
+        if losses:
+            keeper.check(student, len(losses))
+        stats.update(keeper.restore(student))
+    return stats
+
+
+class _BestWeights:
+    """The student's weights at its lowest head loss on held-out images (each source weighing the same)."""
+
+    def __init__(self, teacher: Any, validation: TrainingImages) -> None:
+        import torch
+
+        self.validation = validation
+        with torch.no_grad():
+            self.targets = [teacher(torch.from_numpy(x[None])) for x in validation.tensors]
+        self.history: list[tuple[int, float]] = []  # (gradient steps so far, held-out loss)
+        self.best: dict | None = None
+
+    def loss(self, student: Any) -> float:
+        import torch
+
+        with torch.no_grad():
+            per_image = np.array(
+                [
+                    float(_head_loss(student(torch.from_numpy(x[None])), target))
+                    for x, target in zip(self.validation.tensors, self.targets, strict=True)
+                ]
+            )
+        return float(
+            np.mean([per_image[self.validation.source == s].mean() for s in np.unique(self.validation.source)])
+        )
+
+    def check(self, student: Any, steps: int) -> None:
+        import copy
+
+        loss = self.loss(student)
+        if not self.history or loss < min(value for _step, value in self.history):
+            self.best = copy.deepcopy(student.state_dict())
+        self.history.append((steps, round(loss, 6)))
+
+    def restore(self, student: Any) -> dict:
+        best_steps, best_loss = min(self.history, key=lambda item: item[1])
+        if self.best is not None:
+            student.load_state_dict(self.best)
+        return {
+            "validation_images": len(self.validation.tensors),
+            "validation_loss": [value for _step, value in self.history],
+            "validation_steps": [step for step, _value in self.history],
+            "kept_steps": best_steps,
+            "kept_validation_loss": best_loss,
+        }
 
 
 def write_back(student: Any, source: Path, out: Path) -> int:
@@ -370,6 +451,8 @@ def replace_activations(
     student_path, taps, scope = rewrite(reference, work, activation, settings.share)
     extra = [request.distill_images] if request.distill_images is not None else []
     training, data = training_tensors(folds, extra, reference.manifest.input)
+    training, validation = training.held_out(VALIDATION_EVERY)
+    data["validation_images"] = len(validation.tensors)
     teacher, student = _module(reference.model_path).eval(), _module(student_path).eval()
     spent = time.perf_counter() - started
     before = _judge(
@@ -386,12 +469,15 @@ def replace_activations(
         reference, _student_artifact(reference, student, student_path, work / "refit", "refit"), folds[0], config
     )
     log(f"[distill] layer-wise refit in {stats['refit_seconds']} s: FP32 {_short(refitted)}")
-    stats.update(_gradient_phase(teacher, student, taps, training, settings, max(settings.budget_s - spent, 0.0)))
+    stats.update(
+        _gradient_phase(teacher, student, taps, training, settings, max(settings.budget_s - spent, 0.0), validation)
+    )
     note = f"SiLU replaced by {activation}, refitted and distilled from the FP32 model"
     trained = _student_artifact(reference, student, student_path, work / "trained", note)
     after = _judge(reference, trained, folds[0], config)
     seconds = round(spent + stats["distill_seconds"], 1)
-    log(f"[distill] {stats['steps']} gradient steps; FP32 after: {_short(after)} ({seconds} s of training)")
+    kept = "" if stats.get("kept_steps") is None else f", kept the weights after {stats['kept_steps']} (held-out loss)"
+    log(f"[distill] {stats['steps']} gradient steps{kept}; FP32 after: {_short(after)} ({seconds} s of training)")
     report = {
         "activation": activation,
         "replaced": len(taps),
@@ -413,11 +499,17 @@ def replace_activations(
 
 
 def _gradient_phase(
-    teacher: Any, student: Any, taps: Sequence[str], training: TrainingImages, settings: DistillConfig, seconds: float
+    teacher: Any,
+    student: Any,
+    taps: Sequence[str],
+    training: TrainingImages,
+    settings: DistillConfig,
+    seconds: float,
+    validation: TrainingImages,
 ) -> dict:
     bar, progress = _progress_bar(seconds)
     try:
-        return distil(teacher, student, taps, training, settings, seconds, progress)
+        return distil(teacher, student, taps, training, settings, seconds, progress, validation)
     finally:
         bar.close()
 

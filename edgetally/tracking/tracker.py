@@ -87,7 +87,7 @@ class TrackerConfig:
     cross_class_iou: float = 0.7  # one object boxed as two classes this close: keep the better (1 = off)
     slow_detect_fps: float = 10.0  # the rules below apply below this detection rate ...
     slow_min_step: float = 0.15  # ... if objects move this share of their size between detections
-    slow_new_track_score: float = 0.3  # slow: fewer boxes before a line; from this score they start tracks
+    slow_new_track_score: float = 0.25  # slow: fewer boxes before a line; from this score they start tracks
     slow_init_size_vel_factor: float = 2.0  # slow: a new track's size barely changes (two boxes differ by noise)
     tentative_timeout_detections: float = 2.5  # x detection interval (any slow rate): survives one miss
     jump_gate: float = 9.21  # slow: leftovers matched by Mahalanobis centre distance (chi2 99 %, 2 dof)

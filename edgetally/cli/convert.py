@@ -195,7 +195,8 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     callback=_parse_duration,
     default=None,
     metavar="DURATION",
-    help="Time budget for distillation, e.g. 15m (default), 90s, 1h (with --activation).",
+    help="Time budget for distillation, e.g. 15m (default), 90s, 1h (with --activation). The weights kept are "
+    "those that score best on held-out unlabelled images: the refit's own when no gradient step improves on them.",
 )
 @click.option(
     "--distill-images",

@@ -476,7 +476,11 @@ def replace_activations(
     trained = _student_artifact(reference, student, student_path, work / "trained", note)
     after = _judge(reference, trained, folds[0], config)
     seconds = round(spent + stats["distill_seconds"], 1)
-    kept = "" if stats.get("kept_steps") is None else f", kept the weights after {stats['kept_steps']} (held-out loss)"
+    kept = (
+        ""
+        if stats.get("kept_steps") is None
+        else f", kept the weights after {stats['kept_steps']} of them (lowest held-out loss)"
+    )
     log(f"[distill] {stats['steps']} gradient steps{kept}; FP32 after: {_short(after)} ({seconds} s of training)")
     report = {
         "activation": activation,

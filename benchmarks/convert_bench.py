@@ -176,6 +176,10 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
                 "steps",
                 "images",
                 "refit_seconds",
+                "validation_images",
+                "validation_loss",
+                "validation_steps",
+                "kept_steps",
                 "summary",
             )
         }

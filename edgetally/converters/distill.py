@@ -452,7 +452,6 @@ def replace_activations(
     extra = [request.distill_images] if request.distill_images is not None else []
     training, data = training_tensors(folds, extra, reference.manifest.input)
     training, validation = training.held_out(VALIDATION_EVERY)
-    data["validation_images"] = len(validation.tensors)
     teacher, student = _module(reference.model_path).eval(), _module(student_path).eval()
     spent = time.perf_counter() - started
     before = _judge(

@@ -140,7 +140,10 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
         "activation_replaced": activation,
         "passed": report.get("passed"),
         "strategy": (report.get("strategy") or {}).get("name"),
-        "attempts": [a["strategy"]["name"] for a in report.get("attempts", [])],
+        "attempts": [
+            a["strategy"]["name"] + (f" ({a['source']})" if a.get("source") else "") for a in report.get("attempts", [])
+        ],
+        "quantised_model": report.get("quantised_model"),
         "map50_95_fp32_fold1": accuracy.get("fp32", {}).get("map50_95"),
         "map50_95_drop_points_per_fold": folds.get("map50_95_drop_points", {}).get("per_fold"),
         "map50_95_drop_points_worst": folds.get("map50_95_drop_points", {}).get("worst"),

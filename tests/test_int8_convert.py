@@ -352,6 +352,7 @@ def test_fallback_ships_fp32_when_no_int8_strategy_passes(fp32, calibration, eva
     assert report["passed"] is False and report["fallback"] is True and report["strategy"] is None
     assert [a["passed"] for a in report["attempts"]] == [False]
     assert "budget -100.0" in report["attempts"][0]["reason"]
+    assert "source" not in report["attempts"][0] and "quantised_model" not in report  # one candidate only
     # what was refused, timed: the closest INT8 attempt against ORT FP32 at 1 and 2 threads, and its size
     closest = report["closest"]
     assert closest["strategy"] == TAIL_FLOAT.name and "budget -100.0" in closest["reason"]
@@ -511,3 +512,62 @@ def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path
     assert drops["spread"] == pytest.approx(abs(drops["per_fold"][0] - drops["per_fold"][1]), abs=1e-3)
     assert report["evaluation"]["per_fold"][1]["images"] == 20 and report["calibration"]["count"] == 12
     assert report["float_layers"][:3] == ["Conv_41", "Conv_44", "Conv_47"]  # the float stem, then the tail
+
+
+def _wrecked(fp32: Artifact, directory: Path) -> Artifact:
+    """``fp32`` with its first convolution's weights negated: it finds nothing, in float or in INT8."""
+    import onnx
+    from onnx import numpy_helper
+
+    from edgetally.converters.derive import derive
+
+    model = onnx.load(str(fp32.model_path))
+    conv = next(node for node in model.graph.node if node.op_type == "Conv")
+    weights = next(init for init in model.graph.initializer if init.name == conv.input[1])
+    weights.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(weights), weights.name))
+    directory.mkdir(parents=True)
+    onnx.save(model, str(directory / "model.fp32.onnx"))
+    return derive(
+        fp32, directory, "model.fp32.onnx", format="onnx", runtime="onnxruntime", precision="fp32", notes=["wrecked"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("alternative", "ships"),
+    [
+        ("original", "original"),  # the ladder fails on the wrecked model, passes on the next candidate
+        ("wrecked too", None),  # every candidate fails: refused, and the report lists both
+    ],
+)
+def test_a_second_candidate_is_gated_when_no_rung_passes_on_the_first(
+    fp32, calibration, eval_set, tmp_path: Path, alternative: str, ships: str | None
+) -> None:
+    """How `--activation` offers the refit student when the distilled one fails: same ladder, same folds."""
+    wrecked = _wrecked(fp32, tmp_path / "wrecked")
+    candidate = fp32 if alternative == "original" else _wrecked(fp32, tmp_path / "wrecked-too")
+    options = BuildOptions(
+        strategies=(MIXED_STEM,),
+        latency_runs=0,
+        source=wrecked,
+        source_label="wrecked",
+        alternatives=[(alternative, candidate)],
+    )
+    run = lambda: build_int8(  # noqa: E731
+        fp32,
+        tmp_path / "out",
+        "onnxruntime",
+        [Fold(calibration.subset(8), eval_set)],
+        GateConfig(max_map_drop=5.0),
+        options,
+        log=lambda _m: None,
+    )
+    if ships is None:
+        with pytest.raises(ConversionError, match="failed the accuracy gate after 2 attempts"):
+            run()
+        report = json.loads((tmp_path / "out" / "report.json").read_text())
+    else:
+        artifact, report = run()
+        assert artifact.manifest.precision == "int8"
+    assert [(a["source"], a["passed"]) for a in report["attempts"]] == [("wrecked", False), (alternative, bool(ships))]
+    assert report["attempts"][0]["metrics"]["map50_95_drop_points"] > 5.0
+    assert report.get("quantised_model") == ships

@@ -196,7 +196,8 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     default=None,
     metavar="DURATION",
     help="Time budget for distillation, e.g. 15m (default), 90s, 1h (with --activation). The weights kept are "
-    "those that score best on held-out unlabelled images: the refit's own when no gradient step improves on them.",
+    "those that score best on held-out unlabelled images: the refit's own when no gradient step improves on them. "
+    "When steps were kept and no rung of the gate passes with them, the refit's weights are quantised and gated too.",
 )
 @click.option(
     "--distill-images",

@@ -16,6 +16,7 @@ What is built for a target (builders, repair ladder, fallback) comes from the ta
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +52,10 @@ class BuildOptions:
     precision: str = "int8"
     io_dtype: str = "float32"
     source: Artifact | None = None  # the FP32 model to quantise when it is not the reference (distilled)
+    # Further FP32 models to quantise, in order, when no rung passes with ``source`` (label, model): the
+    # distillation offers the refit student here, the same network before its gradient steps.
+    alternatives: Sequence[tuple[str, Artifact]] = ()
+    source_label: str = "source"  # names ``source`` in report.json's attempts and ``quantised_model``
     extra_report: dict | None = None  # merged into report.json (e.g. distillation)
 
 
@@ -123,15 +128,7 @@ def build_int8(
         strategies = options.strategies
     else:
         strategies = _fp16_ladder() if options.precision == "fp16" else target.load("repairs")
-    result = run_gate(
-        _builders(target, source, folds, work, options),
-        References(ref, folds, config),
-        folds,
-        strategies,
-        config,
-        work,
-        log,
-    )
+    result = _gate_sources(target, ref, source, folds, strategies, config, options, work, log)
     artifact = _install(result.artifact.directory, out, options.profile) if result.passed else None
     if artifact is None and options.fallback:
         artifact = _install(target.load("fallback")(ref, work / "fallback").directory, out, options.profile)
@@ -158,6 +155,44 @@ def build_int8(
             + (", or calibrate on deployment frames." if options.precision == "int8" else ".")
         )
     return Artifact.load(out), report
+
+
+def _gate_sources(
+    target: Target,
+    ref: Artifact,
+    source: Artifact,
+    folds: Sequence[Fold],
+    strategies: Sequence[Strategy],
+    config: GateConfig,
+    options: BuildOptions,
+    work: Path,
+    log: Callable[[str], None],
+) -> GateResult:
+    """The whole ladder on ``source``, then on each of ``options.alternatives`` until one passes.
+
+    Every attempt stays in the result, labelled with its source when that is not the reference; FP32 is
+    evaluated once for all of them."""
+    references = References(ref, folds, config)
+    result = run_gate(_builders(target, source, folds, work, options), references, folds, strategies, config, work, log)
+    if options.source is None and not options.alternatives:
+        return result
+    attempts = [dataclasses.replace(a, source=options.source_label) for a in result.attempts]
+    for label, alternative in options.alternatives:
+        if result.passed:
+            break
+        log(f"[gate] no rung passed; quantising the {label} model instead")
+        model = copy_reference(alternative, work / f"source-{label}")
+        result = run_gate(
+            _builders(target, model, folds, work / label, options),
+            references,
+            folds,
+            strategies,
+            config,
+            work / label,
+            log,
+        )
+        attempts += [dataclasses.replace(a, source=label) for a in result.attempts]
+    return GateResult(attempts, result.artifact)
 
 
 def _fp16_ladder() -> tuple[Strategy, ...]:
@@ -199,8 +234,9 @@ def _float_layers_cost(result: GateResult, artifact: Artifact, runs: int, target
     """The accepted model against the ladder's first rung (its most-INT8 build), 1 thread, interleaved."""
     from edgetally.latency import measure_interleaved
 
-    first = result.attempts[0] if result.attempts else None
-    if not result.passed or first is None or first is result.attempts[-1] or first.artifact is None:
+    accepted = result.attempts[-1] if result.attempts else None
+    first = next((a for a in result.attempts if accepted is not None and a.source == accepted.source), None)
+    if not result.passed or first is None or first is accepted or first.artifact is None:
         return None
     if not first.artifact.model_path.is_file():
         return None
@@ -252,6 +288,8 @@ def _report(
     }
     if accepted is not None:
         report["float_layers"] = accepted.build.get("float_layers", accepted.build.get("nodes_excluded"))
+        if accepted.source is not None:
+            report["quantised_model"] = accepted.source
     if artifact is not None:
         size = model_bytes(artifact)
         report["model_file"] = artifact.manifest.model_file

@@ -192,8 +192,9 @@ def summary(artifact: Artifact | None, report: dict) -> str:
     ]
     lines += _accuracy_lines(report)
     strategy = report.get("strategy") or {}
+    quantised = f" on the {report['quantised_model']} model" if report.get("quantised_model") else ""
     lines.append(
-        f"  strategy {strategy.get('name', 'fp32 fallback')} after {len(report.get('attempts', []))} attempt(s)"
+        f"  strategy {strategy.get('name', 'fp32 fallback')}{quantised} after {len(report.get('attempts', []))} attempt(s)"
     )
     if report.get("float_layers"):
         lines.append(f"  kept float: {', '.join(report['float_layers'])}")

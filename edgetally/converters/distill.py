@@ -23,7 +23,9 @@
 5. The trained Conv weights are written back into the rewritten ONNX by initializer name: graph and
    names unchanged, so the usual quantisation and gate run on it. The gate compares with the ORIGINAL
    FP32 model; report.json's ``distillation`` has the accuracy before, after the refit, after
-   distillation, and the time.
+   distillation, and the time. When gradient steps were kept and no rung passes with that student,
+   the refit's weights are quantised and gated as well (report.json's ``quantised_model`` says which
+   shipped): the held-out loss is measured in float and cannot tell which student quantises better.
 """
 
 from __future__ import annotations
@@ -464,9 +466,10 @@ def replace_activations(
     )
     stats = refit_student(teacher, student, training, settings)
     spent += stats["refit_seconds"]
-    refitted = _judge(
-        reference, _student_artifact(reference, student, student_path, work / "refit", "refit"), folds[0], config
+    refit = _student_artifact(
+        reference, student, student_path, work / "refit", f"SiLU replaced by {activation}, refitted to the FP32 model"
     )
+    refitted = _judge(reference, refit, folds[0], config)
     log(f"[distill] layer-wise refit in {stats['refit_seconds']} s: FP32 {_short(refitted)}")
     stats.update(
         _gradient_phase(teacher, student, taps, training, settings, max(settings.budget_s - spent, 0.0), validation)
@@ -498,7 +501,15 @@ def replace_activations(
         "summary": f"FP32 {_short(before)} before, {_short(refitted)} after the refit, "
         f"{_short(after)} after distillation ({seconds} s)",
     }
-    return {"source": trained, "extra_report": {"distillation": report}}
+    # The held-out loss is measured in float; which of two equally good float students quantises better it
+    # cannot see. So when gradient steps were kept, the refit's weights remain a second candidate for the gate.
+    stepped = stats["steps"] > 0 and stats.get("kept_steps") != 0
+    return {
+        "source": trained,
+        "source_label": "distilled" if stepped else "refit",
+        "alternatives": [("refit", refit)] if stepped else [],
+        "extra_report": {"distillation": report},
+    }
 
 
 def _gradient_phase(

@@ -169,9 +169,11 @@ class Attempt:
     seconds: float
     folds: tuple[FoldResult, ...] = ()
     artifact: Artifact | None = None  # fold 1's build, kept until the conversion's work directory goes
+    source: str | None = None  # which FP32 model was quantised, when the conversion tried more than one
 
     def as_dict(self) -> dict:
         return {
+            **({"source": self.source} if self.source else {}),
             "strategy": self.strategy.describe(),
             "passed": self.verdict.passed,
             "reason": self.verdict.reason,

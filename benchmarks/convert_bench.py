@@ -220,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         "bottles video, hold out the whole traffic video)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "convert_bench.json")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the artifacts (and the image halves) under DIR and keep them, e.g. to time them again "
+        "with `edge bench --model DIR/PROFILE`",
+    )
     args = parser.parse_args(argv)
     if not MODEL.is_file():
         print(f"{MODEL} not found: the benchmark needs ../shared/data", file=sys.stderr)
@@ -233,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": [],
     }
     with tempfile.TemporaryDirectory(prefix="convert-bench-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if args.keep is None else args.keep
+        work.mkdir(parents=True, exist_ok=True)
         camera = camera_halves(work) if args.camera_split else None
         if not args.only_activation:
             for profile in args.profiles:

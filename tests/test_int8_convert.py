@@ -183,6 +183,8 @@ def test_report_has_everything(ov_int8) -> None:
     assert "person" in report["accuracy"]["per_class_drop_points"]
     assert {"onnxruntime", "openvino", "nncf"} <= set(report["tools"])
     assert Artifact.load(artifact.directory / "reference").manifest.precision == "fp32"
+    # YOLOX-nano's Focus stem went into one stride-2 conv before NNCF (exact; edgetally.converters.graph.focus_fold)
+    assert all(a["build"]["focus_folded"] for a in report["attempts"])
 
 
 def test_verify_accepts_the_good_artifact_with_and_without_labels(ov_int8, coco: Path) -> None:

@@ -42,11 +42,19 @@ def to_fp16_onnx(source: Path, out_path: Path) -> dict:
 def to_fp16_openvino(source: Path, out_xml: Path) -> dict:
     import openvino as ov
 
+    from edgetally.converters.targets.openvino import read_onnx
+
+    model, folded = read_onnx(source)
     try:
-        ov.save_model(ov.convert_model(str(source)), str(out_xml), compress_to_fp16=True)
+        ov.save_model(model, str(out_xml), compress_to_fp16=True)
     except Exception as exc:
         raise ConversionError(f"{source}: OpenVINO FP16 conversion failed: {exc}") from exc
-    return {"format": "openvino-ir", "weights": "fp16 (compressed)", "compute": "plugin default"}
+    return {
+        "format": "openvino-ir",
+        "weights": "fp16 (compressed)",
+        "compute": "plugin default",
+        "focus_folded": folded,
+    }
 
 
 def onnx_fp16_builder(reference: Artifact, runtime: str = "onnxruntime", format: str = "onnx"):

@@ -13,36 +13,32 @@ convolution costs about what the old one did (docs/int8.md).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
+
+from edgetally.converters.graph.nodes import consumers
 
 _H, _W = 2, 3  # NCHW axes
 
 
 def fold_focus(model: Any) -> bool:
     """Fold the first Focus stem found in ``model`` (an onnx.ModelProto, changed in place); -> whether one was."""
-    consumers: dict[str, list] = defaultdict(list)
-    for node in model.graph.node:
-        for name in node.input:
-            consumers[name].append(node)
+    readers = consumers(model)
     producers = {out: node for node in model.graph.node for out in node.output}
-    for concat in model.graph.node:
-        if concat.op_type == "Concat" and _fold_at(model, concat, consumers, producers):
-            _drop_unused_initializers(model)
-            return True
-    return False
+    return any(
+        concat.op_type == "Concat" and _fold_at(model, concat, readers, producers) for concat in model.graph.node
+    )
 
 
-def _fold_at(model, concat, consumers: dict, producers: dict) -> bool:
+def _fold_at(model, concat, readers: dict, producers: dict) -> bool:
     if _attribute(concat, "axis", None) not in (1, -3) or len(concat.input) != 4:
         return False
-    users = consumers.get(concat.output[0], [])
+    users = readers.get(concat.output[0], [])
     if len(users) != 1 or users[0].op_type != "Conv":
         return False
     conv = users[0]
-    phases = [_phase(model, name, producers, consumers) for name in concat.input]
+    phases = [_phase(model, name, producers, readers) for name in concat.input]
     if any(p is None for p in phases) or sorted(phases) != [(0, 0), (0, 1), (1, 0), (1, 1)]:  # type: ignore[type-var]
         return False
     image = {chain[-1].input[0] for name in concat.input for chain in [_chain(name, producers)]}
@@ -87,10 +83,12 @@ def _rewrite(model, concat, conv, weight, phases: list[tuple[int, int]], pads: l
             helper.make_attribute("pads", [2 * ph, 2 * pw, 2 * ph, 2 * pw]),
         ]
     )
-    gone = {id(concat)} | {id(node) for name in concat.input for node in _chain(name, producers)}
+    slices = [node for name in concat.input for node in _chain(name, producers)]
+    gone = {id(concat)} | {id(node) for node in slices}
     kept = [node for node in model.graph.node if id(node) not in gone]
     del model.graph.node[:]
     model.graph.node.extend(kept)
+    _drop_unused(model, {name for node in slices for name in node.input[1:]})
 
 
 def _chain(name: str, producers: dict) -> list:
@@ -103,10 +101,10 @@ def _chain(name: str, producers: dict) -> list:
     return chain
 
 
-def _phase(model, name: str, producers: dict, consumers: dict) -> tuple[int, int] | None:
+def _phase(model, name: str, producers: dict, readers: dict) -> tuple[int, int] | None:
     """(dy, dx) when ``name`` is the image sliced with step 2 from offset dy in height and dx in width."""
     chain = _chain(name, producers)
-    if not chain or any(len(consumers.get(node.output[0], [])) != 1 for node in chain):
+    if not chain or any(len(readers.get(node.output[0], [])) != 1 for node in chain):
         return None
     offsets: dict[int, int] = {}
     for node in chain:
@@ -175,12 +173,15 @@ def _attribute(node, name: str, default):
     return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
-def _drop_unused_initializers(model) -> None:
-    """The removed Slices' starts / ends / axes / steps, as initializers or Constant nodes."""
+def _drop_unused(model, names: set[str]) -> None:
+    """The removed Slices' starts / ends / axes / steps that nothing else reads: as initializers, Constant
+    nodes, or (in old models) graph inputs with initializers."""
     used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
-    nodes = [n for n in model.graph.node if n.op_type != "Constant" or any(out in used for out in n.output)]
+    dead = names - used
+    for field in (model.graph.initializer, model.graph.input):
+        kept = [item for item in field if item.name not in dead]
+        del field[:]
+        field.extend(kept)
+    nodes = [n for n in model.graph.node if n.op_type != "Constant" or n.output[0] not in dead]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    kept = [init for init in model.graph.initializer if init.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)

@@ -36,21 +36,22 @@ def name_nodes(model) -> None:
         seen.add(node.name)
 
 
-def _consumers(model) -> dict[str, list]:
-    consumers: dict[str, list] = defaultdict(list)
+def consumers(model) -> dict[str, list]:
+    """Tensor name -> the nodes that read it."""
+    readers: dict[str, list] = defaultdict(list)
     for node in model.graph.node:
         for name in node.input:
-            consumers[name].append(node)
-    return consumers
+            readers[name].append(node)
+    return readers
 
 
 def tail_nodes(model) -> list[str]:
     """Names of nodes that reach no weighted op downstream (the decode tail), in graph order."""
-    consumers = _consumers(model)
+    readers = consumers(model)
     reaches: dict[str, bool] = {}
     # Reverse topological order (ONNX graphs are stored topologically sorted).
     for node in reversed(model.graph.node):
-        downstream = (c for out in node.output for c in consumers.get(out, []))
+        downstream = (c for out in node.output for c in readers.get(out, []))
         reaches[node.name] = node.op_type in WEIGHTED_OPS or any(reaches.get(c.name, False) for c in downstream)
     return [n.name for n in model.graph.node if not reaches[n.name]]
 
@@ -59,14 +60,14 @@ def stem_nodes(model, convs: int) -> list[str]:
     """The first ``convs`` weighted ops plus their elementwise activations (Sigmoid/Mul of SiLU, Relu...)."""
     if convs <= 0:
         return []
-    consumers = _consumers(model)
+    readers = consumers(model)
     names: list[str] = []
     weighted = [n for n in model.graph.node if n.op_type in WEIGHTED_OPS][:convs]
     for conv in weighted:
         names.append(conv.name)
         for out in conv.output:
             names.extend(
-                c.name for c in consumers.get(out, []) if c.op_type in {"Sigmoid", "Mul", "Relu", "Clip", "HardSwish"}
+                c.name for c in readers.get(out, []) if c.op_type in {"Sigmoid", "Mul", "Relu", "Clip", "HardSwish"}
             )
     return list(dict.fromkeys(names))
 
@@ -74,9 +75,9 @@ def stem_nodes(model, convs: int) -> list[str]:
 def head_output_convs(model) -> list[str]:
     """Weighted ops whose output feeds the decode tail directly: the last conv of each head branch."""
     tail = set(tail_nodes(model))
-    consumers = _consumers(model)
+    readers = consumers(model)
     result = []
     for node in model.graph.node:
-        if node.op_type in WEIGHTED_OPS and any(c.name in tail for out in node.output for c in consumers.get(out, [])):
+        if node.op_type in WEIGHTED_OPS and any(c.name in tail for out in node.output for c in readers.get(out, [])):
             result.append(node.name)
     return result

@@ -169,7 +169,7 @@ class Attempt:
     seconds: float
     folds: tuple[FoldResult, ...] = ()
     artifact: Artifact | None = None  # fold 1's build, kept until the conversion's work directory goes
-    source: str | None = None  # which FP32 model was quantised, when the conversion tried more than one
+    source: str | None = None  # which FP32 model was quantised, when it was not the reference (distilled, refit)
 
     def as_dict(self) -> dict:
         return {

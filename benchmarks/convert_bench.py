@@ -110,6 +110,7 @@ def convert(
         distill_budget_s=args.distill_budget,
         distill_images=(camera[0] if camera else DISTILL_VIDEO) if activation else None,
         activation_share=args.activation_share,
+        distill_steps=args.distill_steps,
     )
     started = time.perf_counter()
     try:
@@ -201,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activation", action="store_true", help="also --activation auto for ORT and OpenVINO")
     parser.add_argument("--only-activation", action="store_true", help="only the --activation runs")
     parser.add_argument("--distill-budget", type=float, default=900.0)
+    parser.add_argument(
+        "--distill-steps", type=int, default=None, help="edge convert --distill-steps (instead of the budget)"
+    )
     parser.add_argument(
         "--activation-share",
         type=float,

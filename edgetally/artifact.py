@@ -17,6 +17,9 @@ from edgetally.errors import ArtifactError
 from edgetally.runtimes import RuntimeName, check_format
 
 MANIFEST_NAME = "manifest.json"
+# An INT8/FP16 artifact's FP32 model (the gate's baseline), and under it REFERENCE_DIR/RUNTIME/ that runtime's
+# own FP32 build where the converter made one: what `edge bench` compares with on the board.
+REFERENCE_DIR = "reference"
 SCHEMA_VERSION = 1
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgetally.artifact import Artifact
+from edgetally.artifact import REFERENCE_DIR, Artifact
 
 
 def random_frame(artifact: Artifact) -> np.ndarray:
@@ -83,8 +83,9 @@ def fp32_baseline(artifact: Artifact) -> tuple[Artifact, str] | None:
     reference the converter stores in ``reference/``: (artifact, description), or None if there is none.
 
     TensorRT: the FP16 engine of ``model.fp16.onnx`` when the artifact carries it (FP32 on a Jetson GPU is
-    not the alternative anyone ships); OpenVINO: the reference ONNX compiled by OpenVINO in f32; others:
-    the reference on its own runtime (onnxruntime)."""
+    not the alternative anyone ships); the runtime's own FP32 build when the converter stored it
+    (``reference/RUNTIME/``, OpenVINO: the IR --fallback would ship); else for OpenVINO the reference ONNX
+    compiled by OpenVINO in f32; others: the reference on its own runtime (onnxruntime)."""
     m = artifact.manifest
     if m.precision == "fp32":
         return None
@@ -99,14 +100,24 @@ def fp32_baseline(artifact: Artifact) -> tuple[Artifact, str] | None:
             }
         )
         return Artifact(artifact.directory, manifest), "FP16 engine (model.fp16.onnx)"
-    reference_dir = artifact.directory / "reference"
+    reference_dir = artifact.directory / REFERENCE_DIR
     if not (reference_dir / "manifest.json").is_file():
         return None
+    own = reference_dir / m.runtime
+    if (own / "manifest.json").is_file():
+        return Artifact.load(own), f"FP32 build on {m.runtime} ({REFERENCE_DIR}/{m.runtime}/)"
     reference = Artifact.load(reference_dir)
     if m.runtime in ("openvino", "tensorrt"):
         manifest = reference.manifest.model_copy(update={"runtime": m.runtime, "format": _format_for(m.runtime)})
         return Artifact(reference_dir, manifest), f"FP32 reference on {m.runtime}"
     return reference, f"FP32 reference on {reference.manifest.runtime}"
+
+
+def _relative(baseline: Artifact, artifact: Artifact) -> str:
+    try:
+        return baseline.directory.relative_to(artifact.directory).as_posix()
+    except ValueError:
+        return str(baseline.directory)
 
 
 def _format_for(runtime: str) -> str:
@@ -132,5 +143,5 @@ def compare_with_fp32(artifact: Artifact, threads: int, runs: int = 50) -> dict:
         "threads": threads,
         "runs": runs,
         "statement": speed_words(ratio, artifact.manifest.precision.upper(), described)
-        + ("; ship the FP32 build instead (reference/)" if ratio > 1.03 else ""),
+        + (f"; ship the FP32 build instead ({_relative(other, artifact)}/)" if ratio > 1.03 else ""),
     }

@@ -134,6 +134,32 @@ def test_distillation_keeps_the_weights_that_score_best_on_held_out_images(
         np.testing.assert_array_equal(end, start)
 
 
+def _recorder(into: list[float]):
+    return lambda done, _loss: into.append(done)
+
+
+def test_a_step_count_repeats_a_distillation_exactly(teacher: Path, tmp_path: Path) -> None:
+    """--distill-steps: the same steps, learning rates, held-out checks and weights on every run, however
+    long each step takes (a time budget runs a different number of steps each time)."""
+    student_path, taps = _student(teacher, "relu", tmp_path)
+    x = images(20)
+    training, validation = distill.TrainingImages(x, np.zeros(len(x), int)).held_out(5)
+    config = distill.DistillConfig("relu", budget_s=0.0, learning_rate=3e-3, steps=12)
+    runs = []
+    for _ in range(2):
+        t_module, s_module = distill._module(teacher).eval(), distill._module(student_path).eval()
+        ticks: list[float] = []
+        stats = distill.distil(t_module, s_module, taps, training, config, 0.0, _recorder(ticks), validation)
+        runs.append((stats, {k: v.detach().clone() for k, v in s_module.state_dict().items()}))
+        assert stats["steps"] == 12 and ticks == list(range(1, 13))  # the progress bar counts steps
+    (first, weights), (second, again) = runs
+    assert first["validation_steps"] == second["validation_steps"] and len(first["validation_steps"]) >= 3
+    assert first["validation_loss"] == second["validation_loss"] and first["kept_steps"] == second["kept_steps"]
+    assert weights.keys() == again.keys()
+    for name, value in weights.items():
+        torch.testing.assert_close(again[name], value, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     "sources,every,held",
     [
@@ -251,9 +277,11 @@ def test_every_source_weighs_the_same_however_many_images_it_has() -> None:
     assert 0.45 < (draws < 64).mean() < 0.55
 
 
-def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
-    """The CLI wiring: rewrite, refit, distil within the budget, quantise the student, gate against the ORIGINAL
-    FP32 model, record it all in report.json. A tiny model read as a one-class YOLOX head with stride 1."""
+@pytest.mark.parametrize("recovery", [["--distill-budget", "3s"], ["--distill-steps", "6"]])
+def test_convert_with_activation_replacement_end_to_end(tmp_path: Path, recovery: list[str]) -> None:
+    """The CLI wiring: rewrite, refit, distil within the budget (or the step count), quantise the student, gate
+    against the ORIGINAL FP32 model, record it all in report.json. A tiny model read as a one-class YOLOX head
+    with stride 1."""
     import json
 
     import cv2
@@ -291,8 +319,7 @@ def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
         "1",
         "--activation",
         "relu",
-        "--distill-budget",
-        "3s",
+        *recovery,
         "--threads",
         "1",
         "--latency-runs",
@@ -308,7 +335,11 @@ def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
     distilled = report["distillation"]
     assert distilled["activation"] == "relu" and distilled["replaced"] == 2 and distilled["steps"] > 0
     assert distilled["images"] == 8 and {"before", "after_refit", "after"} <= set(distilled)
-    assert distilled["seconds"] >= 3.0 and "activations relu" in result.output
+    if recovery[0] == "--distill-steps":
+        assert distilled["steps"] == distilled["steps_given"] == 6 and distilled["budget_s"] is None
+    else:
+        assert distilled["seconds"] >= 3.0 and distilled["steps_given"] is None and distilled["budget_s"] == 3.0
+    assert "activations relu" in result.output and f"--distill-steps {distilled['steps']} repeats" in result.output
     # the first candidate passes this loose budget: the refit student is gated only when it fails
     assert report["quantised_model"] == ("distilled" if distilled.get("kept_steps") else "refit")
     assert {a.get("source") for a in report["attempts"]} == {report["quantised_model"]}
@@ -324,6 +355,9 @@ def test_convert_with_activation_replacement_end_to_end(tmp_path: Path) -> None:
     [
         (["--activation-share", "0.5"], "--activation-share applies only with --activation"),
         (["--distill-budget", "10s"], "--distill-budget applies only with --activation"),
+        (["--distill-steps", "50"], "--distill-steps applies only with --activation"),
+        (["--activation", "relu", "--distill-budget", "10s", "--distill-steps", "50"], "not both"),
+        (["--activation", "relu", "--distill-steps", "0"], "x>=1"),
         (["--activation", "relu", "--activation-share", "0"], "0<x<=1"),
         (["--activation", "relu", "--activation-share", "half"], "is not a valid float"),
     ],

@@ -187,6 +187,27 @@ def test_report_has_everything(ov_int8) -> None:
     assert all(a["build"]["focus_folded"] for a in report["attempts"])
 
 
+def test_bench_on_the_board_compares_with_the_fp32_ir_that_fallback_would_ship(ov_int8) -> None:
+    """The converter keeps OpenVINO's own FP32 build under reference/openvino/ (Focus stem folded, as the report
+    timed it); `edge bench` on the board times the INT8 model against it, not the unfolded reference ONNX."""
+    import openvino as ov
+
+    from edgetally.latency import compare_with_fp32, fp32_baseline
+
+    artifact, report = ov_int8
+    baseline, described = fp32_baseline(artifact)
+    assert described == "FP32 build on openvino (reference/openvino/)"
+    m = baseline.manifest
+    assert (m.runtime, m.format, m.precision, m.model_file) == ("openvino", "openvino", "fp32", "model.fp32.xml")
+    ops = {op.get_type_name() for op in ov.Core().read_model(str(baseline.model_path)).get_ops()}
+    assert "StridedSlice" not in ops and "Slice" not in ops  # one strided conv, not Focus's 8 slices
+    compared = compare_with_fp32(artifact, threads=1, runs=5)
+    assert compared["baseline"] == described and compared["ratio"] > 0
+    assert compared["statement"].startswith(f"INT8 {compared['ratio']:.2f}x FP32 build on openvino")
+    if compared["ratio"] > 1.03:
+        assert compared["statement"].endswith("ship the FP32 build instead (reference/openvino/)")
+
+
 def test_verify_accepts_the_good_artifact_with_and_without_labels(ov_int8, coco: Path) -> None:
     artifact, _ = ov_int8
     for labels in (["--eval-labels", str(coco / "labels")], []):

@@ -92,6 +92,7 @@ INT8_ONLY = (
     "--activation",
     "--activation-share",
     "--distill-budget",
+    "--distill-steps",
     "--distill-images",
 )
 
@@ -100,9 +101,9 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     """Refuse options that do not apply to ``precision`` instead of silently ignoring them."""
     given = [name for name, value in gated.items() if value not in (None, False)]
     if precision == "int8":
-        if "--distill-budget" in given and "--activation" not in given:
-            raise UsageError("--distill-budget applies only with --activation (distillation after replacing SiLU)")
-        for name in ("--distill-images", "--activation-share"):
+        if "--distill-budget" in given and "--distill-steps" in given:
+            raise UsageError("give --distill-budget (a time) or --distill-steps (a step count), not both")
+        for name in ("--distill-budget", "--distill-steps", "--distill-images", "--activation-share"):
             if name in given and "--activation" not in given:
                 raise UsageError(f"{name} applies only with --activation (distillation after replacing SiLU)")
         return
@@ -200,6 +201,15 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     "When steps were kept and no rung of the gate passes with them, the refit's weights are quantised and gated too.",
 )
 @click.option(
+    "--distill-steps",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Exactly N gradient steps instead of a time budget (with --activation), however long they take: a time "
+    "budget runs a different number of steps on every run, and the INT8 model moves with them. report.json's "
+    "distillation.steps of an earlier run repeats it.",
+)
+@click.option(
     "--distill-images",
     type=click.Path(path_type=Path),
     default=None,
@@ -276,6 +286,7 @@ def convert(
     activation: str | None,
     activation_share: float | None,
     distill_budget: float | None,
+    distill_steps: int | None,
     distill_images: Path | None,
     max_map_drop: float | None,
     fallback: bool,
@@ -303,6 +314,7 @@ def convert(
             "--activation": activation,
             "--activation-share": activation_share,
             "--distill-budget": distill_budget,
+            "--distill-steps": distill_steps,
             "--distill-images": distill_images,
             "--max-map-drop": max_map_drop,
             "--fallback": fallback,
@@ -346,6 +358,7 @@ def convert(
                 DEFAULT_DISTILL_S if distill_budget is None else distill_budget,
                 distill_images,
                 DEFAULT_SHARE if activation_share is None else activation_share,
+                distill_steps,
             )
             build = convert_int8 if precision == "int8" else convert_fp16
             artifact, report = build(request, options, log=lambda m: click.echo(m, err=True))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgetally.artifact import Artifact
+from edgetally.artifact import REFERENCE_DIR, Artifact
 from edgetally.converters.accuracy.folds import Fold
 from edgetally.converters.accuracy.gate import Builder, GateConfig, GateResult, References, run_gate
 from edgetally.converters.accuracy.strategy import Strategy
@@ -32,7 +32,6 @@ from edgetally.converters.report import latency_table, model_bytes, speed_verdic
 from edgetally.converters.targets import Target, check_precision, get_target
 from edgetally.errors import ConversionError
 
-REFERENCE_DIR = "reference"
 SLOWER_NOTE = (
     "the INT8 model passed the accuracy gate but ran slower than FP32 here: FP32 shipped (profile speed_fallback)"
 )
@@ -223,11 +222,11 @@ def fp32_instead(target: Target, ref: Artifact, int8: Artifact, work: Path) -> A
     )
 
 
-def _runtime_fp32(target: Target, ref: Artifact, artifact: Artifact, work: Path) -> Artifact | None:
-    """The candidate runtime's own FP32 build, timed beside it (OpenVINO: ORT FP32 is ``ref``)."""
+def _runtime_fp32(target: Target, ref: Artifact, artifact: Artifact, directory: Path) -> Artifact | None:
+    """The candidate runtime's own FP32 build in ``directory``, timed beside it (OpenVINO: ORT FP32 is ``ref``)."""
     if not target.time_own_fp32 or artifact.manifest.precision == "fp32":
         return None
-    return target.load("fallback")(ref, work / "runtime-fp32")
+    return target.load("fallback")(ref, directory)
 
 
 def _float_layers_cost(result: GateResult, artifact: Artifact, runs: int, target: Target) -> dict | None:
@@ -295,8 +294,10 @@ def _report(
         report["model_file"] = artifact.manifest.model_file
         report["precision"] = artifact.manifest.precision
         report["sizes"].update({"artifact_bytes": size, "ratio": round(size / fp32_size, 3)})
+        # Kept beside the reference (reference/RUNTIME/): `edge bench` on the board times the artifact against
+        # this same FP32 build, the one --fallback would ship (OpenVINO's has the Focus stem folded).
+        own = _runtime_fp32(target, ref, artifact, ref.directory / target.runtime)
         if options.latency_runs > 0:
-            own = _runtime_fp32(target, ref, artifact, work)
             report["latency"] = latency_table(
                 ref, artifact, runs=options.latency_runs, runtime_fp32=own, executor=target.executor
             )
@@ -327,7 +328,7 @@ def _closest(
         },
     }
     if options.latency_runs > 0:
-        own = _runtime_fp32(target, ref, best.artifact, work)
+        own = _runtime_fp32(target, ref, best.artifact, work / "runtime-fp32")
         out["latency"] = latency_table(
             ref, best.artifact, runs=options.latency_runs, runtime_fp32=own, executor=target.executor
         )

@@ -16,7 +16,9 @@
 4. Gradient distillation for the rest of the time budget: the output of every replaced activation
    (each normalised by the teacher's energy there, so deep and shallow layers count alike) plus the
    raw head output; Adam with a cosine learning rate over the remaining time (the budget is what the
-   user gave, not a step count), one progress bar in seconds. Every VALIDATION_EVERY-th image of each
+   user gave), one progress bar in seconds; or over exactly ``--distill-steps`` steps, whatever they
+   take: a time budget runs a different number of steps on every run, and the quantised model's
+   folds move with them, so report.json's step count repeats a run exactly. Every VALIDATION_EVERY-th image of each
    source is held out of both the refit and the steps; the head's loss on them picks the weights that
    ship (the refit's, or those after some steps): after a close refit, steps that fit the training
    images better lost accuracy on unseen ones (docs/int8.md).
@@ -100,6 +102,7 @@ class DistillConfig:
     crop: int = CROP
     learning_rate: float = LEARNING_RATE
     seed: int = 0
+    steps: int | None = None  # gradient steps, whatever they take (None: as many as the budget's time allows)
 
 
 def rewrite(reference: Artifact, directory: Path, activation: str, share: float = 1.0) -> tuple[Path, list[str], dict]:
@@ -225,7 +228,8 @@ def distil(
     progress: Callable[[float, float], None] | None = None,
     validation: TrainingImages | None = None,
 ) -> dict:
-    """Gradient distillation for ``seconds``: Adam, cosine learning rate over that time; -> stats.
+    """Gradient distillation for ``seconds`` (or exactly ``config.steps`` steps, ignoring the time): Adam,
+    cosine learning rate over that time (those steps); -> stats.
 
     With ``validation`` images, the head's distillation loss on them is measured before the first step
     and VALIDATION_CHECKS times during the budget, and the student ends with the weights that scored best:
@@ -249,10 +253,10 @@ def distil(
     losses: list[float] = []
     started = time.perf_counter()
     try:
-        while (elapsed := time.perf_counter() - started) < seconds:
-            if keeper is not None and elapsed >= seconds * (len(keeper.history) / (VALIDATION_CHECKS + 1)):
+        while (done := _done(time.perf_counter() - started, seconds, len(losses), config.steps)) < 1.0:
+            if keeper is not None and done >= len(keeper.history) / (VALIDATION_CHECKS + 1):
                 keeper.check(student, len(losses))
-            rate = _schedule(elapsed / seconds) * config.learning_rate
+            rate = _schedule(done) * config.learning_rate
             for group in optimizer.param_groups:
                 group["lr"] = group["scale"] * rate
             x = torch.from_numpy(_batch(training, rng, config.crop))
@@ -266,7 +270,7 @@ def distil(
             optimizer.step()
             losses.append(float(loss.detach()))
             if progress is not None:
-                progress(time.perf_counter() - started, losses[-1])
+                progress(len(losses) if config.steps else time.perf_counter() - started, losses[-1])
     finally:
         for hook in hooks:
             hook.remove()
@@ -283,6 +287,13 @@ def distil(
             keeper.check(student, len(losses))
         stats.update(keeper.restore(student))
     return stats
+
+
+def _done(elapsed: float, seconds: float, steps_done: int, steps: int | None) -> float:
+    """How far the gradient phase is, 0..1: by steps when a step count is given, else by time."""
+    if steps is not None:
+        return steps_done / steps if steps > 0 else 1.0
+    return elapsed / seconds if seconds > 0 else 1.0
 
 
 class _BestWeights:
@@ -407,13 +418,13 @@ def _judge(reference: Artifact, candidate: Artifact, fold: Fold, config: Any) ->
     return metrics
 
 
-def _progress_bar(budget_s: float):
+def _progress_bar(total: float, unit: str):
     from tqdm import tqdm
 
-    bar = tqdm(total=int(budget_s), desc="distilling", unit="s", disable=None, leave=False)
+    bar = tqdm(total=int(total), desc="distilling", unit=unit, disable=None, leave=False)
 
-    def update(elapsed: float, loss: float) -> None:
-        bar.update(max(0, min(int(elapsed), bar.total) - bar.n))
+    def update(done: float, loss: float) -> None:
+        bar.update(max(0, min(int(done), bar.total) - bar.n))
         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     return bar, update
@@ -446,7 +457,13 @@ def replace_activations(
     import torch
 
     activation = target.fused_activation if request.activation == "auto" else request.activation
-    settings = DistillConfig(activation, request.activation_share, request.distill_budget_s, threads=request.threads)
+    settings = DistillConfig(
+        activation,
+        request.activation_share,
+        request.distill_budget_s,
+        threads=request.threads,
+        steps=request.distill_steps,
+    )
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
@@ -462,7 +479,8 @@ def replace_activations(
     log(
         f"[distill] SiLU -> {activation} in {len(taps)} of {scope['silu_total']} places "
         f"({scope['elements_share']:.0%} of the SiLU elements); FP32 before: {_short(before)}; "
-        f"{data['images']} unlabelled images, budget {settings.budget_s:.0f} s"
+        f"{data['images']} unlabelled images, "
+        + (f"budget {settings.budget_s:.0f} s" if settings.steps is None else f"{settings.steps} gradient steps")
     )
     stats = refit_student(teacher, student, training, settings)
     spent += stats["refit_seconds"]
@@ -483,7 +501,10 @@ def replace_activations(
         if stats.get("kept_steps") is None
         else f", kept the weights after {stats['kept_steps']} of them (lowest held-out loss)"
     )
-    log(f"[distill] {stats['steps']} gradient steps{kept}; FP32 after: {_short(after)} ({seconds} s of training)")
+    log(
+        f"[distill] {stats['steps']} gradient steps{kept}; FP32 after: {_short(after)} ({seconds} s of training; "
+        f"--distill-steps {stats['steps']} repeats these steps)"
+    )
     report = {
         "activation": activation,
         "replaced": len(taps),
@@ -491,7 +512,8 @@ def replace_activations(
         "before": before,
         "after_refit": refitted,
         "after": after,
-        "budget_s": settings.budget_s,
+        "budget_s": settings.budget_s if settings.steps is None else None,
+        "steps_given": settings.steps,
         "seconds": seconds,
         "threads": settings.threads,
         "crop": settings.crop,
@@ -521,7 +543,7 @@ def _gradient_phase(
     seconds: float,
     validation: TrainingImages,
 ) -> dict:
-    bar, progress = _progress_bar(seconds)
+    bar, progress = _progress_bar(seconds, "s") if settings.steps is None else _progress_bar(settings.steps, "step")
     try:
         return distil(teacher, student, taps, training, settings, seconds, progress, validation)
     finally:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgetally.artifact import Artifact
+from edgetally.artifact import REFERENCE_DIR, Artifact
 from edgetally.converters.accuracy.calibration import CalibrationSet
 from edgetally.converters.accuracy.evaluate import load_eval_set
 from edgetally.converters.accuracy.gate import GateConfig, Verdict, evaluate_reference, judge
-from edgetally.converters.build import REFERENCE_DIR
 from edgetally.converters.report import read_report
 from edgetally.errors import ConversionError
 

@@ -17,11 +17,11 @@
    (each normalised by the teacher's energy there, so deep and shallow layers count alike) plus the
    raw head output; Adam with a cosine learning rate over the remaining time (the budget is what the
    user gave), one progress bar in seconds; or over exactly ``--distill-steps`` steps, whatever they
-   take: a time budget runs a different number of steps on every run, and the quantised model's
-   folds move with them, so report.json's step count repeats a run exactly. Every VALIDATION_EVERY-th image of each
-   source is held out of both the refit and the steps; the head's loss on them picks the weights that
-   ship (the refit's, or those after some steps): after a close refit, steps that fit the training
-   images better lost accuracy on unseen ones (docs/int8.md).
+   take: a time budget runs a different number of steps on every run, and the quantised model's folds
+   move with them, so report.json's step count repeats a run exactly (same machine, same threads).
+   Every VALIDATION_EVERY-th image of each source is held out of both the refit and the steps; the
+   head's loss on them picks the weights that ship (the refit's, or those after some steps): after a
+   close refit, steps that fit the training images better lost accuracy on unseen ones (docs/int8.md).
 5. The trained Conv weights are written back into the rewritten ONNX by initializer name: graph and
    names unchanged, so the usual quantisation and gate run on it. The gate compares with the ORIGINAL
    FP32 model; report.json's ``distillation`` has the accuracy before, after the refit, after
@@ -270,7 +270,7 @@ def distil(
             optimizer.step()
             losses.append(float(loss.detach()))
             if progress is not None:
-                progress(len(losses) if config.steps else time.perf_counter() - started, losses[-1])
+                progress(len(losses) if config.steps is not None else time.perf_counter() - started, losses[-1])
     finally:
         for hook in hooks:
             hook.remove()
@@ -501,9 +501,10 @@ def replace_activations(
         if stats.get("kept_steps") is None
         else f", kept the weights after {stats['kept_steps']} of them (lowest held-out loss)"
     )
+    repeat = f"; --distill-steps {stats['steps']} repeats these steps" if stats["steps"] else ""
     log(
-        f"[distill] {stats['steps']} gradient steps{kept}; FP32 after: {_short(after)} ({seconds} s of training; "
-        f"--distill-steps {stats['steps']} repeats these steps)"
+        f"[distill] {stats['steps']} gradient steps{kept}; FP32 after: {_short(after)} "
+        f"({seconds} s of training{repeat})"
     )
     report = {
         "activation": activation,

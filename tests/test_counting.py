@@ -284,10 +284,13 @@ def test_invalid_line_arguments() -> None:
 SQUARE = [(50, 50), (150, 50), (150, 150), (50, 150)]
 
 
-def run_zone(zone: ZoneCounter, frames, t0: int = 0):
+def run_zone(zone: ZoneCounter, frames, t0: int = 0, flush: bool = False):
+    """(frame of the event, direction, track id) for each event; frame is where it happened."""
     out = []
     for i, pts in enumerate(frames):
-        out += [(i + t0, e.direction, e.track_id) for e in zone.update(tracks_at(pts), i + t0, (i + t0) / FPS)]
+        out += [(e.frame_index, e.direction, e.track_id) for e in zone.update(tracks_at(pts), i + t0, (i + t0) / FPS)]
+    if flush:
+        out += [(e.frame_index, e.direction, e.track_id) for e in zone.flush()]
     return out
 
 
@@ -299,12 +302,31 @@ def run_zone(zone: ZoneCounter, frames, t0: int = 0):
         ([20, 49, 51, 49, 51, 49, 30], []),  # flicker on the boundary within the band
         ([20, 200], [(1, "entered"), (1, "exited")]),  # low-FPS jump right through the zone
         ([20, 40, 45], []),
+        # out for 0.1 s and back (a flow-carried box snapped to the next detection): never left
+        ([20, 60, 100, 160, 100, 100, 100], [(1, "entered")]),
+        # out for 0.4 s and back, then out for good: one exit, where it finally left
+        ([20, 60, 160, 160, 160, 160, 100, 160, 170, 180, 190, 200], [(1, "entered"), (7, "exited")]),
+        # out for 0.5 s and back: a real exit and a second entry
+        ([20, 60, 160, 160, 160, 160, 160, 160, 100], [(1, "entered"), (2, "exited"), (8, "entered")]),
+        ([20, 100, 160, 170], [(1, "entered"), (2, "exited")]),  # a quick pass, its exit settled by flush()
     ],
 )
 def test_zone_table(xs: list[float], expected) -> None:
     zone = ZoneCounter("Z", SQUARE, LABELS, hysteresis_px=3.0)
-    events = run_zone(zone, [{1: (x, 100.0)} for x in xs])
+    events = run_zone(zone, [{1: (x, 100.0)} for x in xs], flush=True)
     assert [(f, d) for f, d, _ in events] == expected
+
+
+def test_zone_exit_settles_after_settle_s_seen_or_not() -> None:
+    zone = ZoneCounter("Z", SQUARE, LABELS, settle_s=0.5)
+    assert run_zone(zone, [{1: (100, 100)}, {1: (170, 100)}]) == [(0, "entered", 1)]
+    assert zone.occupancy() == {"car": 1}  # leaving: still inside until the exit settles
+    # no longer reported (left the frame): the exit still comes 0.5 s after it left, at frame 1
+    assert run_zone(zone, [{}] * 4, t0=2) == []
+    assert run_zone(zone, [{}], t0=6) == [(1, "exited", 1)]
+    assert zone.occupancy() == {}
+    with pytest.raises(ValueError, match="settle_s"):
+        ZoneCounter("Z", SQUARE, LABELS, settle_s=-1)
 
 
 def test_zone_occupancy_and_forgetting() -> None:
@@ -312,9 +334,11 @@ def test_zone_occupancy_and_forgetting() -> None:
     run_zone(zone, [{1: (100, 100), 2: (120, 120), 3: (10, 10)}])
     assert zone.occupancy() == {"car": 2}
     run_zone(zone, [{1: (100, 100), 2: (200, 120), 3: (10, 10)}], t0=1)
+    assert zone.occupancy() == {"car": 2}  # 2's exit settles 0.5 s after it left
+    run_zone(zone, [{1: (100, 100), 2: (200, 120), 3: (10, 10)}] * 5, t0=2)
     assert zone.occupancy() == {"car": 1}
     # Track 1 disappears inside (left the frame / lost): forgotten after 0.5 s -> exited.
-    events = run_zone(zone, [{}] * 8, t0=2)
+    events = run_zone(zone, [{}] * 8, t0=7)
     assert [(d, t) for _, d, t in events] == [("exited", 1)]
     assert zone.occupancy() == {} and zone.num_tracked == 0
 

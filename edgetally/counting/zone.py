@@ -5,6 +5,12 @@ Semantics:
 - A track is inside when its anchor is inside the polygon (even-odd rule). With hysteresis_px > 0
   its state only changes when the anchor is more than hysteresis_px from the boundary, so box
   flicker on the boundary does not produce enter/exit pairs.
+- A track that leaves counts ``exited`` once it has stayed outside for ``settle_s``; back inside
+  before that, it never left (no exit, no second entry). The event keeps the frame and time at
+  which it left. With a slow detector a box carried by optical flow and then snapped to the next
+  detection can step out of a zone and back on its edge; without the settle time each such step
+  was an exit and a second entry. A pending exit is committed when the track is forgotten or the
+  stream ends; until then the track counts as inside (occupancy lags a leaving object by settle_s).
 - A track first seen inside (it appeared there: the zone touches the frame edge, or the track was
   confirmed inside) counts as ``entered``, and a track forgotten while inside (unseen for
   forget_after_s: it left the frame or the detector lost it) counts as ``exited``. So, at any time,
@@ -37,6 +43,10 @@ class _ZoneTrack:
     last_seen: float
     class_id: int
     score: float
+    left_at: tuple[int, float] | None = None  # (frame, time) it was first clearly outside: a pending exit
+
+
+_EPS_S = 1e-6  # timestamps like i / fps: 0.7 - 0.2 must count as 0.5 s
 
 
 class ZoneCounter:
@@ -54,12 +64,13 @@ class ZoneCounter:
         hysteresis_px: float = 2.0,
         classes: Collection[str] | None = None,
         forget_after_s: float = 3.0,
+        settle_s: float = 0.5,
     ) -> None:
         poly = np.asarray(polygon, dtype=np.float64)
         if poly.ndim != 2 or poly.shape[1] != 2 or poly.shape[0] < 3:
             raise ValueError(f"zone {name!r}: expected a polygon of >= 3 (x, y) points, got shape {poly.shape}")
-        if hysteresis_px < 0 or forget_after_s < 0:
-            raise ValueError(f"zone {name!r}: hysteresis_px and forget_after_s must be >= 0")
+        if min(hysteresis_px, forget_after_s, settle_s) < 0:
+            raise ValueError(f"zone {name!r}: hysteresis_px, forget_after_s and settle_s must be >= 0")
         anchor_points(np.zeros((0, 4)), anchor)  # validates the anchor name
         self.name = name
         self.polygon = poly
@@ -69,6 +80,7 @@ class ZoneCounter:
         self.hysteresis_px = float(hysteresis_px)
         self.classes = None if classes is None else frozenset(classes)
         self.forget_after_s = float(forget_after_s)
+        self.settle_s = float(settle_s)
         self._tracks: dict[int, _ZoneTrack] = {}
         self._quiet = QuietTracks(self.forget_after_s)
 
@@ -130,21 +142,30 @@ class ZoneCounter:
                 st = self._tracks[tid] = _ZoneTrack(point, False, timestamp, cid, score)
                 clear_i = True  # first sight: no history to protect against flicker
             st.point, st.last_seen, st.class_id, st.score = point, timestamp, cid, score
-            if clear_i and inside_i != st.inside:
-                st.inside = inside_i
-                self._emit(st, tid, "entered" if inside_i else "exited", frame_index, timestamp, events)
+            if st.inside and inside_i:
+                st.left_at = None  # back inside (even within the band) before settling: it never left
+            elif st.inside and clear_i and st.left_at is None:
+                st.left_at = (frame_index, timestamp)
+            elif not st.inside and clear_i and inside_i:
+                st.inside = True
+                self._emit(st, tid, "entered", frame_index, timestamp, events)
             elif not st.inside and not inside_i and pass_i:
                 self._emit(st, tid, "entered", frame_index, timestamp, events)
                 self._emit(st, tid, "exited", frame_index, timestamp, events)
         self._quiet.tick(timestamp)
+        self._settle(timestamp, events)
         self._expire(frame_index, timestamp, events)
         return events
 
     def flush(self) -> list[CountEvent]:
-        """End of stream: nothing is pending for zones; drop state (occupancy becomes 0 without
-        exit events, because the objects did not leave)."""
+        """End of stream: commit the exits still settling (those objects did leave), then drop
+        state (occupancy becomes 0 without exit events for the rest: they did not leave)."""
+        events: list[CountEvent] = []
+        for tid, st in self._tracks.items():
+            if st.inside and st.left_at is not None:
+                self._exit(st, tid, events)
         self._tracks.clear()
-        return []
+        return events
 
     def _pass_through(self, states: list[_ZoneTrack | None], points: np.ndarray, inside: np.ndarray) -> np.ndarray:
         """(N,) bool: a move from outside to outside that crossed >= 2 polygon edges."""
@@ -166,12 +187,27 @@ class ZoneCounter:
         if self._counted(name):
             events.append(CountEvent(self.name, "zone", name, direction, tid, frame_index, ts, st.score))  # type: ignore[arg-type]
 
+    def _exit(self, st: _ZoneTrack, tid: int, events: list[CountEvent]) -> None:
+        """Commit a pending exit, stamped where the track left."""
+        frame_index, left_ts = st.left_at  # type: ignore[misc]
+        st.inside, st.left_at = False, None
+        self._emit(st, tid, "exited", frame_index, left_ts, events)
+
+    def _settle(self, timestamp: float, events: list[CountEvent]) -> None:
+        """Commit the exits of tracks outside for settle_s (reported this frame or not)."""
+        for tid, st in self._tracks.items():
+            if st.left_at is not None and timestamp - st.left_at[1] >= self.settle_s - _EPS_S:
+                self._exit(st, tid, events)
+
     def _expire(self, frame_index: int, timestamp: float, events: list[CountEvent]) -> None:
         stale = [tid for tid, st in self._tracks.items() if timestamp - st.last_seen > self.forget_after_s]
         for tid in stale:
             st = self._tracks.pop(tid)
-            if st.inside:
-                self._emit(st, tid, "exited", frame_index, timestamp, events)
+            if st.left_at is not None:
+                self._exit(st, tid, events)
+            elif st.inside:  # lost inside: it left unseen (the frame edge) or the detector lost it
+                st.left_at = (frame_index, timestamp)
+                self._exit(st, tid, events)
 
     def _counted(self, name: str) -> bool:
         return self.classes is None or name in self.classes

@@ -31,6 +31,37 @@ def test_settings_table(input_rates: tuple, detect_rates: tuple, expected: list)
     assert got == expected
 
 
+def test_settings_of_a_10_fps_clip_skip_detector_rates_above_it() -> None:
+    got = [(s.label, s.detect_fps, s.input_every) for s in pipeline.settings((5.0, 3.0), (15.0, 8.0, 3.0), 10.0)]
+    assert got == [
+        ("every frame", None, 1),
+        ("detect 8/s", 8.0, 1),
+        ("detect 3/s", 3.0, 1),
+        ("input 5 fps", None, 2),
+        ("input 3 fps", None, 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("counted", "truth", "expected"),
+    [
+        ({"z": {"entered": 6, "exited": 6}}, {"z": {"entered": 6, "exited": 6}}, 0.0),
+        ({"z": {"entered": 8, "exited": 5}}, {"z": {"entered": 7, "exited": 4}}, 2 / 11),
+        (
+            {"l": {"in": 0, "out": 5}, "z": {"entered": 6, "exited": 6}},
+            {"l": {"in": 0, "out": 6}, "z": {"entered": 6, "exited": 6}},
+            1 / 18,
+        ),
+    ],
+)
+def test_visits_error_is_per_counter_and_direction(counted: dict, truth: dict, expected: float) -> None:
+    from benchmarks.frame_rates.visits import abs_error, table
+
+    row = {"clip": "c", "setting": "detect 3/s", "counted": counted, "truth": truth}
+    assert abs_error(row) == pytest.approx(expected)
+    assert table([row]).splitlines()[-1].endswith(f"| {100 * expected:.1f} |")
+
+
 def test_every_kth_frame_folder_holds_the_decoded_pixels(shared_data: Path, tmp_path: Path) -> None:
     """The input-rate runs read a lossless folder of frames 0, k, 2k, ... on a timeline of fps / k."""
     folder, fps = pipeline._source(5, tmp_path)

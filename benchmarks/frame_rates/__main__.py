@@ -1,6 +1,6 @@
 """python -m benchmarks.frame_rates [--json OUT] [--datasets traffic,traffic-variants,mot17,demo]
                                    [--seeds 11,12,13] [--phases 5] [--jobs N] [--stacks ours,peer]
-                                   [--only rates|cost|pipeline]
+                                   [--only rates|cost|pipeline|visits]
                                    [--tracker-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
                                    [--flow-param KEY=VALUE ...] [--traffic-model ARTIFACT]
 
@@ -17,7 +17,9 @@ ByteTrack + supervision's LineZone) on the same cached detections, and (MOT17-de
 - each over several phases of the frame grid (which frame is first);
 - propagation cost at 20 and 100 objects (640x360, one thread);
 - ``edge run`` itself on traffic_road.mp4 at each setting: pipeline frames per second, CPU per
-  frame and the counts through the product.
+  frame and the counts through the product;
+- ``edge run`` on two more real clips with hand counts, people walking past a table and bottles
+  put on one, at the same settings: lines and zones (entries, exits).
 
 Detections are computed once per video and model and cached (--cache). Needs ../shared/data and
 the 'bench' extra (trackers, supervision).
@@ -54,7 +56,7 @@ from benchmarks.frame_rates.plan import (
 from benchmarks.frame_rates.report import render
 
 DATASETS = ("traffic", "traffic-variants", "mot17", "demo")
-ONLY = ("rates", "cost", "pipeline")
+ONLY = ("rates", "cost", "pipeline", "visits")
 DEFAULT_SEEDS = (11, 12, 13, 14, 15)
 
 
@@ -71,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="parallel passes (default: the CPUs, at most 16)")
     p.add_argument("--stacks", default=",".join(STACKS), help="comma-separated subset of %(default)s")
     p.add_argument(
-        "--only", choices=ONLY, help="only the counting tables, the propagation cost or the edge run pipeline runs"
+        "--only",
+        choices=ONLY,
+        help="only the counting tables, the propagation cost, the edge run pipeline runs or the people / bottles visits",
     )
     p.add_argument(
         "--input-rates",
@@ -158,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
 
         artifact = args.traffic_model or traffic_artifact(args.cache)
         result["pipeline"] = pipeline.measure(artifact, args.cache, *rates, log=log)
+    if args.only in (None, "visits"):
+        from benchmarks.frame_rates import visits
+
+        result["visits"] = visits.measure(traffic_artifact(args.cache), args.cache, *rates, log=log)
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(render(result))
     if args.json:

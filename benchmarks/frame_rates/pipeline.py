@@ -42,10 +42,13 @@ class Setting:
     input_every: int = 1  # keep every k-th frame of the video
 
 
-def settings(input_rates: tuple[float, ...], detect_rates: tuple[float, ...]) -> list[Setting]:
+def settings(
+    input_rates: tuple[float, ...], detect_rates: tuple[float, ...], source_fps: float = SOURCE_FPS
+) -> list[Setting]:
+    """Every frame, then each detector rate (below the source's), then each every-k-th-frame rate."""
     out = [Setting("every frame")]
-    out += [Setting(f"detect {r:g}/s", detect_fps=r) for r in detect_rates]
-    out += [Setting(f"input {r:g} fps", input_every=max(1, round(SOURCE_FPS / r))) for r in input_rates]
+    out += [Setting(f"detect {r:g}/s", detect_fps=r) for r in detect_rates if r < source_fps]
+    out += [Setting(f"input {r:g} fps", input_every=max(1, round(source_fps / r))) for r in input_rates]
     return out
 
 
@@ -71,18 +74,22 @@ def measure(
 LINES = {"L": 320, "L280": 280}  # the hand count's line and its second line (traffic_road.counts.json)
 
 
-def _source(every: int, work: Path) -> tuple[Path, float | None]:
-    """The video itself, or a folder of its every k-th frame (PNG: the same pixels the decoder gave)."""
+def _source(
+    every: int, work: Path, video: Path = TRAFFIC_VIDEO, source_fps: float = SOURCE_FPS
+) -> tuple[Path, float | None]:
+    """The video itself, or a folder of its every k-th frame (PNG: the same pixels the decoder gave)
+    and the folder's frame rate."""
     if every == 1:
-        return TRAFFIC_VIDEO, None
-    folder = work / f"traffic_every{every}"
+        return video, None
+    stem = "traffic" if video == TRAFFIC_VIDEO else video.stem  # the traffic folder's name predates the others
+    folder = work / f"{stem}_every{every}"
     if not (folder / ".complete").is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(iter_frames(TRAFFIC_VIDEO)):
+        for i, image in enumerate(iter_frames(video)):
             if i % every == 0:
                 cv2.imwrite(str(folder / f"{i:05d}.png"), image)
         (folder / ".complete").write_text("")
-    return folder, SOURCE_FPS / every
+    return folder, source_fps / every
 
 
 def _run(setting: Setting, artifact: Path, source: Path, fps: float | None, work: Path) -> dict[str, object]:

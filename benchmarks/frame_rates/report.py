@@ -122,6 +122,15 @@ def render(result: dict[str, Any]) -> str:
             table(result["pipeline"]),
             "",
         ]
+    if result.get("visits"):
+        from benchmarks.frame_rates.visits import table as visits_table
+
+        parts += [
+            "## People and bottles, lines and zones (edge run, YOLOX-nano FP32, 1 inference thread)",
+            "",
+            visits_table(result["visits"]),
+            "",
+        ]
     infer = ", ".join(f"{k} {v:.1f} ms" for k, v in result.get("infer_ms", {}).items())
     if infer:
         parts.append(f"Detector time per frame when the cache was made (this machine): {infer}.")

@@ -64,7 +64,7 @@ def test_visits_error_is_per_counter_and_direction(counted: dict, truth: dict, e
 
 def test_every_kth_frame_folder_holds_the_decoded_pixels(shared_data: Path, tmp_path: Path) -> None:
     """The input-rate runs read a lossless folder of frames 0, k, 2k, ... on a timeline of fps / k."""
-    folder, fps = pipeline._source(5, tmp_path)
+    folder, fps = pipeline.every_kth_source(5, tmp_path)
     files = sorted(folder.glob("*.png"))
     assert fps == pytest.approx(pipeline.SOURCE_FPS / 5)
     assert [f.name for f in files[:3]] == ["00000.png", "00005.png", "00010.png"]
@@ -73,4 +73,4 @@ def test_every_kth_frame_folder_holds_the_decoded_pixels(shared_data: Path, tmp_
     for _ in range(5):
         next(frames)
     np.testing.assert_array_equal(cv2.imread(str(files[1])), next(frames))
-    assert pipeline._source(1, tmp_path) == (pipeline.TRAFFIC_VIDEO, None)
+    assert pipeline.every_kth_source(1, tmp_path) == (pipeline.TRAFFIC_VIDEO, None)

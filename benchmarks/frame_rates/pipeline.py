@@ -64,7 +64,7 @@ def measure(
     rows = []
     for setting in settings(input_rates, detect_rates):
         log(f"pipeline: {setting.label}")
-        source, fps = _source(setting.input_every, work)
+        source, fps = every_kth_source(setting.input_every, work)
         row = _run(setting, artifact, source, fps, work)
         row.update(true_in=true_in, true_out=true_out)
         rows.append(row)
@@ -74,7 +74,7 @@ def measure(
 LINES = {"L": 320, "L280": 280}  # the hand count's line and its second line (traffic_road.counts.json)
 
 
-def _source(
+def every_kth_source(
     every: int, work: Path, video: Path = TRAFFIC_VIDEO, source_fps: float = SOURCE_FPS
 ) -> tuple[Path, float | None]:
     """The video itself, or a folder of its every k-th frame (PNG: the same pixels the decoder gave)
@@ -106,8 +106,8 @@ def _run(setting: Setting, artifact: Path, source: Path, fps: float | None, work
         config["capture"] = {"fps": fps}
     # Start-up (imports, model load, the decoder process) is charged to no frame: a one-frame run
     # of the same settings measures it.
-    _, startup_cpu = _edge_run({**config, "max_frames": 1}, work)
-    summary, cpu = _edge_run(config, work)
+    _, startup_cpu = edge_run({**config, "max_frames": 1}, work)
+    summary, cpu = edge_run(config, work)
     frames = int(summary["frames"])
     counted = {}
     for name in LINES:
@@ -123,7 +123,7 @@ def _run(setting: Setting, artifact: Path, source: Path, fps: float | None, work
     }
 
 
-def _edge_run(config: dict[str, object], work: Path) -> tuple[dict, float]:
+def edge_run(config: dict[str, object], work: Path) -> tuple[dict, float]:
     """One ``edge run --config``: its summary and the CPU seconds of it and its children."""
     cfg = work / "pipeline-config.yaml"
     cfg.write_text(json.dumps(config))  # JSON is YAML

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.frame_rates.clips import SHARED
-from benchmarks.frame_rates.pipeline import _edge_run, _source, settings
+from benchmarks.frame_rates.pipeline import edge_run, every_kth_source, settings
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def measure(
             if setting.input_every == 1 and setting.label.startswith("input"):
                 continue  # a rate at or above the clip's own: the "every frame" row
             log(f"visits: {clip.name}, {setting.label}")
-            source, fps = _source(setting.input_every, work, clip.video, clip.fps)
+            source, fps = every_kth_source(setting.input_every, work, clip.video, clip.fps)
             config: dict[str, object] = {
                 "model": str(artifact),
                 "source": str(source),
@@ -80,7 +80,7 @@ def measure(
                 config["detect_fps"] = setting.detect_fps
             if fps is not None:
                 config["capture"] = {"fps": fps}
-            summary, _ = _edge_run(config, work)
+            summary, _ = edge_run(config, work)
             counted = {
                 name: {d: sum(int(c.get(d, 0)) for c in summary["counts"].get(name, {}).values()) for d in truth}
                 for name, truth in clip.truth.items()

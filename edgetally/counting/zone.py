@@ -162,7 +162,7 @@ class ZoneCounter:
         state (occupancy becomes 0 without exit events for the rest: they did not leave)."""
         events: list[CountEvent] = []
         for tid, st in self._tracks.items():
-            if st.inside and st.left_at is not None:
+            if st.left_at is not None:
                 self._exit(st, tid, events)
         self._tracks.clear()
         return events
@@ -206,8 +206,7 @@ class ZoneCounter:
             if st.left_at is not None:
                 self._exit(st, tid, events)
             elif st.inside:  # lost inside: it left unseen (the frame edge) or the detector lost it
-                st.left_at = (frame_index, timestamp)
-                self._exit(st, tid, events)
+                self._emit(st, tid, "exited", frame_index, timestamp, events)
 
     def _counted(self, name: str) -> bool:
         return self.classes is None or name in self.classes

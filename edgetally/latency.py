@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgetally.artifact import REFERENCE_DIR, Artifact
+from edgetally.cpu import describe_cpu
 
 
 def random_frame(artifact: Artifact) -> np.ndarray:
@@ -136,6 +137,7 @@ def compare_with_fp32(artifact: Artifact, threads: int, runs: int = 50) -> dict:
         return {"statement": f"cannot time the {described}: {exc}"}
     ratio = round(row["p50_ms"] / max(base_row["p50_ms"], 1e-9), 3)
     return {
+        "cpu": describe_cpu(),
         "baseline": described,
         "baseline_p50_ms": base_row["p50_ms"],
         "artifact_p50_ms": row["p50_ms"],

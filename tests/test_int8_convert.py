@@ -30,6 +30,7 @@ from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT
 from edgetally.converters.build import BuildOptions, build_int8
 from edgetally.converters.convert import summary
 from edgetally.converters.package import package_fp32
+from edgetally.cpu import describe_cpu
 from edgetally.errors import ConversionError, UsageError
 from edgetally.profiles import PROFILES_DIR
 
@@ -131,6 +132,7 @@ def test_bench_compares_the_artifact_with_the_fp32_it_replaces(ort_int8, shared_
     compared = json.loads(result.output.strip().splitlines()[-1])["vs_fp32"]
     assert compared["baseline"] == "FP32 reference on onnxruntime" and compared["ratio"] > 0
     assert compared["statement"].startswith(f"INT8 {compared['ratio']:.2f}x FP32 reference on onnxruntime: ")
+    assert compared["cpu"] == describe_cpu()  # which CPU the ratio holds for
 
 
 def test_a_slower_int8_model_gives_way_to_fp32_and_stays_beside_it(ort_int8, tmp_path: Path) -> None:
@@ -180,6 +182,8 @@ def test_report_has_everything(ov_int8) -> None:
             r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"] for r in rows
         )
     assert latency["ratio_1_thread"] > 0 and latency["ratio_1_thread_vs_runtime_fp32"] > 0
+    assert latency["cpu"] == describe_cpu()
+    assert f"  timed on {latency['cpu']['summary']}" in summary(artifact, report).splitlines()
     assert "person" in report["accuracy"]["per_class_drop_points"]
     assert {"onnxruntime", "openvino", "nncf"} <= set(report["tools"])
     assert Artifact.load(artifact.directory / "reference").manifest.precision == "fp32"

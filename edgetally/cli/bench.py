@@ -37,3 +37,5 @@ def bench(model: Path, source: str, threads: int, max_frames: int | None, as_jso
     click.echo(format_report(report))
     if compare:
         click.echo(f"vs FP32      {report['vs_fp32']['statement']}")
+        if "cpu" in report["vs_fp32"]:
+            click.echo(f"cpu          {report['vs_fp32']['cpu']['summary']}")

@@ -255,6 +255,9 @@ def _latency_lines(report: dict, runtime: str) -> list[str]:
                 f"({speed_words(cand['p50_ms'] / own[index]['p50_ms'], precision, runtime + ' FP32')})"
             )
         lines.append(line)
+    cpu = latency.get("cpu")
+    if isinstance(cpu, dict) and cpu.get("summary"):
+        lines.append(f"  timed on {cpu['summary']}")
     if report.get("shipped"):
         lines.append(f"  shipped {report['shipped']}")
     return lines

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from edgetally.artifact import Artifact
+from edgetally.cpu import describe_cpu
 from edgetally.latency import measure_interleaved, speed_words
 
 REPORT_NAME = "report.json"
@@ -55,8 +56,9 @@ def latency_table(
     table["note"] = (
         f"infer only, random frame, p50/p95 over {runs} runs per model, all models interleaved in one "
         "process (load from other processes hits them alike); fp32 = the reference ONNX on onnxruntime"
-        f"{own}; measured on the converting machine: measure on the target too"
+        f"{own}; measured on the converting machine (cpu): measure on the target too"
     )
+    table["cpu"] = describe_cpu()
     return table
 
 

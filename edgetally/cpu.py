@@ -1,8 +1,8 @@
 """Which CPU a latency was measured on, and whether it has an INT8 dot-product instruction.
 
 An INT8 model's speed-up over FP32 depends on the CPU more than on anything the converter tunes:
-the same OpenVINO INT8 YOLOX-nano ran at 0.61x ORT FP32 on an AVX512-VNNI machine and 0.72x on an
-AVX2 one (docs/int8.md, "Another CPU"). Without a dot-product instruction (x86 VNNI / AMX, Arm
+the speed probe's OpenVINO INT8 YOLOX-nano ran at 0.68x ORT FP32 on an AVX512-VNNI machine and
+0.89x on an AVX2 one (docs/int8.md, "Another CPU"). Without a dot-product instruction (x86 VNNI / AMX, Arm
 SDOT) each INT8 multiply-add takes extra instructions. So report.json and ``edge bench`` say which
 CPU they timed on. Linux's /proc/cpuinfo only; elsewhere the model name is what ``platform`` says.
 """

@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from edgetally.cli.doctor import doctor_command
+from edgetally.cpu import describe_cpu
 from edgetally.service.doctor import Check, check_cameras, format_table
 
 
@@ -45,6 +46,7 @@ def test_all_ok_with_a_listening_broker(artifact: Path, shared_data: Path, tmp_p
     assert code == 0, checks
     assert checks["mqtt broker"].status == "OK" and checks["artifact runs"].status == "OK"
     assert checks["runtime onnxruntime"].detail.startswith("onnxruntime 1.")
+    assert checks["cpu"] == Check("cpu", "OK", str(describe_cpu()["summary"]))
 
 
 def test_failures_are_reported_and_exit_1(artifact: Path, tmp_path: Path) -> None:

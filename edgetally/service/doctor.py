@@ -1,6 +1,6 @@
 """`edge doctor`: what the person at the board needs to know, as one OK/WARN/FAIL table.
 
-Cameras found, runtimes importable (with versions), the artifact (manifest, hash, loads and runs
+Cameras found, runtimes importable (with versions), the CPU (does it have an INT8 dot product), the artifact (manifest, hash, loads and runs
 one frame), the config valid, the MQTT broker reachable, the state directory writable. Exit 1
 when any check FAILs, so it can gate an install script.
 """
@@ -181,13 +181,20 @@ def check_state_dir() -> list[Check]:
     return [Check("state dir", "OK" if ok else "WARN", f"{path}" + ("" if ok else " not writable by this user"))]
 
 
+def check_cpu() -> Check:
+    """The CPU and whether it has an INT8 dot product: without one an INT8 model gains less (edgetally.cpu)."""
+    from edgetally.cpu import describe_cpu
+
+    return Check("cpu", "OK", str(describe_cpu()["summary"]))
+
+
 def run_checks(config: Path | None, model: Path | None, threads: int = 1) -> list[Check]:
     checks, settings = check_config(config)
     if settings is not None:
         model = model or settings.model
     checks += check_cameras(settings.source if settings is not None else None)
     artifact_checks, needed = check_artifact(model, threads)
-    checks += check_runtimes(needed) + artifact_checks
+    checks += check_runtimes(needed) + [check_cpu()] + artifact_checks
     checks += check_mqtt(settings) + check_state_dir()
     return checks
 

@@ -62,6 +62,8 @@ NNCF_VARIANTS: dict[str, dict] = {
     "OV INT8 NNCF decode tail quantised too": {"keep_tail_float": False},
     "OV INT8 NNCF MIXED, Focus stem not folded (before 2026-12-03)": {"fold_focus": False},
 }
+# `edge convert --activation-share` values timed (0.7 is the default; 0.85 replaces one more resolution level)
+ACTIVATION_SHARES = (0.7, 0.85)
 # name -> (built model, extra CPU plugin properties on top of the runner's compile_config)
 OV_PROPERTY_VARIANTS: dict[str, tuple[str, dict]] = {
     "OV INT8 + INFERENCE_PRECISION_HINT=f32": ("OV INT8 NNCF MIXED (shipped)", {"INFERENCE_PRECISION_HINT": "f32"}),
@@ -70,14 +72,17 @@ OV_PROPERTY_VARIANTS: dict[str, tuple[str, dict]] = {
 }
 
 
-def rewrite_silu(source: Path, out: Path, to: str) -> int:
-    """Diagnostic copy with every x * Sigmoid(x) replaced by ``Relu`` or ORT's fused ``QuickGelu``."""
+def rewrite_silu(source: Path, out: Path, to: str, share: float = 1.0) -> int:
+    """Copy with every x * Sigmoid(x) (or, share < 1, those on the largest maps, as ``edge convert
+    --activation-share`` picks them) replaced by ``Relu``, ``HardSwish`` or ORT's fused ``QuickGelu``."""
     import onnx
 
-    from edgetally.converters.graph.activations import replace_silu
+    from edgetally.converters.graph.activations import largest_maps, replace_silu, silu_sizes
 
     model = onnx.load(str(source))
-    if to == "QuickGelu":  # x * sigmoid(alpha * x), one pass over memory
+    if share < 1.0:
+        model, names = replace_silu(model, to, only=largest_maps(silu_sizes(model), share))
+    elif to == "QuickGelu":  # x * sigmoid(alpha * x), one pass over memory
         model, names = replace_silu(model, "QuickGelu", domain="com.microsoft")
         for node in model.graph.node:
             if node.name in set(names):
@@ -143,12 +148,13 @@ def nncf_int8(source: Path, out_xml: Path, calibration, overrides: dict) -> Path
     import nncf
     import openvino as ov
 
-    from edgetally.converters.targets.openvino import read_onnx, tail_ops
+    from edgetally.converters.targets.openvino import read_onnx, stem_ops, tail_ops
 
     nncf.set_log_level(logging.WARNING)
     # as shipped, every OpenVINO build reads the ONNX with its Focus stem folded into one convolution
     model = read_onnx(source)[0] if overrides.get("fold_focus", True) else ov.convert_model(str(source))
     ignored = tail_ops(model) if overrides.get("keep_tail_float", True) else []
+    ignored += stem_ops(model, overrides.get("float_stem_convs", 0))
     quantized = nncf.quantize(
         model,
         nncf.Dataset(list(calibration.batches())),
@@ -262,6 +268,15 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
         nncf_int8(work / "HardSwish.onnx", work / "ov_hswish.xml", calibration, {}),
         "int8",
     )
+    # What `edge convert --activation` ships for OpenVINO: HardSwish on the largest maps, stem float (the
+    # weights of an untrained replacement time the same as a distilled student's).
+    for share in ACTIVATION_SHARES:
+        replaced = rewrite_silu(source, work / f"hswish{share}.onnx", "HardSwish", share)
+        for stem in (3, 0):
+            name = f"OV INT8 --activation-share {share:g} ({replaced} SiLU -> HardSwish), stem {'float' if stem else 'INT8'}"
+            log(f"building {name}")
+            xml = work / f"ov_hswish{share}_{stem}.xml"
+            ir[name] = (nncf_int8(work / f"hswish{share}.onnx", xml, calibration, {"float_stem_convs": stem}), "int8")
     clamp_silu(source, work / "clamped.onnx")
     ir["diagnostic: OV INT8 SiLU clamped >= 0 (unsigned, zero point 0)"] = (
         nncf_int8(work / "clamped.onnx", work / "ov_clamped.xml", calibration, {}),
@@ -291,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if not MODEL.is_file():
         print(f"{MODEL} not found: the probe needs ../shared/data", file=sys.stderr)
         return 2
+    from edgetally.cpu import describe_cpu
+
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
     tensor = np.random.default_rng(0).uniform(0, 255, (1, 3, 416, 416)).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="int8-probe-") as tmp:
@@ -305,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "target_ratio": 0.7,
         "note": "infer only, random 0-255 frame, all models interleaved in one process",
+        "cpu": describe_cpu(),
         "rows": rows,
     }
     for name, row in rows.items():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from benchmarks.int8_speed_probe import clamp_silu, rewrite_silu
 
@@ -38,3 +39,17 @@ def test_relu_and_clamp_rewrites_change_the_model(shared_data: Path, tmp_path: P
     original = _run(source, frame)
     for name in ("relu.onnx", "clamped.onnx"):
         assert not np.allclose(_run(tmp_path / name, frame), original, atol=1e-3)
+
+
+@pytest.mark.parametrize(("share", "replaced"), [(0.7, 38), (0.85, 76), (1.0, SILU_COUNT)])
+def test_share_rewrites_replace_what_edge_convert_would(
+    shared_data: Path, tmp_path: Path, share: float, replaced: int
+) -> None:
+    """The '--activation-share S' rows replace the SiLUs edge convert picks: whole resolution levels,
+    largest maps first (0.7: the 208/104/52-pixel maps; 0.85 adds the 26-pixel ones)."""
+    import onnx
+
+    source = shared_data / "models" / "yolox_nano.onnx"
+    assert rewrite_silu(source, tmp_path / "hs.onnx", "HardSwish", share) == replaced
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "hs.onnx")).graph.node]
+    assert ops.count("HardSwish") == replaced

@@ -2,9 +2,10 @@
 
 An INT8 model's speed-up over FP32 depends on the CPU more than on anything the converter tunes:
 the speed probe's OpenVINO INT8 YOLOX-nano ran at 0.68x ORT FP32 on an AVX512-VNNI machine and
-0.89x on an AVX2 one (docs/int8.md, "Another CPU"). Without a dot-product instruction (x86 VNNI / AMX, Arm
-SDOT) each INT8 multiply-add takes extra instructions. So report.json and ``edge bench`` say which
-CPU they timed on. Linux's /proc/cpuinfo only; elsewhere the model name is what ``platform`` says.
+0.89x on an AVX2 one (docs/int8.md, "Another CPU"). Without a dot-product instruction (x86 VNNI /
+AMX, Arm SDOT) each INT8 multiply-add takes extra instructions. So report.json, ``edge bench`` and
+``edge doctor`` say which CPU it is. Linux's /proc/cpuinfo only; elsewhere the model name is what
+``platform`` says and the instruction set is not known.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _ARM = (
     ("i8mm", "I8MM"),
     ("asimddp", "SDOT"),
     ("asimd", "NEON"),
+    ("neon", "NEON"),  # 32-bit Arm kernels (armv7l) call it neon
 )
 DOT_PRODUCT = frozenset({"amx_int8", "avx512_vnni", "avx_vnni", "asimddp", "i8mm"})
 _MODEL_KEYS = ("model name", "Model", "cpu model", "Hardware")
@@ -43,7 +45,8 @@ def describe_cpu(cpuinfo: str | None = None, machine: str | None = None) -> dict
             fields[key.strip()] = value.strip()
     flags = set((fields.get("flags") or fields.get("Features") or "").split())
     model = next((fields[k] for k in _MODEL_KEYS if fields.get(k)), "") or platform.processor() or machine or "unknown"
-    known = _ARM if ("asimd" in flags or machine.lower() in ("aarch64", "arm64")) else _X86
+    arm = bool(flags & {"asimd", "neon"}) or machine.lower().startswith(("aarch64", "arm"))
+    known = _ARM if arm else _X86
     features = [name for flag, name in known if flag in flags]
     dot = bool(flags & DOT_PRODUCT)
     if not flags:

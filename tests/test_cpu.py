@@ -12,6 +12,7 @@ EPYC_AVX2 = (
 )
 ALDER_LAKE = "model name\t: 12th Gen Intel(R) Core(TM) i5-1235U\nflags\t\t: avx avx2 avx_vnni\n"
 PI4 = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU part\t: 0xd08\n\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n"
+PI3_32BIT = "processor\t: 0\nmodel name\t: ARMv7 Processor rev 4 (v7l)\nFeatures\t: half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm crc32\n"
 PI5 = (
     "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm "
     "lrcpc dcpop asimddp\n\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
@@ -39,10 +40,18 @@ PI5 = (
             False,
             "no INT8 dot product (SDOT): INT8 gains less here",
         ),
+        (
+            PI3_32BIT,
+            "armv7l",
+            "ARMv7 Processor rev 4 (v7l)",
+            ["NEON"],
+            False,
+            "no INT8 dot product (SDOT): INT8 gains less here",
+        ),
         (PI5, "aarch64", "Raspberry Pi 5 Model B Rev 1.0", ["SDOT", "NEON"], True, "SDOT, NEON"),
         ("", "x86_64", None, [], False, "(instruction set not known)"),
     ],
-    ids=["xeon-vnni", "epyc-avx2", "alder-lake", "pi4", "pi5", "no-cpuinfo"],
+    ids=["xeon-vnni", "epyc-avx2", "alder-lake", "pi4", "pi-armv7", "pi5", "no-cpuinfo"],
 )
 def test_describe_cpu(
     text: str, machine: str, model: str | None, features: list[str], dot: bool, summary_ends: str

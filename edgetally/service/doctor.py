@@ -1,8 +1,9 @@
 """`edge doctor`: what the person at the board needs to know, as one OK/WARN/FAIL table.
 
-Cameras found, runtimes importable (with versions), the CPU (does it have an INT8 dot product), the artifact (manifest, hash, loads and runs
-one frame), the config valid, the MQTT broker reachable, the state directory writable. Exit 1
-when any check FAILs, so it can gate an install script.
+Cameras found, runtimes importable (with versions), the CPU (does it have an INT8 dot product),
+the artifact (manifest, hash, loads and runs one frame), the config valid, the MQTT broker
+reachable, the state directory writable. Exit 1 when any check FAILs, so it can gate an install
+script.
 """
 
 from __future__ import annotations

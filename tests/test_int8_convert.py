@@ -108,6 +108,20 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     m = artifact.manifest
     assert (m.format, m.runtime, m.precision, m.model_file) == ("onnx", "onnxruntime", "int8", "model.int8.onnx")
     assert report["sizes"]["ratio"] <= 0.5
+    # 7-bit weights: no 16-bit overflow in onnxruntime's kernels for x86 CPUs without VNNI, whichever CPU converts
+    assert _weight_bound(artifact.model_path) == 64 and "7-bit" in report["attempts"][-1]["build"]["weights"]
+
+
+def _weight_bound(model_path: Path) -> int:
+    """The largest |int8 weight| of any quantised Conv in a QDQ model."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    weights = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    dequantizers = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n.input[1] for n in model.graph.node if n.op_type == "Conv" and n.input[1] in dequantizers]
+    assert convs, "no quantised Conv"
+    return max(int(np.abs(weights[dequantizers[w]].astype(np.int32)).max()) for w in convs)
 
 
 def test_bench_compares_the_artifact_with_the_fp32_it_replaces(ort_int8, shared_data: Path) -> None:
@@ -341,6 +355,7 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(
         if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits
     ]
     assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
+    assert _weight_bound(artifact.model_path) == 127  # 32-bit accumulation on the GPU: the full 8 bits
     assert report["passed"] and report["tensorrt"]["build_script"] == "build_engine.sh"
     # The runner's tensorrt runtime takes this artifact as it is: engine built from model.int8.onnx (INT8+FP16
     # flags) on first start and cached; TensorRT itself is faked here (no GPU), the runtime's contract is real.

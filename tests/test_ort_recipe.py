@@ -12,7 +12,7 @@ pytest.importorskip("onnxruntime")
 
 from edgetally.converters.accuracy.calibration import CalibrationSet
 from edgetally.converters.accuracy.strategy import Strategy
-from edgetally.converters.graph.sensitivity import layers, only_layer_quantised, rank_layers
+from edgetally.converters.graph.sensitivity import fake_quant_weight, layers, only_layer_quantised, rank_layers
 from edgetally.converters.targets.onnxruntime import OrtFold
 from edgetally.converters.targets.ort_ranges import mse_ranges, silu_inputs, tapped_session
 from tests.tiny_models import images, run, tiny_detector
@@ -71,7 +71,8 @@ def test_fold_keeps_the_sensitive_layers_float_and_reports_them(tmp_path: Path) 
 
 def test_bias_correction_removes_the_drift_of_badly_rounding_weights(tmp_path: Path) -> None:
     weights = np.full((8, 3, 3, 3), 0.006)
-    weights[:, 0, 0, 0] = 0.01  # scale 0.01/127: every 0.006 rounds to 76 steps (0.005984), all the same way
+    # scale 0.01/64 (7-bit weights): every 0.006 rounds to 38 steps (0.0059375), all the same way
+    weights[:, 0, 0, 0] = 0.01
     path = tiny_detector(tmp_path / "m.onnx", first_weights=weights)
     x = images(16)
     calibration = _calibration(x)
@@ -82,3 +83,42 @@ def test_bias_correction_removes_the_drift_of_badly_rounding_weights(tmp_path: P
     reference = run(path, x)
     drift = lambda model: np.abs((run(model, x) - reference).mean(axis=(0, 1))).mean()  # noqa: E731
     assert drift(tmp_path / "bc.onnx") < drift(tmp_path / "plain.onnx")
+
+
+def _dequantized_conv_weights(path: Path) -> dict[str, np.ndarray]:
+    """conv name -> its weights as the INT8 QDQ model holds them (int8 values, then dequantised)."""
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    found = {}
+    for node in model.graph.node:
+        dq = producers.get(node.input[1]) if node.op_type == "Conv" else None
+        if dq is not None and dq.op_type == "DequantizeLinear":
+            q, scale = inits[dq.input[0]], inits[dq.input[1]]
+            found[node.name] = (q, q.astype(np.float32) * scale.reshape(-1, 1, 1, 1))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("reduce_range", "qmax"),
+    [
+        (True, 64),  # the onnxruntime target: two u8 x s8 products fit the 16-bit sums of x86 CPUs without VNNI
+        (False, 127),  # the TensorRT target (32-bit accumulation)
+    ],
+)
+def test_weights_use_the_range_the_sensitivity_ranking_assumed(tmp_path: Path, reduce_range: bool, qmax: int) -> None:
+    path = tiny_detector(tmp_path / "m.onnx")
+    fold = OrtFold(path, _calibration(images(8)), "images", tmp_path / "work", reduce_range=reduce_range)
+    info = fold.quantize(Strategy("all", keep_tail_float=False), tmp_path / "q.onnx")
+    assert ("7-bit" in info["weights"]) is reduce_range
+    model = onnx.load(str(path))
+    weights = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    quantised = _dequantized_conv_weights(tmp_path / "q.onnx")
+    assert set(quantised) == {"conv1", "conv2", "head"}
+    for conv, (q, dequantized) in quantised.items():
+        assert np.abs(q).max() == qmax  # each channel's largest weight sits on the grid's end
+        original = weights[next(n for n in model.graph.node if n.name == conv).input[1]]
+        # what graph/sensitivity.py ranks a layer with is exactly what the INT8 model computes with
+        assert np.allclose(fake_quant_weight(original, qmax), dequantized, rtol=1e-5, atol=1e-8)

@@ -2,9 +2,9 @@
 
 A layer is a weighted op (Conv) with its activation (SiLU's Sigmoid + Mul, Relu, HardSwish, Clip).
 For each layer, the FP32 model is run with ONLY that layer quantised as the INT8 model will quantise
-it -- per-channel symmetric S8 weights, U8 asymmetric Q/DQ on every tensor the layer produces (and
-on the image when the layer reads it) with the calibrated ranges -- and its output is compared with
-FP32 on a few calibration images. The layers whose error is largest are the few worth keeping in
+it -- per-channel symmetric S8 weights (on the 7-bit grid where the model uses it), U8 asymmetric
+Q/DQ on every tensor the layer produces (and on the image when the layer reads it) with the
+calibrated ranges -- and its output is compared with FP32 on a few calibration images. The layers whose error is largest are the few worth keeping in
 float (``Strategy.float_sensitive``); everything else stays INT8. Calibration images only: the
 evaluation images never influence which layers stay float.
 """
@@ -73,14 +73,13 @@ def _uint8_params(low: float, high: float) -> tuple[np.float32, np.uint8]:
     return np.float32(scale), np.uint8(np.clip(round(-low / scale), 0, 255))
 
 
-def fake_quant_weight(weight: np.ndarray) -> np.ndarray:
-    """Per-output-channel symmetric S8 weights, dequantised."""
+def fake_quant_weight(weight: np.ndarray, qmax: int = 127) -> np.ndarray:
+    """Per-output-channel symmetric S8 weights on -qmax..qmax (64: onnxruntime's reduce_range), dequantised."""
     flat = weight.reshape(weight.shape[0], -1)
-    scale = np.abs(flat).max(axis=1) / 127.0
+    scale = np.abs(flat).max(axis=1) / float(qmax)
     scale[scale == 0] = 1.0
-    return (
-        (np.clip(np.round(flat / scale[:, None]), -127, 127) * scale[:, None]).reshape(weight.shape).astype(np.float32)
-    )
+    steps = np.clip(np.round(flat / scale[:, None]), -qmax, qmax)
+    return (steps * scale[:, None]).reshape(weight.shape).astype(np.float32)
 
 
 def _qdq(graph: Any, source: str, target: str, low: float, high: float) -> None:
@@ -102,7 +101,9 @@ def _qdq(graph: Any, source: str, target: str, low: float, high: float) -> None:
     )
 
 
-def only_layer_quantised(model: Any, layer: Layer, ranges: dict[str, tuple[float, float]]) -> Any:
+def only_layer_quantised(
+    model: Any, layer: Layer, ranges: dict[str, tuple[float, float]], weight_qmax: int = 127
+) -> Any:
     """A copy of the FP32 ``model`` with just ``layer`` quantised: fake-quantised weights, Q/DQ on the
     activation it reads (for it alone) and on every tensor it writes (for all readers)."""
     import onnx
@@ -115,7 +116,7 @@ def only_layer_quantised(model: Any, layer: Layer, ranges: dict[str, tuple[float
     node = next(n for n in graph.node if n.name == layer.name)
     if len(node.input) > 1 and node.input[1] in inits:
         weight = numpy_helper.to_array(inits[node.input[1]])
-        inits[node.input[1]].CopyFrom(numpy_helper.from_array(fake_quant_weight(weight), node.input[1]))
+        inits[node.input[1]].CopyFrom(numpy_helper.from_array(fake_quant_weight(weight, weight_qmax), node.input[1]))
     source = node.input[0]
     if source in ranges and source not in layer.produced:
         node.input[0] = f"{source}__fq"
@@ -156,7 +157,11 @@ def output_error(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray])
 
 
 def rank_layers(
-    model_path: Path, ranges: dict[str, tuple[float, float]], samples: Sequence[np.ndarray], threads: int = 1
+    model_path: Path,
+    ranges: dict[str, tuple[float, float]],
+    samples: Sequence[np.ndarray],
+    threads: int = 1,
+    weight_qmax: int = 127,
 ) -> list[tuple[str, float]]:
     """(layer name, output error with only that layer quantised), worst first."""
     import onnx
@@ -165,7 +170,7 @@ def rank_layers(
     reference = _run(model, samples, threads)
     scores = []
     for layer in layers(model):
-        outputs = _run(only_layer_quantised(model, layer, ranges), samples, threads)
+        outputs = _run(only_layer_quantised(model, layer, ranges, weight_qmax), samples, threads)
         error = float(np.mean([output_error(r, o) for r, o in zip(reference, outputs, strict=True)]))
         scores.append((layer.name, round(error, 6)))
     return sorted(scores, key=lambda item: -item[1])

@@ -15,6 +15,13 @@ reduce_range, per-tensor weights, every conv int8 all ~1.0x; U8/U8 1.5x, S8/S8 2
 into one float QuickGelu between DQ and Q 1.1x; ``session.x64quantprecision=1`` 1.5x (it selects the
 U8U8 kernels meant for CPUs without VNNI). The same INT8 graph with ReLU for SiLU runs at 0.64x: the
 activations, not the convolutions, keep it from beating FP32.
+
+Weights use 7 of the 8 bits (-64..64, onnxruntime's ``reduce_range``). On an x86 CPU without VNNI,
+onnxruntime's U8S8 kernels add two u8 x s8 products in 16 bits with saturation: with full-range
+weights, bright inputs overflow and the model's output is wrong on that CPU only (measured on an
+AVX2 EPYC: a fold that dropped 0.64 points on a VNNI machine dropped 2.77). 255 x 64 x 2 fits in
+16 bits, so a 7-bit model computes the same on every CPU; the board's CPU is not known when
+converting. Costs no speed; docs/int8.md has the figures.
 """
 
 from __future__ import annotations
@@ -26,6 +33,10 @@ from edgetally.converters.accuracy.calibration import CalibrationSet
 from edgetally.converters.accuracy.strategy import Strategy
 from edgetally.converters.graph.nodes import head_output_convs, name_nodes, stem_nodes, tail_nodes, upgrade_opset
 from edgetally.errors import ConversionError
+
+# onnxruntime's reduce_range weights: two u8 x s8 products (255 * 64 * 2 = 32640) fit the 16-bit sums of
+# the x86 kernels for CPUs without VNNI.
+REDUCED_WEIGHT_QMAX = 64
 
 # Entropy calibration with 2048 bins took >13 GB RAM here (toolchain-notes): keep histograms small.
 _HISTOGRAM_BINS = 512
@@ -95,16 +106,18 @@ class OrtFold:
     BIAS_IMAGES = 16
 
     def __init__(
-        self, source: Path, calibration: CalibrationSet, input_name: str, work_dir: Path, symmetric_s8: bool = False
+        self,
+        source: Path,
+        calibration: CalibrationSet,
+        input_name: str,
+        work_dir: Path,
+        symmetric_s8: bool = False,
+        reduce_range: bool = True,
     ) -> None:
         self.work = Path(work_dir) / "ort"
         self.work.mkdir(parents=True, exist_ok=True)
-        self.source, self.calibration, self.input_name, self.symmetric_s8 = (
-            source,
-            calibration,
-            input_name,
-            symmetric_s8,
-        )
+        self.source, self.calibration, self.input_name = source, calibration, input_name
+        self.symmetric_s8, self.reduce_range = symmetric_s8, reduce_range
         self.prepared = prepare_fp32(Path(source), self.work)
 
     def _mse_cache(self, calib: CalibrationSet) -> Path:
@@ -135,7 +148,8 @@ class OrtFold:
             data = load_tensors_data(self._mse_cache(self.calibration))
             ranges = {name: tuple(float(v) for v in data[name].range_value) for name in data}
             samples = list(self.calibration.subset(self.SENSITIVITY_IMAGES).batches())
-            path.write_text(json.dumps(rank_layers(self.prepared, ranges, samples)))
+            qmax = REDUCED_WEIGHT_QMAX if self.reduce_range else 127
+            path.write_text(json.dumps(rank_layers(self.prepared, ranges, samples, weight_qmax=qmax)))
         ranked = [name for name, _ in json.loads(path.read_text())]
         by_name = {layer.name: layer for layer in layers(onnx.load(str(self.prepared)))}
         return [by_name[name] for name in ranked[:count]]
@@ -158,6 +172,7 @@ class OrtFold:
                 _Reader(self.input_name, calib),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
+                reduce_range=self.reduce_range,
                 activation_type=QuantType.QInt8 if self.symmetric_s8 else QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=_calibrate_method(method),
@@ -174,7 +189,7 @@ class OrtFold:
             "calibration_images": len(calib),
             "activation_ranges": "mse" if strategy.activation_ranges == "mse" else method,
             "activations": "s8 symmetric" if self.symmetric_s8 else "u8",
-            "weights": "s8 per-channel",
+            "weights": "s8 per-channel, 7-bit range (-64..64)" if self.reduce_range else "s8 per-channel",
             "format": "QDQ",
             "opset": 13,
         }
@@ -205,10 +220,12 @@ def quantize_onnx(
     strategy: Strategy,
     input_name: str,
     symmetric_s8: bool = False,
+    reduce_range: bool = True,
 ) -> dict:
     """One-off quantisation (a fold's builder keeps an ``OrtFold`` instead, to measure things once)."""
     with tempfile.TemporaryDirectory(prefix="edge-ort-int8-") as tmp:
-        return OrtFold(source, calibration, input_name, Path(tmp), symmetric_s8).quantize(strategy, out_path)
+        fold = OrtFold(source, calibration, input_name, Path(tmp), symmetric_s8, reduce_range)
+        return fold.quantize(strategy, out_path)
 
 
 def int8_builder(
@@ -219,11 +236,14 @@ def int8_builder(
     symmetric_s8: bool = False,
     runtime: str = "onnxruntime",
     format: str = "onnx",
+    reduce_range: bool = True,
 ):
     """A gate builder (strategy, directory) -> (INT8 QDQ artifact, build info) for the target registry."""
     from edgetally.converters.derive import derive, tool_versions
 
-    fold = OrtFold(reference.model_path, calibration, reference.manifest.input.name, work_dir, symmetric_s8)
+    fold = OrtFold(
+        reference.model_path, calibration, reference.manifest.input.name, work_dir, symmetric_s8, reduce_range
+    )
 
     def build(strategy: Strategy, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)

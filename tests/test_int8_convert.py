@@ -110,6 +110,7 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     assert report["sizes"]["ratio"] <= 0.5
     # 7-bit weights: no 16-bit overflow in onnxruntime's kernels for x86 CPUs without VNNI, whichever CPU converts
     assert _weight_bound(artifact.model_path) == 64 and "7-bit" in report["attempts"][-1]["build"]["weights"]
+    assert any("weights on 7 bits" in note for note in m.notes)
 
 
 def _weight_bound(model_path: Path) -> int:
@@ -356,6 +357,7 @@ def test_tensorrt_artifact_carries_qdq_fp16_and_trtexec(
     ]
     assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
     assert _weight_bound(artifact.model_path) == 127  # 32-bit accumulation on the GPU: the full 8 bits
+    assert not any("7 bits" in note for note in m.notes)
     assert report["passed"] and report["tensorrt"]["build_script"] == "build_engine.sh"
     # The runner's tensorrt runtime takes this artifact as it is: engine built from model.int8.onnx (INT8+FP16
     # flags) on first start and cached; TensorRT itself is faked here (no GPU), the runtime's contract is real.

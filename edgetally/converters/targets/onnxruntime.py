@@ -249,6 +249,8 @@ def int8_builder(
         directory.mkdir(parents=True, exist_ok=True)
         info = fold.quantize(strategy, directory / "model.int8.onnx")
         notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
+        if reduce_range:
+            notes.append("weights on 7 bits (-64..64): no 16-bit overflow on x86 CPUs without VNNI")
         artifact = derive(
             reference,
             directory,

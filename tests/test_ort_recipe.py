@@ -102,23 +102,34 @@ def _dequantized_conv_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    ("reduce_range", "qmax"),
+    ("overflow_fix", "qmax"),
     [
-        (True, 64),  # the onnxruntime target: two u8 x s8 products fit the 16-bit sums of x86 CPUs without VNNI
-        (False, 127),  # the TensorRT target (32-bit accumulation)
+        # the onnxruntime target: the conv reading the image on 7 bits, the rest on 8
+        (True, {"conv1": 64, "conv2": 127, "head": 127}),
+        (False, {"conv1": 127, "conv2": 127, "head": 127}),  # the TensorRT target (32-bit accumulation)
     ],
 )
-def test_weights_use_the_range_the_sensitivity_ranking_assumed(tmp_path: Path, reduce_range: bool, qmax: int) -> None:
+def test_weights_use_the_grid_the_sensitivity_ranking_assumed(
+    tmp_path: Path, overflow_fix: bool, qmax: dict[str, int]
+) -> None:
     path = tiny_detector(tmp_path / "m.onnx")
-    fold = OrtFold(path, _calibration(images(8)), "images", tmp_path / "work", reduce_range=reduce_range)
+    fold = OrtFold(path, _calibration(images(8)), "images", tmp_path / "work", overflow_fix=overflow_fix)
     info = fold.quantize(Strategy("all", keep_tail_float=False), tmp_path / "q.onnx")
-    assert ("7-bit" in info["weights"]) is reduce_range
+    assert info["weights_7bit"] == [name for name, q in qmax.items() if q == 64]
     model = onnx.load(str(path))
     weights = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
     quantised = _dequantized_conv_weights(tmp_path / "q.onnx")
-    assert set(quantised) == {"conv1", "conv2", "head"}
-    for conv, (q, dequantized) in quantised.items():
-        assert np.abs(q).max() == qmax  # each channel's largest weight sits on the grid's end
+    assert {
+        conv: int(np.abs(q).max()) for conv, (q, _) in quantised.items()
+    } == qmax  # each channel's max on the grid's end
+    for conv, (_, dequantized) in quantised.items():
         original = weights[next(n for n in model.graph.node if n.name == conv).input[1]]
         # what graph/sensitivity.py ranks a layer with is exactly what the INT8 model computes with
-        assert np.allclose(fake_quant_weight(original, qmax), dequantized, rtol=1e-5, atol=1e-8)
+        assert np.allclose(fake_quant_weight(original, qmax[conv]), dequantized, rtol=1e-5, atol=1e-8)
+
+
+def test_a_float_input_conv_needs_no_narrow_weights(tmp_path: Path) -> None:
+    path = tiny_detector(tmp_path / "m.onnx")
+    fold = OrtFold(path, _calibration(images(8)), "images", tmp_path / "work")
+    info = fold.quantize(Strategy("stem", keep_tail_float=False, float_stem_convs=1), tmp_path / "q.onnx")
+    assert info["weights_7bit"] == [] and set(_dequantized_conv_weights(tmp_path / "q.onnx")) == {"conv2", "head"}

@@ -72,6 +72,23 @@ def stem_nodes(model, convs: int) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def input_convs(model) -> list[str]:
+    """Weighted ops that read the model's input through unweighted ops only (YOLOX: the conv after the
+    Focus slices), in graph order. Their INT8 input codes are the pixels themselves, bright ones near 255."""
+    readers = consumers(model)
+    frontier = [i.name for i in model.graph.input]
+    seen, found = set(frontier), set()
+    while frontier:
+        for node in readers.get(frontier.pop(), []):
+            if node.op_type in WEIGHTED_OPS:
+                found.add(node.name)
+                continue
+            fresh = [out for out in node.output if out not in seen]
+            seen.update(fresh)
+            frontier.extend(fresh)
+    return [n.name for n in model.graph.node if n.name in found]
+
+
 def head_output_convs(model) -> list[str]:
     """Weighted ops whose output feeds the decode tail directly: the last conv of each head branch."""
     tail = set(tail_nodes(model))

@@ -2,7 +2,7 @@
 
 A layer is a weighted op (Conv) with its activation (SiLU's Sigmoid + Mul, Relu, HardSwish, Clip).
 For each layer, the FP32 model is run with ONLY that layer quantised as the INT8 model will quantise
-it -- per-channel symmetric S8 weights (on the 7-bit grid where the model uses it), U8 asymmetric
+it -- per-channel symmetric S8 weights (7-bit where the model narrows them), U8 asymmetric
 Q/DQ on every tensor the layer produces (and on the image when the layer reads it) with the
 calibrated ranges -- and its output is compared with FP32 on a few calibration images. The layers whose error is largest are the few worth keeping in
 float (``Strategy.float_sensitive``); everything else stays INT8. Calibration images only: the
@@ -161,16 +161,19 @@ def rank_layers(
     ranges: dict[str, tuple[float, float]],
     samples: Sequence[np.ndarray],
     threads: int = 1,
-    weight_qmax: int = 127,
+    narrow_weights: frozenset[str] = frozenset(),
 ) -> list[tuple[str, float]]:
-    """(layer name, output error with only that layer quantised), worst first."""
+    """(layer name, output error with only that layer quantised), worst first. Layers named in
+    ``narrow_weights`` get 7-bit weights (-64..64), as the INT8 model will give them."""
     import onnx
 
     model = onnx.load(str(model_path))
     reference = _run(model, samples, threads)
     scores = []
     for layer in layers(model):
-        outputs = _run(only_layer_quantised(model, layer, ranges, weight_qmax), samples, threads)
+        outputs = _run(
+            only_layer_quantised(model, layer, ranges, 64 if layer.name in narrow_weights else 127), samples, threads
+        )
         error = float(np.mean([output_error(r, o) for r, o in zip(reference, outputs, strict=True)]))
         scores.append((layer.name, round(error, 6)))
     return sorted(scores, key=lambda item: -item[1])

@@ -16,12 +16,12 @@ into one float QuickGelu between DQ and Q 1.1x; ``session.x64quantprecision=1`` 
 U8U8 kernels meant for CPUs without VNNI). The same INT8 graph with ReLU for SiLU runs at 0.64x: the
 activations, not the convolutions, keep it from beating FP32.
 
-Weights use 7 of the 8 bits (-64..64, onnxruntime's ``reduce_range``). On an x86 CPU without VNNI,
-onnxruntime's U8S8 kernels add two u8 x s8 products in 16 bits with saturation: with full-range
-weights, bright inputs overflow and the model's output is wrong on that CPU only (measured on an
-AVX2 EPYC: a fold that dropped 0.64 points on a VNNI machine dropped 2.77). 255 x 64 x 2 fits in
-16 bits, so a 7-bit model computes the same on every CPU; the board's CPU is not known when
-converting. Costs no speed; docs/int8.md has the figures.
+The convolutions that read the image get 7-bit weights (-64..64, onnxruntime's ``reduce_range`` for
+those tensors: NNCF's ``overflow_fix`` FIRST_LAYER). On an x86 CPU without VNNI, onnxruntime's U8S8
+kernels add two u8 x s8 products in 16 bits with saturation; pixel codes sit near 255, so with
+8-bit weights that conv overflows on that CPU only (255 x 64 x 2 fits 16 bits). Deeper layers'
+inputs rarely come near 255: measured, their overflow does not move the output, and 7 bits there
+were no better (docs/int8.md, "One CPU converts, another runs").
 """
 
 from __future__ import annotations
@@ -31,12 +31,15 @@ from pathlib import Path
 
 from edgetally.converters.accuracy.calibration import CalibrationSet
 from edgetally.converters.accuracy.strategy import Strategy
-from edgetally.converters.graph.nodes import head_output_convs, name_nodes, stem_nodes, tail_nodes, upgrade_opset
+from edgetally.converters.graph.nodes import (
+    head_output_convs,
+    input_convs,
+    name_nodes,
+    stem_nodes,
+    tail_nodes,
+    upgrade_opset,
+)
 from edgetally.errors import ConversionError
-
-# onnxruntime's reduce_range weights: two u8 x s8 products (255 * 64 * 2 = 32640) fit the 16-bit sums of
-# the x86 kernels for CPUs without VNNI.
-REDUCED_WEIGHT_QMAX = 64
 
 # Entropy calibration with 2048 bins took >13 GB RAM here (toolchain-notes): keep histograms small.
 _HISTOGRAM_BINS = 512
@@ -55,6 +58,12 @@ class _Reader:
 
     def rewind(self) -> None:  # not needed by quantize_static, part of the protocol in newer releases
         pass
+
+
+def onnx_load(path: Path):
+    import onnx
+
+    return onnx.load(str(path))
 
 
 def prepare_fp32(source: Path, work_dir: Path) -> Path:
@@ -112,13 +121,15 @@ class OrtFold:
         input_name: str,
         work_dir: Path,
         symmetric_s8: bool = False,
-        reduce_range: bool = True,
+        overflow_fix: bool = True,
     ) -> None:
         self.work = Path(work_dir) / "ort"
         self.work.mkdir(parents=True, exist_ok=True)
         self.source, self.calibration, self.input_name = source, calibration, input_name
-        self.symmetric_s8, self.reduce_range = symmetric_s8, reduce_range
+        self.symmetric_s8 = symmetric_s8
         self.prepared = prepare_fp32(Path(source), self.work)
+        # the convs whose weights get 7 bits (their input is the image: see the module docstring)
+        self.narrow: list[str] = input_convs(onnx_load(self.prepared)) if overflow_fix else []
 
     def _mse_cache(self, calib: CalibrationSet) -> Path:
         from edgetally.converters.targets.ort_ranges import mse_ranges, silu_inputs, write_cache
@@ -148,8 +159,8 @@ class OrtFold:
             data = load_tensors_data(self._mse_cache(self.calibration))
             ranges = {name: tuple(float(v) for v in data[name].range_value) for name in data}
             samples = list(self.calibration.subset(self.SENSITIVITY_IMAGES).batches())
-            qmax = REDUCED_WEIGHT_QMAX if self.reduce_range else 127
-            path.write_text(json.dumps(rank_layers(self.prepared, ranges, samples, weight_qmax=qmax)))
+            ranked = rank_layers(self.prepared, ranges, samples, narrow_weights=frozenset(self.narrow))
+            path.write_text(json.dumps(ranked))
         ranked = [name for name, _ in json.loads(path.read_text())]
         by_name = {layer.name: layer for layer in layers(onnx.load(str(self.prepared)))}
         return [by_name[name] for name in ranked[:count]]
@@ -162,7 +173,11 @@ class OrtFold:
         sensitive = self.sensitive_layers(strategy.float_sensitive) if strategy.float_sensitive else []
         exclude = list(dict.fromkeys(exclude + [n for layer in sensitive for n in layer.nodes]))
         cache, method = self.ranges(strategy, calib)
-        extra = {"CalibMovingAverage": False, "ActivationSymmetric": self.symmetric_s8, "WeightSymmetric": True}
+        extra: dict = {"CalibMovingAverage": False, "ActivationSymmetric": self.symmetric_s8, "WeightSymmetric": True}
+        narrowed = [name for name in self.narrow if name not in exclude]
+        if narrowed:
+            weights = {n.name: n.input[1] for n in onnx_load(self.prepared).graph.node if n.name in narrowed}
+            extra["TensorQuantOverrides"] = {weights[name]: [{"reduce_range": True, "axis": 0}] for name in narrowed}
         if method in ("percentile", "entropy"):
             extra.update({"CalibNumBins": _HISTOGRAM_BINS, "CalibPercentile": 99.99})
         try:
@@ -172,7 +187,6 @@ class OrtFold:
                 _Reader(self.input_name, calib),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
-                reduce_range=self.reduce_range,
                 activation_type=QuantType.QInt8 if self.symmetric_s8 else QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=_calibrate_method(method),
@@ -189,7 +203,8 @@ class OrtFold:
             "calibration_images": len(calib),
             "activation_ranges": "mse" if strategy.activation_ranges == "mse" else method,
             "activations": "s8 symmetric" if self.symmetric_s8 else "u8",
-            "weights": "s8 per-channel, 7-bit range (-64..64)" if self.reduce_range else "s8 per-channel",
+            "weights": "s8 per-channel",
+            "weights_7bit": narrowed,  # the convs that read the image (no 16-bit overflow without VNNI)
             "format": "QDQ",
             "opset": 13,
         }
@@ -220,11 +235,11 @@ def quantize_onnx(
     strategy: Strategy,
     input_name: str,
     symmetric_s8: bool = False,
-    reduce_range: bool = True,
+    overflow_fix: bool = True,
 ) -> dict:
     """One-off quantisation (a fold's builder keeps an ``OrtFold`` instead, to measure things once)."""
     with tempfile.TemporaryDirectory(prefix="edge-ort-int8-") as tmp:
-        fold = OrtFold(source, calibration, input_name, Path(tmp), symmetric_s8, reduce_range)
+        fold = OrtFold(source, calibration, input_name, Path(tmp), symmetric_s8, overflow_fix)
         return fold.quantize(strategy, out_path)
 
 
@@ -236,21 +251,24 @@ def int8_builder(
     symmetric_s8: bool = False,
     runtime: str = "onnxruntime",
     format: str = "onnx",
-    reduce_range: bool = True,
+    overflow_fix: bool = True,
 ):
     """A gate builder (strategy, directory) -> (INT8 QDQ artifact, build info) for the target registry."""
     from edgetally.converters.derive import derive, tool_versions
 
     fold = OrtFold(
-        reference.model_path, calibration, reference.manifest.input.name, work_dir, symmetric_s8, reduce_range
+        reference.model_path, calibration, reference.manifest.input.name, work_dir, symmetric_s8, overflow_fix
     )
 
     def build(strategy: Strategy, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
         info = fold.quantize(strategy, directory / "model.int8.onnx")
         notes = [f"INT8 QDQ (onnxruntime quantize_static), strategy {strategy.name}"]
-        if reduce_range:
-            notes.append("weights on 7 bits (-64..64): no 16-bit overflow on x86 CPUs without VNNI")
+        if info["weights_7bit"]:
+            notes.append(
+                f"weights of {', '.join(info['weights_7bit'])} (reading the image) on 7 bits: "
+                "no 16-bit overflow on x86 CPUs without VNNI"
+            )
         artifact = derive(
             reference,
             directory,

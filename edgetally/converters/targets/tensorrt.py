@@ -58,8 +58,8 @@ def write_build_script(directory: Path, commands: Sequence[str]) -> Path:
 def int8_builder(reference: Artifact, calibration: CalibrationSet, work_dir: Path, io_dtype: str = "float32"):
     """S8 symmetric QDQ ONNX labelled for the tensorrt runtime (the gate runs it with onnxruntime).
 
-    Full 8-bit weights: TensorRT's INT8 kernels accumulate in 32 bits, so the 7-bit range the CPU
-    target takes against 16-bit overflow would only cost precision here."""
+    Full 8-bit weights everywhere: TensorRT's INT8 kernels accumulate in 32 bits, so the 7-bit stem
+    weights the CPU target takes against 16-bit overflow would only cost precision here."""
     from edgetally.converters.targets.onnxruntime import int8_builder as ort_builder
 
     return ort_builder(
@@ -70,7 +70,7 @@ def int8_builder(reference: Artifact, calibration: CalibrationSet, work_dir: Pat
         symmetric_s8=True,
         runtime=RUNTIME,
         format=FORMAT,
-        reduce_range=False,
+        overflow_fix=False,
     )
 
 

@@ -2,11 +2,11 @@
 
 A layer is a weighted op (Conv) with its activation (SiLU's Sigmoid + Mul, Relu, HardSwish, Clip).
 For each layer, the FP32 model is run with ONLY that layer quantised as the INT8 model will quantise
-it -- per-channel symmetric S8 weights (7-bit where the model narrows them), U8 asymmetric
-Q/DQ on every tensor the layer produces (and on the image when the layer reads it) with the
-calibrated ranges -- and its output is compared with FP32 on a few calibration images. The layers whose error is largest are the few worth keeping in
-float (``Strategy.float_sensitive``); everything else stays INT8. Calibration images only: the
-evaluation images never influence which layers stay float.
+it -- per-channel symmetric S8 weights (7-bit where the model narrows them), U8 asymmetric Q/DQ on
+every tensor the layer produces (and on the image when the layer reads it) with the calibrated
+ranges -- and its output is compared with FP32 on a few calibration images. The layers whose error
+is largest are the few worth keeping in float (``Strategy.float_sensitive``); everything else stays
+INT8. Calibration images only: the evaluation images never influence which layers stay float.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class _Reader:
         pass
 
 
-def onnx_load(path: Path):
+def _onnx_load(path: Path):
     import onnx
 
     return onnx.load(str(path))
@@ -129,7 +129,7 @@ class OrtFold:
         self.symmetric_s8 = symmetric_s8
         self.prepared = prepare_fp32(Path(source), self.work)
         # the convs whose weights get 7 bits (their input is the image: see the module docstring)
-        self.narrow: list[str] = input_convs(onnx_load(self.prepared)) if overflow_fix else []
+        self.narrow: list[str] = input_convs(_onnx_load(self.prepared)) if overflow_fix else []
 
     def _mse_cache(self, calib: CalibrationSet) -> Path:
         from edgetally.converters.targets.ort_ranges import mse_ranges, silu_inputs, write_cache
@@ -176,7 +176,7 @@ class OrtFold:
         extra: dict = {"CalibMovingAverage": False, "ActivationSymmetric": self.symmetric_s8, "WeightSymmetric": True}
         narrowed = [name for name in self.narrow if name not in exclude]
         if narrowed:
-            weights = {n.name: n.input[1] for n in onnx_load(self.prepared).graph.node if n.name in narrowed}
+            weights = {n.name: n.input[1] for n in _onnx_load(self.prepared).graph.node if n.name in narrowed}
             extra["TensorQuantOverrides"] = {weights[name]: [{"reduce_range": True, "axis": 0}] for name in narrowed}
         if method in ("percentile", "entropy"):
             extra.update({"CalibNumBins": _HISTOGRAM_BINS, "CalibPercentile": 99.99})

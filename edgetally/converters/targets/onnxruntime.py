@@ -60,12 +60,6 @@ class _Reader:
         pass
 
 
-def _onnx_load(path: Path):
-    import onnx
-
-    return onnx.load(str(path))
-
-
 def prepare_fp32(source: Path, work_dir: Path) -> Path:
     """Opset >= 13, named nodes, shape-inferred copy of ``source`` (never rewrites the input file)."""
     import onnx
@@ -128,8 +122,12 @@ class OrtFold:
         self.source, self.calibration, self.input_name = source, calibration, input_name
         self.symmetric_s8 = symmetric_s8
         self.prepared = prepare_fp32(Path(source), self.work)
-        # the convs whose weights get 7 bits (their input is the image: see the module docstring)
-        self.narrow: list[str] = input_convs(_onnx_load(self.prepared)) if overflow_fix else []
+        import onnx
+
+        model = onnx.load(str(self.prepared))
+        # conv -> its weight tensor, for the convs whose weights get 7 bits (they read the image: module docstring)
+        convs = set(input_convs(model)) if overflow_fix else set()
+        self.narrow: dict[str, str] = {n.name: n.input[1] for n in model.graph.node if n.name in convs}
 
     def _mse_cache(self, calib: CalibrationSet) -> Path:
         from edgetally.converters.targets.ort_ranges import mse_ranges, silu_inputs, write_cache
@@ -176,8 +174,9 @@ class OrtFold:
         extra: dict = {"CalibMovingAverage": False, "ActivationSymmetric": self.symmetric_s8, "WeightSymmetric": True}
         narrowed = [name for name in self.narrow if name not in exclude]
         if narrowed:
-            weights = {n.name: n.input[1] for n in _onnx_load(self.prepared).graph.node if n.name in narrowed}
-            extra["TensorQuantOverrides"] = {weights[name]: [{"reduce_range": True, "axis": 0}] for name in narrowed}
+            extra["TensorQuantOverrides"] = {
+                self.narrow[name]: [{"reduce_range": True, "axis": 0}] for name in narrowed
+            }
         if method in ("percentile", "entropy"):
             extra.update({"CalibNumBins": _HISTOGRAM_BINS, "CalibPercentile": 99.99})
         try:

@@ -46,6 +46,7 @@ def _tiny_artifact(directory: Path, precision: str = "int8", scale: float = 2.0,
         [weight],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # what onnx writes by default can be newer than the onnxruntime beside it reads
     onnx.save(model, str(directory / "model.onnx"))
     digest = sha256_file(directory / "model.onnx")
     manifest = Manifest(
@@ -161,6 +162,36 @@ def test_without_tensorrt_the_registry_says_how_to_get_it(artifact: Artifact) ->
         pytest.skip("tensorrt is installed here")
     with pytest.raises(RuntimeLoadError, match="apt install python3-libnvinfer"):
         load_runtime(artifact)
+
+
+def _has_cuda_gpu() -> str | None:
+    if shutil.which("nvidia-smi") is None and not Path("/dev/nvhost-ctrl-gpu").exists():
+        return "no NVIDIA GPU on this machine"
+    return None
+
+
+def test_cuda_layer_moves_bytes_through_a_real_gpu() -> None:
+    """The ctypes CUDA calls the TensorRT backend runs on (no TensorRT needed, only libcudart and a GPU)."""
+    reason = _has_cuda_gpu()
+    if reason:
+        pytest.skip(reason)
+    from edgetally.runtimes.tensorrt_backend import Cuda
+
+    cuda = Cuda()
+    assert cuda.attribute(75) >= 5 and cuda.attribute(16) > 0  # compute capability major, multiprocessors
+    host = np.random.default_rng(1).random((3, 640, 640), dtype=np.float32)
+    back = np.zeros_like(host)
+    stream, device = cuda.stream(), cuda.malloc(host.nbytes)
+    try:
+        cuda.copy(device, host.ctypes.data, host.nbytes, 1, stream)  # 1: host to device, 2: back
+        cuda.copy(back.ctypes.data, device, back.nbytes, 2, stream)
+        cuda.sync(stream)
+    finally:
+        cuda.free(device)
+        cuda.destroy(stream)
+    np.testing.assert_array_equal(back, host)
+    with pytest.raises(RuntimeLoadError, match="cudaMalloc failed"):
+        cuda.malloc(1 << 62)
 
 
 def test_real_tensorrt_engine_matches_onnxruntime(artifact: Artifact, tmp_path: Path) -> None:

@@ -160,6 +160,30 @@ def test_a_step_count_repeats_a_distillation_exactly(teacher: Path, tmp_path: Pa
         torch.testing.assert_close(again[name], value, rtol=0, atol=0)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU: the option is usable here")
+def test_distill_device_cuda_without_a_gpu_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgetally.cli import main
+
+    model = tiny_detector(tmp_path / "tiny.onnx")
+    args = [str(model), "--decoder", "yolox", "--input-size", "32", "--precision", "int8", "--out", str(tmp_path / "o")]
+    assert main(["convert", *args, "--activation", "relu", "--distill-device", "cuda"]) == 2
+    assert "sees no CUDA GPU here; drop the option to distil on the CPU" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch on this machine")
+def test_distillation_steps_run_on_a_cuda_gpu(teacher: Path, tmp_path: Path) -> None:
+    """--distill-device cuda: the steps and the held-out checks on the GPU, the student handed back on the CPU."""
+    student_path, taps = _student(teacher, "relu", tmp_path)
+    x = images(20)
+    training, validation = distill.TrainingImages(x, np.zeros(len(x), int)).held_out(5)
+    config = distill.DistillConfig("relu", budget_s=0.0, learning_rate=3e-3, steps=12, device="cuda")
+    t_module, s_module = distill._module(teacher).eval(), distill._module(student_path).eval()
+    stats = distill.distil(t_module, s_module, taps, training, config, 0.0, None, validation)
+    assert stats["steps"] == 12 and stats["kept_validation_loss"] <= stats["validation_loss"][0]
+    assert {p.device.type for p in s_module.parameters()} == {"cpu"} == {p.device.type for p in t_module.parameters()}
+
+
 @pytest.mark.parametrize(
     "sources,every,held",
     [
@@ -335,6 +359,7 @@ def test_convert_with_activation_replacement_end_to_end(tmp_path: Path, recovery
     distilled = report["distillation"]
     assert distilled["activation"] == "relu" and distilled["replaced"] == 2 and distilled["steps"] > 0
     assert distilled["images"] == 8 and {"before", "after_refit", "after"} <= set(distilled)
+    assert distilled["device"] == "cpu"
     if recovery[0] == "--distill-steps":
         assert distilled["steps"] == distilled["steps_given"] == 6 and distilled["budget_s"] is None
     else:
@@ -356,6 +381,8 @@ def test_convert_with_activation_replacement_end_to_end(tmp_path: Path, recovery
         (["--activation-share", "0.5"], "--activation-share applies only with --activation"),
         (["--distill-budget", "10s"], "--distill-budget applies only with --activation"),
         (["--distill-steps", "50"], "--distill-steps applies only with --activation"),
+        (["--distill-device", "cuda"], "--distill-device applies only with --activation"),
+        (["--activation", "relu", "--distill-device", "tpu"], "'tpu' is not one of 'cpu', 'cuda'"),
         (["--activation", "relu", "--distill-budget", "10s", "--distill-steps", "50"], "not both"),
         (["--activation", "relu", "--distill-steps", "0"], "x>=1"),
         (["--activation", "relu", "--activation-share", "0"], "0<x<=1"),

@@ -42,6 +42,7 @@ class Int8Request:
     distill_images: Path | None = None  # extra unlabelled images/video for distillation
     activation_share: float = DEFAULT_SHARE  # replace SiLU on the largest maps holding this share of its elements
     distill_steps: int | None = None  # exactly this many gradient steps instead of the time budget's
+    distill_device: str = "cpu"  # where the gradient steps run: cpu, or cuda (a workstation's NVIDIA GPU)
 
 
 def resolve_target(profile: Profile | None, name: str | None = None) -> Target:

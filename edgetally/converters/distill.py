@@ -1,4 +1,5 @@
-"""``edge convert --activation``: replace SiLU, then recover the FP32 model's accuracy, on the CPU.
+"""``edge convert --activation``: replace SiLU, then recover the FP32 model's accuracy, on the CPU
+(``--distill-device cuda``: the gradient steps on a workstation's GPU; everything else stays on the CPU).
 
 1. The SiLUs on the largest feature maps, holding ``--activation-share`` of all SiLU output elements
    (default DEFAULT_SHARE; 1: every SiLU), become the activation the target's INT8 kernels fuse
@@ -103,6 +104,23 @@ class DistillConfig:
     learning_rate: float = LEARNING_RATE
     seed: int = 0
     steps: int | None = None  # gradient steps, whatever they take (None: as many as the budget's time allows)
+    device: str = "cpu"  # where the gradient steps run (torch device: "cuda" on a workstation with a GPU)
+
+
+def check_device(device: str) -> None:
+    """``--distill-device``: cpu always works; cuda needs a CUDA build of torch that sees a GPU."""
+    import torch
+
+    if device == "cpu":
+        return
+    if device != "cuda":
+        raise UsageError(f"--distill-device {device}: choose cpu or cuda")
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise UsageError(
+            f"--distill-device cuda: torch {torch.__version__} ({build}) sees no CUDA GPU here; "
+            "drop the option to distil on the CPU"
+        )
 
 
 def rewrite(reference: Artifact, directory: Path, activation: str, share: float = 1.0) -> tuple[Path, list[str], dict]:
@@ -238,6 +256,9 @@ def distil(
     import torch
 
     torch.set_num_threads(config.threads)  # more threads than free cores makes torch's OpenMP spin, not run
+    device = torch.device(config.device)
+    teacher.to(device)
+    student.to(device)
     student.train()
     t_feats: list = []
     s_feats: list = []
@@ -247,7 +268,7 @@ def distil(
     groups = [{"params": [p], "scale": float(p.detach().pow(2).mean().sqrt()) + 1e-8} for p in student.parameters()]
     optimizer = torch.optim.Adam(groups, lr=config.learning_rate)
     rng = np.random.default_rng(config.seed + 1)
-    keeper = _BestWeights(teacher, validation) if validation is not None and len(validation.tensors) else None
+    keeper = _BestWeights(teacher, validation, device) if validation is not None and len(validation.tensors) else None
     if keeper is not None:
         keeper.check(student, 0)
     losses: list[float] = []
@@ -259,7 +280,7 @@ def distil(
             rate = _schedule(done) * config.learning_rate
             for group in optimizer.param_groups:
                 group["lr"] = group["scale"] * rate
-            x = torch.from_numpy(_batch(training, rng, config.crop))
+            x = torch.from_numpy(_batch(training, rng, config.crop)).to(device)
             t_feats.clear()
             s_feats.clear()
             with torch.no_grad():
@@ -286,6 +307,8 @@ def distil(
         if losses:
             keeper.check(student, len(losses))
         stats.update(keeper.restore(student))
+    teacher.to("cpu")  # the refit alternative, write-back and the gate run on the CPU
+    student.to("cpu")
     return stats
 
 
@@ -299,12 +322,12 @@ def _done(elapsed: float, seconds: float, steps_done: int, steps: int | None) ->
 class _BestWeights:
     """The student's weights at its lowest head loss on held-out images (each source weighing the same)."""
 
-    def __init__(self, teacher: Any, validation: TrainingImages) -> None:
+    def __init__(self, teacher: Any, validation: TrainingImages, device: Any = "cpu") -> None:
         import torch
 
-        self.validation = validation
+        self.validation, self.device = validation, device
         with torch.no_grad():
-            self.targets = [teacher(torch.from_numpy(x[None])) for x in validation.tensors]
+            self.targets = [teacher(torch.from_numpy(x[None]).to(device)) for x in validation.tensors]
         self.history: list[tuple[int, float]] = []  # (gradient steps so far, held-out loss)
         self.best: dict | None = None
 
@@ -314,7 +337,7 @@ class _BestWeights:
         with torch.no_grad():
             per_image = np.array(
                 [
-                    float(_head_loss(student(torch.from_numpy(x[None])), target))
+                    float(_head_loss(student(torch.from_numpy(x[None]).to(self.device)), target))
                     for x, target in zip(self.validation.tensors, self.targets, strict=True)
                 ]
             )
@@ -323,11 +346,9 @@ class _BestWeights:
         )
 
     def check(self, student: Any, steps: int) -> None:
-        import copy
-
         loss = self.loss(student)
         if not self.history or loss < min(value for _step, value in self.history):
-            self.best = copy.deepcopy(student.state_dict())
+            self.best = {k: v.detach().to("cpu", copy=True) for k, v in student.state_dict().items()}
         self.history.append((steps, round(loss, 6)))
 
     def restore(self, student: Any) -> dict:
@@ -463,7 +484,9 @@ def replace_activations(
         request.distill_budget_s,
         threads=request.threads,
         steps=request.distill_steps,
+        device=request.distill_device,
     )
+    check_device(settings.device)
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     started = time.perf_counter()
@@ -517,6 +540,7 @@ def replace_activations(
         "steps_given": settings.steps,
         "seconds": seconds,
         "threads": settings.threads,
+        "device": settings.device,
         "crop": settings.crop,
         **stats,
         **data,

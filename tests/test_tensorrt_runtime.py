@@ -147,14 +147,18 @@ def test_cache_directory_comes_from_the_environment() -> None:
     assert default_cache_dir({}).parts[-2:] == ("edgetally", "tensorrt")
 
 
+def _has_cuda_gpu() -> str | None:
+    if shutil.which("nvidia-smi") is None and not Path("/dev/nvhost-ctrl-gpu").exists():
+        return "no NVIDIA GPU on this machine"
+    return None
+
+
 def _has_tensorrt_gpu() -> str | None:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
         return "tensorrt is not importable (JetPack's python3-libnvinfer)"
-    if shutil.which("nvidia-smi") is None and not Path("/dev/nvhost-ctrl-gpu").exists():
-        return "no NVIDIA GPU on this machine"
-    return None
+    return _has_cuda_gpu()
 
 
 def test_without_tensorrt_the_registry_says_how_to_get_it(artifact: Artifact) -> None:
@@ -162,12 +166,6 @@ def test_without_tensorrt_the_registry_says_how_to_get_it(artifact: Artifact) ->
         pytest.skip("tensorrt is installed here")
     with pytest.raises(RuntimeLoadError, match="apt install python3-libnvinfer"):
         load_runtime(artifact)
-
-
-def _has_cuda_gpu() -> str | None:
-    if shutil.which("nvidia-smi") is None and not Path("/dev/nvhost-ctrl-gpu").exists():
-        return "no NVIDIA GPU on this machine"
-    return None
 
 
 def test_cuda_layer_moves_bytes_through_a_real_gpu() -> None:

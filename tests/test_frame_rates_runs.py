@@ -78,6 +78,8 @@ def test_mirrored_and_reversed_clips_keep_truth_and_counter_in_step(
         (["--traffic-model", "{tmp}"], "not an artifact directory"),
         (["--datasets", "traffic,nope"], "datasets among"),
         (["--phases", "0"], "--phases >= 1"),
+        (["--noise", "miss=0"], "--noise miss: not a NoiseSpec field"),
+        (["--noise", "miss_rate"], "expected KEY=VALUE"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(args: list[str], message: str, tmp_path, capsys) -> None:
@@ -85,3 +87,23 @@ def test_bad_options_exit_2_with_a_clear_message(args: list[str], message: str, 
 
     assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.shared
+def test_mot17_clips_keep_the_asked_lines_and_noise(shared_data) -> None:
+    """``--mot17-lines`` keeps one orientation with its truth unchanged; ``--noise`` changes the
+    derived detections (no misses: more boxes), not the truth."""
+    from benchmarks.frame_rates.clips import mot17_clips
+
+    full = mot17_clips()
+    for line_set in ("h", "v"):
+        part = mot17_clips(line_set=line_set)
+        for a, b in zip(full, part, strict=True):
+            assert [ln.name[0] for ln in b.lines] == [line_set, line_set]
+            assert b.truth == {name: t for name, t in a.truth.items() if name[0] == line_set}
+    clean = mot17_clips({"miss_rate": 0.0, "occlusion_miss": 0.0})
+    for a, b in zip(full, clean, strict=True):
+        assert b.truth == a.truth
+        assert sum(len(d) for d in b.detections) > sum(len(d) for d in a.detections)
+    with pytest.raises(ValueError, match="MOT17 lines"):
+        mot17_clips(line_set="x")

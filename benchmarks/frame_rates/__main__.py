@@ -3,6 +3,7 @@
                                    [--only rates|cost|pipeline|visits]
                                    [--tracker-param KEY=VALUE ...] [--counter-param KEY=VALUE ...]
                                    [--flow-param KEY=VALUE ...] [--traffic-model ARTIFACT]
+                                   [--noise KEY=VALUE ...] [--mot17-lines all|h|v]
 
 Counting error at low frame rates (issue 13), our stack next to the peer stack (trackers'
 ByteTrack + supervision's LineZone) on the same cached detections, and (MOT17-derived) next to
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 from benchmarks.frame_rates.clips import (
+    MOT17_LINES,
     REPO,
     SHARED,
     TRAFFIC_VIDEO,
@@ -100,6 +102,19 @@ def _parser() -> argparse.ArgumentParser:
         help="artifact directory that detects on traffic_road.mp4 and runs the pipeline rows, e.g. an INT8 "
         "one from `edge convert` (default: the shared YOLOX-nano packaged as FP32)",
     )
+    p.add_argument(
+        "--noise",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="MOT17-derived detections: NoiseSpec override, e.g. miss_rate=0 (benchmarks/tracking/noise.py)",
+    )
+    p.add_argument(
+        "--mot17-lines",
+        choices=MOT17_LINES,
+        default="all",
+        help="MOT17-derived: only the horizontal (h) or vertical (v) lines (default: all)",
+    )
     for name in ("tracker", "counter", "flow"):
         p.add_argument(
             f"--{name}-param", action="append", default=[], metavar="KEY=VALUE", help=f"override of our {name} settings"
@@ -122,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        noise = parse_overrides(args.noise)
+        _check_noise(noise)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not SHARED.is_dir():
         print(f"error: {SHARED} not found (real videos, models and MOT data)", file=sys.stderr)
         return 2
@@ -141,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             "stacks": list(stacks),
             "params": params.__dict__,
             "traffic_model": str(args.traffic_model or "yolox_nano FP32 (shared)"),
+            "mot17_noise": noise,
+            "mot17_lines": args.mot17_lines,
         }
     }
 
@@ -148,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         return print(msg, file=sys.stderr, flush=True)
 
     if args.only in (None, "rates"):
-        datasets = _datasets(names, seeds, args.cache, log, args.traffic_model)
+        datasets = _datasets(names, seeds, args.cache, log, args.traffic_model, noise, args.mot17_lines)
         tasks = make_tasks(datasets, stacks, args.phases, *rates)
         log(f"{len(tasks)} passes on {args.jobs or default_jobs()} worker(s)")
         result["rows"] = aggregate(datasets, run_all(datasets, tasks, params, args.jobs or default_jobs(), log))
@@ -174,14 +197,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _datasets(names: list[str], seeds: list[int], cache: Path, log, traffic_model: Path | None) -> dict:
+def _check_noise(noise: dict) -> None:
+    """ValueError naming the key when an override is not a NoiseSpec field."""
+    import dataclasses
+
+    from benchmarks.tracking.noise import NoiseSpec
+
+    fields = {f.name for f in dataclasses.fields(NoiseSpec)}
+    unknown = sorted(set(noise) - fields)
+    if unknown:
+        raise ValueError(f"--noise {unknown[0]}: not a NoiseSpec field (one of {', '.join(sorted(fields))})")
+
+
+def _datasets(
+    names: list[str],
+    seeds: list[int],
+    cache: Path,
+    log,
+    traffic_model: Path | None,
+    noise: dict | None = None,
+    mot17_lines: str = "all",
+) -> dict:
     out = {}
     if "traffic" in names:
         out["traffic_road"] = [traffic_clip(cache, log, traffic_model)]
     if "traffic-variants" in names:
         out["traffic_road reversed/mirrored x3"] = traffic_variants(cache, log, traffic_model)
     if "mot17" in names:
-        out["MOT17-derived"] = mot17_clips()
+        label = "MOT17-derived" + ("" if mot17_lines == "all" else f" ({mot17_lines} lines)")
+        label += "".join(f" {k}={v}" for k, v in (noise or {}).items())
+        out[label] = mot17_clips(noise, mot17_lines)
     if "demo" in names:
         clips = [demo_clip(s, cache, log) for s in seeds]
         out[f"demo scenes x{len(clips)}"] = clips

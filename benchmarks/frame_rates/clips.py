@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -197,21 +198,30 @@ def demo_clip(seed: int, cache: Path, log: Callable[[str], None]) -> Clip:
     return Clip(f"demo seed {seed}", float(data["fps"]), frames, labels, (line,), truth, video, run.infer_ms)
 
 
-def mot17_clips(noise_seed: int = 2024) -> list[Clip]:
+MOT17_LINES = ("all", "h", "v")
+
+
+def mot17_clips(noise: dict[str, Any] | None = None, line_set: str = "all") -> list[Clip]:
     """MOT17-02/04/09 ground truth with the tracking benchmark's derived detections (30 fps) and
     its four counting lines and true crossings per sequence. Every detection is kept, as in
     ``python -m benchmarks.tracking``, so the full-rate rows match that benchmark's. Each
-    detection's true identity comes along (``true_ids``: the ``ideal`` stack counts with it)."""
+    detection's true identity comes along (``true_ids``: the ``ideal`` stack counts with it).
+
+    noise: NoiseSpec overrides (e.g. ``{"miss_rate": 0}``: what the detector's misses cost).
+    line_set: "h" keeps the horizontal lines (h33, h67: people mostly walk along them, so box jitter
+    decides many crossings), "v" the vertical ones (v33, v67: walked across), "all" both."""
     from benchmarks.tracking import counting
     from benchmarks.tracking.data import MOT_ROOT, load_mot17_noisy
     from benchmarks.tracking.noise import NoiseSpec, evaluated_gt, noisy_detections
     from edgetally.tracking.mot_io import FRAME, ID, detections_by_frame
 
+    if line_set not in MOT17_LINES:
+        raise ValueError(f"MOT17 lines: one of {MOT17_LINES}, got {line_set!r}")
     clips = []
-    spec = NoiseSpec(seed=noise_seed)
+    spec = NoiseSpec(**(noise or {}))
     for seq in load_mot17_noisy(MOT_ROOT, spec).sequences:
         gt = evaluated_gt(seq.gt, "MOT17")
-        placed = counting.place_lines(gt, seq.info)
+        placed = [ln for ln in counting.place_lines(gt, seq.info) if line_set in ("all", ln.name[0])]
         lines = tuple(CountLine(ln.name, ln.p1, ln.p2) for ln in placed)
         truth = {ln.name: counting.true_crossings(gt, ln, seq.info.frame_rate) for ln in placed}
         n = seq.info.seq_length

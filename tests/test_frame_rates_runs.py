@@ -80,6 +80,9 @@ def test_mirrored_and_reversed_clips_keep_truth_and_counter_in_step(
         (["--phases", "0"], "--phases >= 1"),
         (["--noise", "miss=0"], "--noise miss: not a NoiseSpec field"),
         (["--noise", "miss_rate"], "expected KEY=VALUE"),
+        (["--noise", "jitter=lots"], "--noise jitter='lots': expected a value like 0.05"),
+        (["--noise", "tp_score_beta=8"], "expected a value like (8.0, 2.0)"),
+        (["--noise", "seed=1.5"], "expected a value like 2024"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(args: list[str], message: str, tmp_path, capsys) -> None:

@@ -198,15 +198,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_noise(noise: dict) -> None:
-    """ValueError naming the key when an override is not a NoiseSpec field."""
+    """ValueError naming the key when an override is not a NoiseSpec field or not a value of its
+    kind (a number; a pair of numbers for the Beta shapes; an integer seed)."""
     import dataclasses
 
     from benchmarks.tracking.noise import NoiseSpec
 
-    fields = {f.name for f in dataclasses.fields(NoiseSpec)}
-    unknown = sorted(set(noise) - fields)
-    if unknown:
-        raise ValueError(f"--noise {unknown[0]}: not a NoiseSpec field (one of {', '.join(sorted(fields))})")
+    defaults = {f.name: f.default for f in dataclasses.fields(NoiseSpec)}
+    for key, value in noise.items():
+        if key not in defaults:
+            raise ValueError(f"--noise {key}: not a NoiseSpec field (one of {', '.join(sorted(defaults))})")
+        default = defaults[key]
+        if isinstance(default, tuple):
+            ok = isinstance(value, tuple) and len(value) == len(default) and all(_is_number(v) for v in value)
+        else:
+            ok = (
+                isinstance(value, int) and not isinstance(value, bool)
+                if isinstance(default, int)
+                else _is_number(value)
+            )
+        if not ok:
+            raise ValueError(f"--noise {key}={value!r}: expected a value like {default!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _datasets(

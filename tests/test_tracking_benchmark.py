@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,41 @@ def test_noise_is_deterministic_and_controlled() -> None:
     assert 0.3 * len(gt) < len(missing) < 0.7 * len(gt)
     fps = noisy_detections(gt, INFO, NoiseSpec(miss_rate=1.0, fp_per_frame=2.0))
     assert 20 < len(fps) < 60  # Poisson(2) false positives on each of 20 frames, nothing else
+
+
+def _group_gt(offset: float) -> np.ndarray:
+    """Frames 1-2: two people side by side (40x100 boxes ``offset`` px apart) and one far away, MOT17 style."""
+    rows = [
+        [f, pid, x, 50, 40, 100, 1, 1, 1, -1]
+        for f in (1, 2)
+        for pid, x in ((1, 100.0), (2, 100.0 + offset), (3, 400.0))
+    ]
+    return np.array(rows, dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    ("offset", "nms_iou", "kept_per_frame"),
+    [
+        (10.0, 1.0, 3),  # IoU 0.6: without NMS, every person of the group keeps a box (the default)
+        (10.0, 0.65, 3),  # IoU 0.6 is under the threshold
+        (10.0, 0.45, 2),  # a detector's NMS keeps one box of the pair
+        (30.0, 0.45, 3),  # IoU 0.14: both kept
+    ],
+)
+def test_nms_keeps_one_box_of_a_tight_group(offset: float, nms_iou: float, kept_per_frame: int) -> None:
+    gt = _group_gt(offset)
+    spec = NoiseSpec(miss_rate=0, occlusion_miss=0, jitter=0, fp_per_frame=0, nms_iou=nms_iou)
+    dets = noisy_detections(gt, INFO, spec, keep_ids=True)
+    for frame in (1, 2):
+        rows = dets[dets[:, 0] == frame]
+        assert len(rows) == kept_per_frame
+        assert 3 in rows[:, 1]  # the one far away is never suppressed
+        if kept_per_frame == 2:  # the survivor of the pair is its higher-scored box
+            pair = gt[(gt[:, 0] == frame) & (gt[:, 1] < 3)]
+            unsuppressed = noisy_detections(gt, INFO, replace(spec, nms_iou=1.0), keep_ids=True)
+            scores = {int(r[1]): r[6] for r in unsuppressed[unsuppressed[:, 0] == frame]}
+            assert rows[rows[:, 1] < 3, 1].tolist() == [float(max(pair[:, 1], key=lambda i: scores[int(i)]))]
+    assert (np.diff(dets[:, 0]) >= 0).all()  # still in frame order
 
 
 def test_noise_can_keep_the_true_ids() -> None:

@@ -70,9 +70,9 @@ def test_corrupt_model_file_is_named(
     ("extra", "code", "fragment"),
     [
         (["--line", "L320,0,320,360"], 2, "expected NAME=x1,y1,x2,y2"),
-        (["--line", "L=1,2,3"], 2, "lines.0.points"),
+        (["--line", "L=1,2,3"], 2, "--line #1 points: "),
         (["--classes", "car,unicorn"], 2, "unknown class name(s) ['unicorn']"),
-        (["--threads", "0"], 2, "threads"),
+        (["--threads", "0"], 2, "--threads: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_options_are_usage_errors(

@@ -77,12 +77,12 @@ def test_every_frame_is_the_default_and_reports_no_split(demo_fp32_artifact: Pat
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--detect-fps", "0"], "detect_fps"),
-        (["--detect-fps", "-2"], "detect_fps"),
-        (["--detect-fps", "fast"], "detect_fps"),
-        (["--detect-every", "0"], "detect_every"),
-        (["--detect-every", "1.5"], "detect_every"),
-        (["--detect-every", "2", "--detect-fps", "3"], "set one of them"),
+        (["--detect-fps", "0"], "--detect-fps: must be > 0 (or 'auto'), got '0'"),
+        (["--detect-fps", "-2"], "--detect-fps: must be > 0"),
+        (["--detect-fps", "fast"], "--detect-fps: expected a number of detections per second or 'auto', got 'fast'"),
+        (["--detect-every", "0"], "--detect-every: expected a whole number of frames >= 1, got '0'"),
+        (["--detect-every", "1.5"], "--detect-every: expected a whole number"),
+        (["--detect-every", "2", "--detect-fps", "3"], "\n  detect_every and detect_fps: set one of them, not both"),
         (["--detect-fps", "40"], "above the source's 15 frames per second"),
     ],
 )

@@ -39,8 +39,23 @@ def _settings(config: Path | None, flags: dict[str, Any]):  # -> RunSettings
     try:
         return RunSettings.model_validate(overrides)
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("invalid options:\n  " + "\n  ".join(lines)) from exc
+        raise ConfigError("invalid options:\n  " + "\n  ".join(_flag_error(e) for e in exc.errors())) from exc
+
+
+def _flag_error(error: Any) -> str:
+    """One pydantic error as the user typed it: ``--detect-fps: must be > 0`` (not ``detect_fps: Value
+    error, must be > 0``), ``--line #2 points: ...``; an error about several settings at once has no key."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    loc = [str(p) for p in error["loc"]]
+    if not loc:
+        return message
+    head, rest = _FLAG_NAMES.get(loc[0], "--" + loc[0].replace("_", "-")), loc[1:]
+    if rest and rest[0].isdigit():  # the n-th --line / --zone
+        head, rest = f"{head} #{int(rest[0]) + 1}", rest[1:]
+    return f"{head}{' ' + '.'.join(rest) if rest else ''}: {message}"
+
+
+_FLAG_NAMES = {"lines": "--line", "zones": "--zone"}  # the settings whose flag is not their name
 
 
 @click.command()

@@ -236,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     if not MODEL.is_file():
         print(f"{MODEL} not found: the benchmark needs ../shared/data", file=sys.stderr)
         return 2
+    from edgetally.cpu import describe_cpu
+
     results: dict = {
         "model": MODEL.name,
+        "cpu": describe_cpu(),  # INT8 figures depend on it (VNNI or not: docs/int8.md)
         "folds": args.folds,
         "calib_count": args.calib_count,
         "holdout": f"{HOLDOUT.name}, second half" if args.camera_split else HOLDOUT.name,

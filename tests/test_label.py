@@ -207,12 +207,17 @@ def test_page_in_headless_chromium(scene: LabelledScene, tmp_path: Path) -> None
         driver.get(server.url)
         assert wait_until(lambda: state("window.labelState.image.naturalWidth") == 640, timeout=10)
         keys = ActionChains(driver)
+        current = "window.labelState.session.frames[window.labelState.cur]"
         for frame_no in range(2):
-            n = state("window.labelState.session.frames[window.labelState.cur].boxes.length")
-            index = state("window.labelState.session.frames[window.labelState.cur].index")
-            for k in range(n):  # Tab to each box; a tracked box gets its whole track classed by one key
+            # The store marks a frame done before the page has read the answer and shown the next one:
+            # wait for the page to be on a frame that is not done yet, then read it in one call.
+            assert wait_until(lambda: state(f"!{current}.done && window.labelState.image.complete"), timeout=10)
+            index, box_ids = state(f"[{current}.index, {current}.boxes.map(b => b.id)]")
+            for k, box_id in enumerate(
+                box_ids
+            ):  # Tab to each box; a tracked box gets its whole track classed by one key
                 ActionChains(driver).send_keys(Keys.TAB).perform()
-                wait_until(lambda: state("window.labelState.selected.length") == 1, timeout=5)
+                assert wait_until(lambda b=box_id: state("window.labelState.selected") == [b], timeout=5)
                 ActionChains(driver).send_keys("2").perform()
                 # One key at a time, each after the server saved the last: on a loaded machine a Tab
                 # sent while the previous class was still being posted selected a stale box.

@@ -213,9 +213,8 @@ def test_page_in_headless_chromium(scene: LabelledScene, tmp_path: Path) -> None
             # wait for the page to be on a frame that is not done yet, then read it in one call.
             assert wait_until(lambda: state(f"!{current}.done && window.labelState.image.complete"), timeout=10)
             index, box_ids = state(f"[{current}.index, {current}.boxes.map(b => b.id)]")
-            for k, box_id in enumerate(
-                box_ids
-            ):  # Tab to each box; a tracked box gets its whole track classed by one key
+            # Tab to each box; a tracked box gets its whole track classed by one key.
+            for k, box_id in enumerate(box_ids):
                 ActionChains(driver).send_keys(Keys.TAB).perform()
                 assert wait_until(lambda b=box_id: state("window.labelState.selected") == [b], timeout=5)
                 ActionChains(driver).send_keys("2").perform()

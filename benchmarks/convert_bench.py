@@ -149,6 +149,7 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
         "map50_95_drop_points_per_fold": folds.get("map50_95_drop_points", {}).get("per_fold"),
         "map50_95_drop_points_worst": folds.get("map50_95_drop_points", {}).get("worst"),
         "map50_95_drop_points_spread": folds.get("map50_95_drop_points", {}).get("spread"),
+        "map50_95_drop_ci95_per_fold": folds.get("map50_95_drop_points", {}).get("ci95_per_fold"),
         "agreement_f1_worst": folds.get("agreement_f1_iou50", {}).get("worst"),
         "holdout_agreement_f1_worst": folds.get("holdout_agreement_f1", {}).get("worst"),
         "latency_p50_ms": {

@@ -555,6 +555,9 @@ def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path
     drops = report["accuracy"]["folds"]["map50_95_drop_points"]
     assert len(drops["per_fold"]) == 2 and drops["worst"] == max(drops["per_fold"]) <= 3.0
     assert drops["spread"] == pytest.approx(abs(drops["per_fold"][0] - drops["per_fold"][1]), abs=1e-3)
+    # each fold's drop comes with its bootstrap interval over that fold's 20 images
+    assert [lo < hi for lo, hi in drops["ci95_per_fold"]] == [True, True]
+    assert report["accuracy"]["map50_95_drop_ci95_points"] == drops["ci95_per_fold"][0]
     assert report["evaluation"]["per_fold"][1]["images"] == 20 and report["calibration"]["count"] == 12
     assert report["float_layers"][:3] == ["Conv_41", "Conv_44", "Conv_47"]  # the float stem, then the tail
 

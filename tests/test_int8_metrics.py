@@ -9,7 +9,14 @@ import io
 import numpy as np
 import pytest
 
-from edgetally.converters.accuracy.metrics import ImageBoxes, agreement_f1, box_iou, mean_average_precision
+from edgetally.converters.accuracy.metrics import (
+    ImageBoxes,
+    MatchTable,
+    agreement_f1,
+    box_iou,
+    drop_interval,
+    mean_average_precision,
+)
 
 
 def boxes(rows, scores=None, crowd=None) -> ImageBoxes:
@@ -157,3 +164,47 @@ def test_matches_pycocotools_on_random_scenes(seed: int) -> None:
     ours = mean_average_precision(gts, dets)
     assert ours.map50_95 == pytest.approx(evaluator.stats[0], abs=1e-9)
     assert ours.map50 == pytest.approx(evaluator.stats[1], abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_weighted_resample_scores_as_its_images_copied(seed: int) -> None:
+    """The bootstrap counts a drawn image k times by weight; that must equal scoring a list that
+    holds k copies of it (and images never drawn left out)."""
+    rng = np.random.default_rng(seed)
+    gts, dets, _, _ = _random_scene(rng)
+    drawn = rng.integers(0, len(gts), len(gts))
+    weights = np.bincount(drawn, minlength=len(gts))
+    weighted = MatchTable(gts, dets).evaluate(weights)
+    copied = mean_average_precision([gts[i] for i in drawn], [dets[i] for i in drawn])
+    assert weighted.map50_95 == pytest.approx(copied.map50_95, abs=1e-12)
+    assert weighted.map50 == pytest.approx(copied.map50, abs=1e-12)
+    assert weighted.per_class.keys() == copied.per_class.keys()
+
+
+def _without(dets: list[ImageBoxes], images: set[int]) -> list[ImageBoxes]:
+    empty = ImageBoxes(np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0))
+    return [empty if i in images else d for i, d in enumerate(dets)]
+
+
+def test_drop_interval_of_identical_detections_is_zero() -> None:
+    gts, dets, _, _ = _random_scene(np.random.default_rng(5))
+    assert drop_interval(MatchTable(gts, dets), MatchTable(gts, dets)) == (0.0, 0.0)
+
+
+def test_drop_interval_brackets_a_drop_that_depends_on_the_images() -> None:
+    """A candidate that finds nothing on 2 of the 12 images: how much that costs depends on how
+    often a resample draws those two, so the interval is wide and holds the drop."""
+    gts, dets, _, _ = _random_scene(np.random.default_rng(6))
+    ref, cand = MatchTable(gts, dets), MatchTable(gts, _without(dets, {0, 1}))
+    drop = ref.evaluate().map50_95 - cand.evaluate().map50_95
+    lo, hi = drop_interval(ref, cand, resamples=300)
+    assert drop > 0.01
+    assert lo < drop < hi
+    assert hi - lo > drop / 2
+    assert drop_interval(ref, cand, resamples=300) == (lo, hi)  # seeded: the same report twice
+
+
+def test_drop_interval_needs_paired_images() -> None:
+    gts, dets, _, _ = _random_scene(np.random.default_rng(7))
+    with pytest.raises(ValueError, match="paired"):
+        drop_interval(MatchTable(gts, dets), MatchTable(gts[:-1], dets[:-1]))

@@ -214,13 +214,19 @@ def summary(artifact: Artifact | None, report: dict) -> str:
     return "\n".join(lines)
 
 
+def _interval(accuracy: dict) -> str:
+    ci = accuracy.get("map50_95_drop_ci95_points")
+    return f"; 95 % interval over these images {ci[0]:.2f} to {ci[1]:.2f}" if ci else ""
+
+
 def _accuracy_lines(report: dict) -> list[str]:
     accuracy = report.get("accuracy", {})
     lines = []
     if "map50_95_drop_points" in accuracy:
         lines.append(
             f"  mAP50-95 FP32 {100 * accuracy['fp32']['map50_95']:.2f} -> {100 * accuracy['candidate']['map50_95']:.2f} "
-            f"(drop {accuracy['map50_95_drop_points']:.2f} points), agreement F1 {accuracy['agreement_f1_iou50']:.3f}"
+            f"(drop {accuracy['map50_95_drop_points']:.2f} points{_interval(accuracy)}), "
+            f"agreement F1 {accuracy['agreement_f1_iou50']:.3f}"
         )
     elif accuracy:
         lines.append(f"  agreement F1 vs FP32 {accuracy.get('agreement_f1_iou50')}")

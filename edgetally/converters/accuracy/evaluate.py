@@ -14,7 +14,7 @@ import numpy as np
 
 from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.calibration import list_images
-from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult, agreement_f1, mean_average_precision
+from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult, MatchTable, agreement_f1
 from edgetally.errors import ConversionError
 
 # COCO evaluation settings: a low threshold so the whole PR curve exists, 100 detections per image.
@@ -119,11 +119,17 @@ def detect_all(
         detector.close()
 
 
-def score(images: Sequence[EvalImage], detections: Sequence[ImageBoxes]) -> MapResult | None:
-    """COCO mAP against the labels, or None when the set has no labels."""
+def match_table(images: Sequence[EvalImage], detections: Sequence[ImageBoxes]) -> MatchTable | None:
+    """Detections matched to the labels (mAP of all images or of resamples), or None without labels."""
     if any(item.truth is None for item in images):
         return None
-    return mean_average_precision([item.truth for item in images], detections)  # type: ignore[misc]
+    return MatchTable([item.truth for item in images], detections)  # type: ignore[misc]
+
+
+def score(images: Sequence[EvalImage], detections: Sequence[ImageBoxes]) -> MapResult | None:
+    """COCO mAP against the labels, or None when the set has no labels."""
+    table = match_table(images, detections)
+    return None if table is None else table.evaluate()
 
 
 def at_threshold(detections: Sequence[ImageBoxes], threshold: float) -> list[ImageBoxes]:

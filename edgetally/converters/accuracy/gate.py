@@ -5,6 +5,9 @@ Without labels: detections at the deployment threshold must agree with FP32 (F1 
 the evaluation images and on held-out frames from the deployment camera (``Fold.holdout``).
 ``run_gate`` tries strategies in order and keeps the first artifact that passes on EVERY fold
 (edgetally.converters.accuracy.folds): the worst fold decides, and report.json gets the spread.
+Each labelled fold also reports a paired bootstrap interval of its drop over its images
+(``map50_95_drop_ci95_points``): how far the drop moves with the choice of images. It informs a
+reader; it never changes a verdict.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgetally.artifact import Artifact
-from edgetally.converters.accuracy.evaluate import EvalImage, agreement, detect_all, score
+from edgetally.converters.accuracy.evaluate import EvalImage, agreement, detect_all, match_table
 from edgetally.converters.accuracy.folds import Fold
-from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult
+from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult, MatchTable, drop_interval
 from edgetally.converters.accuracy.strategy import Strategy
 
 DEFAULT_MAX_MAP_DROP = 1.0  # mAP50-95 points
 # Label-free floor: measured FP32-vs-INT8 F1 for good YOLOX-nano INT8 builds was 0.90-0.94,
 # the known-bad TFLite (boxes collapsed) about 0.0; near-threshold flips cost the rest.
 DEFAULT_MIN_AGREEMENT = 0.85
+# The drop's bootstrap interval (report only: the gate decides on the drop itself). Below this many
+# images an interval from resampling them says little.
+MIN_BOOTSTRAP_IMAGES = 8
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,13 @@ class Reference:
     artifact: Artifact
     detections: list[ImageBoxes]
     accuracy: MapResult | None
+    matches: MatchTable | None = None  # for the drop's bootstrap interval
 
 
 def evaluate_reference(reference: Artifact, images: Sequence[EvalImage], config: GateConfig) -> Reference:
     detections = detect_all(reference, images, threads=config.threads)
-    return Reference(reference, detections, score(images, detections))
+    table = match_table(images, detections)
+    return Reference(reference, detections, None if table is None else table.evaluate(), table)
 
 
 def per_class_delta(reference: MapResult, candidate: MapResult, labels: Sequence[str]) -> dict[str, float]:
@@ -70,8 +78,9 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
     threshold = reference.artifact.manifest.decoder.score_threshold
     f1 = agreement(reference.detections, detections, threshold)
     metrics: dict = {"agreement_f1_iou50": round(f1, 4), "agreement_score_threshold": threshold, "images": len(images)}
-    accuracy = score(images, detections)
-    if accuracy is None or reference.accuracy is None:
+    table = match_table(images, detections)
+    accuracy = None if table is None else table.evaluate()
+    if table is None or accuracy is None or reference.accuracy is None:
         passed = f1 >= config.min_agreement
         reason = f"agreement F1 {f1:.3f} {'>=' if passed else '<'} {config.min_agreement} (no labels: label-free check)"
         return Verdict(passed, reason, metrics)
@@ -86,10 +95,15 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
             "per_class_drop_points": per_class_delta(reference.accuracy, accuracy, labels),
         }
     )
+    interval = ""
+    if reference.matches is not None and len(images) >= MIN_BOOTSTRAP_IMAGES:
+        lo, hi = drop_interval(reference.matches, table)
+        metrics["map50_95_drop_ci95_points"] = [round(100.0 * lo, 3), round(100.0 * hi, 3)]
+        interval = f" (95 % interval over {len(images)} images {100 * lo:.2f} to {100 * hi:.2f})"
     passed = drop <= config.max_map_drop
     reason = (
         f"mAP50-95 {100 * accuracy.map50_95:.2f} vs FP32 {100 * reference.accuracy.map50_95:.2f}: "
-        f"drop {drop:.2f} points {'<=' if passed else '>'} budget {config.max_map_drop}"
+        f"drop {drop:.2f} points{interval} {'<=' if passed else '>'} budget {config.max_map_drop}"
     )
     if not passed and f1 < config.min_agreement:
         reason += f"; detections disagree with FP32 (F1 {f1:.3f}): boxes or scores are broken, not just noisier"
@@ -158,6 +172,9 @@ def fold_summary(results: Sequence[FoldResult]) -> dict:
             "spread": round(max(values) - min(values), 4),
             "mean": round(sum(values) / len(values), 4),
         }
+    intervals = [r.verdict.metrics.get("map50_95_drop_ci95_points") for r in results]
+    if "map50_95_drop_points" in summary and all(ci is not None for ci in intervals):
+        summary["map50_95_drop_points"]["ci95_per_fold"] = intervals
     return summary
 
 

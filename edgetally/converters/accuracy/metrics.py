@@ -106,30 +106,56 @@ def _match_one(dt_xyxy: np.ndarray, gt_xyxy: np.ndarray, crowd: np.ndarray) -> t
     return matched, ignored
 
 
-def _average_precision(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> float:
-    """101-point interpolated AP from score-sorted TP/FP flags (COCOeval.accumulate)."""
-    tp_sum, fp_sum = np.cumsum(tp), np.cumsum(fp)
+def _average_precision(tp: np.ndarray, fp: np.ndarray, n_gt: float) -> np.ndarray:
+    """101-point interpolated AP per IoU threshold (COCOeval.accumulate) from score-sorted TP/FP
+    weights (T, D): 1 per detection, or how many times its image was drawn in a resample. A
+    drawn image's copies share their scores, so each copy's points of the PR curve fall inside
+    one run of equal scores, where the weighted sums give the curve's only points that matter."""
+    tp_sum, fp_sum = np.cumsum(tp, axis=1), np.cumsum(fp, axis=1)
     recall = tp_sum / n_gt
     precision = tp_sum / np.maximum(tp_sum + fp_sum, np.spacing(1))
-    precision = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
-    inds = np.searchsorted(recall, RECALL_POINTS, side="left")
-    sampled = np.zeros(len(RECALL_POINTS))
-    valid = inds < len(precision)
-    sampled[valid] = precision[inds[valid]]
-    return float(sampled.mean())
+    out = np.zeros(tp.shape[0])
+    if tp.shape[1] == 0:
+        return out
+    precision = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    for t in range(tp.shape[0]):
+        inds = np.searchsorted(recall[t], RECALL_POINTS, side="left")
+        valid = inds < precision.shape[1]
+        out[t] = precision[t, inds[valid]].sum() / len(RECALL_POINTS)
+    return out
 
 
-def _class_ap(cls: int, gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], max_det: int) -> np.ndarray | None:
-    """AP per IoU threshold (T,) for one class, or None if the class has no (non-crowd) ground truth."""
-    scores, matched, ignored, n_gt = [], [], [], 0
-    for gt, dt in zip(gts, dets):
+@dataclass(frozen=True)
+class _ClassMatches:
+    """One class's detections over every image, matched once: sorted by score (ties in image
+    order), which image each came from, TP / FP flags per IoU threshold (crowd hits are neither)
+    and each image's count of non-crowd ground truth."""
+
+    image: np.ndarray  # (D,) int
+    tp: np.ndarray  # (T, D) bool
+    fp: np.ndarray  # (T, D) bool
+    n_gt: np.ndarray  # (images,) int
+
+    def ap(self, weights: np.ndarray | None) -> np.ndarray | None:
+        """AP per IoU threshold (T,) with image i counted weights[i] times (None: once each);
+        None if the class has no ground truth among the images counted."""
+        n_gt = float(self.n_gt.sum() if weights is None else weights @ self.n_gt)
+        if n_gt == 0:
+            return None
+        w = np.ones(self.image.shape[0]) if weights is None else weights[self.image].astype(np.float64)
+        return _average_precision(self.tp * w, self.fp * w, n_gt)
+
+
+def _class_matches(cls: int, gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], max_det: int) -> _ClassMatches:
+    scores, matched, ignored, images, n_gt = [], [], [], [], []
+    for i, (gt, dt) in enumerate(zip(gts, dets)):
         g_mask = gt.class_ids == cls
         crowd = (
             np.asarray(gt.crowd, dtype=bool)[g_mask]
             if gt.crowd is not None
             else np.zeros(int(g_mask.sum()), dtype=bool)
         )
-        n_gt += int((~crowd).sum())
+        n_gt.append(int((~crowd).sum()))
         d_mask = dt.class_ids == cls
         d_scores = dt.scores[d_mask]
         order = np.argsort(-d_scores, kind="mergesort")[:max_det]
@@ -137,29 +163,58 @@ def _class_ap(cls: int, gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], m
         scores.append(d_scores[order])
         matched.append(m)
         ignored.append(ig)
-    if n_gt == 0:
-        return None
-    all_scores = np.concatenate(scores)
-    order = np.argsort(-all_scores, kind="mergesort")
+        images.append(np.full(len(order), i))
+    order = np.argsort(-np.concatenate(scores), kind="mergesort")
     m = np.concatenate(matched, axis=1)[:, order]
     ig = np.concatenate(ignored, axis=1)[:, order]
-    return np.array([_average_precision(m[t] & ~ig[t], ~m[t] & ~ig[t], n_gt) for t in range(len(IOU_THRESHOLDS))])
+    return _ClassMatches(np.concatenate(images)[order], m & ~ig, ~m & ~ig, np.array(n_gt))
+
+
+class MatchTable:
+    """Every (image, class) matched once; mAP of all the images or of any resample of them."""
+
+    def __init__(self, gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], max_det: int = 100) -> None:
+        if len(gts) != len(dets):
+            raise ValueError(f"expected one detection set per ground-truth image: {len(gts)} vs {len(dets)}")
+        self.num_images = len(gts)
+        classes = sorted({int(c) for g in gts for c in g.class_ids})
+        self._classes = {cls: _class_matches(cls, gts, dets, max_det) for cls in classes}
+
+    def evaluate(self, weights: np.ndarray | None = None) -> MapResult:
+        """mAP over the classes with ground truth; ``weights[i]``: how often image i counts."""
+        per_class: dict[int, tuple[float, float]] = {}
+        for cls, matches in self._classes.items():
+            ap = matches.ap(weights)
+            if ap is not None:
+                per_class[cls] = (float(ap.mean()), float(ap[0]))
+        if not per_class:
+            return MapResult(0.0, 0.0, {})
+        values = np.array(list(per_class.values()))
+        return MapResult(float(values[:, 0].mean()), float(values[:, 1].mean()), per_class)
 
 
 def mean_average_precision(gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes], max_det: int = 100) -> MapResult:
     """COCO mAP50-95 and mAP50 over classes that have ground truth; ``gts[i]`` pairs with ``dets[i]``."""
-    if len(gts) != len(dets):
-        raise ValueError(f"expected one detection set per ground-truth image: {len(gts)} vs {len(dets)}")
-    classes = sorted({int(c) for g in gts for c in g.class_ids})
-    per_class: dict[int, tuple[float, float]] = {}
-    for cls in classes:
-        ap = _class_ap(cls, gts, dets, max_det)
-        if ap is not None:
-            per_class[cls] = (float(ap.mean()), float(ap[0]))
-    if not per_class:
-        return MapResult(0.0, 0.0, {})
-    values = np.array(list(per_class.values()))
-    return MapResult(float(values[:, 0].mean()), float(values[:, 1].mean()), per_class)
+    return MatchTable(gts, dets, max_det).evaluate()
+
+
+def drop_interval(
+    reference: MatchTable, candidate: MatchTable, resamples: int = 200, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Paired bootstrap interval of the mAP50-95 drop (reference - candidate, a fraction) over the
+    images: both models scored on the same resamples of the images (drawn with replacement), so
+    what the interval shows is how much the drop depends on which images happened to be judged."""
+    if reference.num_images != candidate.num_images:
+        raise ValueError(f"paired images needed: {reference.num_images} vs {candidate.num_images}")
+    n = reference.num_images
+    rng = np.random.default_rng(seed)
+    drops = np.empty(resamples)
+    for b in range(resamples):
+        weights = np.bincount(rng.integers(0, n, n), minlength=n)
+        drops[b] = reference.evaluate(weights).map50_95 - candidate.evaluate(weights).map50_95
+    tail = 100.0 * (1.0 - level) / 2.0
+    lo, hi = np.percentile(drops, [tail, 100.0 - tail])
+    return float(lo), float(hi)
 
 
 def agreement_f1(reference: Sequence[ImageBoxes], candidate: Sequence[ImageBoxes], iou: float = 0.5) -> float:

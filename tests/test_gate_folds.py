@@ -12,7 +12,8 @@ from edgetally.artifact import InputSpec
 from edgetally.converters.accuracy.calibration import load_calibration
 from edgetally.converters.accuracy.evaluate import load_eval_set
 from edgetally.converters.accuracy.folds import SplitRequest, plan_folds
-from edgetally.converters.accuracy.gate import FoldResult, Verdict, _combined
+from edgetally.converters.accuracy.gate import FoldResult, Paired, Verdict, _combined, fold_summary
+from edgetally.converters.accuracy.metrics import ImageBoxes, MatchTable, drop_interval
 from edgetally.errors import UsageError
 
 SPEC = InputSpec(name="images", shape=[1, 3, 32, 32])
@@ -103,3 +104,56 @@ def test_the_worst_fold_decides_and_the_spread_is_reported() -> None:
     assert verdict.metrics["map50_95_drop_points"] == 0.2  # the shipped artifact's own fold
     failed = _combined([_fold("fold 1/3", 0.2, True), _fold("fold 2/3", 1.4, False)], 3)
     assert not failed.passed and failed.reason.startswith("fold 2/3: drop 1.4")
+
+
+def _scene(rng: np.random.Generator, n: int) -> tuple[list[ImageBoxes], list[ImageBoxes], list[ImageBoxes]]:
+    """n images of ground truth, FP32-like detections (jittered boxes) and worse ones (more jitter, misses)."""
+    gts, fp32, int8 = [], [], []
+    for _ in range(n):
+        k = int(rng.integers(1, 5))
+        xy = rng.uniform(0, 200, (k, 2))
+        box = np.concatenate([xy, xy + rng.uniform(20, 80, (k, 2))], axis=1)
+        cls = rng.integers(0, 2, k)
+        gts.append(ImageBoxes(box, cls))
+        fp32.append(ImageBoxes(box + rng.normal(0, 2, box.shape), cls, rng.uniform(0.3, 1, k)))
+        keep = rng.random(k) < 0.8
+        int8.append(
+            ImageBoxes(
+                box[keep] + rng.normal(0, 5, (int(keep.sum()), 4)), cls[keep], rng.uniform(0.3, 1, int(keep.sum()))
+            )
+        )
+    return gts, fp32, int8
+
+
+def _labelled_fold(name: str, gts, fp32, int8, images: tuple[str, ...]) -> FoldResult:
+    ref, cand = MatchTable(gts, fp32), MatchTable(gts, int8)
+    drop = round(100 * (ref.evaluate().map50_95 - cand.evaluate().map50_95), 3)
+    return FoldResult(name, Verdict(True, "", {"map50_95_drop_points": drop}, Paired(ref, cand, images)))
+
+
+def test_folds_of_disjoint_images_are_pooled_into_one_drop_and_interval() -> None:
+    gts, fp32, int8 = _scene(np.random.default_rng(3), 30)
+    folds = [
+        _labelled_fold(f"fold {i + 1}/3", gts[a:b], fp32[a:b], int8[a:b], tuple(f"img{j}" for j in range(a, b)))
+        for i, (a, b) in enumerate([(0, 10), (10, 20), (20, 30)])
+    ]
+    pooled = fold_summary(folds)["pooled"]
+    whole_ref, whole_cand = MatchTable(gts, fp32), MatchTable(gts, int8)
+    drop = 100 * (whole_ref.evaluate().map50_95 - whole_cand.evaluate().map50_95)
+    lo, hi = drop_interval(whole_ref, whole_cand)
+    assert pooled == {
+        "folds": 3,
+        "images": 30,
+        "map50_95_drop_points": round(drop, 3),
+        "ci95_points": [round(100 * lo, 3), round(100 * hi, 3)],
+    }
+    assert drop > 0  # the worse detections lose accuracy, so the figure is not a trivial zero
+
+
+def test_folds_judging_the_same_images_are_not_pooled() -> None:
+    gts, fp32, int8 = _scene(np.random.default_rng(4), 10)
+    names = tuple(f"img{j}" for j in range(10))
+    same = [_labelled_fold(f"fold {i + 1}/2", gts, fp32, int8, names) for i in range(2)]
+    assert "pooled" not in fold_summary(same)  # a separate evaluation source judged whole by each fold
+    assert "pooled" not in fold_summary(same[:1])  # one fold: nothing to pool
+    assert "pooled" not in fold_summary([_fold("fold 1/2", 0.2, True), _fold("fold 2/2", 0.4, True)])  # no matches kept

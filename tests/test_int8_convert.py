@@ -558,8 +558,39 @@ def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path
     # each fold's drop comes with its bootstrap interval over that fold's 20 images
     assert [lo < hi for lo, hi in drops["ci95_per_fold"]] == [True, True]
     assert report["accuracy"]["map50_95_drop_ci95_points"] == drops["ci95_per_fold"][0]
+    # the two folds judged disjoint images: pooled, every image judged by the model that never calibrated on it
+    pooled = report["accuracy"]["folds"]["pooled"]
+    assert (pooled["folds"], pooled["images"]) == (2, 40) and pooled["ci95_points"][0] < pooled["ci95_points"][1]
+    assert min(drops["per_fold"]) - 1.0 < pooled["map50_95_drop_points"] < max(drops["per_fold"]) + 1.0
+    assert "  mAP50-95 drop over the 40 images of 2 folds pooled: " in summary(artifact, report)
     assert report["evaluation"]["per_fold"][1]["images"] == 20 and report["calibration"]["count"] == 12
     assert report["float_layers"][:3] == ["Conv_41", "Conv_44", "Conv_47"]  # the float stem, then the tail
+
+
+def test_a_refusal_says_what_the_folds_pooled_give(fp32, coco40: Path, tmp_path: Path) -> None:
+    """Judged in the other order (this split: fold 2 drops less than fold 1) with a budget between the
+    two: the first fold passes, the second refuses, and the error gives the pooled figure beside it."""
+    from edgetally.converters.accuracy.folds import SplitRequest, plan_folds
+
+    folds, info = plan_folds(SplitRequest(coco40 / "images", 12, 2, eval_labels=coco40 / "labels"), fp32.manifest.input)
+    with pytest.raises(ConversionError) as refused:
+        build_int8(
+            fp32,
+            tmp_path / "kf",
+            "onnxruntime",
+            folds[::-1],
+            GateConfig(max_map_drop=0.5),
+            BuildOptions(strategies=(MIXED_STEM,), latency_runs=0, eval_info=info),
+            log=lambda _m: None,
+        )
+    report = json.loads((tmp_path / "kf" / "report.json").read_text())
+    assert [f["passed"] for f in report["attempts"][0]["folds"]] == [True, False]
+    pooled = report["accuracy"]["folds"]["pooled"]
+    assert (pooled["folds"], pooled["images"]) == (2, 40)
+    assert (
+        f"over the 40 images of its 2 folds pooled: drop {pooled['map50_95_drop_points']:.2f} points "
+        f"(95 % interval {pooled['ci95_points'][0]:.2f} to {pooled['ci95_points'][1]:.2f})"
+    ) in str(refused.value)
 
 
 def _wrecked(fp32: Artifact, directory: Path) -> Artifact:

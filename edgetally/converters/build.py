@@ -146,6 +146,13 @@ def build_int8(
     if not result.passed and not options.fallback:
         best = result.best
         closest = f"best: {best.strategy.name}: {best.verdict.reason}" if best else "no strategy tried"
+        pooled = best.verdict.metrics.get("folds", {}).get("pooled") if best else None
+        if pooled:  # the worst fold decided; say how the same model did on every judged image at once
+            lo, hi = pooled["ci95_points"]
+            closest += (
+                f"; over the {pooled['images']} images of its {pooled['folds']} folds pooled: drop "
+                f"{pooled['map50_95_drop_points']:.2f} points (95 % interval {lo:.2f} to {hi:.2f})"
+            )
         speed = ((report.get("closest") or {}).get("speed") or {}).get("statement")
         closest += f"; timed anyway: {speed}" if speed else ""
         raise ConversionError(

@@ -238,6 +238,13 @@ def _accuracy_lines(report: dict) -> list[str]:
                 f"  {what} over {folds['count']} folds: {', '.join(f'{v:.2f}' for v in row['per_fold'])} "
                 f"(worst {row['worst']:.2f}, spread {row['spread']:.2f})"
             )
+    pooled = folds.get("pooled")
+    if pooled:
+        lo, hi = pooled["ci95_points"]
+        lines.append(
+            f"  mAP50-95 drop over the {pooled['images']} images of {pooled['folds']} folds pooled: "
+            f"{pooled['map50_95_drop_points']:.2f} points (95 % interval {lo:.2f} to {hi:.2f}; report only)"
+        )
     distill = report.get("distillation")
     if distill:
         lines.append(f"  activations {distill['activation']}: {distill['summary']}")

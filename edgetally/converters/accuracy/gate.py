@@ -41,10 +41,21 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class Paired:
+    """A labelled verdict's matches, kept to pool folds: FP32's and the candidate's, and which
+    images (content hashes) they were judged on."""
+
+    reference: MatchTable
+    candidate: MatchTable
+    images: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Verdict:
     passed: bool
     reason: str
     metrics: dict = field(default_factory=dict)
+    paired: Paired | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,9 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
             "per_class_drop_points": per_class_delta(reference.accuracy, accuracy, labels),
         }
     )
-    interval = ""
+    interval, paired = "", None
+    if reference.matches is not None:
+        paired = Paired(reference.matches, table, tuple(item.sha256 or str(item.path) for item in images))
     if reference.matches is not None and len(images) >= MIN_BOOTSTRAP_IMAGES:
         lo, hi = drop_interval(reference.matches, table)
         metrics["map50_95_drop_ci95_points"] = [round(100.0 * lo, 3), round(100.0 * hi, 3)]
@@ -107,7 +120,7 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
     )
     if not passed and f1 < config.min_agreement:
         reason += f"; detections disagree with FP32 (F1 {f1:.3f}): boxes or scores are broken, not just noisier"
-    return Verdict(passed, reason, metrics)
+    return Verdict(passed, reason, metrics, paired)
 
 
 def judge_holdout(
@@ -175,7 +188,32 @@ def fold_summary(results: Sequence[FoldResult]) -> dict:
     intervals = [r.verdict.metrics.get("map50_95_drop_ci95_points") for r in results]
     if "map50_95_drop_points" in summary and all(ci is not None for ci in intervals):
         summary["map50_95_drop_points"]["ci95_per_fold"] = intervals
+    pooled = pooled_drop(results)
+    if pooled is not None:
+        summary["pooled"] = pooled
     return summary
+
+
+def pooled_drop(results: Sequence[FoldResult]) -> dict | None:
+    """Every fold's images together, each judged by the model of the fold that never calibrated on it:
+    the drop over all of them and its bootstrap interval, a sharper figure than any one fold's.
+    Report only (the worst fold decides). None unless two or more labelled folds judged disjoint
+    images (a separate evaluation source is judged whole by every fold: nothing to pool)."""
+    paired = [r.verdict.paired for r in results]
+    if len(paired) < 2 or any(p is None for p in paired):
+        return None
+    images = [h for p in paired for h in p.images]  # type: ignore[union-attr]
+    if len(set(images)) != len(images):
+        return None
+    reference = MatchTable.pooled([p.reference for p in paired])  # type: ignore[union-attr]
+    candidate = MatchTable.pooled([p.candidate for p in paired])  # type: ignore[union-attr]
+    lo, hi = drop_interval(reference, candidate)
+    return {
+        "folds": len(paired),
+        "images": len(images),
+        "map50_95_drop_points": round(100.0 * (reference.evaluate().map50_95 - candidate.evaluate().map50_95), 3),
+        "ci95_points": [round(100.0 * lo, 3), round(100.0 * hi, 3)],
+    }
 
 
 @dataclass(frozen=True)

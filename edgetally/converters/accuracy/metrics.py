@@ -177,8 +177,17 @@ class MatchTable:
         if len(gts) != len(dets):
             raise ValueError(f"expected one detection set per ground-truth image: {len(gts)} vs {len(dets)}")
         self.num_images = len(gts)
+        self._gts, self._dets, self._max_det = tuple(gts), tuple(dets), max_det
         classes = sorted({int(c) for g in gts for c in g.class_ids})
         self._classes = {cls: _class_matches(cls, gts, dets, max_det) for cls in classes}
+
+    @classmethod
+    def pooled(cls, tables: Sequence[MatchTable]) -> MatchTable:
+        """One table over every image of ``tables`` (matched again: a class one table lacks ground
+        truth for may still have detections there, false positives once pooled)."""
+        return cls(
+            [g for t in tables for g in t._gts], [d for t in tables for d in t._dets], max(t._max_det for t in tables)
+        )
 
     def evaluate(self, weights: np.ndarray | None = None) -> MapResult:
         """mAP over the classes with ground truth; ``weights[i]``: how often image i counts."""

@@ -6,8 +6,9 @@ the evaluation images and on held-out frames from the deployment camera (``Fold.
 ``run_gate`` tries strategies in order and keeps the first artifact that passes on EVERY fold
 (edgetally.converters.accuracy.folds): the worst fold decides, and report.json gets the spread.
 Each labelled fold also reports a paired bootstrap interval of its drop over its images
-(``map50_95_drop_ci95_points``): how far the drop moves with the choice of images. It informs a
-reader; it never changes a verdict.
+(``map50_95_drop_ci95_points``): how far the drop moves with the choice of images; folds that judged
+disjoint images are also pooled into one drop (``pooled_drop``). Both inform a reader; neither ever
+changes a verdict.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgetally.artifact import Artifact
 from edgetally.converters.accuracy.calibration import list_images
-from edgetally.converters.accuracy.metrics import ImageBoxes, MapResult, MatchTable, agreement_f1
+from edgetally.converters.accuracy.metrics import ImageBoxes, MatchTable, agreement_f1
 from edgetally.errors import ConversionError
 
 # COCO evaluation settings: a low threshold so the whole PR curve exists, 100 detections per image.
@@ -124,12 +124,6 @@ def match_table(images: Sequence[EvalImage], detections: Sequence[ImageBoxes]) -
     if any(item.truth is None for item in images):
         return None
     return MatchTable([item.truth for item in images], detections)  # type: ignore[misc]
-
-
-def score(images: Sequence[EvalImage], detections: Sequence[ImageBoxes]) -> MapResult | None:
-    """COCO mAP against the labels, or None when the set has no labels."""
-    table = match_table(images, detections)
-    return None if table is None else table.evaluate()
 
 
 def at_threshold(detections: Sequence[ImageBoxes], threshold: float) -> list[ImageBoxes]:

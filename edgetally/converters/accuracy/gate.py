@@ -65,14 +65,12 @@ class Reference:
 
     artifact: Artifact
     detections: list[ImageBoxes]
-    accuracy: MapResult | None
-    matches: MatchTable | None = None  # for the drop's bootstrap interval
+    matches: MatchTable | None  # the detections matched to the labels; None without labels
 
 
 def evaluate_reference(reference: Artifact, images: Sequence[EvalImage], config: GateConfig) -> Reference:
     detections = detect_all(reference, images, threads=config.threads)
-    table = match_table(images, detections)
-    return Reference(reference, detections, None if table is None else table.evaluate(), table)
+    return Reference(reference, detections, match_table(images, detections))
 
 
 def per_class_delta(reference: MapResult, candidate: MapResult, labels: Sequence[str]) -> dict[str, float]:
@@ -91,32 +89,31 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
     f1 = agreement(reference.detections, detections, threshold)
     metrics: dict = {"agreement_f1_iou50": round(f1, 4), "agreement_score_threshold": threshold, "images": len(images)}
     table = match_table(images, detections)
-    accuracy = None if table is None else table.evaluate()
-    if table is None or accuracy is None or reference.accuracy is None:
+    if table is None or reference.matches is None:
         passed = f1 >= config.min_agreement
         reason = f"agreement F1 {f1:.3f} {'>=' if passed else '<'} {config.min_agreement} (no labels: label-free check)"
         return Verdict(passed, reason, metrics)
     labels = reference.artifact.manifest.labels
-    drop = 100.0 * (reference.accuracy.map50_95 - accuracy.map50_95)
+    fp32, accuracy = reference.matches.evaluate(), table.evaluate()
+    drop = 100.0 * (fp32.map50_95 - accuracy.map50_95)
     metrics.update(
         {
-            "fp32": reference.accuracy.as_dict(labels),
+            "fp32": fp32.as_dict(labels),
             "candidate": accuracy.as_dict(labels),
             "map50_95_drop_points": round(drop, 3),
-            "map50_drop_points": round(100.0 * (reference.accuracy.map50 - accuracy.map50), 3),
-            "per_class_drop_points": per_class_delta(reference.accuracy, accuracy, labels),
+            "map50_drop_points": round(100.0 * (fp32.map50 - accuracy.map50), 3),
+            "per_class_drop_points": per_class_delta(fp32, accuracy, labels),
         }
     )
-    interval, paired = "", None
-    if reference.matches is not None:
-        paired = Paired(reference.matches, table, tuple(item.sha256 or str(item.path) for item in images))
-    if reference.matches is not None and len(images) >= MIN_BOOTSTRAP_IMAGES:
+    paired = Paired(reference.matches, table, tuple(item.sha256 or str(item.path) for item in images))
+    interval = ""
+    if len(images) >= MIN_BOOTSTRAP_IMAGES:
         lo, hi = drop_interval(reference.matches, table)
         metrics["map50_95_drop_ci95_points"] = [round(100.0 * lo, 3), round(100.0 * hi, 3)]
         interval = f" (95 % interval over {len(images)} images {100 * lo:.2f} to {100 * hi:.2f})"
     passed = drop <= config.max_map_drop
     reason = (
-        f"mAP50-95 {100 * accuracy.map50_95:.2f} vs FP32 {100 * reference.accuracy.map50_95:.2f}: "
+        f"mAP50-95 {100 * accuracy.map50_95:.2f} vs FP32 {100 * fp32.map50_95:.2f}: "
         f"drop {drop:.2f} points{interval} {'<=' if passed else '>'} budget {config.max_map_drop}"
     )
     if not passed and f1 < config.min_agreement:

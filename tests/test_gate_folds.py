@@ -96,6 +96,16 @@ def _fold(name: str, drop: float, passed: bool) -> FoldResult:
     return FoldResult(name, Verdict(passed, f"drop {drop}", {"map50_95_drop_points": drop, "agreement_f1_iou50": 0.9}))
 
 
+def test_the_drops_over_the_images_as_they_are_are_summarised_beside_the_deciding_ones() -> None:
+    folds = [
+        FoldResult(n, Verdict(True, "", {"map50_95_drop_points": d, "map50_95_drop_points_as_is": a}))
+        for n, d, a in [("fold 1/2", 0.4, -0.3), ("fold 2/2", 0.6, 1.1)]
+    ]
+    summary = _combined(folds, 2).metrics["folds"]
+    assert summary["map50_95_drop_points"]["worst"] == 0.6  # what decides: the images and their mirrors
+    assert summary["map50_95_drop_points_as_is"] == {"per_fold": [-0.3, 1.1], "worst": 1.1, "spread": 1.4, "mean": 0.4}
+
+
 def test_the_worst_fold_decides_and_the_spread_is_reported() -> None:
     verdict = _combined([_fold("fold 1/3", 0.2, True), _fold("fold 2/3", 0.9, True), _fold("fold 3/3", 0.5, True)], 3)
     assert verdict.passed and "worst: fold 2/3 drop 0.90 points (spread 0.70)" in verdict.reason
@@ -125,10 +135,12 @@ def _scene(rng: np.random.Generator, n: int) -> tuple[list[ImageBoxes], list[Ima
     return gts, fp32, int8
 
 
-def _labelled_fold(name: str, gts, fp32, int8, images: tuple[str, ...]) -> FoldResult:
+def _labelled_fold(name: str, gts, fp32, int8, images: tuple[str, ...], groups: np.ndarray | None = None) -> FoldResult:
+    """A fold's verdict on ``images``; ``groups``: which image each table entry is a view of (None: one each)."""
     ref, cand = MatchTable(gts, fp32), MatchTable(gts, int8)
     drop = round(100 * (ref.evaluate().map50_95 - cand.evaluate().map50_95), 3)
-    return FoldResult(name, Verdict(True, "", {"map50_95_drop_points": drop}, Paired(ref, cand, images)))
+    groups = np.arange(len(images)) if groups is None else groups
+    return FoldResult(name, Verdict(True, "", {"map50_95_drop_points": drop}, Paired(ref, cand, images, groups)))
 
 
 def test_folds_of_disjoint_images_are_pooled_into_one_drop_and_interval() -> None:
@@ -148,6 +160,25 @@ def test_folds_of_disjoint_images_are_pooled_into_one_drop_and_interval() -> Non
         "ci95_points": [round(100 * lo, 3), round(100 * hi, 3)],
     }
     assert drop > 0  # the worse detections lose accuracy, so the figure is not a trivial zero
+
+
+def test_pooled_views_of_one_image_are_resampled_together() -> None:
+    # Two folds of 6 images, each judged on 12 views (the image, then a second view of it): the pooled
+    # interval must draw images, not views, i.e. equal the interval of one table grouped the same way.
+    gts, fp32, int8 = _scene(np.random.default_rng(5), 24)
+    view_groups = np.tile(np.arange(6), 2)
+    folds = [
+        _labelled_fold(
+            f"fold {i + 1}/2", gts[a:b], fp32[a:b], int8[a:b], tuple(f"img{i}-{j}" for j in range(6)), view_groups
+        )
+        for i, (a, b) in enumerate([(0, 12), (12, 24)])
+    ]
+    pooled = fold_summary(folds)["pooled"]
+    whole_ref, whole_cand = MatchTable(gts, fp32), MatchTable(gts, int8)
+    grouped = drop_interval(whole_ref, whole_cand, groups=np.concatenate([view_groups, view_groups + 6]))
+    assert pooled["images"] == 12 and pooled["views"] == "as they are and mirrored"
+    assert pooled["ci95_points"] == [round(100 * grouped[0], 3), round(100 * grouped[1], 3)]
+    assert grouped != drop_interval(whole_ref, whole_cand)  # drawing views one by one is another figure
 
 
 def test_folds_judging_the_same_images_are_not_pooled() -> None:

@@ -562,7 +562,7 @@ def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path
     pooled = report["accuracy"]["folds"]["pooled"]
     assert (pooled["folds"], pooled["images"]) == (2, 40) and pooled["ci95_points"][0] < pooled["ci95_points"][1]
     assert min(drops["per_fold"]) - 1.0 < pooled["map50_95_drop_points"] < max(drops["per_fold"]) + 1.0
-    assert "  mAP50-95 drop over the 40 images of 2 folds pooled: " in summary(artifact, report)
+    assert "  mAP50-95 drop over the 40 images (and mirrors) of 2 folds pooled: " in summary(artifact, report)
     assert report["evaluation"]["per_fold"][1]["images"] == 20 and report["calibration"]["count"] == 12
     assert report["float_layers"][:3] == ["Conv_41", "Conv_44", "Conv_47"]  # the float stem, then the tail
 

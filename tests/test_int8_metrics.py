@@ -1,14 +1,17 @@
 """COCO-style mAP and label-free agreement (edgetally.converters.accuracy.metrics): hand-computed tables, and a
-cross-check against pycocotools on random data when it is installed."""
+cross-check against pycocotools on random data when it is installed; the drop's bootstrap interval, and the
+mirrored views the gate judges (edgetally.converters.accuracy.evaluate)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgetally.converters.accuracy.evaluate import EvalImage, mirrored, with_mirrors
 from edgetally.converters.accuracy.metrics import (
     ImageBoxes,
     MatchTable,
@@ -208,3 +211,58 @@ def test_drop_interval_needs_paired_images() -> None:
     gts, dets, _, _ = _random_scene(np.random.default_rng(7))
     with pytest.raises(ValueError, match="paired"):
         drop_interval(MatchTable(gts, dets), MatchTable(gts[:-1], dets[:-1]))
+
+
+def test_one_group_per_entry_is_the_plain_interval() -> None:
+    gts, dets, _, _ = _random_scene(np.random.default_rng(8))
+    ref, cand = MatchTable(gts, dets), MatchTable(gts, _without(dets, {3}))
+    assert drop_interval(ref, cand, groups=np.arange(len(gts))) == drop_interval(ref, cand)
+    with pytest.raises(ValueError, match="one group per table entry"):
+        drop_interval(ref, cand, groups=np.arange(len(gts) - 1))
+
+
+def test_views_of_one_image_are_drawn_together() -> None:
+    """Each image judged twice (the same boxes twice here): drawn as units, a resample holds both
+    views of an image or neither, so the table of 24 views gives the 12 images' own interval."""
+    gts, dets, _, _ = _random_scene(np.random.default_rng(9))
+    worse = _without(dets, {0, 1})
+    twice = MatchTable(gts + gts, dets + dets), MatchTable(gts + gts, worse + worse)
+    once = MatchTable(gts, dets), MatchTable(gts, worse)
+    n = len(gts)
+    assert drop_interval(*twice, groups=np.tile(np.arange(n), 2)) == drop_interval(*once)
+    assert drop_interval(*twice) != drop_interval(*once)  # views drawn one by one: a narrower, wrong interval
+
+
+@pytest.mark.parametrize(
+    ("width", "box", "mirrored_box"),
+    [
+        (100, [10, 5, 30, 25], [70, 5, 90, 25]),
+        (100, [0, 0, 100, 50], [0, 0, 100, 50]),  # the whole width stays the whole width
+        (64, [40, 10, 64, 20], [0, 10, 24, 20]),  # touching the right edge -> touching the left one
+    ],
+)
+def test_a_mirrored_view_moves_its_labels_with_the_pixels(width: int, box: list[int], mirrored_box: list[int]) -> None:
+    image = np.zeros((60, width, 3), np.uint8)
+    image[box[1] : box[3], box[0] : box[2]] = 255  # the labelled object is the only bright region
+    truth = ImageBoxes(np.array([box], np.float64), np.array([3]), crowd=np.array([True]))
+    view = mirrored(EvalImage(Path("a.jpg"), image, truth, "sha"))
+    x1, y1, x2, y2 = (int(v) for v in view.truth.xyxy[0])
+    assert [x1, y1, x2, y2] == mirrored_box
+    assert view.image[y1:y2, x1:x2].min() == 255 and view.image.sum() == image.sum()  # the pixels moved there
+    assert view.truth.class_ids.tolist() == [3] and view.truth.crowd.tolist() == [True] and view.sha256 == "sha"
+    assert mirrored(view).truth.xyxy.tolist() == [box] and np.array_equal(mirrored(view).image, image)
+
+
+def test_labelled_sets_get_mirrors_and_unlabelled_ones_do_not() -> None:
+    image = np.zeros((8, 8, 3), np.uint8)
+    labelled = [
+        EvalImage(Path(f"{i}.jpg"), image, ImageBoxes(np.zeros((0, 4)), np.zeros(0, np.int64))) for i in range(3)
+    ]
+    views, groups = with_mirrors(labelled)
+    assert len(views) == 6 and groups.tolist() == [0, 1, 2, 0, 1, 2]
+    assert [v.path.name for v in views] == ["0.jpg", "1.jpg", "2.jpg"] * 2
+    assert views[1] is labelled[1] and views[-1].path.name == "2.jpg" and len(views[2:5]) == 3
+    with pytest.raises(IndexError):
+        views[6]
+    unlabelled = [EvalImage(Path("u.jpg"), image, None)]
+    assert with_mirrors(unlabelled) == (unlabelled, None)

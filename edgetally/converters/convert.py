@@ -216,7 +216,12 @@ def summary(artifact: Artifact | None, report: dict) -> str:
 
 def _interval(accuracy: dict) -> str:
     ci = accuracy.get("map50_95_drop_ci95_points")
-    return f"; 95 % interval over these images {ci[0]:.2f} to {ci[1]:.2f}" if ci else ""
+    views = (
+        f" over the images and their mirrors; as they are only: {accuracy['map50_95_drop_points_as_is']:.2f}"
+        if "map50_95_drop_points_as_is" in accuracy
+        else ""
+    )
+    return views + (f"; 95 % interval over these images {ci[0]:.2f} to {ci[1]:.2f}" if ci else "")
 
 
 def _accuracy_lines(report: dict) -> list[str]:
@@ -242,7 +247,8 @@ def _accuracy_lines(report: dict) -> list[str]:
     if pooled:
         lo, hi = pooled["ci95_points"]
         lines.append(
-            f"  mAP50-95 drop over the {pooled['images']} images of {pooled['folds']} folds pooled: "
+            f"  mAP50-95 drop over the {pooled['images']} images{' (and mirrors)' if pooled.get('views') else ''} "
+            f"of {pooled['folds']} folds pooled: "
             f"{pooled['map50_95_drop_points']:.2f} points (95 % interval {lo:.2f} to {hi:.2f}; report only)"
         )
     distill = report.get("distillation")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -76,6 +77,53 @@ def load_eval_set(
     if not result:
         raise ConversionError(f"{images_dir}: no readable evaluation images left (after excluding calibration images)")
     return result
+
+
+def mirrored(item: EvalImage) -> EvalImage:
+    """The image flipped left-right, its labels with it: the same scene seen from the other side."""
+    truth = item.truth
+    if truth is not None:
+        width = item.image.shape[1]
+        xyxy = np.asarray(truth.xyxy, dtype=np.float64).copy()
+        xyxy[:, [0, 2]] = width - xyxy[:, [2, 0]]
+        truth = ImageBoxes(xyxy, truth.class_ids, truth.scores, truth.crowd)
+    return EvalImage(item.path, np.ascontiguousarray(item.image[:, ::-1]), truth, item.sha256)
+
+
+class MirroredViews(Sequence[EvalImage]):
+    """The images, then each of them mirrored; a mirror is made when it is read, so a large
+    evaluation set is never held twice."""
+
+    def __init__(self, images: Sequence[EvalImage]) -> None:
+        self._images = list(images)
+
+    def __len__(self) -> int:
+        return 2 * len(self._images)
+
+    @overload
+    def __getitem__(self, index: int) -> EvalImage: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[EvalImage]: ...
+    def __getitem__(self, index: int | slice) -> EvalImage | list[EvalImage]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self._images)
+        if not -2 * n <= index < 2 * n:
+            raise IndexError(index)
+        index %= 2 * n
+        return self._images[index] if index < n else mirrored(self._images[index - n])
+
+
+def with_mirrors(images: Sequence[EvalImage]) -> tuple[Sequence[EvalImage], np.ndarray | None]:
+    """Labelled images judged twice, as they are and mirrored: (views, which image each view is of).
+
+    A detector is trained on mirrored images too, but an INT8 model's rounding errors fall
+    differently on the mirrored input, so the second view is a second, partly independent sample
+    of the drop: a fold's figure moves about a third less with the choice of images (docs/int8.md,
+    "Each image judged twice"). Unlabelled sets are returned as they are (groups None)."""
+    if not images or any(item.truth is None for item in images):
+        return list(images), None
+    return MirroredViews(images), np.tile(np.arange(len(images)), 2)
 
 
 def executor_for(artifact: Artifact) -> str | None:

@@ -208,18 +208,29 @@ def mean_average_precision(gts: Sequence[ImageBoxes], dets: Sequence[ImageBoxes]
 
 
 def drop_interval(
-    reference: MatchTable, candidate: MatchTable, resamples: int = 200, level: float = 0.95, seed: int = 0
+    reference: MatchTable,
+    candidate: MatchTable,
+    resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Paired bootstrap interval of the mAP50-95 drop (reference - candidate, a fraction) over the
     images: both models scored on the same resamples of the images (drawn with replacement), so
-    what the interval shows is how much the drop depends on which images happened to be judged."""
+    what the interval shows is how much the drop depends on which images happened to be judged.
+    ``groups[i]``: which image table entry i is a view of (a mirrored copy goes with its image:
+    views of one image are not independent draws); None: every entry is its own image."""
     if reference.num_images != candidate.num_images:
         raise ValueError(f"paired images needed: {reference.num_images} vs {candidate.num_images}")
-    n = reference.num_images
+    if groups is None:
+        groups = np.arange(reference.num_images)
+    if len(groups) != reference.num_images:
+        raise ValueError(f"one group per table entry needed: {len(groups)} vs {reference.num_images}")
+    n = int(groups.max()) + 1 if len(groups) else 0
     rng = np.random.default_rng(seed)
     drops = np.empty(resamples)
     for b in range(resamples):
-        weights = np.bincount(rng.integers(0, n, n), minlength=n)
+        weights = np.bincount(rng.integers(0, n, n), minlength=n)[groups]
         drops[b] = reference.evaluate(weights).map50_95 - candidate.evaluate(weights).map50_95
     tail = 100.0 * (1.0 - level) / 2.0
     lo, hi = np.percentile(drops, [tail, 100.0 - tail])

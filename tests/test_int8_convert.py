@@ -25,7 +25,7 @@ from edgetally.cli.convert import convert, verify_command
 from edgetally.converters.accuracy.calibration import load_calibration
 from edgetally.converters.accuracy.evaluate import load_eval_set
 from edgetally.converters.accuracy.folds import Fold
-from edgetally.converters.accuracy.gate import GateConfig
+from edgetally.converters.accuracy.gate import GateConfig, evaluate_reference, judge
 from edgetally.converters.accuracy.strategy import MIXED_STEM, NAIVE, TAIL_FLOAT
 from edgetally.converters.build import BuildOptions, build_int8
 from edgetally.converters.convert import summary
@@ -112,6 +112,19 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     # kernels for x86 CPUs without VNNI, whichever CPU converts. The shipped rung keeps it float: 8 bits elsewhere.
     assert len(attempts[0]["build"]["weights_7bit"]) == 1 and attempts[-1]["build"]["weights_7bit"] == []
     assert _weight_bound(artifact.model_path) == 127 and not any("7 bits" in note for note in m.notes)
+
+
+def test_the_gate_judges_each_image_and_its_mirror_and_reports_the_images_alone(ort_int8, fp32, eval_set) -> None:
+    artifact, _ = ort_int8
+    both = judge(evaluate_reference(fp32, eval_set, GateConfig()), artifact, eval_set, GateConfig())
+    unmirrored = GateConfig(mirror_views=False)
+    alone = judge(evaluate_reference(fp32, eval_set, unmirrored), artifact, eval_set, unmirrored)
+    m = both.metrics
+    assert m["views"] == "as they are and mirrored" and m["images"] == alone.metrics["images"] == EVAL
+    assert m["map50_95_drop_points_as_is"] == pytest.approx(alone.metrics["map50_95_drop_points"], abs=0.002)
+    assert "views" not in alone.metrics and "map50_95_drop_points_as_is" not in alone.metrics
+    assert abs(m["map50_95_drop_points"] - m["map50_95_drop_points_as_is"]) > 0.01  # the mirrors weigh in
+    assert f"over {EVAL} images and their mirrors" in both.reason and "mirrors" not in alone.reason
 
 
 def _weight_bound(model_path: Path) -> int:

@@ -168,7 +168,12 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     default=None,
     help="Images for the accuracy gate (default: the --calib folder's images not used for calibration).",
 )
-@click.option("--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels for --eval-images.")
+@click.option(
+    "--eval-labels",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YOLO labels for --eval-images: the gate compares mAP50-95 with FP32 on each image and on its mirror.",
+)
 @click.option(
     "--holdout",
     type=click.Path(path_type=Path),
@@ -415,7 +420,10 @@ def _onnx_input(model: str, checkpoint: Path | None, input_size: int | tuple[int
 @click.argument("artifact", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--eval-images", type=click.Path(path_type=Path), required=True, help="Images to re-check on.")
 @click.option(
-    "--eval-labels", type=click.Path(path_type=Path), default=None, help="YOLO labels (mAP); else agreement F1."
+    "--eval-labels",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YOLO labels: mAP50-95 on each image and its mirror; without them, agreement F1.",
 )
 @click.option(
     "--reference",

@@ -150,7 +150,7 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
         "map50_95_drop_points_worst": folds.get("map50_95_drop_points", {}).get("worst"),
         "map50_95_drop_points_spread": folds.get("map50_95_drop_points", {}).get("spread"),
         "map50_95_drop_ci95_per_fold": folds.get("map50_95_drop_points", {}).get("ci95_per_fold"),
-        "map50_95_drop_as_is_per_fold": folds.get("map50_95_drop_points_as_is", {}).get("per_fold"),
+        "map50_95_drop_with_mirrors_per_fold": folds.get("map50_95_drop_points_with_mirrors", {}).get("per_fold"),
         "map50_95_drop_pooled": folds.get("pooled"),
         "attempt_folds": [_attempt_folds(a) for a in report.get("attempts", [])],
         "agreement_f1_worst": folds.get("agreement_f1_iou50", {}).get("worst"),
@@ -197,18 +197,16 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
 
 
 def _attempt_folds(attempt: dict) -> dict:
-    """Every rung's fold figures, not only the closest one's: drops, their intervals, the drops over the
-    images as they are (without their mirrors), the pooled drop."""
-    drops = attempt.get("metrics", {}).get("folds", {}).get("map50_95_drop_points", {})
+    """Every rung's fold figures, not only the closest one's: drops, their intervals, the drops with each
+    image's mirror too (report only), the pooled drop."""
+    folds = attempt.get("metrics", {}).get("folds", {})
+    drops = folds.get("map50_95_drop_points", {})
     return {
         "strategy": attempt["strategy"]["name"],
         "per_fold": drops.get("per_fold"),
         "ci95_per_fold": drops.get("ci95_per_fold"),
-        "as_is_per_fold": attempt.get("metrics", {})
-        .get("folds", {})
-        .get("map50_95_drop_points_as_is", {})
-        .get("per_fold"),
-        "pooled": attempt.get("metrics", {}).get("folds", {}).get("pooled"),
+        "with_mirrors_per_fold": folds.get("map50_95_drop_points_with_mirrors", {}).get("per_fold"),
+        "pooled": folds.get("pooled"),
     }
 
 

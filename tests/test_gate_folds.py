@@ -96,14 +96,20 @@ def _fold(name: str, drop: float, passed: bool) -> FoldResult:
     return FoldResult(name, Verdict(passed, f"drop {drop}", {"map50_95_drop_points": drop, "agreement_f1_iou50": 0.9}))
 
 
-def test_the_drops_over_the_images_as_they_are_are_summarised_beside_the_deciding_ones() -> None:
+def test_the_drops_with_mirrors_are_summarised_beside_the_deciding_ones() -> None:
     folds = [
-        FoldResult(n, Verdict(True, "", {"map50_95_drop_points": d, "map50_95_drop_points_as_is": a}))
-        for n, d, a in [("fold 1/2", 0.4, -0.3), ("fold 2/2", 0.6, 1.1)]
+        FoldResult(n, Verdict(True, "", {"map50_95_drop_points": d, "map50_95_drop_points_with_mirrors": m}))
+        for n, d, m in [("fold 1/2", 0.4, -0.3), ("fold 2/2", 0.6, 1.1)]
     ]
     summary = _combined(folds, 2).metrics["folds"]
-    assert summary["map50_95_drop_points"]["worst"] == 0.6  # what decides: the images and their mirrors
-    assert summary["map50_95_drop_points_as_is"] == {"per_fold": [-0.3, 1.1], "worst": 1.1, "spread": 1.4, "mean": 0.4}
+    assert summary["map50_95_drop_points"]["worst"] == 0.6  # what decides: the images as they are
+    assert summary["map50_95_drop_points_with_mirrors"] == {
+        "per_fold": [-0.3, 1.1],
+        "worst": 1.1,
+        "spread": 1.4,
+        "mean": 0.4,
+    }
+    assert _combined(folds, 2).passed  # a with-mirrors figure over the budget decides nothing
 
 
 def test_the_worst_fold_decides_and_the_spread_is_reported() -> None:
@@ -162,22 +168,29 @@ def test_folds_of_disjoint_images_are_pooled_into_one_drop_and_interval() -> Non
     assert drop > 0  # the worse detections lose accuracy, so the figure is not a trivial zero
 
 
-def test_pooled_views_of_one_image_are_resampled_together() -> None:
-    # Two folds of 6 images, each judged on 12 views (the image, then a second view of it): the pooled
-    # interval must draw images, not views, i.e. equal the interval of one table grouped the same way.
+def test_pooled_with_mirrors_draws_an_image_with_its_mirror() -> None:
+    # Two folds of 6 images; each verdict also pairs 12 views (the 6 images, then a second view of each):
+    # the pooled figure with mirrors must draw images, not views, i.e. equal one table grouped the same way.
     gts, fp32, int8 = _scene(np.random.default_rng(5), 24)
     view_groups = np.tile(np.arange(6), 2)
-    folds = [
-        _labelled_fold(
-            f"fold {i + 1}/2", gts[a:b], fp32[a:b], int8[a:b], tuple(f"img{i}-{j}" for j in range(6)), view_groups
-        )
-        for i, (a, b) in enumerate([(0, 12), (12, 24)])
-    ]
+    folds = []
+    for i, (a, b) in enumerate([(0, 12), (12, 24)]):
+        names = tuple(f"img{i}-{j}" for j in range(6))
+        images = _labelled_fold("as is", gts[a : a + 6], fp32[a : a + 6], int8[a : a + 6], names).verdict
+        views = _labelled_fold("views", gts[a:b], fp32[a:b], int8[a:b], names, view_groups).verdict
+        folds.append(FoldResult(f"fold {i + 1}/2", Verdict(True, "", images.metrics, images.paired, views.paired)))
     pooled = fold_summary(folds)["pooled"]
+    assert pooled["images"] == 12
+    as_is = [*gts[0:6], *gts[12:18]], [*fp32[0:6], *fp32[12:18]], [*int8[0:6], *int8[12:18]]
+    lo, hi = drop_interval(MatchTable(as_is[0], as_is[1]), MatchTable(as_is[0], as_is[2]))
+    assert pooled["ci95_points"] == [round(100 * lo, 3), round(100 * hi, 3)]  # the images as they are: as before
     whole_ref, whole_cand = MatchTable(gts, fp32), MatchTable(gts, int8)
     grouped = drop_interval(whole_ref, whole_cand, groups=np.concatenate([view_groups, view_groups + 6]))
-    assert pooled["images"] == 12 and pooled["views"] == "as they are and mirrored"
-    assert pooled["ci95_points"] == [round(100 * grouped[0], 3), round(100 * grouped[1], 3)]
+    drop = 100 * (whole_ref.evaluate().map50_95 - whole_cand.evaluate().map50_95)
+    assert pooled["with_mirrors"] == {
+        "map50_95_drop_points": round(drop, 3),
+        "ci95_points": [round(100 * grouped[0], 3), round(100 * grouped[1], 3)],
+    }
     assert grouped != drop_interval(whole_ref, whole_cand)  # drawing views one by one is another figure
 
 

@@ -114,17 +114,20 @@ def test_ort_gate_rejects_naive_and_keeps_the_repair(ort_int8) -> None:
     assert _weight_bound(artifact.model_path) == 127 and not any("7 bits" in note for note in m.notes)
 
 
-def test_the_gate_judges_each_image_and_its_mirror_and_reports_the_images_alone(ort_int8, fp32, eval_set) -> None:
+def test_the_gate_reports_each_image_with_its_mirror_and_decides_on_the_images(ort_int8, fp32, eval_set) -> None:
     artifact, _ = ort_int8
-    both = judge(evaluate_reference(fp32, eval_set, GateConfig()), artifact, eval_set, GateConfig())
-    unmirrored = GateConfig(mirror_views=False)
+    tight = GateConfig(max_map_drop=-50.0)  # refuses: the reason then carries every figure
+    both = judge(evaluate_reference(fp32, eval_set, tight), artifact, eval_set, tight)
+    unmirrored = GateConfig(max_map_drop=-50.0, mirror_views=False)
     alone = judge(evaluate_reference(fp32, eval_set, unmirrored), artifact, eval_set, unmirrored)
+    mirrored = {"map50_95_drop_points_with_mirrors", "map50_95_drop_ci95_points_with_mirrors"}
+    assert {k: v for k, v in both.metrics.items() if k not in mirrored} == alone.metrics  # the images decide, as before
+    assert both.reason.startswith(alone.reason) and "; with their mirrors " in both.reason
     m = both.metrics
-    assert m["views"] == "as they are and mirrored" and m["images"] == alone.metrics["images"] == EVAL
-    assert m["map50_95_drop_points_as_is"] == pytest.approx(alone.metrics["map50_95_drop_points"], abs=0.002)
-    assert "views" not in alone.metrics and "map50_95_drop_points_as_is" not in alone.metrics
-    assert abs(m["map50_95_drop_points"] - m["map50_95_drop_points_as_is"]) > 0.01  # the mirrors weigh in
-    assert f"over {EVAL} images and their mirrors" in both.reason and "mirrors" not in alone.reason
+    assert abs(m["map50_95_drop_points_with_mirrors"] - m["map50_95_drop_points"]) > 0.01  # the mirrors weigh in
+    lo, hi = m["map50_95_drop_ci95_points_with_mirrors"]
+    assert lo < hi
+    assert both.mirrored is not None and both.mirrored.candidate.num_images == 2 * EVAL and alone.mirrored is None
 
 
 def _weight_bound(model_path: Path) -> int:
@@ -575,7 +578,8 @@ def test_two_folds_both_judge_and_the_worst_decides(fp32, coco40: Path, tmp_path
     pooled = report["accuracy"]["folds"]["pooled"]
     assert (pooled["folds"], pooled["images"]) == (2, 40) and pooled["ci95_points"][0] < pooled["ci95_points"][1]
     assert min(drops["per_fold"]) - 1.0 < pooled["map50_95_drop_points"] < max(drops["per_fold"]) + 1.0
-    assert "  mAP50-95 drop over the 40 images (and mirrors) of 2 folds pooled: " in summary(artifact, report)
+    assert "  mAP50-95 drop over the 40 images of 2 folds pooled: " in summary(artifact, report)
+    assert "with their mirrors" in summary(artifact, report) and "with_mirrors" in pooled
     assert report["evaluation"]["per_fold"][1]["images"] == 20 and report["calibration"]["count"] == 12
     assert report["float_layers"][:3] == ["Conv_41", "Conv_44", "Conv_47"]  # the float stem, then the tail
 

@@ -216,12 +216,10 @@ def summary(artifact: Artifact | None, report: dict) -> str:
 
 def _interval(accuracy: dict) -> str:
     ci = accuracy.get("map50_95_drop_ci95_points")
-    views = (
-        f" over the images and their mirrors; as they are only: {accuracy['map50_95_drop_points_as_is']:.2f}"
-        if "map50_95_drop_points_as_is" in accuracy
-        else ""
-    )
-    return views + (f"; 95 % interval over these images {ci[0]:.2f} to {ci[1]:.2f}" if ci else "")
+    words = f"; 95 % interval over these images {ci[0]:.2f} to {ci[1]:.2f}" if ci else ""
+    if "map50_95_drop_points_with_mirrors" in accuracy:
+        words += f"; with their mirrors {accuracy['map50_95_drop_points_with_mirrors']:.2f}, report only"
+    return words
 
 
 def _accuracy_lines(report: dict) -> list[str]:
@@ -247,9 +245,14 @@ def _accuracy_lines(report: dict) -> list[str]:
     if pooled:
         lo, hi = pooled["ci95_points"]
         lines.append(
-            f"  mAP50-95 drop over the {pooled['images']} images{' (and mirrors)' if pooled.get('views') else ''} "
-            f"of {pooled['folds']} folds pooled: "
-            f"{pooled['map50_95_drop_points']:.2f} points (95 % interval {lo:.2f} to {hi:.2f}; report only)"
+            f"  mAP50-95 drop over the {pooled['images']} images of {pooled['folds']} folds pooled: "
+            f"{pooled['map50_95_drop_points']:.2f} points (95 % interval {lo:.2f} to {hi:.2f}"
+            + (
+                f"; with their mirrors {pooled['with_mirrors']['map50_95_drop_points']:.2f}"
+                if "with_mirrors" in pooled
+                else ""
+            )
+            + "; report only)"
         )
     distill = report.get("distillation")
     if distill:

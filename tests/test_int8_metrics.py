@@ -222,7 +222,7 @@ def test_one_group_per_entry_is_the_plain_interval() -> None:
 
 
 def test_views_of_one_image_are_drawn_together() -> None:
-    """Each image judged twice (the same boxes twice here): drawn as units, a resample holds both
+    """Each image in the table twice (the same boxes twice here): drawn as units, a resample holds both
     views of an image or neither, so the table of 24 views gives the 12 images' own interval."""
     gts, dets, _, _ = _random_scene(np.random.default_rng(9))
     worse = _without(dets, {0, 1})

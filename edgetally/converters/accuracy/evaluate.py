@@ -115,12 +115,12 @@ class MirroredViews(Sequence[EvalImage]):
 
 
 def with_mirrors(images: Sequence[EvalImage]) -> tuple[Sequence[EvalImage], np.ndarray | None]:
-    """Labelled images judged twice, as they are and mirrored: (views, which image each view is of).
+    """Labelled images, then each of them mirrored: (views, which image each view is of).
 
     A detector is trained on mirrored images too, but an INT8 model's rounding errors fall
     differently on the mirrored input, so the second view is a second, partly independent sample
-    of the drop: a fold's figure moves about a third less with the choice of images (docs/int8.md,
-    "Each image judged twice"). Unlabelled sets are returned as they are (groups None)."""
+    of the drop: the drop over both moves a third to a half less with the choice of images
+    (docs/int8.md, "Each image with its mirror"). Unlabelled sets are returned as they are (groups None)."""
     if not images or any(item.truth is None for item in images):
         return list(images), None
     return MirroredViews(images), np.tile(np.arange(len(images)), 2)

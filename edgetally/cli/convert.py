@@ -172,7 +172,7 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     "--eval-labels",
     type=click.Path(path_type=Path),
     default=None,
-    help="YOLO labels for --eval-images: the gate compares mAP50-95 with FP32 on each image and on its mirror.",
+    help="YOLO labels for --eval-images: the gate compares mAP50-95 with FP32 (and reports it with each image's mirror too).",
 )
 @click.option(
     "--holdout",
@@ -423,7 +423,7 @@ def _onnx_input(model: str, checkpoint: Path | None, input_size: int | tuple[int
     "--eval-labels",
     type=click.Path(path_type=Path),
     default=None,
-    help="YOLO labels: mAP50-95 on each image and its mirror; without them, agreement F1.",
+    help="YOLO labels: mAP50-95 (also reported with each image's mirror); without them, agreement F1.",
 )
 @click.option(
     "--reference",

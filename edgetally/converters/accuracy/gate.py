@@ -8,10 +8,10 @@ the evaluation images and on held-out frames from the deployment camera (``Fold.
 Labelled images are also judged mirrored left-right (``GateConfig.mirror_views``), report only: the
 drop over each image and its mirror moves a third to a half less with the choice of images, but a
 distilled student only ever saw unmirrored images and can lose more on mirrors than on any new photo,
-so the images as they are decide. Each labelled fold also reports a paired bootstrap interval of its drop over its images
-(``map50_95_drop_ci95_points``): how far the drop moves with the choice of images; folds that judged
-disjoint images are also pooled into one drop (``pooled_drop``). Both inform a reader; neither ever
-changes a verdict.
+so the images as they are decide. Each labelled fold also reports a paired bootstrap interval of its
+drop over its images (``map50_95_drop_ci95_points``): how far the drop moves with the choice of
+images; folds that judged disjoint images are also pooled into one drop (``pooled_drop``). These
+inform a reader; none ever changes a verdict.
 """
 
 from __future__ import annotations
@@ -159,9 +159,9 @@ def _with_mirrors(
     metrics: dict,
 ) -> tuple[Paired | None, str]:
     """The drop over each image and its mirror (report only) into ``metrics``; -> its pairing, reason words."""
-    table = match_table(views, scored) if reference.with_mirrors is not None else None
-    if table is None or reference.with_mirrors is None:
+    if reference.with_mirrors is None:
         return None, ""
+    table = MatchTable([view.truth for view in views], scored)  # type: ignore[misc]  # labelled: mirrors exist
     drop = 100.0 * (reference.with_mirrors.evaluate().map50_95 - table.evaluate().map50_95)
     metrics["map50_95_drop_points_with_mirrors"] = round(drop, 3)
     words = f"; with their mirrors {drop:.2f}"

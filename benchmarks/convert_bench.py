@@ -151,6 +151,9 @@ def row(profile: str, report: dict, seconds: float, activation: bool) -> dict:
         "map50_95_drop_points_spread": folds.get("map50_95_drop_points", {}).get("spread"),
         "map50_95_drop_ci95_per_fold": folds.get("map50_95_drop_points", {}).get("ci95_per_fold"),
         "map50_95_drop_with_mirrors_per_fold": folds.get("map50_95_drop_points_with_mirrors", {}).get("per_fold"),
+        "map50_95_drop_largest_class_shares_per_fold": folds.get("map50_95_drop_points", {}).get(
+            "largest_class_shares_per_fold"
+        ),
         "map50_95_drop_pooled": folds.get("pooled"),
         "attempt_folds": [_attempt_folds(a) for a in report.get("attempts", [])],
         "agreement_f1_worst": folds.get("agreement_f1_iou50", {}).get("worst"),
@@ -206,6 +209,7 @@ def _attempt_folds(attempt: dict) -> dict:
         "per_fold": drops.get("per_fold"),
         "ci95_per_fold": drops.get("ci95_per_fold"),
         "with_mirrors_per_fold": folds.get("map50_95_drop_points_with_mirrors", {}).get("per_fold"),
+        "largest_class_shares_per_fold": drops.get("largest_class_shares_per_fold"),
         "pooled": folds.get("pooled"),
     }
 

@@ -12,7 +12,7 @@ from edgetally.artifact import InputSpec
 from edgetally.converters.accuracy.calibration import load_calibration
 from edgetally.converters.accuracy.evaluate import load_eval_set
 from edgetally.converters.accuracy.folds import SplitRequest, plan_folds
-from edgetally.converters.accuracy.gate import FoldResult, Paired, Verdict, _combined, fold_summary
+from edgetally.converters.accuracy.gate import FoldResult, Paired, Verdict, _combined, class_shares, fold_summary
 from edgetally.converters.accuracy.metrics import ImageBoxes, MatchTable, drop_interval
 from edgetally.errors import UsageError
 
@@ -201,3 +201,64 @@ def test_folds_judging_the_same_images_are_not_pooled() -> None:
     assert "pooled" not in fold_summary(same)  # a separate evaluation source judged whole by each fold
     assert "pooled" not in fold_summary(same[:1])  # one fold: nothing to pool
     assert "pooled" not in fold_summary([_fold("fold 1/2", 0.2, True), _fold("fold 2/2", 0.4, True)])  # no matches kept
+
+
+# Ground truth: class 0 ("a") has 2 objects, class 1 ("b") one. FP32 finds every box exactly (AP 1 each).
+_GT = [
+    ImageBoxes(np.array([[0, 0, 10, 10], [20, 20, 40, 40]], float), np.array([0, 1])),
+    ImageBoxes(np.array([[50, 50, 90, 90]], float), np.array([0])),
+]
+_EXACT = [ImageBoxes(g.xyxy, g.class_ids, np.full(len(g.class_ids), 0.9)) for g in _GT]
+
+
+def _only(keep: list[list[bool]]) -> list[ImageBoxes]:
+    return [ImageBoxes(d.xyxy[k], d.class_ids[k], d.scores[k]) for d, k in zip(_EXACT, map(np.array, keep))]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        (_EXACT, []),  # nothing lost: no share
+        (_only([[True, False], [True]]), [{"class": "b", "objects": 1, "points": 50.0}]),  # b's one object missed
+        (_only([[False, True], [False]]), [{"class": "a", "objects": 2, "points": 50.0}]),  # both of a's missed
+        # one of a's two missed and b missed: a keeps AP 51/101 (COCO's 101 recall points, precision 1
+        # up to recall 0.5), so it loses (1 - 51/101) / 2 of the 2-class mean; b half of it
+        (
+            _only([[True, False], [False]]),
+            [{"class": "b", "objects": 1, "points": 50.0}, {"class": "a", "objects": 2, "points": 24.752}],
+        ),
+    ],
+)
+def test_class_shares_say_which_classes_and_how_many_objects_lost_the_drop(candidate, expected) -> None:
+    ref, cand = MatchTable(_GT, _EXACT), MatchTable(_GT, candidate)
+    shares = class_shares(ref.evaluate(), cand.evaluate(), ref.objects(), ["a", "b"])
+    assert shares == expected
+    drop = 100 * (ref.evaluate().map50_95 - cand.evaluate().map50_95)
+    assert sum(s["points"] for s in shares) == pytest.approx(
+        drop, abs=2e-3
+    )  # no class gained here: the shares are the drop
+
+
+def test_a_class_that_gains_is_no_share_and_the_list_is_cut_at_top() -> None:
+    # FP32 misses b; the candidate finds b (a gain) and misses a's objects
+    fp32 = _only([[True, False], [True]])
+    ref, cand = MatchTable(_GT, fp32), MatchTable(_GT, _only([[False, True], [False]]))
+    shares = class_shares(ref.evaluate(), cand.evaluate(), ref.objects(), ["a", "b"])
+    assert shares == [{"class": "a", "objects": 2, "points": 50.0}]
+    assert class_shares(ref.evaluate(), cand.evaluate(), ref.objects(), ["a", "b"], top=0) == []
+
+
+def test_the_convert_summary_names_the_worst_folds_largest_class_shares() -> None:
+    from edgetally.converters.convert import _accuracy_lines
+
+    cake = [{"class": "cake", "objects": 1, "points": 0.833}, {"class": "skis", "objects": 3, "points": 0.4}]
+    folds = [
+        FoldResult(n, Verdict(p, "", {"map50_95_drop_points": d, "map50_95_drop_largest_class_shares": s}))
+        for n, d, p, s in [("fold 1/2", 0.2, True, []), ("fold 2/2", 1.5, False, cake)]
+    ]
+    metrics = _combined(folds, 2).metrics
+    assert metrics["folds"]["map50_95_drop_points"]["largest_class_shares_per_fold"] == [[], cake]
+    lines = _accuracy_lines({"accuracy": {"folds": metrics["folds"]}})
+    assert (
+        "    the worst fold's largest class shares: cake 0.83 points (1 object), skis 0.40 points (3 objects)" in lines
+    )

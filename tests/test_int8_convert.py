@@ -122,7 +122,9 @@ def test_the_gate_reports_each_image_with_its_mirror_and_decides_on_the_images(o
     alone = judge(evaluate_reference(fp32, eval_set, unmirrored), artifact, eval_set, unmirrored)
     mirrored = {"map50_95_drop_points_with_mirrors", "map50_95_drop_ci95_points_with_mirrors"}
     assert {k: v for k, v in both.metrics.items() if k not in mirrored} == alone.metrics  # the images decide, as before
-    assert both.reason.startswith(alone.reason) and "; with their mirrors " in both.reason
+    head, shares = alone.reason.split("; largest class shares")  # refused: the reason names the classes that lost
+    assert both.reason.startswith(head) and both.reason.endswith("; largest class shares" + shares)
+    assert "; with their mirrors " in both.reason
     m = both.metrics
     assert abs(m["map50_95_drop_points_with_mirrors"] - m["map50_95_drop_points"]) > 0.01  # the mirrors weigh in
     lo, hi = m["map50_95_drop_ci95_points_with_mirrors"]
@@ -608,6 +610,13 @@ def test_a_refusal_says_what_the_folds_pooled_give(fp32, coco40: Path, tmp_path:
         f"over the 40 images of its 2 folds pooled: drop {pooled['map50_95_drop_points']:.2f} points "
         f"(95 % interval {pooled['ci95_points'][0]:.2f} to {pooled['ci95_points'][1]:.2f})"
     ) in str(refused.value)
+    # ... and which classes lost most of the refusing fold's drop, with their objects
+    shares = report["attempts"][0]["folds"][1]["metrics"]["map50_95_drop_largest_class_shares"]
+    assert shares and shares[0]["points"] > 0 and shares[0]["objects"] >= 1
+    first = shares[0]
+    assert f"largest class shares: {first['class']} {first['points']:.2f} ({first['objects']} object" in str(
+        refused.value
+    )
 
 
 def _wrecked(fp32: Artifact, directory: Path) -> Artifact:

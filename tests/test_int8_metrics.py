@@ -62,6 +62,12 @@ def test_map_tables(dets, expected_5095: float, expected_50: float) -> None:
     assert result.map50 == pytest.approx(expected_50, abs=1e-9)
 
 
+def test_objects_per_class_leave_crowds_and_absent_classes_out() -> None:
+    gts = [boxes([[0, 0, 0, 10, 10], [2, 20, 20, 40, 40]], crowd=[False, True]), boxes([[0, 5, 5, 9, 9]])]
+    table = MatchTable(gts, [boxes([], []), boxes([[1, 0, 0, 4, 4]], [0.5])])
+    assert table.objects() == {0: 2}  # class 2 only has a crowd region; class 1 only a detection
+
+
 def test_iou_between_thresholds_counts_only_at_low_thresholds() -> None:
     # IoU of [0,0,10,10] with [0,0,10,7.5] is 0.75: a TP at IoU .50-.75 (6 of 10 thresholds), FP above
     result = mean_average_precision([boxes([[0, 0, 0, 10, 10]])], [boxes([[0, 0, 0, 10, 7.5]], [0.9])])

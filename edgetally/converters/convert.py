@@ -222,6 +222,18 @@ def _interval(accuracy: dict) -> str:
     return words
 
 
+def _worst_fold_shares(row: dict) -> str:
+    """The classes that lost most of the worst fold's drop, with their objects ("" when none lost any)."""
+    shares_per_fold = row.get("largest_class_shares_per_fold")
+    if not shares_per_fold or row["worst"] <= 0:
+        return ""
+    shares = shares_per_fold[row["per_fold"].index(row["worst"])]
+    return ", ".join(
+        f"{s['class']} {s['points']:.2f} points ({s['objects']} object{'' if s['objects'] == 1 else 's'})"
+        for s in shares
+    )
+
+
 def _accuracy_lines(report: dict) -> list[str]:
     accuracy = report.get("accuracy", {})
     lines = []
@@ -241,6 +253,9 @@ def _accuracy_lines(report: dict) -> list[str]:
                 f"  {what} over {folds['count']} folds: {', '.join(f'{v:.2f}' for v in row['per_fold'])} "
                 f"(worst {row['worst']:.2f}, spread {row['spread']:.2f})"
             )
+            shares = _worst_fold_shares(row)
+            if shares:
+                lines.append(f"    the worst fold's largest class shares: {shares}")
     pooled = folds.get("pooled")
     if pooled:
         lo, hi = pooled["ci95_points"]

@@ -106,6 +106,31 @@ def per_class_delta(reference: MapResult, candidate: MapResult, labels: Sequence
     return dict(sorted(deltas.items(), key=lambda kv: -kv[1]))
 
 
+def class_shares(
+    reference: MapResult, candidate: MapResult, objects: dict[int, int], labels: Sequence[str], top: int = 3
+) -> list[dict]:
+    """The classes that lost the most of the mAP50-95 drop: each class's AP loss over the number of
+    classes mAP averages (its points of the drop; they sum to the drop), with its ground-truth objects.
+    On a few dozen images most classes have one or two objects, and one box of one of them can move
+    the drop by half a point: this says whether a fold's drop is the whole set's or a couple of objects'."""
+    if not reference.per_class:
+        return []
+    shares = []
+    for cls, (ap, _) in reference.per_class.items():
+        points = 100.0 * (ap - candidate.per_class.get(cls, (0.0, 0.0))[0]) / len(reference.per_class)
+        name = labels[cls] if cls < len(labels) else str(cls)
+        shares.append({"class": name, "objects": objects.get(cls, 0), "points": round(points, 3)})
+    shares.sort(key=lambda share: -share["points"])
+    return [share for share in shares[:top] if share["points"] > 0]
+
+
+def _share_words(shares: list[dict]) -> str:
+    words = ", ".join(
+        f"{s['class']} {s['points']:.2f} ({s['objects']} object{'' if s['objects'] == 1 else 's'})" for s in shares[:2]
+    )
+    return f"; largest class shares: {words}" if words else ""
+
+
 def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage], config: GateConfig) -> Verdict:
     """Compare ``candidate`` with the FP32 reference on the same images (and report their mirrors: ``judged_views``)."""
     views, groups = judged_views(images, config)
@@ -131,6 +156,7 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
             "map50_95_drop_points": round(drop, 3),
             "map50_drop_points": round(100.0 * (fp32.map50 - accuracy.map50), 3),
             "per_class_drop_points": per_class_delta(fp32, accuracy, labels),
+            "map50_95_drop_largest_class_shares": class_shares(fp32, accuracy, reference.matches.objects(), labels),
         }
     )
     paired = Paired.of(reference.matches, table, images, np.arange(len(images)))
@@ -145,6 +171,8 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
         f"mAP50-95 {100 * accuracy.map50_95:.2f} vs FP32 {100 * fp32.map50_95:.2f}: "
         f"drop {drop:.2f} points{interval} {'<=' if passed else '>'} budget {config.max_map_drop}{mirrored_words}"
     )
+    if not passed:
+        reason += _share_words(metrics["map50_95_drop_largest_class_shares"])
     if not passed and f1 < config.min_agreement:
         reason += f"; detections disagree with FP32 (F1 {f1:.3f}): boxes or scores are broken, not just noisier"
     return Verdict(passed, reason, metrics, paired, mirrored)
@@ -240,6 +268,9 @@ def fold_summary(results: Sequence[FoldResult]) -> dict:
     intervals = [r.verdict.metrics.get("map50_95_drop_ci95_points") for r in results]
     if "map50_95_drop_points" in summary and all(ci is not None for ci in intervals):
         summary["map50_95_drop_points"]["ci95_per_fold"] = intervals
+    shares = [r.verdict.metrics.get("map50_95_drop_largest_class_shares") for r in results]
+    if "map50_95_drop_points" in summary and all(s is not None for s in shares):
+        summary["map50_95_drop_points"]["largest_class_shares_per_fold"] = shares
     pooled = pooled_drop(results)
     if pooled is not None:
         summary["pooled"] = pooled

@@ -189,6 +189,11 @@ class MatchTable:
             [g for t in tables for g in t._gts], [d for t in tables for d in t._dets], max(t._max_det for t in tables)
         )
 
+    def objects(self) -> dict[int, int]:
+        """Non-crowd ground-truth objects per class, over the classes mAP averages (those with any)."""
+        counts = {cls: int(matches.n_gt.sum()) for cls, matches in self._classes.items()}
+        return {cls: n for cls, n in counts.items() if n > 0}
+
     def evaluate(self, weights: np.ndarray | None = None) -> MapResult:
         """mAP over the classes with ground truth; ``weights[i]``: how often image i counts."""
         per_class: dict[int, tuple[float, float]] = {}

@@ -10,8 +10,9 @@ drop over each image and its mirror moves a third to a half less with the choice
 distilled student only ever saw unmirrored images and can lose more on mirrors than on any new photo,
 so the images as they are decide. Each labelled fold also reports a paired bootstrap interval of its
 drop over its images (``map50_95_drop_ci95_points``): how far the drop moves with the choice of
-images; folds that judged disjoint images are also pooled into one drop (``pooled_drop``). These
-inform a reader; none ever changes a verdict.
+images; folds that judged disjoint images are also pooled into one drop (``pooled_drop``); and each
+names the classes that lost most of its drop, with their objects (``class_shares``: on a few dozen
+images one object can carry most of it). These inform a reader; none ever changes a verdict.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.frame_rates.clips import Clip, CountLine, transformed
+from benchmarks.frame_rates.clips import Clip, CountLine, regeometry, transformed
 from benchmarks.frame_rates.plan import phases
 from benchmarks.frame_rates.runs import Setting, detect_mask, error, run_ideal
 from edgetally.structures import Detections
@@ -73,11 +73,39 @@ def test_mirrored_and_reversed_clips_keep_truth_and_counter_in_step(
 
 
 @pytest.mark.parametrize(
+    "scale,transpose,line,expected",
+    [
+        (1.0, False, ((100.0, 0.0), (100.0, 400.0)), {"in": 0, "out": 2}),
+        (3.0, False, ((300.0, 0.0), (300.0, 1200.0)), {"in": 0, "out": 2}),  # the line scales with the boxes
+        # walkers move down across y=100; a transpose is a mirror about y = x: the sides swap
+        (1.0, True, ((0.0, 100.0), (400.0, 100.0)), {"in": 2, "out": 0}),
+        (0.5, True, ((0.0, 50.0), (200.0, 50.0)), {"in": 2, "out": 0}),
+    ],
+)
+@pytest.mark.parametrize("rate", [30.0, 5.0])
+def test_scaled_and_transposed_clips_keep_truth_and_counter_in_step(
+    scale: float, transpose: bool, line: tuple, expected: dict[str, int], rate: float
+) -> None:
+    clip = regeometry(_walker_clip(False), scale, transpose)
+    assert (clip.lines[0].p1, clip.lines[0].p2) == line and clip.truth == {"L": expected}
+    assert clip.video is None  # no frames to run optical flow on: input-rate rows only
+    first = clip.detections[0].xyxy[0].tolist()
+    assert first == (
+        [50 * scale, 40 * scale, 90 * scale, 60 * scale]
+        if transpose
+        else [40 * scale, 50 * scale, 60 * scale, 90 * scale]
+    )
+    result = run_ideal(clip, detect_mask(clip, Setting("input", rate, 0)))
+    assert result.counts == {"L": expected}
+
+
+@pytest.mark.parametrize(
     "args,message",
     [
         (["--traffic-model", "{tmp}"], "not an artifact directory"),
         (["--datasets", "traffic,nope"], "datasets among"),
         (["--phases", "0"], "--phases >= 1"),
+        (["--scale", "0"], "--scale > 0"),
         (["--noise", "miss=0"], "--noise miss: not a NoiseSpec field"),
         (["--noise", "miss_rate"], "expected KEY=VALUE"),
         (["--noise", "jitter=lots"], "--noise jitter='lots': expected a value like 0.05"),

@@ -41,6 +41,7 @@ from benchmarks.frame_rates.clips import (
     TRAFFIC_VIDEO,
     demo_clip,
     mot17_clips,
+    regeometry,
     traffic_artifact,
     traffic_clip,
     traffic_variants,
@@ -115,6 +116,19 @@ def _parser() -> argparse.ArgumentParser:
         default="all",
         help="MOT17-derived: only the horizontal (h) or vertical (v) lines (default: all)",
     )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="every clip's boxes and lines times this (3: 640x360 footage as if 1920x1080); drops the "
+        "videos, so only the input-rate rows run (default 1)",
+    )
+    p.add_argument(
+        "--transpose",
+        action="store_true",
+        help="swap x and y in every clip's boxes and lines: vehicles cross horizontal lines moving up or "
+        "down the image (the truth's directions swap with it); drops the videos as --scale does",
+    )
     for name in ("tracker", "counter", "flow"):
         p.add_argument(
             f"--{name}-param", action="append", default=[], metavar="KEY=VALUE", help=f"override of our {name} settings"
@@ -128,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     names = [d for d in args.datasets.split(",") if d]
     stacks = tuple(s for s in args.stacks.split(",") if s)
-    if set(names) - set(DATASETS) or set(stacks) - set(STACKS) or args.phases < 1:
-        print(f"error: datasets among {DATASETS}, stacks among {STACKS}, --phases >= 1", file=sys.stderr)
+    if set(names) - set(DATASETS) or set(stacks) - set(STACKS) or args.phases < 1 or not args.scale > 0:
+        print(f"error: datasets among {DATASETS}, stacks among {STACKS}, --phases >= 1, --scale > 0", file=sys.stderr)
         return 2
     if args.traffic_model is not None and not (args.traffic_model / "manifest.json").is_file():
         print(
@@ -164,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             "traffic_model": str(args.traffic_model or "yolox_nano FP32 (shared)"),
             "mot17_noise": noise,
             "mot17_lines": args.mot17_lines,
+            "scale": args.scale,
+            "transpose": args.transpose,
         }
     }
 
@@ -172,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only in (None, "rates"):
         datasets = _datasets(names, seeds, args.cache, log, args.traffic_model, noise, args.mot17_lines)
+        if args.scale != 1.0 or args.transpose:
+            datasets = _regeometry(datasets, args.scale, args.transpose)
         tasks = make_tasks(datasets, stacks, args.phases, *rates)
         log(f"{len(tasks)} passes on {args.jobs or default_jobs()} worker(s)")
         result["rows"] = aggregate(datasets, run_all(datasets, tasks, params, args.jobs or default_jobs(), log))
@@ -223,6 +241,11 @@ def _check_noise(noise: dict) -> None:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _regeometry(datasets: dict, scale: float, transpose: bool) -> dict:
+    words = "".join([f" x{scale:g}" if scale != 1.0 else "", " transposed" if transpose else ""])
+    return {f"{label}{words}": [regeometry(c, scale, transpose) for c in clips] for label, clips in datasets.items()}
 
 
 def _datasets(

@@ -148,6 +148,24 @@ def transformed(
     )
 
 
+def regeometry(clip: Clip, scale: float = 1.0, transpose: bool = False) -> Clip:
+    """``clip`` as if filmed at ``scale`` times its resolution and/or transposed (x <-> y: objects
+    that crossed a vertical line now cross a horizontal one, moving up or down the image, with boxes
+    taller than wide). Boxes and lines only: the video is dropped, so the clip has input-rate rows and
+    no optical-flow rows. A transpose is a mirror about y = x: it flips every crossing's direction."""
+    order = [1, 0, 3, 2] if transpose else [0, 1, 2, 3]
+    frames = [Detections(d.xyxy[:, order] * scale, d.scores, d.class_ids) for d in clip.detections]
+
+    def point(p: tuple[float, float]) -> tuple[float, float]:
+        return (p[1] * scale, p[0] * scale) if transpose else (p[0] * scale, p[1] * scale)
+
+    lines = tuple(CountLine(ln.name, point(ln.p1), point(ln.p2)) for ln in clip.lines)
+    truth = {n: {"in": t["out"], "out": t["in"]} for n, t in clip.truth.items()} if transpose else clip.truth
+    words = ([f"x{scale:g}"] if scale != 1.0 else []) + (["transposed"] if transpose else [])
+    name = " ".join([clip.name, *words])
+    return dataclasses.replace(clip, name=name, detections=frames, lines=lines, truth=truth, video=None)
+
+
 def _mirrored(d: Detections, width: float) -> Detections:
     return Detections(
         np.stack([width - d.xyxy[:, 2], d.xyxy[:, 1], width - d.xyxy[:, 0], d.xyxy[:, 3]], 1), d.scores, d.class_ids

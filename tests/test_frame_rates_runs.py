@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.frame_rates.clips import Clip, CountLine, regeometry, transformed
+from benchmarks.frame_rates.clips import Clip, CountLine, regeometry, transformed, with_misses
 from benchmarks.frame_rates.plan import phases
 from benchmarks.frame_rates.runs import Setting, detect_mask, error, run_ideal
 from edgetally.structures import Detections
@@ -99,6 +99,24 @@ def test_scaled_and_transposed_clips_keep_truth_and_counter_in_step(
     assert result.counts == {"L": expected}
 
 
+def test_a_clip_with_misses_drops_boxes_at_random_and_keeps_their_identities_aligned() -> None:
+    clip = _walker_clip(True)  # 60 frames x 3 boxes, ids 7, 9, -1 in every frame
+
+    def boxes(c: Clip) -> list[list]:
+        return [d.xyxy.tolist() for d in c.detections]
+
+    assert boxes(with_misses(clip, 0.0)) == boxes(clip)
+    half = with_misses(clip, 0.5)
+    kept = sum(len(d.scores) for d in half.detections)
+    assert 60 < kept < 120  # about half of 180
+    assert boxes(with_misses(clip, 0.5)) == boxes(half)  # seeded: every run drops the same boxes
+    for d, ids in zip(half.detections, half.true_ids):
+        # each kept box keeps its own identity (the walkers' rows are ordered 7, 9, -1 by their y)
+        expected = {50.0: 7, 150.0: 9, 250.0: -1}
+        assert [expected[float(y)] for y in d.xyxy[:, 1]] == ids.tolist()
+    assert half.video == clip.video and half.truth == clip.truth
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -106,6 +124,7 @@ def test_scaled_and_transposed_clips_keep_truth_and_counter_in_step(
         (["--datasets", "traffic,nope"], "datasets among"),
         (["--phases", "0"], "--phases >= 1"),
         (["--scale", "0"], "--scale > 0"),
+        (["--drop-detections", "1"], "0 <= --drop-detections < 1"),
         (["--noise", "miss=0"], "--noise miss: not a NoiseSpec field"),
         (["--noise", "miss_rate"], "expected KEY=VALUE"),
         (["--noise", "jitter=lots"], "--noise jitter='lots': expected a value like 0.05"),

@@ -45,6 +45,7 @@ from benchmarks.frame_rates.clips import (
     traffic_artifact,
     traffic_clip,
     traffic_variants,
+    with_misses,
 )
 from benchmarks.frame_rates.plan import (
     DETECT_RATES,
@@ -124,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
         "videos, so only the input-rate rows run (default 1)",
     )
     p.add_argument(
+        "--drop-detections",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="drop this share of every clip's detections at random (seeded): a detector with lower recall (default 0)",
+    )
+    p.add_argument(
         "--transpose",
         action="store_true",
         help="swap x and y in every clip's boxes and lines: vehicles cross horizontal lines moving up or "
@@ -142,8 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     names = [d for d in args.datasets.split(",") if d]
     stacks = tuple(s for s in args.stacks.split(",") if s)
-    if set(names) - set(DATASETS) or set(stacks) - set(STACKS) or args.phases < 1 or not args.scale > 0:
-        print(f"error: datasets among {DATASETS}, stacks among {STACKS}, --phases >= 1, --scale > 0", file=sys.stderr)
+    if (
+        set(names) - set(DATASETS)
+        or set(stacks) - set(STACKS)
+        or args.phases < 1
+        or not args.scale > 0
+        or not 0 <= args.drop_detections < 1
+    ):
+        print(
+            f"error: datasets among {DATASETS}, stacks among {STACKS}, --phases >= 1, --scale > 0, "
+            "0 <= --drop-detections < 1",
+            file=sys.stderr,
+        )
         return 2
     if args.traffic_model is not None and not (args.traffic_model / "manifest.json").is_file():
         print(
@@ -180,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "mot17_lines": args.mot17_lines,
             "scale": args.scale,
             "transpose": args.transpose,
+            "drop_detections": args.drop_detections,
         }
     }
 
@@ -190,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         datasets = _datasets(names, seeds, args.cache, log, args.traffic_model, noise, args.mot17_lines)
         if args.scale != 1.0 or args.transpose:
             datasets = _regeometry(datasets, args.scale, args.transpose)
+        if args.drop_detections:
+            share = args.drop_detections
+            datasets = {
+                f"{label} {share:g} missed": [with_misses(c, share) for c in clips] for label, clips in datasets.items()
+            }
         tasks = make_tasks(datasets, stacks, args.phases, *rates)
         log(f"{len(tasks)} passes on {args.jobs or default_jobs()} worker(s)")
         result["rows"] = aggregate(datasets, run_all(datasets, tasks, params, args.jobs or default_jobs(), log))

@@ -166,6 +166,20 @@ def regeometry(clip: Clip, scale: float = 1.0, transpose: bool = False) -> Clip:
     return dataclasses.replace(clip, name=name, detections=frames, lines=lines, truth=truth, video=None)
 
 
+def with_misses(clip: Clip, share: float, seed: int = 0) -> Clip:
+    """``clip`` with ``share`` of its detections dropped at random (each box independently, seeded):
+    a detector with lower recall on the same footage. Video and true identities stay."""
+    rng = np.random.default_rng(seed)
+    frames, ids = [], []
+    for i, d in enumerate(clip.detections):
+        keep = rng.random(len(d.scores)) >= share
+        frames.append(d.select(keep))
+        if clip.true_ids is not None:
+            ids.append(clip.true_ids[i][keep])
+    name = f"{clip.name} {share:g} missed"
+    return dataclasses.replace(clip, name=name, detections=frames, true_ids=ids if clip.true_ids is not None else None)
+
+
 def _mirrored(d: Detections, width: float) -> Detections:
     return Detections(
         np.stack([width - d.xyxy[:, 2], d.xyxy[:, 1], width - d.xyxy[:, 0], d.xyxy[:, 3]], 1), d.scores, d.class_ids

@@ -172,7 +172,8 @@ def _check_precision_options(precision: str, profile: str | None, gated: dict[st
     "--eval-labels",
     type=click.Path(path_type=Path),
     default=None,
-    help="YOLO labels for --eval-images: the gate compares mAP50-95 with FP32 (and reports it with each image's mirror too).",
+    help="YOLO labels for --eval-images: the gate compares mAP50-95 with FP32 (and reports it with each image's mirror "
+    "too, and which classes lost most of each fold's drop).",
 )
 @click.option(
     "--holdout",

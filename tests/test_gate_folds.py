@@ -260,5 +260,6 @@ def test_the_convert_summary_names_the_worst_folds_largest_class_shares() -> Non
     assert metrics["folds"]["map50_95_drop_points"]["largest_class_shares_per_fold"] == [[], cake]
     lines = _accuracy_lines({"accuracy": {"folds": metrics["folds"]}})
     assert (
-        "    the worst fold's largest class shares: cake 0.83 points (1 object), skis 0.40 points (3 objects)" in lines
+        "    the worst fold's largest class shares, points of its drop: cake 0.83 (1 object), skis 0.40 (3 objects)"
+        in lines
     )

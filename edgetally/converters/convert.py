@@ -224,14 +224,12 @@ def _interval(accuracy: dict) -> str:
 
 def _worst_fold_shares(row: dict) -> str:
     """The classes that lost most of the worst fold's drop, with their objects ("" when none lost any)."""
+    from edgetally.converters.accuracy.gate import share_words
+
     shares_per_fold = row.get("largest_class_shares_per_fold")
     if not shares_per_fold or row["worst"] <= 0:
         return ""
-    shares = shares_per_fold[row["per_fold"].index(row["worst"])]
-    return ", ".join(
-        f"{s['class']} {s['points']:.2f} points ({s['objects']} object{'' if s['objects'] == 1 else 's'})"
-        for s in shares
-    )
+    return share_words(shares_per_fold[row["per_fold"].index(row["worst"])])
 
 
 def _accuracy_lines(report: dict) -> list[str]:
@@ -255,7 +253,7 @@ def _accuracy_lines(report: dict) -> list[str]:
             )
             shares = _worst_fold_shares(row)
             if shares:
-                lines.append(f"    the worst fold's largest class shares: {shares}")
+                lines.append(f"    the worst fold's largest class shares, points of its drop: {shares}")
     pooled = folds.get("pooled")
     if pooled:
         lo, hi = pooled["ci95_points"]

@@ -125,11 +125,11 @@ def class_shares(
     return [share for share in shares[:top] if share["points"] > 0]
 
 
-def _share_words(shares: list[dict]) -> str:
-    words = ", ".join(
-        f"{s['class']} {s['points']:.2f} ({s['objects']} object{'' if s['objects'] == 1 else 's'})" for s in shares[:2]
+def share_words(shares: Sequence[dict]) -> str:
+    """``class_shares`` in words: "cake 0.83 (1 object), skis 0.40 (3 objects)"."""
+    return ", ".join(
+        f"{s['class']} {s['points']:.2f} ({s['objects']} object{'' if s['objects'] == 1 else 's'})" for s in shares
     )
-    return f"; largest class shares: {words}" if words else ""
 
 
 def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage], config: GateConfig) -> Verdict:
@@ -172,8 +172,8 @@ def judge(reference: Reference, candidate: Artifact, images: Sequence[EvalImage]
         f"mAP50-95 {100 * accuracy.map50_95:.2f} vs FP32 {100 * fp32.map50_95:.2f}: "
         f"drop {drop:.2f} points{interval} {'<=' if passed else '>'} budget {config.max_map_drop}{mirrored_words}"
     )
-    if not passed:
-        reason += _share_words(metrics["map50_95_drop_largest_class_shares"])
+    if not passed and metrics["map50_95_drop_largest_class_shares"]:
+        reason += f"; largest class shares: {share_words(metrics['map50_95_drop_largest_class_shares'][:2])}"
     if not passed and f1 < config.min_agreement:
         reason += f"; detections disagree with FP32 (F1 {f1:.3f}): boxes or scores are broken, not just noisier"
     return Verdict(passed, reason, metrics, paired, mirrored)

@@ -130,6 +130,14 @@ def test_a_clip_with_misses_drops_boxes_at_random_and_keeps_their_identities_ali
         (["--noise", "jitter=lots"], "--noise jitter='lots': expected a value like 0.05"),
         (["--noise", "tp_score_beta=8"], "expected a value like (8.0, 2.0)"),
         (["--noise", "seed=1.5"], "expected a value like 2024"),
+        # a flag written in lower case is the string 'false', which a bool field would take as true
+        (["--tracker-param", "height_iou=false"], "--tracker-param height_iou='false': expected True or False"),
+        (["--tracker-param", "matchiou=0.3"], "--tracker-param matchiou: not a TrackerConfig field"),
+        (["--tracker-param", "noise.pos_weight=x"], "noise.pos_weight='x': expected a value like 0.05"),
+        (["--tracker-param", "min_hits=2.5"], "--tracker-param min_hits=2.5: expected a value like 2"),
+        (["--counter-param", "anchor=3"], "--counter-param anchor=3: expected a value like 'bottom_center'"),
+        (["--counter-param", "settle=1"], "--counter-param settle: not a LineCounter field"),
+        (["--flow-param", "grid=2.5"], "--flow-param grid=2.5: expected a value like 3"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(args: list[str], message: str, tmp_path, capsys) -> None:
@@ -157,3 +165,28 @@ def test_mot17_clips_keep_the_asked_lines_and_noise(shared_data) -> None:
         assert sum(len(d) for d in b.detections) > sum(len(d) for d in a.detections)
     with pytest.raises(ValueError, match="MOT17 lines"):
         mot17_clips(line_set="x")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"track_buffer_s": 3},  # a whole number for a float setting
+        {"height_iou": False, "min_hits": 3, "noise.meas_weight": 0.1},
+    ],
+)
+def test_overrides_of_the_right_kind_pass_the_check(values: dict) -> None:
+    from benchmarks.tracking.overrides import check_overrides, counter_defaults, tracker_defaults
+
+    check_overrides("--tracker-param", values, tracker_defaults(noise_prefix=True), "TrackerConfig")
+    check_overrides("--counter-param", {"classes": ["car"], "anchor": "center"}, counter_defaults(), "LineCounter")
+
+
+def test_the_tracking_benchmark_takes_no_kalman_noise_key() -> None:
+    # benchmarks.tracking passes --ours-param to TrackerConfig as they are: no "noise." keys there
+    from benchmarks.tracking.overrides import check_overrides, tracker_defaults
+
+    with pytest.raises(ValueError, match="noise.meas_weight: not a TrackerConfig field"):
+        check_overrides(
+            "--ours-param", {"noise.meas_weight": 0.1}, tracker_defaults(noise_prefix=False), "TrackerConfig"
+        )

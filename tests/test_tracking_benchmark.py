@@ -266,7 +266,14 @@ def test_seeds_repeat_the_mot17_part_per_seed(shared_data: Path, tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    "args", [["--ours-param", "match_iou"], ["--noise", "no_such_field=1"], ["--trackers", "nope"]]
+    "args",
+    [
+        ["--ours-param", "match_iou"],
+        ["--ours-param", "height_iou=false"],
+        ["--counter-param", "settle=1"],
+        ["--noise", "no_such_field=1"],
+        ["--trackers", "nope"],
+    ],
 )
 def test_benchmark_cli_rejects_bad_arguments_with_exit_2(shared_data: Path, args: list[str]) -> None:
     from benchmarks.tracking.__main__ import main

@@ -145,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.tracking.runner import parse_overrides
+    from benchmarks.tracking.overrides import parse_overrides
 
     args = _parser().parse_args(argv)
     names = [d for d in args.datasets.split(",") if d]
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         noise = parse_overrides(args.noise)
-        _check_noise(noise)
+        params = Params(*(parse_overrides(getattr(args, f"{n}_param")) for n in ("tracker", "counter", "flow")))
+        _check_settings(noise, params)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -181,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s]
         rates = [tuple(float(r) for r in v.split(",") if r) for v in (args.input_rates, args.detect_rates)]
-        params = Params(*(parse_overrides(getattr(args, f"{n}_param")) for n in ("tracker", "counter", "flow")))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -239,32 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _check_noise(noise: dict) -> None:
-    """ValueError naming the key when an override is not a NoiseSpec field or not a value of its
-    kind (a number; a pair of numbers for the Beta shapes; an integer seed)."""
-    import dataclasses
-
+def _check_settings(noise: dict, params: Params) -> None:
+    """ValueError naming the option and key when an override is not a setting of what it overrides
+    or not a value of its kind (benchmarks/tracking/overrides.py)."""
     from benchmarks.tracking.noise import NoiseSpec
+    from benchmarks.tracking.overrides import check_overrides, counter_defaults, dataclass_defaults, tracker_defaults
+    from edgetally.motion import FlowConfig
 
-    defaults = {f.name: f.default for f in dataclasses.fields(NoiseSpec)}
-    for key, value in noise.items():
-        if key not in defaults:
-            raise ValueError(f"--noise {key}: not a NoiseSpec field (one of {', '.join(sorted(defaults))})")
-        default = defaults[key]
-        if isinstance(default, tuple):
-            ok = isinstance(value, tuple) and len(value) == len(default) and all(_is_number(v) for v in value)
-        else:
-            ok = (
-                isinstance(value, int) and not isinstance(value, bool)
-                if isinstance(default, int)
-                else _is_number(value)
-            )
-        if not ok:
-            raise ValueError(f"--noise {key}={value!r}: expected a value like {default!r}")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    check_overrides("--noise", noise, dataclass_defaults(NoiseSpec), "NoiseSpec")
+    check_overrides("--tracker-param", params.tracker, tracker_defaults(noise_prefix=True), "TrackerConfig")
+    check_overrides("--counter-param", params.counter, counter_defaults(), "LineCounter")
+    check_overrides("--flow-param", params.flow, dataclass_defaults(FlowConfig), "FlowConfig")
 
 
 def _regeometry(datasets: dict, scale: float, transpose: bool) -> dict:

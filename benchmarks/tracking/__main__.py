@@ -26,8 +26,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.tracking.data import MOT_ROOT
+    from benchmarks.tracking.overrides import (
+        check_overrides,
+        counter_defaults,
+        dataclass_defaults,
+        parse_overrides,
+        tracker_defaults,
+    )
     from benchmarks.tracking.report import render
-    from benchmarks.tracking.runner import BenchConfig, parse_overrides, run_benchmark
+    from benchmarks.tracking.runner import BenchConfig, run_benchmark
 
     args = _parser().parse_args(argv)
     mot_root = args.mot_root or MOT_ROOT
@@ -42,15 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.tracking.noise import NoiseSpec
 
     try:
+        noise, ours, counter = (parse_overrides(v) for v in (args.noise, args.ours_param, args.counter_param))
+        check_overrides("--noise", noise, dataclass_defaults(NoiseSpec), "NoiseSpec")
+        check_overrides("--ours-param", ours, tracker_defaults(noise_prefix=False), "TrackerConfig")
+        check_overrides("--counter-param", counter, counter_defaults(), "LineCounter")
         cfg = BenchConfig(
             mot_root=mot_root,
             quick=args.quick,
             trackers=trackers,
-            noise=NoiseSpec(**parse_overrides(args.noise)),
-            ours_overrides=parse_overrides(args.ours_param),
-            counter_overrides=parse_overrides(args.counter_param),
+            noise=NoiseSpec(**noise),
+            ours_overrides=ours,
+            counter_overrides=counter,
         )
-    except (TypeError, ValueError) as exc:  # a malformed KEY=VALUE or an unknown NoiseSpec key
+    except ValueError as exc:  # a malformed KEY=VALUE, an unknown setting or a value of the wrong kind
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result = run_benchmark(cfg)

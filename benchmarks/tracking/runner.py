@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import re
 import time
@@ -42,21 +41,6 @@ class BenchConfig:
     noise: NoiseSpec = NoiseSpec()
     ours_overrides: dict[str, Any] = field(default_factory=dict)
     counter_overrides: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings (the commands' --ours-param / --counter-param / --noise) -> dict; values
-    are Python literals where they parse (0.3, 2, True), strings otherwise. ValueError without '='."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:

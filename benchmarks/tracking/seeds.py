@@ -20,6 +20,7 @@ from typing import Any
 from benchmarks.tracking.adapters import TRACKER_NAMES
 from benchmarks.tracking.data import MOT_ROOT, load_mot17_noisy
 from benchmarks.tracking.noise import NoiseSpec
+from benchmarks.tracking.overrides import check_overrides, counter_defaults, parse_overrides, tracker_defaults
 from benchmarks.tracking.runner import (
     FPS_DIVISORS,
     PERFECT_TRACKS,
@@ -27,7 +28,6 @@ from benchmarks.tracking.runner import (
     TRUE_IDS,
     BenchConfig,
     counting_benchmark,
-    parse_overrides,
     run_suite,
 )
 
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         overrides = parse_overrides(args.ours_param), parse_overrides(args.counter_param)
+        check_overrides("--ours-param", overrides[0], tracker_defaults(noise_prefix=False), "TrackerConfig")
+        check_overrides("--counter-param", overrides[1], counter_defaults(), "LineCounter")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ from benchmarks.frame_rates.clips import (
     SHARED,
     TRAFFIC_VIDEO,
     demo_clip,
+    geometry_words,
     mot17_clips,
     regeometry,
     traffic_artifact,
@@ -253,8 +254,10 @@ def _check_settings(noise: dict, params: Params) -> None:
 
 
 def _regeometry(datasets: dict, scale: float, transpose: bool) -> dict:
-    words = "".join([f" x{scale:g}" if scale != 1.0 else "", " transposed" if transpose else ""])
-    return {f"{label}{words}": [regeometry(c, scale, transpose) for c in clips] for label, clips in datasets.items()}
+    words = geometry_words(scale, transpose)  # the dataset's label says it as each clip's name does
+    return {
+        " ".join([label, *words]): [regeometry(c, scale, transpose) for c in clips] for label, clips in datasets.items()
+    }
 
 
 def _datasets(

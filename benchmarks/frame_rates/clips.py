@@ -161,9 +161,13 @@ def regeometry(clip: Clip, scale: float = 1.0, transpose: bool = False) -> Clip:
 
     lines = tuple(CountLine(ln.name, point(ln.p1), point(ln.p2)) for ln in clip.lines)
     truth = {n: {"in": t["out"], "out": t["in"]} for n, t in clip.truth.items()} if transpose else clip.truth
-    words = ([f"x{scale:g}"] if scale != 1.0 else []) + (["transposed"] if transpose else [])
-    name = " ".join([clip.name, *words])
+    name = " ".join([clip.name, *geometry_words(scale, transpose)])
     return dataclasses.replace(clip, name=name, detections=frames, lines=lines, truth=truth, video=None)
+
+
+def geometry_words(scale: float, transpose: bool) -> list[str]:
+    """How ``regeometry`` names what it did: ["x3"], ["transposed"], both or none."""
+    return ([f"x{scale:g}"] if scale != 1.0 else []) + (["transposed"] if transpose else [])
 
 
 def with_misses(clip: Clip, share: float, seed: int = 0) -> Clip:

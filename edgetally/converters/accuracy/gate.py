@@ -98,12 +98,20 @@ def evaluate_reference(reference: Artifact, images: Sequence[EvalImage], config:
     return Reference(reference, detections[: len(images)], match_table(images, detections[: len(images)]), mirrored)
 
 
+def _class_losses(reference: MapResult, candidate: MapResult) -> dict[int, float]:
+    """mAP50-95 points (AP x 100) each class with ground truth lost (positive = worse), by class id."""
+    return {
+        cls: 100.0 * (ap - candidate.per_class.get(cls, (0.0, 0.0))[0]) for cls, (ap, _) in reference.per_class.items()
+    }
+
+
+def _class_name(cls: int, labels: Sequence[str]) -> str:
+    return labels[cls] if cls < len(labels) else str(cls)
+
+
 def per_class_delta(reference: MapResult, candidate: MapResult, labels: Sequence[str]) -> dict[str, float]:
     """mAP50-95 points lost per class (positive = worse), worst first."""
-    deltas = {}
-    for cls, (ap, _) in reference.per_class.items():
-        name = labels[cls] if cls < len(labels) else str(cls)
-        deltas[name] = round(100.0 * (ap - candidate.per_class.get(cls, (0.0, 0.0))[0]), 3)
+    deltas = {_class_name(cls, labels): round(loss, 3) for cls, loss in _class_losses(reference, candidate).items()}
     return dict(sorted(deltas.items(), key=lambda kv: -kv[1]))
 
 
@@ -114,13 +122,11 @@ def class_shares(
     classes mAP averages (its points of the drop; they sum to the drop), with its ground-truth objects.
     On a few dozen images most classes have one or two objects, and one box of one of them can move
     the drop by half a point: this says whether a fold's drop is the whole set's or a couple of objects'."""
-    if not reference.per_class:
-        return []
-    shares = []
-    for cls, (ap, _) in reference.per_class.items():
-        points = 100.0 * (ap - candidate.per_class.get(cls, (0.0, 0.0))[0]) / len(reference.per_class)
-        name = labels[cls] if cls < len(labels) else str(cls)
-        shares.append({"class": name, "objects": objects.get(cls, 0), "points": round(points, 3)})
+    losses = _class_losses(reference, candidate)
+    shares = [
+        {"class": _class_name(cls, labels), "objects": objects.get(cls, 0), "points": round(loss / len(losses), 3)}
+        for cls, loss in losses.items()
+    ]
     shares.sort(key=lambda share: -share["points"])
     return [share for share in shares[:top] if share["points"] > 0]
 

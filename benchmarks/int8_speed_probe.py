@@ -52,13 +52,14 @@ ORT_SESSION_VARIANTS: dict[str, tuple[str, dict]] = {
     "ORT INT8 + ORT_ENABLE_EXTENDED": ("ORT INT8 QDQ U8/S8 per-channel (shipped)", {"level": "extended"}),
     "ORT FP32 + ORT_ENABLE_EXTENDED": ("ORT FP32", {"level": "extended"}),
 }
-# name -> nncf.quantize overrides of the shipped setting (MIXED preset, decode tail ignored).
+# name -> nncf.quantize overrides of the shipped setting (MIXED preset, decode tail and depthwise convs float).
 NNCF_VARIANTS: dict[str, dict] = {
     "OV INT8 NNCF MIXED (shipped)": {},
     "OV INT8 NNCF PERFORMANCE": {"preset": "PERFORMANCE"},
     "OV INT8 NNCF target_device=CPU": {"target_device": "CPU"},
     "OV INT8 NNCF fast_bias_correction=False": {"fast_bias_correction": False},
-    "OV INT8 NNCF depthwise convs float": {"ignored_types": ["GroupConvolution"]},
+    "OV INT8 NNCF depthwise convs INT8 (before 2026-12-05)": {"ignored_types": []},
+    "OV INT8 NNCF depthwise convs INT8, PERFORMANCE": {"ignored_types": [], "preset": "PERFORMANCE"},
     "OV INT8 NNCF decode tail quantised too": {"keep_tail_float": False},
     "OV INT8 NNCF MIXED, Focus stem not folded (before 2026-12-03)": {"fold_focus": False},
 }
@@ -148,7 +149,7 @@ def nncf_int8(source: Path, out_xml: Path, calibration, overrides: dict) -> Path
     import nncf
     import openvino as ov
 
-    from edgetally.converters.targets.openvino import read_onnx, stem_ops, tail_ops
+    from edgetally.converters.targets.openvino import FLOAT_OP_TYPES, read_onnx, stem_ops, tail_ops
 
     nncf.set_log_level(logging.WARNING)
     # as shipped, every OpenVINO build reads the ONNX with its Focus stem folded into one convolution
@@ -162,7 +163,9 @@ def nncf_int8(source: Path, out_xml: Path, calibration, overrides: dict) -> Path
         preset=nncf.QuantizationPreset[overrides.get("preset", "MIXED")],
         target_device=nncf.TargetDevice[overrides.get("target_device", "ANY")],
         fast_bias_correction=overrides.get("fast_bias_correction", True),
-        ignored_scope=nncf.IgnoredScope(names=ignored, types=overrides.get("ignored_types", []), validate=False),
+        ignored_scope=nncf.IgnoredScope(
+            names=ignored, types=overrides.get("ignored_types", list(FLOAT_OP_TYPES)), validate=False
+        ),
     )
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
     return out_xml
@@ -277,6 +280,12 @@ def build_all(work: Path, calib_count: int, log: Callable[[str], None]) -> tuple
             log(f"building {name}")
             xml = work / f"ov_hswish{share}_{stem}.xml"
             ir[name] = (nncf_int8(work / f"hswish{share}.onnx", xml, calibration, {"float_stem_convs": stem}), "int8")
+    old = {"float_stem_convs": 3, "ignored_types": []}
+    name = f"OV INT8 --activation-share {ACTIVATION_SHARES[0]:g}, stem float, depthwise convs INT8 (before 2026-12-05)"
+    ir[name] = (
+        nncf_int8(work / f"hswish{ACTIVATION_SHARES[0]}.onnx", work / "ov_hswish_dw8.xml", calibration, old),
+        "int8",
+    )
     clamp_silu(source, work / "clamped.onnx")
     ir["diagnostic: OV INT8 SiLU clamped >= 0 (unsigned, zero point 0)"] = (
         nncf_int8(work / "clamped.onnx", work / "ov_clamped.xml", calibration, {}),

@@ -53,3 +53,23 @@ def test_share_rewrites_replace_what_edge_convert_would(
     assert rewrite_silu(source, tmp_path / "hs.onnx", "HardSwish", share) == replaced
     ops = [n.op_type for n in onnx.load(str(tmp_path / "hs.onnx")).graph.node]
     assert ops.count("HardSwish") == replaced
+
+
+def test_depthwise_benchmark_times_each_variant_in_both_orders(shared_data: Path, tmp_path: Path) -> None:
+    """benchmarks/openvino_depthwise.py: four IRs, each compiled twice and timed in both compile orders."""
+    pytest.importorskip("nncf")
+    import json
+
+    from benchmarks.openvino_depthwise import main
+
+    out = tmp_path / "depthwise.json"
+    assert main(["--runs", "2", "--rounds", "1", "--calib-count", "8", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert sorted(rows) == sorted(
+        f"{model}, depthwise {kind}"
+        for model in ("SiLU model", "activation recipe")
+        for kind in ("INT8", "float (shipped)")
+    )
+    for row in rows.values():
+        assert len(row["ratio_vs_ort_fp32"]) == 4 and all(r > 0 for r in row["ratio_vs_ort_fp32"])
+        assert min(row["ratio_vs_ort_fp32"]) <= row["median"] <= max(row["ratio_vs_ort_fp32"])

@@ -6,9 +6,11 @@ tail goes in ``ignored_scope``, found on the OpenVINO graph itself (op names dif
 
 Speed (YOLOX-nano 416, 1 thread, benchmarks/int8_speed_probe.py): ~0.93x onnxruntime FP32 and
 ~0.72x OpenVINO's own f32 build. Swish is fused into each INT8 convolution as a post-op yet costs
-~5 ms of ~12: the same graph with ReLU runs at 0.56x. PERFORMANCE preset, target_device=CPU,
-fast_bias_correction=False, a quantised decode tail and the CPU properties (f32 precision hint,
-pinning, denormals) all land within noise of this; float depthwise convolutions are slower.
+~5 ms of ~12: the same graph with ReLU runs at 0.56x. target_device=CPU, fast_bias_correction=False,
+a quantised decode tail and the CPU properties (f32 precision hint, pinning, denormals) all land
+within noise of this. Depthwise (grouped) convolutions stay float (``FLOAT_OP_TYPES``): as fast or
+faster on every CPU measured, by about 10 % on one with AMX, where OpenVINO's INT8 depthwise kernels
+are slow (docs/int8.md, "A third CPU"); the PERFORMANCE preset is faster there too, but loses accuracy.
 Every build here reads the ONNX through ``read_onnx``, which folds a Focus stem into one stride-2
 convolution first: OpenVINO runs its Slices and Concat with reference kernels (about 8 % of the
 INT8 time; docs/int8.md).
@@ -25,6 +27,9 @@ from edgetally.converters.accuracy.strategy import Strategy
 from edgetally.errors import ConversionError
 
 WEIGHTED_TYPES = frozenset({"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData"})
+# Op types NNCF leaves float in every INT8 build: depthwise convolutions are a small share of the
+# arithmetic, and their INT8 kernels were never faster than float ones (module docstring).
+FLOAT_OP_TYPES = ("GroupConvolution",)
 _ACTIVATION_TYPES = frozenset({"Sigmoid", "Multiply", "Relu", "Swish", "HSwish", "Clamp", "Add"})
 
 
@@ -130,7 +135,7 @@ def quantize_openvino(source: Path, out_xml: Path, calibration: CalibrationSet, 
             nncf.Dataset(list(calib.batches())),
             preset=nncf.QuantizationPreset.MIXED,
             subset_size=len(calib),
-            ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
+            ignored_scope=nncf.IgnoredScope(names=ignored, types=list(FLOAT_OP_TYPES), validate=False),
             advanced_parameters=_advanced(strategy),
         )
         ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
@@ -138,6 +143,7 @@ def quantize_openvino(source: Path, out_xml: Path, calibration: CalibrationSet, 
         raise ConversionError(f"{source}: NNCF quantisation failed: {exc}") from exc
     return {
         "ops_ignored": ignored,
+        "op_types_float": list(FLOAT_OP_TYPES),
         "calibration_images": len(calib),
         "preset": "MIXED",
         "format": "openvino-ir",
@@ -152,7 +158,9 @@ def int8_builder(reference, calibration: CalibrationSet, work_dir: Path, io_dtyp
     def build(strategy: Strategy, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
         info = quantize_openvino(reference.model_path, directory / "model.int8.xml", calibration, strategy)
-        notes = [f"OpenVINO IR INT8 (NNCF, preset MIXED), strategy {strategy.name}"]
+        notes = [
+            f"OpenVINO IR INT8 (NNCF, preset MIXED), strategy {strategy.name}; {', '.join(FLOAT_OP_TYPES)} kept float"
+        ]
         artifact = derive(
             reference,
             directory,

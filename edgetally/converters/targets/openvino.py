@@ -10,7 +10,7 @@ Speed (YOLOX-nano 416, 1 thread, benchmarks/int8_speed_probe.py): ~0.93x onnxrun
 a quantised decode tail and the CPU properties (f32 precision hint, pinning, denormals) all land
 within noise of this. Depthwise (grouped) convolutions stay float (``FLOAT_OP_TYPES``): as fast or
 faster on every CPU measured, by about 10 % on one with AMX, where OpenVINO's INT8 depthwise kernels
-are slow (docs/int8.md, "A third CPU"); the PERFORMANCE preset is faster there too, but loses accuracy.
+are slow (docs/int8.md, "A third CPU"); the PERFORMANCE preset may be faster there, but loses accuracy.
 Every build here reads the ONNX through ``read_onnx``, which folds a Focus stem into one stride-2
 convolution first: OpenVINO runs its Slices and Concat with reference kernels (about 8 % of the
 INT8 time; docs/int8.md).
